@@ -1,0 +1,10 @@
+#include "common/clock.h"
+
+namespace hvdr {
+
+Clock* RealClock::Get() {
+  static Clock* const kClock = new RealClock();
+  return kClock;
+}
+
+}  // namespace hvdr

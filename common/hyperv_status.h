@@ -1,0 +1,58 @@
+// Errors in Hyper-V's terms. Every refusal the product makes carries a
+// Hyper-V return code (32768-32779) next to its canonical code, the request
+// field at fault and a machine-readable reason. They travel inside
+// absl::Status as a payload, so plain logic (validation, storage, backends)
+// can produce them without knowing gRPC; server/grpc_status.h turns them into
+// gRPC trailing metadata.
+//
+// The table between the two code spaces is written once, here, and in
+// docs/api.md.
+#ifndef HVDR_COMMON_HYPERV_STATUS_H_
+#define HVDR_COMMON_HYPERV_STATUS_H_
+
+#include <optional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "dr/v1/errors.pb.h"
+#include "dr/v1/hyperv.pb.h"
+
+namespace hvdr {
+
+// The payload URL under which an ErrorDetail is attached to an absl::Status.
+inline constexpr absl::string_view kErrorDetailUrl =
+    "type.googleapis.com/dr.v1.ErrorDetail";
+
+// True for the codes a Hyper-V replication method can return.
+bool IsValidReturnCode(uint32_t code);
+
+// The canonical code for a Hyper-V return code. 0 and 4096 map to OK.
+// An unknown value maps to UNKNOWN.
+absl::StatusCode CanonicalCodeFor(dr::v1::ReturnCode code);
+
+// The Hyper-V return code to report for a status that carries none.
+dr::v1::ReturnCode DefaultReturnCodeFor(absl::StatusCode code);
+
+// Hyper-V's own text for a return code, e.g. "System is in use".
+absl::string_view ReturnCodeText(dr::v1::ReturnCode code);
+
+// A status with the canonical code for `code` and an ErrorDetail payload.
+// `field` names the request field at fault ("" when none), `reason` is
+// UPPER_SNAKE_CASE. The message is prefixed with the field when given.
+absl::Status HyperVError(dr::v1::ReturnCode code, absl::string_view field,
+                         absl::string_view reason, absl::string_view message);
+
+// Shorthands for the common refusals.
+absl::Status InvalidParameter(absl::string_view field, absl::string_view reason,
+                              absl::string_view message);
+absl::Status InvalidState(absl::string_view field, absl::string_view reason,
+                          absl::string_view message);
+
+// The ErrorDetail of `status`: its payload when present, otherwise one built
+// from DefaultReturnCodeFor(status.code()). REQUIRES: !status.ok().
+dr::v1::ErrorDetail ErrorDetailOf(const absl::Status& status);
+
+}  // namespace hvdr
+
+#endif  // HVDR_COMMON_HYPERV_STATUS_H_

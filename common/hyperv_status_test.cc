@@ -1,0 +1,72 @@
+#include "common/hyperv_status.h"
+
+#include "gtest/gtest.h"
+
+namespace hvdr {
+namespace {
+
+TEST(HyperVStatusTest, EveryErrorCodeRoundTripsThroughItsCanonicalCode) {
+  // Each error code maps to a canonical code whose default maps back to a
+  // code of the same family; codes sharing a canonical code are listed.
+  struct Row {
+    dr::v1::ReturnCode code;
+    absl::StatusCode canonical;
+  };
+  const Row kTable[] = {
+      {dr::v1::RETURN_CODE_FAILED, absl::StatusCode::kInternal},
+      {dr::v1::RETURN_CODE_ACCESS_DENIED, absl::StatusCode::kPermissionDenied},
+      {dr::v1::RETURN_CODE_NOT_SUPPORTED, absl::StatusCode::kUnimplemented},
+      {dr::v1::RETURN_CODE_STATUS_UNKNOWN, absl::StatusCode::kUnknown},
+      {dr::v1::RETURN_CODE_TIMEOUT, absl::StatusCode::kDeadlineExceeded},
+      {dr::v1::RETURN_CODE_INVALID_PARAMETER, absl::StatusCode::kInvalidArgument},
+      {dr::v1::RETURN_CODE_SYSTEM_IN_USE, absl::StatusCode::kAborted},
+      {dr::v1::RETURN_CODE_INVALID_STATE, absl::StatusCode::kFailedPrecondition},
+      {dr::v1::RETURN_CODE_INCORRECT_DATA_TYPE, absl::StatusCode::kInvalidArgument},
+      {dr::v1::RETURN_CODE_SYSTEM_NOT_AVAILABLE, absl::StatusCode::kUnavailable},
+      {dr::v1::RETURN_CODE_OUT_OF_MEMORY, absl::StatusCode::kResourceExhausted},
+      {dr::v1::RETURN_CODE_FILE_NOT_FOUND, absl::StatusCode::kNotFound},
+  };
+  for (const Row& row : kTable) {
+    EXPECT_EQ(CanonicalCodeFor(row.code), row.canonical) << row.code;
+    absl::Status s = HyperVError(row.code, "field_x", "REASON", "why");
+    EXPECT_EQ(s.code(), row.canonical);
+    dr::v1::ErrorDetail d = ErrorDetailOf(s);
+    EXPECT_EQ(d.return_code(), row.code);
+    EXPECT_EQ(d.field(), "field_x");
+    EXPECT_EQ(d.reason(), "REASON");
+    EXPECT_EQ(s.message(), "field_x: why");
+  }
+  EXPECT_EQ(CanonicalCodeFor(dr::v1::RETURN_CODE_COMPLETED), absl::StatusCode::kOk);
+  EXPECT_EQ(CanonicalCodeFor(dr::v1::RETURN_CODE_JOB_STARTED), absl::StatusCode::kOk);
+}
+
+TEST(HyperVStatusTest, StatusWithoutPayloadGetsDefaultCode) {
+  EXPECT_EQ(ErrorDetailOf(absl::NotFoundError("x")).return_code(),
+            dr::v1::RETURN_CODE_INVALID_PARAMETER);
+  EXPECT_EQ(ErrorDetailOf(absl::AbortedError("x")).return_code(),
+            dr::v1::RETURN_CODE_SYSTEM_IN_USE);
+  EXPECT_EQ(ErrorDetailOf(absl::FailedPreconditionError("x")).return_code(),
+            dr::v1::RETURN_CODE_INVALID_STATE);
+  EXPECT_EQ(ErrorDetailOf(absl::UnavailableError("x")).return_code(),
+            dr::v1::RETURN_CODE_SYSTEM_NOT_AVAILABLE);
+  EXPECT_EQ(ErrorDetailOf(absl::InternalError("x")).return_code(),
+            dr::v1::RETURN_CODE_FAILED);
+}
+
+TEST(HyperVStatusTest, ValidReturnCodes) {
+  EXPECT_TRUE(IsValidReturnCode(0));
+  EXPECT_TRUE(IsValidReturnCode(4096));
+  for (uint32_t c = 32768; c <= 32779; ++c) EXPECT_TRUE(IsValidReturnCode(c));
+  EXPECT_FALSE(IsValidReturnCode(1));
+  EXPECT_FALSE(IsValidReturnCode(32780));
+  EXPECT_FALSE(IsValidReturnCode(4095));
+}
+
+TEST(HyperVStatusTest, ReturnCodeTextIsHyperVs) {
+  EXPECT_EQ(ReturnCodeText(dr::v1::RETURN_CODE_SYSTEM_IN_USE), "System is in use");
+  EXPECT_EQ(ReturnCodeText(dr::v1::RETURN_CODE_INVALID_STATE),
+            "Invalid state for this operation");
+}
+
+}  // namespace
+}  // namespace hvdr

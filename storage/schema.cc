@@ -1,0 +1,146 @@
+#include "storage/schema.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace hvdr {
+
+namespace {
+
+// Version 1: topology and jobs.
+constexpr char kV1[] = R"sql(
+CREATE TABLE sites (
+  name TEXT PRIMARY KEY,
+  display_name TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE hosts (
+  name TEXT PRIMARY KEY,
+  site TEXT NOT NULL REFERENCES sites(name),
+  agent_address TEXT NOT NULL,
+  reachability INTEGER NOT NULL DEFAULT 0,
+  last_contact_us INTEGER NOT NULL DEFAULT 0,
+  last_sync_us INTEGER NOT NULL DEFAULT 0,
+  stale INTEGER NOT NULL DEFAULT 0,
+  last_error TEXT NOT NULL DEFAULT '',
+  create_us INTEGER NOT NULL
+);
+CREATE INDEX hosts_by_site ON hosts(site, name);
+CREATE TABLE vms (
+  name TEXT PRIMARY KEY,
+  host TEXT NOT NULL REFERENCES hosts(name) ON DELETE CASCADE,
+  vm_id TEXT NOT NULL,
+  display_name TEXT NOT NULL DEFAULT '',
+  replication_mode INTEGER NOT NULL DEFAULT 0,
+  replication_state INTEGER NOT NULL DEFAULT 0,
+  replication_health INTEGER NOT NULL DEFAULT 0,
+  enabled_state INTEGER NOT NULL DEFAULT 0,
+  last_replication_us INTEGER NOT NULL DEFAULT 0,
+  pending_bytes INTEGER NOT NULL DEFAULT 0,
+  latency_s INTEGER NOT NULL DEFAULT 0,
+  UNIQUE (host, vm_id)
+);
+CREATE INDEX vms_by_id ON vms(vm_id);
+CREATE INDEX vms_by_display_name ON vms(display_name);
+CREATE TABLE relationships (
+  vm TEXT NOT NULL REFERENCES vms(name) ON DELETE CASCADE,
+  idx TEXT NOT NULL,
+  primary_host TEXT NOT NULL DEFAULT '',
+  replica_host TEXT NOT NULL DEFAULT '',
+  interval_s INTEGER NOT NULL DEFAULT 0,
+  state INTEGER NOT NULL DEFAULT 0,
+  health INTEGER NOT NULL DEFAULT 0,
+  last_replication_us INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (vm, idx)
+);
+CREATE TABLE recovery_points (
+  name TEXT PRIMARY KEY,
+  vm TEXT NOT NULL REFERENCES vms(name) ON DELETE CASCADE,
+  type INTEGER NOT NULL DEFAULT 0,
+  create_us INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX recovery_points_by_vm ON recovery_points(vm, create_us DESC);
+CREATE TABLE jobs (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  name TEXT NOT NULL UNIQUE,
+  type INTEGER NOT NULL,
+  state INTEGER NOT NULL,
+  percent INTEGER NOT NULL DEFAULT 0,
+  return_code INTEGER NOT NULL DEFAULT 4096,
+  error_code INTEGER NOT NULL DEFAULT 0,
+  error_summary TEXT NOT NULL DEFAULT '',
+  error_description TEXT NOT NULL DEFAULT '',
+  create_us INTEGER NOT NULL,
+  start_us INTEGER NOT NULL DEFAULT 0,
+  end_us INTEGER NOT NULL DEFAULT 0,
+  vm TEXT NOT NULL,
+  recovery_point TEXT NOT NULL DEFAULT '',
+  requester TEXT NOT NULL DEFAULT '',
+  request_id TEXT NOT NULL DEFAULT '',
+  host TEXT NOT NULL
+);
+CREATE INDEX jobs_by_vm ON jobs(vm, seq);
+CREATE INDEX jobs_by_host ON jobs(host, seq);
+CREATE INDEX jobs_by_state ON jobs(state, seq);
+CREATE TABLE job_events (
+  job TEXT NOT NULL REFERENCES jobs(name),
+  sequence INTEGER NOT NULL,
+  event_us INTEGER NOT NULL,
+  state INTEGER NOT NULL,
+  percent INTEGER NOT NULL,
+  return_code INTEGER NOT NULL,
+  error_code INTEGER NOT NULL,
+  message TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY (job, sequence)
+) WITHOUT ROWID;
+)sql";
+
+// Version 2: idempotency records, VM claims by running jobs, job versions.
+constexpr char kV2[] = R"sql(
+CREATE TABLE idempotency (
+  request_id TEXT PRIMARY KEY,
+  method TEXT NOT NULL,
+  fingerprint TEXT NOT NULL,
+  job TEXT REFERENCES jobs(name),
+  response BLOB
+) WITHOUT ROWID;
+ALTER TABLE vms ADD COLUMN active_job TEXT REFERENCES jobs(name);
+CREATE UNIQUE INDEX vms_by_active_job ON vms(active_job) WHERE active_job IS NOT NULL;
+ALTER TABLE jobs ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE jobs ADD COLUMN update_us INTEGER NOT NULL DEFAULT 0;
+UPDATE jobs SET update_us = create_us;
+CREATE INDEX jobs_active ON jobs(seq) WHERE state < 7;
+)sql";
+
+}  // namespace
+
+const std::vector<const char*>& SchemaMigrations() {
+  static const std::vector<const char*>* const kMigrations =
+      new std::vector<const char*>{kV1, kV2};
+  return *kMigrations;
+}
+
+int LatestSchemaVersion() { return static_cast<int>(SchemaMigrations().size()); }
+
+absl::Status MigrateSchema(Sqlite& db, int target) {
+  if (target < 0) target = LatestSchemaVersion();
+  absl::StatusOr<int64_t> version = db.QueryInt("PRAGMA user_version");
+  if (!version.ok()) return version.status();
+  if (*version > LatestSchemaVersion()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "database schema version ", *version, " is newer than this program's (",
+        LatestSchemaVersion(), "); refusing to open it"));
+  }
+  for (int v = static_cast<int>(*version); v < target; ++v) {
+    absl::Status s = InTransaction(db, [&]() -> absl::Status {
+      absl::Status step = db.Exec(SchemaMigrations()[v]);
+      if (!step.ok()) return step;
+      return db.Exec(absl::StrCat("PRAGMA user_version = ", v + 1));
+    });
+    if (!s.ok()) {
+      return absl::Status(s.code(), absl::StrCat("schema migration ", v, " -> ",
+                                                 v + 1, " failed: ", s.message()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace hvdr

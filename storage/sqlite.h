@@ -1,0 +1,116 @@
+// A thin RAII layer over one SQLite connection: prepared statements cached
+// by their SQL text and reused, results as absl::Status with the right code.
+//
+// Not thread-safe: a Sqlite and its statements are used by one thread at a
+// time (SqliteStore serializes access with its own mutex).
+#ifndef HVDR_STORAGE_SQLITE_H_
+#define HVDR_STORAGE_SQLITE_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace hvdr {
+
+class Sqlite;
+
+// A borrowed, cached statement. Reset and unbound when the Stmt goes away,
+// so the next user finds it clean. Bind indexes are 1-based; column indexes
+// 0-based.
+class Stmt {
+ public:
+  Stmt(Sqlite* db, sqlite3_stmt* stmt) : db_(db), stmt_(stmt) {}
+  Stmt(Stmt&& other) noexcept : db_(other.db_), stmt_(other.stmt_) {
+    other.stmt_ = nullptr;
+  }
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+  ~Stmt();
+
+  Stmt& Bind(int index, int64_t value);
+  Stmt& Bind(int index, absl::string_view value);
+  Stmt& Bind(int index, const std::string& value) {
+    return Bind(index, absl::string_view(value));
+  }
+  Stmt& Bind(int index, const char* value) { return Bind(index, absl::string_view(value)); }
+  Stmt& BindNull(int index);
+
+  // Runs one step: true when a row is available, false when done.
+  absl::StatusOr<bool> Step();
+  // Steps to completion, for statements that return no rows.
+  absl::Status Run();
+
+  int64_t Int(int column) const;
+  std::string Text(int column) const;
+  bool IsNull(int column) const;
+
+ private:
+  Sqlite* db_;
+  sqlite3_stmt* stmt_;
+};
+
+class Sqlite {
+ public:
+  struct Options {
+    // PRAGMA synchronous: "FULL" survives power loss, "NORMAL" survives a
+    // process crash (in WAL mode).
+    std::string synchronous = "FULL";
+    // How long a writer waits for another connection's lock.
+    int busy_timeout_ms = 5000;
+  };
+
+  // Opens (creating if needed) the database at `path` in WAL mode with
+  // foreign keys on. ":memory:" gives a private in-memory database.
+  static absl::StatusOr<std::unique_ptr<Sqlite>> Open(const std::string& path,
+                                                      const Options& options);
+  Sqlite(const Sqlite&) = delete;
+  Sqlite& operator=(const Sqlite&) = delete;
+  ~Sqlite();
+
+  // Runs one or more statements that return no rows.
+  absl::Status Exec(absl::string_view sql);
+  // A cached prepared statement for `sql` (one statement).
+  absl::StatusOr<Stmt> Prepare(const std::string& sql);
+  // One integer result (first column of the first row), for PRAGMAs and
+  // counts. NOT_FOUND if there is no row.
+  absl::StatusOr<int64_t> QueryInt(const std::string& sql);
+  int64_t Changes() const;
+  int64_t LastInsertRowId() const;
+
+  // The status for SQLite result `rc` at `what`: BUSY/LOCKED -> UNAVAILABLE,
+  // FULL -> RESOURCE_EXHAUSTED, CONSTRAINT -> ALREADY_EXISTS or
+  // FAILED_PRECONDITION, others -> INTERNAL.
+  absl::Status Error(int rc, absl::string_view what) const;
+
+  sqlite3* raw() { return db_; }
+
+ private:
+  explicit Sqlite(sqlite3* db) : db_(db) {}
+
+  sqlite3* db_;
+  std::unordered_map<std::string, sqlite3_stmt*> cache_;
+};
+
+// Runs `body` inside BEGIN IMMEDIATE ... COMMIT; rolls back when `body`
+// returns an error or the commit fails.
+template <typename F>
+absl::Status InTransaction(Sqlite& db, F&& body) {
+  absl::Status s = db.Exec("BEGIN IMMEDIATE");
+  if (!s.ok()) return s;
+  s = body();
+  if (s.ok()) s = db.Exec("COMMIT");
+  if (!s.ok()) db.Exec("ROLLBACK").IgnoreError();
+  return s;
+}
+
+}  // namespace hvdr
+
+#endif  // HVDR_STORAGE_SQLITE_H_

@@ -1,0 +1,92 @@
+// Store on an embedded SQLite database: WAL journal, foreign keys, schema
+// migrations keyed on PRAGMA user_version, prepared statements reused, a
+// busy timeout, and one explicit transaction per mutating call.
+#ifndef HVDR_STORAGE_SQLITE_STORE_H_
+#define HVDR_STORAGE_SQLITE_STORE_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "storage/sqlite.h"
+#include "storage/store.h"
+
+namespace hvdr {
+
+class SqliteStore final : public Store {
+ public:
+  struct Options {
+    Sqlite::Options sqlite;
+  };
+
+  // Opens or creates the database at `path` and migrates it to the latest
+  // schema. FAILED_PRECONDITION if it was written by a newer schema.
+  static absl::StatusOr<std::unique_ptr<SqliteStore>> Open(const std::string& path,
+                                                           const Options& options);
+
+  absl::StatusOr<bool> CreateHost(const dr::v1::Host& host,
+                                  const RequestKey* key) override;
+  absl::StatusOr<dr::v1::Host> GetHost(const std::string& name) override;
+  absl::StatusOr<Page<dr::v1::Host>> ListHosts(const std::string& site,
+                                                const PageRequest& page) override;
+  absl::StatusOr<Page<dr::v1::Site>> ListSites(const PageRequest& page) override;
+  absl::Status UpdateHostContact(const dr::v1::Host& host) override;
+  absl::Status DeleteHost(const std::string& name) override;
+
+  absl::Status ReplaceInventory(const std::string& host,
+                                const std::vector<dr::v1::VirtualMachineInventory>& vms,
+                                absl::Time sync_time) override;
+  absl::Status UpdateVirtualMachineState(const dr::v1::VirtualMachine& vm) override;
+  absl::StatusOr<dr::v1::VirtualMachine> GetVirtualMachine(const std::string& name) override;
+  absl::StatusOr<std::vector<dr::v1::VirtualMachine>> FindVirtualMachinesById(
+      const std::string& vm_id) override;
+  absl::StatusOr<Page<dr::v1::VirtualMachine>> ListVirtualMachines(
+      const VirtualMachineFilter& filter, const PageRequest& page) override;
+  absl::StatusOr<std::vector<dr::v1::ReplicationRelationship>> ListReplicationRelationships(
+      const std::string& vm) override;
+  absl::StatusOr<Page<dr::v1::RecoveryPoint>> ListRecoveryPoints(
+      const std::string& vm, const PageRequest& page) override;
+  absl::StatusOr<dr::v1::RecoveryPoint> GetRecoveryPoint(const std::string& name) override;
+
+  absl::StatusOr<CreateJobResult> CreateJob(const dr::v1::Job& job,
+                                            const RequestKey& key) override;
+  absl::StatusOr<dr::v1::Job> GetJob(const std::string& name) override;
+  absl::StatusOr<Page<dr::v1::Job>> ListJobs(const JobFilter& filter,
+                                              const PageRequest& page) override;
+  absl::StatusOr<std::vector<dr::v1::Job>> ListActiveJobs() override;
+  absl::StatusOr<dr::v1::Job> UpdateJob(const JobUpdate& update) override;
+  absl::StatusOr<std::vector<dr::v1::Job>> UpdateJobs(
+      const std::vector<JobUpdate>& updates) override;
+  absl::StatusOr<Page<dr::v1::JobEvent>> ListJobEvents(const std::string& job,
+                                                        const PageRequest& page) override;
+
+  absl::StatusOr<RequestRecord> GetRequest(const std::string& request_id) override;
+  absl::Status PutRequest(const std::string& request_id,
+                          const RequestRecord& record) override;
+
+  // Runs PRAGMA integrity_check; OK when it answers "ok".
+  absl::Status CheckIntegrity();
+
+ private:
+  explicit SqliteStore(std::unique_ptr<Sqlite> db) : db_(std::move(db)) {}
+
+  absl::StatusOr<dr::v1::Job> GetJobLocked(const std::string& name)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<dr::v1::Job> UpdateJobLocked(const JobUpdate& update)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The stored idempotency row for key.request_id, checked against the key:
+  // NOT_FOUND when absent, INVALID_ARGUMENT when method or fingerprint
+  // differ; on OK, the job it names ("" for non-job requests).
+  absl::StatusOr<std::string> LookupKeyLocked(const RequestKey& key)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status PutKeyLocked(const RequestKey& key, const std::string& job)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  absl::Mutex mu_;
+  const std::unique_ptr<Sqlite> db_ ABSL_PT_GUARDED_BY(mu_);
+};
+
+}  // namespace hvdr
+
+#endif  // HVDR_STORAGE_SQLITE_STORE_H_

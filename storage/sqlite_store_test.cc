@@ -1,0 +1,786 @@
+#include "storage/sqlite_store.h"
+
+#include <sqlite3.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/hyperv_status.h"
+#include "common/proto_time.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "storage/schema.h"
+
+namespace hvdr {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+constexpr char kTestHost[] = "hosts/hv-replica-1";
+constexpr char kTestSite[] = "sites/dr-east";
+constexpr char kTestVmId[] = "0B2A4C5D-1111-2222-3333-444455556666";
+const absl::Time kTestNow = absl::FromUnixSeconds(1790000000);
+
+std::string TempDbPath(const std::string& name) {
+  const char* dir = std::getenv("TEST_TMPDIR");
+  std::string path = absl::StrCat(dir != nullptr ? dir : "/tmp", "/", name, ".db");
+  std::remove(path.c_str());
+  std::remove((path + "-wal").c_str());
+  std::remove((path + "-shm").c_str());
+  return path;
+}
+
+std::string VmName(const std::string& host, const std::string& id) {
+  return absl::StrCat(host, "/virtualMachines/", id);
+}
+
+dr::v1::Host TestHost(const std::string& name = kTestHost, const std::string& site = kTestSite) {
+  dr::v1::Host h;
+  h.set_name(name);
+  h.set_site(site);
+  h.set_agent_address("127.0.0.1:7001");
+  ToProto(kTestNow, h.mutable_create_time());
+  return h;
+}
+
+dr::v1::VirtualMachineInventory TestVm(const std::string& id, const std::string& display,
+                                       int recovery_points = 2) {
+  dr::v1::VirtualMachineInventory inv;
+  auto* vm = inv.mutable_virtual_machine();
+  vm->set_vm_id(id);
+  vm->set_display_name(display);
+  vm->set_replication_mode(dr::v1::REPLICATION_MODE_REPLICA);
+  vm->set_replication_state(dr::v1::REPLICATION_STATE_REPLICATING);
+  vm->set_replication_health(dr::v1::REPLICATION_HEALTH_OK);
+  vm->set_enabled_state(dr::v1::ENABLED_STATE_DISABLED);
+  ToProto(kTestNow - absl::Minutes(5), vm->mutable_last_replication_time());
+  auto* rel = inv.add_replication_relationships();
+  rel->set_name("0");
+  rel->set_primary_host("hv-primary-1.corp");
+  rel->set_replica_host("hv-replica-1.corp");
+  rel->set_replication_interval_seconds(300);
+  rel->set_replication_state(dr::v1::REPLICATION_STATE_REPLICATING);
+  for (int i = 0; i < recovery_points; ++i) {
+    auto* rp = inv.add_recovery_points();
+    rp->set_name(absl::StrCat("rp-", i));
+    rp->set_type(i % 2 == 0 ? dr::v1::RECOVERY_POINT_TYPE_STANDARD
+                            : dr::v1::RECOVERY_POINT_TYPE_APPLICATION_CONSISTENT);
+    ToProto(kTestNow - absl::Hours(recovery_points - i), rp->mutable_create_time());
+  }
+  return inv;
+}
+
+dr::v1::Job TestJob(const std::string& id, const std::string& vm_name) {
+  dr::v1::Job j;
+  j.set_name(absl::StrCat("jobs/", id));
+  j.set_type(dr::v1::JOB_TYPE_INITIATE_FAILOVER);
+  j.set_state(dr::v1::JOB_STATE_NEW);
+  j.set_return_code(dr::v1::RETURN_CODE_JOB_STARTED);
+  j.set_virtual_machine(vm_name);
+  j.set_host(kTestHost);
+  j.set_requester("runbook");
+  ToProto(kTestNow, j.mutable_create_time());
+  return j;
+}
+
+RequestKey Key(const std::string& id, const std::string& fp = "fp") {
+  return RequestKey{id, "dr.v1.FailoverService/InitiateFailover", fp};
+}
+
+JobUpdate Update(const std::string& job, dr::v1::JobState state, uint32_t percent = 0) {
+  JobUpdate u;
+  u.job = job;
+  u.state = state;
+  u.percent_complete = percent;
+  u.event_time = kTestNow + absl::Seconds(percent + 1);
+  u.message = "test";
+  return u;
+}
+
+class SqliteStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    path_ = TempDbPath(::testing::UnitTest::GetInstance()->current_test_info()->name());
+    Reopen();
+  }
+  void Reopen() {
+    store_.reset();
+    auto store = SqliteStore::Open(path_, {});
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = *std::move(store);
+  }
+  // A host with one replica VM; returns the VM's name.
+  std::string SeedVm(const std::string& id = kTestVmId) {
+    auto created = store_->CreateHost(TestHost(), nullptr);
+    EXPECT_TRUE(created.ok() || created.status().code() == absl::StatusCode::kAlreadyExists);
+    EXPECT_TRUE(store_->ReplaceInventory(kTestHost, {TestVm(id, "sql-01")}, kTestNow).ok());
+    return VmName(kTestHost, id);
+  }
+
+  std::string path_;
+  std::unique_ptr<SqliteStore> store_;
+};
+
+TEST_F(SqliteStoreTest, CreateAndGetHostCreatesItsSite) {
+  ASSERT_TRUE(store_->CreateHost(TestHost(), nullptr).ok());
+  auto host = store_->GetHost(kTestHost);
+  ASSERT_TRUE(host.ok()) << host.status();
+  EXPECT_EQ(host->site(), kTestSite);
+  EXPECT_EQ(host->agent_address(), "127.0.0.1:7001");
+  EXPECT_EQ(host->reachability(), dr::v1::REACHABILITY_UNSPECIFIED);
+  EXPECT_EQ(FromProto(host->create_time()), kTestNow);
+  auto sites = store_->ListSites({});
+  ASSERT_TRUE(sites.ok());
+  ASSERT_EQ(sites->items.size(), 1u);
+  EXPECT_EQ(sites->items[0].name(), kTestSite);
+}
+
+TEST_F(SqliteStoreTest, DuplicateHostIsAlreadyExistsAndKeepsTheFirst) {
+  ASSERT_TRUE(store_->CreateHost(TestHost(), nullptr).ok());
+  dr::v1::Host other = TestHost();
+  other.set_agent_address("10.0.0.9:1");
+  auto s = store_->CreateHost(other, nullptr);
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(ErrorDetailOf(s.status()).field(), "host_id");
+  EXPECT_EQ(store_->GetHost(kTestHost)->agent_address(), "127.0.0.1:7001");
+}
+
+TEST_F(SqliteStoreTest, MalformedHostIsInvalidArgumentNamingTheField) {
+  dr::v1::Host h = TestHost("nohostprefix");
+  auto s = store_->CreateHost(h, nullptr);
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ErrorDetailOf(s.status()).field(), "name");
+  h = TestHost();
+  h.clear_agent_address();
+  s = store_->CreateHost(h, nullptr);
+  EXPECT_EQ(ErrorDetailOf(s.status()).field(), "agent_address");
+  h = TestHost(kTestHost, "dr-east");
+  EXPECT_EQ(ErrorDetailOf(store_->CreateHost(h, nullptr).status()).field(), "site");
+}
+
+TEST_F(SqliteStoreTest, CreateHostWithRequestKeyReplaysAndRejectsReuse) {
+  RequestKey key{"req-1", "dr.v1.TopologyService/RegisterHost", "a"};
+  auto first = store_->CreateHost(TestHost(), &key);
+  ASSERT_TRUE(first.ok());
+  EXPECT_FALSE(*first);
+  auto again = store_->CreateHost(TestHost(), &key);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(*again);
+  RequestKey other{"req-1", "dr.v1.TopologyService/RegisterHost", "b"};
+  auto reuse = store_->CreateHost(TestHost("hosts/x"), &other);
+  EXPECT_EQ(reuse.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ErrorDetailOf(reuse.status()).field(), "request_id");
+  EXPECT_EQ(store_->GetHost("hosts/x").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(SqliteStoreTest, UnknownNamesAreNotFound) {
+  EXPECT_EQ(store_->GetHost("hosts/nope").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->GetVirtualMachine("hosts/a/virtualMachines/b").status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->GetJob("jobs/nope").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->GetRecoveryPoint("hosts/a/virtualMachines/b/recoveryPoints/c").status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->DeleteHost("hosts/nope").code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->ListRecoveryPoints("hosts/a/virtualMachines/b", {}).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->ListJobEvents("jobs/nope", {}).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->ReplaceInventory("hosts/nope", {}, kTestNow).code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->GetRequest("r").status().code(), absl::StatusCode::kNotFound);
+  dr::v1::Host h = TestHost("hosts/nope");
+  EXPECT_EQ(store_->UpdateHostContact(h).code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(SqliteStoreTest, ListHostsPagesInOrderAndFiltersBySite) {
+  for (int i = 0; i < 7; ++i) {
+    ASSERT_TRUE(store_->CreateHost(TestHost(absl::StrCat("hosts/h", i),
+                                            i % 2 ? "sites/a" : "sites/b"),
+                                   nullptr)
+                    .ok());
+  }
+  std::vector<std::string> names;
+  PageRequest page{3, ""};
+  do {
+    auto got = store_->ListHosts("", page);
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_LE(got->items.size(), 3u);
+    for (const auto& h : got->items) names.push_back(h.name());
+    page.page_token = got->next_page_token;
+  } while (!page.page_token.empty());
+  EXPECT_THAT(names, ElementsAre("hosts/h0", "hosts/h1", "hosts/h2", "hosts/h3", "hosts/h4",
+                                 "hosts/h5", "hosts/h6"));
+  auto site_a = store_->ListHosts("sites/a", {});
+  ASSERT_TRUE(site_a.ok());
+  EXPECT_EQ(site_a->items.size(), 3u);
+}
+
+TEST_F(SqliteStoreTest, ForeignPageTokenIsInvalidArgument) {
+  auto s = store_->ListHosts("", {10, "garbage"});
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ErrorDetailOf(s.status()).field(), "page_token");
+  ASSERT_TRUE(store_->CreateHost(TestHost("hosts/a"), nullptr).ok());
+  ASSERT_TRUE(store_->CreateHost(TestHost("hosts/b"), nullptr).ok());
+  auto hosts = store_->ListHosts("", {1, ""});
+  ASSERT_TRUE(hosts.ok());
+  ASSERT_FALSE(hosts->next_page_token.empty());
+  // A hosts token is not a jobs token.
+  EXPECT_EQ(store_->ListJobs({}, {1, hosts->next_page_token}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(SqliteStoreTest, UpdateHostContactMarksStaleAndKeepsInventory) {
+  std::string vm = SeedVm();
+  dr::v1::Host h = TestHost();
+  h.set_reachability(dr::v1::REACHABILITY_UNREACHABLE);
+  h.set_stale(true);
+  h.set_last_error("connect: refused");
+  ASSERT_TRUE(store_->UpdateHostContact(h).ok());
+  auto got = store_->GetHost(kTestHost);
+  ASSERT_TRUE(got.ok());
+  EXPECT_TRUE(got->stale());
+  EXPECT_EQ(got->reachability(), dr::v1::REACHABILITY_UNREACHABLE);
+  EXPECT_EQ(got->last_error(), "connect: refused");
+  EXPECT_EQ(FromProto(got->last_contact_time()), kTestNow);  // from the sync
+  EXPECT_TRUE(store_->GetVirtualMachine(vm).ok());
+}
+
+TEST_F(SqliteStoreTest, ReplaceInventoryStoresVmsRelationshipsAndRecoveryPoints) {
+  std::string vm_name = SeedVm();
+  auto vm = store_->GetVirtualMachine(vm_name);
+  ASSERT_TRUE(vm.ok()) << vm.status();
+  EXPECT_EQ(vm->vm_id(), kTestVmId);
+  EXPECT_EQ(vm->display_name(), "sql-01");
+  EXPECT_EQ(vm->host(), kTestHost);
+  EXPECT_EQ(vm->site(), kTestSite);
+  EXPECT_EQ(vm->replication_mode(), dr::v1::REPLICATION_MODE_REPLICA);
+  EXPECT_EQ(vm->replication_state(), dr::v1::REPLICATION_STATE_REPLICATING);
+  EXPECT_EQ(FromProto(vm->last_replication_time()), kTestNow - absl::Minutes(5));
+  auto rels = store_->ListReplicationRelationships(vm_name);
+  ASSERT_TRUE(rels.ok());
+  ASSERT_EQ(rels->size(), 1u);
+  EXPECT_EQ((*rels)[0].name(), vm_name + "/replicationRelationships/0");
+  EXPECT_EQ((*rels)[0].replication_interval_seconds(), 300u);
+  auto rps = store_->ListRecoveryPoints(vm_name, {});
+  ASSERT_TRUE(rps.ok());
+  ASSERT_EQ(rps->items.size(), 2u);
+  EXPECT_EQ(rps->items[0].name(), vm_name + "/recoveryPoints/rp-1");  // newest first
+  EXPECT_EQ(rps->items[1].name(), vm_name + "/recoveryPoints/rp-0");
+  EXPECT_TRUE(store_->GetRecoveryPoint(vm_name + "/recoveryPoints/rp-0").ok());
+  auto host = store_->GetHost(kTestHost);
+  EXPECT_EQ(host->reachability(), dr::v1::REACHABILITY_REACHABLE);
+  EXPECT_EQ(FromProto(host->last_sync_time()), kTestNow);
+  auto by_id = store_->FindVirtualMachinesById(kTestVmId);
+  ASSERT_TRUE(by_id.ok());
+  EXPECT_EQ(by_id->size(), 1u);
+}
+
+TEST_F(SqliteStoreTest, RecoveryPointsPageNewestFirst) {
+  ASSERT_TRUE(store_->CreateHost(TestHost(), nullptr).ok());
+  ASSERT_TRUE(store_->ReplaceInventory(kTestHost, {TestVm(kTestVmId, "a", 9)}, kTestNow).ok());
+  std::vector<std::string> names;
+  PageRequest page{4, ""};
+  do {
+    auto got = store_->ListRecoveryPoints(VmName(kTestHost, kTestVmId), page);
+    ASSERT_TRUE(got.ok()) << got.status();
+    for (const auto& rp : got->items) names.push_back(rp.name().substr(rp.name().rfind('/') + 1));
+    page.page_token = got->next_page_token;
+  } while (!page.page_token.empty());
+  EXPECT_THAT(names, ElementsAre("rp-8", "rp-7", "rp-6", "rp-5", "rp-4", "rp-3", "rp-2", "rp-1",
+                                 "rp-0"));
+}
+
+TEST_F(SqliteStoreTest, BadInventoryIsRejectedWithoutPartialWrite) {
+  std::string vm = SeedVm();
+  auto dup = TestVm("B", "b");
+  auto s = store_->ReplaceInventory(kTestHost, {TestVm("A", "a"), dup, dup}, kTestNow);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(ErrorDetailOf(s).field(), HasSubstr("virtual_machines[2].vm_id"));
+  auto bad_rp = TestVm("C", "c");
+  bad_rp.add_recovery_points()->set_name("rp-0");  // duplicate id
+  s = store_->ReplaceInventory(kTestHost, {TestVm("A", "a"), bad_rp}, kTestNow);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  // The earlier inventory is untouched; "A" was never committed.
+  EXPECT_TRUE(store_->GetVirtualMachine(vm).ok());
+  EXPECT_EQ(store_->GetVirtualMachine(VmName(kTestHost, "A")).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->ReplaceInventory(kTestHost, {TestVm("", "x")}, kTestNow).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->ReplaceInventory(kTestHost, {TestVm("a/b", "x")}, kTestNow).code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(SqliteStoreTest, VanishedVmIsRemovedUnlessAJobClaimsIt) {
+  std::string a = SeedVm("A");
+  ASSERT_TRUE(store_->ReplaceInventory(kTestHost, {TestVm("A", "a"), TestVm("B", "b")}, kTestNow)
+                  .ok());
+  ASSERT_TRUE(store_->CreateJob(TestJob("j1", a), Key("r1")).ok());
+  // Both vanish: B is dropped, A is kept because j1 claims it.
+  ASSERT_TRUE(store_->ReplaceInventory(kTestHost, {}, kTestNow).ok());
+  EXPECT_TRUE(store_->GetVirtualMachine(a).ok());
+  EXPECT_EQ(store_->GetVirtualMachine(VmName(kTestHost, "B")).status().code(),
+            absl::StatusCode::kNotFound);
+  // A re-sync keeps the claim of a VM that stays.
+  ASSERT_TRUE(store_->ReplaceInventory(kTestHost, {TestVm("A", "a2")}, kTestNow).ok());
+  EXPECT_EQ(store_->GetVirtualMachine(a)->active_job(), "jobs/j1");
+  EXPECT_EQ(store_->GetVirtualMachine(a)->display_name(), "a2");
+}
+
+TEST_F(SqliteStoreTest, ListVirtualMachinesFilters) {
+  ASSERT_TRUE(store_->CreateHost(TestHost("hosts/p1", "sites/prod"), nullptr).ok());
+  ASSERT_TRUE(store_->CreateHost(TestHost(kTestHost, kTestSite), nullptr).ok());
+  auto primary = TestVm("A", "web-01");
+  primary.mutable_virtual_machine()->set_replication_mode(dr::v1::REPLICATION_MODE_PRIMARY);
+  auto critical = TestVm("B", "db-01");
+  critical.mutable_virtual_machine()->set_replication_health(dr::v1::REPLICATION_HEALTH_CRITICAL);
+  critical.mutable_virtual_machine()->set_replication_state(dr::v1::REPLICATION_STATE_CRITICAL);
+  ASSERT_TRUE(store_->ReplaceInventory("hosts/p1", {primary}, kTestNow).ok());
+  ASSERT_TRUE(store_->ReplaceInventory(kTestHost, {TestVm("A", "web-01"), critical}, kTestNow).ok());
+
+  auto names = [&](const VirtualMachineFilter& f) {
+    std::vector<std::string> out;
+    auto page = store_->ListVirtualMachines(f, {});
+    EXPECT_TRUE(page.ok()) << page.status();
+    if (page.ok()) {
+      for (const auto& vm : page->items) out.push_back(vm.name());
+    }
+    return out;
+  };
+  EXPECT_EQ(names({}).size(), 3u);
+  VirtualMachineFilter f;
+  f.host = "hosts/-";
+  EXPECT_EQ(names(f).size(), 3u);
+  f = {};
+  f.site = "sites/prod";
+  EXPECT_THAT(names(f), ElementsAre("hosts/p1/virtualMachines/A"));
+  f = {};
+  f.host = kTestHost;
+  f.replication_healths = {dr::v1::REPLICATION_HEALTH_CRITICAL};
+  EXPECT_THAT(names(f), ElementsAre(VmName(kTestHost, "B")));
+  f = {};
+  f.replication_states = {dr::v1::REPLICATION_STATE_REPLICATING, dr::v1::REPLICATION_STATE_CRITICAL};
+  EXPECT_EQ(names(f).size(), 3u);
+  f = {};
+  f.display_name_or_id = "web-01";
+  EXPECT_EQ(names(f).size(), 2u);
+  f.filter_replication_mode = true;
+  f.replication_mode = dr::v1::REPLICATION_MODE_REPLICA;
+  EXPECT_THAT(names(f), ElementsAre(VmName(kTestHost, "A")));
+  f = {};
+  f.display_name_or_id = "B";
+  EXPECT_THAT(names(f), ElementsAre(VmName(kTestHost, "B")));
+}
+
+TEST_F(SqliteStoreTest, UpdateVirtualMachineStateKeepsClaim) {
+  std::string vm = SeedVm();
+  ASSERT_TRUE(store_->CreateJob(TestJob("j1", vm), Key("r1")).ok());
+  auto got = store_->GetVirtualMachine(vm);
+  got->set_replication_state(dr::v1::REPLICATION_STATE_FAILOVER_IN_PROGRESS);
+  ASSERT_TRUE(store_->UpdateVirtualMachineState(*got).ok());
+  auto after = store_->GetVirtualMachine(vm);
+  EXPECT_EQ(after->replication_state(), dr::v1::REPLICATION_STATE_FAILOVER_IN_PROGRESS);
+  EXPECT_EQ(after->active_job(), "jobs/j1");
+  got->set_name("hosts/x/virtualMachines/y");
+  EXPECT_EQ(store_->UpdateVirtualMachineState(*got).code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(SqliteStoreTest, DeleteHostRefusedWhileAJobRunsThenCascades) {
+  std::string vm = SeedVm();
+  ASSERT_TRUE(store_->CreateJob(TestJob("j1", vm), Key("r1")).ok());
+  absl::Status s = store_->DeleteHost(kTestHost);
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(ErrorDetailOf(s).return_code(), dr::v1::RETURN_CODE_INVALID_STATE);
+  ASSERT_TRUE(store_->UpdateJob(Update("jobs/j1", dr::v1::JOB_STATE_COMPLETED, 100)).ok());
+  ASSERT_TRUE(store_->DeleteHost(kTestHost).ok());
+  EXPECT_EQ(store_->GetVirtualMachine(vm).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->GetRecoveryPoint(vm + "/recoveryPoints/rp-0").status().code(),
+            absl::StatusCode::kNotFound);
+  // The job stays: it is the audit trail.
+  EXPECT_TRUE(store_->GetJob("jobs/j1").ok());
+}
+
+TEST_F(SqliteStoreTest, CreateJobClaimsTheVmAndWritesItsFirstEvent) {
+  std::string vm = SeedVm();
+  auto created = store_->CreateJob(TestJob("j1", vm), Key("r1"));
+  ASSERT_TRUE(created.ok()) << created.status();
+  EXPECT_FALSE(created->replayed);
+  EXPECT_EQ(created->job.name(), "jobs/j1");
+  EXPECT_EQ(created->job.request_id(), "r1");
+  EXPECT_EQ(created->job.state(), dr::v1::JOB_STATE_NEW);
+  EXPECT_EQ(created->job.version(), 1);
+  EXPECT_EQ(store_->GetVirtualMachine(vm)->active_job(), "jobs/j1");
+  auto events = store_->ListJobEvents("jobs/j1", {});
+  ASSERT_TRUE(events.ok());
+  ASSERT_EQ(events->items.size(), 1u);
+  EXPECT_EQ(events->items[0].state(), dr::v1::JOB_STATE_NEW);
+}
+
+TEST_F(SqliteStoreTest, RepeatedRequestIdReturnsTheFirstJob) {
+  std::string vm = SeedVm();
+  ASSERT_TRUE(store_->CreateJob(TestJob("j1", vm), Key("r1")).ok());
+  ASSERT_TRUE(store_->UpdateJob(Update("jobs/j1", dr::v1::JOB_STATE_RUNNING, 40)).ok());
+  auto again = store_->CreateJob(TestJob("j2", vm), Key("r1"));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(again->replayed);
+  EXPECT_EQ(again->job.name(), "jobs/j1");
+  EXPECT_EQ(again->job.percent_complete(), 40u);
+  EXPECT_EQ(store_->GetJob("jobs/j2").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(SqliteStoreTest, RequestIdReusedForAnotherRequestIsInvalidArgument) {
+  std::string vm = SeedVm();
+  ASSERT_TRUE(store_->CreateJob(TestJob("j1", vm), Key("r1", "fp-a")).ok());
+  auto s = store_->CreateJob(TestJob("j2", vm), Key("r1", "fp-b"));
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ErrorDetailOf(s.status()).field(), "request_id");
+  EXPECT_EQ(ErrorDetailOf(s.status()).reason(), "REQUEST_ID_REUSED");
+}
+
+TEST_F(SqliteStoreTest, SecondJobOnABusyVmIsAbortedWith32774) {
+  std::string vm = SeedVm();
+  ASSERT_TRUE(store_->CreateJob(TestJob("j1", vm), Key("r1")).ok());
+  auto s = store_->CreateJob(TestJob("j2", vm), Key("r2"));
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(ErrorDetailOf(s.status()).return_code(), dr::v1::RETURN_CODE_SYSTEM_IN_USE);
+  EXPECT_EQ(ErrorDetailOf(s.status()).field(), "virtual_machine");
+  EXPECT_THAT(std::string(s.status().message()), HasSubstr("jobs/j1"));
+  // Nothing of j2 was written, not even its request id.
+  EXPECT_EQ(store_->GetJob("jobs/j2").status().code(), absl::StatusCode::kNotFound);
+  ASSERT_TRUE(store_->UpdateJob(Update("jobs/j1", dr::v1::JOB_STATE_EXCEPTION)).ok());
+  auto retry = store_->CreateJob(TestJob("j2", vm), Key("r2"));
+  ASSERT_TRUE(retry.ok()) << retry.status();
+  EXPECT_FALSE(retry->replayed);
+}
+
+TEST_F(SqliteStoreTest, CreateJobValidatesInput) {
+  std::string vm = SeedVm();
+  EXPECT_EQ(store_->CreateJob(TestJob("j1", "hosts/x/virtualMachines/none"), Key("r1"))
+                .status()
+                .code(),
+            absl::StatusCode::kNotFound);
+  dr::v1::Job bad = TestJob("j1", vm);
+  bad.set_name("j1");
+  EXPECT_EQ(ErrorDetailOf(store_->CreateJob(bad, Key("r1")).status()).field(), "name");
+  bad = TestJob("j1", vm);
+  bad.set_state(dr::v1::JOB_STATE_COMPLETED);
+  EXPECT_EQ(store_->CreateJob(bad, Key("r1")).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ErrorDetailOf(store_->CreateJob(TestJob("j1", vm), Key("")).status()).field(),
+            "request_id");
+  ASSERT_TRUE(store_->CreateJob(TestJob("j1", vm), Key("r1")).ok());
+  ASSERT_TRUE(store_->UpdateJob(Update("jobs/j1", dr::v1::JOB_STATE_COMPLETED)).ok());
+  EXPECT_EQ(store_->CreateJob(TestJob("j1", vm), Key("r9")).status().code(),
+            absl::StatusCode::kAlreadyExists);
+}
+
+TEST_F(SqliteStoreTest, JobUpdatesWriteStateAndEventTogether) {
+  std::string vm = SeedVm();
+  ASSERT_TRUE(store_->CreateJob(TestJob("j1", vm), Key("r1")).ok());
+  JobUpdate start = Update("jobs/j1", dr::v1::JOB_STATE_RUNNING, 10);
+  start.start_time = kTestNow + absl::Seconds(1);
+  ASSERT_TRUE(store_->UpdateJob(start).ok());
+  ASSERT_TRUE(store_->UpdateJob(Update("jobs/j1", dr::v1::JOB_STATE_RUNNING, 60)).ok());
+  JobUpdate fail = Update("jobs/j1", dr::v1::JOB_STATE_EXCEPTION, 60);
+  fail.return_code = dr::v1::RETURN_CODE_FAILED;
+  fail.error_code = 32768;
+  fail.error_summary = "Failover failed";
+  fail.error_description = "The virtual machine is running";
+  fail.end_time = kTestNow + absl::Seconds(9);
+  auto done = store_->UpdateJob(fail);
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_EQ(done->state(), dr::v1::JOB_STATE_EXCEPTION);
+  EXPECT_EQ(done->error_summary(), "Failover failed");
+  EXPECT_EQ(done->return_code(), dr::v1::RETURN_CODE_FAILED);
+  EXPECT_EQ(FromProto(done->start_time()), kTestNow + absl::Seconds(1));
+  EXPECT_EQ(FromProto(done->end_time()), kTestNow + absl::Seconds(9));
+  EXPECT_EQ(done->version(), 4);
+  auto events = store_->ListJobEvents("jobs/j1", {});
+  ASSERT_TRUE(events.ok());
+  ASSERT_EQ(events->items.size(), 4u);
+  EXPECT_EQ(events->items[1].percent_complete(), 10u);
+  EXPECT_EQ(events->items[2].percent_complete(), 60u);
+  EXPECT_EQ(events->items[3].state(), dr::v1::JOB_STATE_EXCEPTION);
+  EXPECT_EQ(events->items[3].sequence(), 4);
+  // Terminal released the claim.
+  EXPECT_EQ(store_->GetVirtualMachine(vm)->active_job(), "");
+}
+
+TEST_F(SqliteStoreTest, IllegalTransitionsAreRefusedAndWriteNothing) {
+  std::string vm = SeedVm();
+  ASSERT_TRUE(store_->CreateJob(TestJob("j1", vm), Key("r1")).ok());
+  ASSERT_TRUE(store_->UpdateJob(Update("jobs/j1", dr::v1::JOB_STATE_RUNNING, 5)).ok());
+  auto back = store_->UpdateJob(Update("jobs/j1", dr::v1::JOB_STATE_NEW));
+  EXPECT_EQ(back.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(ErrorDetailOf(back.status()).reason(), "JOB_STATE_BACKWARDS");
+  EXPECT_EQ(store_->UpdateJob(Update("jobs/j1", dr::v1::JOB_STATE_UNSPECIFIED)).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->UpdateJob(Update("jobs/j1", dr::v1::JOB_STATE_RUNNING, 101)).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  JobUpdate bad_code = Update("jobs/j1", dr::v1::JOB_STATE_RUNNING);
+  bad_code.return_code = static_cast<dr::v1::ReturnCode>(12345);
+  EXPECT_EQ(ErrorDetailOf(store_->UpdateJob(bad_code).status()).field(), "return_code");
+  ASSERT_TRUE(store_->UpdateJob(Update("jobs/j1", dr::v1::JOB_STATE_COMPLETED, 100)).ok());
+  auto after_end = store_->UpdateJob(Update("jobs/j1", dr::v1::JOB_STATE_RUNNING, 100));
+  EXPECT_EQ(after_end.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(ErrorDetailOf(after_end.status()).reason(), "JOB_TERMINAL");
+  auto again = store_->UpdateJob(Update("jobs/j1", dr::v1::JOB_STATE_EXCEPTION, 100));
+  EXPECT_EQ(again.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store_->GetJob("jobs/j1")->state(), dr::v1::JOB_STATE_COMPLETED);
+  EXPECT_EQ(store_->ListJobEvents("jobs/j1", {})->items.size(), 3u);
+  EXPECT_EQ(store_->UpdateJob(Update("jobs/none", dr::v1::JOB_STATE_RUNNING)).status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_F(SqliteStoreTest, StatusUnknownKeepsTheJobOpen) {
+  std::string vm = SeedVm();
+  ASSERT_TRUE(store_->CreateJob(TestJob("j1", vm), Key("r1")).ok());
+  JobUpdate unknown = Update("jobs/j1", dr::v1::JOB_STATE_RUNNING, 30);
+  unknown.return_code = dr::v1::RETURN_CODE_STATUS_UNKNOWN;
+  auto job = store_->UpdateJob(unknown);
+  ASSERT_TRUE(job.ok());
+  EXPECT_EQ(job->return_code(), dr::v1::RETURN_CODE_STATUS_UNKNOWN);
+  EXPECT_EQ(store_->ListActiveJobs()->size(), 1u);
+  EXPECT_EQ(store_->GetVirtualMachine(vm)->active_job(), "jobs/j1");
+}
+
+TEST_F(SqliteStoreTest, UpdateJobsBatchIsAllOrNothing) {
+  std::string a = SeedVm("A");
+  ASSERT_TRUE(store_->ReplaceInventory(kTestHost, {TestVm("A", "a"), TestVm("B", "b")}, kTestNow)
+                  .ok());
+  std::string b = VmName(kTestHost, "B");
+  ASSERT_TRUE(store_->CreateJob(TestJob("ja", a), Key("ra")).ok());
+  ASSERT_TRUE(store_->CreateJob(TestJob("jb", b), Key("rb")).ok());
+  auto bad = store_->UpdateJobs({Update("jobs/ja", dr::v1::JOB_STATE_RUNNING, 50),
+                                 Update("jobs/jb", dr::v1::JOB_STATE_RUNNING, 200)});
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("updates[1]"));
+  EXPECT_EQ(store_->GetJob("jobs/ja")->percent_complete(), 0u);
+  auto good = store_->UpdateJobs({Update("jobs/ja", dr::v1::JOB_STATE_RUNNING, 50),
+                                  Update("jobs/jb", dr::v1::JOB_STATE_COMPLETED, 100)});
+  ASSERT_TRUE(good.ok()) << good.status();
+  EXPECT_EQ(good->size(), 2u);
+  EXPECT_EQ(store_->GetJob("jobs/ja")->percent_complete(), 50u);
+  EXPECT_EQ(store_->GetVirtualMachine(b)->active_job(), "");
+}
+
+TEST_F(SqliteStoreTest, ListJobsFiltersAndPagesStablyWhileJobsAreCreated) {
+  ASSERT_TRUE(store_->CreateHost(TestHost(), nullptr).ok());
+  std::vector<dr::v1::VirtualMachineInventory> inv;
+  for (int i = 0; i < 12; ++i) inv.push_back(TestVm(absl::StrCat("vm", i), "x"));
+  ASSERT_TRUE(store_->ReplaceInventory(kTestHost, inv, kTestNow).ok());
+  for (int i = 0; i < 10; ++i) {
+    dr::v1::Job j = TestJob(absl::StrCat("j", i), VmName(kTestHost, absl::StrCat("vm", i)));
+    if (i % 3 == 0) j.set_type(dr::v1::JOB_TYPE_COMMIT_FAILOVER);
+    ASSERT_TRUE(store_->CreateJob(j, Key(absl::StrCat("r", i))).ok());
+    if (i % 2 == 0) {
+      ASSERT_TRUE(store_->UpdateJob(Update(j.name(), dr::v1::JOB_STATE_COMPLETED)).ok());
+    }
+  }
+  std::vector<std::string> names;
+  PageRequest page{4, ""};
+  bool inserted = false;
+  do {
+    auto got = store_->ListJobs({}, page);
+    ASSERT_TRUE(got.ok()) << got.status();
+    for (const auto& j : got->items) names.push_back(j.name());
+    page.page_token = got->next_page_token;
+    if (!inserted) {  // a new job between pages does not shift them
+      ASSERT_TRUE(store_->CreateJob(TestJob("new", VmName(kTestHost, "vm11")), Key("rn")).ok());
+      inserted = true;
+    }
+  } while (!page.page_token.empty());
+  EXPECT_THAT(names, ElementsAre("jobs/j9", "jobs/j8", "jobs/j7", "jobs/j6", "jobs/j5", "jobs/j4",
+                                 "jobs/j3", "jobs/j2", "jobs/j1", "jobs/j0"));
+  JobFilter f;
+  f.states = {dr::v1::JOB_STATE_COMPLETED};
+  EXPECT_EQ(store_->ListJobs(f, {})->items.size(), 5u);
+  f = {};
+  f.types = {dr::v1::JOB_TYPE_COMMIT_FAILOVER};
+  EXPECT_EQ(store_->ListJobs(f, {})->items.size(), 4u);
+  f = {};
+  f.virtual_machine = VmName(kTestHost, "vm3");
+  EXPECT_EQ(store_->ListJobs(f, {})->items.size(), 1u);
+  f = {};
+  f.host = "hosts/other";
+  EXPECT_EQ(store_->ListJobs(f, {})->items.size(), 0u);
+  f.host = kTestHost;
+  f.states = {dr::v1::JOB_STATE_NEW};
+  EXPECT_EQ(store_->ListJobs(f, {})->items.size(), 6u);
+  auto active = store_->ListActiveJobs();
+  ASSERT_TRUE(active.ok());
+  ASSERT_EQ(active->size(), 6u);
+  EXPECT_EQ((*active)[0].name(), "jobs/j1");  // oldest first
+}
+
+TEST_F(SqliteStoreTest, RequestRecordsRoundTripAndAreUnique) {
+  ASSERT_TRUE(store_->PutRequest("r1", {"m", "f", "bytes\0x"}).ok());
+  auto got = store_->GetRequest("r1");
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->method, "m");
+  EXPECT_EQ(got->fingerprint, "f");
+  EXPECT_EQ(store_->PutRequest("r1", {"m", "f", ""}).code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(store_->PutRequest("", {"m", "f", ""}).code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(SqliteStoreTest, EverythingSurvivesReopening) {
+  std::string vm = SeedVm();
+  ASSERT_TRUE(store_->CreateJob(TestJob("j1", vm), Key("r1")).ok());
+  ASSERT_TRUE(store_->UpdateJob(Update("jobs/j1", dr::v1::JOB_STATE_RUNNING, 20)).ok());
+  Reopen();
+  EXPECT_TRUE(store_->GetHost(kTestHost).ok());
+  EXPECT_EQ(store_->GetJob("jobs/j1")->percent_complete(), 20u);
+  EXPECT_EQ(store_->GetVirtualMachine(vm)->active_job(), "jobs/j1");
+  auto replay = store_->CreateJob(TestJob("j2", vm), Key("r1"));
+  ASSERT_TRUE(replay.ok());
+  EXPECT_TRUE(replay->replayed);
+  EXPECT_EQ(replay->job.name(), "jobs/j1");
+  EXPECT_TRUE(store_->CheckIntegrity().ok());
+}
+
+// ---- Migrations ----
+
+class MigrationTest : public ::testing::Test {
+ protected:
+  std::string path_ = TempDbPath(::testing::UnitTest::GetInstance()->current_test_info()->name());
+};
+
+TEST_F(MigrationTest, EmptyFileIsMigratedToLatest) {
+  auto store = SqliteStore::Open(path_, {});
+  ASSERT_TRUE(store.ok()) << store.status();
+  store->reset();
+  auto db = Sqlite::Open(path_, {});
+  ASSERT_TRUE(db.ok());
+  EXPECT_EQ(*(*db)->QueryInt("PRAGMA user_version"), LatestSchemaVersion());
+  EXPECT_EQ(*(*db)->QueryInt("PRAGMA foreign_keys"), 1);
+  auto mode = (*db)->Prepare("PRAGMA journal_mode");
+  ASSERT_TRUE(mode.ok());
+  ASSERT_TRUE(*mode->Step());
+  EXPECT_EQ(mode->Text(0), "wal");
+}
+
+TEST_F(MigrationTest, PreviousVersionIsMigratedKeepingItsData) {
+  ASSERT_GE(LatestSchemaVersion(), 2);
+  {
+    auto db = Sqlite::Open(path_, {});
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE(MigrateSchema(**db, LatestSchemaVersion() - 1).ok());
+    EXPECT_EQ(*(*db)->QueryInt("PRAGMA user_version"), LatestSchemaVersion() - 1);
+    // Data written by the previous release.
+    ASSERT_TRUE((*db)->Exec(R"sql(
+      INSERT INTO sites(name) VALUES ('sites/s');
+      INSERT INTO hosts(name, site, agent_address, create_us) VALUES ('hosts/h', 'sites/s', 'a:1', 5);
+      INSERT INTO vms(name, host, vm_id) VALUES ('hosts/h/virtualMachines/v', 'hosts/h', 'v');
+      INSERT INTO jobs(name, type, state, create_us, vm, host)
+        VALUES ('jobs/old', 97, 4, 7, 'hosts/h/virtualMachines/v', 'hosts/h');
+    )sql").ok());
+  }
+  auto store = SqliteStore::Open(path_, {});
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto job = (*store)->GetJob("jobs/old");
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ(job->state(), dr::v1::JOB_STATE_RUNNING);
+  EXPECT_EQ(job->version(), 1);
+  EXPECT_EQ(ToMicros(job->update_time()), 7);
+  EXPECT_EQ((*store)->ListActiveJobs()->size(), 1u);
+  EXPECT_TRUE((*store)->GetVirtualMachine("hosts/h/virtualMachines/v").ok());
+  // Features of the new version work on migrated data.
+  EXPECT_TRUE((*store)->PutRequest("r", {"m", "f", ""}).ok());
+  EXPECT_TRUE((*store)->UpdateJob(Update("jobs/old", dr::v1::JOB_STATE_COMPLETED)).ok());
+  EXPECT_TRUE((*store)->CheckIntegrity().ok());
+}
+
+TEST_F(MigrationTest, NewerSchemaIsRefusedNotCorrupted) {
+  {
+    auto db = Sqlite::Open(path_, {});
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE((*db)->Exec("PRAGMA user_version = 999").ok());
+  }
+  auto store = SqliteStore::Open(path_, {});
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(store.status().message()), HasSubstr("newer"));
+}
+
+TEST_F(MigrationTest, UnwritablePathIsUnavailable) {
+  auto store = SqliteStore::Open("/nonexistent-dir/x/y.db", {});
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(store.status().message()), HasSubstr("/nonexistent-dir/x/y.db"));
+}
+
+// ---- Concurrency ----
+
+TEST(ConcurrencyTest, ConcurrentWritersLoseNoUpdate) {
+  const std::string path = TempDbPath("concurrent");
+  Sqlite::Options fast;
+  fast.synchronous = "NORMAL";
+  auto a = SqliteStore::Open(path, {fast});
+  ASSERT_TRUE(a.ok()) << a.status();
+  // A second connection to the same file, as a second process would have.
+  auto b = SqliteStore::Open(path, {fast});
+  ASSERT_TRUE(b.ok()) << b.status();
+  Store* stores[2] = {a->get(), b->get()};
+  ASSERT_TRUE(stores[0]->CreateHost(TestHost(), nullptr).ok());
+  constexpr int kThreads = 6;
+  constexpr int kVmsPerThread = 10;
+  constexpr int kUpdatesPerJob = 20;
+  std::vector<dr::v1::VirtualMachineInventory> inv;
+  for (int i = 0; i < kThreads * kVmsPerThread; ++i) inv.push_back(TestVm(absl::StrCat("vm", i), "x", 0));
+  inv.push_back(TestVm("shared", "shared", 0));
+  ASSERT_TRUE(stores[0]->ReplaceInventory(kTestHost, inv, kTestNow).ok());
+  ASSERT_TRUE(stores[0]->CreateJob(TestJob("shared", VmName(kTestHost, "shared")), Key("shared")).ok());
+
+  std::atomic<int> errors{0};
+  std::atomic<int> busy_refusals{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      Store* store = stores[t % 2];
+      for (int v = 0; v < kVmsPerThread; ++v) {
+        const std::string vm = VmName(kTestHost, absl::StrCat("vm", t * kVmsPerThread + v));
+        const std::string id = absl::StrCat("t", t, "v", v);
+        if (!store->CreateJob(TestJob(id, vm), Key(id)).ok()) ++errors;
+        // Everyone also races for one shared VM: only its first job may win.
+        auto race = store->CreateJob(TestJob(id + "-race", VmName(kTestHost, "shared")),
+                                     Key(id + "-race"));
+        if (race.status().code() == absl::StatusCode::kAborted) ++busy_refusals;
+        else ++errors;
+        for (int u = 1; u <= kUpdatesPerJob; ++u) {
+          if (!store->UpdateJob(Update("jobs/" + id, dr::v1::JOB_STATE_RUNNING, u)).ok()) ++errors;
+          // Percent updates to one shared job from every thread.
+          if (!store->UpdateJob(Update("jobs/shared", dr::v1::JOB_STATE_RUNNING, 1)).ok()) ++errors;
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_EQ(busy_refusals.load(), kThreads * kVmsPerThread);
+  for (int t = 0; t < kThreads; ++t) {
+    for (int v = 0; v < kVmsPerThread; ++v) {
+      auto job = stores[1]->GetJob(absl::StrCat("jobs/t", t, "v", v));
+      ASSERT_TRUE(job.ok());
+      EXPECT_EQ(job->version(), 1 + kUpdatesPerJob);
+      EXPECT_EQ(job->percent_complete(), static_cast<uint32_t>(kUpdatesPerJob));
+    }
+  }
+  // Every one of the shared job's updates counted: none was lost.
+  auto shared = stores[0]->GetJob("jobs/shared");
+  EXPECT_EQ(shared->version(), 1 + kThreads * kVmsPerThread * kUpdatesPerJob);
+  auto events = stores[0]->ListJobEvents("jobs/shared", {1000, ""});
+  ASSERT_TRUE(events.ok());
+  int count = static_cast<int>(events->items.size());
+  std::string token = events->next_page_token;
+  while (!token.empty()) {
+    auto more = stores[0]->ListJobEvents("jobs/shared", {1000, token});
+    ASSERT_TRUE(more.ok());
+    count += static_cast<int>(more->items.size());
+    token = more->next_page_token;
+  }
+  EXPECT_EQ(count, 1 + kThreads * kVmsPerThread * kUpdatesPerJob);
+  EXPECT_TRUE((*a)->CheckIntegrity().ok());
+}
+
+}  // namespace
+}  // namespace hvdr
