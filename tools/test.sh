@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: installs what is missing, lints the API, builds
+# everything and runs every test. Ends with one line "N passed, N failed"
+# counting individual test cases. Exit status 0 only if all passed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+
+bash tools/install-deps.sh --windows --systemd || { echo "0 passed, 1 failed"; exit 1; }
+
+failed_steps=()
+passed=0
+failed=0
+
+step() {  # step NAME COMMAND...: a check that counts as one test case
+  local name=$1; shift
+  echo "=== $name"
+  if "$@"; then
+    passed=$((passed + 1)); echo "--- $name: ok"
+  else
+    failed=$((failed + 1)); failed_steps+=("$name"); echo "--- $name: FAILED"
+  fi
+}
+
+step "buf lint" buf lint
+
+echo "=== bazel test //..."
+bazel test //... 2>&1 | grep -v -E '^(INFO|Loading|Analyzing)' | tail -n 60
+bazel_rc=${PIPESTATUS[0]}
+
+# Count test cases from the JUnit XML each test wrote.
+while IFS= read -r xml; do
+  t=$(grep -m1 -o '<testsuites[^>]*' "$xml" | grep -o ' tests="[0-9]*"' | grep -o '[0-9]*' || echo 0)
+  f=$(grep -m1 -o '<testsuites[^>]*' "$xml" | grep -o ' failures="[0-9]*"' | grep -o '[0-9]*' || echo 0)
+  e=$(grep -m1 -o '<testsuites[^>]*' "$xml" | grep -o ' errors="[0-9]*"' | grep -o '[0-9]*' || echo 0)
+  t=${t:-0}; f=${f:-0}; e=${e:-0}
+  passed=$((passed + t - f - e))
+  failed=$((failed + f + e))
+done < <(find -L bazel-testlogs/ -name test.xml 2>/dev/null)
+if [ "$bazel_rc" != 0 ]; then
+  # A test that crashed or did not build wrote no failures into its XML.
+  failed=$((failed + 1)); failed_steps+=("bazel test (exit $bazel_rc)")
+fi
+
+if [ -x tools/extra-checks.sh ]; then
+  source tools/extra-checks.sh
+fi
+
+if [ "${#failed_steps[@]}" -gt 0 ]; then
+  echo "Failed: ${failed_steps[*]}"
+fi
+echo "${passed} passed, ${failed} failed"
+[ "$failed" = 0 ]
