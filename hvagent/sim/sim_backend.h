@@ -1,0 +1,92 @@
+// A simulated Hyper-V host, faithful to the Msvm_ReplicationService
+// contract: each method checks the preconditions Hyper-V checks and answers
+// its return code; accepted calls start a job that moves New -> Starting ->
+// Running (percent rising) -> Completed or Exception, changing the VM's
+// replication state as Hyper-V does (hyperv_rules.h); finished jobs disappear
+// after TimeBeforeRemoval.
+//
+// Like vmms.exe, the simulated hypervisor outlives the agent: its whole state
+// is written to a state file (atomically: temp file + rename) before a method
+// returns, and a running job's progress follows from its start time and
+// duration. An agent killed mid-job and restarted finds the job where the
+// hypervisor left it, and nothing runs twice.
+//
+// Thread-safe.
+#ifndef HVDR_HVAGENT_SIM_SIM_BACKEND_H_
+#define HVDR_HVAGENT_SIM_SIM_BACKEND_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "common/clock.h"
+#include "hvagent/backend.h"
+#include "hvdr/sim/v1/sim.pb.h"
+
+namespace hvdr {
+namespace sim {
+
+class SimBackend final : public agent::Backend {
+ public:
+  struct Options {
+    // Where the hypervisor's state lives; "" keeps it in memory only.
+    std::string state_path;
+    // Not owned; must outlive the backend.
+    Clock* clock = RealClock::Get();
+  };
+
+  // Resumes from the state file when it exists (the scenario is then
+  // ignored: the hypervisor remembers); otherwise starts from `scenario`.
+  // INVALID_ARGUMENT naming the field for a bad scenario; DATA_LOSS for an
+  // unreadable state file.
+  static absl::StatusOr<std::unique_ptr<SimBackend>> Open(
+      const Options& options, const hvdr::sim::v1::Scenario& scenario);
+
+  // Reads a scenario in protobuf text format.
+  static absl::StatusOr<hvdr::sim::v1::Scenario> LoadScenarioFile(const std::string& path);
+
+  // Checks a scenario; errors name the field, e.g. "vms[2].vm_id".
+  static absl::Status ValidateScenario(const hvdr::sim::v1::Scenario& scenario);
+
+  absl::StatusOr<dr::v1::GetInventoryResponse> GetInventory() override;
+  agent::MethodResult Invoke(const agent::Operation& op) override;
+  absl::StatusOr<agent::JobInfo> GetJob(const std::string& job_id) override;
+  absl::StatusOr<std::vector<agent::JobInfo>> ListJobs() override;
+  agent::MethodResult CancelJob(const std::string& job_id) override;
+
+  // The state as it now is (jobs advanced to the clock), for tests and
+  // inspection. history lists every operation the hypervisor started.
+  hvdr::sim::v1::SimState Snapshot();
+
+ private:
+  SimBackend(const Options& options, hvdr::sim::v1::SimState state)
+      : options_(options), state_(std::move(state)) {}
+
+  // Moves every running job to where the clock says it is; applies the
+  // effects of jobs that ended; drops jobs past TimeBeforeRemoval.
+  void AdvanceLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status SaveLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  hvdr::sim::v1::SimVm* FindVmLocked(const std::string& vm_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  agent::MethodResult CheckLocked(const agent::Operation& op, hvdr::sim::v1::SimVm& vm)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Finds and consumes a fault for (vm, op). `at_call` selects faults that
+  // refuse the call (return_code set) or those that shape the job.
+  bool TakeFaultLocked(const agent::Operation& op, bool at_call, hvdr::sim::v1::Fault* out)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void CompleteLocked(hvdr::sim::v1::SimJob& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void FailLocked(hvdr::sim::v1::SimJob& job, dr::v1::JobState state, int64_t end_us)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  uint32_t DurationMsLocked(dr::v1::JobType type) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  int64_t NowUs() const;
+
+  const Options options_;
+  absl::Mutex mu_;
+  hvdr::sim::v1::SimState state_ ABSL_GUARDED_BY(mu_);
+  bool dirty_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace sim
+}  // namespace hvdr
+
+#endif  // HVDR_HVAGENT_SIM_SIM_BACKEND_H_
