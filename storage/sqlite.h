@@ -42,6 +42,8 @@ class Stmt {
   }
   Stmt& Bind(int index, const char* value) { return Bind(index, absl::string_view(value)); }
   Stmt& BindNull(int index);
+  // Binds bytes (e.g. a serialized proto) as a BLOB.
+  Stmt& BindBlob(int index, absl::string_view bytes);
 
   // Runs one step: true when a row is available, false when done.
   absl::StatusOr<bool> Step();
@@ -50,6 +52,7 @@ class Stmt {
 
   int64_t Int(int column) const;
   std::string Text(int column) const;
+  std::string Blob(int column) const;
   bool IsNull(int column) const;
 
  private:

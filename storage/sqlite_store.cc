@@ -949,7 +949,7 @@ absl::StatusOr<RequestRecord> SqliteStore::GetRequest(const std::string& request
   s.Bind(1, request_id);
   ASSIGN_OR_RETURN(bool row, s.Step());
   if (!row) return absl::NotFoundError(absl::StrCat("request_id ", request_id, " not seen"));
-  return RequestRecord{s.Text(0), s.Text(1), s.Text(2)};
+  return RequestRecord{s.Text(0), s.Text(1), s.Blob(2)};
 }
 
 absl::Status SqliteStore::PutRequest(const std::string& request_id,
@@ -961,7 +961,7 @@ absl::Status SqliteStore::PutRequest(const std::string& request_id,
   absl::Status st = s.Bind(1, request_id)
                         .Bind(2, record.method)
                         .Bind(3, record.fingerprint)
-                        .Bind(4, record.response)
+                        .BindBlob(4, record.response)
                         .Run();
   if (st.code() == absl::StatusCode::kAlreadyExists) {
     return absl::AlreadyExistsError(absl::StrCat("request_id ", request_id, " already recorded"));

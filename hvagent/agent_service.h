@@ -1,0 +1,98 @@
+// dr.v1.HostAgentService over the gRPC callback API. Each operation call is
+// a server stream fed by the JobRunner: the job's current status first, then
+// every change, ending after the terminal one. Streams own a small queue
+// (one write in flight at a time) and cost no thread.
+//
+// Thread-safe. Shutdown() must be called before the grpc::Server shuts down:
+// it ends every open stream with UNAVAILABLE ("re-attach with WatchJob").
+#ifndef HVDR_HVAGENT_AGENT_SERVICE_H_
+#define HVDR_HVAGENT_AGENT_SERVICE_H_
+
+#include <set>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "dr/v1/agent_service.grpc.pb.h"
+#include "hvagent/backend.h"
+#include "hvagent/job_runner.h"
+
+namespace hvdr {
+namespace agent {
+
+class JobStream;
+
+// Request -> Operation, checking the fields every operation needs. Errors
+// are INVALID_ARGUMENT (32773) naming the field.
+absl::StatusOr<Operation> ToOperation(dr::v1::JobType type, const std::string& job_id,
+                                      const std::string& vm_id,
+                                      const std::string& recovery_point_id);
+
+class AgentServiceImpl final : public dr::v1::HostAgentService::CallbackService {
+ public:
+  // Not owned; must outlive the service.
+  AgentServiceImpl(Backend* backend, JobRunner* runner) : backend_(backend), runner_(runner) {}
+  ~AgentServiceImpl() override;
+
+  void Shutdown();
+
+  grpc::ServerUnaryReactor* GetInventory(grpc::CallbackServerContext* context,
+                                         const dr::v1::GetInventoryRequest* request,
+                                         dr::v1::GetInventoryResponse* response) override;
+  grpc::ServerWriteReactor<dr::v1::AgentJobStatus>* InitiateFailover(
+      grpc::CallbackServerContext* context,
+      const dr::v1::HostAgentServiceInitiateFailoverRequest* request) override;
+  grpc::ServerWriteReactor<dr::v1::AgentJobStatus>* RevertFailover(
+      grpc::CallbackServerContext* context,
+      const dr::v1::HostAgentServiceRevertFailoverRequest* request) override;
+  grpc::ServerWriteReactor<dr::v1::AgentJobStatus>* CommitFailover(
+      grpc::CallbackServerContext* context,
+      const dr::v1::HostAgentServiceCommitFailoverRequest* request) override;
+  grpc::ServerWriteReactor<dr::v1::AgentJobStatus>* StartTestFailover(
+      grpc::CallbackServerContext* context,
+      const dr::v1::HostAgentServiceStartTestFailoverRequest* request) override;
+  grpc::ServerWriteReactor<dr::v1::AgentJobStatus>* CleanupTestFailover(
+      grpc::CallbackServerContext* context,
+      const dr::v1::HostAgentServiceCleanupTestFailoverRequest* request) override;
+  grpc::ServerWriteReactor<dr::v1::AgentJobStatus>* ReverseReplication(
+      grpc::CallbackServerContext* context,
+      const dr::v1::HostAgentServiceReverseReplicationRequest* request) override;
+  grpc::ServerWriteReactor<dr::v1::AgentJobStatus>* SetFailoverNetworkAdapterSettings(
+      grpc::CallbackServerContext* context,
+      const dr::v1::HostAgentServiceSetFailoverNetworkAdapterSettingsRequest* request) override;
+  grpc::ServerWriteReactor<dr::v1::AgentJobStatus>* PrepareForPlannedFailover(
+      grpc::CallbackServerContext* context,
+      const dr::v1::HostAgentServicePrepareForPlannedFailoverRequest* request) override;
+  grpc::ServerWriteReactor<dr::v1::AgentJobStatus>* StartVirtualMachine(
+      grpc::CallbackServerContext* context,
+      const dr::v1::HostAgentServiceStartVirtualMachineRequest* request) override;
+  grpc::ServerWriteReactor<dr::v1::AgentJobStatus>* StopVirtualMachine(
+      grpc::CallbackServerContext* context,
+      const dr::v1::HostAgentServiceStopVirtualMachineRequest* request) override;
+  grpc::ServerWriteReactor<dr::v1::AgentJobStatus>* WatchJob(
+      grpc::CallbackServerContext* context,
+      const dr::v1::HostAgentServiceWatchJobRequest* request) override;
+  grpc::ServerUnaryReactor* CancelJob(grpc::CallbackServerContext* context,
+                                      const dr::v1::HostAgentServiceCancelJobRequest* request,
+                                      dr::v1::AgentJobStatus* response) override;
+
+ private:
+  friend class JobStream;
+  grpc::ServerWriteReactor<dr::v1::AgentJobStatus>* Operate(
+      grpc::CallbackServerContext* context, absl::StatusOr<Operation> op,
+      const std::string& job_id);
+  // False after Shutdown(): the stream is refused.
+  bool Register(JobStream* stream);
+  void Unregister(JobStream* stream);
+
+  Backend* const backend_;
+  JobRunner* const runner_;
+  absl::Mutex mu_;
+  std::set<JobStream*> streams_ ABSL_GUARDED_BY(mu_);
+  bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace agent
+}  // namespace hvdr
+
+#endif  // HVDR_HVAGENT_AGENT_SERVICE_H_

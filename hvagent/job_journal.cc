@@ -1,0 +1,120 @@
+#include "hvagent/job_journal.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+
+namespace hvdr {
+namespace agent {
+
+namespace {
+
+constexpr char kSchema[] = R"sql(
+CREATE TABLE IF NOT EXISTS agent_jobs (
+  job_id TEXT PRIMARY KEY,
+  type INTEGER NOT NULL,
+  vm_id TEXT NOT NULL,
+  recovery_point_id TEXT NOT NULL DEFAULT '',
+  network_settings BLOB,
+  phase INTEGER NOT NULL,
+  hv_job_id TEXT NOT NULL DEFAULT '',
+  created_us INTEGER NOT NULL,
+  final_status BLOB
+);
+CREATE INDEX IF NOT EXISTS agent_jobs_unfinished ON agent_jobs(created_us) WHERE phase < 2;
+)sql";
+
+constexpr char kCols[] =
+    "job_id, type, vm_id, recovery_point_id, network_settings, phase, hv_job_id, created_us, "
+    "final_status";
+
+JournalEntry Read(const Stmt& s) {
+  JournalEntry e;
+  e.job_id = s.Text(0);
+  e.op.type = static_cast<dr::v1::JobType>(s.Int(1));
+  e.op.vm_id = s.Text(2);
+  e.op.recovery_point_id = s.Text(3);
+  dr::v1::HostAgentServiceSetFailoverNetworkAdapterSettingsRequest net;
+  if (!s.IsNull(4) && net.ParseFromString(s.Blob(4))) {
+    e.op.network_settings.assign(net.network_settings().begin(), net.network_settings().end());
+  }
+  e.phase = static_cast<JournalEntry::Phase>(s.Int(5));
+  e.hypervisor_job_id = s.Text(6);
+  e.created = absl::FromUnixMicros(s.Int(7));
+  if (!s.IsNull(8)) e.final_status.ParseFromString(s.Blob(8));
+  return e;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<JobJournal>> JobJournal::Open(const std::string& path) {
+  Sqlite::Options options;
+  ASSIGN_OR_RETURN(std::unique_ptr<Sqlite> db, Sqlite::Open(path, options));
+  RETURN_IF_ERROR(db->Exec(kSchema));
+  return std::unique_ptr<JobJournal>(new JobJournal(std::move(db)));
+}
+
+absl::StatusOr<JournalEntry> JobJournal::Get(const std::string& job_id) {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Stmt s, db_->Prepare(absl::StrCat("SELECT ", kCols,
+                                                      " FROM agent_jobs WHERE job_id = ?")));
+  s.Bind(1, job_id);
+  ASSIGN_OR_RETURN(bool row, s.Step());
+  if (!row) return absl::NotFoundError(absl::StrCat("job ", job_id, " unknown to this agent"));
+  return Read(s);
+}
+
+absl::Status JobJournal::InsertPending(const std::string& job_id, const Operation& op,
+                                       absl::Time now) {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Stmt s, db_->Prepare(
+      "INSERT INTO agent_jobs(job_id, type, vm_id, recovery_point_id, network_settings, phase, "
+      "created_us) VALUES (?, ?, ?, ?, ?, 0, ?)"));
+  s.Bind(1, job_id)
+      .Bind(2, static_cast<int64_t>(op.type))
+      .Bind(3, op.vm_id)
+      .Bind(4, op.recovery_point_id);
+  if (op.network_settings.empty()) {
+    s.BindNull(5);
+  } else {
+    dr::v1::HostAgentServiceSetFailoverNetworkAdapterSettingsRequest net;
+    for (const auto& n : op.network_settings) *net.add_network_settings() = n;
+    s.BindBlob(5, net.SerializeAsString());
+  }
+  s.Bind(6, absl::ToUnixMicros(now));
+  return s.Run();
+}
+
+absl::Status JobJournal::MarkStarted(const std::string& job_id,
+                                     const std::string& hypervisor_job_id) {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Stmt s, db_->Prepare(
+      "UPDATE agent_jobs SET phase = 1, hv_job_id = ? WHERE job_id = ? AND phase < 2"));
+  RETURN_IF_ERROR(s.Bind(1, hypervisor_job_id).Bind(2, job_id).Run());
+  if (db_->Changes() == 0) return absl::NotFoundError(absl::StrCat("job ", job_id, " not open"));
+  return absl::OkStatus();
+}
+
+absl::Status JobJournal::MarkDone(const std::string& job_id, const dr::v1::AgentJobStatus& status) {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Stmt s, db_->Prepare(
+      "UPDATE agent_jobs SET phase = 2, final_status = ? WHERE job_id = ?"));
+  RETURN_IF_ERROR(s.BindBlob(1, status.SerializeAsString()).Bind(2, job_id).Run());
+  if (db_->Changes() == 0) return absl::NotFoundError(absl::StrCat("job ", job_id, " unknown"));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<JournalEntry>> JobJournal::ListUnfinished() {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Stmt s, db_->Prepare(absl::StrCat(
+      "SELECT ", kCols, " FROM agent_jobs WHERE phase < 2 ORDER BY created_us")));
+  std::vector<JournalEntry> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    out.push_back(Read(s));
+  }
+  return out;
+}
+
+}  // namespace agent
+}  // namespace hvdr

@@ -1,0 +1,61 @@
+// The agent's durable memory of the jobs the server gave it, keyed by the
+// server's job id (the idempotency key). An entry is written *before* the
+// hypervisor is asked to do anything, so that after a crash the agent knows
+// which calls may have reached the hypervisor, and it keeps each job's
+// outcome past Hyper-V's TimeBeforeRemoval.
+//
+// Thread-safe. Backed by SQLite (storage/sqlite.h).
+#ifndef HVDR_HVAGENT_JOB_JOURNAL_H_
+#define HVDR_HVAGENT_JOB_JOURNAL_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "dr/v1/agent_service.pb.h"
+#include "hvagent/backend.h"
+#include "storage/sqlite.h"
+
+namespace hvdr {
+namespace agent {
+
+struct JournalEntry {
+  enum class Phase { kPending = 0, kStarted = 1, kDone = 2 };
+  std::string job_id;
+  Operation op;
+  Phase phase = Phase::kPending;
+  std::string hypervisor_job_id;  // set from kStarted on
+  absl::Time created;
+  dr::v1::AgentJobStatus final_status;  // set in kDone
+};
+
+class JobJournal {
+ public:
+  // ":memory:" for a journal that does not survive the process (tests).
+  static absl::StatusOr<std::unique_ptr<JobJournal>> Open(const std::string& path);
+
+  // NOT_FOUND when the job id was never journaled.
+  absl::StatusOr<JournalEntry> Get(const std::string& job_id);
+  // Records a job about to be started. ALREADY_EXISTS for a known id.
+  absl::Status InsertPending(const std::string& job_id, const Operation& op, absl::Time now);
+  // The hypervisor accepted the job as `hypervisor_job_id`.
+  absl::Status MarkStarted(const std::string& job_id, const std::string& hypervisor_job_id);
+  // The job ended (or the method refused it) with `status`.
+  absl::Status MarkDone(const std::string& job_id, const dr::v1::AgentJobStatus& status);
+  // Entries not yet done, oldest first.
+  absl::StatusOr<std::vector<JournalEntry>> ListUnfinished();
+
+ private:
+  explicit JobJournal(std::unique_ptr<Sqlite> db) : db_(std::move(db)) {}
+  absl::Mutex mu_;
+  const std::unique_ptr<Sqlite> db_ ABSL_PT_GUARDED_BY(mu_);
+};
+
+}  // namespace agent
+}  // namespace hvdr
+
+#endif  // HVDR_HVAGENT_JOB_JOURNAL_H_

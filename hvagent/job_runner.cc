@@ -1,0 +1,380 @@
+#include "hvagent/job_runner.h"
+
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "common/hyperv_status.h"
+#include "common/proto_time.h"
+#include "common/status_macros.h"
+#include "spdlog/spdlog.h"
+
+namespace hvdr {
+namespace agent {
+
+using dr::v1::AgentJobStatus;
+
+namespace {
+
+bool IsTerminalState(dr::v1::JobState s) {
+  return s >= dr::v1::JOB_STATE_COMPLETED && s <= dr::v1::JOB_STATE_SERVICE;
+}
+
+bool SameStatus(const AgentJobStatus& a, const AgentJobStatus& b) {
+  return a.state() == b.state() && a.percent_complete() == b.percent_complete() &&
+         a.return_code() == b.return_code() && a.error_code() == b.error_code() &&
+         a.terminal() == b.terminal() && a.hypervisor_job_id() == b.hypervisor_job_id() &&
+         a.error_summary() == b.error_summary();
+}
+
+}  // namespace
+
+AgentJobStatus RefusedStatus(const std::string& job_id, const MethodResult& result,
+                             absl::Time now) {
+  AgentJobStatus s;
+  s.set_job_id(job_id);
+  if (result.return_code == dr::v1::RETURN_CODE_COMPLETED) {
+    s.set_state(dr::v1::JOB_STATE_COMPLETED);
+    s.set_percent_complete(100);
+  } else {
+    s.set_state(dr::v1::JOB_STATE_EXCEPTION);
+    s.set_error_code(static_cast<uint32_t>(result.return_code));
+    s.set_error_summary(std::string(ReturnCodeText(result.return_code)));
+    s.set_error_description(result.message);
+  }
+  s.set_return_code(result.return_code);
+  ToProto(now, s.mutable_end_time());
+  s.set_terminal(true);
+  return s;
+}
+
+AgentJobStatus JobRunner::StatusFromJob(const std::string& job_id, const JobInfo& info) {
+  AgentJobStatus s;
+  s.set_job_id(job_id);
+  s.set_state(info.state);
+  s.set_percent_complete(info.percent);
+  s.set_error_code(info.error_code);
+  s.set_error_summary(info.error_summary);
+  s.set_error_description(info.error_description);
+  ToProto(info.start_time, s.mutable_start_time());
+  ToProto(info.end_time, s.mutable_end_time());
+  s.set_hypervisor_job_id(info.job_id);
+  s.set_cancellable(info.cancellable);
+  s.set_terminal(IsTerminalState(info.state));
+  // 4096 while running and when it completed as a job; the job's error code
+  // (or 32768) when it failed.
+  if (s.terminal() && info.state != dr::v1::JOB_STATE_COMPLETED) {
+    s.set_return_code(IsValidReturnCode(info.error_code) && info.error_code >= 32768
+                          ? static_cast<dr::v1::ReturnCode>(info.error_code)
+                          : dr::v1::RETURN_CODE_FAILED);
+  } else {
+    s.set_return_code(dr::v1::RETURN_CODE_JOB_STARTED);
+  }
+  return s;
+}
+
+absl::StatusOr<std::unique_ptr<JobRunner>> JobRunner::Create(Backend* backend, JobJournal* journal,
+                                                             const Options& options) {
+  std::unique_ptr<JobRunner> runner(new JobRunner(backend, journal, options));
+  RETURN_IF_ERROR(runner->Recover());
+  if (options.start_poller) {
+    runner->poller_ = std::thread([r = runner.get()] { r->PollLoop(); });
+  }
+  return runner;
+}
+
+JobRunner::~JobRunner() { Stop(); }
+
+void JobRunner::Stop() {
+  if (!stop_.HasBeenNotified()) stop_.Notify();
+  if (poller_.joinable()) poller_.join();
+}
+
+absl::Status JobRunner::Recover() {
+  ASSIGN_OR_RETURN(std::vector<JournalEntry> open, journal_->ListUnfinished());
+  if (open.empty()) return absl::OkStatus();
+  std::set<std::string> claimed;
+  for (const JournalEntry& e : open) {
+    if (e.phase == JournalEntry::Phase::kStarted) claimed.insert(e.hypervisor_job_id);
+  }
+  absl::StatusOr<std::vector<JobInfo>> hv_jobs = backend_->ListJobs();
+  for (const JournalEntry& e : open) {
+    if (e.phase == JournalEntry::Phase::kStarted) {
+      absl::MutexLock lock(&mu_);
+      Tracked& t = jobs_[e.job_id];
+      t.op = e.op;
+      t.hypervisor_job_id = e.hypervisor_job_id;
+      t.status.set_job_id(e.job_id);
+      t.status.set_state(dr::v1::JOB_STATE_NEW);
+      t.status.set_return_code(dr::v1::RETURN_CODE_JOB_STARTED);
+      t.status.set_hypervisor_job_id(e.hypervisor_job_id);
+      spdlog::info("job {}: re-attached to hypervisor job {} ({} on VM {})", e.job_id,
+                   e.hypervisor_job_id, dr::v1::JobType_Name(e.op.type), e.op.vm_id);
+      continue;
+    }
+    // Pending: the agent died around the hypervisor call. Did it get there?
+    if (!hv_jobs.ok()) return hv_jobs.status();
+    const JobInfo* adopted = nullptr;
+    for (const JobInfo& j : *hv_jobs) {
+      if (j.vm_id == e.op.vm_id && j.type == e.op.type && claimed.count(j.job_id) == 0 &&
+          j.start_time >= e.created - absl::Seconds(2)) {
+        adopted = &j;
+        break;
+      }
+    }
+    if (adopted != nullptr) {
+      claimed.insert(adopted->job_id);
+      RETURN_IF_ERROR(journal_->MarkStarted(e.job_id, adopted->job_id));
+      absl::MutexLock lock(&mu_);
+      Tracked& t = jobs_[e.job_id];
+      t.op = e.op;
+      t.hypervisor_job_id = adopted->job_id;
+      t.status = StatusFromJob(e.job_id, *adopted);
+      spdlog::info("job {}: found hypervisor job {} started before the restart", e.job_id,
+                   adopted->job_id);
+    } else {
+      spdlog::info("job {}: the hypervisor never received it; starting it now", e.job_id);
+      {
+        absl::MutexLock lock(&mu_);
+        Tracked& t = jobs_[e.job_id];
+        t.op = e.op;
+        t.status.set_job_id(e.job_id);
+        t.status.set_state(dr::v1::JOB_STATE_NEW);
+        t.status.set_return_code(dr::v1::RETURN_CODE_JOB_STARTED);
+      }
+      Launch(e.job_id, e.op);
+    }
+  }
+  return absl::OkStatus();
+}
+
+uint64_t JobRunner::SubscribeLocked(Tracked& job, Listener listener) {
+  if (!listener) return 0;
+  const uint64_t id = next_subscription_++;
+  listener(job.status);
+  job.listeners.emplace(id, std::move(listener));
+  subscriptions_.emplace(id, job.status.job_id());
+  return id;
+}
+
+absl::StatusOr<AgentJobStatus> JobRunner::Start(const std::string& job_id, const Operation& op,
+                                                Listener listener, uint64_t* subscription) {
+  if (subscription != nullptr) *subscription = 0;
+  auto check_same = [&](const Operation& known) -> absl::Status {
+    if (known.type != op.type || known.vm_id != op.vm_id ||
+        known.recovery_point_id != op.recovery_point_id) {
+      return InvalidState("job_id", "JOB_ID_REUSED",
+                          absl::StrCat("job ", job_id, " is already ",
+                                       dr::v1::JobType_Name(known.type), " on VM ", known.vm_id));
+    }
+    return absl::OkStatus();
+  };
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = jobs_.find(job_id);
+    if (it != jobs_.end()) {
+      RETURN_IF_ERROR(check_same(it->second.op));
+      uint64_t id = SubscribeLocked(it->second, std::move(listener));
+      if (subscription != nullptr) *subscription = id;
+      return it->second.status;
+    }
+  }
+  absl::StatusOr<JournalEntry> known = journal_->Get(job_id);
+  if (known.ok()) {
+    RETURN_IF_ERROR(check_same(known->op));
+    if (known->phase == JournalEntry::Phase::kDone) {
+      if (listener) listener(known->final_status);
+      return known->final_status;
+    }
+    // Unfinished but not in memory cannot happen after Recover(); re-watch.
+    return Watch(job_id, std::move(listener), subscription);
+  }
+  if (known.status().code() != absl::StatusCode::kNotFound) return known.status();
+
+  {
+    absl::MutexLock lock(&mu_);
+    if (jobs_.count(job_id) != 0) {  // a concurrent Start won the race
+      Tracked& t = jobs_[job_id];
+      RETURN_IF_ERROR(check_same(t.op));
+      uint64_t id = SubscribeLocked(t, std::move(listener));
+      if (subscription != nullptr) *subscription = id;
+      return t.status;
+    }
+    Tracked& t = jobs_[job_id];
+    t.op = op;
+    t.status.set_job_id(job_id);
+    t.status.set_state(dr::v1::JOB_STATE_NEW);
+    t.status.set_return_code(dr::v1::RETURN_CODE_JOB_STARTED);
+    absl::Status journaled = journal_->InsertPending(job_id, op, options_.clock->Now());
+    if (!journaled.ok()) {
+      jobs_.erase(job_id);
+      return journaled;
+    }
+    uint64_t id = SubscribeLocked(t, std::move(listener));
+    if (subscription != nullptr) *subscription = id;
+  }
+  Launch(job_id, op);
+  absl::MutexLock lock(&mu_);
+  auto it = jobs_.find(job_id);
+  if (it != jobs_.end()) return it->second.status;
+  absl::StatusOr<JournalEntry> done = journal_->Get(job_id);
+  if (!done.ok()) return done.status();
+  return done->final_status;
+}
+
+void JobRunner::Launch(const std::string& job_id, const Operation& op) {
+  MethodResult result = backend_->Invoke(op);
+  if (result.return_code == dr::v1::RETURN_CODE_JOB_STARTED) {
+    spdlog::info("job {}: {} on VM {} -> 4096, hypervisor job {}", job_id,
+                 dr::v1::JobType_Name(op.type), op.vm_id, result.job_id);
+    absl::Status s = journal_->MarkStarted(job_id, result.job_id);
+    if (!s.ok()) spdlog::error("job {}: journal: {}", job_id, s.ToString());
+    absl::MutexLock lock(&mu_);
+    auto it = jobs_.find(job_id);
+    if (it == jobs_.end()) return;
+    it->second.hypervisor_job_id = result.job_id;
+    AgentJobStatus status = it->second.status;
+    status.set_hypervisor_job_id(result.job_id);
+    PublishLocked(job_id, status);
+    return;
+  }
+  spdlog::warn("job {}: {} on VM {} refused: {} ({}) {}", job_id, dr::v1::JobType_Name(op.type),
+               op.vm_id, static_cast<int>(result.return_code), std::string(ReturnCodeText(result.return_code)),
+               result.message);
+  AgentJobStatus status = RefusedStatus(job_id, result, options_.clock->Now());
+  absl::Status s = journal_->MarkDone(job_id, status);
+  if (!s.ok()) spdlog::error("job {}: journal: {}", job_id, s.ToString());
+  absl::MutexLock lock(&mu_);
+  PublishLocked(job_id, status);
+}
+
+void JobRunner::PublishLocked(const std::string& job_id, const AgentJobStatus& status) {
+  auto it = jobs_.find(job_id);
+  if (it == jobs_.end()) return;
+  Tracked& t = it->second;
+  if (SameStatus(t.status, status)) return;
+  t.status = status;
+  for (auto& [id, listener] : t.listeners) listener(status);
+  if (status.terminal()) {
+    for (auto& [id, listener] : t.listeners) subscriptions_.erase(id);
+    jobs_.erase(it);
+  }
+}
+
+absl::StatusOr<AgentJobStatus> JobRunner::Watch(const std::string& job_id, Listener listener,
+                                                uint64_t* subscription) {
+  if (subscription != nullptr) *subscription = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = jobs_.find(job_id);
+    if (it != jobs_.end()) {
+      uint64_t id = SubscribeLocked(it->second, std::move(listener));
+      if (subscription != nullptr) *subscription = id;
+      return it->second.status;
+    }
+  }
+  ASSIGN_OR_RETURN(JournalEntry e, journal_->Get(job_id));
+  if (e.phase == JournalEntry::Phase::kDone) {
+    if (listener) listener(e.final_status);
+    return e.final_status;
+  }
+  return absl::InternalError(absl::StrCat("job ", job_id, " is open in the journal but not tracked"));
+}
+
+void JobRunner::Unsubscribe(uint64_t subscription) {
+  if (subscription == 0) return;
+  absl::MutexLock lock(&mu_);
+  auto it = subscriptions_.find(subscription);
+  if (it == subscriptions_.end()) return;
+  auto job = jobs_.find(it->second);
+  if (job != jobs_.end()) job->second.listeners.erase(subscription);
+  subscriptions_.erase(it);
+}
+
+absl::StatusOr<AgentJobStatus> JobRunner::Cancel(const std::string& job_id) {
+  std::string hv_job;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = jobs_.find(job_id);
+    if (it == jobs_.end()) {
+      absl::StatusOr<JournalEntry> e = journal_->Get(job_id);
+      if (!e.ok()) return e.status();
+      return InvalidState("job_id", "JOB_TERMINAL", absl::StrCat("job ", job_id, " already ended"));
+    }
+    hv_job = it->second.hypervisor_job_id;
+  }
+  if (hv_job.empty()) {
+    return InvalidState("job_id", "JOB_NOT_STARTED",
+                        absl::StrCat("job ", job_id, " has not reached the hypervisor yet"));
+  }
+  MethodResult r = backend_->CancelJob(hv_job);
+  if (r.return_code != dr::v1::RETURN_CODE_COMPLETED &&
+      r.return_code != dr::v1::RETURN_CODE_JOB_STARTED) {
+    return HyperVError(r.return_code, "job_id", "NOT_CANCELLABLE", r.message);
+  }
+  spdlog::info("job {}: cancel requested (hypervisor job {})", job_id, hv_job);
+  PollOnce();
+  absl::MutexLock lock(&mu_);
+  auto it = jobs_.find(job_id);
+  if (it != jobs_.end()) return it->second.status;
+  absl::StatusOr<JournalEntry> e = journal_->Get(job_id);
+  if (!e.ok()) return e.status();
+  return e->final_status;
+}
+
+void JobRunner::PollOnce() {
+  std::vector<std::pair<std::string, std::string>> running;  // job id, hypervisor job id
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [id, t] : jobs_) {
+      if (!t.hypervisor_job_id.empty() && !t.lost) running.emplace_back(id, t.hypervisor_job_id);
+    }
+  }
+  for (const auto& [job_id, hv_job] : running) {
+    absl::StatusOr<JobInfo> info = backend_->GetJob(hv_job);
+    if (info.status().code() == absl::StatusCode::kNotFound) {
+      spdlog::error("job {}: hypervisor job {} vanished before its outcome was read", job_id, hv_job);
+      absl::MutexLock lock(&mu_);
+      auto it = jobs_.find(job_id);
+      if (it == jobs_.end()) continue;
+      it->second.lost = true;
+      AgentJobStatus status = it->second.status;
+      status.set_return_code(dr::v1::RETURN_CODE_STATUS_UNKNOWN);
+      status.set_error_summary(std::string(ReturnCodeText(dr::v1::RETURN_CODE_STATUS_UNKNOWN)));
+      status.set_error_description(absl::StrCat(
+          "Hyper-V removed job ", hv_job,
+          " before the agent read its outcome; check the VM's replication state"));
+      PublishLocked(job_id, status);
+      continue;
+    }
+    if (!info.ok()) {
+      spdlog::warn("job {}: reading hypervisor job {}: {}", job_id, hv_job, info.status().ToString());
+      continue;
+    }
+    AgentJobStatus status = StatusFromJob(job_id, *info);
+    if (status.terminal()) {
+      absl::Status s = journal_->MarkDone(job_id, status);
+      if (!s.ok()) {
+        spdlog::error("job {}: journal: {}; will retry", job_id, s.ToString());
+        continue;
+      }
+      spdlog::info("job {}: {} ({}%) error {} {}", job_id, dr::v1::JobState_Name(status.state()),
+                   status.percent_complete(), status.error_code(), status.error_summary());
+    }
+    absl::MutexLock lock(&mu_);
+    PublishLocked(job_id, status);
+  }
+}
+
+void JobRunner::PollLoop() {
+  while (!stop_.WaitForNotificationWithTimeout(options_.poll_interval)) {
+    PollOnce();
+  }
+}
+
+int JobRunner::ActiveJobs() {
+  absl::MutexLock lock(&mu_);
+  return static_cast<int>(jobs_.size());
+}
+
+}  // namespace agent
+}  // namespace hvdr

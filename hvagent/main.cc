@@ -1,0 +1,126 @@
+// hvagent: the per-host agent. Serves dr.v1.HostAgentService for drserver
+// and performs each operation on the host's hypervisor: the simulated
+// Hyper-V (--backend=sim, Linux) or WMI (--backend=wmi, Windows).
+#include <signal.h>
+
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "hvagent/agent_service.h"
+#include "hvagent/job_journal.h"
+#include "hvagent/job_runner.h"
+#include "hvagent/sim/sim_backend.h"
+#include "spdlog/spdlog.h"
+
+ABSL_FLAG(std::string, listen, "127.0.0.1:50061",
+          "host:port to serve dr.v1.HostAgentService on; port 0 picks a free port");
+ABSL_FLAG(std::string, port_file, "",
+          "if set, write the bound port to this file once serving (for scripts and tests)");
+ABSL_FLAG(std::string, backend, "sim", "hypervisor backend: sim (simulated Hyper-V) or wmi");
+ABSL_FLAG(std::string, scenario, "",
+          "sim: scenario file (hvdr.sim.v1.Scenario text proto) used when --state does not exist");
+ABSL_FLAG(std::string, state, "",
+          "sim: the simulated hypervisor's state file; it outlives the agent like vmms.exe");
+ABSL_FLAG(std::string, journal, "hvagent-journal.db", "the agent's job journal (SQLite)");
+ABSL_FLAG(int, poll_interval_ms, 100, "how often running hypervisor jobs are read");
+
+namespace {
+
+int Fail(const std::string& message) {
+  spdlog::error("{}", message);
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "hvagent --backend=sim --scenario=deploy/examples/replica-site.textproto "
+      "--state=/var/lib/hvagent/sim-state.bin --listen=0.0.0.0:50061");
+  absl::ParseCommandLine(argc, argv);
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e hvagent %l: %v");
+
+  // SIGTERM/SIGINT are taken by a thread of their own (sigwait).
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  std::unique_ptr<hvdr::agent::Backend> backend;
+  const std::string kind = absl::GetFlag(FLAGS_backend);
+  if (kind == "sim") {
+    hvdr::sim::v1::Scenario scenario;
+    if (!absl::GetFlag(FLAGS_scenario).empty()) {
+      auto loaded = hvdr::sim::SimBackend::LoadScenarioFile(absl::GetFlag(FLAGS_scenario));
+      if (!loaded.ok()) return Fail(std::string(loaded.status().message()));
+      scenario = *std::move(loaded);
+    } else if (absl::GetFlag(FLAGS_state).empty()) {
+      return Fail("--backend=sim needs --scenario or an existing --state file");
+    }
+    hvdr::sim::SimBackend::Options options;
+    options.state_path = absl::GetFlag(FLAGS_state);
+    auto sim = hvdr::sim::SimBackend::Open(options, scenario);
+    if (!sim.ok()) return Fail(absl::StrCat("simulated Hyper-V: ", sim.status().message()));
+    backend = *std::move(sim);
+    spdlog::info("backend: simulated Hyper-V (state {})",
+                 options.state_path.empty() ? "in memory" : options.state_path);
+  } else if (kind == "wmi") {
+    return Fail(
+        "--backend=wmi: this build has no WMI session (it runs only on Windows; "
+        "see README 'Building the agent for Windows'). Hyper-V return code 32770 Not Supported.");
+  } else {
+    return Fail(absl::StrCat("--backend: must be sim or wmi, not \"", kind, "\""));
+  }
+
+  auto journal = hvdr::agent::JobJournal::Open(absl::GetFlag(FLAGS_journal));
+  if (!journal.ok()) return Fail(absl::StrCat("--journal: ", journal.status().message()));
+  if (absl::GetFlag(FLAGS_poll_interval_ms) <= 0) {
+    return Fail("--poll_interval_ms: must be positive");
+  }
+  hvdr::agent::JobRunner::Options runner_options;
+  runner_options.poll_interval = absl::Milliseconds(absl::GetFlag(FLAGS_poll_interval_ms));
+  auto runner = hvdr::agent::JobRunner::Create(backend.get(), journal->get(), runner_options);
+  if (!runner.ok()) return Fail(absl::StrCat("recovering jobs: ", runner.status().message()));
+
+  hvdr::agent::AgentServiceImpl service(backend.get(), runner->get());
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(absl::GetFlag(FLAGS_listen), grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || port == 0) {
+    return Fail(absl::StrCat("--listen: cannot listen on ", absl::GetFlag(FLAGS_listen)));
+  }
+  spdlog::info("serving dr.v1.HostAgentService on port {} ({} jobs re-attached)", port,
+               (*runner)->ActiveJobs());
+  if (!absl::GetFlag(FLAGS_port_file).empty()) {
+    const std::string path = absl::GetFlag(FLAGS_port_file);
+    const std::string tmp = path + ".tmp";
+    {
+      std::ofstream out(tmp);
+      out << port << "\n";
+    }
+    std::rename(tmp.c_str(), path.c_str());
+  }
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  spdlog::info("signal {}: shutting down (running jobs go on in the hypervisor)", sig);
+  service.Shutdown();
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  (*runner)->Stop();
+  spdlog::info("stopped");
+  return 0;
+}
