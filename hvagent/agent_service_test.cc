@@ -1,0 +1,238 @@
+#include "hvagent/agent_service.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <thread>
+
+#include "common/grpc_status.h"
+#include "common/hyperv_status.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "hvagent/sim/sim_backend.h"
+
+namespace hvdr {
+namespace agent {
+namespace {
+
+using dr::v1::AgentJobStatus;
+using ::testing::HasSubstr;
+
+constexpr char kTestVm[] = "BBBBBBBB-0000-0000-0000-000000000001";
+constexpr char kOtherVm[] = "BBBBBBBB-0000-0000-0000-000000000002";
+
+hvdr::sim::v1::Scenario TestScenario() {
+  hvdr::sim::v1::Scenario s;
+  s.set_host_name("hv-dr-1");
+  s.set_default_job_duration_ms(300);
+  for (const char* id : {kTestVm, kOtherVm}) {
+    auto* vm = s.add_vms();
+    vm->set_vm_id(id);
+    vm->set_name(id == kTestVm ? "sql-01" : "web-01");
+    vm->set_mode(dr::v1::REPLICATION_MODE_REPLICA);
+    vm->set_state(dr::v1::REPLICATION_STATE_REPLICATING);
+    vm->set_enabled(dr::v1::ENABLED_STATE_DISABLED);
+    vm->set_last_replication_seconds_ago(60);
+    auto* rp = vm->add_recovery_points();
+    rp->set_id(std::string(id) + "-rp");
+    rp->set_age_seconds(600);
+  }
+  auto* never = s.add_faults();
+  never->set_vm_id(kOtherVm);
+  never->set_never_finish(true);
+  return s;
+}
+
+class AgentServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    backend_ = *sim::SimBackend::Open({}, TestScenario());
+    journal_ = *JobJournal::Open(":memory:");
+    JobRunner::Options options;
+    options.poll_interval = absl::Milliseconds(10);
+    runner_ = *JobRunner::Create(backend_.get(), journal_.get(), options);
+    service_ = std::make_unique<AgentServiceImpl>(backend_.get(), runner_.get());
+    grpc::ServerBuilder builder;
+    builder.RegisterService(service_.get());
+    server_ = builder.BuildAndStart();
+    stub_ = dr::v1::HostAgentService::NewStub(server_->InProcessChannel({}));
+  }
+  void TearDown() override {
+    service_->Shutdown();
+    server_->Shutdown();
+    runner_->Stop();
+  }
+
+  struct StreamResult {
+    std::vector<AgentJobStatus> statuses;
+    absl::Status status;
+  };
+  StreamResult Failover(const std::string& job_id, const std::string& vm = kTestVm,
+                        const std::string& rp = "") {
+    dr::v1::HostAgentServiceInitiateFailoverRequest req;
+    req.set_job_id(job_id);
+    req.set_vm_id(vm);
+    req.set_recovery_point_id(rp);
+    grpc::ClientContext ctx;
+    auto reader = stub_->InitiateFailover(&ctx, req);
+    return Drain(reader.get(), ctx);
+  }
+  StreamResult Drain(grpc::ClientReader<AgentJobStatus>* reader, grpc::ClientContext& ctx) {
+    StreamResult out;
+    AgentJobStatus s;
+    while (reader->Read(&s)) out.statuses.push_back(s);
+    out.status = FromGrpcStatus(reader->Finish(), &ctx);
+    return out;
+  }
+
+  std::unique_ptr<sim::SimBackend> backend_;
+  std::unique_ptr<JobJournal> journal_;
+  std::unique_ptr<JobRunner> runner_;
+  std::unique_ptr<AgentServiceImpl> service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<dr::v1::HostAgentService::Stub> stub_;
+};
+
+TEST_F(AgentServiceTest, FailoverStreamsStatesInOrderThenEnds) {
+  StreamResult r = Failover("jobs/a");
+  ASSERT_TRUE(r.status.ok()) << r.status;
+  ASSERT_GE(r.statuses.size(), 3u);
+  EXPECT_EQ(r.statuses.front().state(), dr::v1::JOB_STATE_NEW);
+  EXPECT_EQ(r.statuses.back().state(), dr::v1::JOB_STATE_COMPLETED);
+  EXPECT_TRUE(r.statuses.back().terminal());
+  EXPECT_EQ(r.statuses.back().percent_complete(), 100u);
+  for (size_t i = 1; i < r.statuses.size(); ++i) {
+    EXPECT_LE(r.statuses[i - 1].state() == dr::v1::JOB_STATE_RUNNING ? 4 : 0,
+              r.statuses[i].state() == dr::v1::JOB_STATE_NEW ? 0 : 4);
+    EXPECT_GE(r.statuses[i].percent_complete(), r.statuses[i - 1].percent_complete());
+  }
+  bool saw_running = false;
+  for (const auto& s : r.statuses) saw_running |= s.state() == dr::v1::JOB_STATE_RUNNING;
+  EXPECT_TRUE(saw_running);
+  EXPECT_EQ(backend_->Snapshot().vms(0).state(), dr::v1::REPLICATION_STATE_RECOVERED);
+}
+
+TEST_F(AgentServiceTest, DispatchingTheSameJobIdTwiceRunsOneOperation) {
+  StreamResult first, second;
+  std::thread a([&] { first = Failover("jobs/same"); });
+  std::thread b([&] { second = Failover("jobs/same"); });
+  a.join();
+  b.join();
+  ASSERT_TRUE(first.status.ok()) << first.status;
+  ASSERT_TRUE(second.status.ok()) << second.status;
+  EXPECT_EQ(first.statuses.back().state(), dr::v1::JOB_STATE_COMPLETED);
+  EXPECT_EQ(second.statuses.back().state(), dr::v1::JOB_STATE_COMPLETED);
+  EXPECT_EQ(first.statuses.back().hypervisor_job_id(), second.statuses.back().hypervisor_job_id());
+  // A third dispatch after completion answers the recorded outcome at once.
+  StreamResult third = Failover("jobs/same");
+  ASSERT_EQ(third.statuses.size(), 1u);
+  EXPECT_EQ(third.statuses[0].state(), dr::v1::JOB_STATE_COMPLETED);
+  EXPECT_EQ(backend_->Snapshot().history_size(), 1);
+}
+
+TEST_F(AgentServiceTest, WatchJobReattachesByIdAndUnknownIsNotFound) {
+  dr::v1::HostAgentServiceInitiateFailoverRequest req;
+  req.set_job_id("jobs/w");
+  req.set_vm_id(kTestVm);
+  {
+    // Start the job and drop the stream after the first status.
+    grpc::ClientContext ctx;
+    auto reader = stub_->InitiateFailover(&ctx, req);
+    AgentJobStatus s;
+    ASSERT_TRUE(reader->Read(&s));
+    ctx.TryCancel();
+    while (reader->Read(&s)) {
+    }
+    reader->Finish();
+  }
+  dr::v1::HostAgentServiceWatchJobRequest watch;
+  watch.set_job_id("jobs/w");
+  grpc::ClientContext ctx;
+  auto reader = stub_->WatchJob(&ctx, watch);
+  StreamResult r = Drain(reader.get(), ctx);
+  ASSERT_TRUE(r.status.ok()) << r.status;
+  EXPECT_EQ(r.statuses.back().state(), dr::v1::JOB_STATE_COMPLETED);
+  EXPECT_EQ(backend_->Snapshot().history_size(), 1);
+
+  watch.set_job_id("jobs/never");
+  grpc::ClientContext ctx2;
+  auto missing = stub_->WatchJob(&ctx2, watch);
+  StreamResult m = Drain(missing.get(), ctx2);
+  EXPECT_EQ(m.status.code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(AgentServiceTest, RefusalIsATerminalStatusWithHyperVsCode) {
+  StreamResult r = Failover("jobs/bad-rp", kTestVm, "not-this-vms-point");
+  ASSERT_TRUE(r.status.ok());
+  ASSERT_FALSE(r.statuses.empty());
+  EXPECT_EQ(r.statuses.back().return_code(), dr::v1::RETURN_CODE_INVALID_PARAMETER);
+  EXPECT_EQ(r.statuses.back().state(), dr::v1::JOB_STATE_EXCEPTION);
+  EXPECT_TRUE(r.statuses.back().terminal());
+  EXPECT_EQ(backend_->Snapshot().history_size(), 0);
+}
+
+TEST_F(AgentServiceTest, MissingFieldsAreInvalidArgumentWithTheHyperVCodeInMetadata) {
+  StreamResult r = Failover("", kTestVm);
+  EXPECT_EQ(r.status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ErrorDetailOf(r.status).field(), "job_id");
+  EXPECT_EQ(ErrorDetailOf(r.status).return_code(), dr::v1::RETURN_CODE_INVALID_PARAMETER);
+  r = Failover("jobs/x", "");
+  EXPECT_EQ(ErrorDetailOf(r.status).field(), "vm_id");
+  dr::v1::HostAgentServiceSetFailoverNetworkAdapterSettingsRequest net;
+  net.set_job_id("jobs/n");
+  net.set_vm_id(kTestVm);
+  grpc::ClientContext ctx;
+  auto reader = stub_->SetFailoverNetworkAdapterSettings(&ctx, net);
+  StreamResult n = Drain(reader.get(), ctx);
+  EXPECT_EQ(ErrorDetailOf(n.status).field(), "network_settings");
+  // The raw trailer, as any language would read it.
+  EXPECT_EQ(ctx.GetServerTrailingMetadata().find(kReturnCodeMetadata)->second, "32773");
+}
+
+TEST_F(AgentServiceTest, CancelARunawayJob) {
+  dr::v1::HostAgentServiceInitiateFailoverRequest req;
+  req.set_job_id("jobs/stuck");
+  req.set_vm_id(kOtherVm);
+  grpc::ClientContext ctx;
+  auto reader = stub_->InitiateFailover(&ctx, req);
+  AgentJobStatus s;
+  ASSERT_TRUE(reader->Read(&s));
+  absl::SleepFor(absl::Milliseconds(100));
+  dr::v1::HostAgentServiceCancelJobRequest cancel;
+  cancel.set_job_id("jobs/stuck");
+  grpc::ClientContext cctx;
+  AgentJobStatus after;
+  ASSERT_TRUE(stub_->CancelJob(&cctx, cancel, &after).ok());
+  EXPECT_EQ(after.state(), dr::v1::JOB_STATE_TERMINATED);
+  StreamResult rest = Drain(reader.get(), ctx);
+  ASSERT_TRUE(rest.status.ok());
+  EXPECT_EQ(rest.statuses.back().state(), dr::v1::JOB_STATE_TERMINATED);
+  grpc::ClientContext again;
+  grpc::Status st = stub_->CancelJob(&again, cancel, &after);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+}
+
+TEST_F(AgentServiceTest, InventoryListsTheHostsVms) {
+  grpc::ClientContext ctx;
+  dr::v1::GetInventoryResponse inv;
+  ASSERT_TRUE(stub_->GetInventory(&ctx, {}, &inv).ok());
+  EXPECT_EQ(inv.host_name(), "hv-dr-1");
+  EXPECT_EQ(inv.virtual_machines_size(), 2);
+}
+
+TEST_F(AgentServiceTest, ShutdownEndsOpenStreamsWithUnavailable) {
+  dr::v1::HostAgentServiceInitiateFailoverRequest req;
+  req.set_job_id("jobs/long");
+  req.set_vm_id(kOtherVm);  // never finishes
+  grpc::ClientContext ctx;
+  auto reader = stub_->InitiateFailover(&ctx, req);
+  AgentJobStatus s;
+  ASSERT_TRUE(reader->Read(&s));
+  service_->Shutdown();
+  StreamResult rest = Drain(reader.get(), ctx);
+  EXPECT_EQ(rest.status.code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(rest.status.message()), HasSubstr("WatchJob"));
+}
+
+}  // namespace
+}  // namespace agent
+}  // namespace hvdr

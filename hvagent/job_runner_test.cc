@@ -1,0 +1,235 @@
+#include "hvagent/job_runner.h"
+
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "hvagent/sim/sim_backend.h"
+
+namespace hvdr {
+namespace agent {
+namespace {
+
+using dr::v1::AgentJobStatus;
+using ::testing::HasSubstr;
+
+constexpr char kTestVm[] = "AAAAAAAA-0000-0000-0000-000000000001";
+constexpr char kTestJob[] = "jobs/j-1";
+
+hvdr::sim::v1::Scenario TestScenario() {
+  hvdr::sim::v1::Scenario s;
+  s.set_host_name("hv-dr-1");
+  s.set_default_job_duration_ms(1000);
+  auto* vm = s.add_vms();
+  vm->set_vm_id(kTestVm);
+  vm->set_name("sql-01");
+  vm->set_mode(dr::v1::REPLICATION_MODE_REPLICA);
+  vm->set_state(dr::v1::REPLICATION_STATE_REPLICATING);
+  vm->set_enabled(dr::v1::ENABLED_STATE_DISABLED);
+  vm->set_last_replication_seconds_ago(60);
+  return s;
+}
+
+Operation Failover() {
+  Operation op;
+  op.type = dr::v1::JOB_TYPE_INITIATE_FAILOVER;
+  op.vm_id = kTestVm;
+  return op;
+}
+
+// Collects what a listener receives.
+struct Recorder {
+  absl::Mutex mu;
+  std::vector<AgentJobStatus> seen;
+  JobRunner::Listener Listener() {
+    return [this](const AgentJobStatus& s) {
+      absl::MutexLock lock(&mu);
+      seen.push_back(s);
+    };
+  }
+  std::vector<AgentJobStatus> Seen() {
+    absl::MutexLock lock(&mu);
+    return seen;
+  }
+};
+
+class JobRunnerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto backend = sim::SimBackend::Open({"", &clock_}, TestScenario());
+    ASSERT_TRUE(backend.ok());
+    backend_ = *std::move(backend);
+    auto journal = JobJournal::Open(":memory:");
+    ASSERT_TRUE(journal.ok());
+    journal_ = *std::move(journal);
+    MakeRunner();
+  }
+  void MakeRunner() {
+    runner_.reset();
+    JobRunner::Options options;
+    options.clock = &clock_;
+    options.start_poller = false;
+    auto runner = JobRunner::Create(backend_.get(), journal_.get(), options);
+    ASSERT_TRUE(runner.ok()) << runner.status();
+    runner_ = *std::move(runner);
+  }
+  void Step(absl::Duration d) {
+    clock_.Advance(d);
+    runner_->PollOnce();
+  }
+
+  FakeClock clock_;
+  std::unique_ptr<sim::SimBackend> backend_;
+  std::unique_ptr<JobJournal> journal_;
+  std::unique_ptr<JobRunner> runner_;
+};
+
+TEST_F(JobRunnerTest, ListenerSeesEveryChangeInOrderUntilTerminal) {
+  Recorder rec;
+  uint64_t sub = 0;
+  auto first = runner_->Start(kTestJob, Failover(), rec.Listener(), &sub);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_NE(sub, 0u);
+  EXPECT_EQ(first->return_code(), dr::v1::RETURN_CODE_JOB_STARTED);
+  EXPECT_FALSE(first->hypervisor_job_id().empty());
+  for (int i = 0; i < 12; ++i) Step(absl::Milliseconds(100));
+  auto seen = rec.Seen();
+  ASSERT_GE(seen.size(), 5u);
+  EXPECT_EQ(seen.front().state(), dr::v1::JOB_STATE_NEW);
+  EXPECT_EQ(seen.back().state(), dr::v1::JOB_STATE_COMPLETED);
+  EXPECT_TRUE(seen.back().terminal());
+  EXPECT_EQ(seen.back().return_code(), dr::v1::RETURN_CODE_JOB_STARTED);
+  for (size_t i = 1; i < seen.size(); ++i) {
+    EXPECT_GE(seen[i].percent_complete(), seen[i - 1].percent_complete());
+    EXPECT_FALSE(seen[i - 1].terminal());
+  }
+  EXPECT_EQ(runner_->ActiveJobs(), 0);
+}
+
+TEST_F(JobRunnerTest, SameJobIdReattachesAndNeverStartsASecondOperation) {
+  ASSERT_TRUE(runner_->Start(kTestJob, Failover(), nullptr, nullptr).ok());
+  Step(absl::Milliseconds(500));
+  Recorder rec;
+  auto again = runner_->Start(kTestJob, Failover(), rec.Listener(), nullptr);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->percent_complete(), 50u);
+  Step(absl::Seconds(1));
+  EXPECT_EQ(rec.Seen().back().state(), dr::v1::JOB_STATE_COMPLETED);
+  // After the end, a third dispatch reports the journaled outcome.
+  auto late = runner_->Start(kTestJob, Failover(), nullptr, nullptr);
+  ASSERT_TRUE(late.ok());
+  EXPECT_EQ(late->state(), dr::v1::JOB_STATE_COMPLETED);
+  EXPECT_EQ(backend_->Snapshot().history_size(), 1);
+}
+
+TEST_F(JobRunnerTest, JobIdReusedForAnotherOperationIsRefused) {
+  ASSERT_TRUE(runner_->Start(kTestJob, Failover(), nullptr, nullptr).ok());
+  Operation commit = Failover();
+  commit.type = dr::v1::JOB_TYPE_COMMIT_FAILOVER;
+  auto s = runner_->Start(kTestJob, commit, nullptr, nullptr);
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(s.status().message()), HasSubstr("INITIATE_FAILOVER"));
+}
+
+TEST_F(JobRunnerTest, RefusedMethodEndsTheJobWithItsReturnCode) {
+  Operation revert = Failover();
+  revert.type = dr::v1::JOB_TYPE_REVERT_FAILOVER;  // not failed over: 32775
+  Recorder rec;
+  auto s = runner_->Start(kTestJob, revert, rec.Listener(), nullptr);
+  ASSERT_TRUE(s.ok());
+  EXPECT_TRUE(s->terminal());
+  EXPECT_EQ(s->state(), dr::v1::JOB_STATE_EXCEPTION);
+  EXPECT_EQ(s->return_code(), dr::v1::RETURN_CODE_INVALID_STATE);
+  EXPECT_EQ(s->error_summary(), "Invalid state for this operation");
+  EXPECT_THAT(s->error_description(), HasSubstr("REPLICATION_STATE_REPLICATING"));
+  EXPECT_EQ(rec.Seen().back().return_code(), dr::v1::RETURN_CODE_INVALID_STATE);
+  auto watched = runner_->Watch(kTestJob, nullptr, nullptr);
+  ASSERT_TRUE(watched.ok());
+  EXPECT_EQ(watched->return_code(), dr::v1::RETURN_CODE_INVALID_STATE);
+}
+
+TEST_F(JobRunnerTest, WatchOfUnknownJobIsNotFound) {
+  EXPECT_EQ(runner_->Watch("jobs/none", nullptr, nullptr).status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_F(JobRunnerTest, UnsubscribedListenerIsNotCalledAgain) {
+  Recorder rec;
+  uint64_t sub = 0;
+  ASSERT_TRUE(runner_->Start(kTestJob, Failover(), rec.Listener(), &sub).ok());
+  size_t before = rec.Seen().size();
+  runner_->Unsubscribe(sub);
+  Step(absl::Seconds(2));
+  EXPECT_EQ(rec.Seen().size(), before);
+}
+
+TEST_F(JobRunnerTest, RestartReattachesToStartedJobs) {
+  ASSERT_TRUE(runner_->Start(kTestJob, Failover(), nullptr, nullptr).ok());
+  Step(absl::Milliseconds(300));
+  MakeRunner();  // the agent restarts; the hypervisor and journal remain
+  EXPECT_EQ(runner_->ActiveJobs(), 1);
+  Recorder rec;
+  ASSERT_TRUE(runner_->Watch(kTestJob, rec.Listener(), nullptr).ok());
+  Step(absl::Seconds(1));
+  EXPECT_EQ(rec.Seen().back().state(), dr::v1::JOB_STATE_COMPLETED);
+  EXPECT_EQ(backend_->Snapshot().history_size(), 1);
+}
+
+TEST_F(JobRunnerTest, RestartAdoptsAJobThatReachedTheHypervisorButNotTheJournal) {
+  // The agent journaled the job and died after the hypervisor accepted it
+  // but before recording the hypervisor's job id.
+  ASSERT_TRUE(journal_->InsertPending(kTestJob, Failover(), clock_.Now()).ok());
+  MethodResult r = backend_->Invoke(Failover());
+  ASSERT_EQ(r.return_code, dr::v1::RETURN_CODE_JOB_STARTED);
+  MakeRunner();
+  auto watched = runner_->Watch(kTestJob, nullptr, nullptr);
+  ASSERT_TRUE(watched.ok()) << watched.status();
+  EXPECT_EQ(watched->hypervisor_job_id(), r.job_id);
+  Step(absl::Seconds(2));
+  EXPECT_EQ(journal_->Get(kTestJob)->final_status.state(), dr::v1::JOB_STATE_COMPLETED);
+  EXPECT_EQ(backend_->Snapshot().history_size(), 1);
+}
+
+TEST_F(JobRunnerTest, RestartStartsAJobThatNeverReachedTheHypervisor) {
+  ASSERT_TRUE(journal_->InsertPending(kTestJob, Failover(), clock_.Now()).ok());
+  MakeRunner();
+  EXPECT_EQ(backend_->Snapshot().history_size(), 1);
+  Step(absl::Seconds(2));
+  EXPECT_EQ(journal_->Get(kTestJob)->final_status.state(), dr::v1::JOB_STATE_COMPLETED);
+}
+
+TEST_F(JobRunnerTest, OutcomeIsKeptPastTimeBeforeRemoval) {
+  ASSERT_TRUE(runner_->Start(kTestJob, Failover(), nullptr, nullptr).ok());
+  Step(absl::Seconds(2));
+  clock_.Advance(absl::Minutes(10));
+  EXPECT_TRUE(backend_->ListJobs()->empty());  // Hyper-V forgot it
+  auto watched = runner_->Watch(kTestJob, nullptr, nullptr);
+  ASSERT_TRUE(watched.ok());
+  EXPECT_EQ(watched->state(), dr::v1::JOB_STATE_COMPLETED);
+}
+
+TEST_F(JobRunnerTest, JobRemovedBeforeItsOutcomeWasReadIsStatusUnknown) {
+  ASSERT_TRUE(runner_->Start(kTestJob, Failover(), nullptr, nullptr).ok());
+  // The agent is not polling (down) for longer than TimeBeforeRemoval.
+  clock_.Advance(absl::Minutes(10));
+  Recorder rec;
+  ASSERT_TRUE(runner_->Watch(kTestJob, rec.Listener(), nullptr).ok());
+  runner_->PollOnce();
+  const AgentJobStatus last = rec.Seen().back();
+  EXPECT_EQ(last.return_code(), dr::v1::RETURN_CODE_STATUS_UNKNOWN);
+  EXPECT_FALSE(last.terminal()) << "never reported as completed or failed on a guess";
+}
+
+TEST_F(JobRunnerTest, CancelOnlyWhatTheHypervisorCanCancel) {
+  ASSERT_TRUE(runner_->Start(kTestJob, Failover(), nullptr, nullptr).ok());
+  auto refused = runner_->Cancel(kTestJob);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(runner_->Cancel("jobs/none").status().code(), absl::StatusCode::kNotFound);
+  Step(absl::Seconds(2));
+  EXPECT_EQ(runner_->Cancel(kTestJob).status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+}  // namespace
+}  // namespace agent
+}  // namespace hvdr
