@@ -22,6 +22,11 @@
 #include "hvagent/sim/sim_backend.h"
 #include "spdlog/spdlog.h"
 
+#ifdef _WIN32
+#include "hvagent/wmi/com_wmi_session.h"
+#include "hvagent/wmi/wmi_backend.h"
+#endif
+
 ABSL_FLAG(std::string, listen, "127.0.0.1:50061",
           "host:port to serve dr.v1.HostAgentService on; port 0 picks a free port");
 ABSL_FLAG(std::string, port_file, "",
@@ -76,9 +81,18 @@ int main(int argc, char** argv) {
     spdlog::info("backend: simulated Hyper-V (state {})",
                  options.state_path.empty() ? "in memory" : options.state_path);
   } else if (kind == "wmi") {
+#ifdef _WIN32
+    std::unique_ptr<hvdr::wmi::ComWmiSession> session;
+    hvdr::wmi::WmiStatus s =
+        hvdr::wmi::ComWmiSession::Connect(hvdr::wmi::kVirtualizationNamespace, &session);
+    if (!s.ok()) return Fail(absl::StrCat("--backend=wmi: ", s.message));
+    backend = std::make_unique<hvdr::wmi::WmiBackend>(std::move(session));
+    spdlog::info("backend: Hyper-V through WMI ({})", hvdr::wmi::kVirtualizationNamespace);
+#else
     return Fail(
-        "--backend=wmi: this build has no WMI session (it runs only on Windows; "
-        "see README 'Building the agent for Windows'). Hyper-V return code 32770 Not Supported.");
+        "--backend=wmi: this build has no WMI session (COM exists only on Windows; see README "
+        "'Building the agent for Windows'). Hyper-V return code 32770 Not Supported.");
+#endif
   } else {
     return Fail(absl::StrCat("--backend: must be sim or wmi, not \"", kind, "\""));
   }

@@ -42,9 +42,7 @@ if [ "$bazel_rc" != 0 ]; then
   failed=$((failed + 1)); failed_steps+=("bazel test (exit $bazel_rc)")
 fi
 
-if [ -x tools/extra-checks.sh ]; then
-  source tools/extra-checks.sh
-fi
+step "windows: mingw-w64 build of the WMI COM layer, probe under Wine" bash tools/windows-check.sh
 
 if [ "${#failed_steps[@]}" -gt 0 ]; then
   echo "Failed: ${failed_steps[*]}"
