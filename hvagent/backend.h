@@ -74,6 +74,11 @@ class Backend {
   // UNAVAILABLE when the hypervisor cannot be reached.
   virtual absl::StatusOr<dr::v1::GetInventoryResponse> GetInventory() = 0;
 
+  // One VM as GetInventory reports it. NOT_FOUND when the host has no VM
+  // with that GUID.
+  virtual absl::StatusOr<dr::v1::VirtualMachineInventory> GetVirtualMachine(
+      const std::string& vm_id) = 0;
+
   // Calls the operation's method. Never blocks on the job itself.
   virtual MethodResult Invoke(const Operation& op) = 0;
 

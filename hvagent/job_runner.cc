@@ -241,6 +241,7 @@ void JobRunner::Launch(const std::string& job_id, const Operation& op) {
                op.vm_id, static_cast<int>(result.return_code), std::string(ReturnCodeText(result.return_code)),
                result.message);
   AgentJobStatus status = RefusedStatus(job_id, result, options_.clock->Now());
+  AttachVm(op.vm_id, &status);
   absl::Status s = journal_->MarkDone(job_id, status);
   if (!s.ok()) spdlog::error("job {}: journal: {}", job_id, s.ToString());
   absl::MutexLock lock(&mu_);
@@ -352,6 +353,7 @@ void JobRunner::PollOnce() {
     }
     AgentJobStatus status = StatusFromJob(job_id, *info);
     if (status.terminal()) {
+      AttachVm(info->vm_id.empty() ? VmOf(job_id) : info->vm_id, &status);
       absl::Status s = journal_->MarkDone(job_id, status);
       if (!s.ok()) {
         spdlog::error("job {}: journal: {}; will retry", job_id, s.ToString());
@@ -363,6 +365,18 @@ void JobRunner::PollOnce() {
     absl::MutexLock lock(&mu_);
     PublishLocked(job_id, status);
   }
+}
+
+void JobRunner::AttachVm(const std::string& vm_id, AgentJobStatus* status) {
+  if (vm_id.empty()) return;
+  absl::StatusOr<dr::v1::VirtualMachineInventory> vm = backend_->GetVirtualMachine(vm_id);
+  if (vm.ok()) *status->mutable_virtual_machine() = vm->virtual_machine();
+}
+
+std::string JobRunner::VmOf(const std::string& job_id) {
+  absl::MutexLock lock(&mu_);
+  auto it = jobs_.find(job_id);
+  return it == jobs_.end() ? "" : it->second.op.vm_id;
 }
 
 void JobRunner::PollLoop() {

@@ -95,6 +95,9 @@ class JobRunner {
   // Calls the hypervisor for a journaled job and records the answer.
   void Launch(const std::string& job_id, const Operation& op) ABSL_LOCKS_EXCLUDED(mu_);
   void PollLoop();
+  // Sets status->virtual_machine to the VM as the hypervisor now reports it.
+  void AttachVm(const std::string& vm_id, dr::v1::AgentJobStatus* status) ABSL_LOCKS_EXCLUDED(mu_);
+  std::string VmOf(const std::string& job_id) ABSL_LOCKS_EXCLUDED(mu_);
   // Applies `status` to the job and notifies; drops it from memory once
   // terminal.
   void PublishLocked(const std::string& job_id, const dr::v1::AgentJobStatus& status)

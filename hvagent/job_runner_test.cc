@@ -100,6 +100,7 @@ TEST_F(JobRunnerTest, ListenerSeesEveryChangeInOrderUntilTerminal) {
   EXPECT_EQ(seen.back().state(), dr::v1::JOB_STATE_COMPLETED);
   EXPECT_TRUE(seen.back().terminal());
   EXPECT_EQ(seen.back().return_code(), dr::v1::RETURN_CODE_JOB_STARTED);
+  EXPECT_EQ(seen.back().virtual_machine().replication_state(), dr::v1::REPLICATION_STATE_RECOVERED);
   for (size_t i = 1; i < seen.size(); ++i) {
     EXPECT_GE(seen[i].percent_complete(), seen[i - 1].percent_complete());
     EXPECT_FALSE(seen[i - 1].terminal());

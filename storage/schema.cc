@@ -110,11 +110,17 @@ UPDATE jobs SET update_us = create_us;
 CREATE INDEX jobs_active ON jobs(seq) WHERE state < 7;
 )sql";
 
+// Version 3: each job keeps the request the server sends its agent, so a
+// restarted server can re-dispatch it by job id.
+constexpr char kV3[] = R"sql(
+ALTER TABLE jobs ADD COLUMN operation BLOB;
+)sql";
+
 }  // namespace
 
 const std::vector<const char*>& SchemaMigrations() {
   static const std::vector<const char*>* const kMigrations =
-      new std::vector<const char*>{kV1, kV2};
+      new std::vector<const char*>{kV1, kV2, kV3};
   return *kMigrations;
 }
 

@@ -449,6 +449,10 @@ absl::Status SqliteStore::ReplaceInventory(
 
 absl::Status SqliteStore::UpdateVirtualMachineState(const VirtualMachine& vm) {
   absl::MutexLock lock(&mu_);
+  return UpdateVmStateLocked(vm.name(), vm);
+}
+
+absl::Status SqliteStore::UpdateVmStateLocked(const std::string& name, const VirtualMachine& vm) {
   ASSIGN_OR_RETURN(Stmt s, db_->Prepare(
       "UPDATE vms SET replication_mode = ?, replication_state = ?, "
       "replication_health = ?, enabled_state = ?, last_replication_us = ?, "
@@ -460,9 +464,9 @@ absl::Status SqliteStore::UpdateVirtualMachineState(const VirtualMachine& vm) {
                       .Bind(5, ToMicros(vm.last_replication_time()))
                       .Bind(6, static_cast<int64_t>(vm.pending_replication_bytes()))
                       .Bind(7, static_cast<int64_t>(vm.replication_latency_seconds()))
-                      .Bind(8, vm.name())
+                      .Bind(8, name)
                       .Run());
-  if (db_->Changes() == 0) return absl::NotFoundError(absl::StrCat(vm.name(), " not found"));
+  if (db_->Changes() == 0) return absl::NotFoundError(absl::StrCat(name, " not found"));
   return absl::OkStatus();
 }
 
@@ -659,7 +663,8 @@ absl::Status SqliteStore::PutKeyLocked(const RequestKey& key, const std::string&
   return s.Run();
 }
 
-absl::StatusOr<CreateJobResult> SqliteStore::CreateJob(const Job& job, const RequestKey& key) {
+absl::StatusOr<CreateJobResult> SqliteStore::CreateJob(const Job& job, const RequestKey& key,
+                                                       const std::string& operation) {
   RETURN_IF_ERROR(ValidateName("name", job.name(), "jobs/"));
   RETURN_IF_ERROR(ValidateName("virtual_machine", job.virtual_machine(), "hosts/"));
   RETURN_IF_ERROR(ValidateName("host", job.host(), "hosts/"));
@@ -696,8 +701,8 @@ absl::StatusOr<CreateJobResult> SqliteStore::CreateJob(const Job& job, const Req
     ASSIGN_OR_RETURN(Stmt ins, db_->Prepare(
         "INSERT INTO jobs(name, type, state, percent, return_code, error_code, "
         "error_summary, error_description, create_us, start_us, end_us, vm, "
-        "recovery_point, requester, request_id, host, version, update_us) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?, ?, 1, ?)"));
+        "recovery_point, requester, request_id, host, version, update_us, operation) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?, ?, 1, ?, ?)"));
     absl::Status s = ins.Bind(1, job.name())
                          .Bind(2, static_cast<int64_t>(job.type()))
                          .Bind(3, static_cast<int64_t>(job.state()))
@@ -713,6 +718,7 @@ absl::StatusOr<CreateJobResult> SqliteStore::CreateJob(const Job& job, const Req
                          .Bind(13, key.request_id)
                          .Bind(14, job.host())
                          .Bind(15, now_us)
+                         .BindBlob(16, operation)
                          .Run();
     if (s.code() == absl::StatusCode::kAlreadyExists) {
       return absl::AlreadyExistsError(absl::StrCat(job.name(), " already exists"));
@@ -746,6 +752,15 @@ absl::StatusOr<Job> SqliteStore::GetJobLocked(const std::string& name) {
   ASSIGN_OR_RETURN(bool row, s.Step());
   if (!row) return absl::NotFoundError(absl::StrCat(name, " not found"));
   return ReadJob(s);
+}
+
+absl::StatusOr<std::string> SqliteStore::GetJobOperation(const std::string& name) {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Stmt s, db_->Prepare("SELECT IFNULL(operation, '') FROM jobs WHERE name = ?"));
+  s.Bind(1, name);
+  ASSIGN_OR_RETURN(bool row, s.Step());
+  if (!row) return absl::NotFoundError(absl::StrCat(name, " not found"));
+  return s.Blob(0);
 }
 
 absl::StatusOr<Job> SqliteStore::GetJob(const std::string& name) {
@@ -866,6 +881,11 @@ absl::StatusOr<Job> SqliteStore::UpdateJobLocked(const JobUpdate& u) {
                       .Bind(7, static_cast<int64_t>(u.error_code))
                       .Bind(8, u.message)
                       .Run());
+  if (u.has_vm_state) {
+    // The VM may have been removed with its host meanwhile: that is fine.
+    absl::Status vm = UpdateVmStateLocked(current.virtual_machine(), u.vm_state);
+    if (!vm.ok() && vm.code() != absl::StatusCode::kNotFound) return vm;
+  }
   if (IsTerminal(u.state)) {
     ASSIGN_OR_RETURN(Stmt release, db_->Prepare(
         "UPDATE vms SET active_job = NULL WHERE active_job = ?"));

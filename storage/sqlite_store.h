@@ -49,8 +49,10 @@ class SqliteStore final : public Store {
       const std::string& vm, const PageRequest& page) override;
   absl::StatusOr<dr::v1::RecoveryPoint> GetRecoveryPoint(const std::string& name) override;
 
-  absl::StatusOr<CreateJobResult> CreateJob(const dr::v1::Job& job,
-                                            const RequestKey& key) override;
+  using Store::CreateJob;
+  absl::StatusOr<CreateJobResult> CreateJob(const dr::v1::Job& job, const RequestKey& key,
+                                            const std::string& operation) override;
+  absl::StatusOr<std::string> GetJobOperation(const std::string& name) override;
   absl::StatusOr<dr::v1::Job> GetJob(const std::string& name) override;
   absl::StatusOr<Page<dr::v1::Job>> ListJobs(const JobFilter& filter,
                                               const PageRequest& page) override;
@@ -74,6 +76,8 @@ class SqliteStore final : public Store {
   absl::StatusOr<dr::v1::Job> GetJobLocked(const std::string& name)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<dr::v1::Job> UpdateJobLocked(const JobUpdate& update)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status UpdateVmStateLocked(const std::string& name, const dr::v1::VirtualMachine& vm)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The stored idempotency row for key.request_id, checked against the key:
   // NOT_FOUND when absent, INVALID_ARGUMENT when method or fingerprint

@@ -534,6 +534,22 @@ TEST_F(SqliteStoreTest, IllegalTransitionsAreRefusedAndWriteNothing) {
             absl::StatusCode::kNotFound);
 }
 
+TEST_F(SqliteStoreTest, TerminalUpdateRecordsTheVmsNewStateInTheSameTransaction) {
+  std::string vm = SeedVm();
+  ASSERT_TRUE(store_->CreateJob(TestJob("j1", vm), Key("r1"), "op-bytes\x01").ok());
+  EXPECT_EQ(*store_->GetJobOperation("jobs/j1"), "op-bytes\x01");
+  JobUpdate done = Update("jobs/j1", dr::v1::JOB_STATE_COMPLETED, 100);
+  done.has_vm_state = true;
+  done.vm_state.set_replication_mode(dr::v1::REPLICATION_MODE_REPLICA);
+  done.vm_state.set_replication_state(dr::v1::REPLICATION_STATE_RECOVERED);
+  done.vm_state.set_enabled_state(dr::v1::ENABLED_STATE_DISABLED);
+  ASSERT_TRUE(store_->UpdateJob(done).ok());
+  auto got = store_->GetVirtualMachine(vm);
+  EXPECT_EQ(got->replication_state(), dr::v1::REPLICATION_STATE_RECOVERED);
+  EXPECT_EQ(got->active_job(), "");
+  EXPECT_EQ(store_->GetJobOperation("jobs/none").status().code(), absl::StatusCode::kNotFound);
+}
+
 TEST_F(SqliteStoreTest, StatusUnknownKeepsTheJobOpen) {
   std::string vm = SeedVm();
   ASSERT_TRUE(store_->CreateJob(TestJob("j1", vm), Key("r1")).ok());
@@ -661,13 +677,13 @@ TEST_F(MigrationTest, EmptyFileIsMigratedToLatest) {
   EXPECT_EQ(mode->Text(0), "wal");
 }
 
-TEST_F(MigrationTest, PreviousVersionIsMigratedKeepingItsData) {
+TEST_F(MigrationTest, VersionOneIsMigratedKeepingItsData) {
   ASSERT_GE(LatestSchemaVersion(), 2);
   {
     auto db = Sqlite::Open(path_, {});
     ASSERT_TRUE(db.ok());
-    ASSERT_TRUE(MigrateSchema(**db, LatestSchemaVersion() - 1).ok());
-    EXPECT_EQ(*(*db)->QueryInt("PRAGMA user_version"), LatestSchemaVersion() - 1);
+    ASSERT_TRUE(MigrateSchema(**db, 1).ok());
+    EXPECT_EQ(*(*db)->QueryInt("PRAGMA user_version"), 1);
     // Data written by the previous release.
     ASSERT_TRUE((*db)->Exec(R"sql(
       INSERT INTO sites(name) VALUES ('sites/s');
@@ -689,6 +705,37 @@ TEST_F(MigrationTest, PreviousVersionIsMigratedKeepingItsData) {
   // Features of the new version work on migrated data.
   EXPECT_TRUE((*store)->PutRequest("r", {"m", "f", ""}).ok());
   EXPECT_TRUE((*store)->UpdateJob(Update("jobs/old", dr::v1::JOB_STATE_COMPLETED)).ok());
+  EXPECT_TRUE((*store)->CheckIntegrity().ok());
+}
+
+TEST_F(MigrationTest, PreviousVersionIsMigratedKeepingItsData) {
+  const int previous = LatestSchemaVersion() - 1;
+  {
+    auto db = Sqlite::Open(path_, {});
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE(MigrateSchema(**db, previous).ok());
+    EXPECT_EQ(*(*db)->QueryInt("PRAGMA user_version"), previous);
+    ASSERT_TRUE((*db)->Exec(R"sql(
+      INSERT INTO sites(name) VALUES ('sites/s');
+      INSERT INTO hosts(name, site, agent_address, create_us) VALUES ('hosts/h', 'sites/s', 'a:1', 5);
+      INSERT INTO vms(name, host, vm_id) VALUES ('hosts/h/virtualMachines/v', 'hosts/h', 'v');
+      INSERT INTO jobs(name, type, state, create_us, vm, host, version, update_us)
+        VALUES ('jobs/prev', 97, 4, 7, 'hosts/h/virtualMachines/v', 'hosts/h', 3, 9);
+      UPDATE vms SET active_job = 'jobs/prev';
+      INSERT INTO idempotency(request_id, method, fingerprint, job) VALUES ('r0', 'm', 'f', 'jobs/prev');
+    )sql").ok());
+  }
+  auto store = SqliteStore::Open(path_, {});
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto job = (*store)->GetJob("jobs/prev");
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ(job->version(), 3);
+  EXPECT_EQ(*(*store)->GetJobOperation("jobs/prev"), "");
+  EXPECT_EQ((*store)->GetVirtualMachine("hosts/h/virtualMachines/v")->active_job(), "jobs/prev");
+  auto replay = (*store)->CreateJob(TestJob("other", "hosts/h/virtualMachines/v"), {"r0", "m", "f"});
+  ASSERT_TRUE(replay.ok()) << replay.status();
+  EXPECT_TRUE(replay->replayed);
+  EXPECT_EQ(replay->job.name(), "jobs/prev");
   EXPECT_TRUE((*store)->CheckIntegrity().ok());
 }
 

@@ -100,6 +100,11 @@ struct JobUpdate {
   absl::Time end_time = absl::InfinitePast();    // InfinitePast = unchanged
   absl::Time event_time;                          // REQUIRES: set
   std::string message;                            // for the event
+  // When set, the state fields of the job's VM (mode, replication state,
+  // health, enabled state, RPO figures) are updated in the same
+  // transaction: the hypervisor's view of the VM after the job.
+  bool has_vm_state = false;
+  dr::v1::VirtualMachine vm_state;
 };
 
 class Store {
@@ -174,10 +179,17 @@ class Store {
   //    non-terminal job: ABORTED (32774) naming that job;
   //  - job.name taken: ALREADY_EXISTS.
   // The job's first JobEvent (its initial state) is written too.
+  // `operation` (opaque bytes, may be empty) is kept with the job for
+  // GetJobOperation.
   // REQUIRES: job.name, job.virtual_machine, job.host set; job.state
   // non-terminal.
-  virtual absl::StatusOr<CreateJobResult> CreateJob(const dr::v1::Job& job,
-                                                    const RequestKey& key) = 0;
+  virtual absl::StatusOr<CreateJobResult> CreateJob(const dr::v1::Job& job, const RequestKey& key,
+                                                    const std::string& operation) = 0;
+  absl::StatusOr<CreateJobResult> CreateJob(const dr::v1::Job& job, const RequestKey& key) {
+    return CreateJob(job, key, "");
+  }
+  // The operation bytes given to CreateJob. NOT_FOUND for an unknown job.
+  virtual absl::StatusOr<std::string> GetJobOperation(const std::string& name) = 0;
   virtual absl::StatusOr<dr::v1::Job> GetJob(const std::string& name) = 0;
   // Newest first. Pages stay stable while jobs are created.
   virtual absl::StatusOr<Page<dr::v1::Job>> ListJobs(const JobFilter& filter,

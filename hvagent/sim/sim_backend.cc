@@ -14,7 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "common/proto_time.h"
 #include "google/protobuf/text_format.h"
-#include "hvagent/sim/hyperv_rules.h"
+#include "common/hyperv_rules.h"
 
 namespace hvdr {
 namespace sim {
@@ -62,6 +62,42 @@ JobInfo ToInfo(const SimJob& j) {
   info.end_time = j.end_us() == 0 ? absl::InfinitePast() : absl::FromUnixMicros(j.end_us());
   info.cancellable = j.cancellable() && !IsTerminalState(j.state());
   return info;
+}
+
+dr::v1::VirtualMachineInventory ToInventory(const SimVm& vm) {
+  dr::v1::VirtualMachineInventory inv;
+  auto* v = inv.mutable_virtual_machine();
+  v->set_vm_id(vm.vm_id());
+  v->set_display_name(vm.name());
+  v->set_replication_mode(vm.mode());
+  v->set_replication_state(vm.state());
+  v->set_replication_health(vm.health());
+  v->set_enabled_state(vm.enabled());
+  if (vm.last_replication_us() != 0) {
+    FromMicros(vm.last_replication_us(), v->mutable_last_replication_time());
+  }
+  v->set_pending_replication_bytes(vm.pending_bytes());
+  v->set_replication_latency_seconds(vm.latency_seconds());
+  if (vm.mode() != dr::v1::REPLICATION_MODE_NONE &&
+      vm.mode() != dr::v1::REPLICATION_MODE_TEST_REPLICA) {
+    auto* rel = inv.add_replication_relationships();
+    rel->set_name("0");
+    rel->set_primary_host(vm.primary_server());
+    rel->set_replica_host(vm.replica_server());
+    rel->set_replication_interval_seconds(vm.interval_seconds());
+    rel->set_replication_state(vm.state());
+    rel->set_replication_health(vm.health());
+    if (vm.last_replication_us() != 0) {
+      FromMicros(vm.last_replication_us(), rel->mutable_last_replication_time());
+    }
+  }
+  for (const auto& rp : vm.recovery_points()) {
+    auto* p = inv.add_recovery_points();
+    p->set_name(rp.id());
+    p->set_type(rp.type());
+    FromMicros(rp.create_us(), p->mutable_create_time());
+  }
+  return inv;
 }
 
 }  // namespace
@@ -516,41 +552,18 @@ absl::StatusOr<dr::v1::GetInventoryResponse> SimBackend::GetInventory() {
   dr::v1::GetInventoryResponse out;
   out.set_host_name(state_.scenario().host_name());
   ToProto(options_.clock->Now(), out.mutable_read_time());
-  for (const SimVm& vm : state_.vms()) {
-    auto* inv = out.add_virtual_machines();
-    auto* v = inv->mutable_virtual_machine();
-    v->set_vm_id(vm.vm_id());
-    v->set_display_name(vm.name());
-    v->set_replication_mode(vm.mode());
-    v->set_replication_state(vm.state());
-    v->set_replication_health(vm.health());
-    v->set_enabled_state(vm.enabled());
-    if (vm.last_replication_us() != 0) {
-      FromMicros(vm.last_replication_us(), v->mutable_last_replication_time());
-    }
-    v->set_pending_replication_bytes(vm.pending_bytes());
-    v->set_replication_latency_seconds(vm.latency_seconds());
-    if (vm.mode() != dr::v1::REPLICATION_MODE_NONE &&
-        vm.mode() != dr::v1::REPLICATION_MODE_TEST_REPLICA) {
-      auto* rel = inv->add_replication_relationships();
-      rel->set_name("0");
-      rel->set_primary_host(vm.primary_server());
-      rel->set_replica_host(vm.replica_server());
-      rel->set_replication_interval_seconds(vm.interval_seconds());
-      rel->set_replication_state(vm.state());
-      rel->set_replication_health(vm.health());
-      if (vm.last_replication_us() != 0) {
-        FromMicros(vm.last_replication_us(), rel->mutable_last_replication_time());
-      }
-    }
-    for (const auto& rp : vm.recovery_points()) {
-      auto* p = inv->add_recovery_points();
-      p->set_name(rp.id());
-      p->set_type(rp.type());
-      FromMicros(rp.create_us(), p->mutable_create_time());
-    }
-  }
+  for (const SimVm& vm : state_.vms()) *out.add_virtual_machines() = ToInventory(vm);
   return out;
+}
+
+absl::StatusOr<dr::v1::VirtualMachineInventory> SimBackend::GetVirtualMachine(
+    const std::string& vm_id) {
+  absl::MutexLock lock(&mu_);
+  AdvanceLocked();
+  SaveLocked().IgnoreError();
+  SimVm* vm = FindVmLocked(vm_id);
+  if (vm == nullptr) return absl::NotFoundError(absl::StrCat("no VM ", vm_id, " on this host"));
+  return ToInventory(*vm);
 }
 
 absl::StatusOr<JobInfo> SimBackend::GetJob(const std::string& job_id) {

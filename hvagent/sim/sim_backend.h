@@ -50,6 +50,8 @@ class SimBackend final : public agent::Backend {
   static absl::Status ValidateScenario(const hvdr::sim::v1::Scenario& scenario);
 
   absl::StatusOr<dr::v1::GetInventoryResponse> GetInventory() override;
+  absl::StatusOr<dr::v1::VirtualMachineInventory> GetVirtualMachine(
+      const std::string& vm_id) override;
   agent::MethodResult Invoke(const agent::Operation& op) override;
   absl::StatusOr<agent::JobInfo> GetJob(const std::string& job_id) override;
   absl::StatusOr<std::vector<agent::JobInfo>> ListJobs() override;

@@ -342,6 +342,17 @@ MethodResult WmiBackend::CancelJob(const std::string& job_id) {
                     {{"RequestedState", WmiValue::Int(kJobRequestTerminate)}});
 }
 
+absl::StatusOr<dr::v1::VirtualMachineInventory> WmiBackend::GetVirtualMachine(
+    const std::string& vm_id) {
+  // The full inventory joins five queries; one VM is a filter over it.
+  absl::StatusOr<dr::v1::GetInventoryResponse> inv = GetInventory();
+  if (!inv.ok()) return inv.status();
+  for (const auto& vm : inv->virtual_machines()) {
+    if (vm.virtual_machine().vm_id() == vm_id) return vm;
+  }
+  return absl::NotFoundError(absl::StrCat("no VM ", vm_id, " on this host"));
+}
+
 absl::StatusOr<dr::v1::GetInventoryResponse> WmiBackend::GetInventory() {
   absl::MutexLock lock(&mu_);
   std::vector<WmiObject> vms, rels, settings, stats, points;

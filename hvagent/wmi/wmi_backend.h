@@ -54,6 +54,8 @@ class WmiBackend final : public agent::Backend {
   explicit WmiBackend(std::unique_ptr<WmiSession> session) : session_(std::move(session)) {}
 
   absl::StatusOr<dr::v1::GetInventoryResponse> GetInventory() override;
+  absl::StatusOr<dr::v1::VirtualMachineInventory> GetVirtualMachine(
+      const std::string& vm_id) override;
   agent::MethodResult Invoke(const agent::Operation& op) override;
   absl::StatusOr<agent::JobInfo> GetJob(const std::string& job_id) override;
   absl::StatusOr<std::vector<agent::JobInfo>> ListJobs() override;

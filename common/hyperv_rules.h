@@ -1,17 +1,17 @@
-// The Hyper-V Replica state machine the simulator follows, as a table: for
+// The Hyper-V Replica state machine (used by the simulator and by drserver's
+// pre-checks), as a table: for
 // each operation, which VMs may run it and what it does to their replication
 // state. This is the one place where facts that Microsoft's documentation
 // does not state are modelled; each such row or field is marked INFERRED
 // (see ../shared/notes/hyperv-replica.md) and can be changed here alone.
-#ifndef HVDR_HVAGENT_SIM_HYPERV_RULES_H_
-#define HVDR_HVAGENT_SIM_HYPERV_RULES_H_
+#ifndef HVDR_COMMON_HYPERV_RULES_H_
+#define HVDR_COMMON_HYPERV_RULES_H_
 
 #include <vector>
 
 #include "dr/v1/hyperv.pb.h"
 
 namespace hvdr {
-namespace sim {
 
 struct OperationRule {
   dr::v1::JobType type = dr::v1::JOB_TYPE_UNSPECIFIED;
@@ -44,7 +44,6 @@ const std::vector<OperationRule>& HyperVRules();
 // (the method then answers 32770 Not Supported).
 const OperationRule* FindRule(dr::v1::JobType type);
 
-}  // namespace sim
 }  // namespace hvdr
 
-#endif  // HVDR_HVAGENT_SIM_HYPERV_RULES_H_
+#endif  // HVDR_COMMON_HYPERV_RULES_H_

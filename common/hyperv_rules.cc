@@ -1,7 +1,6 @@
-#include "hvagent/sim/hyperv_rules.h"
+#include "common/hyperv_rules.h"
 
 namespace hvdr {
-namespace sim {
 
 using namespace dr::v1;  // NOLINT: enum values read as a table
 
@@ -131,5 +130,4 @@ const OperationRule* FindRule(JobType type) {
   return nullptr;
 }
 
-}  // namespace sim
 }  // namespace hvdr
