@@ -122,6 +122,14 @@ absl::Status InvalidState(absl::string_view field, absl::string_view reason,
   return HyperVError(dr::v1::RETURN_CODE_INVALID_STATE, field, reason, message);
 }
 
+absl::Status NotFoundParameter(absl::string_view field, absl::string_view reason,
+                               absl::string_view message) {
+  absl::Status invalid = InvalidParameter(field, reason, message);
+  absl::Status status(absl::StatusCode::kNotFound, invalid.message());
+  status.SetPayload(kErrorDetailUrl, *invalid.GetPayload(kErrorDetailUrl));
+  return status;
+}
+
 dr::v1::ErrorDetail ErrorDetailOf(const absl::Status& status) {
   dr::v1::ErrorDetail detail;
   auto payload = status.GetPayload(kErrorDetailUrl);

@@ -48,6 +48,10 @@ absl::Status InvalidParameter(absl::string_view field, absl::string_view reason,
                               absl::string_view message);
 absl::Status InvalidState(absl::string_view field, absl::string_view reason,
                           absl::string_view message);
+// NOT_FOUND for a reference to an object that does not exist; Hyper-V
+// answers such a reference with 32773 Invalid parameter.
+absl::Status NotFoundParameter(absl::string_view field, absl::string_view reason,
+                               absl::string_view message);
 
 // The ErrorDetail of `status`: its payload when present, otherwise one built
 // from DefaultReturnCodeFor(status.code()). REQUIRES: !status.ok().

@@ -53,6 +53,14 @@ TEST(HyperVStatusTest, StatusWithoutPayloadGetsDefaultCode) {
             dr::v1::RETURN_CODE_FAILED);
 }
 
+TEST(HyperVStatusTest, NotFoundParameterIsNotFoundWith32773) {
+  absl::Status s = NotFoundParameter("virtual_machine", "VM_NOT_FOUND", "gone");
+  EXPECT_EQ(s.code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(ErrorDetailOf(s).return_code(), dr::v1::RETURN_CODE_INVALID_PARAMETER);
+  EXPECT_EQ(ErrorDetailOf(s).field(), "virtual_machine");
+  EXPECT_EQ(s.message(), "virtual_machine: gone");
+}
+
 TEST(HyperVStatusTest, ValidReturnCodes) {
   EXPECT_TRUE(IsValidReturnCode(0));
   EXPECT_TRUE(IsValidReturnCode(4096));

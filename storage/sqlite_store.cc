@@ -965,11 +965,12 @@ absl::StatusOr<Page<JobEvent>> SqliteStore::ListJobEvents(const std::string& job
 absl::StatusOr<RequestRecord> SqliteStore::GetRequest(const std::string& request_id) {
   absl::MutexLock lock(&mu_);
   ASSIGN_OR_RETURN(Stmt s, db_->Prepare(
-      "SELECT method, fingerprint, IFNULL(response, '') FROM idempotency WHERE request_id = ?"));
+      "SELECT method, fingerprint, IFNULL(response, ''), IFNULL(job, '') FROM idempotency "
+      "WHERE request_id = ?"));
   s.Bind(1, request_id);
   ASSIGN_OR_RETURN(bool row, s.Step());
   if (!row) return absl::NotFoundError(absl::StrCat("request_id ", request_id, " not seen"));
-  return RequestRecord{s.Text(0), s.Text(1), s.Blob(2)};
+  return RequestRecord{s.Text(0), s.Text(1), s.Blob(2), s.Text(3)};
 }
 
 absl::Status SqliteStore::PutRequest(const std::string& request_id,

@@ -631,6 +631,15 @@ TEST_F(SqliteStoreTest, ListJobsFiltersAndPagesStablyWhileJobsAreCreated) {
   EXPECT_EQ((*active)[0].name(), "jobs/j1");  // oldest first
 }
 
+TEST_F(SqliteStoreTest, RequestRecordOfAJobNamesTheJob) {
+  std::string vm = SeedVm();
+  ASSERT_TRUE(store_->CreateJob(TestJob("j1", vm), Key("r1")).ok());
+  auto got = store_->GetRequest("r1");
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->job, "jobs/j1");
+  EXPECT_EQ(got->method, "dr.v1.FailoverService/InitiateFailover");
+}
+
 TEST_F(SqliteStoreTest, RequestRecordsRoundTripAndAreUnique) {
   ASSERT_TRUE(store_->PutRequest("r1", {"m", "f", "bytes\0x"}).ok());
   auto got = store_->GetRequest("r1");

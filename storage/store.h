@@ -85,6 +85,7 @@ struct RequestRecord {
   std::string method;
   std::string fingerprint;
   std::string response;  // serialized response message
+  std::string job;       // the job a CreateJob recorded ("" for other requests)
 };
 
 // One change to a job, as reported by its agent (or decided by the server).

@@ -1,0 +1,65 @@
+// How the server reaches agents: a stub per agent address, and the encoding
+// of the request each job sends its agent (stored with the job, so that the
+// same request can be re-sent after a restart: the job id makes it
+// idempotent on the agent).
+#ifndef HVDR_SERVER_AGENT_CLIENT_H_
+#define HVDR_SERVER_AGENT_CLIENT_H_
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "dr/v1/agent_service.grpc.pb.h"
+#include "google/protobuf/message.h"
+
+namespace hvdr {
+namespace server {
+
+// Thread-safe.
+class AgentStubFactory {
+ public:
+  virtual ~AgentStubFactory() = default;
+  // The stub for the agent at `address` (host:port). Never null.
+  virtual std::shared_ptr<dr::v1::HostAgentService::StubInterface> Get(const std::string& address) = 0;
+};
+
+// One insecure channel per address, kept for the server's lifetime.
+class ChannelAgentStubFactory final : public AgentStubFactory {
+ public:
+  std::shared_ptr<dr::v1::HostAgentService::StubInterface> Get(const std::string& address) override;
+
+ private:
+  absl::Mutex mu_;
+  std::map<std::string, std::shared_ptr<dr::v1::HostAgentService::StubInterface>> stubs_
+      ABSL_GUARDED_BY(mu_);
+};
+
+// What a job asks its agent.
+struct AgentOperation {
+  dr::v1::JobType type = dr::v1::JOB_TYPE_UNSPECIFIED;
+  std::string job_id;  // the job's full name, jobs/{job}
+  std::string vm_id;
+  std::string recovery_point_id;
+  std::vector<dr::v1::FailoverNetworkAdapterSettings> network_settings;
+};
+
+// The serialized HostAgentService request for `op`.
+std::string EncodeAgentOperation(const AgentOperation& op);
+
+// Parses the request stored for a job of `type` and starts the matching
+// streaming call on `async`. The returned message is the request; the
+// caller keeps it alive until the call ends. INVALID_ARGUMENT when the bytes
+// do not parse or the type has no agent call.
+absl::StatusOr<std::unique_ptr<google::protobuf::Message>> StartAgentCall(
+    dr::v1::HostAgentService::StubInterface::async_interface* async, dr::v1::JobType type,
+    const std::string& bytes, grpc::ClientContext* context,
+    grpc::ClientReadReactor<dr::v1::AgentJobStatus>* reactor);
+
+}  // namespace server
+}  // namespace hvdr
+
+#endif  // HVDR_SERVER_AGENT_CLIENT_H_

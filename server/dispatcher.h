@@ -1,0 +1,103 @@
+// Runs accepted jobs on their agents. For each job: one streaming call to
+// the agent of the job's host (callback API: no thread per stream); every
+// status the agent streams is handed to the JobWriter (persisted, then
+// fanned out). A broken stream is re-opened with exponential backoff, sending
+// the same request: the job id is the agent's idempotency key, so this
+// re-attaches and never starts the operation twice. When the agent cannot be
+// reached for retry_deadline, the job is recorded with return code 32771
+// (status unknown) - never completed or failed on a guess - and retries go
+// on until the agent answers, which reconciles the job.
+//
+// Thread-safe. No lock is held across a network call.
+#ifndef HVDR_SERVER_DISPATCHER_H_
+#define HVDR_SERVER_DISPATCHER_H_
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include <grpcpp/alarm.h>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "common/clock.h"
+#include "server/agent_client.h"
+#include "server/job_writer.h"
+#include "storage/store.h"
+
+namespace hvdr {
+namespace server {
+
+class Dispatcher {
+ public:
+  struct Options {
+    absl::Duration retry_deadline = absl::Seconds(30);
+    absl::Duration initial_backoff = absl::Milliseconds(100);
+    absl::Duration max_backoff = absl::Seconds(5);
+    absl::Duration cancel_timeout = absl::Seconds(10);
+  };
+
+  // Not owned; must outlive the dispatcher.
+  Dispatcher(Store* store, AgentStubFactory* agents, JobWriter* writer, Clock* clock,
+             const Options& options);
+  ~Dispatcher();
+
+  // Starts driving `job` (stored, with its operation). A job already being
+  // driven is left alone.
+  void Dispatch(const dr::v1::Job& job);
+  // Asks the job's agent to cancel it. FAILED_PRECONDITION (32775) when the
+  // job is terminal or cannot be cancelled.
+  absl::StatusOr<dr::v1::Job> Cancel(const dr::v1::Job& job);
+  // Ends every stream (jobs go on in their hypervisors and are re-attached
+  // at the next start) and waits for them to finish.
+  void Shutdown();
+  int ActiveJobs();
+
+ private:
+  class Stream;
+  struct Tracked {
+    dr::v1::JobType type = dr::v1::JOB_TYPE_UNSPECIFIED;
+    std::string host;
+    // What was last submitted for persistence.
+    dr::v1::JobState state = dr::v1::JOB_STATE_NEW;
+    uint32_t percent = 0;
+    dr::v1::ReturnCode return_code = dr::v1::RETURN_CODE_JOB_STARTED;
+    uint32_t error_code = 0;
+    absl::Time first_failure = absl::InfinitePast();
+    absl::Duration backoff;
+    bool unknown_reported = false;
+    bool terminal = false;
+    Stream* stream = nullptr;
+    std::unique_ptr<grpc::Alarm> alarm;
+    std::string address;
+  };
+
+  void StartStream(const std::string& job) ABSL_LOCKS_EXCLUDED(mu_);
+  void OnStatus(const std::string& job, const dr::v1::AgentJobStatus& status) ABSL_LOCKS_EXCLUDED(mu_);
+  void OnStreamDone(const std::string& job, const grpc::Status& status, bool got_terminal,
+                    const grpc::ClientContext* context) ABSL_LOCKS_EXCLUDED(mu_);
+  // A retry after backoff; records 32771 once retry_deadline has passed.
+  void RetryLocked(const std::string& job, Tracked& t, const std::string& why)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Ends the job as failed with `code` (the agent refused it for good).
+  void FailLocked(const std::string& job, Tracked& t, dr::v1::ReturnCode code,
+                  const std::string& why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  Store* const store_;
+  AgentStubFactory* const agents_;
+  JobWriter* const writer_;
+  Clock* const clock_;
+  const Options options_;
+
+  absl::Mutex mu_;
+  std::map<std::string, Tracked> jobs_ ABSL_GUARDED_BY(mu_);
+  bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
+  int live_streams_ ABSL_GUARDED_BY(mu_) = 0;
+  int pending_alarms_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace server
+}  // namespace hvdr
+
+#endif  // HVDR_SERVER_DISPATCHER_H_

@@ -1,0 +1,222 @@
+#include "server/failover.h"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/hyperv_rules.h"
+#include "common/hyperv_status.h"
+#include "common/proto_time.h"
+#include "common/status_macros.h"
+#include "server/agent_client.h"
+#include "server/dispatcher.h"
+#include "server/names.h"
+#include "spdlog/spdlog.h"
+
+namespace hvdr {
+namespace server {
+
+namespace {
+
+bool IsIpAddress(const std::string& s) {
+  unsigned char buf[16];
+  return inet_pton(AF_INET, s.c_str(), buf) == 1 || inet_pton(AF_INET6, s.c_str(), buf) == 1;
+}
+
+absl::Status CheckNetworkSettings(const std::vector<dr::v1::FailoverNetworkAdapterSettings>& nics) {
+  if (nics.empty()) {
+    return InvalidParameter("network_settings", "MISSING", "at least one adapter is required");
+  }
+  for (size_t i = 0; i < nics.size(); ++i) {
+    const auto& n = nics[i];
+    const std::string at = absl::StrCat("network_settings[", i, "]");
+    if (n.adapter().empty()) return InvalidParameter(at + ".adapter", "MISSING", "is required");
+    if (!n.dhcp_enabled() && n.ip_addresses().empty()) {
+      return InvalidParameter(at + ".ip_addresses", "MISSING",
+                              "IPAddresses is required unless dhcp_enabled is set");
+    }
+    if (n.dhcp_enabled() && !n.ip_addresses().empty()) {
+      return InvalidParameter(at + ".ip_addresses", "CONFLICT",
+                              "give either dhcp_enabled or static ip_addresses, not both");
+    }
+    auto check_ips = [&](const char* field, const auto& list) -> absl::Status {
+      for (int j = 0; j < list.size(); ++j) {
+        if (!IsIpAddress(list[j])) {
+          return InvalidParameter(absl::StrCat(at, ".", field, "[", j, "]"), "NOT_AN_IP_ADDRESS",
+                                  absl::StrCat("\"", list[j], "\" is not an IPv4 or IPv6 address"));
+        }
+      }
+      return absl::OkStatus();
+    };
+    RETURN_IF_ERROR(check_ips("ip_addresses", n.ip_addresses()));
+    RETURN_IF_ERROR(check_ips("default_gateways", n.default_gateways()));
+    RETURN_IF_ERROR(check_ips("dns_servers", n.dns_servers()));
+    if (!n.subnets().empty() && n.subnets().size() != n.ip_addresses().size()) {
+      return InvalidParameter(at + ".subnets", "COUNT_MISMATCH",
+                              "give one subnet per IP address, or none");
+    }
+  }
+  return absl::OkStatus();
+}
+
+template <typename T>
+bool Contains(const std::vector<T>& v, T x) {
+  return std::find(v.begin(), v.end(), x) != v.end();
+}
+
+}  // namespace
+
+absl::Status FailoverLogic::Check(const OperationRequest& r, dr::v1::VirtualMachine* vm_out) {
+  ASSIGN_OR_RETURN(VmName vm_name, ParseVmName("virtual_machine", r.virtual_machine));
+  RETURN_IF_ERROR(CheckRequestId("request_id", r.request_id));
+  if (r.requester.size() > 256) {
+    return InvalidParameter("requester", "TOO_LONG", "must be at most 256 characters");
+  }
+  std::string point_id;
+  if (!r.recovery_point.empty()) {
+    if (r.type != dr::v1::JOB_TYPE_INITIATE_FAILOVER &&
+        r.type != dr::v1::JOB_TYPE_INITIATE_TEST_REPLICA) {
+      return InvalidParameter("recovery_point", "NOT_APPLICABLE",
+                              absl::StrCat(r.method, " takes no recovery point"));
+    }
+    ASSIGN_OR_RETURN(auto parsed, ParseRecoveryPointName("recovery_point", r.recovery_point));
+    if (parsed.first != r.virtual_machine) {
+      return InvalidParameter("recovery_point", "RECOVERY_POINT_OF_ANOTHER_VM",
+                              absl::StrCat(r.recovery_point, " is not a recovery point of ",
+                                           r.virtual_machine));
+    }
+    point_id = parsed.second;
+  }
+  if (r.type == dr::v1::JOB_TYPE_SET_FAILOVER_NETWORK_SETTINGS) {
+    RETURN_IF_ERROR(CheckNetworkSettings(r.network_settings));
+  }
+
+  absl::StatusOr<dr::v1::VirtualMachine> vm = store_->GetVirtualMachine(r.virtual_machine);
+  if (vm.status().code() == absl::StatusCode::kNotFound) {
+    return NotFoundParameter("virtual_machine", "VM_NOT_FOUND",
+                             absl::StrCat(r.virtual_machine, " is not in the inventory (register or sync ",
+                                          vm_name.host, ")"));
+  }
+  if (!vm.ok()) return vm.status();
+  if (!point_id.empty()) {
+    absl::StatusOr<dr::v1::RecoveryPoint> rp = store_->GetRecoveryPoint(r.recovery_point);
+    if (rp.status().code() == absl::StatusCode::kNotFound) {
+      return NotFoundParameter("recovery_point", "RECOVERY_POINT_NOT_FOUND",
+                               absl::StrCat(r.recovery_point, " is not a recovery point of ",
+                                            r.virtual_machine, " (list them with ListRecoveryPoints)"));
+    }
+    if (!rp.ok()) return rp.status();
+  }
+  const OperationRule* rule = FindRule(r.type);
+  if (rule == nullptr) {
+    return HyperVError(dr::v1::RETURN_CODE_NOT_SUPPORTED, "", "NOT_SUPPORTED",
+                       absl::StrCat(r.method, " is not supported"));
+  }
+  if (!Contains(rule->modes, vm->replication_mode())) {
+    return InvalidState("virtual_machine", "WRONG_REPLICATION_MODE",
+                        absl::StrCat(r.virtual_machine, " (", vm->display_name(), ") is in mode ",
+                                     dr::v1::ReplicationMode_Name(vm->replication_mode()), "; ",
+                                     r.method, " needs ",
+                                     dr::v1::ReplicationMode_Name(rule->modes.front())));
+  }
+  const bool is_replica = vm->replication_mode() == dr::v1::REPLICATION_MODE_REPLICA ||
+                          vm->replication_mode() == dr::v1::REPLICATION_MODE_EXTENDED_REPLICA;
+  if (!rule->states.empty() && (!rule->states_for_replicas_only || is_replica) &&
+      !Contains(rule->states, vm->replication_state())) {
+    return InvalidState("virtual_machine", "WRONG_REPLICATION_STATE",
+                        absl::StrCat(r.virtual_machine, " (", vm->display_name(),
+                                     ") is in replication state ",
+                                     dr::v1::ReplicationState_Name(vm->replication_state()),
+                                     ", which does not allow ", r.method));
+  }
+  if (!vm->active_job().empty()) {
+    return HyperVError(dr::v1::RETURN_CODE_SYSTEM_IN_USE, "virtual_machine", "VM_BUSY",
+                       absl::StrCat(vm->active_job(), " is still running on ", r.virtual_machine));
+  }
+  absl::StatusOr<dr::v1::Host> host = store_->GetHost(vm->host());
+  if (!host.ok()) return host.status();
+  if (host->reachability() == dr::v1::REACHABILITY_UNREACHABLE) {
+    return HyperVError(dr::v1::RETURN_CODE_SYSTEM_NOT_AVAILABLE, "virtual_machine",
+                       "HOST_UNREACHABLE",
+                       absl::StrCat(vm->host(), " (agent ", host->agent_address(),
+                                    ") is unreachable: ", host->last_error()));
+  }
+  if (vm_out != nullptr) *vm_out = *std::move(vm);
+  return absl::OkStatus();
+}
+
+std::string FailoverLogic::NewJobName() {
+  uint32_t r;
+  {
+    absl::MutexLock lock(&rng_mu_);
+    r = absl::Uniform<uint32_t>(rng_);
+  }
+  return absl::StrCat("jobs/", absl::FormatTime("%Y%m%d-%H%M%S", clock_->Now(), absl::UTCTimeZone()),
+                      "-", absl::StrFormat("%08x", r));
+}
+
+absl::StatusOr<dr::v1::JobResponse> FailoverLogic::Submit(const OperationRequest& r) {
+  RETURN_IF_ERROR(CheckRequestId("request_id", r.request_id));
+  const RequestKey key{r.request_id, absl::StrCat("dr.v1.FailoverService/", r.method), r.fingerprint};
+  // A retry answers the first call's job even if the VM has moved on since.
+  absl::StatusOr<RequestRecord> seen = store_->GetRequest(r.request_id);
+  if (seen.ok()) {
+    if (seen->method != key.method || seen->fingerprint != key.fingerprint) {
+      return InvalidParameter("request_id", "REQUEST_ID_REUSED",
+                              absl::StrCat("\"", r.request_id, "\" was already used for a different ",
+                                           "request (", seen->method, "); use a new request_id"));
+    }
+    if (!seen->job.empty()) {
+      ASSIGN_OR_RETURN(dr::v1::Job job, store_->GetJob(seen->job));
+      dr::v1::JobResponse out;
+      *out.mutable_job() = std::move(job);
+      out.set_return_code(dr::v1::RETURN_CODE_JOB_STARTED);
+      return out;
+    }
+  } else if (seen.status().code() != absl::StatusCode::kNotFound) {
+    return seen.status();
+  }
+
+  dr::v1::VirtualMachine vm;
+  RETURN_IF_ERROR(Check(r, &vm));
+  AgentOperation op;
+  op.type = r.type;
+  op.vm_id = vm.vm_id();
+  if (!r.recovery_point.empty()) {
+    op.recovery_point_id = r.recovery_point.substr(r.recovery_point.rfind('/') + 1);
+  }
+  op.network_settings = r.network_settings;
+
+  dr::v1::Job job;
+  job.set_type(r.type);
+  job.set_state(dr::v1::JOB_STATE_NEW);
+  job.set_return_code(dr::v1::RETURN_CODE_JOB_STARTED);
+  job.set_virtual_machine(r.virtual_machine);
+  job.set_recovery_point(r.recovery_point);
+  job.set_requester(r.requester);
+  job.set_host(vm.host());
+  ToProto(clock_->Now(), job.mutable_create_time());
+  absl::StatusOr<CreateJobResult> created;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    job.set_name(NewJobName());
+    op.job_id = job.name();
+    created = store_->CreateJob(job, key, EncodeAgentOperation(op));
+    if (created.status().code() != absl::StatusCode::kAlreadyExists) break;
+  }
+  if (!created.ok()) return created.status();
+  if (!created->replayed) {
+    spdlog::info("{}: accepted {} of {} ({}) requested by {} (request_id {})", created->job.name(),
+                 r.method, r.virtual_machine, vm.display_name(),
+                 r.requester.empty() ? "-" : r.requester, r.request_id);
+    if (dispatcher_ != nullptr) dispatcher_->Dispatch(created->job);
+  }
+  dr::v1::JobResponse out;
+  *out.mutable_job() = std::move(created->job);
+  out.set_return_code(dr::v1::RETURN_CODE_JOB_STARTED);
+  return out;
+}
+
+}  // namespace server
+}  // namespace hvdr

@@ -1,0 +1,71 @@
+// drserver: the DR orchestration server. Serves dr.v1.TopologyService,
+// FailoverService and JobService, keeps everything in SQLite, and drives the
+// hvagent on each Hyper-V host.
+#include <signal.h>
+
+#include <cstdio>
+#include <fstream>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "server/server.h"
+#include "spdlog/spdlog.h"
+
+ABSL_FLAG(std::string, listen, "127.0.0.1:50051", "host:port to serve the dr.v1 API on; port 0 picks one");
+ABSL_FLAG(std::string, port_file, "", "if set, write the bound port here once serving");
+ABSL_FLAG(std::string, db, "drserver.db", "SQLite database (created if missing)");
+ABSL_FLAG(std::string, db_synchronous, "FULL",
+          "SQLite synchronous: FULL survives power loss; NORMAL survives a process crash");
+ABSL_FLAG(int, sync_interval_s, 60, "seconds between inventory syncs of every host");
+ABSL_FLAG(int, retry_deadline_s, 30,
+          "seconds an agent may stay unreachable before its running jobs report 32771 (status unknown)");
+ABSL_FLAG(int, agent_timeout_s, 10, "deadline of inventory and cancel calls to agents, in seconds");
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage("drserver --listen=0.0.0.0:50051 --db=/var/lib/drserver/drserver.db");
+  absl::ParseCommandLine(argc, argv);
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e drserver %l: %v");
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  for (auto [name, value] : {std::pair{"sync_interval_s", absl::GetFlag(FLAGS_sync_interval_s)},
+                             std::pair{"retry_deadline_s", absl::GetFlag(FLAGS_retry_deadline_s)},
+                             std::pair{"agent_timeout_s", absl::GetFlag(FLAGS_agent_timeout_s)}}) {
+    if (value <= 0) {
+      spdlog::error("--{}: must be positive, got {}", name, value);
+      return 2;
+    }
+  }
+  hvdr::server::DrServer::Options options;
+  options.listen = absl::GetFlag(FLAGS_listen);
+  options.db_path = absl::GetFlag(FLAGS_db);
+  options.db_synchronous = absl::GetFlag(FLAGS_db_synchronous);
+  options.sync_interval = absl::Seconds(absl::GetFlag(FLAGS_sync_interval_s));
+  options.retry_deadline = absl::Seconds(absl::GetFlag(FLAGS_retry_deadline_s));
+  options.agent_timeout = absl::Seconds(absl::GetFlag(FLAGS_agent_timeout_s));
+  auto server = hvdr::server::DrServer::Create(options);
+  if (!server.ok()) {
+    spdlog::error("{}", server.status().ToString());
+    return 1;
+  }
+  spdlog::info("serving dr.v1 on port {} (database {})", (*server)->port(), options.db_path);
+  if (!absl::GetFlag(FLAGS_port_file).empty()) {
+    const std::string path = absl::GetFlag(FLAGS_port_file);
+    {
+      std::ofstream out(path + ".tmp");
+      out << (*server)->port() << "\n";
+    }
+    std::rename((path + ".tmp").c_str(), path.c_str());
+  }
+  int sig = 0;
+  sigwait(&signals, &sig);
+  spdlog::info("signal {}: shutting down (running jobs go on and are re-attached at the next start)", sig);
+  (*server)->Shutdown();
+  spdlog::info("stopped");
+  return 0;
+}

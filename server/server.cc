@@ -1,0 +1,83 @@
+#include "server/server.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include "absl/strings/str_cat.h"
+#include "spdlog/spdlog.h"
+
+namespace hvdr {
+namespace server {
+
+absl::StatusOr<std::unique_ptr<DrServer>> DrServer::Create(const Options& options) {
+  std::unique_ptr<DrServer> s(new DrServer());
+  s->options_ = options;
+  AgentStubFactory* agents = options.agents;
+  if (agents == nullptr) {
+    s->own_agents_ = std::make_unique<ChannelAgentStubFactory>();
+    agents = s->own_agents_.get();
+  }
+  SqliteStore::Options store_options;
+  store_options.sqlite.synchronous = options.db_synchronous;
+  auto store = SqliteStore::Open(options.db_path, store_options);
+  if (!store.ok()) {
+    return absl::Status(store.status().code(),
+                        absl::StrCat("database ", options.db_path, ": ", store.status().message()));
+  }
+  s->store_ = *std::move(store);
+  s->writer_ = std::make_unique<JobWriter>(s->store_.get(), &s->hub_);
+  Dispatcher::Options dispatch_options;
+  dispatch_options.retry_deadline = options.retry_deadline;
+  dispatch_options.cancel_timeout = options.agent_timeout;
+  s->dispatcher_ = std::make_unique<Dispatcher>(s->store_.get(), agents, s->writer_.get(),
+                                                options.clock, dispatch_options);
+  Topology::Options topology_options;
+  topology_options.sync_interval = options.sync_interval;
+  topology_options.agent_timeout = options.agent_timeout;
+  s->topology_ = std::make_unique<Topology>(s->store_.get(), agents, options.clock, topology_options);
+  s->failover_ = std::make_unique<FailoverLogic>(s->store_.get(), s->dispatcher_.get(), options.clock);
+  s->topology_service_ = std::make_unique<TopologyServiceImpl>(s->topology_.get(), s->store_.get());
+  s->failover_service_ = std::make_unique<FailoverServiceImpl>(s->failover_.get());
+  s->job_service_ = std::make_unique<JobServiceImpl>(s->store_.get(), &s->hub_, s->dispatcher_.get());
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  if (!options.listen.empty()) {
+    builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &s->port_);
+  }
+  builder.RegisterService(s->topology_service_.get());
+  builder.RegisterService(s->failover_service_.get());
+  builder.RegisterService(s->job_service_.get());
+  s->server_ = builder.BuildAndStart();
+  if (s->server_ == nullptr || (!options.listen.empty() && s->port_ == 0)) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen));
+  }
+
+  // Re-attach what the previous process left running.
+  auto active = s->store_->ListActiveJobs();
+  if (!active.ok()) return active.status();
+  for (const dr::v1::Job& job : *active) s->dispatcher_->Dispatch(job);
+  if (!active->empty()) spdlog::info("re-attaching {} jobs that were running", active->size());
+  if (options.periodic_sync) s->topology_->StartPeriodicSync();
+  return s;
+}
+
+DrServer::~DrServer() { Shutdown(); }
+
+std::shared_ptr<grpc::Channel> DrServer::InProcessChannel() {
+  return server_->InProcessChannel(grpc::ChannelArguments());
+}
+
+void DrServer::Shutdown() {
+  if (shut_down_) return;
+  shut_down_ = true;
+  hub_.CloseAll();
+  server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  topology_->Stop();
+  dispatcher_->Shutdown();
+  writer_->Flush();
+}
+
+}  // namespace server
+}  // namespace hvdr

@@ -1,0 +1,362 @@
+#include "server/services.h"
+
+#include <deque>
+
+#include "absl/strings/str_cat.h"
+#include "common/grpc_status.h"
+#include "common/hyperv_status.h"
+#include "common/status_macros.h"
+#include "server/names.h"
+
+namespace hvdr {
+namespace server {
+
+namespace {
+
+template <typename Resp>
+grpc::ServerUnaryReactor* Reply(grpc::CallbackServerContext* context, absl::StatusOr<Resp> result,
+                                Resp* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (result.ok()) *response = *std::move(result);
+  reactor->Finish(ToGrpcStatus(result.status(), context));
+  return reactor;
+}
+
+// NOT_FOUND from the store, said in terms of the request field.
+absl::Status Lookup(absl::Status s, absl::string_view field, absl::string_view name) {
+  if (s.code() == absl::StatusCode::kNotFound) {
+    return NotFoundParameter(field, "NOT_FOUND", absl::StrCat(name, " does not exist"));
+  }
+  return s;
+}
+
+template <typename T>
+absl::StatusOr<T> Found(absl::StatusOr<T> r, absl::string_view field, absl::string_view name) {
+  if (!r.ok()) return Lookup(r.status(), field, name);
+  return r;
+}
+
+template <typename Req>
+OperationRequest Common(dr::v1::JobType type, const char* method, const Req& req) {
+  OperationRequest r;
+  r.type = type;
+  r.method = method;
+  r.virtual_machine = req.virtual_machine();
+  r.request_id = req.request_id();
+  r.requester = req.requester();
+  Req fp = req;
+  fp.clear_request_id();
+  r.fingerprint = fp.SerializeAsString();
+  return r;
+}
+
+}  // namespace
+
+// ---- TopologyService ----
+
+grpc::ServerUnaryReactor* TopologyServiceImpl::RegisterHost(grpc::CallbackServerContext* c,
+                                                            const dr::v1::RegisterHostRequest* r,
+                                                            dr::v1::Host* out) {
+  return Reply(c, topology_->RegisterHost(*r), out);
+}
+
+grpc::ServerUnaryReactor* TopologyServiceImpl::GetHost(grpc::CallbackServerContext* c,
+                                                       const dr::v1::GetHostRequest* r, dr::v1::Host* out) {
+  absl::Status valid = ParseHostName("name", r->name()).status();
+  if (!valid.ok()) return Reply<dr::v1::Host>(c, valid, out);
+  return Reply(c, Found(store_->GetHost(r->name()), "name", r->name()), out);
+}
+
+grpc::ServerUnaryReactor* TopologyServiceImpl::ListHosts(grpc::CallbackServerContext* c,
+                                                         const dr::v1::ListHostsRequest* r,
+                                                         dr::v1::ListHostsResponse* out) {
+  return Reply(c, topology_->ListHosts(*r), out);
+}
+
+grpc::ServerUnaryReactor* TopologyServiceImpl::DeleteHost(grpc::CallbackServerContext* c,
+                                                          const dr::v1::DeleteHostRequest* r,
+                                                          dr::v1::DeleteHostResponse* out) {
+  absl::Status s = topology_->DeleteHost(*r);
+  if (!s.ok()) return Reply<dr::v1::DeleteHostResponse>(c, s, out);
+  return Reply(c, absl::StatusOr<dr::v1::DeleteHostResponse>(dr::v1::DeleteHostResponse()), out);
+}
+
+grpc::ServerUnaryReactor* TopologyServiceImpl::SyncHost(grpc::CallbackServerContext* c,
+                                                        const dr::v1::SyncHostRequest* r, dr::v1::Host* out) {
+  return Reply(c, topology_->SyncHost(r->name()), out);
+}
+
+grpc::ServerUnaryReactor* TopologyServiceImpl::ListSites(grpc::CallbackServerContext* c,
+                                                         const dr::v1::ListSitesRequest* r,
+                                                         dr::v1::ListSitesResponse* out) {
+  auto result = [&]() -> absl::StatusOr<dr::v1::ListSitesResponse> {
+    RETURN_IF_ERROR(CheckPageSize(r->page_size()));
+    ASSIGN_OR_RETURN(Page<dr::v1::Site> page, store_->ListSites({r->page_size(), r->page_token()}));
+    dr::v1::ListSitesResponse resp;
+    for (auto& s : page.items) *resp.add_sites() = std::move(s);
+    resp.set_next_page_token(page.next_page_token);
+    return resp;
+  }();
+  return Reply(c, std::move(result), out);
+}
+
+grpc::ServerUnaryReactor* TopologyServiceImpl::GetVirtualMachine(grpc::CallbackServerContext* c,
+                                                                 const dr::v1::GetVirtualMachineRequest* r,
+                                                                 dr::v1::VirtualMachine* out) {
+  absl::Status valid = ParseVmName("name", r->name()).status();
+  if (!valid.ok()) return Reply<dr::v1::VirtualMachine>(c, valid, out);
+  return Reply(c, Found(store_->GetVirtualMachine(r->name()), "name", r->name()), out);
+}
+
+grpc::ServerUnaryReactor* TopologyServiceImpl::ListVirtualMachines(
+    grpc::CallbackServerContext* c, const dr::v1::ListVirtualMachinesRequest* r,
+    dr::v1::ListVirtualMachinesResponse* out) {
+  return Reply(c, topology_->ListVirtualMachines(*r), out);
+}
+
+grpc::ServerUnaryReactor* TopologyServiceImpl::ListReplicationRelationships(
+    grpc::CallbackServerContext* c, const dr::v1::ListReplicationRelationshipsRequest* r,
+    dr::v1::ListReplicationRelationshipsResponse* out) {
+  auto result = [&]() -> absl::StatusOr<dr::v1::ListReplicationRelationshipsResponse> {
+    RETURN_IF_ERROR(ParseVmName("parent", r->parent()).status());
+    ASSIGN_OR_RETURN(auto rels, Found(store_->ListReplicationRelationships(r->parent()), "parent", r->parent()));
+    dr::v1::ListReplicationRelationshipsResponse resp;
+    for (auto& rel : rels) *resp.add_replication_relationships() = std::move(rel);
+    return resp;
+  }();
+  return Reply(c, std::move(result), out);
+}
+
+grpc::ServerUnaryReactor* TopologyServiceImpl::ListRecoveryPoints(grpc::CallbackServerContext* c,
+                                                                  const dr::v1::ListRecoveryPointsRequest* r,
+                                                                  dr::v1::ListRecoveryPointsResponse* out) {
+  auto result = [&]() -> absl::StatusOr<dr::v1::ListRecoveryPointsResponse> {
+    RETURN_IF_ERROR(ParseVmName("parent", r->parent()).status());
+    RETURN_IF_ERROR(CheckPageSize(r->page_size()));
+    ASSIGN_OR_RETURN(auto page, Found(store_->ListRecoveryPoints(r->parent(), {r->page_size(), r->page_token()}),
+                                      "parent", r->parent()));
+    dr::v1::ListRecoveryPointsResponse resp;
+    for (auto& p : page.items) *resp.add_recovery_points() = std::move(p);
+    resp.set_next_page_token(page.next_page_token);
+    return resp;
+  }();
+  return Reply(c, std::move(result), out);
+}
+
+// ---- FailoverService ----
+
+#define HVDR_FAILOVER_METHOD(Method, Type, Extra)                                              \
+  grpc::ServerUnaryReactor* FailoverServiceImpl::Method(                                       \
+      grpc::CallbackServerContext* c, const dr::v1::Method##Request* r, dr::v1::JobResponse* out) { \
+    OperationRequest op = Common(dr::v1::Type, #Method, *r);                                   \
+    Extra;                                                                                     \
+    return Reply(c, logic_->Submit(op), out);                                                  \
+  }
+
+HVDR_FAILOVER_METHOD(InitiateFailover, JOB_TYPE_INITIATE_FAILOVER, op.recovery_point = r->recovery_point())
+HVDR_FAILOVER_METHOD(RevertFailover, JOB_TYPE_REVERT_FAILOVER, (void)0)
+HVDR_FAILOVER_METHOD(CommitFailover, JOB_TYPE_COMMIT_FAILOVER, (void)0)
+HVDR_FAILOVER_METHOD(StartTestFailover, JOB_TYPE_INITIATE_TEST_REPLICA,
+                     op.recovery_point = r->recovery_point())
+HVDR_FAILOVER_METHOD(CleanupTestFailover, JOB_TYPE_REMOVE_TEST_REPLICA, (void)0)
+HVDR_FAILOVER_METHOD(ReverseReplication, JOB_TYPE_REVERSE_REPLICATION, (void)0)
+HVDR_FAILOVER_METHOD(SetFailoverNetworkAdapterSettings, JOB_TYPE_SET_FAILOVER_NETWORK_SETTINGS,
+                     op.network_settings.assign(r->network_settings().begin(),
+                                                r->network_settings().end()))
+HVDR_FAILOVER_METHOD(PrepareForPlannedFailover, JOB_TYPE_REPLICATION_STATE_CHANGE, (void)0)
+HVDR_FAILOVER_METHOD(StartVirtualMachine, JOB_TYPE_START_VIRTUAL_MACHINE, (void)0)
+HVDR_FAILOVER_METHOD(StopVirtualMachine, JOB_TYPE_STOP_VIRTUAL_MACHINE, (void)0)
+#undef HVDR_FAILOVER_METHOD
+
+// ---- JobService ----
+
+namespace {
+
+// One WatchJob stream. It keeps its own queue: while a write is in flight,
+// newer versions of the job wait; a version with the same state as the last
+// waiting one replaces it (progress is coalesced), a new state is appended.
+// States only move forward, so the queue holds at most one entry per state.
+class WatchReactor final : public grpc::ServerWriteReactor<dr::v1::WatchJobResponse>,
+                           public JobWatcher {
+ public:
+  WatchReactor(JobHub* hub, std::string job) : hub_(hub), job_(std::move(job)) {}
+
+  void Begin(Store* store, grpc::CallbackServerContext* context) {
+    hub_->Watch(job_, this);
+    absl::StatusOr<dr::v1::Job> current = store->GetJob(job_);
+    if (!current.ok()) {
+      Close(ToGrpcStatus(Lookup(current.status(), "name", job_), context));
+      return;
+    }
+    OnJob(*current);
+  }
+
+  void OnJob(const dr::v1::Job& job) override {
+    absl::MutexLock lock(&mu_);
+    if (finished_ || job.version() <= last_version_) return;
+    last_version_ = job.version();
+    if (!writing_) {
+      StartLocked(job);
+      return;
+    }
+    if (!queue_.empty() && queue_.back().state() == job.state() && !IsTerminal(job.state())) {
+      queue_.back() = job;
+    } else {
+      queue_.push_back(job);
+    }
+  }
+
+  void OnClose() override {
+    Close(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                       "drserver is shutting down; the job goes on: watch it again"));
+  }
+
+  void OnWriteDone(bool ok) override {
+    absl::MutexLock lock(&mu_);
+    writing_ = false;
+    if (pending_finish_) {
+      Finish(*pending_finish_);
+      pending_finish_.reset();
+      return;
+    }
+    if (!ok) {
+      FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "stream broken"));
+      return;
+    }
+    if (IsTerminal(in_flight_.job().state())) {
+      FinishLocked(grpc::Status::OK);
+      return;
+    }
+    if (!queue_.empty() && !finished_) {
+      dr::v1::Job next = std::move(queue_.front());
+      queue_.pop_front();
+      StartLocked(next);
+    }
+  }
+
+  void OnCancel() override { Close(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled")); }
+
+  void OnDone() override {
+    hub_->Unwatch(job_, this);
+    delete this;
+  }
+
+ private:
+  void Close(const grpc::Status& status) {
+    absl::MutexLock lock(&mu_);
+    FinishLocked(status);
+  }
+  void StartLocked(const dr::v1::Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    *in_flight_.mutable_job() = job;
+    writing_ = true;
+    StartWrite(&in_flight_);
+  }
+  void FinishLocked(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (finished_) return;
+    finished_ = true;
+    if (writing_) {
+      pending_finish_ = std::make_unique<grpc::Status>(status);
+    } else {
+      Finish(status);
+    }
+  }
+
+  JobHub* const hub_;
+  const std::string job_;
+  absl::Mutex mu_;
+  dr::v1::WatchJobResponse in_flight_ ABSL_GUARDED_BY(mu_);
+  std::deque<dr::v1::Job> queue_ ABSL_GUARDED_BY(mu_);
+  int64_t last_version_ ABSL_GUARDED_BY(mu_) = 0;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  std::unique_ptr<grpc::Status> pending_finish_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace
+
+grpc::ServerUnaryReactor* JobServiceImpl::GetJob(grpc::CallbackServerContext* c,
+                                                 const dr::v1::GetJobRequest* r, dr::v1::Job* out) {
+  absl::Status valid = CheckJobName("name", r->name());
+  if (!valid.ok()) return Reply<dr::v1::Job>(c, valid, out);
+  return Reply(c, Found(store_->GetJob(r->name()), "name", r->name()), out);
+}
+
+grpc::ServerUnaryReactor* JobServiceImpl::ListJobs(grpc::CallbackServerContext* c,
+                                                   const dr::v1::ListJobsRequest* r,
+                                                   dr::v1::ListJobsResponse* out) {
+  auto result = [&]() -> absl::StatusOr<dr::v1::ListJobsResponse> {
+    RETURN_IF_ERROR(CheckPageSize(r->page_size()));
+    JobFilter f;
+    for (int s : r->states()) {
+      if (s < 2 || s > 11) {
+        return InvalidParameter("states", "UNKNOWN_VALUE", absl::StrCat(s, " is not a JobState (2-11)"));
+      }
+      f.states.push_back(static_cast<dr::v1::JobState>(s));
+    }
+    for (int t : r->types()) {
+      if (!dr::v1::JobType_IsValid(t) || t == 0) {
+        return InvalidParameter("types", "UNKNOWN_VALUE", absl::StrCat(t, " is not a JobType"));
+      }
+      f.types.push_back(static_cast<dr::v1::JobType>(t));
+    }
+    if (!r->virtual_machine().empty()) {
+      RETURN_IF_ERROR(ParseVmName("virtual_machine", r->virtual_machine()).status());
+      f.virtual_machine = r->virtual_machine();
+    }
+    if (!r->host().empty()) {
+      RETURN_IF_ERROR(ParseHostName("host", r->host()).status());
+      f.host = r->host();
+    }
+    ASSIGN_OR_RETURN(Page<dr::v1::Job> page, store_->ListJobs(f, {r->page_size(), r->page_token()}));
+    dr::v1::ListJobsResponse resp;
+    for (auto& j : page.items) *resp.add_jobs() = std::move(j);
+    resp.set_next_page_token(page.next_page_token);
+    return resp;
+  }();
+  return Reply(c, std::move(result), out);
+}
+
+grpc::ServerUnaryReactor* JobServiceImpl::ListJobEvents(grpc::CallbackServerContext* c,
+                                                        const dr::v1::ListJobEventsRequest* r,
+                                                        dr::v1::ListJobEventsResponse* out) {
+  auto result = [&]() -> absl::StatusOr<dr::v1::ListJobEventsResponse> {
+    RETURN_IF_ERROR(CheckJobName("parent", r->parent()));
+    RETURN_IF_ERROR(CheckPageSize(r->page_size()));
+    ASSIGN_OR_RETURN(auto page, Found(store_->ListJobEvents(r->parent(), {r->page_size(), r->page_token()}),
+                                      "parent", r->parent()));
+    dr::v1::ListJobEventsResponse resp;
+    for (auto& e : page.items) *resp.add_job_events() = std::move(e);
+    resp.set_next_page_token(page.next_page_token);
+    return resp;
+  }();
+  return Reply(c, std::move(result), out);
+}
+
+grpc::ServerWriteReactor<dr::v1::WatchJobResponse>* JobServiceImpl::WatchJob(
+    grpc::CallbackServerContext* c, const dr::v1::WatchJobRequest* r) {
+  auto* reactor = new WatchReactor(hub_, r->name());
+  absl::Status valid = CheckJobName("name", r->name());
+  if (!valid.ok()) {
+    reactor->Finish(ToGrpcStatus(valid, c));
+    return reactor;
+  }
+  reactor->Begin(store_, c);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* JobServiceImpl::CancelJob(grpc::CallbackServerContext* c,
+                                                    const dr::v1::CancelJobRequest* r, dr::v1::Job* out) {
+  auto result = [&]() -> absl::StatusOr<dr::v1::Job> {
+    RETURN_IF_ERROR(CheckJobName("name", r->name()));
+    ASSIGN_OR_RETURN(dr::v1::Job job, Found(store_->GetJob(r->name()), "name", r->name()));
+    if (IsTerminal(job.state())) {
+      return InvalidState("name", "JOB_TERMINAL",
+                          absl::StrCat(r->name(), " already ended in ", dr::v1::JobState_Name(job.state())));
+    }
+    return dispatcher_->Cancel(job);
+  }();
+  return Reply(c, std::move(result), out);
+}
+
+}  // namespace server
+}  // namespace hvdr

@@ -1,0 +1,116 @@
+// The dr.v1 gRPC services: thin callback-API handlers over Topology,
+// FailoverLogic, the Store and the JobHub. Each handler converts the request,
+// calls plain logic returning absl::Status, and answers with
+// common/grpc_status.h (Hyper-V code in trailing metadata).
+#ifndef HVDR_SERVER_SERVICES_H_
+#define HVDR_SERVER_SERVICES_H_
+
+#include "dr/v1/failover_service.grpc.pb.h"
+#include "dr/v1/job_service.grpc.pb.h"
+#include "dr/v1/topology_service.grpc.pb.h"
+#include "server/dispatcher.h"
+#include "server/failover.h"
+#include "server/job_hub.h"
+#include "server/topology.h"
+#include "storage/store.h"
+
+namespace hvdr {
+namespace server {
+
+class TopologyServiceImpl final : public dr::v1::TopologyService::CallbackService {
+ public:
+  TopologyServiceImpl(Topology* topology, Store* store) : topology_(topology), store_(store) {}
+  grpc::ServerUnaryReactor* RegisterHost(grpc::CallbackServerContext*, const dr::v1::RegisterHostRequest*,
+                                         dr::v1::Host*) override;
+  grpc::ServerUnaryReactor* GetHost(grpc::CallbackServerContext*, const dr::v1::GetHostRequest*,
+                                    dr::v1::Host*) override;
+  grpc::ServerUnaryReactor* ListHosts(grpc::CallbackServerContext*, const dr::v1::ListHostsRequest*,
+                                      dr::v1::ListHostsResponse*) override;
+  grpc::ServerUnaryReactor* DeleteHost(grpc::CallbackServerContext*, const dr::v1::DeleteHostRequest*,
+                                       dr::v1::DeleteHostResponse*) override;
+  grpc::ServerUnaryReactor* SyncHost(grpc::CallbackServerContext*, const dr::v1::SyncHostRequest*,
+                                     dr::v1::Host*) override;
+  grpc::ServerUnaryReactor* ListSites(grpc::CallbackServerContext*, const dr::v1::ListSitesRequest*,
+                                      dr::v1::ListSitesResponse*) override;
+  grpc::ServerUnaryReactor* GetVirtualMachine(grpc::CallbackServerContext*,
+                                              const dr::v1::GetVirtualMachineRequest*,
+                                              dr::v1::VirtualMachine*) override;
+  grpc::ServerUnaryReactor* ListVirtualMachines(grpc::CallbackServerContext*,
+                                                const dr::v1::ListVirtualMachinesRequest*,
+                                                dr::v1::ListVirtualMachinesResponse*) override;
+  grpc::ServerUnaryReactor* ListReplicationRelationships(
+      grpc::CallbackServerContext*, const dr::v1::ListReplicationRelationshipsRequest*,
+      dr::v1::ListReplicationRelationshipsResponse*) override;
+  grpc::ServerUnaryReactor* ListRecoveryPoints(grpc::CallbackServerContext*,
+                                               const dr::v1::ListRecoveryPointsRequest*,
+                                               dr::v1::ListRecoveryPointsResponse*) override;
+
+ private:
+  Topology* const topology_;
+  Store* const store_;
+};
+
+class FailoverServiceImpl final : public dr::v1::FailoverService::CallbackService {
+ public:
+  explicit FailoverServiceImpl(FailoverLogic* logic) : logic_(logic) {}
+  grpc::ServerUnaryReactor* InitiateFailover(grpc::CallbackServerContext*,
+                                             const dr::v1::InitiateFailoverRequest*,
+                                             dr::v1::JobResponse*) override;
+  grpc::ServerUnaryReactor* RevertFailover(grpc::CallbackServerContext*,
+                                           const dr::v1::RevertFailoverRequest*,
+                                           dr::v1::JobResponse*) override;
+  grpc::ServerUnaryReactor* CommitFailover(grpc::CallbackServerContext*,
+                                           const dr::v1::CommitFailoverRequest*,
+                                           dr::v1::JobResponse*) override;
+  grpc::ServerUnaryReactor* StartTestFailover(grpc::CallbackServerContext*,
+                                              const dr::v1::StartTestFailoverRequest*,
+                                              dr::v1::JobResponse*) override;
+  grpc::ServerUnaryReactor* CleanupTestFailover(grpc::CallbackServerContext*,
+                                                const dr::v1::CleanupTestFailoverRequest*,
+                                                dr::v1::JobResponse*) override;
+  grpc::ServerUnaryReactor* ReverseReplication(grpc::CallbackServerContext*,
+                                               const dr::v1::ReverseReplicationRequest*,
+                                               dr::v1::JobResponse*) override;
+  grpc::ServerUnaryReactor* SetFailoverNetworkAdapterSettings(
+      grpc::CallbackServerContext*, const dr::v1::SetFailoverNetworkAdapterSettingsRequest*,
+      dr::v1::JobResponse*) override;
+  grpc::ServerUnaryReactor* PrepareForPlannedFailover(grpc::CallbackServerContext*,
+                                                      const dr::v1::PrepareForPlannedFailoverRequest*,
+                                                      dr::v1::JobResponse*) override;
+  grpc::ServerUnaryReactor* StartVirtualMachine(grpc::CallbackServerContext*,
+                                                const dr::v1::StartVirtualMachineRequest*,
+                                                dr::v1::JobResponse*) override;
+  grpc::ServerUnaryReactor* StopVirtualMachine(grpc::CallbackServerContext*,
+                                               const dr::v1::StopVirtualMachineRequest*,
+                                               dr::v1::JobResponse*) override;
+
+ private:
+  FailoverLogic* const logic_;
+};
+
+class JobServiceImpl final : public dr::v1::JobService::CallbackService {
+ public:
+  JobServiceImpl(Store* store, JobHub* hub, Dispatcher* dispatcher)
+      : store_(store), hub_(hub), dispatcher_(dispatcher) {}
+  grpc::ServerUnaryReactor* GetJob(grpc::CallbackServerContext*, const dr::v1::GetJobRequest*,
+                                   dr::v1::Job*) override;
+  grpc::ServerUnaryReactor* ListJobs(grpc::CallbackServerContext*, const dr::v1::ListJobsRequest*,
+                                     dr::v1::ListJobsResponse*) override;
+  grpc::ServerWriteReactor<dr::v1::WatchJobResponse>* WatchJob(grpc::CallbackServerContext*,
+                                                               const dr::v1::WatchJobRequest*) override;
+  grpc::ServerUnaryReactor* ListJobEvents(grpc::CallbackServerContext*,
+                                          const dr::v1::ListJobEventsRequest*,
+                                          dr::v1::ListJobEventsResponse*) override;
+  grpc::ServerUnaryReactor* CancelJob(grpc::CallbackServerContext*, const dr::v1::CancelJobRequest*,
+                                      dr::v1::Job*) override;
+
+ private:
+  Store* const store_;
+  JobHub* const hub_;
+  Dispatcher* const dispatcher_;
+};
+
+}  // namespace server
+}  // namespace hvdr
+
+#endif  // HVDR_SERVER_SERVICES_H_

@@ -1,0 +1,61 @@
+// TopologyService logic and inventory sync, free of gRPC. Hosts are
+// registered by clients; VMs, relationships and recovery points come from
+// each host's agent (GetInventory), pulled at registration, on demand and
+// every sync interval. A host that cannot be reached keeps its last known
+// inventory, marked stale; nothing is dropped.
+#ifndef HVDR_SERVER_TOPOLOGY_H_
+#define HVDR_SERVER_TOPOLOGY_H_
+
+#include <string>
+#include <thread>
+
+#include "absl/status/statusor.h"
+#include "absl/synchronization/notification.h"
+#include "common/clock.h"
+#include "dr/v1/topology_service.pb.h"
+#include "server/agent_client.h"
+#include "storage/store.h"
+
+namespace hvdr {
+namespace server {
+
+class Topology {
+ public:
+  struct Options {
+    absl::Duration sync_interval = absl::Seconds(60);
+    absl::Duration agent_timeout = absl::Seconds(10);
+  };
+  // Not owned.
+  Topology(Store* store, AgentStubFactory* agents, Clock* clock, const Options& options)
+      : store_(store), agents_(agents), clock_(clock), options_(options) {}
+  ~Topology();
+
+  absl::StatusOr<dr::v1::Host> RegisterHost(const dr::v1::RegisterHostRequest& request);
+  absl::Status DeleteHost(const dr::v1::DeleteHostRequest& request);
+  // Pulls the inventory now. An unreachable agent is not an error: the host
+  // comes back marked unreachable and stale, with last_error saying why.
+  absl::StatusOr<dr::v1::Host> SyncHost(const std::string& name);
+  absl::StatusOr<dr::v1::ListVirtualMachinesResponse> ListVirtualMachines(
+      const dr::v1::ListVirtualMachinesRequest& request);
+  absl::StatusOr<dr::v1::ListHostsResponse> ListHosts(const dr::v1::ListHostsRequest& request);
+
+  // Syncs every host every sync_interval on a background thread.
+  void StartPeriodicSync();
+  void Stop();
+
+ private:
+  Store* const store_;
+  AgentStubFactory* const agents_;
+  Clock* const clock_;
+  const Options options_;
+  absl::Notification stop_;
+  std::thread syncer_;
+};
+
+// INVALID_ARGUMENT for page_size < 0.
+absl::Status CheckPageSize(int32_t page_size);
+
+}  // namespace server
+}  // namespace hvdr
+
+#endif  // HVDR_SERVER_TOPOLOGY_H_
