@@ -1,0 +1,363 @@
+// drserver through its real gRPC services (in-process channel), with the
+// agents' stubs mocked: every refusal bad or conflicting input can produce,
+// with its gRPC code, Hyper-V code and the field named, and nothing recorded.
+#include "server/server.h"
+
+#include <functional>
+
+#include "absl/strings/str_cat.h"
+#include "common/grpc_status.h"
+#include "common/hyperv_status.h"
+#include "common/proto_time.h"
+#include "dr/v1/agent_service_mock.grpc.pb.h"
+#include "dr/v1/failover_service.grpc.pb.h"
+#include "dr/v1/job_service.grpc.pb.h"
+#include "dr/v1/topology_service.grpc.pb.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace hvdr {
+namespace server {
+namespace {
+
+using ::testing::_;
+using ::testing::DoAll;
+using ::testing::NiceMock;
+using ::testing::Return;
+using ::testing::SetArgPointee;
+
+constexpr char kPrimaryVm[] = "hosts/hv-prod-1/virtualMachines/11111111-0000-0000-0000-000000000001";
+constexpr char kReplicaVm[] = "hosts/hv-dr-1/virtualMachines/11111111-0000-0000-0000-000000000001";
+constexpr char kOtherReplicaVm[] = "hosts/hv-dr-1/virtualMachines/11111111-0000-0000-0000-000000000002";
+constexpr char kBusyVm[] = "hosts/hv-dr-1/virtualMachines/11111111-0000-0000-0000-000000000003";
+
+dr::v1::VirtualMachineInventory Vm(const std::string& id, dr::v1::ReplicationMode mode,
+                                   const std::string& rp) {
+  dr::v1::VirtualMachineInventory inv;
+  inv.mutable_virtual_machine()->set_vm_id(id);
+  inv.mutable_virtual_machine()->set_display_name("vm-" + id.substr(id.size() - 1));
+  inv.mutable_virtual_machine()->set_replication_mode(mode);
+  inv.mutable_virtual_machine()->set_replication_state(dr::v1::REPLICATION_STATE_REPLICATING);
+  if (!rp.empty()) inv.add_recovery_points()->set_name(rp);
+  return inv;
+}
+
+class MockAgents final : public AgentStubFactory {
+ public:
+  std::shared_ptr<dr::v1::HostAgentService::StubInterface> Get(const std::string& address) override {
+    auto& stub = stubs_[address];
+    if (!stub) {
+      stub = std::make_shared<NiceMock<dr::v1::MockHostAgentServiceStub>>();
+      dr::v1::GetInventoryResponse inv;
+      if (address == "127.0.0.1:7001") {
+        *inv.add_virtual_machines() = Vm("11111111-0000-0000-0000-000000000001", dr::v1::REPLICATION_MODE_PRIMARY, "");
+      } else {
+        *inv.add_virtual_machines() = Vm("11111111-0000-0000-0000-000000000001", dr::v1::REPLICATION_MODE_REPLICA, "rp-a");
+        *inv.add_virtual_machines() = Vm("11111111-0000-0000-0000-000000000002", dr::v1::REPLICATION_MODE_REPLICA, "rp-b");
+        *inv.add_virtual_machines() = Vm("11111111-0000-0000-0000-000000000003", dr::v1::REPLICATION_MODE_REPLICA, "");
+      }
+      ON_CALL(*stub, GetInventory(_, _, _)).WillByDefault(DoAll(SetArgPointee<2>(inv), Return(grpc::Status::OK)));
+    }
+    return stub;
+  }
+  std::map<std::string, std::shared_ptr<NiceMock<dr::v1::MockHostAgentServiceStub>>> stubs_;
+};
+
+struct Outcome {
+  absl::Status status;
+  std::string trailer;  // dr-hyperv-return-code as sent
+};
+
+class ServerValidationTest : public ::testing::Test {
+ public:  // the table's rows drive the fixture
+  void SetUp() override {
+    DrServer::Options options;
+    options.listen = "";
+    options.db_path = ":memory:";
+    options.periodic_sync = false;
+    options.agents = &agents_;
+    server_ = *DrServer::Create(options);
+    auto channel = server_->InProcessChannel();
+    topology_ = dr::v1::TopologyService::NewStub(channel);
+    failover_ = dr::v1::FailoverService::NewStub(channel);
+    jobs_ = dr::v1::JobService::NewStub(channel);
+    ASSERT_TRUE(Register("hv-prod-1", "sites/prod", "127.0.0.1:7001", "reg-1").status.ok());
+    ASSERT_TRUE(Register("hv-dr-1", "sites/dr", "127.0.0.1:7002", "reg-2").status.ok());
+    // A job already running on kBusyVm.
+    dr::v1::Job running;
+    running.set_name("jobs/already-running");
+    running.set_type(dr::v1::JOB_TYPE_INITIATE_TEST_REPLICA);
+    running.set_state(dr::v1::JOB_STATE_RUNNING);
+    running.set_return_code(dr::v1::RETURN_CODE_JOB_STARTED);
+    running.set_virtual_machine(kBusyVm);
+    running.set_host("hosts/hv-dr-1");
+    ASSERT_TRUE(server_->store()->CreateJob(running, {"seed", "seed", "seed"}).ok());
+  }
+
+  template <typename Call>
+  Outcome Run(Call call) {
+    grpc::ClientContext ctx;
+    grpc::Status st = call(&ctx);
+    Outcome out;
+    out.status = FromGrpcStatus(st, &ctx);
+    auto it = ctx.GetServerTrailingMetadata().find(kReturnCodeMetadata);
+    if (it != ctx.GetServerTrailingMetadata().end()) out.trailer = std::string(it->second.data(), it->second.size());
+    return out;
+  }
+  Outcome Register(const std::string& id, const std::string& site, const std::string& address,
+                   const std::string& request_id) {
+    dr::v1::RegisterHostRequest r;
+    r.set_host_id(id);
+    r.set_site(site);
+    r.set_agent_address(address);
+    r.set_request_id(request_id);
+    dr::v1::Host out;
+    return Run([&](grpc::ClientContext* c) { return topology_->RegisterHost(c, r, &out); });
+  }
+  Outcome Failover(const std::string& vm, const std::string& rp, const std::string& request_id) {
+    dr::v1::InitiateFailoverRequest r;
+    r.set_virtual_machine(vm);
+    r.set_recovery_point(rp);
+    r.set_request_id(request_id);
+    dr::v1::JobResponse out;
+    return Run([&](grpc::ClientContext* c) { return failover_->InitiateFailover(c, r, &out); });
+  }
+  int JobCount() {
+    grpc::ClientContext c;
+    dr::v1::ListJobsResponse out;
+    EXPECT_TRUE(jobs_->ListJobs(&c, {}, &out).ok());
+    return out.jobs_size();
+  }
+
+  MockAgents agents_;
+  std::unique_ptr<DrServer> server_;
+  std::unique_ptr<dr::v1::TopologyService::Stub> topology_;
+  std::unique_ptr<dr::v1::FailoverService::Stub> failover_;
+  std::unique_ptr<dr::v1::JobService::Stub> jobs_;
+};
+
+struct Row {
+  const char* name;
+  std::function<Outcome(ServerValidationTest*)> call;
+  absl::StatusCode code;
+  dr::v1::ReturnCode hyperv;
+  const char* field;
+};
+
+const std::string kRp = std::string(kReplicaVm) + "/recoveryPoints/rp-a";
+const std::string kOtherRp = std::string(kOtherReplicaVm) + "/recoveryPoints/rp-b";
+
+std::vector<Row> Rows() {
+  using C = absl::StatusCode;
+  auto failover = [](std::string vm, std::string rp, std::string id) {
+    return [=](ServerValidationTest* t) { return t->Failover(vm, rp, id); };
+  };
+  return {
+      {"missing virtual_machine", failover("", "", "r1"), C::kInvalidArgument,
+       dr::v1::RETURN_CODE_INVALID_PARAMETER, "virtual_machine"},
+      {"malformed virtual_machine", failover("sql-01", "", "r1"), C::kInvalidArgument,
+       dr::v1::RETURN_CODE_INVALID_PARAMETER, "virtual_machine"},
+      {"missing request_id", failover(kReplicaVm, "", ""), C::kInvalidArgument,
+       dr::v1::RETURN_CODE_INVALID_PARAMETER, "request_id"},
+      {"malformed request_id", failover(kReplicaVm, "", "a b"), C::kInvalidArgument,
+       dr::v1::RETURN_CODE_INVALID_PARAMETER, "request_id"},
+      {"unknown VM", failover("hosts/hv-dr-1/virtualMachines/99999999-0000-0000-0000-000000000009", "", "r1"),
+       C::kNotFound, dr::v1::RETURN_CODE_INVALID_PARAMETER, "virtual_machine"},
+      {"recovery point of another VM", failover(kReplicaVm, kOtherRp, "r1"), C::kInvalidArgument,
+       dr::v1::RETURN_CODE_INVALID_PARAMETER, "recovery_point"},
+      {"unknown recovery point", failover(kReplicaVm, std::string(kReplicaVm) + "/recoveryPoints/nope", "r1"),
+       C::kNotFound, dr::v1::RETURN_CODE_INVALID_PARAMETER, "recovery_point"},
+      {"malformed recovery point", failover(kReplicaVm, "rp-a", "r1"), C::kInvalidArgument,
+       dr::v1::RETURN_CODE_INVALID_PARAMETER, "recovery_point"},
+      {"failover of a primary", failover(kPrimaryVm, "", "r1"), C::kFailedPrecondition,
+       dr::v1::RETURN_CODE_INVALID_STATE, "virtual_machine"},
+      {"VM busy with another job", failover(kBusyVm, "", "r1"), C::kAborted,
+       dr::v1::RETURN_CODE_SYSTEM_IN_USE, "virtual_machine"},
+      {"revert without failover",
+       [](ServerValidationTest* t) {
+         dr::v1::RevertFailoverRequest r;
+         r.set_virtual_machine(kReplicaVm);
+         r.set_request_id("r1");
+         dr::v1::JobResponse out;
+         return t->Run([&](grpc::ClientContext* c) { return t->failover_->RevertFailover(c, r, &out); });
+       },
+       C::kFailedPrecondition, dr::v1::RETURN_CODE_INVALID_STATE, "virtual_machine"},
+      {"commit without failover",
+       [](ServerValidationTest* t) {
+         dr::v1::CommitFailoverRequest r;
+         r.set_virtual_machine(kReplicaVm);
+         r.set_request_id("r1");
+         dr::v1::JobResponse out;
+         return t->Run([&](grpc::ClientContext* c) { return t->failover_->CommitFailover(c, r, &out); });
+       },
+       C::kFailedPrecondition, dr::v1::RETURN_CODE_INVALID_STATE, "virtual_machine"},
+      {"test failover to another VM's point",
+       [](ServerValidationTest* t) {
+         dr::v1::StartTestFailoverRequest r;
+         r.set_virtual_machine(kReplicaVm);
+         r.set_recovery_point(kOtherRp);
+         r.set_request_id("r1");
+         dr::v1::JobResponse out;
+         return t->Run([&](grpc::ClientContext* c) { return t->failover_->StartTestFailover(c, r, &out); });
+       },
+       C::kInvalidArgument, dr::v1::RETURN_CODE_INVALID_PARAMETER, "recovery_point"},
+      {"prepare a replica",
+       [](ServerValidationTest* t) {
+         dr::v1::PrepareForPlannedFailoverRequest r;
+         r.set_virtual_machine(kReplicaVm);
+         r.set_request_id("r1");
+         dr::v1::JobResponse out;
+         return t->Run([&](grpc::ClientContext* c) { return t->failover_->PrepareForPlannedFailover(c, r, &out); });
+       },
+       C::kFailedPrecondition, dr::v1::RETURN_CODE_INVALID_STATE, "virtual_machine"},
+      {"re-IP without settings",
+       [](ServerValidationTest* t) {
+         dr::v1::SetFailoverNetworkAdapterSettingsRequest r;
+         r.set_virtual_machine(kReplicaVm);
+         r.set_request_id("r1");
+         dr::v1::JobResponse out;
+         return t->Run([&](grpc::ClientContext* c) {
+           return t->failover_->SetFailoverNetworkAdapterSettings(c, r, &out);
+         });
+       },
+       C::kInvalidArgument, dr::v1::RETURN_CODE_INVALID_PARAMETER, "network_settings"},
+      {"re-IP with a bad address",
+       [](ServerValidationTest* t) {
+         dr::v1::SetFailoverNetworkAdapterSettingsRequest r;
+         r.set_virtual_machine(kReplicaVm);
+         r.set_request_id("r1");
+         auto* n = r.add_network_settings();
+         n->set_adapter("nic0");
+         n->add_ip_addresses("10.0.0.300");
+         dr::v1::JobResponse out;
+         return t->Run([&](grpc::ClientContext* c) {
+           return t->failover_->SetFailoverNetworkAdapterSettings(c, r, &out);
+         });
+       },
+       C::kInvalidArgument, dr::v1::RETURN_CODE_INVALID_PARAMETER, "network_settings[0].ip_addresses[0]"},
+      {"request_id reused for another request",
+       [](ServerValidationTest* t) {
+         // "seed" was used by the running job's request.
+         return t->Failover(kReplicaVm, "", "seed");
+       },
+       C::kInvalidArgument, dr::v1::RETURN_CODE_INVALID_PARAMETER, "request_id"},
+      {"host unreachable",
+       [](ServerValidationTest* t) {
+         dr::v1::Host h;
+         h.set_name("hosts/hv-dr-1");
+         h.set_reachability(dr::v1::REACHABILITY_UNREACHABLE);
+         h.set_stale(true);
+         h.set_last_error("connection refused");
+         EXPECT_TRUE(t->server_->store()->UpdateHostContact(h).ok());
+         return t->Failover(kReplicaVm, "", "r1");
+       },
+       C::kUnavailable, dr::v1::RETURN_CODE_SYSTEM_NOT_AVAILABLE, "virtual_machine"},
+      {"register: bad host_id",
+       [](ServerValidationTest* t) { return t->Register("HV_1", "sites/dr", "127.0.0.1:7003", "r1"); },
+       C::kInvalidArgument, dr::v1::RETURN_CODE_INVALID_PARAMETER, "host_id"},
+      {"register: bad site",
+       [](ServerValidationTest* t) { return t->Register("hv-3", "dr", "127.0.0.1:7003", "r1"); },
+       C::kInvalidArgument, dr::v1::RETURN_CODE_INVALID_PARAMETER, "site"},
+      {"register: bad agent address",
+       [](ServerValidationTest* t) { return t->Register("hv-3", "sites/dr", "127.0.0.1", "r1"); },
+       C::kInvalidArgument, dr::v1::RETURN_CODE_INVALID_PARAMETER, "agent_address"},
+      {"register: host_id taken",
+       [](ServerValidationTest* t) { return t->Register("hv-dr-1", "sites/dr", "127.0.0.1:7009", "r9"); },
+       C::kAlreadyExists, dr::v1::RETURN_CODE_SYSTEM_IN_USE, "host_id"},
+      {"get job: unknown",
+       [](ServerValidationTest* t) {
+         dr::v1::GetJobRequest r;
+         r.set_name("jobs/nope");
+         dr::v1::Job out;
+         return t->Run([&](grpc::ClientContext* c) { return t->jobs_->GetJob(c, r, &out); });
+       },
+       C::kNotFound, dr::v1::RETURN_CODE_INVALID_PARAMETER, "name"},
+      {"get job: malformed",
+       [](ServerValidationTest* t) {
+         dr::v1::GetJobRequest r;
+         r.set_name("nope");
+         dr::v1::Job out;
+         return t->Run([&](grpc::ClientContext* c) { return t->jobs_->GetJob(c, r, &out); });
+       },
+       C::kInvalidArgument, dr::v1::RETURN_CODE_INVALID_PARAMETER, "name"},
+      {"list jobs: negative page size",
+       [](ServerValidationTest* t) {
+         dr::v1::ListJobsRequest r;
+         r.set_page_size(-1);
+         dr::v1::ListJobsResponse out;
+         return t->Run([&](grpc::ClientContext* c) { return t->jobs_->ListJobs(c, r, &out); });
+       },
+       C::kInvalidArgument, dr::v1::RETURN_CODE_INVALID_PARAMETER, "page_size"},
+      {"list VMs: unknown state value",
+       [](ServerValidationTest* t) {
+         dr::v1::ListVirtualMachinesRequest r;
+         r.add_replication_states(static_cast<dr::v1::ReplicationState>(99));
+         dr::v1::ListVirtualMachinesResponse out;
+         return t->Run([&](grpc::ClientContext* c) { return t->topology_->ListVirtualMachines(c, r, &out); });
+       },
+       C::kInvalidArgument, dr::v1::RETURN_CODE_INVALID_PARAMETER, "replication_states"},
+      {"delete a host with a running job",
+       [](ServerValidationTest* t) {
+         dr::v1::DeleteHostRequest r;
+         r.set_name("hosts/hv-dr-1");
+         r.set_request_id("del-1");
+         dr::v1::DeleteHostResponse out;
+         return t->Run([&](grpc::ClientContext* c) { return t->topology_->DeleteHost(c, r, &out); });
+       },
+       C::kFailedPrecondition, dr::v1::RETURN_CODE_INVALID_STATE, "name"},
+  };
+}
+
+TEST_F(ServerValidationTest, EveryRefusalNamesTheFieldAndCarriesBothCodes) {
+  for (const Row& row : Rows()) {
+    SCOPED_TRACE(row.name);
+    SetUp();
+    const int jobs_before = JobCount();
+    Outcome out = row.call(this);
+    EXPECT_EQ(out.status.code(), row.code) << out.status;
+    EXPECT_EQ(ErrorDetailOf(out.status).return_code(), row.hyperv) << out.status;
+    EXPECT_EQ(ErrorDetailOf(out.status).field(), row.field) << out.status;
+    EXPECT_EQ(out.trailer, absl::StrCat(static_cast<int>(row.hyperv)));
+    EXPECT_THAT(std::string(out.status.message()), ::testing::HasSubstr(row.field));
+    EXPECT_EQ(JobCount(), jobs_before) << "a refused request recorded a job";
+  }
+}
+
+TEST_F(ServerValidationTest, InventoryFromRegistrationIsVisible) {
+  grpc::ClientContext c;
+  dr::v1::ListVirtualMachinesRequest r;
+  r.set_site("sites/dr");
+  dr::v1::ListVirtualMachinesResponse out;
+  ASSERT_TRUE(topology_->ListVirtualMachines(&c, r, &out).ok());
+  EXPECT_EQ(out.virtual_machines_size(), 3);
+  grpc::ClientContext c2;
+  dr::v1::ListRecoveryPointsRequest rp;
+  rp.set_parent(kReplicaVm);
+  dr::v1::ListRecoveryPointsResponse points;
+  ASSERT_TRUE(topology_->ListRecoveryPoints(&c2, rp, &points).ok());
+  ASSERT_EQ(points.recovery_points_size(), 1);
+  EXPECT_EQ(points.recovery_points(0).name(), kRp);
+}
+
+TEST_F(ServerValidationTest, RegistrationWithTheSameRequestIdIsReplayed) {
+  Outcome again = Register("hv-dr-1", "sites/dr", "127.0.0.1:7002", "reg-2");
+  EXPECT_TRUE(again.status.ok()) << again.status;
+  Outcome reuse = Register("hv-dr-2", "sites/dr", "127.0.0.1:7002", "reg-2");
+  EXPECT_EQ(reuse.status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ErrorDetailOf(reuse.status).field(), "request_id");
+}
+
+TEST_F(ServerValidationTest, UnreachableAgentAtRegistrationKeepsTheHostMarkedStale) {
+  auto stub = std::dynamic_pointer_cast<NiceMock<dr::v1::MockHostAgentServiceStub>>(agents_.Get("10.9.9.9:1"));
+  ON_CALL(*stub, GetInventory(_, _, _))
+      .WillByDefault(Return(grpc::Status(grpc::StatusCode::UNAVAILABLE, "connection refused")));
+  ASSERT_TRUE(Register("hv-far", "sites/far", "10.9.9.9:1", "reg-far").status.ok());
+  auto host = server_->store()->GetHost("hosts/hv-far");
+  EXPECT_EQ(host->reachability(), dr::v1::REACHABILITY_UNREACHABLE);
+  EXPECT_TRUE(host->stale());
+  EXPECT_THAT(host->last_error(), ::testing::HasSubstr("connection refused"));
+}
+
+}  // namespace
+}  // namespace server
+}  // namespace hvdr

@@ -1,0 +1,74 @@
+// A DR estate of real processes on loopback for end-to-end tests: hvagent
+// processes with the simulated Hyper-V and a drserver, each on port 0, with
+// stubs for the dr.v1 services and helpers that wait for jobs.
+#ifndef HVDR_TESTS_TESTING_CLUSTER_H_
+#define HVDR_TESTS_TESTING_CLUSTER_H_
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/statusor.h"
+#include "dr/v1/failover_service.grpc.pb.h"
+#include "dr/v1/job_service.grpc.pb.h"
+#include "dr/v1/topology_service.grpc.pb.h"
+#include "hvdr/sim/v1/sim.pb.h"
+#include "tests/testing/subprocess.h"
+
+namespace hvdr {
+namespace testing {
+
+class Cluster {
+ public:
+  explicit Cluster(const std::string& name);
+  ~Cluster();
+
+  const std::string& dir() const { return dir_; }
+
+  // Writes `scenario` and starts (or restarts) the agent `host`; its state
+  // and journal live in dir()/host.*. Returns the agent's address.
+  absl::StatusOr<std::string> StartAgent(const std::string& host, const hvdr::sim::v1::Scenario* scenario);
+  void KillAgent(const std::string& host, int sig = 9);
+  // The simulated hypervisor's state file of `host`, parsed.
+  hvdr::sim::v1::SimState AgentState(const std::string& host);
+
+  absl::Status StartServer(const std::vector<std::string>& extra_flags = {});
+  void KillServer(int sig = 9);
+  std::string server_address() const { return server_address_; }
+
+  dr::v1::TopologyService::Stub* topology() { return topology_.get(); }
+  dr::v1::FailoverService::Stub* failover() { return failover_.get(); }
+  dr::v1::JobService::Stub* jobs() { return jobs_.get(); }
+
+  absl::StatusOr<dr::v1::Host> Register(const std::string& host, const std::string& site);
+  absl::StatusOr<dr::v1::Job> GetJob(const std::string& name);
+  // Watches until the job is terminal; every message received is appended
+  // to *seen when given. Reconnects if the stream breaks (server restart).
+  absl::StatusOr<dr::v1::Job> WaitJob(const std::string& name, absl::Duration timeout,
+                                      std::vector<dr::v1::Job>* seen = nullptr);
+
+ private:
+  std::string dir_;
+  std::map<std::string, std::unique_ptr<Subprocess>> agents_;
+  std::map<std::string, std::string> agent_addresses_;
+  std::unique_ptr<Subprocess> server_;
+  std::string server_address_;
+  std::unique_ptr<dr::v1::TopologyService::Stub> topology_;
+  std::unique_ptr<dr::v1::FailoverService::Stub> failover_;
+  std::unique_ptr<dr::v1::JobService::Stub> jobs_;
+};
+
+// A replica-site scenario: `count` replica VMs (GUIDs from VmGuid) with two
+// recovery points each ("rp-old", "rp-new"), jobs taking `job_ms`.
+hvdr::sim::v1::Scenario ReplicaScenario(const std::string& host, int count, int job_ms);
+// The matching primary-site scenario (same GUIDs, mode Primary, running).
+hvdr::sim::v1::Scenario PrimaryScenario(const std::string& host, int count, int job_ms);
+std::string VmGuid(int i);
+
+}  // namespace testing
+}  // namespace hvdr
+
+#endif  // HVDR_TESTS_TESTING_CLUSTER_H_
