@@ -81,10 +81,12 @@ absl::StatusOr<std::string> Cluster::StartAgent(const std::string& host,
     std::ofstream(base + ".scenario") << text;
   }
   std::remove((base + ".port").c_str());
+  auto known = agent_addresses_.find(host);
+  const std::string listen = known != agent_addresses_.end() ? known->second : "127.0.0.1:0";
   auto proc = std::make_unique<Subprocess>();
   absl::Status s = proc->Start({RunfilePath("hvagent/hvagent"), "--scenario=" + base + ".scenario",
                                 "--state=" + base + ".state", "--journal=" + base + ".journal",
-                                "--listen=127.0.0.1:0", "--port_file=" + base + ".port",
+                                "--listen=" + listen, "--port_file=" + base + ".port",
                                 "--poll_interval_ms=20"},
                                base + ".log");
   if (!s.ok()) return s;

@@ -28,8 +28,9 @@ class Cluster {
 
   const std::string& dir() const { return dir_; }
 
-  // Writes `scenario` and starts (or restarts) the agent `host`; its state
-  // and journal live in dir()/host.*. Returns the agent's address.
+  // Writes `scenario` (unless null) and starts (or restarts) the agent
+  // `host`; its state and journal live in dir()/host.*. A restarted agent
+  // listens on the port it had. Returns the agent's address.
   absl::StatusOr<std::string> StartAgent(const std::string& host, const hvdr::sim::v1::Scenario* scenario);
   void KillAgent(const std::string& host, int sig = 9);
   // The simulated hypervisor's state file of `host`, parsed.
