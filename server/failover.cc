@@ -131,6 +131,16 @@ absl::Status FailoverLogic::Check(const OperationRequest& r, dr::v1::VirtualMach
                                      dr::v1::ReplicationState_Name(vm->replication_state()),
                                      ", which does not allow ", r.method));
   }
+  // The stored power state is as fresh as the last job or sync; the
+  // hypervisor checks again in any case.
+  if (rule->enabled != dr::v1::ENABLED_STATE_UNKNOWN &&
+      vm->enabled_state() != dr::v1::ENABLED_STATE_UNKNOWN && vm->enabled_state() != rule->enabled) {
+    return InvalidState("virtual_machine", "WRONG_POWER_STATE",
+                        absl::StrCat(r.virtual_machine, " (", vm->display_name(), ") must be ",
+                                     rule->enabled == dr::v1::ENABLED_STATE_DISABLED ? "off" : "running",
+                                     " for ", r.method, "; it is ",
+                                     vm->enabled_state() == dr::v1::ENABLED_STATE_ENABLED ? "running" : "off"));
+  }
   if (!vm->active_job().empty()) {
     return HyperVError(dr::v1::RETURN_CODE_SYSTEM_IN_USE, "virtual_machine", "VM_BUSY",
                        absl::StrCat(vm->active_job(), " is still running on ", r.virtual_machine));

@@ -38,6 +38,9 @@ dr::v1::VirtualMachineInventory Vm(const std::string& id, dr::v1::ReplicationMod
   inv.mutable_virtual_machine()->set_display_name("vm-" + id.substr(id.size() - 1));
   inv.mutable_virtual_machine()->set_replication_mode(mode);
   inv.mutable_virtual_machine()->set_replication_state(dr::v1::REPLICATION_STATE_REPLICATING);
+  inv.mutable_virtual_machine()->set_enabled_state(mode == dr::v1::REPLICATION_MODE_PRIMARY
+                                                       ? dr::v1::ENABLED_STATE_ENABLED
+                                                       : dr::v1::ENABLED_STATE_DISABLED);
   if (!rp.empty()) inv.add_recovery_points()->set_name(rp);
   return inv;
 }
@@ -205,6 +208,15 @@ std::vector<Row> Rows() {
        [](ServerValidationTest* t) {
          dr::v1::PrepareForPlannedFailoverRequest r;
          r.set_virtual_machine(kReplicaVm);
+         r.set_request_id("r1");
+         dr::v1::JobResponse out;
+         return t->Run([&](grpc::ClientContext* c) { return t->failover_->PrepareForPlannedFailover(c, r, &out); });
+       },
+       C::kFailedPrecondition, dr::v1::RETURN_CODE_INVALID_STATE, "virtual_machine"},
+      {"prepare a running primary",
+       [](ServerValidationTest* t) {
+         dr::v1::PrepareForPlannedFailoverRequest r;
+         r.set_virtual_machine(kPrimaryVm);
          r.set_request_id("r1");
          dr::v1::JobResponse out;
          return t->Run([&](grpc::ClientContext* c) { return t->failover_->PrepareForPlannedFailover(c, r, &out); });

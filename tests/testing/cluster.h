@@ -44,6 +44,9 @@ class Cluster {
   dr::v1::FailoverService::Stub* failover() { return failover_.get(); }
   dr::v1::JobService::Stub* jobs() { return jobs_.get(); }
 
+  // The registered address of an agent ("" if none).
+  std::string agent_address(const std::string& host) { return agent_addresses_[host]; }
+
   absl::StatusOr<dr::v1::Host> Register(const std::string& host, const std::string& site);
   absl::StatusOr<dr::v1::Job> GetJob(const std::string& name);
   // Watches until the job is terminal; every message received is appended

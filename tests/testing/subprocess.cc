@@ -41,6 +41,33 @@ std::string ReadFile(const std::string& path) {
   return s.str();
 }
 
+int RunCommand(const std::vector<std::string>& argv, std::string* out, std::string* err) {
+  static int counter = 0;
+  const std::string base = absl::StrCat(NewTempDir(absl::StrCat("cmd-", getpid(), "-", ++counter)), "/");
+  pid_t pid = fork();
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    int o = open((base + "out").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int e = open((base + "err").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int devnull = open("/dev/null", O_RDONLY);
+    dup2(devnull, 0);
+    dup2(o, 1);
+    dup2(e, 2);
+    std::vector<char*> args;
+    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    execv(args[0], args.data());
+    _exit(127);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (out != nullptr) *out = ReadFile(base + "out");
+  if (err != nullptr) *err = ReadFile(base + "err");
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return -1;
+}
+
 Subprocess::~Subprocess() {
   if (pid_ > 0) Signal(SIGKILL);
 }

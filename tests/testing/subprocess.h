@@ -43,6 +43,10 @@ class Subprocess {
   pid_t pid_ = -1;
 };
 
+// Runs `argv` to completion with stdout and stderr captured; returns its
+// exit status (128 + signal if it was killed, -1 if it could not start).
+int RunCommand(const std::vector<std::string>& argv, std::string* out, std::string* err);
+
 // Reads a whole file ("" if it cannot).
 std::string ReadFile(const std::string& path);
 

@@ -1,0 +1,202 @@
+// drctl against a live drserver and agents: JSON output of each command,
+// exit statuses, and plain progress lines when stdout is not a terminal.
+#include <regex>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "dr/v1/topology_service.pb.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/util/json_util.h"
+#include "gtest/gtest.h"
+#include "tests/testing/cluster.h"
+
+namespace hvdr {
+namespace {
+
+using ::testing::HasSubstr;
+using hvdr::testing::Cluster;
+using hvdr::testing::VmGuid;
+
+constexpr char kPrimary[] = "hv-prod-1";
+constexpr char kReplica[] = "hv-dr-1";
+
+struct Result {
+  int exit;
+  std::string out;
+  std::string err;
+};
+
+template <typename M>
+M FromJson(const std::string& json) {
+  M m;
+  auto s = google::protobuf::util::JsonStringToMessage(json, &m);
+  EXPECT_TRUE(s.ok()) << s.ToString() << "\n" << json;
+  return m;
+}
+
+class DrctlTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    cluster_ = new Cluster("drctl");
+    auto primary = hvdr::testing::PrimaryScenario(kPrimary, 6, 400);
+    auto replica = hvdr::testing::ReplicaScenario(kReplica, 6, 400);
+    auto* fail = replica.add_faults();
+    fail->set_vm_id(VmGuid(3));
+    fail->set_operation(dr::v1::JOB_TYPE_INITIATE_FAILOVER);
+    fail->set_fail_at_percent(50);
+    fail->set_error_code(32779);
+    fail->set_error_summary("Failover failed");
+    auto* slow = replica.add_durations();
+    slow->set_operation(dr::v1::JOB_TYPE_INITIATE_TEST_REPLICA);
+    slow->set_duration_ms(60000);
+    ASSERT_TRUE(cluster_->StartAgent(kPrimary, &primary).ok());
+    ASSERT_TRUE(cluster_->StartAgent(kReplica, &replica).ok());
+    ASSERT_TRUE(cluster_->StartServer().ok());
+  }
+  static void TearDownTestSuite() { delete cluster_; }
+
+  Result Drctl(std::vector<std::string> args) {
+    std::vector<std::string> argv = {hvdr::testing::RunfilePath("cli/drctl"),
+                                     "--server=" + cluster_->server_address()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    Result r;
+    r.exit = hvdr::testing::RunCommand(argv, &r.out, &r.err);
+    return r;
+  }
+  void RegisterBoth() {
+    for (const char* h : {kPrimary, kReplica}) {
+      Result r = Drctl({"hosts", "add", h, "--site", h == std::string(kPrimary) ? "prod" : "dr", "--agent",
+                        cluster_->agent_address(h), "--request-id", std::string("add-") + h, "--output", "json"});
+      ASSERT_EQ(r.exit, 0) << r.err << r.out;
+      auto host = FromJson<dr::v1::Host>(r.out);
+      EXPECT_EQ(host.name(), std::string("hosts/") + h);
+      EXPECT_EQ(host.reachability(), dr::v1::REACHABILITY_REACHABLE);
+    }
+  }
+
+  static Cluster* cluster_;
+};
+Cluster* DrctlTest::cluster_ = nullptr;
+
+TEST_F(DrctlTest, TopologyCommandsPrintJson) {
+  RegisterBoth();
+  Result hosts = Drctl({"hosts", "list", "--output", "json"});
+  ASSERT_EQ(hosts.exit, 0) << hosts.err;
+  EXPECT_EQ(FromJson<dr::v1::ListHostsResponse>(hosts.out).hosts_size(), 2);
+  Result vms = Drctl({"vms", "list", "--site", "dr", "--state", "replicating", "--output", "json"});
+  ASSERT_EQ(vms.exit, 0) << vms.err;
+  auto list = FromJson<dr::v1::ListVirtualMachinesResponse>(vms.out);
+  ASSERT_EQ(list.virtual_machines_size(), 6);
+  EXPECT_EQ(list.virtual_machines(0).site(), "sites/dr");
+  Result show = Drctl({"vms", "show", "vm-0", "--host", kReplica, "--output", "json"});
+  ASSERT_EQ(show.exit, 0) << show.err;
+  EXPECT_THAT(show.out, HasSubstr("\"recovery_points\""));
+  EXPECT_THAT(show.out, HasSubstr("rp-old"));
+  Result sites = Drctl({"sites", "list", "--output", "json"});
+  EXPECT_EQ(FromJson<dr::v1::ListSitesResponse>(sites.out).sites_size(), 2);
+  Result text = Drctl({"vms", "list"});
+  EXPECT_EQ(text.exit, 0);
+  EXPECT_THAT(text.out, HasSubstr("vm-0"));
+  // A name matches both copies: show asks which.
+  Result ambiguous = Drctl({"vms", "show", "vm-0"});
+  EXPECT_EQ(ambiguous.exit, 3);
+  EXPECT_THAT(ambiguous.err, HasSubstr("--host"));
+}
+
+TEST_F(DrctlTest, FailoverWaitsAndPrintsTheJobAsJson) {
+  RegisterBoth();
+  Result r = Drctl({"failover", "vm-0", "--recovery-point", "rp-old", "--output", "json"});
+  ASSERT_EQ(r.exit, 0) << r.err << r.out;
+  auto job = FromJson<dr::v1::Job>(r.out);
+  EXPECT_EQ(job.state(), dr::v1::JOB_STATE_COMPLETED);
+  EXPECT_EQ(job.type(), dr::v1::JOB_TYPE_INITIATE_FAILOVER);
+  EXPECT_THAT(job.recovery_point(), ::testing::EndsWith("/recoveryPoints/rp-old"));
+  EXPECT_EQ(job.virtual_machine(), absl::StrCat("hosts/", kReplica, "/virtualMachines/", VmGuid(0)));
+  Result get = Drctl({"jobs", "get", job.name(), "--output", "json"});
+  EXPECT_EQ(FromJson<dr::v1::Job>(get.out).name(), job.name());
+  Result events = Drctl({"jobs", "events", job.name(), "--output", "json"});
+  EXPECT_GE(FromJson<dr::v1::ListJobEventsResponse>(events.out).job_events_size(), 2);
+  Result jobs = Drctl({"jobs", "list", "--vm", VmGuid(0), "--host", kReplica, "--output", "json"});
+  ASSERT_EQ(jobs.exit, 0) << jobs.err;
+  EXPECT_GE(FromJson<dr::v1::ListJobsResponse>(jobs.out).jobs_size(), 1);
+  // The commit, by GUID.
+  Result commit = Drctl({"commit", VmGuid(0), "--output", "json"});
+  ASSERT_EQ(commit.exit, 0) << commit.err;
+  EXPECT_EQ(FromJson<dr::v1::Job>(commit.out).type(), dr::v1::JOB_TYPE_COMMIT_FAILOVER);
+}
+
+TEST_F(DrctlTest, ProgressIsPlainTimestampedLinesWhenNotATerminal) {
+  RegisterBoth();
+  Result r = Drctl({"failover", "vm-1"});
+  ASSERT_EQ(r.exit, 0) << r.err;
+  EXPECT_EQ(r.out.find('\r'), std::string::npos);
+  EXPECT_EQ(r.out.find("\x1b["), std::string::npos);
+  std::vector<std::string> lines = absl::StrSplit(r.out, '\n', absl::SkipEmpty());
+  ASSERT_GE(lines.size(), 3u);
+  EXPECT_THAT(lines.front(), HasSubstr("accepted as jobs/"));
+  EXPECT_THAT(lines.back(), HasSubstr("InitiateFailover completed"));
+  const std::regex progress(R"(^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ jobs/\S+ InitiateFailover (New|Starting|Running|Completed) \d{1,3}%$)");
+  int progress_lines = 0;
+  for (size_t i = 1; i + 1 < lines.size(); ++i) {
+    EXPECT_TRUE(std::regex_match(lines[i], progress)) << lines[i];
+    ++progress_lines;
+  }
+  EXPECT_GE(progress_lines, 2);
+  EXPECT_LE(progress_lines, 30) << "plain logs coalesce progress";
+  EXPECT_THAT(lines[lines.size() - 2], HasSubstr("Completed 100%"));
+}
+
+TEST_F(DrctlTest, ExitStatusesARunbookCanBranchOn) {
+  RegisterBoth();
+  // 3: refused by validation (a primary cannot be prepared while running).
+  Result refused = Drctl({"prepare", "vm-2", "--output", "json"});
+  EXPECT_EQ(refused.exit, 3) << refused.out << refused.err;
+  EXPECT_THAT(refused.out, HasSubstr("\"hyperv_return_code\": 32775"));
+  EXPECT_THAT(refused.out, HasSubstr("\"field\": \"virtual_machine\""));
+  // 3: unknown VM, named in the message.
+  Result unknown = Drctl({"failover", "no-such-vm"});
+  EXPECT_EQ(unknown.exit, 3);
+  EXPECT_THAT(unknown.err, HasSubstr("no-such-vm"));
+  // 4: busy.
+  Result first = Drctl({"test-failover", "vm-2", "--no-wait"});
+  ASSERT_EQ(first.exit, 0) << first.err;
+  Result busy = Drctl({"failover", "vm-2"});
+  EXPECT_EQ(busy.exit, 4) << busy.err;
+  EXPECT_THAT(busy.err, HasSubstr("32774"));
+  // 7: gave up waiting.
+  Result watch = Drctl({"jobs", "watch", std::string(absl::StripAsciiWhitespace(first.out)), "--wait-timeout", "1"});
+  EXPECT_EQ(watch.exit, 7) << watch.err;
+  // 5: the job failed.
+  Result failed = Drctl({"failover", "vm-3"});
+  EXPECT_EQ(failed.exit, 5) << failed.err;
+  EXPECT_THAT(failed.err, HasSubstr("32779"));
+  // 2: usage.
+  EXPECT_EQ(Drctl({"failover"}).exit, 2);
+  EXPECT_EQ(Drctl({"failover", "vm-4", "--recovery_point", "x"}).exit, 2);
+  EXPECT_EQ(Drctl({"revert", "vm-4", "--recovery-point", "x"}).exit, 2);
+  EXPECT_EQ(Drctl({"frobnicate"}).exit, 2);
+  // 6: unreachable, naming the address tried.
+  std::string out, err;
+  int code = hvdr::testing::RunCommand(
+      {hvdr::testing::RunfilePath("cli/drctl"), "--server=127.0.0.1:1", "--timeout=2", "hosts", "list"}, &out, &err);
+  EXPECT_EQ(code, 6);
+  EXPECT_THAT(err, HasSubstr("127.0.0.1:1"));
+  // --help documents the exit statuses.
+  Result help = Drctl({"--help"});
+  EXPECT_EQ(help.exit, 0);
+  EXPECT_THAT(help.out, HasSubstr("Exit status"));
+}
+
+TEST_F(DrctlTest, RequestIdMakesAStepSafeToRetry) {
+  RegisterBoth();
+  Result a = Drctl({"failover", "vm-4", "--request-id", "runbook-step-7", "--no-wait"});
+  Result b = Drctl({"failover", "vm-4", "--request-id", "runbook-step-7", "--no-wait"});
+  ASSERT_EQ(a.exit, 0) << a.err;
+  ASSERT_EQ(b.exit, 0) << b.err;
+  EXPECT_EQ(a.out, b.out);
+  Result wait = Drctl({"jobs", "watch", std::string(absl::StripAsciiWhitespace(a.out))});
+  EXPECT_EQ(wait.exit, 0) << wait.err;
+}
+
+}  // namespace
+}  // namespace hvdr
