@@ -43,6 +43,8 @@ if [ "$bazel_rc" != 0 ]; then
 fi
 
 step "windows: mingw-w64 build of the WMI COM layer, probe under Wine" bash tools/windows-check.sh
+step "deploy: systemd units verify, example scenarios load" bash tools/deploy-check.sh
+step "quick start: tools/demo.sh fails a VM over and commits it" bash tools/quickstart-check.sh
 
 if [ "${#failed_steps[@]}" -gt 0 ]; then
   echo "Failed: ${failed_steps[*]}"

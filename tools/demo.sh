@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# The main job: a DR estate on this machine, a failover you can watch.
+#  - installs what is missing and builds drserver, hvagent and drctl;
+#  - starts drserver (embedded SQLite) and two hvagents with the simulated
+#    Hyper-V: a production site host and a DR site host
+#    (deploy/examples/primary-site.textproto, replica-site.textproto);
+#  - registers both hosts, shows the topology, fails sql-01 over to the DR
+#    site with live progress, shows the result and commits it;
+#  - shuts everything down cleanly and says where the logs and database are.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+
+bash tools/install-deps.sh
+echo "== building (first time: a few minutes)"
+build_log=$(mktemp)
+if ! bazel build --noshow_progress //server:drserver //hvagent:hvagent //cli:drctl >"$build_log" 2>&1; then
+  cat "$build_log"
+  echo "demo: build failed" >&2
+  exit 1
+fi
+rm -f "$build_log"
+BIN=$(bazel info bazel-bin 2>/dev/null)
+
+RUN="$ROOT/.run/demo-$(date +%Y%m%d-%H%M%S)"
+mkdir -p "$RUN"
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+
+wait_port() {  # wait_port FILE
+  for _ in $(seq 1 100); do
+    [ -s "$1" ] && { cat "$1"; return 0; }
+    sleep 0.1
+  done
+  echo "demo: no port in $1; see the logs in $RUN" >&2
+  return 1
+}
+
+start_agent() {  # start_agent NAME SCENARIO
+  "$BIN/hvagent/hvagent" --backend=sim --scenario="$2" --state="$RUN/$1.state" \
+    --journal="$RUN/$1-journal.db" --listen=127.0.0.1:0 --port_file="$RUN/$1.port" \
+    >"$RUN/$1.log" 2>&1 &
+  pids+=($!)
+}
+
+echo "== starting two simulated Hyper-V hosts and drserver (logs and database in $RUN)"
+start_agent hv-prod-1 deploy/examples/primary-site.textproto
+start_agent hv-dr-1 deploy/examples/replica-site.textproto
+"$BIN/server/drserver" --db="$RUN/drserver.db" --listen=127.0.0.1:0 --port_file="$RUN/drserver.port" \
+  >"$RUN/drserver.log" 2>&1 &
+pids+=($!)
+prod_port=$(wait_port "$RUN/hv-prod-1.port")
+dr_port=$(wait_port "$RUN/hv-dr-1.port")
+export DRCTL_SERVER="127.0.0.1:$(wait_port "$RUN/drserver.port")"
+drctl() { "$BIN/cli/drctl" --requester=demo "$@"; }
+
+echo
+echo "== drctl hosts add: production site and DR site"
+drctl hosts add hv-prod-1 --site prod --agent "127.0.0.1:$prod_port"
+drctl hosts add hv-dr-1 --site dr --agent "127.0.0.1:$dr_port"
+echo
+echo "== drctl vms list"
+drctl vms list
+echo
+echo "== drctl vms show sql-01 --host hv-dr-1"
+drctl vms show sql-01 --host hv-dr-1
+echo
+echo "== the production site is lost: drctl failover sql-01 --recovery-point latest"
+drctl failover sql-01 --recovery-point latest
+echo
+echo "== drctl vms show sql-01 --host hv-dr-1 (failed over: Recovered)"
+drctl vms show sql-01 --host hv-dr-1
+echo
+echo "== the VM checks out: drctl commit sql-01"
+drctl commit sql-01
+echo
+echo "== drctl jobs list"
+drctl jobs list
+echo
+echo "== shutting down"
+cleanup
+trap - EXIT
+echo "logs:     $RUN/drserver.log $RUN/hv-prod-1.log $RUN/hv-dr-1.log"
+echo "database: $RUN/drserver.db"
+echo "demo: done"

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs the README's main-job command (tools/demo.sh) and checks that its
+# output shows a completed failover and a clean shutdown.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+timeout 600 bash tools/demo.sh >"$log" 2>&1
+rc=$?
+if [ "$rc" != 0 ]; then cat "$log"; echo "quickstart-check: tools/demo.sh exited $rc"; exit 1; fi
+for want in "InitiateFailover completed" "CommitFailover completed" "state recovered" "demo: done"; do
+  grep -q "$want" "$log" || { cat "$log"; echo "quickstart-check: no \"$want\" in the output"; exit 1; }
+done
+grep -E "InitiateFailover (Running|Completed)" "$log" | tail -2
+echo "quickstart-check: ok"
