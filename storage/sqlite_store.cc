@@ -176,8 +176,45 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string
                                                                const Options& options) {
   ASSIGN_OR_RETURN(std::unique_ptr<Sqlite> db, Sqlite::Open(path, options.sqlite));
   RETURN_IF_ERROR(MigrateSchema(*db));
-  return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(db)));
+  std::unique_ptr<SqliteStore> store(new SqliteStore(std::move(db)));
+  // Readers see committed data through WAL while the writer works. A
+  // private in-memory database cannot be shared: it reads on the writer.
+  if (path != ":memory:" && !path.empty()) {
+    for (int i = 0; i < options.readers; ++i) {
+      ASSIGN_OR_RETURN(std::unique_ptr<Sqlite> reader, Sqlite::Open(path, options.sqlite));
+      RETURN_IF_ERROR(reader->Exec("PRAGMA query_only = 1"));
+      auto r = std::make_unique<Reader>();
+      r->db = std::move(reader);
+      store->readers_.push_back(std::move(r));
+    }
+  }
+  return store;
 }
+
+SqliteStore::ReadConn::ReadConn(SqliteStore* store) {
+  if (store->readers_.empty()) {
+    mu_ = &store->mu_;
+    mu_->Lock();
+    db_ = store->db_.get();
+    return;
+  }
+  const size_t n = store->readers_.size();
+  const size_t first = store->next_reader_.fetch_add(1, std::memory_order_relaxed);
+  for (size_t i = 0; i < n; ++i) {
+    Reader& r = *store->readers_[(first + i) % n];
+    if (r.mu.TryLock()) {
+      mu_ = &r.mu;
+      db_ = r.db.get();
+      return;
+    }
+  }
+  Reader& r = *store->readers_[first % n];
+  r.mu.Lock();
+  mu_ = &r.mu;
+  db_ = r.db.get();
+}
+
+SqliteStore::ReadConn::~ReadConn() { mu_->Unlock(); }
 
 absl::Status SqliteStore::CheckIntegrity() {
   absl::MutexLock lock(&mu_);
@@ -240,8 +277,8 @@ absl::StatusOr<bool> SqliteStore::CreateHost(const Host& host, const RequestKey*
 }
 
 absl::StatusOr<Host> SqliteStore::GetHost(const std::string& name) {
-  absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Stmt s, db_->Prepare(absl::StrCat("SELECT ", kHostCols,
+  ReadConn conn(this);
+  ASSIGN_OR_RETURN(Stmt s, conn->Prepare(absl::StrCat("SELECT ", kHostCols,
                                                       " FROM hosts WHERE name = ?")));
   s.Bind(1, name);
   ASSIGN_OR_RETURN(bool row, s.Step());
@@ -256,8 +293,8 @@ absl::StatusOr<Page<Host>> SqliteStore::ListHosts(const std::string& site,
     ASSIGN_OR_RETURN(after, ParseToken("hosts", page.page_token));
   }
   const int size = EffectivePageSize(page.page_size);
-  absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Stmt s, db_->Prepare(absl::StrCat(
+  ReadConn conn(this);
+  ASSIGN_OR_RETURN(Stmt s, conn->Prepare(absl::StrCat(
       "SELECT ", kHostCols, " FROM hosts WHERE (?1 = '' OR site = ?1) AND name > ?2 "
       "ORDER BY name LIMIT ?3")));
   s.Bind(1, site).Bind(2, after).Bind(3, size + 1);
@@ -280,8 +317,8 @@ absl::StatusOr<Page<Site>> SqliteStore::ListSites(const PageRequest& page) {
     ASSIGN_OR_RETURN(after, ParseToken("sites", page.page_token));
   }
   const int size = EffectivePageSize(page.page_size);
-  absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Stmt s, db_->Prepare(
+  ReadConn conn(this);
+  ASSIGN_OR_RETURN(Stmt s, conn->Prepare(
       "SELECT name, display_name FROM sites WHERE name > ? ORDER BY name LIMIT ?"));
   s.Bind(1, after).Bind(2, size + 1);
   Page<Site> out;
@@ -471,8 +508,8 @@ absl::Status SqliteStore::UpdateVmStateLocked(const std::string& name, const Vir
 }
 
 absl::StatusOr<VirtualMachine> SqliteStore::GetVirtualMachine(const std::string& name) {
-  absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Stmt s, db_->Prepare(absl::StrCat("SELECT ", kVmCols, kVmFrom,
+  ReadConn conn(this);
+  ASSIGN_OR_RETURN(Stmt s, conn->Prepare(absl::StrCat("SELECT ", kVmCols, kVmFrom,
                                                       " WHERE v.name = ?")));
   s.Bind(1, name);
   ASSIGN_OR_RETURN(bool row, s.Step());
@@ -482,8 +519,8 @@ absl::StatusOr<VirtualMachine> SqliteStore::GetVirtualMachine(const std::string&
 
 absl::StatusOr<std::vector<VirtualMachine>> SqliteStore::FindVirtualMachinesById(
     const std::string& vm_id) {
-  absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Stmt s, db_->Prepare(absl::StrCat("SELECT ", kVmCols, kVmFrom,
+  ReadConn conn(this);
+  ASSIGN_OR_RETURN(Stmt s, conn->Prepare(absl::StrCat("SELECT ", kVmCols, kVmFrom,
                                                       " WHERE v.vm_id = ? ORDER BY v.name")));
   s.Bind(1, vm_id);
   std::vector<VirtualMachine> out;
@@ -519,8 +556,8 @@ absl::StatusOr<Page<VirtualMachine>> SqliteStore::ListVirtualMachines(
   }
   if (filter.filter_replication_mode) absl::StrAppend(&sql, " AND v.replication_mode = ?7");
   absl::StrAppend(&sql, " ORDER BY v.name LIMIT ?8");
-  absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Stmt s, db_->Prepare(sql));
+  ReadConn conn(this);
+  ASSIGN_OR_RETURN(Stmt s, conn->Prepare(sql));
   s.Bind(1, after);
   if (by_host) s.Bind(2, filter.host);
   if (!filter.site.empty()) s.Bind(3, filter.site);
@@ -550,12 +587,12 @@ absl::StatusOr<Page<VirtualMachine>> SqliteStore::ListVirtualMachines(
 
 absl::StatusOr<std::vector<ReplicationRelationship>>
 SqliteStore::ListReplicationRelationships(const std::string& vm) {
-  absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Stmt exists, db_->Prepare("SELECT 1 FROM vms WHERE name = ?"));
+  ReadConn conn(this);
+  ASSIGN_OR_RETURN(Stmt exists, conn->Prepare("SELECT 1 FROM vms WHERE name = ?"));
   exists.Bind(1, vm);
   ASSIGN_OR_RETURN(bool found, exists.Step());
   if (!found) return absl::NotFoundError(absl::StrCat(vm, " not found"));
-  ASSIGN_OR_RETURN(Stmt s, db_->Prepare(
+  ASSIGN_OR_RETURN(Stmt s, conn->Prepare(
       "SELECT idx, primary_host, replica_host, interval_s, state, health, "
       "last_replication_us FROM relationships WHERE vm = ? ORDER BY idx"));
   s.Bind(1, vm);
@@ -590,12 +627,12 @@ absl::StatusOr<Page<RecoveryPoint>> SqliteStore::ListRecoveryPoints(const std::s
     after_name = key.substr(slash + 1);
   }
   const int size = EffectivePageSize(page.page_size);
-  absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Stmt exists, db_->Prepare("SELECT 1 FROM vms WHERE name = ?"));
+  ReadConn conn(this);
+  ASSIGN_OR_RETURN(Stmt exists, conn->Prepare("SELECT 1 FROM vms WHERE name = ?"));
   exists.Bind(1, vm);
   ASSIGN_OR_RETURN(bool found, exists.Step());
   if (!found) return absl::NotFoundError(absl::StrCat(vm, " not found"));
-  ASSIGN_OR_RETURN(Stmt s, db_->Prepare(
+  ASSIGN_OR_RETURN(Stmt s, conn->Prepare(
       "SELECT name, type, create_us FROM recovery_points WHERE vm = ?1 AND "
       "(create_us < ?2 OR (create_us = ?2 AND name > ?3)) "
       "ORDER BY create_us DESC, name LIMIT ?4"));
@@ -621,8 +658,8 @@ absl::StatusOr<Page<RecoveryPoint>> SqliteStore::ListRecoveryPoints(const std::s
 }
 
 absl::StatusOr<RecoveryPoint> SqliteStore::GetRecoveryPoint(const std::string& name) {
-  absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Stmt s, db_->Prepare(
+  ReadConn conn(this);
+  ASSIGN_OR_RETURN(Stmt s, conn->Prepare(
       "SELECT name, type, create_us FROM recovery_points WHERE name = ?"));
   s.Bind(1, name);
   ASSIGN_OR_RETURN(bool row, s.Step());
@@ -663,8 +700,8 @@ absl::Status SqliteStore::PutKeyLocked(const RequestKey& key, const std::string&
   return s.Run();
 }
 
-absl::StatusOr<CreateJobResult> SqliteStore::CreateJob(const Job& job, const RequestKey& key,
-                                                       const std::string& operation) {
+absl::Status SqliteStore::CreateJobLocked(const Job& job, const RequestKey& key,
+                                          const std::string& operation, CreateJobResult* result) {
   RETURN_IF_ERROR(ValidateName("name", job.name(), "jobs/"));
   RETURN_IF_ERROR(ValidateName("virtual_machine", job.virtual_machine(), "hosts/"));
   RETURN_IF_ERROR(ValidateName("host", job.host(), "hosts/"));
@@ -673,80 +710,114 @@ absl::StatusOr<CreateJobResult> SqliteStore::CreateJob(const Job& job, const Req
     return InvalidParameter("state", "INVALID_JOB_STATE",
                             "a new job must be in a non-terminal state (2-6)");
   }
+  absl::StatusOr<std::string> seen = LookupKeyLocked(key);
+  if (seen.ok()) {
+    ASSIGN_OR_RETURN(result->job, GetJobOn(*db_, *seen));
+    result->replayed = true;
+    return absl::OkStatus();
+  }
+  if (seen.status().code() != absl::StatusCode::kNotFound) return seen.status();
+
+  ASSIGN_OR_RETURN(Stmt vm, db_->Prepare(
+      "SELECT IFNULL(active_job, '') FROM vms WHERE name = ?"));
+  vm.Bind(1, job.virtual_machine());
+  ASSIGN_OR_RETURN(bool found, vm.Step());
+  if (!found) {
+    return absl::NotFoundError(absl::StrCat(job.virtual_machine(), " not found"));
+  }
+  const std::string active = vm.Text(0);
+  if (!active.empty()) {
+    return HyperVError(dr::v1::RETURN_CODE_SYSTEM_IN_USE, "virtual_machine", "VM_BUSY",
+                       absl::StrCat(active, " is still running on ",
+                                    job.virtual_machine()));
+  }
+  const int64_t now_us = ToMicros(job.create_time());
+  ASSIGN_OR_RETURN(Stmt ins, db_->Prepare(
+      "INSERT INTO jobs(name, type, state, percent, return_code, error_code, "
+      "error_summary, error_description, create_us, start_us, end_us, vm, "
+      "recovery_point, requester, request_id, host, version, update_us, operation) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?, ?, 1, ?, ?)"));
+  absl::Status s = ins.Bind(1, job.name())
+                       .Bind(2, static_cast<int64_t>(job.type()))
+                       .Bind(3, static_cast<int64_t>(job.state()))
+                       .Bind(4, static_cast<int64_t>(job.percent_complete()))
+                       .Bind(5, static_cast<int64_t>(job.return_code()))
+                       .Bind(6, static_cast<int64_t>(job.error_code()))
+                       .Bind(7, job.error_summary())
+                       .Bind(8, job.error_description())
+                       .Bind(9, now_us)
+                       .Bind(10, job.virtual_machine())
+                       .Bind(11, job.recovery_point())
+                       .Bind(12, job.requester())
+                       .Bind(13, key.request_id)
+                       .Bind(14, job.host())
+                       .Bind(15, now_us)
+                       .BindBlob(16, operation)
+                       .Run();
+  if (s.code() == absl::StatusCode::kAlreadyExists) {
+    return absl::AlreadyExistsError(absl::StrCat(job.name(), " already exists"));
+  }
+  RETURN_IF_ERROR(s);
+  ASSIGN_OR_RETURN(Stmt claim, db_->Prepare("UPDATE vms SET active_job = ? WHERE name = ?"));
+  RETURN_IF_ERROR(claim.Bind(1, job.name()).Bind(2, job.virtual_machine()).Run());
+  RETURN_IF_ERROR(PutKeyLocked(key, job.name()));
+  ASSIGN_OR_RETURN(Stmt ev, db_->Prepare(
+      "INSERT INTO job_events(job, sequence, event_us, state, percent, return_code, "
+      "error_code, message) VALUES (?, 1, ?, ?, ?, ?, ?, ?)"));
+  RETURN_IF_ERROR(ev.Bind(1, job.name())
+                      .Bind(2, now_us)
+                      .Bind(3, static_cast<int64_t>(job.state()))
+                      .Bind(4, static_cast<int64_t>(job.percent_complete()))
+                      .Bind(5, static_cast<int64_t>(job.return_code()))
+                      .Bind(6, static_cast<int64_t>(job.error_code()))
+                      .Bind(7, "accepted")
+                      .Run());
+  ASSIGN_OR_RETURN(result->job, GetJobOn(*db_, job.name()));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<CreateJobResult> SqliteStore::CreateJob(const Job& job, const RequestKey& key,
+                                                       const std::string& operation) {
   absl::MutexLock lock(&mu_);
   CreateJobResult result;
-  absl::Status status = InTransaction(*db_, [&]() -> absl::Status {
-    absl::StatusOr<std::string> seen = LookupKeyLocked(key);
-    if (seen.ok()) {
-      ASSIGN_OR_RETURN(result.job, GetJobLocked(*seen));
-      result.replayed = true;
-      return absl::OkStatus();
-    }
-    if (seen.status().code() != absl::StatusCode::kNotFound) return seen.status();
-
-    ASSIGN_OR_RETURN(Stmt vm, db_->Prepare(
-        "SELECT IFNULL(active_job, '') FROM vms WHERE name = ?"));
-    vm.Bind(1, job.virtual_machine());
-    ASSIGN_OR_RETURN(bool found, vm.Step());
-    if (!found) {
-      return absl::NotFoundError(absl::StrCat(job.virtual_machine(), " not found"));
-    }
-    const std::string active = vm.Text(0);
-    if (!active.empty()) {
-      return HyperVError(dr::v1::RETURN_CODE_SYSTEM_IN_USE, "virtual_machine", "VM_BUSY",
-                         absl::StrCat(active, " is still running on ",
-                                      job.virtual_machine()));
-    }
-    const int64_t now_us = ToMicros(job.create_time());
-    ASSIGN_OR_RETURN(Stmt ins, db_->Prepare(
-        "INSERT INTO jobs(name, type, state, percent, return_code, error_code, "
-        "error_summary, error_description, create_us, start_us, end_us, vm, "
-        "recovery_point, requester, request_id, host, version, update_us, operation) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?, ?, 1, ?, ?)"));
-    absl::Status s = ins.Bind(1, job.name())
-                         .Bind(2, static_cast<int64_t>(job.type()))
-                         .Bind(3, static_cast<int64_t>(job.state()))
-                         .Bind(4, static_cast<int64_t>(job.percent_complete()))
-                         .Bind(5, static_cast<int64_t>(job.return_code()))
-                         .Bind(6, static_cast<int64_t>(job.error_code()))
-                         .Bind(7, job.error_summary())
-                         .Bind(8, job.error_description())
-                         .Bind(9, now_us)
-                         .Bind(10, job.virtual_machine())
-                         .Bind(11, job.recovery_point())
-                         .Bind(12, job.requester())
-                         .Bind(13, key.request_id)
-                         .Bind(14, job.host())
-                         .Bind(15, now_us)
-                         .BindBlob(16, operation)
-                         .Run();
-    if (s.code() == absl::StatusCode::kAlreadyExists) {
-      return absl::AlreadyExistsError(absl::StrCat(job.name(), " already exists"));
-    }
-    RETURN_IF_ERROR(s);
-    ASSIGN_OR_RETURN(Stmt claim, db_->Prepare("UPDATE vms SET active_job = ? WHERE name = ?"));
-    RETURN_IF_ERROR(claim.Bind(1, job.name()).Bind(2, job.virtual_machine()).Run());
-    RETURN_IF_ERROR(PutKeyLocked(key, job.name()));
-    ASSIGN_OR_RETURN(Stmt ev, db_->Prepare(
-        "INSERT INTO job_events(job, sequence, event_us, state, percent, return_code, "
-        "error_code, message) VALUES (?, 1, ?, ?, ?, ?, ?, ?)"));
-    RETURN_IF_ERROR(ev.Bind(1, job.name())
-                        .Bind(2, now_us)
-                        .Bind(3, static_cast<int64_t>(job.state()))
-                        .Bind(4, static_cast<int64_t>(job.percent_complete()))
-                        .Bind(5, static_cast<int64_t>(job.return_code()))
-                        .Bind(6, static_cast<int64_t>(job.error_code()))
-                        .Bind(7, "accepted")
-                        .Run());
-    ASSIGN_OR_RETURN(result.job, GetJobLocked(job.name()));
-    return absl::OkStatus();
-  });
-  RETURN_IF_ERROR(status);
+  RETURN_IF_ERROR(InTransaction(*db_, [&]() { return CreateJobLocked(job, key, operation, &result); }));
   return result;
 }
 
-absl::StatusOr<Job> SqliteStore::GetJobLocked(const std::string& name) {
-  ASSIGN_OR_RETURN(Stmt s, db_->Prepare(absl::StrCat("SELECT ", kJobCols,
+std::vector<WriteResult> SqliteStore::Write(const std::vector<WriteOp>& ops) {
+  std::vector<WriteResult> results(ops.size());
+  absl::MutexLock lock(&mu_);
+  absl::Status committed = InTransaction(*db_, [&]() -> absl::Status {
+    for (size_t i = 0; i < ops.size(); ++i) {
+      RETURN_IF_ERROR(db_->Exec("SAVEPOINT op"));
+      WriteResult& r = results[i];
+      if (ops[i].kind == WriteOp::Kind::kCreateJob) {
+        CreateJobResult created;
+        r.status = CreateJobLocked(ops[i].job, ops[i].key, ops[i].operation, &created);
+        r.job = std::move(created.job);
+        r.replayed = created.replayed;
+      } else {
+        absl::StatusOr<Job> updated = UpdateJobLocked(ops[i].update);
+        r.status = updated.status();
+        if (updated.ok()) r.job = *std::move(updated);
+      }
+      // A refused operation leaves no trace; the others go on.
+      if (!r.status.ok()) RETURN_IF_ERROR(db_->Exec("ROLLBACK TO op"));
+      RETURN_IF_ERROR(db_->Exec("RELEASE op"));
+    }
+    return absl::OkStatus();
+  });
+  if (!committed.ok()) {
+    for (WriteResult& r : results) {
+      r.status = committed;
+      r.job.Clear();
+    }
+  }
+  return results;
+}
+
+absl::StatusOr<Job> SqliteStore::GetJobOn(Sqlite& db, const std::string& name) {
+  ASSIGN_OR_RETURN(Stmt s, db.Prepare(absl::StrCat("SELECT ", kJobCols,
                                                       " FROM jobs WHERE name = ?")));
   s.Bind(1, name);
   ASSIGN_OR_RETURN(bool row, s.Step());
@@ -755,8 +826,8 @@ absl::StatusOr<Job> SqliteStore::GetJobLocked(const std::string& name) {
 }
 
 absl::StatusOr<std::string> SqliteStore::GetJobOperation(const std::string& name) {
-  absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Stmt s, db_->Prepare("SELECT IFNULL(operation, '') FROM jobs WHERE name = ?"));
+  ReadConn conn(this);
+  ASSIGN_OR_RETURN(Stmt s, conn->Prepare("SELECT IFNULL(operation, '') FROM jobs WHERE name = ?"));
   s.Bind(1, name);
   ASSIGN_OR_RETURN(bool row, s.Step());
   if (!row) return absl::NotFoundError(absl::StrCat(name, " not found"));
@@ -764,8 +835,8 @@ absl::StatusOr<std::string> SqliteStore::GetJobOperation(const std::string& name
 }
 
 absl::StatusOr<Job> SqliteStore::GetJob(const std::string& name) {
-  absl::MutexLock lock(&mu_);
-  return GetJobLocked(name);
+  ReadConn conn(this);
+  return GetJobOn(*conn, name);
 }
 
 absl::StatusOr<Page<Job>> SqliteStore::ListJobs(const JobFilter& filter,
@@ -788,8 +859,8 @@ absl::StatusOr<Page<Job>> SqliteStore::ListJobs(const JobFilter& filter,
     absl::StrAppend(&sql, " AND type IN (SELECT value FROM json_each(?5))");
   }
   absl::StrAppend(&sql, " ORDER BY seq DESC LIMIT ?6");
-  absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Stmt s, db_->Prepare(sql));
+  ReadConn conn(this);
+  ASSIGN_OR_RETURN(Stmt s, conn->Prepare(sql));
   s.Bind(1, before);
   if (!filter.states.empty()) s.Bind(2, JsonIntArray(ToInts(filter.states)));
   if (!filter.virtual_machine.empty()) s.Bind(3, filter.virtual_machine);
@@ -812,8 +883,8 @@ absl::StatusOr<Page<Job>> SqliteStore::ListJobs(const JobFilter& filter,
 }
 
 absl::StatusOr<std::vector<Job>> SqliteStore::ListActiveJobs() {
-  absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Stmt s, db_->Prepare(absl::StrCat(
+  ReadConn conn(this);
+  ASSIGN_OR_RETURN(Stmt s, conn->Prepare(absl::StrCat(
       "SELECT ", kJobCols, " FROM jobs WHERE state < 7 ORDER BY seq")));
   std::vector<Job> out;
   while (true) {
@@ -837,7 +908,7 @@ absl::StatusOr<Job> SqliteStore::UpdateJobLocked(const JobUpdate& u) {
     return InvalidParameter("return_code", "UNKNOWN_RETURN_CODE",
                             absl::StrCat(u.return_code, " is not a Hyper-V return code"));
   }
-  ASSIGN_OR_RETURN(Job current, GetJobLocked(u.job));
+  ASSIGN_OR_RETURN(Job current, GetJobOn(*db_, u.job));
   if (IsTerminal(current.state())) {
     return InvalidState("state", "JOB_TERMINAL",
                         absl::StrCat(u.job, " already ended in state ",
@@ -891,7 +962,7 @@ absl::StatusOr<Job> SqliteStore::UpdateJobLocked(const JobUpdate& u) {
         "UPDATE vms SET active_job = NULL WHERE active_job = ?"));
     RETURN_IF_ERROR(release.Bind(1, u.job).Run());
   }
-  return GetJobLocked(u.job);
+  return GetJobOn(*db_, u.job);
 }
 
 absl::StatusOr<Job> SqliteStore::UpdateJob(const JobUpdate& update) {
@@ -932,9 +1003,9 @@ absl::StatusOr<Page<JobEvent>> SqliteStore::ListJobEvents(const std::string& job
     }
   }
   const int size = EffectivePageSize(page.page_size);
-  absl::MutexLock lock(&mu_);
-  RETURN_IF_ERROR(GetJobLocked(job).status());
-  ASSIGN_OR_RETURN(Stmt s, db_->Prepare(
+  ReadConn conn(this);
+  RETURN_IF_ERROR(GetJobOn(*conn, job).status());
+  ASSIGN_OR_RETURN(Stmt s, conn->Prepare(
       "SELECT sequence, event_us, state, percent, return_code, error_code, message "
       "FROM job_events WHERE job = ? AND sequence > ? ORDER BY sequence LIMIT ?"));
   s.Bind(1, job).Bind(2, after).Bind(3, size + 1);
@@ -963,8 +1034,8 @@ absl::StatusOr<Page<JobEvent>> SqliteStore::ListJobEvents(const std::string& job
 // ---------------------------------------------------------------- requests
 
 absl::StatusOr<RequestRecord> SqliteStore::GetRequest(const std::string& request_id) {
-  absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Stmt s, db_->Prepare(
+  ReadConn conn(this);
+  ASSIGN_OR_RETURN(Stmt s, conn->Prepare(
       "SELECT method, fingerprint, IFNULL(response, ''), IFNULL(job, '') FROM idempotency "
       "WHERE request_id = ?"));
   s.Bind(1, request_id);

@@ -4,8 +4,10 @@
 #ifndef HVDR_STORAGE_SQLITE_STORE_H_
 #define HVDR_STORAGE_SQLITE_STORE_H_
 
+#include <atomic>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
@@ -18,6 +20,8 @@ class SqliteStore final : public Store {
  public:
   struct Options {
     Sqlite::Options sqlite;
+    // Read-only connections serving reads concurrently with the writer.
+    int readers = 4;
   };
 
   // Opens or creates the database at `path` and migrates it to the latest
@@ -53,6 +57,7 @@ class SqliteStore final : public Store {
   absl::StatusOr<CreateJobResult> CreateJob(const dr::v1::Job& job, const RequestKey& key,
                                             const std::string& operation) override;
   absl::StatusOr<std::string> GetJobOperation(const std::string& name) override;
+  std::vector<WriteResult> Write(const std::vector<WriteOp>& ops) override;
   absl::StatusOr<dr::v1::Job> GetJob(const std::string& name) override;
   absl::StatusOr<Page<dr::v1::Job>> ListJobs(const JobFilter& filter,
                                               const PageRequest& page) override;
@@ -73,7 +78,28 @@ class SqliteStore final : public Store {
  private:
   explicit SqliteStore(std::unique_ptr<Sqlite> db) : db_(std::move(db)) {}
 
-  absl::StatusOr<dr::v1::Job> GetJobLocked(const std::string& name)
+  // A connection for reads: one of the readers, or the writer (locked)
+  // when there are none. Holds the connection's lock while alive.
+  class ReadConn {
+   public:
+    explicit ReadConn(SqliteStore* store);
+    ~ReadConn();
+    Sqlite* operator->() { return db_; }
+    Sqlite& operator*() { return *db_; }
+
+   private:
+    absl::Mutex* mu_;
+    Sqlite* db_;
+  };
+  struct Reader {
+    absl::Mutex mu;
+    std::unique_ptr<Sqlite> db ABSL_PT_GUARDED_BY(mu);
+  };
+
+  // REQUIRES: the lock of the connection `db` belongs to.
+  static absl::StatusOr<dr::v1::Job> GetJobOn(Sqlite& db, const std::string& name);
+  absl::Status CreateJobLocked(const dr::v1::Job& job, const RequestKey& key,
+                               const std::string& operation, CreateJobResult* result)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<dr::v1::Job> UpdateJobLocked(const JobUpdate& update)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -87,8 +113,12 @@ class SqliteStore final : public Store {
   absl::Status PutKeyLocked(const RequestKey& key, const std::string& job)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
+  // The writer connection: every write, and reads inside write transactions.
   absl::Mutex mu_;
   const std::unique_ptr<Sqlite> db_ ABSL_PT_GUARDED_BY(mu_);
+  // Const after Open.
+  std::vector<std::unique_ptr<Reader>> readers_;
+  std::atomic<size_t> next_reader_{0};
 };
 
 }  // namespace hvdr

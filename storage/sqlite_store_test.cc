@@ -582,6 +582,48 @@ TEST_F(SqliteStoreTest, UpdateJobsBatchIsAllOrNothing) {
   EXPECT_EQ(store_->GetVirtualMachine(b)->active_job(), "");
 }
 
+TEST_F(SqliteStoreTest, WriteBatchKeepsGoodOperationsAndDropsRefusedOnes) {
+  SeedVm("A");
+  ASSERT_TRUE(store_->ReplaceInventory(kTestHost, {TestVm("A", "a"), TestVm("B", "b")}, kTestNow).ok());
+  const std::string a = VmName(kTestHost, "A"), b = VmName(kTestHost, "B");
+  ASSERT_TRUE(store_->CreateJob(TestJob("old", b), Key("r-old")).ok());
+  std::vector<WriteOp> ops(5);
+  ops[0].kind = WriteOp::Kind::kCreateJob;
+  ops[0].job = TestJob("ja", a);
+  ops[0].key = Key("ra");
+  ops[0].operation = "op-a";
+  ops[1].kind = WriteOp::Kind::kCreateJob;  // B is busy: refused
+  ops[1].job = TestJob("jb", b);
+  ops[1].key = Key("rb");
+  ops[2].kind = WriteOp::Kind::kUpdateJob;  // illegal percent: refused
+  ops[2].update = Update("jobs/old", dr::v1::JOB_STATE_RUNNING, 101);
+  ops[3].kind = WriteOp::Kind::kUpdateJob;
+  ops[3].update = Update("jobs/old", dr::v1::JOB_STATE_COMPLETED, 100);
+  ops[4].kind = WriteOp::Kind::kCreateJob;  // replay of ra
+  ops[4].job = TestJob("ja2", a);
+  ops[4].key = Key("ra");
+  auto results = store_->Write(ops);
+  ASSERT_EQ(results.size(), 5u);
+  EXPECT_TRUE(results[0].status.ok()) << results[0].status;
+  EXPECT_EQ(results[0].job.name(), "jobs/ja");
+  EXPECT_EQ(results[1].status.code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(results[2].status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(results[3].status.ok());
+  EXPECT_EQ(results[3].job.state(), dr::v1::JOB_STATE_COMPLETED);
+  EXPECT_TRUE(results[4].status.ok());
+  EXPECT_TRUE(results[4].replayed);
+  EXPECT_EQ(results[4].job.name(), "jobs/ja");
+  EXPECT_EQ(*store_->GetJobOperation("jobs/ja"), "op-a");
+  EXPECT_EQ(store_->GetJob("jobs/jb").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->GetRequest("rb").status().code(), absl::StatusCode::kNotFound);
+  // The refused update wrote no event; the good one did.
+  EXPECT_EQ(store_->ListJobEvents("jobs/old", {})->items.size(), 2u);
+  EXPECT_EQ(store_->GetVirtualMachine(a)->active_job(), "jobs/ja");
+  EXPECT_EQ(store_->GetVirtualMachine(b)->active_job(), "");
+  Reopen();
+  EXPECT_TRUE(store_->GetJob("jobs/ja").ok());
+}
+
 TEST_F(SqliteStoreTest, ListJobsFiltersAndPagesStablyWhileJobsAreCreated) {
   ASSERT_TRUE(store_->CreateHost(TestHost(), nullptr).ok());
   std::vector<dr::v1::VirtualMachineInventory> inv;

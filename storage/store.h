@@ -108,6 +108,24 @@ struct JobUpdate {
   dr::v1::VirtualMachine vm_state;
 };
 
+// One operation of a Write batch.
+struct WriteOp {
+  enum class Kind { kCreateJob, kUpdateJob };
+  Kind kind = Kind::kUpdateJob;
+  // kCreateJob: as for CreateJob.
+  dr::v1::Job job;
+  RequestKey key;
+  std::string operation;
+  // kUpdateJob: as for UpdateJob.
+  JobUpdate update;
+};
+
+struct WriteResult {
+  absl::Status status;
+  dr::v1::Job job;        // the job as stored (or the replayed one)
+  bool replayed = false;  // kCreateJob: the request_id had been seen
+};
+
 class Store {
  public:
   Store() = default;
@@ -209,6 +227,12 @@ class Store {
   // the first failing update fails the whole batch.
   virtual absl::StatusOr<std::vector<dr::v1::Job>> UpdateJobs(
       const std::vector<JobUpdate>& updates) = 0;
+  // Group commit: applies `ops` in order in one transaction, each in its own
+  // savepoint, so an operation that is refused (ABORTED, FAILED_PRECONDITION,
+  // ...) leaves no trace while the others are kept; the transaction then
+  // commits once. Results are in the order of `ops`. If the commit itself
+  // fails, every result carries that error and nothing was written.
+  virtual std::vector<WriteResult> Write(const std::vector<WriteOp>& ops) = 0;
   // Oldest first.
   virtual absl::StatusOr<Page<dr::v1::JobEvent>> ListJobEvents(
       const std::string& job, const PageRequest& page) = 0;
