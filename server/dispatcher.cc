@@ -82,7 +82,8 @@ int Dispatcher::ActiveJobs() {
   return static_cast<int>(jobs_.size());
 }
 
-void Dispatcher::Dispatch(const dr::v1::Job& job) {
+void Dispatcher::Dispatch(const dr::v1::Job& job, const std::string& address,
+                          const std::string& operation) {
   {
     absl::MutexLock lock(&mu_);
     if (shutting_down_ || jobs_.count(job.name()) != 0) return;
@@ -95,42 +96,56 @@ void Dispatcher::Dispatch(const dr::v1::Job& job) {
     t.error_code = job.error_code();
     t.backoff = options_.initial_backoff;
     t.unknown_reported = job.return_code() == dr::v1::RETURN_CODE_STATUS_UNKNOWN;
+    t.agent = address;
+    t.operation = operation;
   }
   StartStream(job.name());
 }
 
 void Dispatcher::StartStream(const std::string& job) {
   dr::v1::JobType type;
-  std::string host_name;
+  std::string host_name, address, operation;
   {
     absl::MutexLock lock(&mu_);
     auto it = jobs_.find(job);
     if (shutting_down_ || it == jobs_.end()) return;
     type = it->second.type;
     host_name = it->second.host;
+    // Known from the request only for the first stream.
+    address = std::move(it->second.address);
+    operation = std::move(it->second.operation);
+    it->second.address.clear();
+    it->second.operation.clear();
   }
-  absl::StatusOr<dr::v1::Host> host = store_->GetHost(host_name);
-  absl::StatusOr<std::string> operation = store_->GetJobOperation(job);
+  absl::Status lookup;
+  if (address.empty() || operation.empty()) {
+    absl::StatusOr<dr::v1::Host> host = store_->GetHost(host_name);
+    absl::StatusOr<std::string> stored = store_->GetJobOperation(job);
+    lookup = !host.ok() ? host.status() : stored.status();
+    if (lookup.ok()) {
+      address = host->agent_address();
+      operation = *std::move(stored);
+    }
+  }
   absl::MutexLock lock(&mu_);
   auto it = jobs_.find(job);
   if (shutting_down_ || it == jobs_.end()) return;
   Tracked& t = it->second;
-  if (!host.ok() || !operation.ok()) {
-    RetryLocked(job, t, absl::StrCat("cannot read the job's host or request: ",
-                                     (!host.ok() ? host.status() : operation.status()).ToString()));
+  if (!lookup.ok()) {
+    RetryLocked(job, t, absl::StrCat("cannot read the job's host or request: ", lookup.ToString()));
     return;
   }
-  if (operation->empty()) {
+  if (operation.empty()) {
     FailLocked(job, t, dr::v1::RETURN_CODE_FAILED, "the job has no stored agent request");
     return;
   }
-  t.address = host->agent_address();
-  auto* stream = new Stream(this, job, agents_->Get(t.address));
+  t.agent = address;
+  auto* stream = new Stream(this, job, agents_->Get(address));
   t.stream = stream;
   ++live_streams_;
   // Started without the lock: gRPC may run reactions on this thread.
   mu_.Unlock();
-  absl::Status started = stream->Start(type, *operation);
+  absl::Status started = stream->Start(type, operation);
   mu_.Lock();
   if (!started.ok()) {
     --live_streams_;
@@ -149,7 +164,7 @@ void Dispatcher::OnStatus(const std::string& job, const AgentJobStatus& status) 
   if (it == jobs_.end()) return;
   Tracked& t = it->second;
   if (t.unknown_reported) {
-    spdlog::info("{}: agent at {} answers again; reconciling", job, t.address);
+    spdlog::info("{}: agent at {} answers again; reconciling", job, t.agent);
   }
   t.first_failure = absl::InfinitePast();
   t.backoff = options_.initial_backoff;
@@ -204,11 +219,11 @@ void Dispatcher::OnStreamDone(const std::string& job, const grpc::Status& status
   if (!Retriable(status.error_code())) {
     absl::Status refused = FromGrpcStatus(status, context);
     FailLocked(job, t, ErrorDetailOf(refused).return_code(),
-               absl::StrCat("agent at ", t.address, " refused the job: ", refused.message()));
+               absl::StrCat("agent at ", t.agent, " refused the job: ", refused.message()));
     return;
   }
   RetryLocked(job, t,
-              absl::StrCat("agent at ", t.address, ": ", status.error_message().empty()
+              absl::StrCat("agent at ", t.agent, ": ", status.error_message().empty()
                                                              ? "stream ended before the job did"
                                                              : status.error_message()));
 }

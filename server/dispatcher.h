@@ -44,8 +44,10 @@ class Dispatcher {
   ~Dispatcher();
 
   // Starts driving `job` (stored, with its operation). A job already being
-  // driven is left alone.
-  void Dispatch(const dr::v1::Job& job);
+  // driven is left alone. `address` and `operation`, when given, spare the
+  // first stream two reads of the store.
+  void Dispatch(const dr::v1::Job& job, const std::string& address = "",
+                const std::string& operation = "");
   // Asks the job's agent to cancel it. FAILED_PRECONDITION (32775) when the
   // job is terminal or cannot be cancelled.
   absl::StatusOr<dr::v1::Job> Cancel(const dr::v1::Job& job);
@@ -70,7 +72,9 @@ class Dispatcher {
     bool terminal = false;
     Stream* stream = nullptr;
     std::unique_ptr<grpc::Alarm> alarm;
-    std::string address;
+    std::string address;    // known at first dispatch; read again on retries
+    std::string operation;  // likewise
+    std::string agent;      // the agent the last stream went to (for messages)
   };
 
   void StartStream(const std::string& job) ABSL_LOCKS_EXCLUDED(mu_);

@@ -12,6 +12,7 @@
 #include "common/status_macros.h"
 #include "server/agent_client.h"
 #include "server/dispatcher.h"
+#include "server/job_writer.h"
 #include "server/names.h"
 #include "spdlog/spdlog.h"
 
@@ -167,30 +168,35 @@ std::string FailoverLogic::NewJobName() {
                       "-", absl::StrFormat("%08x", r));
 }
 
-absl::StatusOr<dr::v1::JobResponse> FailoverLogic::Submit(const OperationRequest& r) {
-  RETURN_IF_ERROR(CheckRequestId("request_id", r.request_id));
-  const RequestKey key{r.request_id, absl::StrCat("dr.v1.FailoverService/", r.method), r.fingerprint};
+void FailoverLogic::Submit(const OperationRequest& r, Done done) {
+  absl::Status valid = CheckRequestId("request_id", r.request_id);
+  if (!valid.ok()) return done(valid);
+  RequestKey key{r.request_id, absl::StrCat("dr.v1.FailoverService/", r.method), r.fingerprint};
   // A retry answers the first call's job even if the VM has moved on since.
   absl::StatusOr<RequestRecord> seen = store_->GetRequest(r.request_id);
   if (seen.ok()) {
     if (seen->method != key.method || seen->fingerprint != key.fingerprint) {
-      return InvalidParameter("request_id", "REQUEST_ID_REUSED",
-                              absl::StrCat("\"", r.request_id, "\" was already used for a different ",
-                                           "request (", seen->method, "); use a new request_id"));
+      return done(InvalidParameter("request_id", "REQUEST_ID_REUSED",
+                                   absl::StrCat("\"", r.request_id, "\" was already used for a different ",
+                                                "request (", seen->method, "); use a new request_id")));
     }
     if (!seen->job.empty()) {
-      ASSIGN_OR_RETURN(dr::v1::Job job, store_->GetJob(seen->job));
+      absl::StatusOr<dr::v1::Job> job = store_->GetJob(seen->job);
+      if (!job.ok()) return done(job.status());
       dr::v1::JobResponse out;
-      *out.mutable_job() = std::move(job);
+      *out.mutable_job() = *std::move(job);
       out.set_return_code(dr::v1::RETURN_CODE_JOB_STARTED);
-      return out;
+      return done(out);
     }
   } else if (seen.status().code() != absl::StatusCode::kNotFound) {
-    return seen.status();
+    return done(seen.status());
   }
 
   dr::v1::VirtualMachine vm;
-  RETURN_IF_ERROR(Check(r, &vm));
+  absl::Status checked = Check(r, &vm);
+  if (!checked.ok()) return done(checked);
+  absl::StatusOr<dr::v1::Host> host = store_->GetHost(vm.host());
+  if (!host.ok()) return done(host.status());
   AgentOperation op;
   op.type = r.type;
   op.vm_id = vm.vm_id();
@@ -200,6 +206,7 @@ absl::StatusOr<dr::v1::JobResponse> FailoverLogic::Submit(const OperationRequest
   op.network_settings = r.network_settings;
 
   dr::v1::Job job;
+  job.set_name(NewJobName());
   job.set_type(r.type);
   job.set_state(dr::v1::JOB_STATE_NEW);
   job.set_return_code(dr::v1::RETURN_CODE_JOB_STARTED);
@@ -208,24 +215,33 @@ absl::StatusOr<dr::v1::JobResponse> FailoverLogic::Submit(const OperationRequest
   job.set_requester(r.requester);
   job.set_host(vm.host());
   ToProto(clock_->Now(), job.mutable_create_time());
-  absl::StatusOr<CreateJobResult> created;
-  for (int attempt = 0; attempt < 3; ++attempt) {
-    job.set_name(NewJobName());
-    op.job_id = job.name();
-    created = store_->CreateJob(job, key, EncodeAgentOperation(op));
-    if (created.status().code() != absl::StatusCode::kAlreadyExists) break;
-  }
-  if (!created.ok()) return created.status();
-  if (!created->replayed) {
-    spdlog::info("{}: accepted {} of {} ({}) requested by {} (request_id {})", created->job.name(),
-                 r.method, r.virtual_machine, vm.display_name(),
-                 r.requester.empty() ? "-" : r.requester, r.request_id);
-    if (dispatcher_ != nullptr) dispatcher_->Dispatch(created->job);
-  }
-  dr::v1::JobResponse out;
-  *out.mutable_job() = std::move(created->job);
-  out.set_return_code(dr::v1::RETURN_CODE_JOB_STARTED);
-  return out;
+  Create(std::move(job), std::move(key), std::move(op), host->agent_address(), 0, std::move(done));
+}
+
+void FailoverLogic::Create(dr::v1::Job job, RequestKey key, AgentOperation op, std::string address,
+                           int attempt, Done done) {
+  op.job_id = job.name();
+  std::string operation = EncodeAgentOperation(op);
+  writer_->SubmitCreate(
+      job, key, operation,
+      [this, job, key, op, operation, address, attempt, done](const WriteResult& result) mutable {
+        if (result.status.code() == absl::StatusCode::kAlreadyExists && attempt < 3) {
+          job.set_name(NewJobName());  // the random job name was taken: draw another
+          return Create(std::move(job), std::move(key), std::move(op), std::move(address),
+                        attempt + 1, std::move(done));
+        }
+        if (!result.status.ok()) return done(result.status);
+        if (!result.replayed) {
+          spdlog::info("{}: accepted {} of {} requested by {} (request_id {})", result.job.name(),
+                       dr::v1::JobType_Name(result.job.type()), result.job.virtual_machine(),
+                       result.job.requester().empty() ? "-" : result.job.requester(), key.request_id);
+          if (dispatcher_ != nullptr) dispatcher_->Dispatch(result.job, address, operation);
+        }
+        dr::v1::JobResponse out;
+        *out.mutable_job() = result.job;
+        out.set_return_code(dr::v1::RETURN_CODE_JOB_STARTED);
+        done(out);
+      });
 }
 
 }  // namespace server

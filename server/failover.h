@@ -5,6 +5,7 @@
 #ifndef HVDR_SERVER_FAILOVER_H_
 #define HVDR_SERVER_FAILOVER_H_
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -13,12 +14,14 @@
 #include "absl/synchronization/mutex.h"
 #include "common/clock.h"
 #include "dr/v1/failover_service.pb.h"
+#include "server/agent_client.h"
 #include "storage/store.h"
 
 namespace hvdr {
 namespace server {
 
 class Dispatcher;
+class JobWriter;
 
 // One FailoverService request, whatever its method.
 struct OperationRequest {
@@ -36,21 +39,28 @@ struct OperationRequest {
 
 class FailoverLogic {
  public:
-  // Not owned. `dispatcher` may be null (jobs are then only recorded).
-  FailoverLogic(Store* store, Dispatcher* dispatcher, Clock* clock)
-      : store_(store), dispatcher_(dispatcher), clock_(clock) {}
+  using Done = std::function<void(const absl::StatusOr<dr::v1::JobResponse>&)>;
 
-  // Checks, records and dispatches. A repeated request_id answers the job
-  // the first call created.
-  absl::StatusOr<dr::v1::JobResponse> Submit(const OperationRequest& request);
+  // Not owned. `dispatcher` may be null (jobs are then only recorded).
+  FailoverLogic(Store* store, JobWriter* writer, Dispatcher* dispatcher, Clock* clock)
+      : store_(store), writer_(writer), dispatcher_(dispatcher), clock_(clock) {}
+
+  // Checks the request, records the job through the writer's group commit
+  // and dispatches it; `done` runs once, on this thread (refusals found
+  // before writing) or on the writer's thread. A repeated request_id
+  // answers the job the first call created.
+  void Submit(const OperationRequest& request, Done done);
 
   // The checks alone (no writes), for a dry run and for tests.
   absl::Status Check(const OperationRequest& request, dr::v1::VirtualMachine* vm);
 
  private:
   std::string NewJobName();
+  void Create(dr::v1::Job job, RequestKey key, AgentOperation op, std::string address,
+              int attempt, Done done);
 
   Store* const store_;
+  JobWriter* const writer_;
   Dispatcher* const dispatcher_;
   Clock* const clock_;
   absl::Mutex rng_mu_;

@@ -19,8 +19,25 @@ JobWriter::~JobWriter() {
 }
 
 void JobWriter::Submit(JobUpdate update, Done done) {
+  Item item;
+  item.op.kind = WriteOp::Kind::kUpdateJob;
+  item.op.update = std::move(update);
+  item.done = std::move(done);
   absl::MutexLock lock(&mu_);
-  queue_.push_back(Item{std::move(update), std::move(done)});
+  queue_.push_back(std::move(item));
+  ++submitted_;
+}
+
+void JobWriter::SubmitCreate(dr::v1::Job job, RequestKey key, std::string operation,
+                             CreateDone done) {
+  Item item;
+  item.op.kind = WriteOp::Kind::kCreateJob;
+  item.op.job = std::move(job);
+  item.op.key = std::move(key);
+  item.op.operation = std::move(operation);
+  item.create_done = std::move(done);
+  absl::MutexLock lock(&mu_);
+  queue_.push_back(std::move(item));
   ++submitted_;
 }
 
@@ -46,23 +63,22 @@ void JobWriter::Loop() {
         queue_.pop_front();
       }
     }
-    std::vector<JobUpdate> updates;
-    updates.reserve(batch.size());
-    for (const Item& item : batch) updates.push_back(item.update);
-    absl::StatusOr<std::vector<dr::v1::Job>> stored = store_->UpdateJobs(updates);
-    std::vector<absl::StatusOr<dr::v1::Job>> results;
-    if (stored.ok()) {
-      for (auto& job : *stored) results.emplace_back(std::move(job));
-    } else {
-      for (const JobUpdate& u : updates) results.push_back(store_->UpdateJob(u));
-    }
+    std::vector<WriteOp> ops;
+    ops.reserve(batch.size());
+    for (Item& item : batch) ops.push_back(std::move(item.op));
+    std::vector<WriteResult> results = store_->Write(ops);
     for (size_t i = 0; i < batch.size(); ++i) {
-      if (results[i].ok()) {
-        hub_->Publish(*results[i]);
-      } else {
-        spdlog::warn("{}: update not recorded: {}", batch[i].update.job, results[i].status().ToString());
+      const WriteResult& r = results[i];
+      if (r.status.ok() && !r.replayed) {
+        hub_->Publish(r.job);
+      } else if (!r.status.ok() && ops[i].kind == WriteOp::Kind::kUpdateJob) {
+        spdlog::warn("{}: update not recorded: {}", ops[i].update.job, r.status.ToString());
       }
-      if (batch[i].done) batch[i].done(results[i]);
+      if (batch[i].create_done) batch[i].create_done(r);
+      if (batch[i].done) {
+        batch[i].done(r.status.ok() ? absl::StatusOr<dr::v1::Job>(r.job)
+                                    : absl::StatusOr<dr::v1::Job>(r.status));
+      }
     }
     absl::MutexLock lock(&mu_);
     completed_ += static_cast<int64_t>(batch.size());

@@ -1,8 +1,10 @@
-// Persists job updates in batches: one writer thread takes every update
-// queued so far and commits them in one transaction (Store::UpdateJobs), then
-// publishes each stored job to the hub and runs its callback. Updates of one
-// job are applied in the order they were submitted. A batch that fails is
-// retried one update at a time, so one bad update does not sink the others.
+// The server's single writer: job creations and job updates are queued, and
+// one thread commits everything queued so far in one transaction
+// (Store::Write: group commit, a savepoint per operation, so one refused
+// operation does not sink the others), then publishes each stored job to the
+// hub and runs its callback. Operations are applied in submission order, so
+// the updates of one job stay in order. With synchronous=FULL a commit costs
+// an fsync; batching shares it among every request waiting.
 //
 // Thread-safe. Callbacks run on the writer thread and must not block long.
 #ifndef HVDR_SERVER_JOB_WRITER_H_
@@ -24,19 +26,23 @@ namespace server {
 class JobWriter {
  public:
   using Done = std::function<void(const absl::StatusOr<dr::v1::Job>&)>;
+  using CreateDone = std::function<void(const WriteResult&)>;
 
   // Not owned.
   JobWriter(Store* store, JobHub* hub, int max_batch = 512);
   ~JobWriter();  // drains the queue, then stops
 
   void Submit(JobUpdate update, Done done);
+  // Records a new job (see Store::CreateJob); `done` gets the result.
+  void SubmitCreate(dr::v1::Job job, RequestKey key, std::string operation, CreateDone done);
   // Blocks until everything submitted so far is committed and published.
   void Flush();
 
  private:
   struct Item {
-    JobUpdate update;
+    WriteOp op;
     Done done;
+    CreateDone create_done;
   };
   void Loop();
 

@@ -35,7 +35,8 @@ absl::StatusOr<std::unique_ptr<DrServer>> DrServer::Create(const Options& option
   topology_options.sync_interval = options.sync_interval;
   topology_options.agent_timeout = options.agent_timeout;
   s->topology_ = std::make_unique<Topology>(s->store_.get(), agents, options.clock, topology_options);
-  s->failover_ = std::make_unique<FailoverLogic>(s->store_.get(), s->dispatcher_.get(), options.clock);
+  s->failover_ = std::make_unique<FailoverLogic>(s->store_.get(), s->writer_.get(),
+                                                 s->dispatcher_.get(), options.clock);
   s->topology_service_ = std::make_unique<TopologyServiceImpl>(s->topology_.get(), s->store_.get());
   s->failover_service_ = std::make_unique<FailoverServiceImpl>(s->failover_.get());
   s->job_service_ = std::make_unique<JobServiceImpl>(s->store_.get(), &s->hub_, s->dispatcher_.get());

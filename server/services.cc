@@ -145,12 +145,25 @@ grpc::ServerUnaryReactor* TopologyServiceImpl::ListRecoveryPoints(grpc::Callback
 
 // ---- FailoverService ----
 
+// Answers when the job is committed (group commit on the writer thread) or
+// refused; the handler thread does not wait.
+grpc::ServerUnaryReactor* FailoverServiceImpl::Submit(grpc::CallbackServerContext* c,
+                                                      const OperationRequest& op,
+                                                      dr::v1::JobResponse* out) {
+  grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
+  logic_->Submit(op, [reactor, c, out](const absl::StatusOr<dr::v1::JobResponse>& result) {
+    if (result.ok()) *out = *result;
+    reactor->Finish(ToGrpcStatus(result.status(), c));
+  });
+  return reactor;
+}
+
 #define HVDR_FAILOVER_METHOD(Method, Type, Extra)                                              \
   grpc::ServerUnaryReactor* FailoverServiceImpl::Method(                                       \
       grpc::CallbackServerContext* c, const dr::v1::Method##Request* r, dr::v1::JobResponse* out) { \
     OperationRequest op = Common(dr::v1::Type, #Method, *r);                                   \
     Extra;                                                                                     \
-    return Reply(c, logic_->Submit(op), out);                                                  \
+    return Submit(c, op, out);                                                                 \
   }
 
 HVDR_FAILOVER_METHOD(InitiateFailover, JOB_TYPE_INITIATE_FAILOVER, op.recovery_point = r->recovery_point())

@@ -85,6 +85,8 @@ class FailoverServiceImpl final : public dr::v1::FailoverService::CallbackServic
                                                dr::v1::JobResponse*) override;
 
  private:
+  grpc::ServerUnaryReactor* Submit(grpc::CallbackServerContext* c, const OperationRequest& op,
+                                   dr::v1::JobResponse* out);
   FailoverLogic* const logic_;
 };
 
