@@ -46,8 +46,10 @@ JournalEntry Read(const Stmt& s) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<JobJournal>> JobJournal::Open(const std::string& path) {
+absl::StatusOr<std::unique_ptr<JobJournal>> JobJournal::Open(const std::string& path,
+                                                              const std::string& synchronous) {
   Sqlite::Options options;
+  options.synchronous = synchronous;
   ASSIGN_OR_RETURN(std::unique_ptr<Sqlite> db, Sqlite::Open(path, options));
   RETURN_IF_ERROR(db->Exec(kSchema));
   return std::unique_ptr<JobJournal>(new JobJournal(std::move(db)));

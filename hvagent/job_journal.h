@@ -36,7 +36,9 @@ struct JournalEntry {
 class JobJournal {
  public:
   // ":memory:" for a journal that does not survive the process (tests).
-  static absl::StatusOr<std::unique_ptr<JobJournal>> Open(const std::string& path);
+  // `synchronous` as for Sqlite::Options: FULL survives power loss.
+  static absl::StatusOr<std::unique_ptr<JobJournal>> Open(const std::string& path,
+                                                          const std::string& synchronous = "FULL");
 
   // NOT_FOUND when the job id was never journaled.
   absl::StatusOr<JournalEntry> Get(const std::string& job_id);

@@ -38,6 +38,8 @@ ABSL_FLAG(std::string, state, "",
           "sim: the simulated hypervisor's state file; it outlives the agent like vmms.exe");
 ABSL_FLAG(std::string, journal, "hvagent-journal.db", "the agent's job journal (SQLite)");
 ABSL_FLAG(int, poll_interval_ms, 100, "how often running hypervisor jobs are read");
+ABSL_FLAG(std::string, journal_synchronous, "FULL",
+          "SQLite synchronous for the journal: FULL survives power loss; NORMAL a process crash");
 
 namespace {
 
@@ -97,7 +99,8 @@ int main(int argc, char** argv) {
     return Fail(absl::StrCat("--backend: must be sim or wmi, not \"", kind, "\""));
   }
 
-  auto journal = hvdr::agent::JobJournal::Open(absl::GetFlag(FLAGS_journal));
+  auto journal = hvdr::agent::JobJournal::Open(absl::GetFlag(FLAGS_journal),
+                                               absl::GetFlag(FLAGS_journal_synchronous));
   if (!journal.ok()) return Fail(absl::StrCat("--journal: ", journal.status().message()));
   if (absl::GetFlag(FLAGS_poll_interval_ms) <= 0) {
     return Fail("--poll_interval_ms: must be positive");

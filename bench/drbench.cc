@@ -1,0 +1,494 @@
+// drbench: the benchmark suite. Measures this machine's ceilings (a no-op
+// gRPC unary server, a no-op server stream, raw SQLite commits with the
+// server's own pragmas and schema) and the product (drserver with simulated
+// agents whose jobs take zero time) in the same run, with the same client
+// machinery (gRPC callback API), and prints one table; --json writes the same
+// numbers. Every figure is the median of --runs runs, with min and max.
+// Run it with tools/bench.sh.
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "bench/load.h"
+#include "common/proto_time.h"
+#include "dr/v1/topology_service.grpc.pb.h"
+#include "nlohmann/json.hpp"
+#include "storage/schema.h"
+#include "storage/sqlite.h"
+#include "storage/sqlite_store.h"
+#include "tests/testing/subprocess.h"
+
+ABSL_FLAG(std::string, bin_dir, "", "directory holding server/drserver, hvagent/hvagent, bench/noop_server");
+ABSL_FLAG(std::string, work_dir, "/tmp/hvdr-bench", "scratch directory (databases, logs)");
+ABSL_FLAG(std::string, json, "bench-results.json", "where to write the numbers as JSON");
+ABSL_FLAG(int, runs, 3, "runs per figure (median, min, max)");
+ABSL_FLAG(bool, quick, false, "smaller sizes, for a smoke run");
+ABSL_FLAG(std::string, only, "", "run only the groups whose name contains this");
+
+namespace hvdr {
+namespace bench {
+namespace {
+
+using hvdr::testing::Subprocess;
+
+struct Figure {
+  std::string name;
+  std::string unit;
+  std::vector<double> runs;
+  double Median() const {
+    std::vector<double> v = runs;
+    std::sort(v.begin(), v.end());
+    return v.empty() ? 0 : v[v.size() / 2];
+  }
+  double Min() const { return runs.empty() ? 0 : *std::min_element(runs.begin(), runs.end()); }
+  double Max() const { return runs.empty() ? 0 : *std::max_element(runs.begin(), runs.end()); }
+};
+
+std::vector<Figure> figures;
+Figure& F(const std::string& name, const std::string& unit) {
+  for (Figure& f : figures) {
+    if (f.name == name) return f;
+  }
+  figures.push_back({name, unit, {}});
+  return figures.back();
+}
+const Figure* Find(const std::string& name) {
+  for (const Figure& f : figures) {
+    if (f.name == name) return &f;
+  }
+  return nullptr;
+}
+
+int Runs() { return std::max(1, absl::GetFlag(FLAGS_runs)); }
+bool Quick() { return absl::GetFlag(FLAGS_quick); }
+std::string Bin(const std::string& rel) { return absl::StrCat(absl::GetFlag(FLAGS_bin_dir), "/", rel); }
+bool Wanted(const std::string& group) {
+  return absl::GetFlag(FLAGS_only).empty() || group.find(absl::GetFlag(FLAGS_only)) != std::string::npos;
+}
+void Say(const std::string& s) { std::cerr << "drbench: " << s << std::endl; }
+
+std::string Guid(int host, int vm) { return absl::StrFormat("B0000000-0000-4000-8000-%04d%08d", host, vm); }
+std::string HostId(int host) { return absl::StrFormat("hv-%02d", host); }
+
+// drserver and simulated agents as processes.
+class Estate {
+ public:
+  Estate(const std::string& name) : dir_(absl::StrCat(absl::GetFlag(FLAGS_work_dir), "/", name)) {
+    std::system(absl::StrCat("rm -rf '", dir_, "' && mkdir -p '", dir_, "'").c_str());
+  }
+  ~Estate() {
+    if (server_) server_->Signal(SIGKILL);
+    for (auto& a : agents_) a->Signal(SIGKILL);
+  }
+  const std::string& dir() const { return dir_; }
+
+  // Hosts first..first+hosts-1, each with `vms` replica VMs; jobs take
+  // `job_ms` (0: zero time).
+  void StartAgents(int first, int hosts, int vms, int job_ms, int poll_ms) {
+    for (int h = first; h < first + hosts; ++h) {
+      const std::string base = absl::StrCat(dir_, "/", HostId(h));
+      {
+        std::ofstream out(base + ".scenario");
+        out << "host_name: \"" << HostId(h) << "\"\n";
+        out << "default_job_duration_ms: " << std::max(job_ms, 1) << "\n";
+        for (int op : {97, 98, 99}) out << "durations { operation: " << op << " duration_ms: " << job_ms << " }\n";
+        for (int v = 0; v < vms; ++v) {
+          out << "vms { vm_id: \"" << Guid(h, v) << "\" name: \"vm-" << h << "-" << v
+              << "\" mode: REPLICATION_MODE_REPLICA state: REPLICATION_STATE_REPLICATING "
+                 "enabled: ENABLED_STATE_DISABLED last_replication_seconds_ago: 60 }\n";
+        }
+      }
+      auto p = std::make_unique<Subprocess>();
+      (void)p->Start({Bin("hvagent/hvagent"), "--scenario=" + base + ".scenario", "--journal=" + base + ".journal",
+                      "--journal_synchronous=NORMAL", "--listen=127.0.0.1:0", "--port_file=" + base + ".port",
+                      absl::StrCat("--poll_interval_ms=", poll_ms)},
+                     base + ".log");
+      auto port = p->WaitForPortFile(base + ".port", absl::Seconds(60));
+      if (!port.ok()) {
+        Say(absl::StrCat("agent ", HostId(h), ": ", port.status().ToString()));
+        std::exit(1);
+      }
+      addresses_[h] = absl::StrCat("127.0.0.1:", *port);
+      agents_.push_back(std::move(p));
+    }
+  }
+
+  // `vms` more VMs, on hosts without agents, written straight into the
+  // database (before the server starts).
+  void Fill(int vms) {
+    if (vms <= 0) return;
+    const absl::Time start = absl::Now();
+    auto store = SqliteStore::Open(dir_ + "/drserver.db", {});
+    if (!store.ok()) std::exit(1);
+    constexpr int kPerHost = 5000;
+    for (int h = 0; h * kPerHost < vms; ++h) {
+      dr::v1::Host host;
+      host.set_name(absl::StrFormat("hosts/filler-%05d", h));
+      host.set_site("sites/filler");
+      host.set_agent_address("127.0.0.1:9");
+      (void)(*store)->CreateHost(host, nullptr);
+      std::vector<dr::v1::VirtualMachineInventory> inv;
+      for (int v = 0; v < kPerHost && h * kPerHost + v < vms; ++v) {
+        auto& vm = inv.emplace_back();
+        vm.mutable_virtual_machine()->set_vm_id(Guid(9000 + h % 1000, h * kPerHost + v));
+        vm.mutable_virtual_machine()->set_display_name(absl::StrCat("filler-", h, "-", v));
+        vm.mutable_virtual_machine()->set_replication_mode(dr::v1::REPLICATION_MODE_REPLICA);
+        vm.mutable_virtual_machine()->set_replication_state(dr::v1::REPLICATION_STATE_REPLICATING);
+        auto* rel = vm.add_replication_relationships();
+        rel->set_name("0");
+        rel->set_replication_interval_seconds(300);
+        auto* rp = vm.add_recovery_points();
+        rp->set_name("rp-1");
+      }
+      absl::Status s = (*store)->ReplaceInventory(host.name(), inv, absl::Now());
+      if (!s.ok()) {
+        Say(s.ToString());
+        std::exit(1);
+      }
+    }
+    Say(absl::StrCat("stored ", vms, " filler VMs in ", absl::FormatDuration(absl::Now() - start)));
+  }
+
+  void StartServer() {
+    server_ = std::make_unique<Subprocess>();
+    (void)server_->Start({Bin("server/drserver"), "--db=" + dir_ + "/drserver.db", "--listen=127.0.0.1:0",
+                          "--port_file=" + dir_ + "/drserver.port", "--sync_interval_s=86400"},
+                         dir_ + "/drserver.log");
+    auto port = server_->WaitForPortFile(dir_ + "/drserver.port", absl::Seconds(120));
+    if (!port.ok()) {
+      Say(absl::StrCat("drserver: ", port.status().ToString()));
+      std::exit(1);
+    }
+    address_ = absl::StrCat("127.0.0.1:", *port);
+    auto channel = grpc::CreateChannel(address_, grpc::InsecureChannelCredentials());
+    failover_ = dr::v1::FailoverService::NewStub(channel);
+    jobs_ = dr::v1::JobService::NewStub(channel);
+    topology_ = dr::v1::TopologyService::NewStub(channel);
+    for (const auto& [h, address] : addresses_) {
+      dr::v1::RegisterHostRequest r;
+      r.set_host_id(HostId(h));
+      r.set_site("sites/dr");
+      r.set_agent_address(address);
+      r.set_request_id("bench-register-" + HostId(h));
+      grpc::ClientContext c;
+      dr::v1::Host out;
+      grpc::Status st = topology_->RegisterHost(&c, r, &out);
+      if (!st.ok()) {
+        Say("register: " + st.error_message());
+        std::exit(1);
+      }
+    }
+  }
+
+  // Waits until no job is open.
+  void WaitIdle(absl::Duration timeout) {
+    const absl::Time deadline = absl::Now() + timeout;
+    while (absl::Now() < deadline) {
+      dr::v1::ListJobsRequest r;
+      for (int s = 2; s <= 6; ++s) r.add_states(static_cast<dr::v1::JobState>(s));
+      r.set_page_size(1);
+      grpc::ClientContext c;
+      dr::v1::ListJobsResponse out;
+      if (jobs_->ListJobs(&c, r, &out).ok() && out.jobs_size() == 0) return;
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+    Say("jobs still open after the timeout");
+  }
+  int CountJobs(dr::v1::JobState state) {
+    int n = 0;
+    dr::v1::ListJobsRequest r;
+    r.add_states(state);
+    r.set_page_size(1000);
+    do {
+      grpc::ClientContext c;
+      dr::v1::ListJobsResponse out;
+      if (!jobs_->ListJobs(&c, r, &out).ok()) break;
+      n += out.jobs_size();
+      r.set_page_token(out.next_page_token());
+    } while (!r.page_token().empty());
+    return n;
+  }
+
+  dr::v1::FailoverService::Stub* failover() { return failover_.get(); }
+  const std::string& address() const { return address_; }
+  int server_pid() const { return server_->pid(); }
+
+ private:
+  std::string dir_;
+  std::map<int, std::string> addresses_;
+  std::vector<std::unique_ptr<Subprocess>> agents_;
+  std::unique_ptr<Subprocess> server_;
+  std::string address_;
+  std::unique_ptr<dr::v1::FailoverService::Stub> failover_;
+  std::unique_ptr<dr::v1::JobService::Stub> jobs_;
+  std::unique_ptr<dr::v1::TopologyService::Stub> topology_;
+};
+
+// Request i of a batch, on host (first + i % hosts), VM offset + i / hosts.
+MakeRequest Requests(const std::string& tag, int first, int hosts, int offset) {
+  return [=](int i) {
+    dr::v1::InitiateFailoverRequest r;
+    const int h = first + i % hosts;
+    r.set_virtual_machine(absl::StrCat("hosts/", HostId(h), "/virtualMachines/", Guid(h, offset + i / hosts)));
+    r.set_request_id(absl::StrCat("bench-", tag, "-", i));
+    r.set_requester("drbench");
+    return r;
+  };
+}
+
+void CheckOk(const LoadResult& r, const std::string& what) {
+  if (r.failed > 0) Say(absl::StrCat(what, ": ", r.failed, " calls failed, first: ", r.first_error));
+}
+
+constexpr int kConcurrency = 64;
+
+void Ceilings() {
+  const int unary = Quick() ? 3000 : 20000;
+  Estate dir("noop");
+  Subprocess noop;
+  (void)noop.Start({Bin("bench/noop_server"), "--port_file=" + dir.dir() + "/noop.port"}, dir.dir() + "/noop.log");
+  auto port = noop.WaitForPortFile(dir.dir() + "/noop.port", absl::Seconds(30));
+  if (!port.ok()) std::exit(1);
+  const std::string address = absl::StrCat("127.0.0.1:", *port);
+  auto stub = dr::v1::FailoverService::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  auto any = Requests("noop", 0, 1, 0);
+  ClosedLoop(stub.get(), 1000, kConcurrency, any);  // warm up
+  for (int run = 0; run < Runs(); ++run) {
+    LoadResult r = ClosedLoop(stub.get(), unary, kConcurrency, any);
+    CheckOk(r, "no-op unary");
+    Latencies l = Summarize(r.latencies_ms);
+    F("ceiling 1: no-op unary, saturation", "req/s").runs.push_back(r.Rate());
+    F("ceiling 1: no-op unary, saturation p50", "ms").runs.push_back(l.p50_ms);
+    F("ceiling 1: no-op unary, saturation p99", "ms").runs.push_back(l.p99_ms);
+    LoadResult fixed = FixedRate(stub.get(), Quick() ? 1000 : 2000, 1000, any);
+    F("ceiling 1: no-op unary, p99 at 1,000 req/s", "ms").runs.push_back(Summarize(fixed.latencies_ms).p99_ms);
+  }
+  for (int run = 0; run < Runs(); ++run) {
+    FanOut fan(address, 4);
+    const int per_stream = Quick() ? 20000 : 100000;
+    const absl::Time start = absl::Now();
+    fan.Start({absl::StrCat("jobs/stream-", per_stream)}, 4);
+    FanOutResult r = fan.Wait(absl::Seconds(120));
+    F("ceiling 2: no-op server stream", "msg/s").runs.push_back(r.messages / absl::ToDoubleSeconds(absl::Now() - start));
+  }
+  noop.Signal(SIGTERM);
+
+  // Raw SQLite with the server's pragmas (WAL, synchronous=FULL) and schema.
+  for (int run = 0; run < Runs(); ++run) {
+    const std::string path = absl::StrCat(dir.dir(), "/raw-", run, ".db");
+    auto db = Sqlite::Open(path, {});
+    if (!db.ok() || !MigrateSchema(**db).ok()) std::exit(1);
+    (void)(*db)->Exec(
+        "INSERT INTO jobs(name, type, state, create_us, vm, host) VALUES ('jobs/raw', 97, 4, 1, 'v', 'h')");
+    auto insert = [&](int64_t seq) {
+      auto s = (*db)->Prepare(
+          "INSERT INTO job_events(job, sequence, event_us, state, percent, return_code, error_code, message) "
+          "VALUES ('jobs/raw', ?, ?, 4, 50, 4096, 0, 'bench')");
+      s->Bind(1, seq).Bind(2, seq);
+      (void)s->Run();
+    };
+    int64_t seq = 0;
+    const int singles = Quick() ? 100 : 400;
+    absl::Time start = absl::Now();
+    for (int i = 0; i < singles; ++i) {
+      (void)InTransaction(**db, [&] {
+        insert(++seq);
+        return absl::OkStatus();
+      });
+    }
+    F("ceiling 3: SQLite single-row transactions", "tx/s").runs.push_back(singles / absl::ToDoubleSeconds(absl::Now() - start));
+    const int batches = Quick() ? 10 : 50, rows = 1000;
+    start = absl::Now();
+    for (int b = 0; b < batches; ++b) {
+      (void)InTransaction(**db, [&] {
+        for (int i = 0; i < rows; ++i) insert(++seq);
+        return absl::OkStatus();
+      });
+    }
+    F("ceiling 3: SQLite batched rows (1,000 per transaction)", "rows/s")
+        .runs.push_back(batches * rows / absl::ToDoubleSeconds(absl::Now() - start));
+  }
+}
+
+void Acceptance() {
+  const int per_run = Quick() ? 1000 : 3000, fixed = Quick() ? 1000 : 2000, hosts = 10;
+  const int vms_per_host = Runs() * (per_run + fixed) / hosts + 1;
+  Estate e("acceptance");
+  e.StartAgents(0, hosts, vms_per_host, 0, 20);
+  e.StartServer();
+  int offset = 0;
+  for (int run = 0; run < Runs(); ++run) {
+    LoadResult r = ClosedLoop(e.failover(), per_run, kConcurrency, Requests(absl::StrCat("sat", run), 0, hosts, offset));
+    offset += per_run / hosts;
+    CheckOk(r, "acceptance");
+    Latencies l = Summarize(r.latencies_ms);
+    F("product 1: InitiateFailover acceptance, saturation", "req/s").runs.push_back(r.Rate());
+    F("product 1: acceptance, saturation p50", "ms").runs.push_back(l.p50_ms);
+    F("product 1: acceptance, saturation p99", "ms").runs.push_back(l.p99_ms);
+    e.WaitIdle(absl::Seconds(60));
+    LoadResult f = FixedRate(e.failover(), fixed, 1000, Requests(absl::StrCat("fix", run), 0, hosts, offset));
+    offset += fixed / hosts;
+    CheckOk(f, "acceptance at 1,000/s");
+    F("product 1: acceptance p99 at 1,000 req/s", "ms").runs.push_back(Summarize(f.latencies_ms).p99_ms);
+    e.WaitIdle(absl::Seconds(60));
+  }
+}
+
+void EndToEnd() {
+  const int hosts = 20, per_host = Quick() ? 100 : 500, total = hosts * per_host;
+  for (int run = 0; run < Runs(); ++run) {
+    Estate e(absl::StrCat("e2e-", run));
+    e.StartAgents(0, hosts, per_host, 0, 20);
+    e.StartServer();
+    const absl::Time start = absl::Now();
+    LoadResult r = ClosedLoop(e.failover(), total, 256, Requests("e2e", 0, hosts, 0));
+    CheckOk(r, "end to end");
+    e.WaitIdle(absl::Seconds(300));
+    const double secs = absl::ToDoubleSeconds(absl::Now() - start);
+    const int completed = e.CountJobs(dr::v1::JOB_STATE_COMPLETED);
+    if (completed != total) Say(absl::StrCat("end to end: ", completed, " of ", total, " jobs completed"));
+    F(absl::StrFormat("product 2: jobs completed end to end (%d VMs, %d hosts)", total, hosts), "jobs/s")
+        .runs.push_back(completed / secs);
+  }
+}
+
+void FanOutBench() {
+  const std::vector<int> sizes = Quick() ? std::vector<int>{1000} : std::vector<int>{1000, 10000};
+  constexpr int kWatchersPerJob = 100;
+  int jobs_needed = 0;
+  for (int w : sizes) jobs_needed += Runs() * (w / kWatchersPerJob);
+  Estate e("fanout");
+  e.StartAgents(0, 1, jobs_needed + 1, 3000, 100);
+  e.StartServer();
+  int next_vm = 0;
+  for (int watchers : sizes) {
+    for (int run = 0; run < Runs(); ++run) {
+      const int jobs = watchers / kWatchersPerJob;
+      std::vector<std::string> names;
+      for (int j = 0; j < jobs; ++j) {
+        dr::v1::InitiateFailoverRequest r = Requests("fan", 0, 1, 0)(next_vm++);
+        r.set_request_id(absl::StrCat("fan-", watchers, "-", run, "-", j));
+        grpc::ClientContext c;
+        dr::v1::JobResponse out;
+        if (e.failover()->InitiateFailover(&c, r, &out).ok()) names.push_back(out.job().name());
+      }
+      const int64_t rss_before = ResidentBytes(e.server_pid());
+      FanOut fan(e.address(), 16);
+      fan.Start(names, watchers);
+      const int64_t rss = ResidentBytes(e.server_pid());
+      FanOutResult res = fan.Wait(absl::Seconds(60));
+      if (res.streams_failed > 0) Say(absl::StrCat("fan-out: ", res.streams_failed, " streams failed"));
+      Latencies l = Summarize(res.delays_ms);
+      F(absl::StrFormat("product 3: WatchJob fan-out, %d watchers, p99 delivery", watchers), "ms").runs.push_back(l.p99_ms);
+      F(absl::StrFormat("product 3: WatchJob fan-out, %d watchers, p50 delivery", watchers), "ms").runs.push_back(l.p50_ms);
+      F(absl::StrFormat("product 3: drserver resident memory, %d watchers", watchers), "MiB")
+          .runs.push_back(std::max(rss, rss_before) / 1048576.0);
+      e.WaitIdle(absl::Seconds(60));
+    }
+  }
+}
+
+void Growth() {
+  const std::vector<int> sizes = Quick() ? std::vector<int>{1000, 10000}
+                                         : std::vector<int>{1000, 10000, 100000, 1000000};
+  for (int stored : sizes) {
+    const int real = std::min(stored, Quick() ? 1000 : 3000), hosts = 4;
+    const int per_host = real / hosts;
+    Estate e(absl::StrCat("growth-", stored));
+    e.StartAgents(0, hosts, per_host, 0, 20);
+    e.Fill(stored - hosts * per_host);
+    e.StartServer();
+    const int per_run = hosts * per_host / Runs();
+    for (int run = 0; run < Runs(); ++run) {
+      LoadResult r = ClosedLoop(e.failover(), per_run, kConcurrency,
+                                Requests(absl::StrCat("g", run), 0, hosts, run * per_run / hosts));
+      CheckOk(r, "growth");
+      F(absl::StrFormat("product 4: acceptance with %d VMs stored", stored), "req/s").runs.push_back(r.Rate());
+      e.WaitIdle(absl::Seconds(60));
+    }
+  }
+}
+
+struct Target {
+  std::string what;
+  double measured;
+  double goal;
+  bool higher_is_better;
+  std::string unit;
+};
+
+int Main(int argc, char** argv) {
+  absl::ParseCommandLine(argc, argv);
+  if (absl::GetFlag(FLAGS_bin_dir).empty()) {
+    std::cerr << "drbench: --bin_dir is required (tools/bench.sh sets it)" << std::endl;
+    return 2;
+  }
+  std::system(absl::StrCat("mkdir -p '", absl::GetFlag(FLAGS_work_dir), "'").c_str());
+  const absl::Time begin = absl::Now();
+  if (Wanted("ceiling")) { Say("ceilings"); Ceilings(); }
+  if (Wanted("acceptance")) { Say("product 1: acceptance"); Acceptance(); }
+  if (Wanted("e2e")) { Say("product 2: end to end"); EndToEnd(); }
+  if (Wanted("fanout")) { Say("product 3: watch fan-out"); FanOutBench(); }
+  if (Wanted("growth")) { Say("product 4: topology growth"); Growth(); }
+
+  std::printf("\n%-66s %10s %10s %10s  %s\n", "figure", "median", "min", "max", "unit");
+  for (const Figure& f : figures) {
+    std::printf("%-66s %10.1f %10.1f %10.1f  %s\n", f.name.c_str(), f.Median(), f.Min(), f.Max(), f.unit.c_str());
+  }
+  std::vector<Target> targets;
+  auto med = [](const std::string& name) { const Figure* f = Find(name); return f ? f->Median() : -1.0; };
+  if (Find("product 1: InitiateFailover acceptance, saturation") && Find("ceiling 1: no-op unary, saturation")) {
+    targets.push_back({"acceptance / no-op unary ceiling", 100 * med("product 1: InitiateFailover acceptance, saturation") /
+                                                               med("ceiling 1: no-op unary, saturation"), 50, true, "%"});
+    targets.push_back({"acceptance p99 at 1,000 req/s", med("product 1: acceptance p99 at 1,000 req/s"), 5, false, "ms"});
+  }
+  for (const Figure& f : figures) {
+    if (f.name.rfind("product 2:", 0) == 0) targets.push_back({"jobs completed end to end", f.Median(), 2000, true, "jobs/s"});
+  }
+  if (Find("product 3: WatchJob fan-out, 10000 watchers, p99 delivery")) {
+    targets.push_back({"10,000 watchers: p99 delivery", med("product 3: WatchJob fan-out, 10000 watchers, p99 delivery"), 100, false, "ms"});
+    targets.push_back({"10,000 watchers: drserver resident memory", med("product 3: drserver resident memory, 10000 watchers"), 1024, false, "MiB"});
+  }
+  if (Find("product 4: acceptance with 1000000 VMs stored") && Find("product 4: acceptance with 1000 VMs stored")) {
+    targets.push_back({"acceptance at 1,000,000 VMs / at 1,000", 100 * med("product 4: acceptance with 1000000 VMs stored") /
+                                                                     med("product 4: acceptance with 1000 VMs stored"), 80, true, "%"});
+  }
+  std::printf("\n%-50s %10s %10s  %s\n", "target", "measured", "goal", "");
+  for (const Target& t : targets) {
+    const bool met = t.higher_is_better ? t.measured >= t.goal : t.measured <= t.goal;
+    std::printf("%-50s %10.1f %s%9.1f  %s %s\n", t.what.c_str(), t.measured, t.higher_is_better ? ">=" : "<=", t.goal,
+                t.unit.c_str(), met ? "met" : "NOT MET");
+  }
+  nlohmann::json j;
+  j["runs"] = Runs();
+  j["quick"] = Quick();
+  j["cores"] = std::thread::hardware_concurrency();
+  j["seconds"] = absl::ToDoubleSeconds(absl::Now() - begin);
+  for (const Figure& f : figures) {
+    j["figures"].push_back({{"name", f.name}, {"unit", f.unit}, {"median", f.Median()}, {"min", f.Min()},
+                            {"max", f.Max()}, {"runs", f.runs}});
+  }
+  for (const Target& t : targets) {
+    const bool met = t.higher_is_better ? t.measured >= t.goal : t.measured <= t.goal;
+    j["targets"].push_back({{"target", t.what}, {"measured", t.measured}, {"goal", t.goal}, {"unit", t.unit}, {"met", met}});
+  }
+  std::ofstream(absl::GetFlag(FLAGS_json)) << j.dump(2) << std::endl;
+  std::printf("\nJSON: %s (%.0f s)\n", absl::GetFlag(FLAGS_json).c_str(), absl::ToDoubleSeconds(absl::Now() - begin));
+  return 0;
+}
+
+}  // namespace
+}  // namespace bench
+}  // namespace hvdr
+
+int main(int argc, char** argv) { return hvdr::bench::Main(argc, argv); }

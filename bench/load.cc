@@ -1,0 +1,203 @@
+#include "bench/load.h"
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "common/proto_time.h"
+
+namespace hvdr {
+namespace bench {
+
+Latencies Summarize(std::vector<double> ms) {
+  Latencies l;
+  if (ms.empty()) return l;
+  std::sort(ms.begin(), ms.end());
+  auto at = [&](double q) { return ms[std::min(ms.size() - 1, static_cast<size_t>(q * (ms.size() - 1) + 0.5))]; };
+  l.p50_ms = at(0.50);
+  l.p99_ms = at(0.99);
+  l.max_ms = ms.back();
+  return l;
+}
+
+namespace {
+
+struct Shared {
+  absl::Mutex mu;
+  LoadResult result ABSL_GUARDED_BY(mu);
+  int done ABSL_GUARDED_BY(mu) = 0;
+};
+
+struct Call {
+  grpc::ClientContext context;
+  dr::v1::InitiateFailoverRequest request;
+  dr::v1::JobResponse response;
+  absl::Time start;
+};
+
+void Issue(dr::v1::FailoverService::Stub* stub, dr::v1::InitiateFailoverRequest request,
+           std::shared_ptr<Shared> shared, std::function<void()> then) {
+  auto* call = new Call;
+  call->request = std::move(request);
+  call->context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
+  call->start = absl::Now();
+  stub->async()->InitiateFailover(&call->context, &call->request, &call->response,
+                                  [call, shared, then](grpc::Status status) {
+                                    const double ms = absl::ToDoubleMilliseconds(absl::Now() - call->start);
+                                    {
+                                      absl::MutexLock lock(&shared->mu);
+                                      shared->result.latencies_ms.push_back(ms);
+                                      if (status.ok()) {
+                                        ++shared->result.ok;
+                                      } else {
+                                        if (shared->result.failed++ == 0) {
+                                          shared->result.first_error = status.error_message();
+                                        }
+                                      }
+                                      ++shared->done;
+                                    }
+                                    delete call;
+                                    if (then) then();
+                                  });
+}
+
+LoadResult Finish(std::shared_ptr<Shared> shared, int total, absl::Time start) {
+  absl::MutexLock lock(&shared->mu);
+  auto all = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(shared->mu) { return shared->done >= total; };
+  shared->mu.Await(absl::Condition(&all));
+  shared->result.elapsed = absl::Now() - start;
+  return shared->result;
+}
+
+}  // namespace
+
+LoadResult ClosedLoop(dr::v1::FailoverService::Stub* stub, int total, int concurrency,
+                      const MakeRequest& make) {
+  auto shared = std::make_shared<Shared>();
+  auto next = std::make_shared<std::atomic<int>>(0);
+  const absl::Time start = absl::Now();
+  std::function<void()> launch = [&, stub, shared, next]() {
+    const int i = next->fetch_add(1);
+    if (i >= total) return;
+    Issue(stub, make(i), shared, launch);
+  };
+  for (int i = 0; i < std::min(concurrency, total); ++i) launch();
+  return Finish(shared, total, start);
+}
+
+LoadResult FixedRate(dr::v1::FailoverService::Stub* stub, int total, double rate, const MakeRequest& make) {
+  auto shared = std::make_shared<Shared>();
+  const absl::Time start = absl::Now();
+  for (int i = 0; i < total; ++i) {
+    const absl::Time at = start + absl::Seconds(i / rate);
+    const absl::Duration wait = at - absl::Now();
+    if (wait > absl::ZeroDuration()) absl::SleepFor(wait);
+    Issue(stub, make(i), shared, nullptr);
+  }
+  return Finish(shared, total, start);
+}
+
+struct FanOutState {
+  absl::Mutex mu;
+  FanOutResult result ABSL_GUARDED_BY(mu);
+  int open ABSL_GUARDED_BY(mu) = 0;
+  int started ABSL_GUARDED_BY(mu) = 0;
+  int live ABSL_GUARDED_BY(mu) = 0;
+};
+
+class FanOut::Stream final : public grpc::ClientReadReactor<dr::v1::WatchJobResponse> {
+ public:
+  Stream(dr::v1::JobService::Stub* stub, const std::string& job, std::shared_ptr<FanOutState> state)
+      : state_(std::move(state)) {
+    request_.set_name(job);
+    stub->async()->WatchJob(&context_, &request_, this);
+    StartRead(&message_);
+    StartCall();
+  }
+  void OnReadDone(bool ok) override {
+    if (!ok) return;
+    const absl::Time now = absl::Now();
+    {
+      absl::MutexLock lock(&state_->mu);
+      ++state_->result.messages;
+      if (first_) {
+        ++state_->open;
+      } else {
+        state_->result.delays_ms.push_back(
+            absl::ToDoubleMilliseconds(now - FromProto(message_.job().update_time())));
+      }
+    }
+    first_ = false;
+    StartRead(&message_);
+  }
+  void OnDone(const grpc::Status& status) override {
+    {
+      absl::MutexLock lock(&state_->mu);
+      if (status.ok()) {
+        ++state_->result.streams_ok;
+      } else {
+        ++state_->result.streams_failed;
+      }
+      if (first_) ++state_->open;  // ended before any message
+      --state_->live;
+    }
+    delete this;
+  }
+
+ private:
+  std::shared_ptr<FanOutState> state_;
+  grpc::ClientContext context_;
+  dr::v1::WatchJobRequest request_;
+  dr::v1::WatchJobResponse message_;
+  bool first_ = true;
+};
+
+FanOut::FanOut(const std::string& address, int channels) : state_(std::make_shared<FanOutState>()) {
+  for (int i = 0; i < channels; ++i) {
+    grpc::ChannelArguments args;
+    args.SetInt("hvdr.bench.channel", i);  // distinct channels, distinct connections
+    stubs_.push_back(dr::v1::JobService::NewStub(
+        grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args)));
+  }
+}
+
+void FanOut::Start(const std::vector<std::string>& jobs, int watchers) {
+  {
+    absl::MutexLock lock(&state_->mu);
+    state_->live += watchers;
+    state_->started += watchers;
+  }
+  for (int i = 0; i < watchers; ++i) {
+    new Stream(stubs_[i % stubs_.size()].get(), jobs[i % jobs.size()], state_);
+  }
+  absl::MutexLock lock(&state_->mu);
+  auto opened = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(state_->mu) { return state_->open >= state_->started; };
+  state_->mu.AwaitWithTimeout(absl::Condition(&opened), absl::Seconds(120));
+}
+
+FanOutResult FanOut::Wait(absl::Duration timeout) {
+  absl::MutexLock lock(&state_->mu);
+  auto done = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(state_->mu) { return state_->live == 0; };
+  state_->mu.AwaitWithTimeout(absl::Condition(&done), timeout);
+  return state_->result;
+}
+
+int64_t ResidentBytes(int pid) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) {
+      std::istringstream fields(line.substr(6));
+      int64_t kb = 0;
+      fields >> kb;
+      return kb * 1024;
+    }
+  }
+  return 0;
+}
+
+}  // namespace bench
+}  // namespace hvdr
