@@ -34,6 +34,8 @@ ABSL_FLAG(std::string, json, "bench-results.json", "where to write the numbers a
 ABSL_FLAG(int, runs, 3, "runs per figure (median, min, max)");
 ABSL_FLAG(bool, quick, false, "smaller sizes, for a smoke run");
 ABSL_FLAG(std::string, only, "", "run only the groups whose name contains this");
+ABSL_FLAG(std::string, db_synchronous, "FULL",
+          "drserver's --db_synchronous for the product figures (FULL is drserver's default)");
 
 namespace hvdr {
 namespace bench {
@@ -84,7 +86,10 @@ std::string HostId(int host) { return absl::StrFormat("hv-%02d", host); }
 class Estate {
  public:
   Estate(const std::string& name) : dir_(absl::StrCat(absl::GetFlag(FLAGS_work_dir), "/", name)) {
-    std::system(absl::StrCat("rm -rf '", dir_, "' && mkdir -p '", dir_, "'").c_str());
+    if (std::system(absl::StrCat("rm -rf '", dir_, "' && mkdir -p '", dir_, "'").c_str()) != 0) {
+      Say("cannot create " + dir_);
+      std::exit(1);
+    }
   }
   ~Estate() {
     if (server_) server_->Signal(SIGKILL);
@@ -162,7 +167,8 @@ class Estate {
   void StartServer() {
     server_ = std::make_unique<Subprocess>();
     (void)server_->Start({Bin("server/drserver"), "--db=" + dir_ + "/drserver.db", "--listen=127.0.0.1:0",
-                          "--port_file=" + dir_ + "/drserver.port", "--sync_interval_s=86400"},
+                          "--port_file=" + dir_ + "/drserver.port", "--sync_interval_s=86400",
+                          "--db_synchronous=" + absl::GetFlag(FLAGS_db_synchronous)},
                          dir_ + "/drserver.log");
     auto port = server_->WaitForPortFile(dir_ + "/drserver.port", absl::Seconds(120));
     if (!port.ok()) {
@@ -433,7 +439,10 @@ int Main(int argc, char** argv) {
     std::cerr << "drbench: --bin_dir is required (tools/bench.sh sets it)" << std::endl;
     return 2;
   }
-  std::system(absl::StrCat("mkdir -p '", absl::GetFlag(FLAGS_work_dir), "'").c_str());
+  if (std::system(absl::StrCat("mkdir -p '", absl::GetFlag(FLAGS_work_dir), "'").c_str()) != 0) {
+    std::cerr << "drbench: cannot create --work_dir" << std::endl;
+    return 1;
+  }
   const absl::Time begin = absl::Now();
   if (Wanted("ceiling")) { Say("ceilings"); Ceilings(); }
   if (Wanted("acceptance")) { Say("product 1: acceptance"); Acceptance(); }

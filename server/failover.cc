@@ -69,7 +69,8 @@ bool Contains(const std::vector<T>& v, T x) {
 
 }  // namespace
 
-absl::Status FailoverLogic::Check(const OperationRequest& r, dr::v1::VirtualMachine* vm_out) {
+absl::Status FailoverLogic::Check(const OperationRequest& r, dr::v1::VirtualMachine* vm_out,
+                                  dr::v1::Host* host_out) {
   ASSIGN_OR_RETURN(VmName vm_name, ParseVmName("virtual_machine", r.virtual_machine));
   RETURN_IF_ERROR(CheckRequestId("request_id", r.request_id));
   if (r.requester.size() > 256) {
@@ -155,6 +156,7 @@ absl::Status FailoverLogic::Check(const OperationRequest& r, dr::v1::VirtualMach
                                     ") is unreachable: ", host->last_error()));
   }
   if (vm_out != nullptr) *vm_out = *std::move(vm);
+  if (host_out != nullptr) *host_out = *std::move(host);
   return absl::OkStatus();
 }
 
@@ -193,10 +195,9 @@ void FailoverLogic::Submit(const OperationRequest& r, Done done) {
   }
 
   dr::v1::VirtualMachine vm;
-  absl::Status checked = Check(r, &vm);
+  dr::v1::Host host;
+  absl::Status checked = Check(r, &vm, &host);
   if (!checked.ok()) return done(checked);
-  absl::StatusOr<dr::v1::Host> host = store_->GetHost(vm.host());
-  if (!host.ok()) return done(host.status());
   AgentOperation op;
   op.type = r.type;
   op.vm_id = vm.vm_id();
@@ -215,7 +216,7 @@ void FailoverLogic::Submit(const OperationRequest& r, Done done) {
   job.set_requester(r.requester);
   job.set_host(vm.host());
   ToProto(clock_->Now(), job.mutable_create_time());
-  Create(std::move(job), std::move(key), std::move(op), host->agent_address(), 0, std::move(done));
+  Create(std::move(job), std::move(key), std::move(op), host.agent_address(), 0, std::move(done));
 }
 
 void FailoverLogic::Create(dr::v1::Job job, RequestKey key, AgentOperation op, std::string address,

@@ -51,8 +51,10 @@ class FailoverLogic {
   // answers the job the first call created.
   void Submit(const OperationRequest& request, Done done);
 
-  // The checks alone (no writes), for a dry run and for tests.
-  absl::Status Check(const OperationRequest& request, dr::v1::VirtualMachine* vm);
+  // The checks alone (no writes), for a dry run and for tests. On OK, *vm
+  // and *host (either may be null) are the VM copy and its host.
+  absl::Status Check(const OperationRequest& request, dr::v1::VirtualMachine* vm,
+                     dr::v1::Host* host = nullptr);
 
  private:
   std::string NewJobName();

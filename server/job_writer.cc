@@ -8,6 +8,7 @@ namespace server {
 JobWriter::JobWriter(Store* store, JobHub* hub, int max_batch)
     : store_(store), hub_(hub), max_batch_(max_batch) {
   thread_ = std::thread([this] { Loop(); });
+  completer_ = std::thread([this] { CompleteLoop(); });
 }
 
 JobWriter::~JobWriter() {
@@ -16,6 +17,7 @@ JobWriter::~JobWriter() {
     stopping_ = true;
   }
   thread_.join();
+  completer_.join();
 }
 
 void JobWriter::Submit(JobUpdate update, Done done) {
@@ -67,21 +69,41 @@ void JobWriter::Loop() {
     ops.reserve(batch.size());
     for (Item& item : batch) ops.push_back(std::move(item.op));
     std::vector<WriteResult> results = store_->Write(ops);
-    for (size_t i = 0; i < batch.size(); ++i) {
-      const WriteResult& r = results[i];
+    for (size_t i = 0; i < batch.size(); ++i) batch[i].op = std::move(ops[i]);
+    absl::MutexLock lock(&mu_);
+    committed_.push_back(Committed{std::move(batch), std::move(results)});
+  }
+}
+
+void JobWriter::CompleteLoop() {
+  while (true) {
+    Committed done;
+    {
+      absl::MutexLock lock(&mu_);
+      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return !committed_.empty() || (stopping_ && queue_.empty() && completed_ == submitted_);
+      };
+      mu_.Await(absl::Condition(&ready));
+      if (committed_.empty()) return;
+      done = std::move(committed_.front());
+      committed_.pop_front();
+    }
+    for (size_t i = 0; i < done.items.size(); ++i) {
+      const WriteResult& r = done.results[i];
+      const WriteOp& op = done.items[i].op;
       if (r.status.ok() && !r.replayed) {
         hub_->Publish(r.job);
-      } else if (!r.status.ok() && ops[i].kind == WriteOp::Kind::kUpdateJob) {
-        spdlog::warn("{}: update not recorded: {}", ops[i].update.job, r.status.ToString());
+      } else if (!r.status.ok() && op.kind == WriteOp::Kind::kUpdateJob) {
+        spdlog::warn("{}: update not recorded: {}", op.update.job, r.status.ToString());
       }
-      if (batch[i].create_done) batch[i].create_done(r);
-      if (batch[i].done) {
-        batch[i].done(r.status.ok() ? absl::StatusOr<dr::v1::Job>(r.job)
-                                    : absl::StatusOr<dr::v1::Job>(r.status));
+      if (done.items[i].create_done) done.items[i].create_done(r);
+      if (done.items[i].done) {
+        done.items[i].done(r.status.ok() ? absl::StatusOr<dr::v1::Job>(r.job)
+                                         : absl::StatusOr<dr::v1::Job>(r.status));
       }
     }
     absl::MutexLock lock(&mu_);
-    completed_ += static_cast<int64_t>(batch.size());
+    completed_ += static_cast<int64_t>(done.items.size());
   }
 }
 

@@ -45,6 +45,9 @@ class JobWriter {
     CreateDone create_done;
   };
   void Loop();
+  // Runs published jobs' callbacks on their own thread, so that the writer
+  // goes on committing while gRPC replies and dispatches are sent.
+  void CompleteLoop();
 
   Store* const store_;
   JobHub* const hub_;
@@ -54,7 +57,15 @@ class JobWriter {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   int64_t submitted_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t completed_ ABSL_GUARDED_BY(mu_) = 0;
+  // Committed batches waiting for their callbacks.
+  struct Committed {
+    std::vector<Item> items;
+    std::vector<WriteResult> results;
+  };
+  std::deque<Committed> committed_ ABSL_GUARDED_BY(mu_);
+  bool writer_done_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
+  std::thread completer_;
 };
 
 }  // namespace server

@@ -10,6 +10,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "server/server.h"
 #include "spdlog/spdlog.h"
 
@@ -26,6 +27,8 @@ ABSL_FLAG(int, agent_timeout_s, 10, "deadline of inventory and cancel calls to a
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("drserver --listen=0.0.0.0:50051 --db=/var/lib/drserver/drserver.db");
   absl::ParseCommandLine(argc, argv);
+  // Lock-order checking costs on every lock in production; tests run it.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e drserver %l: %v");
   sigset_t signals;
   sigemptyset(&signals);

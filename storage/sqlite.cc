@@ -92,8 +92,8 @@ absl::StatusOr<std::unique_ptr<Sqlite>> Sqlite::Open(const std::string& path,
                      options.synchronous));
   }
   absl::Status s = db->Exec(absl::StrCat(
-      "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; PRAGMA synchronous=",
-      options.synchronous, ";"));
+      "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; PRAGMA synchronous=", options.synchronous,
+      "; PRAGMA mmap_size=", options.mmap_bytes, "; PRAGMA cache_size=-", options.cache_kib, ";"));
   if (!s.ok()) {
     return absl::Status(s.code(), absl::StrCat("cannot open database ", path,
                                                ": ", s.message()));

@@ -68,6 +68,10 @@ class Sqlite {
     std::string synchronous = "FULL";
     // How long a writer waits for another connection's lock.
     int busy_timeout_ms = 5000;
+    // Pages are read through a memory map of this many bytes (no read
+    // syscall per page) and cached up to cache_kib per connection.
+    int64_t mmap_bytes = 256 << 20;
+    int cache_kib = 32 << 10;
   };
 
   // Opens (creating if needed) the database at `path` in WAL mode with

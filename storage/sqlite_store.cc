@@ -177,6 +177,18 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string
   ASSIGN_OR_RETURN(std::unique_ptr<Sqlite> db, Sqlite::Open(path, options.sqlite));
   RETURN_IF_ERROR(MigrateSchema(*db));
   std::unique_ptr<SqliteStore> store(new SqliteStore(std::move(db)));
+  if (options.background_checkpoint && path != ":memory:" && !path.empty()) {
+    // Commits no longer stop to copy the WAL into the database; a thread of
+    // its own does it, without blocking readers or the writer (PASSIVE).
+    RETURN_IF_ERROR(store->db_->Exec("PRAGMA wal_autocheckpoint = 0"));
+    ASSIGN_OR_RETURN(store->checkpointer_db_, Sqlite::Open(path, options.sqlite));
+    store->checkpointer_ = std::thread([s = store.get()] {
+      while (!s->stop_.WaitForNotificationWithTimeout(absl::Milliseconds(500))) {
+        absl::Status c = s->checkpointer_db_->Exec("PRAGMA wal_checkpoint(PASSIVE)");
+        (void)c;  // a busy checkpoint simply runs again next time
+      }
+    });
+  }
   // Readers see committed data through WAL while the writer works. A
   // private in-memory database cannot be shared: it reads on the writer.
   if (path != ":memory:" && !path.empty()) {
@@ -189,6 +201,12 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string
     }
   }
   return store;
+}
+
+SqliteStore::~SqliteStore() {
+  stop_.Notify();
+  if (checkpointer_.joinable()) checkpointer_.join();
+  if (checkpointer_db_ != nullptr) checkpointer_db_->Exec("PRAGMA wal_checkpoint(TRUNCATE)").IgnoreError();
 }
 
 SqliteStore::ReadConn::ReadConn(SqliteStore* store) {
@@ -772,7 +790,13 @@ absl::Status SqliteStore::CreateJobLocked(const Job& job, const RequestKey& key,
                       .Bind(6, static_cast<int64_t>(job.error_code()))
                       .Bind(7, "accepted")
                       .Run());
-  ASSIGN_OR_RETURN(result->job, GetJobOn(*db_, job.name()));
+  // The row is exactly what was inserted: no need to read it back.
+result->job = job;
+result->job.set_request_id(key.request_id);
+result->job.set_version(1);
+*result->job.mutable_update_time() = job.create_time();
+result->job.clear_start_time();
+result->job.clear_end_time();
   return absl::OkStatus();
 }
 

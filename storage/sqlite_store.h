@@ -7,10 +7,12 @@
 #include <atomic>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "storage/sqlite.h"
 #include "storage/store.h"
 
@@ -22,12 +24,16 @@ class SqliteStore final : public Store {
     Sqlite::Options sqlite;
     // Read-only connections serving reads concurrently with the writer.
     int readers = 4;
+    // Checkpoint the WAL from a background thread (every 500 ms) instead of
+    // inside commits.
+    bool background_checkpoint = true;
   };
 
   // Opens or creates the database at `path` and migrates it to the latest
   // schema. FAILED_PRECONDITION if it was written by a newer schema.
   static absl::StatusOr<std::unique_ptr<SqliteStore>> Open(const std::string& path,
                                                            const Options& options);
+  ~SqliteStore() override;
 
   absl::StatusOr<bool> CreateHost(const dr::v1::Host& host,
                                   const RequestKey* key) override;
@@ -119,6 +125,9 @@ class SqliteStore final : public Store {
   // Const after Open.
   std::vector<std::unique_ptr<Reader>> readers_;
   std::atomic<size_t> next_reader_{0};
+  std::unique_ptr<Sqlite> checkpointer_db_;  // used by checkpointer_ only
+  absl::Notification stop_;
+  std::thread checkpointer_;
 };
 
 }  // namespace hvdr
