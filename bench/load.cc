@@ -106,6 +106,7 @@ struct FanOutState {
   int open ABSL_GUARDED_BY(mu) = 0;
   int started ABSL_GUARDED_BY(mu) = 0;
   int live ABSL_GUARDED_BY(mu) = 0;
+  bool measuring ABSL_GUARDED_BY(mu) = false;
 };
 
 class FanOut::Stream final : public grpc::ClientReadReactor<dr::v1::WatchJobResponse> {
@@ -125,7 +126,7 @@ class FanOut::Stream final : public grpc::ClientReadReactor<dr::v1::WatchJobResp
       ++state_->result.messages;
       if (first_) {
         ++state_->open;
-      } else {
+      } else if (state_->measuring) {
         state_->result.delays_ms.push_back(
             absl::ToDoubleMilliseconds(now - FromProto(message_.job().update_time())));
       }
@@ -176,6 +177,7 @@ void FanOut::Start(const std::vector<std::string>& jobs, int watchers) {
   absl::MutexLock lock(&state_->mu);
   auto opened = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(state_->mu) { return state_->open >= state_->started; };
   state_->mu.AwaitWithTimeout(absl::Condition(&opened), absl::Seconds(120));
+  state_->measuring = true;
 }
 
 FanOutResult FanOut::Wait(absl::Duration timeout) {

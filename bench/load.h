@@ -40,7 +40,9 @@ LoadResult FixedRate(dr::v1::FailoverService::Stub* stub, int total, double rate
                      const MakeRequest& make);
 
 // `watchers` WatchJob streams spread over `jobs`, on `channels` channels.
-// Records, for every message after a stream's first, now - job.update_time.
+// Records, for every message received once all streams are open (steady
+// state, not the connection storm), now - job.update_time: the delay from
+// drserver receiving the agent's status to the watcher reading it.
 struct FanOutResult {
   std::vector<double> delays_ms;
   int streams_ok = 0;
