@@ -150,6 +150,23 @@ Job ReadJob(const Stmt& s) {
   return j;
 }
 
+// Reads up to `size` rows of `s` into a page; one more row means another
+// page, whose token is `kind` and the key of the last item returned.
+template <typename T, typename Read, typename Key>
+absl::StatusOr<Page<T>> CollectPage(Stmt& s, int size, absl::string_view kind, Read read, Key key) {
+  Page<T> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    if (static_cast<int>(out.items.size()) == size) {
+      out.next_page_token = MakeToken(kind, key(out.items.back()));
+      break;
+    }
+    out.items.push_back(read(s));
+  }
+  return out;
+}
+
 absl::Status ValidateName(absl::string_view field, absl::string_view value,
                           absl::string_view prefix) {
   if (!absl::StartsWith(value, prefix) || value.size() == prefix.size()) {
@@ -316,17 +333,7 @@ absl::StatusOr<Page<Host>> SqliteStore::ListHosts(const std::string& site,
       "SELECT ", kHostCols, " FROM hosts WHERE (?1 = '' OR site = ?1) AND name > ?2 "
       "ORDER BY name LIMIT ?3")));
   s.Bind(1, site).Bind(2, after).Bind(3, size + 1);
-  Page<Host> out;
-  while (true) {
-    ASSIGN_OR_RETURN(bool row, s.Step());
-    if (!row) break;
-    if (static_cast<int>(out.items.size()) == size) {
-      out.next_page_token = MakeToken("hosts", out.items.back().name());
-      break;
-    }
-    out.items.push_back(ReadHost(s));
-  }
-  return out;
+  return CollectPage<Host>(s, size, "hosts", ReadHost, [](const Host& h) { return h.name(); });
 }
 
 absl::StatusOr<Page<Site>> SqliteStore::ListSites(const PageRequest& page) {
@@ -339,20 +346,13 @@ absl::StatusOr<Page<Site>> SqliteStore::ListSites(const PageRequest& page) {
   ASSIGN_OR_RETURN(Stmt s, conn->Prepare(
       "SELECT name, display_name FROM sites WHERE name > ? ORDER BY name LIMIT ?"));
   s.Bind(1, after).Bind(2, size + 1);
-  Page<Site> out;
-  while (true) {
-    ASSIGN_OR_RETURN(bool row, s.Step());
-    if (!row) break;
-    if (static_cast<int>(out.items.size()) == size) {
-      out.next_page_token = MakeToken("sites", out.items.back().name());
-      break;
-    }
+  auto read = [](const Stmt& row) {
     Site site;
-    site.set_name(s.Text(0));
-    site.set_display_name(s.Text(1));
-    out.items.push_back(std::move(site));
-  }
-  return out;
+    site.set_name(row.Text(0));
+    site.set_display_name(row.Text(1));
+    return site;
+  };
+  return CollectPage<Site>(s, size, "sites", read, [](const Site& site) { return site.name(); });
 }
 
 absl::Status SqliteStore::UpdateHostContact(const Host& host) {
@@ -590,17 +590,8 @@ absl::StatusOr<Page<VirtualMachine>> SqliteStore::ListVirtualMachines(
     s.Bind(7, static_cast<int64_t>(filter.replication_mode));
   }
   s.Bind(8, size + 1);
-  Page<VirtualMachine> out;
-  while (true) {
-    ASSIGN_OR_RETURN(bool row, s.Step());
-    if (!row) break;
-    if (static_cast<int>(out.items.size()) == size) {
-      out.next_page_token = MakeToken("vms", out.items.back().name());
-      break;
-    }
-    out.items.push_back(ReadVm(s));
-  }
-  return out;
+  return CollectPage<VirtualMachine>(s, size, "vms", ReadVm,
+                                     [](const VirtualMachine& vm) { return vm.name(); });
 }
 
 absl::StatusOr<std::vector<ReplicationRelationship>>
@@ -1033,26 +1024,20 @@ absl::StatusOr<Page<JobEvent>> SqliteStore::ListJobEvents(const std::string& job
       "SELECT sequence, event_us, state, percent, return_code, error_code, message "
       "FROM job_events WHERE job = ? AND sequence > ? ORDER BY sequence LIMIT ?"));
   s.Bind(1, job).Bind(2, after).Bind(3, size + 1);
-  Page<JobEvent> out;
-  while (true) {
-    ASSIGN_OR_RETURN(bool row, s.Step());
-    if (!row) break;
-    if (static_cast<int>(out.items.size()) == size) {
-      out.next_page_token = MakeToken("events", absl::StrCat(out.items.back().sequence()));
-      break;
-    }
+  auto read = [&job](const Stmt& row) {
     JobEvent e;
     e.set_job(job);
-    e.set_sequence(s.Int(0));
-    FromMicros(s.Int(1), e.mutable_event_time());
-    e.set_state(static_cast<dr::v1::JobState>(s.Int(2)));
-    e.set_percent_complete(static_cast<uint32_t>(s.Int(3)));
-    e.set_return_code(static_cast<dr::v1::ReturnCode>(s.Int(4)));
-    e.set_error_code(static_cast<uint32_t>(s.Int(5)));
-    e.set_message(s.Text(6));
-    out.items.push_back(std::move(e));
-  }
-  return out;
+    e.set_sequence(row.Int(0));
+    FromMicros(row.Int(1), e.mutable_event_time());
+    e.set_state(static_cast<dr::v1::JobState>(row.Int(2)));
+    e.set_percent_complete(static_cast<uint32_t>(row.Int(3)));
+    e.set_return_code(static_cast<dr::v1::ReturnCode>(row.Int(4)));
+    e.set_error_code(static_cast<uint32_t>(row.Int(5)));
+    e.set_message(row.Text(6));
+    return e;
+  };
+  return CollectPage<JobEvent>(s, size, "events", read,
+                               [](const JobEvent& e) { return absl::StrCat(e.sequence()); });
 }
 
 // ---------------------------------------------------------------- requests
