@@ -167,6 +167,27 @@ absl::StatusOr<Page<T>> CollectPage(Stmt& s, int size, absl::string_view kind, R
   return out;
 }
 
+// Reads every row of `s`.
+template <typename T, typename Read>
+absl::StatusOr<std::vector<T>> CollectAll(Stmt& s, Read read) {
+  std::vector<T> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    out.push_back(read(s));
+  }
+  return out;
+}
+
+// OK when `table` has a row named `name`; NOT_FOUND otherwise.
+absl::Status CheckExists(Sqlite& db, absl::string_view table, const std::string& name) {
+  ASSIGN_OR_RETURN(Stmt s, db.Prepare(absl::StrCat("SELECT 1 FROM ", table, " WHERE name = ?")));
+  s.Bind(1, name);
+  ASSIGN_OR_RETURN(bool found, s.Step());
+  if (!found) return absl::NotFoundError(absl::StrCat(name, " not found"));
+  return absl::OkStatus();
+}
+
 absl::Status ValidateName(absl::string_view field, absl::string_view value,
                           absl::string_view prefix) {
   if (!absl::StartsWith(value, prefix) || value.size() == prefix.size()) {
@@ -254,12 +275,8 @@ SqliteStore::ReadConn::~ReadConn() { mu_->Unlock(); }
 absl::Status SqliteStore::CheckIntegrity() {
   absl::MutexLock lock(&mu_);
   ASSIGN_OR_RETURN(Stmt s, db_->Prepare("PRAGMA integrity_check"));
-  std::vector<std::string> problems;
-  while (true) {
-    ASSIGN_OR_RETURN(bool row, s.Step());
-    if (!row) break;
-    problems.push_back(s.Text(0));
-  }
+  ASSIGN_OR_RETURN(std::vector<std::string> problems,
+                   CollectAll<std::string>(s, [](const Stmt& row) { return row.Text(0); }));
   if (problems.size() == 1 && problems[0] == "ok") return absl::OkStatus();
   return absl::DataLossError(absl::StrCat("integrity_check: ", absl::StrJoin(problems, "; ")));
 }
@@ -418,10 +435,7 @@ absl::Status SqliteStore::ReplaceInventory(
   }
   absl::MutexLock lock(&mu_);
   return InTransaction(*db_, [&]() -> absl::Status {
-    ASSIGN_OR_RETURN(Stmt exists, db_->Prepare("SELECT 1 FROM hosts WHERE name = ?"));
-    exists.Bind(1, host);
-    ASSIGN_OR_RETURN(bool found, exists.Step());
-    if (!found) return absl::NotFoundError(absl::StrCat(host, " not found"));
+    RETURN_IF_ERROR(CheckExists(*db_, "hosts", host));
 
     std::set<std::string> keep;
     for (const auto& inv : vms) {
@@ -541,13 +555,7 @@ absl::StatusOr<std::vector<VirtualMachine>> SqliteStore::FindVirtualMachinesById
   ASSIGN_OR_RETURN(Stmt s, conn->Prepare(absl::StrCat("SELECT ", kVmCols, kVmFrom,
                                                       " WHERE v.vm_id = ? ORDER BY v.name")));
   s.Bind(1, vm_id);
-  std::vector<VirtualMachine> out;
-  while (true) {
-    ASSIGN_OR_RETURN(bool row, s.Step());
-    if (!row) break;
-    out.push_back(ReadVm(s));
-  }
-  return out;
+  return CollectAll<VirtualMachine>(s, ReadVm);
 }
 
 absl::StatusOr<Page<VirtualMachine>> SqliteStore::ListVirtualMachines(
@@ -597,29 +605,22 @@ absl::StatusOr<Page<VirtualMachine>> SqliteStore::ListVirtualMachines(
 absl::StatusOr<std::vector<ReplicationRelationship>>
 SqliteStore::ListReplicationRelationships(const std::string& vm) {
   ReadConn conn(this);
-  ASSIGN_OR_RETURN(Stmt exists, conn->Prepare("SELECT 1 FROM vms WHERE name = ?"));
-  exists.Bind(1, vm);
-  ASSIGN_OR_RETURN(bool found, exists.Step());
-  if (!found) return absl::NotFoundError(absl::StrCat(vm, " not found"));
+  RETURN_IF_ERROR(CheckExists(*conn, "vms", vm));
   ASSIGN_OR_RETURN(Stmt s, conn->Prepare(
       "SELECT idx, primary_host, replica_host, interval_s, state, health, "
       "last_replication_us FROM relationships WHERE vm = ? ORDER BY idx"));
   s.Bind(1, vm);
-  std::vector<ReplicationRelationship> out;
-  while (true) {
-    ASSIGN_OR_RETURN(bool row, s.Step());
-    if (!row) break;
+  return CollectAll<ReplicationRelationship>(s, [&vm](const Stmt& row) {
     ReplicationRelationship r;
-    r.set_name(absl::StrCat(vm, "/replicationRelationships/", s.Text(0)));
-    r.set_primary_host(s.Text(1));
-    r.set_replica_host(s.Text(2));
-    r.set_replication_interval_seconds(static_cast<uint32_t>(s.Int(3)));
-    r.set_replication_state(static_cast<dr::v1::ReplicationState>(s.Int(4)));
-    r.set_replication_health(static_cast<dr::v1::ReplicationHealth>(s.Int(5)));
-    if (s.Int(6) != 0) FromMicros(s.Int(6), r.mutable_last_replication_time());
-    out.push_back(std::move(r));
-  }
-  return out;
+    r.set_name(absl::StrCat(vm, "/replicationRelationships/", row.Text(0)));
+    r.set_primary_host(row.Text(1));
+    r.set_replica_host(row.Text(2));
+    r.set_replication_interval_seconds(static_cast<uint32_t>(row.Int(3)));
+    r.set_replication_state(static_cast<dr::v1::ReplicationState>(row.Int(4)));
+    r.set_replication_health(static_cast<dr::v1::ReplicationHealth>(row.Int(5)));
+    if (row.Int(6) != 0) FromMicros(row.Int(6), r.mutable_last_replication_time());
+    return r;
+  });
 }
 
 absl::StatusOr<Page<RecoveryPoint>> SqliteStore::ListRecoveryPoints(const std::string& vm,
@@ -637,10 +638,7 @@ absl::StatusOr<Page<RecoveryPoint>> SqliteStore::ListRecoveryPoints(const std::s
   }
   const int size = EffectivePageSize(page.page_size);
   ReadConn conn(this);
-  ASSIGN_OR_RETURN(Stmt exists, conn->Prepare("SELECT 1 FROM vms WHERE name = ?"));
-  exists.Bind(1, vm);
-  ASSIGN_OR_RETURN(bool found, exists.Step());
-  if (!found) return absl::NotFoundError(absl::StrCat(vm, " not found"));
+  RETURN_IF_ERROR(CheckExists(*conn, "vms", vm));
   ASSIGN_OR_RETURN(Stmt s, conn->Prepare(
       "SELECT name, type, create_us FROM recovery_points WHERE vm = ?1 AND "
       "(create_us < ?2 OR (create_us = ?2 AND name > ?3)) "
@@ -901,13 +899,7 @@ absl::StatusOr<std::vector<Job>> SqliteStore::ListActiveJobs() {
   ReadConn conn(this);
   ASSIGN_OR_RETURN(Stmt s, conn->Prepare(absl::StrCat(
       "SELECT ", kJobCols, " FROM jobs WHERE state < 7 ORDER BY seq")));
-  std::vector<Job> out;
-  while (true) {
-    ASSIGN_OR_RETURN(bool row, s.Step());
-    if (!row) break;
-    out.push_back(ReadJob(s));
-  }
-  return out;
+  return CollectAll<Job>(s, ReadJob);
 }
 
 absl::StatusOr<Job> SqliteStore::UpdateJobLocked(const JobUpdate& u) {
@@ -985,24 +977,6 @@ absl::StatusOr<Job> SqliteStore::UpdateJob(const JobUpdate& update) {
   Job out;
   RETURN_IF_ERROR(InTransaction(*db_, [&]() -> absl::Status {
     ASSIGN_OR_RETURN(out, UpdateJobLocked(update));
-    return absl::OkStatus();
-  }));
-  return out;
-}
-
-absl::StatusOr<std::vector<Job>> SqliteStore::UpdateJobs(const std::vector<JobUpdate>& updates) {
-  absl::MutexLock lock(&mu_);
-  std::vector<Job> out;
-  RETURN_IF_ERROR(InTransaction(*db_, [&]() -> absl::Status {
-    out.clear();
-    for (size_t i = 0; i < updates.size(); ++i) {
-      absl::StatusOr<Job> job = UpdateJobLocked(updates[i]);
-      if (!job.ok()) {
-        absl::Status s = job.status();
-        return absl::Status(s.code(), absl::StrCat("updates[", i, "]: ", s.message()));
-      }
-      out.push_back(*std::move(job));
-    }
     return absl::OkStatus();
   }));
   return out;

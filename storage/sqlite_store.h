@@ -69,8 +69,6 @@ class SqliteStore final : public Store {
                                               const PageRequest& page) override;
   absl::StatusOr<std::vector<dr::v1::Job>> ListActiveJobs() override;
   absl::StatusOr<dr::v1::Job> UpdateJob(const JobUpdate& update) override;
-  absl::StatusOr<std::vector<dr::v1::Job>> UpdateJobs(
-      const std::vector<JobUpdate>& updates) override;
   absl::StatusOr<Page<dr::v1::JobEvent>> ListJobEvents(const std::string& job,
                                                         const PageRequest& page) override;
 

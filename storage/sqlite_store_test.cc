@@ -562,26 +562,6 @@ TEST_F(SqliteStoreTest, StatusUnknownKeepsTheJobOpen) {
   EXPECT_EQ(store_->GetVirtualMachine(vm)->active_job(), "jobs/j1");
 }
 
-TEST_F(SqliteStoreTest, UpdateJobsBatchIsAllOrNothing) {
-  std::string a = SeedVm("A");
-  ASSERT_TRUE(store_->ReplaceInventory(kTestHost, {TestVm("A", "a"), TestVm("B", "b")}, kTestNow)
-                  .ok());
-  std::string b = VmName(kTestHost, "B");
-  ASSERT_TRUE(store_->CreateJob(TestJob("ja", a), Key("ra")).ok());
-  ASSERT_TRUE(store_->CreateJob(TestJob("jb", b), Key("rb")).ok());
-  auto bad = store_->UpdateJobs({Update("jobs/ja", dr::v1::JOB_STATE_RUNNING, 50),
-                                 Update("jobs/jb", dr::v1::JOB_STATE_RUNNING, 200)});
-  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("updates[1]"));
-  EXPECT_EQ(store_->GetJob("jobs/ja")->percent_complete(), 0u);
-  auto good = store_->UpdateJobs({Update("jobs/ja", dr::v1::JOB_STATE_RUNNING, 50),
-                                  Update("jobs/jb", dr::v1::JOB_STATE_COMPLETED, 100)});
-  ASSERT_TRUE(good.ok()) << good.status();
-  EXPECT_EQ(good->size(), 2u);
-  EXPECT_EQ(store_->GetJob("jobs/ja")->percent_complete(), 50u);
-  EXPECT_EQ(store_->GetVirtualMachine(b)->active_job(), "");
-}
-
 TEST_F(SqliteStoreTest, WriteBatchKeepsGoodOperationsAndDropsRefusedOnes) {
   SeedVm("A");
   ASSERT_TRUE(store_->ReplaceInventory(kTestHost, {TestVm("A", "a"), TestVm("B", "b")}, kTestNow).ok());

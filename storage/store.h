@@ -223,10 +223,6 @@ class Store {
   // a state outside 2-11, percent above 100 or a return code that Hyper-V
   // does not define.
   virtual absl::StatusOr<dr::v1::Job> UpdateJob(const JobUpdate& update) = 0;
-  // Applies several updates in one transaction, in order. All or nothing:
-  // the first failing update fails the whole batch.
-  virtual absl::StatusOr<std::vector<dr::v1::Job>> UpdateJobs(
-      const std::vector<JobUpdate>& updates) = 0;
   // Group commit: applies `ops` in order in one transaction, each in its own
   // savepoint, so an operation that is refused (ABORTED, FAILED_PRECONDITION,
   // ...) leaves no trace while the others are kept; the transaction then
