@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
+#include "common/serial_write_reactor.h"
 #include "common/hyperv_status.h"
 #include "spdlog/spdlog.h"
 
@@ -28,25 +29,17 @@ absl::StatusOr<Operation> ToOperation(dr::v1::JobType type, const std::string& j
 }
 
 // One server stream of job statuses.
-class JobStream final : public grpc::ServerWriteReactor<AgentJobStatus> {
+class JobStream final : public SerialWriteReactor<AgentJobStatus> {
  public:
   JobStream(AgentServiceImpl* service, JobRunner* runner) : service_(service), runner_(runner) {}
 
   // Called by the JobRunner with its lock held: queue and maybe write.
   void Push(const AgentJobStatus& status) {
     absl::MutexLock lock(&mu_);
-    if (finished_ || terminal_queued_) return;
+    if (finished() || terminal_queued_) return;
     queue_.push_back(status);
     if (status.terminal()) terminal_queued_ = true;
-    if (!writing_) {
-      writing_ = true;
-      StartWrite(&queue_.front());
-    }
-  }
-
-  void Close(const grpc::Status& status) {
-    absl::MutexLock lock(&mu_);
-    FinishLocked(status);
+    if (!writing()) WriteLocked(&queue_.front());
   }
 
   void set_subscription(uint64_t id) { subscription_ = id; }
@@ -55,24 +48,12 @@ class JobStream final : public grpc::ServerWriteReactor<AgentJobStatus> {
     absl::MutexLock lock(&mu_);
     const bool was_terminal = queue_.front().terminal();
     queue_.pop_front();
-    writing_ = false;
-    if (pending_finish_) {
-      Finish(*pending_finish_);
-      pending_finish_.reset();
-      return;
-    }
-    if (!ok) {
-      FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "stream broken"));
-      return;
-    }
+    if (!WriteDoneLocked(ok)) return;
     if (was_terminal) {
       FinishLocked(grpc::Status::OK);
       return;
     }
-    if (!queue_.empty() && !finished_) {
-      writing_ = true;
-      StartWrite(&queue_.front());
-    }
+    if (!queue_.empty()) WriteLocked(&queue_.front());
   }
 
   void OnCancel() override { Close(grpc::Status(grpc::StatusCode::CANCELLED, "client cancelled")); }
@@ -84,25 +65,11 @@ class JobStream final : public grpc::ServerWriteReactor<AgentJobStatus> {
   }
 
  private:
-  void FinishLocked(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (finished_) return;
-    finished_ = true;
-    if (writing_) {
-      pending_finish_ = std::make_unique<grpc::Status>(status);
-    } else {
-      Finish(status);
-    }
-  }
-
   AgentServiceImpl* const service_;
   JobRunner* const runner_;
   uint64_t subscription_ = 0;
-  absl::Mutex mu_;
   std::deque<AgentJobStatus> queue_ ABSL_GUARDED_BY(mu_);
-  bool writing_ ABSL_GUARDED_BY(mu_) = false;
-  bool finished_ ABSL_GUARDED_BY(mu_) = false;
   bool terminal_queued_ ABSL_GUARDED_BY(mu_) = false;
-  std::unique_ptr<grpc::Status> pending_finish_ ABSL_GUARDED_BY(mu_);
 };
 
 AgentServiceImpl::~AgentServiceImpl() { Shutdown(); }

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
+#include "common/serial_write_reactor.h"
 #include "common/hyperv_status.h"
 #include "common/status_macros.h"
 #include "server/names.h"
@@ -189,8 +190,7 @@ namespace {
 // newer versions of the job wait; a version with the same state as the last
 // waiting one replaces it (progress is coalesced), a new state is appended.
 // States only move forward, so the queue holds at most one entry per state.
-class WatchReactor final : public grpc::ServerWriteReactor<dr::v1::WatchJobResponse>,
-                           public JobWatcher {
+class WatchReactor final : public SerialWriteReactor<dr::v1::WatchJobResponse>, public JobWatcher {
  public:
   WatchReactor(JobHub* hub, std::string job) : hub_(hub), job_(std::move(job)) {}
 
@@ -206,9 +206,9 @@ class WatchReactor final : public grpc::ServerWriteReactor<dr::v1::WatchJobRespo
 
   void OnJob(const dr::v1::Job& job) override {
     absl::MutexLock lock(&mu_);
-    if (finished_ || job.version() <= last_version_) return;
+    if (finished() || job.version() <= last_version_) return;
     last_version_ = job.version();
-    if (!writing_) {
+    if (!writing()) {
       StartLocked(job);
       return;
     }
@@ -226,21 +226,12 @@ class WatchReactor final : public grpc::ServerWriteReactor<dr::v1::WatchJobRespo
 
   void OnWriteDone(bool ok) override {
     absl::MutexLock lock(&mu_);
-    writing_ = false;
-    if (pending_finish_) {
-      Finish(*pending_finish_);
-      pending_finish_.reset();
-      return;
-    }
-    if (!ok) {
-      FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "stream broken"));
-      return;
-    }
+    if (!WriteDoneLocked(ok)) return;
     if (IsTerminal(in_flight_.job().state())) {
       FinishLocked(grpc::Status::OK);
       return;
     }
-    if (!queue_.empty() && !finished_) {
+    if (!queue_.empty()) {
       dr::v1::Job next = std::move(queue_.front());
       queue_.pop_front();
       StartLocked(next);
@@ -255,34 +246,16 @@ class WatchReactor final : public grpc::ServerWriteReactor<dr::v1::WatchJobRespo
   }
 
  private:
-  void Close(const grpc::Status& status) {
-    absl::MutexLock lock(&mu_);
-    FinishLocked(status);
-  }
   void StartLocked(const dr::v1::Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     *in_flight_.mutable_job() = job;
-    writing_ = true;
-    StartWrite(&in_flight_);
-  }
-  void FinishLocked(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (finished_) return;
-    finished_ = true;
-    if (writing_) {
-      pending_finish_ = std::make_unique<grpc::Status>(status);
-    } else {
-      Finish(status);
-    }
+    WriteLocked(&in_flight_);
   }
 
   JobHub* const hub_;
   const std::string job_;
-  absl::Mutex mu_;
   dr::v1::WatchJobResponse in_flight_ ABSL_GUARDED_BY(mu_);
   std::deque<dr::v1::Job> queue_ ABSL_GUARDED_BY(mu_);
   int64_t last_version_ ABSL_GUARDED_BY(mu_) = 0;
-  bool writing_ ABSL_GUARDED_BY(mu_) = false;
-  bool finished_ ABSL_GUARDED_BY(mu_) = false;
-  std::unique_ptr<grpc::Status> pending_finish_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace
@@ -350,7 +323,7 @@ grpc::ServerWriteReactor<dr::v1::WatchJobResponse>* JobServiceImpl::WatchJob(
   auto* reactor = new WatchReactor(hub_, r->name());
   absl::Status valid = CheckJobName("name", r->name());
   if (!valid.ok()) {
-    reactor->Finish(ToGrpcStatus(valid, c));
+    reactor->Close(ToGrpcStatus(valid, c));
     return reactor;
   }
   reactor->Begin(store_, c);
