@@ -232,16 +232,18 @@ void FailoverLogic::Create(dr::v1::Job job, RequestKey key, AgentOperation op, s
                         attempt + 1, std::move(done));
         }
         if (!result.status.ok()) return done(result.status);
+        // The job is durable: answer first, then dispatch, so the caller's
+        // latency does not include starting the agent call.
+        dr::v1::JobResponse out;
+        *out.mutable_job() = result.job;
+        out.set_return_code(dr::v1::RETURN_CODE_JOB_STARTED);
+        done(out);
         if (!result.replayed) {
           spdlog::info("{}: accepted {} of {} requested by {} (request_id {})", result.job.name(),
                        dr::v1::JobType_Name(result.job.type()), result.job.virtual_machine(),
                        result.job.requester().empty() ? "-" : result.job.requester(), key.request_id);
           if (dispatcher_ != nullptr) dispatcher_->Dispatch(result.job, address, operation);
         }
-        dr::v1::JobResponse out;
-        *out.mutable_job() = result.job;
-        out.set_return_code(dr::v1::RETURN_CODE_JOB_STARTED);
-        done(out);
       });
 }
 

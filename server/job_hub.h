@@ -11,6 +11,14 @@
 // stalled). Every change is still persisted; only fan-out is thinned. With
 // 10,000 watchers this is what keeps delivery prompt.
 //
+// Delivery runs on `delivery_threads` threads of the hub's own, never on the
+// publisher's: Publish only queues the version. Jobs are sharded by name and
+// each shard belongs to one delivery thread, so one job's versions reach a
+// watcher in order while different jobs are handed out in parallel (a
+// whole-site failover publishes hundreds of jobs at once, each with its
+// watchers; the gRPC writes for them then run on all cores and the
+// transport can coalesce writes that share a connection).
+//
 // Thread-safe. Sharded by job name so that publishing different jobs does not
 // contend.
 #ifndef HVDR_SERVER_JOB_HUB_H_
@@ -20,7 +28,9 @@
 #include <map>
 #include <set>
 #include <string>
+#include <memory>
 #include <thread>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
@@ -34,9 +44,9 @@ namespace server {
 class JobWatcher {
  public:
   virtual ~JobWatcher() = default;
-  // A new version of the job. Called with a hub shard lock held: must not
-  // block and must not call back into the hub. May repeat or reorder
-  // versions; a watcher keeps only versions newer than the last it queued.
+  // A new version of the job, called on a hub delivery thread: must not
+  // block and must not call back into the hub. May repeat versions; a
+  // watcher keeps only versions newer than the last it queued.
   virtual void OnJob(const dr::v1::Job& job) = 0;
   // The server is shutting down: end the stream.
   virtual void OnClose() = 0;
@@ -50,6 +60,9 @@ class JobHub {
     Clock* clock = RealClock::Get();
     // False: no flusher thread; tests call Flush().
     bool start_flusher = true;
+    // Threads that hand versions to watchers; 0 means one per core (at
+    // least 2).
+    int delivery_threads = 0;
   };
   JobHub() : JobHub(Options()) {}
   explicit JobHub(const Options& options);
@@ -60,8 +73,17 @@ class JobHub {
   // state *after* Watch and deliver it themselves, so nothing published in
   // between is missed.
   void Watch(const std::string& job, JobWatcher* watcher);
+  // After Unwatch returns, `watcher` is not called again and may be
+  // destroyed: it waits for a delivery already under way in its shard.
+  // REQUIRES: not called from OnJob.
   void Unwatch(const std::string& job, JobWatcher* watcher);
+  // Queues `job` for its watchers and returns without calling them.
   void Publish(const dr::v1::Job& job);
+  // Waits until every version queued so far has been handed to its
+  // watchers (tests; shutdown).
+  void Drain();
+  // Which delivery thread serves `job` (tests).
+  int DeliveryThreadFor(const std::string& job) const;
   // Delivers progress held back with nothing newer for progress_interval.
   void Flush();
   // Calls OnClose on every watcher (shutdown).
@@ -81,12 +103,28 @@ class JobHub {
   struct Shard {
     absl::Mutex mu;
     std::map<std::string, Entry> entries ABSL_GUARDED_BY(mu);
+    // Versions published and not yet handed to watchers, oldest first.
+    std::vector<dr::v1::Job> ready ABSL_GUARDED_BY(mu);
+    // A delivery thread is calling watchers of this shard outside mu.
+    bool delivering ABSL_GUARDED_BY(mu) = false;
   };
-  Shard& ShardFor(const std::string& job);
-  static void Deliver(Entry& e, const dr::v1::Job& job, absl::Time now);
+  // One delivery thread and the wake-up flag for its shards.
+  struct Lane {
+    absl::Mutex mu;
+    bool work ABSL_GUARDED_BY(mu) = false;
+    bool stopping ABSL_GUARDED_BY(mu) = false;
+    std::thread thread;
+  };
+  static size_t ShardIndex(const std::string& job);
+  Shard& ShardFor(const std::string& job) { return shards_[ShardIndex(job)]; }
+  // Records `job` as delivered to `e` and queues it on shard `index`.
+  void Deliver(size_t index, Entry& e, const dr::v1::Job& job, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shards_[index].mu);
+  void DeliveryLoop(int lane);
 
   const Options options_;
   std::array<Shard, kShards> shards_;
+  std::vector<std::unique_ptr<Lane>> lanes_;
   absl::Notification stop_;
   std::thread flusher_;
 };

@@ -73,6 +73,7 @@ std::shared_ptr<grpc::Channel> DrServer::InProcessChannel() {
 void DrServer::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
+  hub_.Drain();  // versions already published reach their watchers first
   hub_.CloseAll();
   server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   topology_->Stop();

@@ -70,7 +70,7 @@ class Sqlite {
     int busy_timeout_ms = 5000;
     // Pages are read through a memory map of this many bytes (no read
     // syscall per page) and cached up to cache_kib per connection.
-    int64_t mmap_bytes = 256 << 20;
+    int64_t mmap_bytes = 0;
     int cache_kib = 32 << 10;
   };
 
