@@ -1,6 +1,7 @@
 #include "hvagent/agent_service.h"
 
 #include <deque>
+#include <map>
 
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
@@ -27,6 +28,190 @@ absl::StatusOr<Operation> ToOperation(dr::v1::JobType type, const std::string& j
   op.recovery_point_id = recovery_point_id;
   return op;
 }
+
+namespace {
+
+absl::StatusOr<Operation> NetworkOperation(
+    const dr::v1::HostAgentServiceSetFailoverNetworkAdapterSettingsRequest& request) {
+  absl::StatusOr<Operation> op = ToOperation(dr::v1::JOB_TYPE_SET_FAILOVER_NETWORK_SETTINGS,
+                                             request.job_id(), request.vm_id(), "");
+  if (!op.ok()) return op;
+  if (request.network_settings().empty()) {
+    return InvalidParameter("network_settings", "MISSING", "at least one adapter is required");
+  }
+  op->network_settings.assign(request.network_settings().begin(), request.network_settings().end());
+  return op;
+}
+
+}  // namespace
+
+absl::StatusOr<Operation> ToOperation(const dr::v1::AgentJobRequest& request, std::string* job_id) {
+  using R = dr::v1::AgentJobRequest;
+#define HVDR_CASE(Case, field, Type, RecoveryPoint)                                          \
+  case R::Case:                                                                               \
+    *job_id = request.field().job_id();                                                       \
+    return ToOperation(dr::v1::Type, request.field().job_id(), request.field().vm_id(), RecoveryPoint);
+  switch (request.operation_case()) {
+    HVDR_CASE(kInitiateFailover, initiate_failover, JOB_TYPE_INITIATE_FAILOVER,
+              request.initiate_failover().recovery_point_id())
+    HVDR_CASE(kRevertFailover, revert_failover, JOB_TYPE_REVERT_FAILOVER, "")
+    HVDR_CASE(kCommitFailover, commit_failover, JOB_TYPE_COMMIT_FAILOVER, "")
+    HVDR_CASE(kStartTestFailover, start_test_failover, JOB_TYPE_INITIATE_TEST_REPLICA,
+              request.start_test_failover().recovery_point_id())
+    HVDR_CASE(kCleanupTestFailover, cleanup_test_failover, JOB_TYPE_REMOVE_TEST_REPLICA, "")
+    HVDR_CASE(kReverseReplication, reverse_replication, JOB_TYPE_REVERSE_REPLICATION, "")
+    HVDR_CASE(kPrepareForPlannedFailover, prepare_for_planned_failover,
+              JOB_TYPE_REPLICATION_STATE_CHANGE, "")
+    HVDR_CASE(kStartVirtualMachine, start_virtual_machine, JOB_TYPE_START_VIRTUAL_MACHINE, "")
+    HVDR_CASE(kStopVirtualMachine, stop_virtual_machine, JOB_TYPE_STOP_VIRTUAL_MACHINE, "")
+    case R::kSetFailoverNetworkAdapterSettings:
+      *job_id = request.set_failover_network_adapter_settings().job_id();
+      return NetworkOperation(request.set_failover_network_adapter_settings());
+    case R::kWatchJob:
+      *job_id = request.watch_job().job_id();
+      return InvalidParameter("operation", "NOT_AN_OPERATION", "watch_job re-attaches; it runs nothing");
+    case R::OPERATION_NOT_SET:
+      break;
+  }
+#undef HVDR_CASE
+  return InvalidParameter("operation", "MISSING", "one of the operations is required");
+}
+
+// One RunJobs stream: many jobs, their statuses batched into few writes.
+class JobSession final : public grpc::ServerBidiReactor<dr::v1::RunJobsRequest, dr::v1::RunJobsResponse> {
+ public:
+  JobSession(AgentServiceImpl* service, JobRunner* runner) : service_(service), runner_(runner) {}
+
+  void Begin() {
+    if (!service_->Register(this)) {
+      Close(grpc::Status(grpc::StatusCode::UNAVAILABLE, "hvagent is shutting down"));
+      return;
+    }
+    absl::MutexLock lock(&mu_);
+    if (!finished_) StartRead(&in_);
+  }
+
+  // Ends the stream with `status` once the write in flight is done.
+  void Close(const grpc::Status& status) {
+    absl::MutexLock lock(&mu_);
+    FinishLocked(status);
+  }
+
+  // Called by the JobRunner with its lock held: queue and maybe write.
+  void Push(const AgentJobStatus& status) {
+    absl::MutexLock lock(&mu_);
+    if (finished_) return;
+    if (status.terminal()) subscriptions_.erase(status.job_id());
+    auto it = index_.find(status.job_id());
+    if (it != index_.end()) {
+      AgentJobStatus* queued = pending_.mutable_statuses(it->second);
+      if (queued->state() == status.state() && !queued->terminal()) {
+        *queued = status;  // progress of a queued state: keep the newest only
+        return;
+      }
+    }
+    index_[status.job_id()] = pending_.statuses_size();
+    *pending_.add_statuses() = status;
+    MaybeWriteLocked();
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {  // the server closed its side or went away
+      Close(grpc::Status::OK);
+      return;
+    }
+    for (const dr::v1::AgentJobRequest& job : in_.jobs()) Run(job);
+    absl::MutexLock lock(&mu_);
+    if (!finished_) StartRead(&in_);
+  }
+
+  void OnWriteDone(bool ok) override {
+    absl::MutexLock lock(&mu_);
+    writing_ = false;
+    if (!ok) {
+      FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "stream broken"));
+    }
+    if (pending_finish_ != nullptr) {
+      Finish(*pending_finish_);
+      pending_finish_.reset();
+      return;
+    }
+    MaybeWriteLocked();
+  }
+
+  void OnCancel() override { Close(grpc::Status(grpc::StatusCode::CANCELLED, "client cancelled")); }
+
+  void OnDone() override {
+    std::multimap<std::string, uint64_t> subscriptions;
+    {
+      absl::MutexLock lock(&mu_);
+      subscriptions.swap(subscriptions_);
+    }
+    for (const auto& [job, id] : subscriptions) runner_->Unsubscribe(id);
+    service_->Unregister(this);
+    delete this;
+  }
+
+ private:
+  void Run(const dr::v1::AgentJobRequest& job) {
+    std::string job_id;
+    uint64_t subscription = 0;
+    auto listener = [this](const AgentJobStatus& s) { Push(s); };
+    absl::StatusOr<AgentJobStatus> started;
+    if (job.has_watch_job()) {
+      job_id = job.watch_job().job_id();
+      started = job_id.empty() ? InvalidParameter("job_id", "MISSING", "is required")
+                               : runner_->Watch(job_id, listener, &subscription);
+    } else {
+      absl::StatusOr<Operation> op = ToOperation(job, &job_id);
+      started = op.ok() ? runner_->Start(job_id, *op, listener, &subscription) : op.status();
+    }
+    absl::MutexLock lock(&mu_);
+    // A job already terminal has no subscription left in the runner.
+    if (subscription != 0 && !(started.ok() && started->terminal())) {
+      subscriptions_.emplace(job_id, subscription);
+    }
+    if (started.ok() || finished_) return;
+    spdlog::warn("refused job {}: {}", job_id, started.status().ToString());
+    dr::v1::AgentJobRefusal* r = pending_.add_refusals();
+    r->set_job_id(job_id);
+    r->set_code(static_cast<int32_t>(started.status().code()));
+    r->set_message(std::string(started.status().message()));
+    *r->mutable_detail() = ErrorDetailOf(started.status());
+    MaybeWriteLocked();
+  }
+
+  void MaybeWriteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (writing_ || finished_ || (pending_.statuses().empty() && pending_.refusals().empty())) return;
+    out_.Clear();
+    out_.Swap(&pending_);
+    index_.clear();
+    writing_ = true;
+    StartWrite(&out_);
+  }
+
+  void FinishLocked(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (finished_) return;
+    finished_ = true;
+    if (writing_) {
+      pending_finish_ = std::make_unique<grpc::Status>(status);
+    } else {
+      Finish(status);
+    }
+  }
+
+  AgentServiceImpl* const service_;
+  JobRunner* const runner_;
+  dr::v1::RunJobsRequest in_;  // owned by the read in flight
+  absl::Mutex mu_;
+  dr::v1::RunJobsResponse out_ ABSL_GUARDED_BY(mu_);      // the write in flight
+  dr::v1::RunJobsResponse pending_ ABSL_GUARDED_BY(mu_);  // the next write
+  std::map<std::string, int> index_ ABSL_GUARDED_BY(mu_);  // job -> its last status in pending_
+  std::multimap<std::string, uint64_t> subscriptions_ ABSL_GUARDED_BY(mu_);
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  std::unique_ptr<grpc::Status> pending_finish_ ABSL_GUARDED_BY(mu_);
+};
 
 // One server stream of job statuses.
 class JobStream final : public SerialWriteReactor<AgentJobStatus> {
@@ -82,6 +267,30 @@ void AgentServiceImpl::Shutdown() {
                           "hvagent is shutting down; the job goes on in the hypervisor: "
                           "re-attach with WatchJob"));
   }
+  for (JobSession* s : sessions_) {
+    s->Close(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                          "hvagent is shutting down; the jobs go on in the hypervisor: "
+                          "send them again to re-attach"));
+  }
+}
+
+bool AgentServiceImpl::Register(JobSession* session) {
+  absl::MutexLock lock(&mu_);
+  if (shut_down_) return false;
+  sessions_.insert(session);
+  return true;
+}
+
+void AgentServiceImpl::Unregister(JobSession* session) {
+  absl::MutexLock lock(&mu_);
+  sessions_.erase(session);
+}
+
+grpc::ServerBidiReactor<dr::v1::RunJobsRequest, dr::v1::RunJobsResponse>* AgentServiceImpl::RunJobs(
+    grpc::CallbackServerContext*) {
+  auto* session = new JobSession(this, runner_);
+  session->Begin();
+  return session;
 }
 
 bool AgentServiceImpl::Register(JobStream* stream) {
@@ -157,17 +366,7 @@ HVDR_AGENT_OPERATION(StopVirtualMachine, HostAgentServiceStopVirtualMachineReque
 grpc::ServerWriteReactor<AgentJobStatus>* AgentServiceImpl::SetFailoverNetworkAdapterSettings(
     grpc::CallbackServerContext* context,
     const dr::v1::HostAgentServiceSetFailoverNetworkAdapterSettingsRequest* request) {
-  absl::StatusOr<Operation> op = ToOperation(dr::v1::JOB_TYPE_SET_FAILOVER_NETWORK_SETTINGS,
-                                             request->job_id(), request->vm_id(), "");
-  if (op.ok()) {
-    if (request->network_settings().empty()) {
-      op = InvalidParameter("network_settings", "MISSING", "at least one adapter is required");
-    } else {
-      op->network_settings.assign(request->network_settings().begin(),
-                                  request->network_settings().end());
-    }
-  }
-  return Operate(context, std::move(op), request->job_id());
+  return Operate(context, NetworkOperation(*request), request->job_id());
 }
 
 grpc::ServerWriteReactor<AgentJobStatus>* AgentServiceImpl::WatchJob(

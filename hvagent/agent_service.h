@@ -1,7 +1,10 @@
 // dr.v1.HostAgentService over the gRPC callback API. Each operation call is
 // a server stream fed by the JobRunner: the job's current status first, then
-// every change, ending after the terminal one. Streams own a small queue
-// (one write in flight at a time) and cost no thread.
+// every change, ending after the terminal one. RunJobs carries many jobs on
+// one stream: statuses that change while a write is in flight go out
+// together in the next message, so a burst of job changes costs a few
+// writes, not one call per job. Streams own a small queue (one write in
+// flight at a time) and cost no thread.
 //
 // Thread-safe. Shutdown() must be called before the grpc::Server shuts down:
 // it ends every open stream with UNAVAILABLE ("re-attach with WatchJob").
@@ -21,12 +24,17 @@ namespace hvdr {
 namespace agent {
 
 class JobStream;
+class JobSession;
 
 // Request -> Operation, checking the fields every operation needs. Errors
 // are INVALID_ARGUMENT (32773) naming the field.
 absl::StatusOr<Operation> ToOperation(dr::v1::JobType type, const std::string& job_id,
                                       const std::string& vm_id,
                                       const std::string& recovery_point_id);
+// The operation and job id of a RunJobs entry, with the same checks as the
+// per-job calls.
+absl::StatusOr<Operation> ToOperation(const dr::v1::AgentJobRequest& request,
+                                      std::string* job_id);
 
 class AgentServiceImpl final : public dr::v1::HostAgentService::CallbackService {
  public:
@@ -75,20 +83,26 @@ class AgentServiceImpl final : public dr::v1::HostAgentService::CallbackService 
   grpc::ServerUnaryReactor* CancelJob(grpc::CallbackServerContext* context,
                                       const dr::v1::HostAgentServiceCancelJobRequest* request,
                                       dr::v1::AgentJobStatus* response) override;
+  grpc::ServerBidiReactor<dr::v1::RunJobsRequest, dr::v1::RunJobsResponse>* RunJobs(
+      grpc::CallbackServerContext* context) override;
 
  private:
   friend class JobStream;
+  friend class JobSession;
   grpc::ServerWriteReactor<dr::v1::AgentJobStatus>* Operate(
       grpc::CallbackServerContext* context, absl::StatusOr<Operation> op,
       const std::string& job_id);
   // False after Shutdown(): the stream is refused.
   bool Register(JobStream* stream);
   void Unregister(JobStream* stream);
+  bool Register(JobSession* session);
+  void Unregister(JobSession* session);
 
   Backend* const backend_;
   JobRunner* const runner_;
   absl::Mutex mu_;
   std::set<JobStream*> streams_ ABSL_GUARDED_BY(mu_);
+  std::set<JobSession*> sessions_ ABSL_GUARDED_BY(mu_);
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
 };
 

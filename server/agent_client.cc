@@ -34,13 +34,13 @@ Req Fill(const AgentOperation& op) {
   return r;
 }
 
+// Parses `bytes` into `out`, which must end up naming a job.
 template <typename Req>
-absl::StatusOr<std::unique_ptr<google::protobuf::Message>> Parse(const std::string& bytes) {
-  auto req = std::make_unique<Req>();
-  if (!req->ParseFromString(bytes) || req->job_id().empty()) {
+absl::Status Parse(const std::string& bytes, Req* out) {
+  if (!out->ParseFromString(bytes) || out->job_id().empty()) {
     return absl::InvalidArgumentError("stored agent request does not parse");
   }
-  return std::unique_ptr<google::protobuf::Message>(std::move(req));
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -74,36 +74,29 @@ std::string EncodeAgentOperation(const AgentOperation& op) {
   }
 }
 
-absl::StatusOr<std::unique_ptr<google::protobuf::Message>> StartAgentCall(
-    dr::v1::HostAgentService::StubInterface::async_interface* async, dr::v1::JobType type,
-    const std::string& bytes, grpc::ClientContext* context,
-    grpc::ClientReadReactor<dr::v1::AgentJobStatus>* reactor) {
+absl::StatusOr<dr::v1::AgentJobRequest> ToAgentJobRequest(dr::v1::JobType type,
+                                                          const std::string& bytes) {
   using namespace dr::v1;  // NOLINT
-  if (async == nullptr) return absl::FailedPreconditionError("agent stub has no callback interface");
-#define HVDR_START(Type, Req, Method)                                          \
-  case Type: {                                                                 \
-    auto req = Parse<Req>(bytes);                                              \
-    if (!req.ok()) return req.status();                                        \
-    async->Method(context, static_cast<const Req*>(req->get()), reactor);      \
-    return req;                                                                \
-  }
+  AgentJobRequest r;
+  absl::Status parsed;
   switch (type) {
-    HVDR_START(JOB_TYPE_INITIATE_FAILOVER, HostAgentServiceInitiateFailoverRequest, InitiateFailover)
-    HVDR_START(JOB_TYPE_REVERT_FAILOVER, HostAgentServiceRevertFailoverRequest, RevertFailover)
-    HVDR_START(JOB_TYPE_COMMIT_FAILOVER, HostAgentServiceCommitFailoverRequest, CommitFailover)
-    HVDR_START(JOB_TYPE_INITIATE_TEST_REPLICA, HostAgentServiceStartTestFailoverRequest, StartTestFailover)
-    HVDR_START(JOB_TYPE_REMOVE_TEST_REPLICA, HostAgentServiceCleanupTestFailoverRequest, CleanupTestFailover)
-    HVDR_START(JOB_TYPE_REVERSE_REPLICATION, HostAgentServiceReverseReplicationRequest, ReverseReplication)
-    HVDR_START(JOB_TYPE_SET_FAILOVER_NETWORK_SETTINGS,
-               HostAgentServiceSetFailoverNetworkAdapterSettingsRequest, SetFailoverNetworkAdapterSettings)
-    HVDR_START(JOB_TYPE_REPLICATION_STATE_CHANGE, HostAgentServicePrepareForPlannedFailoverRequest,
-               PrepareForPlannedFailover)
-    HVDR_START(JOB_TYPE_START_VIRTUAL_MACHINE, HostAgentServiceStartVirtualMachineRequest, StartVirtualMachine)
-    HVDR_START(JOB_TYPE_STOP_VIRTUAL_MACHINE, HostAgentServiceStopVirtualMachineRequest, StopVirtualMachine)
+    case JOB_TYPE_INITIATE_FAILOVER: parsed = Parse(bytes, r.mutable_initiate_failover()); break;
+    case JOB_TYPE_REVERT_FAILOVER: parsed = Parse(bytes, r.mutable_revert_failover()); break;
+    case JOB_TYPE_COMMIT_FAILOVER: parsed = Parse(bytes, r.mutable_commit_failover()); break;
+    case JOB_TYPE_INITIATE_TEST_REPLICA: parsed = Parse(bytes, r.mutable_start_test_failover()); break;
+    case JOB_TYPE_REMOVE_TEST_REPLICA: parsed = Parse(bytes, r.mutable_cleanup_test_failover()); break;
+    case JOB_TYPE_REVERSE_REPLICATION: parsed = Parse(bytes, r.mutable_reverse_replication()); break;
+    case JOB_TYPE_SET_FAILOVER_NETWORK_SETTINGS:
+      parsed = Parse(bytes, r.mutable_set_failover_network_adapter_settings());
+      break;
+    case JOB_TYPE_REPLICATION_STATE_CHANGE: parsed = Parse(bytes, r.mutable_prepare_for_planned_failover()); break;
+    case JOB_TYPE_START_VIRTUAL_MACHINE: parsed = Parse(bytes, r.mutable_start_virtual_machine()); break;
+    case JOB_TYPE_STOP_VIRTUAL_MACHINE: parsed = Parse(bytes, r.mutable_stop_virtual_machine()); break;
     default:
       return absl::InvalidArgumentError(absl::StrCat(JobType_Name(type), " has no agent call"));
   }
-#undef HVDR_START
+  if (!parsed.ok()) return parsed;
+  return r;
 }
 
 }  // namespace server

@@ -14,7 +14,6 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "dr/v1/agent_service.grpc.pb.h"
-#include "google/protobuf/message.h"
 
 namespace hvdr {
 namespace server {
@@ -50,14 +49,10 @@ struct AgentOperation {
 // The serialized HostAgentService request for `op`.
 std::string EncodeAgentOperation(const AgentOperation& op);
 
-// Parses the request stored for a job of `type` and starts the matching
-// streaming call on `async`. The returned message is the request; the
-// caller keeps it alive until the call ends. INVALID_ARGUMENT when the bytes
-// do not parse or the type has no agent call.
-absl::StatusOr<std::unique_ptr<google::protobuf::Message>> StartAgentCall(
-    dr::v1::HostAgentService::StubInterface::async_interface* async, dr::v1::JobType type,
-    const std::string& bytes, grpc::ClientContext* context,
-    grpc::ClientReadReactor<dr::v1::AgentJobStatus>* reactor);
+// The RunJobs entry for the request stored for a job of `type`.
+// INVALID_ARGUMENT when the bytes do not parse or the type has no agent call.
+absl::StatusOr<dr::v1::AgentJobRequest> ToAgentJobRequest(dr::v1::JobType type,
+                                                          const std::string& bytes);
 
 }  // namespace server
 }  // namespace hvdr

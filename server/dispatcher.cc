@@ -14,41 +14,95 @@ namespace server {
 
 using dr::v1::AgentJobStatus;
 
-class Dispatcher::Stream final : public grpc::ClientReadReactor<AgentJobStatus> {
+// One agent's RunJobs stream. Requests queued while a write is in flight
+// go out together in the next one.
+class Dispatcher::Session final
+    : public grpc::ClientBidiReactor<dr::v1::RunJobsRequest, dr::v1::RunJobsResponse> {
  public:
-  Stream(Dispatcher* dispatcher, std::string job,
-         std::shared_ptr<dr::v1::HostAgentService::StubInterface> stub)
-      : dispatcher_(dispatcher), job_(std::move(job)), stub_(std::move(stub)) {}
+  Session(Dispatcher* dispatcher, std::string address,
+          std::shared_ptr<dr::v1::HostAgentService::StubInterface> stub)
+      : dispatcher_(dispatcher), address_(std::move(address)), stub_(std::move(stub)) {}
 
-  absl::Status Start(dr::v1::JobType type, const std::string& operation) {
-    auto request = StartAgentCall(stub_->async(), type, operation, &context_, this);
-    if (!request.ok()) return request.status();
-    request_ = *std::move(request);
-    StartRead(&status_);
+  // Opens the stream. Call once, without the dispatcher's lock; `self` keeps
+  // this alive until OnDone.
+  void Start(std::shared_ptr<Session> self) {
+    self_ = std::move(self);
+    stub_->async()->RunJobs(&context_, this);
+    // Writes start outside reactions (from Send): the hold keeps the call
+    // alive for them until the read side fails (OnReadDone(false)).
+    AddHold();
+    StartRead(&in_);
+    {
+      absl::MutexLock lock(&mu_);
+      started_ = true;
+      MaybeWriteLocked();
+    }
     StartCall();
-    return absl::OkStatus();
   }
+
+  // Queues `job`. False when the stream is over (OnSessionDone retries the
+  // jobs sent on it).
+  bool Send(dr::v1::AgentJobRequest job) {
+    absl::MutexLock lock(&mu_);
+    if (done_) return false;
+    *pending_.add_jobs() = std::move(job);
+    MaybeWriteLocked();
+    return true;
+  }
+
   void Cancel() { context_.TryCancel(); }
+  const std::string& address() const { return address_; }
+
+  void OnWriteDone(bool ok) override {
+    absl::MutexLock lock(&mu_);
+    writing_ = false;
+    if (ok) MaybeWriteLocked();  // else the read fails too and OnDone follows
+  }
 
   void OnReadDone(bool ok) override {
-    if (!ok) return;  // OnDone follows
-    if (status_.terminal()) got_terminal_ = true;
-    dispatcher_->OnStatus(job_, status_);
-    StartRead(&status_);
-  }
-  void OnDone(const grpc::Status& status) override {
-    dispatcher_->OnStreamDone(job_, status, got_terminal_, &context_);
-    delete this;
+    if (!ok) {  // the stream is over: no more writes; OnDone follows
+      {
+        absl::MutexLock lock(&mu_);
+        done_ = true;
+      }
+      RemoveHold();
+      return;
+    }
+    for (const dr::v1::AgentJobStatus& status : in_.statuses()) dispatcher_->OnStatus(status);
+    for (const dr::v1::AgentJobRefusal& refusal : in_.refusals()) dispatcher_->OnRefused(refusal);
+    StartRead(&in_);
   }
 
+  void OnDone(const grpc::Status& status) override {
+    {
+      absl::MutexLock lock(&mu_);
+      done_ = true;
+    }
+    std::shared_ptr<Session> self = std::move(self_);
+    dispatcher_->OnSessionDone(this, status);
+  }  // `self` may be the last reference: nothing touches this after here
+
  private:
+  void MaybeWriteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (!started_ || writing_ || done_ || pending_.jobs().empty()) return;
+    out_.Clear();
+    out_.Swap(&pending_);
+    writing_ = true;
+    StartWrite(&out_);
+  }
+
   Dispatcher* const dispatcher_;
-  const std::string job_;
+  const std::string address_;
   std::shared_ptr<dr::v1::HostAgentService::StubInterface> stub_;
+  std::shared_ptr<Session> self_;
   grpc::ClientContext context_;
-  std::unique_ptr<google::protobuf::Message> request_;
-  AgentJobStatus status_;
-  bool got_terminal_ = false;
+  dr::v1::RunJobsResponse in_;  // owned by the read in flight
+  absl::Mutex mu_;
+  dr::v1::RunJobsRequest out_ ABSL_GUARDED_BY(mu_);      // the write in flight
+  dr::v1::RunJobsRequest pending_ ABSL_GUARDED_BY(mu_);  // the next write
+  bool started_ ABSL_GUARDED_BY(mu_) = false;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 namespace {
@@ -62,7 +116,7 @@ bool Retriable(grpc::StatusCode code) {
     case grpc::StatusCode::INTERNAL:
     case grpc::StatusCode::RESOURCE_EXHAUSTED:
     case grpc::StatusCode::ABORTED:
-    case grpc::StatusCode::OK:  // the stream ended without a terminal status
+    case grpc::StatusCode::OK:  // the stream ended before the job did
       return true;
     default:
       return false;
@@ -99,10 +153,10 @@ void Dispatcher::Dispatch(const dr::v1::Job& job, const std::string& address,
     t.agent = address;
     t.operation = operation;
   }
-  StartStream(job.name());
+  Send(job.name());
 }
 
-void Dispatcher::StartStream(const std::string& job) {
+void Dispatcher::Send(const std::string& job) {
   dr::v1::JobType type;
   std::string host_name, address, operation;
   {
@@ -111,7 +165,7 @@ void Dispatcher::StartStream(const std::string& job) {
     if (shutting_down_ || it == jobs_.end()) return;
     type = it->second.type;
     host_name = it->second.host;
-    // Known from the request only for the first stream.
+    // Known from the request only for the first send.
     address = std::move(it->second.address);
     operation = std::move(it->second.operation);
     it->second.address.clear();
@@ -127,6 +181,9 @@ void Dispatcher::StartStream(const std::string& job) {
       operation = *std::move(stored);
     }
   }
+  absl::StatusOr<dr::v1::AgentJobRequest> request =
+      operation.empty() ? absl::FailedPreconditionError("the job has no stored agent request")
+                        : ToAgentJobRequest(type, operation);
   absl::MutexLock lock(&mu_);
   auto it = jobs_.find(job);
   if (shutting_down_ || it == jobs_.end()) return;
@@ -135,30 +192,36 @@ void Dispatcher::StartStream(const std::string& job) {
     RetryLocked(job, t, absl::StrCat("cannot read the job's host or request: ", lookup.ToString()));
     return;
   }
-  if (operation.empty()) {
-    FailLocked(job, t, dr::v1::RETURN_CODE_FAILED, "the job has no stored agent request");
+  if (!request.ok()) {
+    FailLocked(job, t, dr::v1::RETURN_CODE_FAILED, std::string(request.status().message()));
     return;
   }
   t.agent = address;
-  auto* stream = new Stream(this, job, agents_->Get(address));
-  t.stream = stream;
-  ++live_streams_;
-  // Started without the lock: gRPC may run reactions on this thread.
-  mu_.Unlock();
-  absl::Status started = stream->Start(type, operation);
-  mu_.Lock();
-  if (!started.ok()) {
-    --live_streams_;
-    delete stream;
-    auto again = jobs_.find(job);
-    if (again != jobs_.end()) {
-      again->second.stream = nullptr;
-      FailLocked(job, again->second, dr::v1::RETURN_CODE_FAILED, std::string(started.message()));
+  std::shared_ptr<Session>& slot = sessions_[address];
+  std::shared_ptr<Session> fresh;
+  if (slot == nullptr) {
+    std::shared_ptr<dr::v1::HostAgentService::StubInterface> stub = agents_->Get(address);
+    if (stub->async() == nullptr) {
+      sessions_.erase(address);
+      FailLocked(job, t, dr::v1::RETURN_CODE_FAILED, "agent stub has no callback interface");
+      return;
     }
+    slot = fresh = std::make_shared<Session>(this, address, std::move(stub));
+    ++live_sessions_;
   }
+  std::shared_ptr<Session> session = slot;
+  t.session = session.get();
+  // gRPC calls without the lock: reactions may run on other threads at once.
+  mu_.Unlock();
+  if (fresh != nullptr) fresh->Start(fresh);
+  // False: the stream is over and OnSessionDone retries the job (it was
+  // marked as sent on this stream above).
+  session->Send(*std::move(request));
+  mu_.Lock();
 }
 
-void Dispatcher::OnStatus(const std::string& job, const AgentJobStatus& status) {
+void Dispatcher::OnStatus(const AgentJobStatus& status) {
+  const std::string& job = status.job_id();
   absl::MutexLock lock(&mu_);
   auto it = jobs_.find(job);
   if (it == jobs_.end()) return;
@@ -172,7 +235,8 @@ void Dispatcher::OnStatus(const std::string& job, const AgentJobStatus& status) 
                        status.return_code() != t.return_code ||
                        status.error_code() != t.error_code || status.terminal() || t.unknown_reported;
   t.unknown_reported = false;
-  if (!changed || t.terminal) return;
+  if (t.terminal) return;
+  if (!changed) return;
   JobUpdate u;
   u.job = job;
   u.state = status.state();
@@ -195,37 +259,54 @@ void Dispatcher::OnStatus(const std::string& job, const AgentJobStatus& status) 
   t.percent = status.percent_complete();
   t.return_code = status.return_code();
   t.error_code = status.error_code();
-  if (status.terminal()) {
-    t.terminal = true;
+  const bool terminal = status.terminal();
+  if (terminal) {
     spdlog::info("{}: {} (return code {}, error {} {})", job, dr::v1::JobState_Name(status.state()),
                  static_cast<int>(status.return_code()), status.error_code(), status.error_summary());
+    if (t.alarm != nullptr) t.alarm->Cancel();
+    jobs_.erase(it);  // done: nothing more to send or retry
   }
   writer_->Submit(std::move(u), nullptr);
 }
 
-void Dispatcher::OnStreamDone(const std::string& job, const grpc::Status& status, bool got_terminal,
-                              const grpc::ClientContext* context) {
+void Dispatcher::OnRefused(const dr::v1::AgentJobRefusal& refusal) {
   absl::MutexLock lock(&mu_);
-  --live_streams_;
-  auto it = jobs_.find(job);
+  auto it = jobs_.find(refusal.job_id());
   if (it == jobs_.end()) return;
   Tracked& t = it->second;
-  t.stream = nullptr;
-  if (got_terminal || t.terminal) {
-    jobs_.erase(it);
-    return;
-  }
+  const auto code = static_cast<grpc::StatusCode>(refusal.code());
   if (shutting_down_) return;
-  if (!Retriable(status.error_code())) {
-    absl::Status refused = FromGrpcStatus(status, context);
-    FailLocked(job, t, ErrorDetailOf(refused).return_code(),
-               absl::StrCat("agent at ", t.agent, " refused the job: ", refused.message()));
+  if (refusal.code() == 0 || Retriable(code)) {
+    RetryLocked(refusal.job_id(), t, absl::StrCat("agent at ", t.agent, ": ", refusal.message()));
     return;
   }
-  RetryLocked(job, t,
-              absl::StrCat("agent at ", t.agent, ": ", status.error_message().empty()
-                                                             ? "stream ended before the job did"
-                                                             : status.error_message()));
+  const dr::v1::ReturnCode rc = refusal.detail().return_code() != dr::v1::RETURN_CODE_COMPLETED
+                                    ? refusal.detail().return_code()
+                                    : dr::v1::RETURN_CODE_FAILED;
+  FailLocked(refusal.job_id(), t, rc,
+             absl::StrCat("agent at ", t.agent, " refused the job: ", refusal.message()));
+}
+
+void Dispatcher::OnSessionDone(Session* session, const grpc::Status& status) {
+  absl::MutexLock lock(&mu_);
+  --live_sessions_;
+  auto slot = sessions_.find(session->address());
+  if (slot != sessions_.end() && slot->second.get() == session) sessions_.erase(slot);
+  if (shutting_down_) return;
+  const std::string why = absl::StrCat(
+      "agent at ", session->address(), ": ",
+      status.error_message().empty() ? "stream ended before the job did" : status.error_message());
+  int retried = 0;
+  for (auto& [job, t] : jobs_) {
+    if (t.session != session) continue;
+    t.session = nullptr;
+    RetryLocked(job, t, why);
+    ++retried;
+  }
+  if (retried > 0) {
+    spdlog::warn("agent at {}: stream ended ({}); {} jobs will be sent again", session->address(),
+                 status.error_message(), retried);
+  }
 }
 
 void Dispatcher::RetryLocked(const std::string& job, Tracked& t, const std::string& why) {
@@ -261,7 +342,7 @@ void Dispatcher::RetryLocked(const std::string& job, Tracked& t, const std::stri
       --pending_alarms_;
       if (!fired || shutting_down_) return;
     }
-    StartStream(job);
+    Send(job);
   });
 }
 
@@ -309,12 +390,12 @@ absl::StatusOr<dr::v1::Job> Dispatcher::Cancel(const dr::v1::Job& job) {
 void Dispatcher::Shutdown() {
   absl::MutexLock lock(&mu_);
   shutting_down_ = true;
+  for (auto& [address, session] : sessions_) session->Cancel();
   for (auto& [name, t] : jobs_) {
-    if (t.stream != nullptr) t.stream->Cancel();
     if (t.alarm != nullptr) t.alarm->Cancel();
   }
   auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return live_streams_ == 0 && pending_alarms_ == 0;
+    return live_sessions_ == 0 && pending_alarms_ == 0;
   };
   mu_.Await(absl::Condition(&idle));
 }

@@ -1,14 +1,18 @@
-// Runs accepted jobs on their agents. For each job: one streaming call to
-// the agent of the job's host (callback API: no thread per stream); every
-// status the agent streams is handed to the JobWriter (persisted, then
-// fanned out). A broken stream is re-opened with exponential backoff, sending
-// the same request: the job id is the agent's idempotency key, so this
-// re-attaches and never starts the operation twice. When the agent cannot be
-// reached for retry_deadline, the job is recorded with return code 32771
-// (status unknown) - never completed or failed on a guess - and retries go
-// on until the agent answers, which reconciles the job.
+// Runs accepted jobs on their agents. One long-lived RunJobs stream per
+// agent carries all of that agent's jobs (callback API: no thread per
+// stream; requests and statuses travel in batches, so a whole-site failover
+// costs a few messages per agent rather than one call per VM); every status
+// the agent streams is handed to the JobWriter (persisted, then fanned out).
+// When an agent's stream breaks, each of its unfinished jobs is sent again,
+// after exponential backoff, on a new stream: the job id is the agent's
+// idempotency key, so this re-attaches and never starts the operation twice.
+// A job the agent refuses is failed with the agent's return code, unless the
+// refusal is transient (then it is retried like a broken stream). When the
+// agent cannot be reached for retry_deadline, the job is recorded with
+// return code 32771 (status unknown) - never completed or failed on a guess
+// - and retries go on until the agent answers, which reconciles the job.
 //
-// Thread-safe. No lock is held across a network call.
+// Thread-safe. The dispatcher's lock is never held across a network call.
 #ifndef HVDR_SERVER_DISPATCHER_H_
 #define HVDR_SERVER_DISPATCHER_H_
 
@@ -45,7 +49,7 @@ class Dispatcher {
 
   // Starts driving `job` (stored, with its operation). A job already being
   // driven is left alone. `address` and `operation`, when given, spare the
-  // first stream two reads of the store.
+  // first send two reads of the store.
   void Dispatch(const dr::v1::Job& job, const std::string& address = "",
                 const std::string& operation = "");
   // Asks the job's agent to cancel it. FAILED_PRECONDITION (32775) when the
@@ -57,7 +61,7 @@ class Dispatcher {
   int ActiveJobs();
 
  private:
-  class Stream;
+  class Session;
   struct Tracked {
     dr::v1::JobType type = dr::v1::JOB_TYPE_UNSPECIFIED;
     std::string host;
@@ -70,17 +74,19 @@ class Dispatcher {
     absl::Duration backoff;
     bool unknown_reported = false;
     bool terminal = false;
-    Stream* stream = nullptr;
+    Session* session = nullptr;  // the stream the job was last sent on
     std::unique_ptr<grpc::Alarm> alarm;
     std::string address;    // known at first dispatch; read again on retries
     std::string operation;  // likewise
-    std::string agent;      // the agent the last stream went to (for messages)
+    std::string agent;      // the agent the job was last sent to (for messages)
   };
 
-  void StartStream(const std::string& job) ABSL_LOCKS_EXCLUDED(mu_);
-  void OnStatus(const std::string& job, const dr::v1::AgentJobStatus& status) ABSL_LOCKS_EXCLUDED(mu_);
-  void OnStreamDone(const std::string& job, const grpc::Status& status, bool got_terminal,
-                    const grpc::ClientContext* context) ABSL_LOCKS_EXCLUDED(mu_);
+  // Sends the job to its agent's stream (opening one if needed).
+  void Send(const std::string& job) ABSL_LOCKS_EXCLUDED(mu_);
+  void OnStatus(const dr::v1::AgentJobStatus& status) ABSL_LOCKS_EXCLUDED(mu_);
+  void OnRefused(const dr::v1::AgentJobRefusal& refusal) ABSL_LOCKS_EXCLUDED(mu_);
+  // The stream ended: its unfinished jobs are retried.
+  void OnSessionDone(Session* session, const grpc::Status& status) ABSL_LOCKS_EXCLUDED(mu_);
   // A retry after backoff; records 32771 once retry_deadline has passed.
   void RetryLocked(const std::string& job, Tracked& t, const std::string& why)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -96,8 +102,10 @@ class Dispatcher {
 
   absl::Mutex mu_;
   std::map<std::string, Tracked> jobs_ ABSL_GUARDED_BY(mu_);
+  // The open stream of each agent, by address.
+  std::map<std::string, std::shared_ptr<Session>> sessions_ ABSL_GUARDED_BY(mu_);
   bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
-  int live_streams_ ABSL_GUARDED_BY(mu_) = 0;
+  int live_sessions_ ABSL_GUARDED_BY(mu_) = 0;
   int pending_alarms_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
