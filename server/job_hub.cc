@@ -9,7 +9,7 @@ namespace server {
 
 JobHub::JobHub(const Options& options) : options_(options) {
   int threads = options_.delivery_threads;
-  if (threads <= 0) threads = std::max(2, static_cast<int>(std::thread::hardware_concurrency()));
+  if (threads <= 0) threads = std::max(4, 4 * static_cast<int>(std::thread::hardware_concurrency()));
   threads = std::min(threads, kShards);
   for (int i = 0; i < threads; ++i) lanes_.push_back(std::make_unique<Lane>());
   for (int i = 0; i < threads; ++i) lanes_[i]->thread = std::thread([this, i] { DeliveryLoop(i); });

@@ -60,8 +60,11 @@ class JobHub {
     Clock* clock = RealClock::Get();
     // False: no flusher thread; tests call Flush().
     bool start_flusher = true;
-    // Threads that hand versions to watchers; 0 means one per core (at
-    // least 2).
+    // Threads that hand versions to watchers; 0 means four per core (at
+    // least 4). More threads than cores pays: a thread writing to a
+    // connection holds its transport while the others' writes to the same
+    // connection queue behind it and go out in the same send (measured with
+    // 10,000 watchers on 2 cores: p99 270 ms with 2 threads, 183 ms with 8).
     int delivery_threads = 0;
   };
   JobHub() : JobHub(Options()) {}

@@ -242,10 +242,14 @@ absl::Status SimBackend::SaveLocked() {
 }
 
 SimVm* SimBackend::FindVmLocked(const std::string& vm_id) {
-  for (SimVm& vm : *state_.mutable_vms()) {
-    if (vm.vm_id() == vm_id) return &vm;
+  if (vm_index_.size() != static_cast<size_t>(state_.vms_size())) {
+    vm_index_.clear();
+    for (int i = 0; i < state_.vms_size(); ++i) vm_index_.emplace(state_.vms(i).vm_id(), i);
   }
-  return nullptr;
+  auto it = vm_index_.find(vm_id);
+  if (it == vm_index_.end()) return nullptr;
+  SimVm* vm = state_.mutable_vms(it->second);
+  return vm->vm_id() == vm_id ? vm : nullptr;
 }
 
 uint32_t SimBackend::DurationMsLocked(dr::v1::JobType type) {
@@ -440,6 +444,7 @@ void SimBackend::CompleteLocked(SimJob& job) {
       test.set_failed_over_to(job.recovery_point_id());
       vm->set_test_vm_id(test.vm_id());
       *state_.add_vms() = std::move(test);
+      vm_index_.clear();
       break;
     }
     case dr::v1::JOB_TYPE_REMOVE_TEST_REPLICA: {
@@ -449,6 +454,7 @@ void SimBackend::CompleteLocked(SimJob& job) {
       for (int i = 0; i < vms->size(); ++i) {
         if ((*vms)[i].vm_id() == test_id) {
           vms->DeleteSubrange(i, 1);
+          vm_index_.clear();
           break;
         }
       }
@@ -495,6 +501,8 @@ void SimBackend::FailLocked(SimJob& job, dr::v1::JobState state, int64_t end_us)
 
 void SimBackend::AdvanceLocked() {
   const int64_t now = NowUs();
+  if (advanced_us_ != INT64_MIN && now >= advanced_us_ && now - advanced_us_ < kAdvanceStepUs) return;
+  advanced_us_ = now;
   const int64_t removal_us =
       int64_t{state_.scenario().time_before_removal_seconds() != 0
                   ? state_.scenario().time_before_removal_seconds()

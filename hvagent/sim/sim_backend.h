@@ -19,6 +19,7 @@
 #include <string>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "common/clock.h"
 #include "hvagent/backend.h"
@@ -66,9 +67,14 @@ class SimBackend final : public agent::Backend {
       : options_(options), state_(std::move(state)) {}
 
   // Moves every running job to where the clock says it is; applies the
-  // effects of jobs that ended; drops jobs past TimeBeforeRemoval.
+  // effects of jobs that ended; drops jobs past TimeBeforeRemoval. Walks
+  // every job, so it runs at most once per kAdvanceStepUs of clock time: a
+  // poll of thousands of jobs then costs one walk, not one per job.
   void AdvanceLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  static constexpr int64_t kAdvanceStepUs = 1000;
   absl::Status SaveLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The VM with `vm_id`, or null. Through vm_index_ (rebuilt after VMs are
+  // added or removed).
   hvdr::sim::v1::SimVm* FindVmLocked(const std::string& vm_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   agent::MethodResult CheckLocked(const agent::Operation& op, hvdr::sim::v1::SimVm& vm)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -86,6 +92,9 @@ class SimBackend final : public agent::Backend {
   absl::Mutex mu_;
   hvdr::sim::v1::SimState state_ ABSL_GUARDED_BY(mu_);
   bool dirty_ ABSL_GUARDED_BY(mu_) = false;
+  int64_t advanced_us_ ABSL_GUARDED_BY(mu_) = INT64_MIN;
+  // vm_id -> position in state_.vms(); empty means stale.
+  absl::flat_hash_map<std::string, int> vm_index_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace sim
