@@ -225,25 +225,31 @@ void FailoverLogic::Create(dr::v1::Job job, RequestKey key, AgentOperation op, s
   std::string operation = EncodeAgentOperation(op);
   writer_->SubmitCreate(
       job, key, operation,
-      [this, job, key, op, operation, address, attempt, done](const WriteResult& result) mutable {
+      [this, job, key, op, operation, address, attempt, done](const WriteResult& result) mutable
+      -> std::function<void()> {
         if (result.status.code() == absl::StatusCode::kAlreadyExists && attempt < 3) {
           job.set_name(NewJobName());  // the random job name was taken: draw another
-          return Create(std::move(job), std::move(key), std::move(op), std::move(address),
-                        attempt + 1, std::move(done));
+          Create(std::move(job), std::move(key), std::move(op), std::move(address), attempt + 1,
+                 std::move(done));
+          return nullptr;
         }
-        if (!result.status.ok()) return done(result.status);
-        // The job is durable: answer first, then dispatch, so the caller's
-        // latency does not include starting the agent call.
+        if (!result.status.ok()) {
+          done(result.status);
+          return nullptr;
+        }
+        // The job is durable: answer now; dispatch once the batch's other
+        // callers have their answers too.
         dr::v1::JobResponse out;
         *out.mutable_job() = result.job;
         out.set_return_code(dr::v1::RETURN_CODE_JOB_STARTED);
         done(out);
-        if (!result.replayed) {
-          spdlog::info("{}: accepted {} of {} requested by {} (request_id {})", result.job.name(),
-                       dr::v1::JobType_Name(result.job.type()), result.job.virtual_machine(),
-                       result.job.requester().empty() ? "-" : result.job.requester(), key.request_id);
-          if (dispatcher_ != nullptr) dispatcher_->Dispatch(result.job, address, operation);
-        }
+        if (result.replayed) return nullptr;
+        return [this, job = result.job, request_id = key.request_id, address, operation] {
+          spdlog::info("{}: accepted {} of {} requested by {} (request_id {})", job.name(),
+                       dr::v1::JobType_Name(job.type()), job.virtual_machine(),
+                       job.requester().empty() ? "-" : job.requester(), request_id);
+          if (dispatcher_ != nullptr) dispatcher_->Dispatch(job, address, operation);
+        };
       });
 }
 

@@ -88,6 +88,11 @@ void JobWriter::CompleteLoop() {
       done = std::move(committed_.front());
       committed_.pop_front();
     }
+    // Answers first: each caller waits only for the answers before its own.
+    std::vector<std::function<void()>> then(done.items.size());
+    for (size_t i = 0; i < done.items.size(); ++i) {
+      if (done.items[i].create_done) then[i] = done.items[i].create_done(done.results[i]);
+    }
     for (size_t i = 0; i < done.items.size(); ++i) {
       const WriteResult& r = done.results[i];
       const WriteOp& op = done.items[i].op;
@@ -96,11 +101,11 @@ void JobWriter::CompleteLoop() {
       } else if (!r.status.ok() && op.kind == WriteOp::Kind::kUpdateJob) {
         spdlog::warn("{}: update not recorded: {}", op.update.job, r.status.ToString());
       }
-      if (done.items[i].create_done) done.items[i].create_done(r);
       if (done.items[i].done) {
         done.items[i].done(r.status.ok() ? absl::StatusOr<dr::v1::Job>(r.job)
                                          : absl::StatusOr<dr::v1::Job>(r.status));
       }
+      if (then[i]) then[i]();
     }
     absl::MutexLock lock(&mu_);
     completed_ += static_cast<int64_t>(done.items.size());

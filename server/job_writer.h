@@ -1,12 +1,16 @@
 // The server's single writer: job creations and job updates are queued, and
 // one thread commits everything queued so far in one transaction
 // (Store::Write: group commit, a savepoint per operation, so one refused
-// operation does not sink the others), then publishes each stored job to the
-// hub and runs its callback. Operations are applied in submission order, so
-// the updates of one job stay in order. With synchronous=FULL a commit costs
-// an fsync; batching shares it among every request waiting.
+// operation does not sink the others); a second thread then answers the
+// batch's creations, and only after that publishes each stored job to the
+// hub and runs the rest of the callbacks (dispatch, logging), so a caller's
+// answer never waits behind another job's dispatch. Operations are applied
+// in submission order, so the updates of one job stay in order. With
+// synchronous=FULL a commit costs an fsync; batching shares it among every
+// request waiting.
 //
-// Thread-safe. Callbacks run on the writer thread and must not block long.
+// Thread-safe. Callbacks run on the completion thread and must not block
+// long.
 #ifndef HVDR_SERVER_JOB_WRITER_H_
 #define HVDR_SERVER_JOB_WRITER_H_
 
@@ -26,7 +30,9 @@ namespace server {
 class JobWriter {
  public:
   using Done = std::function<void(const absl::StatusOr<dr::v1::Job>&)>;
-  using CreateDone = std::function<void(const WriteResult&)>;
+  // Answers the creation's caller; what it returns (may be empty) runs once
+  // every creation of the same batch has been answered.
+  using CreateDone = std::function<std::function<void()>(const WriteResult&)>;
 
   // Not owned.
   JobWriter(Store* store, JobHub* hub, int max_batch = 512);
