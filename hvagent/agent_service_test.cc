@@ -2,6 +2,8 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <map>
+#include <set>
 #include <thread>
 
 #include "common/grpc_status.h"
@@ -231,6 +233,121 @@ TEST_F(AgentServiceTest, ShutdownEndsOpenStreamsWithUnavailable) {
   StreamResult rest = Drain(reader.get(), ctx);
   EXPECT_EQ(rest.status.code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(std::string(rest.status.message()), HasSubstr("WatchJob"));
+}
+
+dr::v1::AgentJobRequest FailoverJob(const std::string& job_id, const std::string& vm) {
+  dr::v1::AgentJobRequest r;
+  r.mutable_initiate_failover()->set_job_id(job_id);
+  r.mutable_initiate_failover()->set_vm_id(vm);
+  return r;
+}
+
+// Reads RunJobs responses until every job in `jobs` has ended (terminal
+// status or refusal); returns what each job got, in order.
+struct Session {
+  std::map<std::string, std::vector<AgentJobStatus>> statuses;
+  std::map<std::string, dr::v1::AgentJobRefusal> refusals;
+  int messages = 0;
+};
+Session ReadUntilEnded(grpc::ClientReaderWriter<dr::v1::RunJobsRequest, dr::v1::RunJobsResponse>* stream,
+                       const std::set<std::string>& jobs) {
+  Session out;
+  std::set<std::string> open = jobs;
+  dr::v1::RunJobsResponse r;
+  while (!open.empty() && stream->Read(&r)) {
+    ++out.messages;
+    for (const auto& s : r.statuses()) {
+      out.statuses[s.job_id()].push_back(s);
+      if (s.terminal()) open.erase(s.job_id());
+    }
+    for (const auto& f : r.refusals()) {
+      out.refusals[f.job_id()] = f;
+      open.erase(f.job_id());
+    }
+  }
+  return out;
+}
+
+TEST_F(AgentServiceTest, RunJobsCarriesManyJobsOnOneStream) {
+  grpc::ClientContext ctx;
+  auto stream = stub_->RunJobs(&ctx);
+  dr::v1::RunJobsRequest req;
+  *req.add_jobs() = FailoverJob("jobs/s1", kTestVm);
+  dr::v1::AgentJobRequest start;  // a second job in the same message
+  start.mutable_start_virtual_machine()->set_job_id("jobs/s2");
+  start.mutable_start_virtual_machine()->set_vm_id(kOtherVm);
+  *req.add_jobs() = start;
+  ASSERT_TRUE(stream->Write(req));
+  Session got = ReadUntilEnded(stream.get(), {"jobs/s1", "jobs/s2"});
+  ASSERT_EQ(got.statuses["jobs/s1"].back().state(), dr::v1::JOB_STATE_COMPLETED);
+  EXPECT_TRUE(got.statuses["jobs/s1"].back().terminal());
+  EXPECT_EQ(got.statuses["jobs/s1"].front().state(), dr::v1::JOB_STATE_NEW);
+  for (size_t i = 1; i < got.statuses["jobs/s1"].size(); ++i) {
+    EXPECT_GE(got.statuses["jobs/s1"][i].percent_complete(), got.statuses["jobs/s1"][i - 1].percent_complete());
+  }
+  // Starting a replica VM is refused by the hypervisor: a terminal status
+  // with Hyper-V's return code, not a refusal of the request.
+  ASSERT_FALSE(got.statuses["jobs/s2"].empty());
+  EXPECT_TRUE(got.statuses["jobs/s2"].back().terminal());
+  EXPECT_EQ(got.statuses["jobs/s2"].back().return_code(), dr::v1::RETURN_CODE_INVALID_STATE);
+  EXPECT_TRUE(got.refusals.empty());
+  // The stream stays open for more jobs; re-sending a finished job
+  // re-attaches to its outcome and runs nothing.
+  dr::v1::RunJobsRequest again;
+  *again.add_jobs() = FailoverJob("jobs/s1", kTestVm);
+  ASSERT_TRUE(stream->Write(again));
+  Session replay = ReadUntilEnded(stream.get(), {"jobs/s1"});
+  ASSERT_EQ(replay.statuses["jobs/s1"].size(), 1u);
+  EXPECT_EQ(replay.statuses["jobs/s1"][0].state(), dr::v1::JOB_STATE_COMPLETED);
+  EXPECT_EQ(backend_->Snapshot().history_size(), 1) << "the failover ran once";
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+TEST_F(AgentServiceTest, RunJobsRefusesBadRequestsPerJob) {
+  grpc::ClientContext ctx;
+  auto stream = stub_->RunJobs(&ctx);
+  dr::v1::RunJobsRequest req;
+  *req.add_jobs() = FailoverJob("jobs/no-vm", "");
+  *req.add_jobs() = FailoverJob("jobs/good", kTestVm);
+  dr::v1::AgentJobRequest watch;
+  watch.mutable_watch_job()->set_job_id("jobs/never-started");
+  *req.add_jobs() = watch;
+  ASSERT_TRUE(stream->Write(req));
+  Session got = ReadUntilEnded(stream.get(), {"jobs/no-vm", "jobs/good", "jobs/never-started"});
+  ASSERT_EQ(got.refusals.count("jobs/no-vm"), 1u);
+  EXPECT_EQ(got.refusals["jobs/no-vm"].code(), static_cast<int>(absl::StatusCode::kInvalidArgument));
+  EXPECT_EQ(got.refusals["jobs/no-vm"].detail().field(), "vm_id");
+  EXPECT_EQ(got.refusals["jobs/no-vm"].detail().return_code(), dr::v1::RETURN_CODE_INVALID_PARAMETER);
+  ASSERT_EQ(got.refusals.count("jobs/never-started"), 1u);
+  EXPECT_EQ(got.refusals["jobs/never-started"].code(), static_cast<int>(absl::StatusCode::kNotFound));
+  // One bad job does not sink the others on the stream.
+  EXPECT_EQ(got.statuses["jobs/good"].back().state(), dr::v1::JOB_STATE_COMPLETED);
+  // A job id reused for another VM is refused, and nothing runs twice.
+  dr::v1::RunJobsRequest reused;
+  *reused.add_jobs() = FailoverJob("jobs/good", kOtherVm);
+  ASSERT_TRUE(stream->Write(reused));
+  Session second = ReadUntilEnded(stream.get(), {"jobs/good"});
+  ASSERT_EQ(second.refusals.count("jobs/good"), 1u);
+  EXPECT_EQ(second.refusals["jobs/good"].code(), static_cast<int>(absl::StatusCode::kFailedPrecondition));
+  EXPECT_EQ(backend_->Snapshot().history_size(), 1);
+}
+
+TEST_F(AgentServiceTest, ShutdownEndsRunJobsStreamsWithUnavailable) {
+  grpc::ClientContext ctx;
+  auto stream = stub_->RunJobs(&ctx);
+  dr::v1::RunJobsRequest req;
+  *req.add_jobs() = FailoverJob("jobs/forever", kOtherVm);  // never finishes
+  ASSERT_TRUE(stream->Write(req));
+  dr::v1::RunJobsResponse first;
+  ASSERT_TRUE(stream->Read(&first));
+  service_->Shutdown();
+  dr::v1::RunJobsResponse more;
+  while (stream->Read(&more)) {
+  }
+  grpc::Status st = stream->Finish();
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(st.error_message(), HasSubstr("re-attach"));
 }
 
 }  // namespace

@@ -1,0 +1,224 @@
+// The dispatcher against a fake agent served in process: jobs travel on one
+// RunJobs stream per agent; refusals end a job with the agent's return code
+// or are retried when transient.
+#include "server/dispatcher.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "gtest/gtest.h"
+#include "storage/sqlite_store.h"
+
+namespace hvdr {
+namespace server {
+namespace {
+
+constexpr char kHost[] = "hosts/hv-dr-1";
+
+// Answers every job at once: a refusal while `refusals` for it remain
+// (with `code` and `return_code`), else a terminal COMPLETED status.
+class FakeAgent final : public dr::v1::HostAgentService::CallbackService {
+ public:
+  struct Plan {
+    int refusals = 0;
+    grpc::StatusCode code = grpc::StatusCode::FAILED_PRECONDITION;
+    dr::v1::ReturnCode return_code = dr::v1::RETURN_CODE_INVALID_STATE;
+  };
+  void Set(const std::string& job, Plan plan) {
+    absl::MutexLock lock(&mu_);
+    plans_[job] = plan;
+  }
+  int streams() { return streams_.load(); }
+  int received() { return received_.load(); }
+
+  grpc::ServerBidiReactor<dr::v1::RunJobsRequest, dr::v1::RunJobsResponse>* RunJobs(
+      grpc::CallbackServerContext*) override {
+    ++streams_;
+    return new Stream(this);
+  }
+
+ private:
+  // One read, then one write with every answer, then the next read.
+  class Stream final : public grpc::ServerBidiReactor<dr::v1::RunJobsRequest, dr::v1::RunJobsResponse> {
+   public:
+    explicit Stream(FakeAgent* agent) : agent_(agent) { StartRead(&in_); }
+    void OnReadDone(bool ok) override {
+      if (!ok) {
+        Finish(grpc::Status::OK);
+        return;
+      }
+      out_.Clear();
+      for (const dr::v1::AgentJobRequest& job : in_.jobs()) agent_->Answer(job, &out_);
+      StartWrite(&out_);
+    }
+    void OnWriteDone(bool ok) override {
+      if (ok) {
+        StartRead(&in_);
+      } else {
+        Finish(grpc::Status::CANCELLED);
+      }
+    }
+    void OnDone() override { delete this; }
+
+   private:
+    FakeAgent* const agent_;
+    dr::v1::RunJobsRequest in_;
+    dr::v1::RunJobsResponse out_;
+  };
+
+  void Answer(const dr::v1::AgentJobRequest& job, dr::v1::RunJobsResponse* out) {
+    ++received_;
+    const std::string& id = job.initiate_failover().job_id();
+    absl::MutexLock lock(&mu_);
+    Plan& plan = plans_[id];
+    if (plan.refusals > 0) {
+      --plan.refusals;
+      dr::v1::AgentJobRefusal* r = out->add_refusals();
+      r->set_job_id(id);
+      r->set_code(static_cast<int>(plan.code));
+      r->set_message("the fake agent says no");
+      r->mutable_detail()->set_return_code(plan.return_code);
+      return;
+    }
+    dr::v1::AgentJobStatus* s = out->add_statuses();
+    s->set_job_id(id);
+    s->set_state(dr::v1::JOB_STATE_COMPLETED);
+    s->set_percent_complete(100);
+    s->set_return_code(dr::v1::RETURN_CODE_JOB_STARTED);
+    s->set_terminal(true);
+  }
+
+  absl::Mutex mu_;
+  std::map<std::string, Plan> plans_ ABSL_GUARDED_BY(mu_);
+  std::atomic<int> streams_{0};
+  std::atomic<int> received_{0};
+};
+
+class InProcessAgents final : public AgentStubFactory {
+ public:
+  explicit InProcessAgents(std::shared_ptr<grpc::Channel> channel)
+      : stub_(dr::v1::HostAgentService::NewStub(std::move(channel))) {}
+  std::shared_ptr<dr::v1::HostAgentService::StubInterface> Get(const std::string&) override {
+    return stub_;
+  }
+
+ private:
+  std::shared_ptr<dr::v1::HostAgentService::StubInterface> stub_;
+};
+
+class DispatcherTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    grpc::ServerBuilder builder;
+    builder.RegisterService(&agent_);
+    server_ = builder.BuildAndStart();
+    agents_ = std::make_unique<InProcessAgents>(server_->InProcessChannel({}));
+    store_ = *SqliteStore::Open(":memory:", {});
+    dr::v1::Host host;
+    host.set_name(kHost);
+    host.set_site("sites/dr");
+    host.set_agent_address("in-process");
+    ASSERT_TRUE(store_->CreateHost(host, nullptr).ok());
+    std::vector<dr::v1::VirtualMachineInventory> vms;
+    for (int i = 0; i < kVms; ++i) {
+      dr::v1::VirtualMachineInventory inv;
+      inv.mutable_virtual_machine()->set_vm_id(absl::StrCat("VM-", i));
+      inv.mutable_virtual_machine()->set_replication_mode(dr::v1::REPLICATION_MODE_REPLICA);
+      vms.push_back(inv);
+    }
+    ASSERT_TRUE(store_->ReplaceInventory(kHost, vms, absl::Now()).ok());
+    writer_ = std::make_unique<JobWriter>(store_.get(), &hub_);
+    Dispatcher::Options options;
+    options.initial_backoff = absl::Milliseconds(10);
+    options.max_backoff = absl::Milliseconds(50);
+    dispatcher_ = std::make_unique<Dispatcher>(store_.get(), agents_.get(), writer_.get(), &clock_, options);
+  }
+  void TearDown() override {
+    dispatcher_->Shutdown();
+    writer_->Flush();
+    server_->Shutdown();
+  }
+
+  // Records job `i` (on VM-i) and hands it to the dispatcher.
+  std::string Dispatch(int i) {
+    dr::v1::Job job;
+    job.set_name(absl::StrCat("jobs/j", i));
+    job.set_type(dr::v1::JOB_TYPE_INITIATE_FAILOVER);
+    job.set_state(dr::v1::JOB_STATE_NEW);
+    job.set_return_code(dr::v1::RETURN_CODE_JOB_STARTED);
+    job.set_virtual_machine(absl::StrCat(kHost, "/virtualMachines/VM-", i));
+    job.set_host(kHost);
+    AgentOperation op;
+    op.type = job.type();
+    op.job_id = job.name();
+    op.vm_id = absl::StrCat("VM-", i);
+    const std::string operation = EncodeAgentOperation(op);
+    EXPECT_TRUE(store_->CreateJob(job, {absl::StrCat("r", i), "m", "f"}, operation).ok());
+    dispatcher_->Dispatch(job, "in-process", operation);
+    return job.name();
+  }
+  // The job once terminal (waits up to 30 s).
+  dr::v1::Job WaitEnded(const std::string& name) {
+    for (int i = 0; i < 3000; ++i) {
+      writer_->Flush();
+      absl::StatusOr<dr::v1::Job> j = store_->GetJob(name);
+      if (j.ok() && j->state() >= dr::v1::JOB_STATE_COMPLETED) return *j;
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+    ADD_FAILURE() << name << " did not end";
+    return dr::v1::Job();
+  }
+
+  static constexpr int kVms = 300;
+  FakeAgent agent_;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<InProcessAgents> agents_;
+  std::unique_ptr<SqliteStore> store_;
+  JobHub hub_;
+  std::unique_ptr<JobWriter> writer_;
+  FakeClock clock_;
+  std::unique_ptr<Dispatcher> dispatcher_;
+};
+
+TEST_F(DispatcherTest, ManyJobsShareOneStream) {
+  std::vector<std::string> jobs;
+  for (int i = 0; i < kVms; ++i) jobs.push_back(Dispatch(i));
+  for (const std::string& name : jobs) {
+    dr::v1::Job j = WaitEnded(name);
+    EXPECT_EQ(j.state(), dr::v1::JOB_STATE_COMPLETED) << name;
+    EXPECT_EQ(j.return_code(), dr::v1::RETURN_CODE_JOB_STARTED) << name;
+  }
+  EXPECT_EQ(agent_.streams(), 1);
+  EXPECT_EQ(agent_.received(), kVms) << "each job sent once";
+  EXPECT_EQ(dispatcher_->ActiveJobs(), 0);
+}
+
+TEST_F(DispatcherTest, AFinalRefusalFailsTheJobWithTheAgentsReturnCode) {
+  agent_.Set("jobs/j1", {1, grpc::StatusCode::FAILED_PRECONDITION, dr::v1::RETURN_CODE_INVALID_STATE});
+  const std::string refused = Dispatch(1);
+  const std::string fine = Dispatch(2);
+  dr::v1::Job j = WaitEnded(refused);
+  EXPECT_EQ(j.state(), dr::v1::JOB_STATE_EXCEPTION);
+  EXPECT_EQ(j.return_code(), dr::v1::RETURN_CODE_INVALID_STATE);
+  EXPECT_NE(j.error_description().find("the fake agent says no"), std::string::npos) << j.error_description();
+  EXPECT_EQ(WaitEnded(fine).state(), dr::v1::JOB_STATE_COMPLETED) << "the stream goes on";
+  EXPECT_EQ(agent_.received(), 2);
+}
+
+TEST_F(DispatcherTest, ATransientRefusalIsRetriedOnTheSameStream) {
+  agent_.Set("jobs/j3", {2, grpc::StatusCode::UNAVAILABLE, dr::v1::RETURN_CODE_SYSTEM_NOT_AVAILABLE});
+  const std::string name = Dispatch(3);
+  dr::v1::Job j = WaitEnded(name);
+  EXPECT_EQ(j.state(), dr::v1::JOB_STATE_COMPLETED);
+  EXPECT_EQ(j.return_code(), dr::v1::RETURN_CODE_JOB_STARTED);
+  EXPECT_EQ(agent_.received(), 3) << "two refusals, then the run";
+  EXPECT_EQ(agent_.streams(), 1);
+}
+
+}  // namespace
+}  // namespace server
+}  // namespace hvdr
