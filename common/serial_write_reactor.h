@@ -1,8 +1,8 @@
-// A gRPC server-streaming reactor that writes one message at a time and can
-// be closed from any thread: a Close() that arrives while a write is in
-// flight takes effect when that write completes (gRPC allows one write in
-// flight and no Finish before it is done). Subclasses own their queue and
-// decide what to write next.
+// A gRPC server reactor (server-streaming or bidirectional) that writes one
+// message at a time and can be closed from any thread: a Close() that
+// arrives while a write is in flight takes effect when that write completes
+// (gRPC allows one write in flight and no Finish before it is done).
+// Subclasses own their queue and decide what to write next.
 //
 // Thread-safe: every method takes mu_, which subclasses also use for their
 // own state.
@@ -19,8 +19,10 @@
 
 namespace hvdr {
 
-template <typename Message>
-class SerialWriteReactor : public grpc::ServerWriteReactor<Message> {
+// `Reactor` is grpc::ServerWriteReactor<Message> or
+// grpc::ServerBidiReactor<Request, Message>.
+template <typename Reactor, typename Message>
+class SerialWriter : public Reactor {
  public:
   // Ends the stream with `status` (once; later calls do nothing).
   void Close(const grpc::Status& status) {
@@ -73,6 +75,9 @@ class SerialWriteReactor : public grpc::ServerWriteReactor<Message> {
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   std::unique_ptr<grpc::Status> pending_finish_ ABSL_GUARDED_BY(mu_);
 };
+
+template <typename Message>
+using SerialWriteReactor = SerialWriter<grpc::ServerWriteReactor<Message>, Message>;
 
 }  // namespace hvdr
 

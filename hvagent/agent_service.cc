@@ -78,7 +78,10 @@ absl::StatusOr<Operation> ToOperation(const dr::v1::AgentJobRequest& request, st
 }
 
 // One RunJobs stream: many jobs, their statuses batched into few writes.
-class JobSession final : public grpc::ServerBidiReactor<dr::v1::RunJobsRequest, dr::v1::RunJobsResponse> {
+class JobSession final
+    : public SerialWriter<grpc::ServerBidiReactor<dr::v1::RunJobsRequest, dr::v1::RunJobsResponse>,
+                          dr::v1::RunJobsResponse>,
+      public AgentStream {
  public:
   JobSession(AgentServiceImpl* service, JobRunner* runner) : service_(service), runner_(runner) {}
 
@@ -88,19 +91,15 @@ class JobSession final : public grpc::ServerBidiReactor<dr::v1::RunJobsRequest, 
       return;
     }
     absl::MutexLock lock(&mu_);
-    if (!finished_) StartRead(&in_);
+    if (!finished()) StartRead(&in_);
   }
 
-  // Ends the stream with `status` once the write in flight is done.
-  void Close(const grpc::Status& status) {
-    absl::MutexLock lock(&mu_);
-    FinishLocked(status);
-  }
+  void Close(const grpc::Status& status) override { SerialWriter::Close(status); }
 
   // Called by the JobRunner with its lock held: queue and maybe write.
   void Push(const AgentJobStatus& status) {
     absl::MutexLock lock(&mu_);
-    if (finished_) return;
+    if (finished()) return;
     if (status.terminal()) subscriptions_.erase(status.job_id());
     auto it = index_.find(status.job_id());
     if (it != index_.end()) {
@@ -122,21 +121,12 @@ class JobSession final : public grpc::ServerBidiReactor<dr::v1::RunJobsRequest, 
     }
     for (const dr::v1::AgentJobRequest& job : in_.jobs()) Run(job);
     absl::MutexLock lock(&mu_);
-    if (!finished_) StartRead(&in_);
+    if (!finished()) StartRead(&in_);
   }
 
   void OnWriteDone(bool ok) override {
     absl::MutexLock lock(&mu_);
-    writing_ = false;
-    if (!ok) {
-      FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "stream broken"));
-    }
-    if (pending_finish_ != nullptr) {
-      Finish(*pending_finish_);
-      pending_finish_.reset();
-      return;
-    }
-    MaybeWriteLocked();
+    if (WriteDoneLocked(ok)) MaybeWriteLocked();
   }
 
   void OnCancel() override { Close(grpc::Status(grpc::StatusCode::CANCELLED, "client cancelled")); }
@@ -171,7 +161,7 @@ class JobSession final : public grpc::ServerBidiReactor<dr::v1::RunJobsRequest, 
     if (subscription != 0 && !(started.ok() && started->terminal())) {
       subscriptions_.emplace(job_id, subscription);
     }
-    if (started.ok() || finished_) return;
+    if (started.ok() || finished()) return;
     spdlog::warn("refused job {}: {}", job_id, started.status().ToString());
     dr::v1::AgentJobRefusal* r = pending_.add_refusals();
     r->set_job_id(job_id);
@@ -182,41 +172,28 @@ class JobSession final : public grpc::ServerBidiReactor<dr::v1::RunJobsRequest, 
   }
 
   void MaybeWriteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (writing_ || finished_ || (pending_.statuses().empty() && pending_.refusals().empty())) return;
+    if (writing() || finished() || (pending_.statuses().empty() && pending_.refusals().empty())) return;
     out_.Clear();
     out_.Swap(&pending_);
     index_.clear();
-    writing_ = true;
-    StartWrite(&out_);
-  }
-
-  void FinishLocked(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (finished_) return;
-    finished_ = true;
-    if (writing_) {
-      pending_finish_ = std::make_unique<grpc::Status>(status);
-    } else {
-      Finish(status);
-    }
+    WriteLocked(&out_);
   }
 
   AgentServiceImpl* const service_;
   JobRunner* const runner_;
   dr::v1::RunJobsRequest in_;  // owned by the read in flight
-  absl::Mutex mu_;
   dr::v1::RunJobsResponse out_ ABSL_GUARDED_BY(mu_);      // the write in flight
   dr::v1::RunJobsResponse pending_ ABSL_GUARDED_BY(mu_);  // the next write
   std::map<std::string, int> index_ ABSL_GUARDED_BY(mu_);  // job -> its last status in pending_
   std::multimap<std::string, uint64_t> subscriptions_ ABSL_GUARDED_BY(mu_);
-  bool writing_ ABSL_GUARDED_BY(mu_) = false;
-  bool finished_ ABSL_GUARDED_BY(mu_) = false;
-  std::unique_ptr<grpc::Status> pending_finish_ ABSL_GUARDED_BY(mu_);
 };
 
 // One server stream of job statuses.
-class JobStream final : public SerialWriteReactor<AgentJobStatus> {
+class JobStream final : public SerialWriteReactor<AgentJobStatus>, public AgentStream {
  public:
   JobStream(AgentServiceImpl* service, JobRunner* runner) : service_(service), runner_(runner) {}
+
+  void Close(const grpc::Status& status) override { SerialWriter::Close(status); }
 
   // Called by the JobRunner with its lock held: queue and maybe write.
   void Push(const AgentJobStatus& status) {
@@ -262,28 +239,23 @@ AgentServiceImpl::~AgentServiceImpl() { Shutdown(); }
 void AgentServiceImpl::Shutdown() {
   absl::MutexLock lock(&mu_);
   shut_down_ = true;
-  for (JobStream* s : streams_) {
+  for (AgentStream* s : streams_) {
     s->Close(grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                          "hvagent is shutting down; the job goes on in the hypervisor: "
-                          "re-attach with WatchJob"));
-  }
-  for (JobSession* s : sessions_) {
-    s->Close(grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                          "hvagent is shutting down; the jobs go on in the hypervisor: "
-                          "send them again to re-attach"));
+                          "hvagent is shutting down; jobs go on in the hypervisor: re-attach with "
+                          "WatchJob or send them again on RunJobs"));
   }
 }
 
-bool AgentServiceImpl::Register(JobSession* session) {
+bool AgentServiceImpl::Register(AgentStream* stream) {
   absl::MutexLock lock(&mu_);
   if (shut_down_) return false;
-  sessions_.insert(session);
+  streams_.insert(stream);
   return true;
 }
 
-void AgentServiceImpl::Unregister(JobSession* session) {
+void AgentServiceImpl::Unregister(AgentStream* stream) {
   absl::MutexLock lock(&mu_);
-  sessions_.erase(session);
+  streams_.erase(stream);
 }
 
 grpc::ServerBidiReactor<dr::v1::RunJobsRequest, dr::v1::RunJobsResponse>* AgentServiceImpl::RunJobs(
@@ -291,18 +263,6 @@ grpc::ServerBidiReactor<dr::v1::RunJobsRequest, dr::v1::RunJobsResponse>* AgentS
   auto* session = new JobSession(this, runner_);
   session->Begin();
   return session;
-}
-
-bool AgentServiceImpl::Register(JobStream* stream) {
-  absl::MutexLock lock(&mu_);
-  if (shut_down_) return false;
-  streams_.insert(stream);
-  return true;
-}
-
-void AgentServiceImpl::Unregister(JobStream* stream) {
-  absl::MutexLock lock(&mu_);
-  streams_.erase(stream);
 }
 
 grpc::ServerUnaryReactor* AgentServiceImpl::GetInventory(grpc::CallbackServerContext* context,

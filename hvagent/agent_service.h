@@ -13,6 +13,8 @@
 
 #include <set>
 
+#include <grpcpp/support/status.h>
+
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -23,8 +25,13 @@
 namespace hvdr {
 namespace agent {
 
-class JobStream;
-class JobSession;
+// A stream the service can end at shutdown.
+class AgentStream {
+ public:
+  virtual ~AgentStream() = default;
+  // Ends the stream with `status` (once the write in flight is done).
+  virtual void Close(const grpc::Status& status) = 0;
+};
 
 // Request -> Operation, checking the fields every operation needs. Errors
 // are INVALID_ARGUMENT (32773) naming the field.
@@ -93,16 +100,13 @@ class AgentServiceImpl final : public dr::v1::HostAgentService::CallbackService 
       grpc::CallbackServerContext* context, absl::StatusOr<Operation> op,
       const std::string& job_id);
   // False after Shutdown(): the stream is refused.
-  bool Register(JobStream* stream);
-  void Unregister(JobStream* stream);
-  bool Register(JobSession* session);
-  void Unregister(JobSession* session);
+  bool Register(AgentStream* stream);
+  void Unregister(AgentStream* stream);
 
   Backend* const backend_;
   JobRunner* const runner_;
   absl::Mutex mu_;
-  std::set<JobStream*> streams_ ABSL_GUARDED_BY(mu_);
-  std::set<JobSession*> sessions_ ABSL_GUARDED_BY(mu_);
+  std::set<AgentStream*> streams_ ABSL_GUARDED_BY(mu_);
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
 };
 
