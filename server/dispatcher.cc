@@ -293,6 +293,18 @@ void Dispatcher::OnSessionDone(Session* session, const grpc::Status& status) {
   auto slot = sessions_.find(session->address());
   if (slot != sessions_.end() && slot->second.get() == session) sessions_.erase(slot);
   if (shutting_down_) return;
+  if (status.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
+    // An hvagent older than RunJobs: retrying cannot help.
+    const std::string why = absl::StrCat("agent at ", session->address(),
+                                         " does not serve HostAgentService.RunJobs (an older "
+                                         "hvagent): upgrade it, then run the job again");
+    std::vector<std::string> failed;
+    for (auto& [job, t] : jobs_) {
+      if (t.session == session) failed.push_back(job);
+    }
+    for (const std::string& job : failed) FailLocked(job, jobs_[job], dr::v1::RETURN_CODE_NOT_SUPPORTED, why);
+    return;
+  }
   const std::string why = absl::StrCat(
       "agent at ", session->address(), ": ",
       status.error_message().empty() ? "stream ended before the job did" : status.error_message());

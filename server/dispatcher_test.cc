@@ -98,6 +98,9 @@ class FakeAgent final : public dr::v1::HostAgentService::CallbackService {
   std::atomic<int> received_{0};
 };
 
+// An agent without RunJobs (UNIMPLEMENTED), like an hvagent from before it.
+class OldAgent final : public dr::v1::HostAgentService::CallbackService {};
+
 class InProcessAgents final : public AgentStubFactory {
  public:
   explicit InProcessAgents(std::shared_ptr<grpc::Channel> channel)
@@ -112,9 +115,11 @@ class InProcessAgents final : public AgentStubFactory {
 
 class DispatcherTest : public ::testing::Test {
  protected:
+  // The agent service the in-process server runs.
+  virtual grpc::Service* Agent() { return &agent_; }
   void SetUp() override {
     grpc::ServerBuilder builder;
-    builder.RegisterService(&agent_);
+    builder.RegisterService(Agent());
     server_ = builder.BuildAndStart();
     agents_ = std::make_unique<InProcessAgents>(server_->InProcessChannel({}));
     store_ = *SqliteStore::Open(":memory:", {});
@@ -217,6 +222,20 @@ TEST_F(DispatcherTest, ATransientRefusalIsRetriedOnTheSameStream) {
   EXPECT_EQ(j.return_code(), dr::v1::RETURN_CODE_JOB_STARTED);
   EXPECT_EQ(agent_.received(), 3) << "two refusals, then the run";
   EXPECT_EQ(agent_.streams(), 1);
+}
+
+// Same, with an agent that predates RunJobs.
+class OldAgentDispatcherTest : public DispatcherTest {
+ protected:
+  grpc::Service* Agent() override { return &old_; }
+  OldAgent old_;
+};
+
+TEST_F(OldAgentDispatcherTest, AnAgentWithoutRunJobsFailsJobsAsNotSupported) {
+  dr::v1::Job j = WaitEnded(Dispatch(0));
+  EXPECT_EQ(j.state(), dr::v1::JOB_STATE_EXCEPTION);
+  EXPECT_EQ(j.return_code(), dr::v1::RETURN_CODE_NOT_SUPPORTED);
+  EXPECT_NE(j.error_description().find("upgrade"), std::string::npos) << j.error_description();
 }
 
 }  // namespace
