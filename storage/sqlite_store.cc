@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <set>
 
+#include <sqlite3.h>
+
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -210,6 +212,9 @@ absl::Status ValidateId(absl::string_view field, absl::string_view id) {
 
 }  // namespace
 
+// WAL frames (pages) past which the checkpointer restarts the WAL: 16 MiB.
+constexpr int kRestartFrames = 4096;
+
 absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path,
                                                                const Options& options) {
   ASSIGN_OR_RETURN(std::unique_ptr<Sqlite> db, Sqlite::Open(path, options.sqlite));
@@ -219,11 +224,23 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string
     // Commits no longer stop to copy the WAL into the database; a thread of
     // its own does it, without blocking readers or the writer (PASSIVE).
     RETURN_IF_ERROR(store->db_->Exec("PRAGMA wal_autocheckpoint = 0"));
+    // A WAL that grew in a burst is cut back to this when it starts over.
+    RETURN_IF_ERROR(store->db_->Exec("PRAGMA journal_size_limit = 67108864"));
     ASSIGN_OR_RETURN(store->checkpointer_db_, Sqlite::Open(path, options.sqlite));
     store->checkpointer_ = std::thread([s = store.get()] {
-      while (!s->stop_.WaitForNotificationWithTimeout(absl::Milliseconds(500))) {
-        absl::Status c = s->checkpointer_db_->Exec("PRAGMA wal_checkpoint(PASSIVE)");
-        (void)c;  // a busy checkpoint simply runs again next time
+      while (!s->stop_.WaitForNotificationWithTimeout(absl::Milliseconds(100))) {
+        int log = 0, done = 0;
+        sqlite3* db = s->checkpointer_db_->raw();
+        // A busy checkpoint simply runs again next time.
+        if (sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log, &done) != SQLITE_OK) continue;
+        // Under steady writes a PASSIVE checkpoint never catches up with the
+        // end of the WAL, so the WAL is never started over and grows without
+        // bound (and every commit extends the file). Past kRestartFrames the
+        // rest is copied with the writer held back briefly, which lets the
+        // next commit start the WAL from its beginning.
+        if (log > kRestartFrames) {
+          sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_RESTART, nullptr, nullptr);
+        }
       }
     });
   }
