@@ -150,7 +150,7 @@ void Dispatcher::Dispatch(const dr::v1::Job& job, const std::string& address,
     t.error_code = job.error_code();
     t.backoff = options_.initial_backoff;
     t.unknown_reported = job.return_code() == dr::v1::RETURN_CODE_STATUS_UNKNOWN;
-    t.agent = address;
+    t.address = address;
     t.operation = operation;
   }
   Send(job.name());
@@ -235,7 +235,6 @@ void Dispatcher::OnStatus(const AgentJobStatus& status) {
                        status.return_code() != t.return_code ||
                        status.error_code() != t.error_code || status.terminal() || t.unknown_reported;
   t.unknown_reported = false;
-  if (t.terminal) return;
   if (!changed) return;
   JobUpdate u;
   u.job = job;
@@ -259,12 +258,10 @@ void Dispatcher::OnStatus(const AgentJobStatus& status) {
   t.percent = status.percent_complete();
   t.return_code = status.return_code();
   t.error_code = status.error_code();
-  const bool terminal = status.terminal();
-  if (terminal) {
+  if (status.terminal()) {
     spdlog::info("{}: {} (return code {}, error {} {})", job, dr::v1::JobState_Name(status.state()),
                  static_cast<int>(status.return_code()), status.error_code(), status.error_summary());
-    if (t.alarm != nullptr) t.alarm->Cancel();
-    jobs_.erase(it);  // done: nothing more to send or retry
+    jobs_.erase(it);  // done: nothing more to send or retry (its alarm, if any, is cancelled)
   }
   writer_->Submit(std::move(u), nullptr);
 }

@@ -73,7 +73,6 @@ class Dispatcher {
     absl::Time first_failure = absl::InfinitePast();
     absl::Duration backoff;
     bool unknown_reported = false;
-    bool terminal = false;
     Session* session = nullptr;  // the stream the job was last sent on
     std::unique_ptr<grpc::Alarm> alarm;
     std::string address;    // known at first dispatch; read again on retries
