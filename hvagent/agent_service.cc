@@ -45,12 +45,14 @@ absl::StatusOr<Operation> NetworkOperation(
 
 }  // namespace
 
-absl::StatusOr<Operation> ToOperation(const dr::v1::AgentJobRequest& request, std::string* job_id) {
+absl::Status ParseJobRequest(const dr::v1::AgentJobRequest& request, JobRequest* out) {
   using R = dr::v1::AgentJobRequest;
-#define HVDR_CASE(Case, field, Type, RecoveryPoint)                                          \
-  case R::Case:                                                                               \
-    *job_id = request.field().job_id();                                                       \
-    return ToOperation(dr::v1::Type, request.field().job_id(), request.field().vm_id(), RecoveryPoint);
+  absl::StatusOr<Operation> op;
+#define HVDR_CASE(Case, field, Type, RecoveryPoint)                                            \
+  case R::Case:                                                                                 \
+    out->job_id = request.field().job_id();                                                     \
+    op = ToOperation(dr::v1::Type, request.field().job_id(), request.field().vm_id(), RecoveryPoint); \
+    break;
   switch (request.operation_case()) {
     HVDR_CASE(kInitiateFailover, initiate_failover, JOB_TYPE_INITIATE_FAILOVER,
               request.initiate_failover().recovery_point_id())
@@ -65,17 +67,34 @@ absl::StatusOr<Operation> ToOperation(const dr::v1::AgentJobRequest& request, st
     HVDR_CASE(kStartVirtualMachine, start_virtual_machine, JOB_TYPE_START_VIRTUAL_MACHINE, "")
     HVDR_CASE(kStopVirtualMachine, stop_virtual_machine, JOB_TYPE_STOP_VIRTUAL_MACHINE, "")
     case R::kSetFailoverNetworkAdapterSettings:
-      *job_id = request.set_failover_network_adapter_settings().job_id();
-      return NetworkOperation(request.set_failover_network_adapter_settings());
-    case R::kWatchJob:
-      *job_id = request.watch_job().job_id();
-      return InvalidParameter("operation", "NOT_AN_OPERATION", "watch_job re-attaches; it runs nothing");
-    case R::OPERATION_NOT_SET:
+      out->job_id = request.set_failover_network_adapter_settings().job_id();
+      op = NetworkOperation(request.set_failover_network_adapter_settings());
       break;
+    case R::kWatchJob:
+      out->job_id = request.watch_job().job_id();
+      if (out->job_id.empty()) return InvalidParameter("job_id", "MISSING", "is required");
+      out->op.reset();
+      return absl::OkStatus();
+    case R::OPERATION_NOT_SET:
+      return InvalidParameter("operation", "MISSING", "one of the operations is required");
   }
 #undef HVDR_CASE
-  return InvalidParameter("operation", "MISSING", "one of the operations is required");
+  if (!op.ok()) return op.status();
+  out->op = *std::move(op);
+  return absl::OkStatus();
 }
+
+namespace {
+
+// Starts or re-attaches to the job `request` names (see JobRunner).
+absl::StatusOr<AgentJobStatus> StartJob(JobRunner* runner, const JobRequest& request,
+                                        JobRunner::Listener listener, uint64_t* subscription) {
+  return request.op.has_value()
+             ? runner->Start(request.job_id, *request.op, std::move(listener), subscription)
+             : runner->Watch(request.job_id, std::move(listener), subscription);
+}
+
+}  // namespace
 
 // One RunJobs stream: many jobs, their statuses batched into few writes.
 class JobSession final
@@ -144,18 +163,13 @@ class JobSession final
 
  private:
   void Run(const dr::v1::AgentJobRequest& job) {
-    std::string job_id;
+    JobRequest parsed;
     uint64_t subscription = 0;
-    auto listener = [this](const AgentJobStatus& s) { Push(s); };
-    absl::StatusOr<AgentJobStatus> started;
-    if (job.has_watch_job()) {
-      job_id = job.watch_job().job_id();
-      started = job_id.empty() ? InvalidParameter("job_id", "MISSING", "is required")
-                               : runner_->Watch(job_id, listener, &subscription);
-    } else {
-      absl::StatusOr<Operation> op = ToOperation(job, &job_id);
-      started = op.ok() ? runner_->Start(job_id, *op, listener, &subscription) : op.status();
-    }
+    absl::Status valid = ParseJobRequest(job, &parsed);
+    absl::StatusOr<AgentJobStatus> started =
+        valid.ok() ? StartJob(runner_, parsed, [this](const AgentJobStatus& s) { Push(s); }, &subscription)
+                   : valid;
+    const std::string& job_id = parsed.job_id;
     absl::MutexLock lock(&mu_);
     // A job already terminal has no subscription left in the runner.
     if (subscription != 0 && !(started.ok() && started->terminal())) {
@@ -276,11 +290,13 @@ grpc::ServerUnaryReactor* AgentServiceImpl::GetInventory(grpc::CallbackServerCon
 }
 
 grpc::ServerWriteReactor<AgentJobStatus>* AgentServiceImpl::Operate(
-    grpc::CallbackServerContext* context, absl::StatusOr<Operation> op, const std::string& job_id) {
+    grpc::CallbackServerContext* context, const dr::v1::AgentJobRequest& request) {
   auto* stream = new JobStream(this, runner_);
-  if (!op.ok()) {
-    spdlog::warn("refused request for job {}: {}", job_id, op.status().ToString());
-    stream->Close(ToGrpcStatus(op.status(), context));
+  JobRequest parsed;
+  absl::Status valid = ParseJobRequest(request, &parsed);
+  if (!valid.ok()) {
+    spdlog::warn("refused request for job {}: {}", parsed.job_id, valid.ToString());
+    stream->Close(ToGrpcStatus(valid, context));
     return stream;
   }
   if (!Register(stream)) {
@@ -288,65 +304,37 @@ grpc::ServerWriteReactor<AgentJobStatus>* AgentServiceImpl::Operate(
     return stream;
   }
   uint64_t subscription = 0;
-  absl::StatusOr<AgentJobStatus> started = runner_->Start(
-      job_id, *op, [stream](const AgentJobStatus& s) { stream->Push(s); }, &subscription);
+  absl::StatusOr<AgentJobStatus> started =
+      StartJob(runner_, parsed, [stream](const AgentJobStatus& s) { stream->Push(s); }, &subscription);
   stream->set_subscription(subscription);
   if (!started.ok()) stream->Close(ToGrpcStatus(started.status(), context));
   return stream;
 }
 
-#define HVDR_AGENT_OPERATION(Method, Request, Type, RecoveryPoint)                            \
-  grpc::ServerWriteReactor<AgentJobStatus>* AgentServiceImpl::Method(                         \
-      grpc::CallbackServerContext* context, const dr::v1::Request* request) {                 \
-    return Operate(context,                                                                   \
-                   ToOperation(dr::v1::Type, request->job_id(), request->vm_id(), RecoveryPoint), \
-                   request->job_id());                                                        \
+// Each per-job call is its RunJobs entry on a stream of its own.
+#define HVDR_AGENT_OPERATION(Method, Request, field)                                 \
+  grpc::ServerWriteReactor<AgentJobStatus>* AgentServiceImpl::Method(                \
+      grpc::CallbackServerContext* context, const dr::v1::Request* request) {        \
+    dr::v1::AgentJobRequest job;                                                     \
+    *job.mutable_##field() = *request;                                               \
+    return Operate(context, job);                                                    \
   }
 
-HVDR_AGENT_OPERATION(InitiateFailover, HostAgentServiceInitiateFailoverRequest,
-                     JOB_TYPE_INITIATE_FAILOVER, request->recovery_point_id())
-HVDR_AGENT_OPERATION(RevertFailover, HostAgentServiceRevertFailoverRequest,
-                     JOB_TYPE_REVERT_FAILOVER, "")
-HVDR_AGENT_OPERATION(CommitFailover, HostAgentServiceCommitFailoverRequest,
-                     JOB_TYPE_COMMIT_FAILOVER, "")
-HVDR_AGENT_OPERATION(StartTestFailover, HostAgentServiceStartTestFailoverRequest,
-                     JOB_TYPE_INITIATE_TEST_REPLICA, request->recovery_point_id())
-HVDR_AGENT_OPERATION(CleanupTestFailover, HostAgentServiceCleanupTestFailoverRequest,
-                     JOB_TYPE_REMOVE_TEST_REPLICA, "")
-HVDR_AGENT_OPERATION(ReverseReplication, HostAgentServiceReverseReplicationRequest,
-                     JOB_TYPE_REVERSE_REPLICATION, "")
+HVDR_AGENT_OPERATION(InitiateFailover, HostAgentServiceInitiateFailoverRequest, initiate_failover)
+HVDR_AGENT_OPERATION(RevertFailover, HostAgentServiceRevertFailoverRequest, revert_failover)
+HVDR_AGENT_OPERATION(CommitFailover, HostAgentServiceCommitFailoverRequest, commit_failover)
+HVDR_AGENT_OPERATION(StartTestFailover, HostAgentServiceStartTestFailoverRequest, start_test_failover)
+HVDR_AGENT_OPERATION(CleanupTestFailover, HostAgentServiceCleanupTestFailoverRequest, cleanup_test_failover)
+HVDR_AGENT_OPERATION(ReverseReplication, HostAgentServiceReverseReplicationRequest, reverse_replication)
+HVDR_AGENT_OPERATION(SetFailoverNetworkAdapterSettings,
+                     HostAgentServiceSetFailoverNetworkAdapterSettingsRequest,
+                     set_failover_network_adapter_settings)
 HVDR_AGENT_OPERATION(PrepareForPlannedFailover, HostAgentServicePrepareForPlannedFailoverRequest,
-                     JOB_TYPE_REPLICATION_STATE_CHANGE, "")
-HVDR_AGENT_OPERATION(StartVirtualMachine, HostAgentServiceStartVirtualMachineRequest,
-                     JOB_TYPE_START_VIRTUAL_MACHINE, "")
-HVDR_AGENT_OPERATION(StopVirtualMachine, HostAgentServiceStopVirtualMachineRequest,
-                     JOB_TYPE_STOP_VIRTUAL_MACHINE, "")
+                     prepare_for_planned_failover)
+HVDR_AGENT_OPERATION(StartVirtualMachine, HostAgentServiceStartVirtualMachineRequest, start_virtual_machine)
+HVDR_AGENT_OPERATION(StopVirtualMachine, HostAgentServiceStopVirtualMachineRequest, stop_virtual_machine)
+HVDR_AGENT_OPERATION(WatchJob, HostAgentServiceWatchJobRequest, watch_job)
 #undef HVDR_AGENT_OPERATION
-
-grpc::ServerWriteReactor<AgentJobStatus>* AgentServiceImpl::SetFailoverNetworkAdapterSettings(
-    grpc::CallbackServerContext* context,
-    const dr::v1::HostAgentServiceSetFailoverNetworkAdapterSettingsRequest* request) {
-  return Operate(context, NetworkOperation(*request), request->job_id());
-}
-
-grpc::ServerWriteReactor<AgentJobStatus>* AgentServiceImpl::WatchJob(
-    grpc::CallbackServerContext* context, const dr::v1::HostAgentServiceWatchJobRequest* request) {
-  auto* stream = new JobStream(this, runner_);
-  if (request->job_id().empty()) {
-    stream->Close(ToGrpcStatus(InvalidParameter("job_id", "MISSING", "is required"), context));
-    return stream;
-  }
-  if (!Register(stream)) {
-    stream->Close(grpc::Status(grpc::StatusCode::UNAVAILABLE, "hvagent is shutting down"));
-    return stream;
-  }
-  uint64_t subscription = 0;
-  absl::StatusOr<AgentJobStatus> watched = runner_->Watch(
-      request->job_id(), [stream](const AgentJobStatus& s) { stream->Push(s); }, &subscription);
-  stream->set_subscription(subscription);
-  if (!watched.ok()) stream->Close(ToGrpcStatus(watched.status(), context));
-  return stream;
-}
 
 grpc::ServerUnaryReactor* AgentServiceImpl::CancelJob(
     grpc::CallbackServerContext* context, const dr::v1::HostAgentServiceCancelJobRequest* request,

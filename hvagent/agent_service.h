@@ -11,6 +11,7 @@
 #ifndef HVDR_HVAGENT_AGENT_SERVICE_H_
 #define HVDR_HVAGENT_AGENT_SERVICE_H_
 
+#include <optional>
 #include <set>
 
 #include <grpcpp/support/status.h>
@@ -38,10 +39,16 @@ class AgentStream {
 absl::StatusOr<Operation> ToOperation(dr::v1::JobType type, const std::string& job_id,
                                       const std::string& vm_id,
                                       const std::string& recovery_point_id);
-// The operation and job id of a RunJobs entry, with the same checks as the
-// per-job calls.
-absl::StatusOr<Operation> ToOperation(const dr::v1::AgentJobRequest& request,
-                                      std::string* job_id);
+// What a RunJobs entry (or a per-job call, wrapped in one) asks.
+struct JobRequest {
+  std::string job_id;
+  // The operation to start; none for watch_job (re-attach to the job).
+  std::optional<Operation> op;
+};
+// Fills *out (job_id even when the request is refused), with the checks of
+// ToOperation; watch_job needs only a job_id. INVALID_ARGUMENT (32773)
+// naming the field.
+absl::Status ParseJobRequest(const dr::v1::AgentJobRequest& request, JobRequest* out);
 
 class AgentServiceImpl final : public dr::v1::HostAgentService::CallbackService {
  public:
@@ -96,9 +103,9 @@ class AgentServiceImpl final : public dr::v1::HostAgentService::CallbackService 
  private:
   friend class JobStream;
   friend class JobSession;
-  grpc::ServerWriteReactor<dr::v1::AgentJobStatus>* Operate(
-      grpc::CallbackServerContext* context, absl::StatusOr<Operation> op,
-      const std::string& job_id);
+  // A per-job call: `request` wrapped as a RunJobs entry, on a stream of its own.
+  grpc::ServerWriteReactor<dr::v1::AgentJobStatus>* Operate(grpc::CallbackServerContext* context,
+                                                            const dr::v1::AgentJobRequest& request);
   // False after Shutdown(): the stream is refused.
   bool Register(AgentStream* stream);
   void Unregister(AgentStream* stream);
