@@ -3,8 +3,6 @@
 #include <algorithm>
 #include <set>
 
-#include <sqlite3.h>
-
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -222,26 +220,13 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string
   std::unique_ptr<SqliteStore> store(new SqliteStore(std::move(db)));
   if (options.background_checkpoint && path != ":memory:" && !path.empty()) {
     // Commits no longer stop to copy the WAL into the database; a thread of
-    // its own does it, without blocking readers or the writer (PASSIVE).
+    // its own does it (see CheckpointOnce).
     RETURN_IF_ERROR(store->db_->Exec("PRAGMA wal_autocheckpoint = 0"));
     // A WAL that grew in a burst is cut back to this when it starts over.
     RETURN_IF_ERROR(store->db_->Exec("PRAGMA journal_size_limit = 67108864"));
     ASSIGN_OR_RETURN(store->checkpointer_db_, Sqlite::Open(path, options.sqlite));
     store->checkpointer_ = std::thread([s = store.get()] {
-      while (!s->stop_.WaitForNotificationWithTimeout(absl::Milliseconds(100))) {
-        int log = 0, done = 0;
-        sqlite3* db = s->checkpointer_db_->raw();
-        // A busy checkpoint simply runs again next time.
-        if (sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log, &done) != SQLITE_OK) continue;
-        // Under steady writes a PASSIVE checkpoint never catches up with the
-        // end of the WAL, so the WAL is never started over and grows without
-        // bound (and every commit extends the file). Past kRestartFrames the
-        // rest is copied with the writer held back briefly, which lets the
-        // next commit start the WAL from its beginning.
-        if (log > kRestartFrames) {
-          sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_RESTART, nullptr, nullptr);
-        }
-      }
+      while (!s->stop_.WaitForNotificationWithTimeout(absl::Milliseconds(100))) s->CheckpointOnce();
     });
   }
   // Readers see committed data through WAL while the writer works. A
@@ -256,6 +241,19 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string
     }
   }
   return store;
+}
+
+void SqliteStore::CheckpointOnce() {
+  int64_t frames = 0;
+  {
+    // Answers one row: (busy, frames in the WAL, frames copied).
+    absl::StatusOr<Stmt> passive = checkpointer_db_->Prepare("PRAGMA wal_checkpoint(PASSIVE)");
+    if (!passive.ok()) return;
+    absl::StatusOr<bool> row = passive->Step();
+    if (!row.ok() || !*row) return;
+    frames = passive->Int(1);
+  }
+  if (frames > kRestartFrames) checkpointer_db_->Exec("PRAGMA wal_checkpoint(RESTART)").IgnoreError();
 }
 
 SqliteStore::~SqliteStore() {
