@@ -128,10 +128,7 @@ void JobHub::Flush() {
     Shard& s = shards_[i];
     absl::MutexLock lock(&s.mu);
     for (auto& [name, e] : s.entries) {
-      if (e.has_pending && now - e.pending_since >= options_.progress_interval) {
-        const dr::v1::Job pending = e.pending;
-        Deliver(i, e, pending, now);
-      }
+      if (e.has_pending && now - e.pending_since >= options_.progress_interval) Deliver(i, e, e.pending, now);
     }
   }
 }
