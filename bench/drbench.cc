@@ -35,6 +35,7 @@ ABSL_FLAG(std::string, bin_dir, "", "directory holding server/drserver, hvagent/
 ABSL_FLAG(std::string, work_dir, "/tmp/hvdr-bench", "scratch directory (databases, logs)");
 ABSL_FLAG(std::string, json, "bench-results.json", "where to write the numbers as JSON");
 ABSL_FLAG(int, runs, 3, "runs per figure (median, min, max)");
+ABSL_FLAG(int, acceptance_requests, 3000, "requests per acceptance run at saturation");
 ABSL_FLAG(bool, quick, false, "smaller sizes, for a smoke run");
 ABSL_FLAG(std::string, only, "", "run only the groups whose name contains this");
 ABSL_FLAG(std::string, db_synchronous, "FULL",
@@ -331,7 +332,8 @@ void Ceilings() {
 }
 
 void Acceptance() {
-  const int per_run = Quick() ? 1000 : 3000, fixed = Quick() ? 1000 : 2000, hosts = 10;
+  const int per_run = Quick() ? 1000 : absl::GetFlag(FLAGS_acceptance_requests);
+  const int fixed = Quick() ? 1000 : 2000, hosts = 10;
   const int vms_per_host = Runs() * (per_run + fixed) / hosts + 1;
   Estate e("acceptance");
   e.StartAgents(0, hosts, vms_per_host, 0, 20);

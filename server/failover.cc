@@ -162,12 +162,16 @@ absl::Status FailoverLogic::Check(const OperationRequest& r, dr::v1::VirtualMach
 
 std::string FailoverLogic::NewJobName() {
   uint32_t r;
+  int64_t us = absl::ToUnixMicros(clock_->Now());
   {
     absl::MutexLock lock(&rng_mu_);
+    us = std::max(us, last_name_us_ + 1);
+    last_name_us_ = us;
     r = absl::Uniform<uint32_t>(rng_);
   }
-  return absl::StrCat("jobs/", absl::FormatTime("%Y%m%d-%H%M%S", clock_->Now(), absl::UTCTimeZone()),
-                      "-", absl::StrFormat("%08x", r));
+  const absl::Time t = absl::FromUnixMicros(us);
+  return absl::StrCat("jobs/", absl::FormatTime("%Y%m%d-%H%M%S", t, absl::UTCTimeZone()),
+                      absl::StrFormat("-%06d-%08x", us % 1000000, r));
 }
 
 void FailoverLogic::Submit(const OperationRequest& r, Done done) {

@@ -57,6 +57,11 @@ class FailoverLogic {
                      dr::v1::Host* host = nullptr);
 
  private:
+  // "jobs/YYYYMMDD-HHMMSS-uuuuuu-rrrrrrrr": the creation time to the
+  // microsecond, made strictly increasing within this process (so new names
+  // sort after old ones and land at the right edge of every index keyed by
+  // job name: a batch of creations touches a few pages, not one per job),
+  // then 32 random bits against other processes and clocks set back.
   std::string NewJobName();
   void Create(dr::v1::Job job, RequestKey key, AgentOperation op, std::string address,
               int attempt, Done done);
@@ -67,6 +72,7 @@ class FailoverLogic {
   Clock* const clock_;
   absl::Mutex rng_mu_;
   absl::BitGen rng_ ABSL_GUARDED_BY(rng_mu_);
+  int64_t last_name_us_ ABSL_GUARDED_BY(rng_mu_) = 0;
 };
 
 }  // namespace server

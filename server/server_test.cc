@@ -79,6 +79,7 @@ class ServerValidationTest : public ::testing::Test {
     options.db_path = ":memory:";
     options.periodic_sync = false;
     options.agents = &agents_;
+    if (clock_ != nullptr) options.clock = clock_;
     server_ = *DrServer::Create(options);
     auto channel = server_->InProcessChannel();
     topology_ = dr::v1::TopologyService::NewStub(channel);
@@ -133,6 +134,7 @@ class ServerValidationTest : public ::testing::Test {
   }
 
   MockAgents agents_;
+  Clock* clock_ = nullptr;  // a derived fixture may set it before SetUp
   std::unique_ptr<DrServer> server_;
   std::unique_ptr<dr::v1::TopologyService::Stub> topology_;
   std::unique_ptr<dr::v1::FailoverService::Stub> failover_;
@@ -368,6 +370,34 @@ TEST_F(ServerValidationTest, UnreachableAgentAtRegistrationKeepsTheHostMarkedSta
   EXPECT_EQ(host->reachability(), dr::v1::REACHABILITY_UNREACHABLE);
   EXPECT_TRUE(host->stale());
   EXPECT_THAT(host->last_error(), ::testing::HasSubstr("connection refused"));
+}
+
+// Job names are time-ordered even when the clock does not move, so that
+// new jobs land at the right edge of every index keyed by name.
+class JobNameTest : public ServerValidationTest {
+ public:
+  void SetUp() override {
+    clock_ = &frozen_;
+    ServerValidationTest::SetUp();
+  }
+  FakeClock frozen_{absl::FromUnixMicros(1700000000123456)};
+};
+
+TEST_F(JobNameTest, NamesAreTheCreationTimeAndStrictlyIncreaseUnderAFrozenClock) {
+  std::vector<std::string> names;
+  for (const char* vm : {kReplicaVm, kOtherReplicaVm}) {
+    dr::v1::InitiateFailoverRequest r;
+    r.set_virtual_machine(vm);
+    r.set_request_id(absl::StrCat("name-", names.size()));
+    dr::v1::JobResponse out;
+    grpc::ClientContext c;
+    ASSERT_TRUE(failover_->InitiateFailover(&c, r, &out).ok());
+    names.push_back(out.job().name());
+  }
+  // 1700000000 is 2023-11-14 22:13:20 UTC.
+  EXPECT_THAT(names[0], ::testing::MatchesRegex("jobs/20231114-221320-123456-[0-9a-f]{8}"));
+  EXPECT_THAT(names[1], ::testing::MatchesRegex("jobs/20231114-221320-123457-[0-9a-f]{8}"));
+  EXPECT_LT(names[0], names[1]);
 }
 
 }  // namespace

@@ -93,7 +93,8 @@ absl::StatusOr<std::unique_ptr<Sqlite>> Sqlite::Open(const std::string& path,
   }
   absl::Status s = db->Exec(absl::StrCat(
       "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; PRAGMA synchronous=", options.synchronous,
-      "; PRAGMA mmap_size=", options.mmap_bytes, "; PRAGMA cache_size=-", options.cache_kib, ";"));
+      "; PRAGMA mmap_size=", options.mmap_bytes, "; PRAGMA cache_size=-", options.cache_kib,
+      "; PRAGMA temp_store=MEMORY;"));
   if (!s.ok()) {
     return absl::Status(s.code(), absl::StrCat("cannot open database ", path,
                                                ": ", s.message()));
