@@ -36,6 +36,7 @@ ABSL_FLAG(std::string, work_dir, "/tmp/hvdr-bench", "scratch directory (database
 ABSL_FLAG(std::string, json, "bench-results.json", "where to write the numbers as JSON");
 ABSL_FLAG(int, runs, 3, "runs per figure (median, min, max)");
 ABSL_FLAG(int, acceptance_requests, 3000, "requests per acceptance run at saturation");
+ABSL_FLAG(int, fanout_channels, 16, "client connections the WatchJob fan-out watchers are spread over");
 ABSL_FLAG(bool, quick, false, "smaller sizes, for a smoke run");
 ABSL_FLAG(std::string, only, "", "run only the groups whose name contains this");
 ABSL_FLAG(std::string, db_synchronous, "FULL",
@@ -263,6 +264,12 @@ void CheckOk(const LoadResult& r, const std::string& what) {
 }
 
 
+// WatchJob fan-out, product and ceiling alike: watcher counts, watchers per
+// job, client connections.
+std::vector<int> FanOutSizes() { return Quick() ? std::vector<int>{1000} : std::vector<int>{1000, 10000}; }
+constexpr int kWatchersPerJob = 100;
+int FanOutChannels() { return absl::GetFlag(FLAGS_fanout_channels); }
+
 void Ceilings() {
   const int unary = Quick() ? 3000 : 20000;
   Estate dir("noop");
@@ -291,6 +298,24 @@ void Ceilings() {
     fan.Start({absl::StrCat("jobs/stream-", per_stream)}, 4);
     FanOutResult r = fan.Wait(absl::Seconds(120));
     F("ceiling 2: no-op server stream", "msg/s").runs.push_back(r.messages / absl::ToDoubleSeconds(absl::Now() - start));
+  }
+  // The fan-out ceiling: the product's watch pattern (100 watchers per job,
+  // every job's new version at the same moment, every 300 ms, as a site's
+  // jobs reporting progress together) against a server that only writes.
+  for (int watchers : FanOutSizes()) {
+    for (int run = 0; run < Runs(); ++run) {
+      std::vector<std::string> names;
+      for (int j = 0; j < watchers / kWatchersPerJob; ++j) names.push_back(absl::StrCat("jobs/tick-", j, "-20-300"));
+      FanOut fan(address, FanOutChannels());
+      fan.Start(names, watchers);
+      FanOutResult r = fan.Wait(absl::Seconds(60));
+      if (r.streams_failed > 0) Say(absl::StrCat("no-op fan-out: ", r.streams_failed, " streams failed"));
+      Latencies l = Summarize(r.delays_ms);
+      F(absl::StrFormat("ceiling 2: no-op WatchJob fan-out, %d watchers, p99 delivery", watchers), "ms")
+          .runs.push_back(l.p99_ms);
+      F(absl::StrFormat("ceiling 2: no-op WatchJob fan-out, %d watchers, p50 delivery", watchers), "ms")
+          .runs.push_back(l.p50_ms);
+    }
   }
   noop.Signal(SIGTERM);
 
@@ -377,8 +402,7 @@ void EndToEnd() {
 }
 
 void FanOutBench() {
-  const std::vector<int> sizes = Quick() ? std::vector<int>{1000} : std::vector<int>{1000, 10000};
-  constexpr int kWatchersPerJob = 100;
+  const std::vector<int> sizes = FanOutSizes();
   int jobs_needed = 0;
   for (int w : sizes) jobs_needed += Runs() * (w / kWatchersPerJob);
   Estate e("fanout");
@@ -397,7 +421,7 @@ void FanOutBench() {
         if (e.failover()->InitiateFailover(&c, r, &out).ok()) names.push_back(out.job().name());
       }
       const int64_t rss_before = ResidentBytes(e.server_pid());
-      FanOut fan(e.address(), 16);
+      FanOut fan(e.address(), FanOutChannels());
       fan.Start(names, watchers);
       const int64_t rss = ResidentBytes(e.server_pid());
       FanOutResult res = fan.Wait(absl::Seconds(60));

@@ -69,8 +69,24 @@ bool Stmt::IsNull(int column) const {
   return sqlite3_column_type(stmt_, column) == SQLITE_NULL;
 }
 
+namespace {
+
+// Process-wide settings, before SQLite's first use: no memory statistics
+// (they take a global mutex on every allocation of every connection; we
+// never read them). Harmless if SQLite was already initialized elsewhere.
+void ConfigureOnce() {
+  static const bool done = [] {
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    return true;
+  }();
+  (void)done;
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<Sqlite>> Sqlite::Open(const std::string& path,
                                                      const Options& options) {
+  ConfigureOnce();
   sqlite3* raw = nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &raw,
                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
