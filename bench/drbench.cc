@@ -233,6 +233,11 @@ class Estate {
   dr::v1::FailoverService::Stub* failover() { return failover_.get(); }
   const std::string& address() const { return address_; }
   int server_pid() const { return server_->pid(); }
+  std::vector<int> agent_pids() const {
+    std::vector<int> pids;
+    for (const auto& a : agents_) pids.push_back(a->pid());
+    return pids;
+  }
 
  private:
   std::string dir_;
@@ -263,6 +268,23 @@ void CheckOk(const LoadResult& r, const std::string& what) {
   if (r.failed > 0) Say(absl::StrCat(what, ": ", r.failed, " calls failed, first: ", r.first_error));
 }
 
+// CPU time used by a set of processes (0: this one) between Start and
+// PerOp, in microseconds per operation.
+class CpuMeter {
+ public:
+  explicit CpuMeter(std::vector<int> pids) : pids_(std::move(pids)) { start_ = Now(); }
+  double PerOpUs(int ops) const { return absl::ToDoubleMicroseconds(Now() - start_) / std::max(ops, 1); }
+
+ private:
+  absl::Duration Now() const {
+    absl::Duration d;
+    for (int pid : pids_) d += CpuTime(pid);
+    return d;
+  }
+  std::vector<int> pids_;
+  absl::Duration start_;
+};
+
 
 // WatchJob fan-out, product and ceiling alike: watcher counts, watchers per
 // job, client connections.
@@ -282,8 +304,11 @@ void Ceilings() {
   auto any = Requests("noop", 0, 1, 0);
   ClosedLoop(stub.get(), 1000, Concurrency(), any);  // warm up
   for (int run = 0; run < Runs(); ++run) {
+    CpuMeter server_cpu({noop.pid()}), client_cpu({0});
     LoadResult r = ClosedLoop(stub.get(), unary, Concurrency(), any);
     CheckOk(r, "no-op unary");
+    F("ceiling 1: no-op unary, CPU per request: server", "us").runs.push_back(server_cpu.PerOpUs(unary));
+    F("ceiling 1: no-op unary, CPU per request: client", "us").runs.push_back(client_cpu.PerOpUs(unary));
     Latencies l = Summarize(r.latencies_ms);
     F("ceiling 1: no-op unary, saturation", "req/s").runs.push_back(r.Rate());
     F("ceiling 1: no-op unary, saturation p50", "ms").runs.push_back(l.p50_ms);
@@ -365,14 +390,21 @@ void Acceptance() {
   e.StartServer();
   int offset = 0;
   for (int run = 0; run < Runs(); ++run) {
+    // CPU per accepted request until every job of the run has ended: the
+    // acceptance, and the execution the same jobs cost meanwhile.
+    CpuMeter server_cpu({e.server_pid()}), agents_cpu(e.agent_pids()), client_cpu({0});
     LoadResult r = ClosedLoop(e.failover(), per_run, Concurrency(), Requests(absl::StrCat("sat", run), 0, hosts, offset));
     offset += per_run / hosts;
     CheckOk(r, "acceptance");
+    const double client_us = client_cpu.PerOpUs(per_run);
     Latencies l = Summarize(r.latencies_ms);
     F("product 1: InitiateFailover acceptance, saturation", "req/s").runs.push_back(r.Rate());
     F("product 1: acceptance, saturation p50", "ms").runs.push_back(l.p50_ms);
     F("product 1: acceptance, saturation p99", "ms").runs.push_back(l.p99_ms);
     e.WaitIdle(absl::Seconds(60));
+    F("product 1: CPU per job accepted and run: drserver", "us").runs.push_back(server_cpu.PerOpUs(per_run));
+    F("product 1: CPU per job accepted and run: 10 agents", "us").runs.push_back(agents_cpu.PerOpUs(per_run));
+    F("product 1: CPU per job accepted and run: client", "us").runs.push_back(client_us);
     LoadResult f = FixedRate(e.failover(), fixed, 1000, Requests(absl::StrCat("fix", run), 0, hosts, offset));
     offset += fixed / hosts;
     CheckOk(f, "acceptance at 1,000/s");

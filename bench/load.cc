@@ -1,5 +1,11 @@
 #include "bench/load.h"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <iterator>
+
 #include <algorithm>
 #include <fstream>
 #include <sstream>
@@ -199,6 +205,28 @@ int64_t ResidentBytes(int pid) {
     }
   }
   return 0;
+}
+
+absl::Duration CpuTime(int pid) {
+  if (pid == 0) {
+    struct rusage u;
+    if (getrusage(RUSAGE_SELF, &u) != 0) return absl::ZeroDuration();
+    return absl::DurationFromTimeval(u.ru_utime) + absl::DurationFromTimeval(u.ru_stime);
+  }
+  std::ifstream in(absl::StrCat("/proc/", pid, "/stat"));
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // Fields after the command (which may hold spaces) end with ')'.
+  const size_t close = stat.rfind(')');
+  if (close == std::string::npos) return absl::ZeroDuration();
+  std::istringstream fields(stat.substr(close + 2));
+  std::string field;
+  int64_t utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && fields >> field; ++i) {
+    if (i == 14) utime = std::strtoll(field.c_str(), nullptr, 10);
+    if (i == 15) stime = std::strtoll(field.c_str(), nullptr, 10);
+  }
+  const long ticks = sysconf(_SC_CLK_TCK);
+  return absl::Seconds(static_cast<double>(utime + stime) / static_cast<double>(ticks > 0 ? ticks : 100));
 }
 
 }  // namespace bench

@@ -66,6 +66,10 @@ class FanOut {
 // The resident memory of a process in bytes (VmRSS), 0 if unknown.
 int64_t ResidentBytes(int pid);
 
+// CPU time (user + system, all threads) a process has used so far: `pid`
+// from /proc, 0 for this process; zero if unknown.
+absl::Duration CpuTime(int pid);
+
 }  // namespace bench
 }  // namespace hvdr
 

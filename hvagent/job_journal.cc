@@ -50,9 +50,24 @@ absl::StatusOr<std::unique_ptr<JobJournal>> JobJournal::Open(const std::string& 
                                                               const std::string& synchronous) {
   Sqlite::Options options;
   options.synchronous = synchronous;
-  ASSIGN_OR_RETURN(std::unique_ptr<Sqlite> db, Sqlite::Open(path, options));
-  RETURN_IF_ERROR(db->Exec(kSchema));
-  return std::unique_ptr<JobJournal>(new JobJournal(std::move(db)));
+  // Nobody else waits on this file: a second agent on it is an error.
+  options.busy_timeout_ms = 200;
+  auto in_use = [&path](const absl::Status& s) {
+    if (!absl::IsUnavailable(s)) return s;  // SQLITE_BUSY: the lock is held
+    return absl::FailedPreconditionError(absl::StrCat(
+        "journal ", path, " is in use by another process (another hvagent?): ", s.message()));
+  };
+  absl::StatusOr<std::unique_ptr<Sqlite>> db = Sqlite::Open(path, options);
+  if (!db.ok()) return in_use(db.status());
+  // The agent holds the journal for its lifetime: no lock calls per
+  // transaction, and a second hvagent given the same journal (which could
+  // start a job twice) is refused here instead of sharing it.
+  RETURN_IF_ERROR((*db)->Exec("PRAGMA locking_mode=EXCLUSIVE"));
+  RETURN_IF_ERROR(in_use((*db)->Exec(kSchema)));
+  // Takes the write lock now (and, in this mode, keeps it), even when the
+  // schema existed and nothing was written.
+  RETURN_IF_ERROR(in_use((*db)->Exec("BEGIN EXCLUSIVE; COMMIT")));
+  return std::unique_ptr<JobJournal>(new JobJournal(*std::move(db)));
 }
 
 absl::StatusOr<JournalEntry> JobJournal::Get(const std::string& job_id) {

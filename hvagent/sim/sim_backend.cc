@@ -398,11 +398,16 @@ MethodResult SimBackend::Invoke(const Operation& op) {
   executed->set_recovery_point_id(op.recovery_point_id);
   executed->set_start_us(job.start_us());
   *state_.add_jobs() = job;
+  if (jobs_indexed_) {
+    job_index_[job.job_id()] = state_.jobs_size() - 1;
+    open_jobs_.push_back(state_.jobs_size() - 1);
+  }
   dirty_ = true;
   absl::Status saved = SaveLocked();
   if (!saved.ok()) {
     // The hypervisor could not remember the job: undo it and say so.
     state_.mutable_jobs()->RemoveLast();
+    jobs_indexed_ = false;
     state_.mutable_history()->RemoveLast();
     vm = FindVmLocked(op.vm_id);
     vm->set_state(vm->state_before_job());
@@ -419,6 +424,7 @@ void SimBackend::CompleteLocked(SimJob& job) {
   job.set_state(dr::v1::JOB_STATE_COMPLETED);
   job.set_percent(100);
   job.set_end_us(job.start_us() + int64_t{job.duration_ms()} * 1000);
+  NoteEndedLocked(job.end_us());
   SimVm* vm = FindVmLocked(job.vm_id());
   if (vm == nullptr) return;
   vm->clear_active_job();
@@ -485,6 +491,7 @@ void SimBackend::CompleteLocked(SimJob& job) {
 void SimBackend::FailLocked(SimJob& job, dr::v1::JobState state, int64_t end_us) {
   job.set_state(state);
   job.set_end_us(end_us);
+  NoteEndedLocked(end_us);
   if (state == dr::v1::JOB_STATE_EXCEPTION) {
     job.set_error_code(job.fault().error_code() != 0 ? job.fault().error_code() : 32768);
     job.set_error_summary(job.fault().error_summary().empty()
@@ -503,14 +510,12 @@ void SimBackend::AdvanceLocked() {
   const int64_t now = NowUs();
   if (advanced_us_ != INT64_MIN && now >= advanced_us_ && now - advanced_us_ < kAdvanceStepUs) return;
   advanced_us_ = now;
-  const int64_t removal_us =
-      int64_t{state_.scenario().time_before_removal_seconds() != 0
-                  ? state_.scenario().time_before_removal_seconds()
-                  : kDefaultTimeBeforeRemovalSeconds} *
-      1000000;
+  if (!jobs_indexed_) IndexJobsLocked();
   auto* jobs = state_.mutable_jobs();
-  for (SimJob& job : *jobs) {
-    if (IsTerminalState(job.state())) continue;
+  size_t kept = 0;
+  for (int position : open_jobs_) {
+    SimJob& job = (*jobs)[position];
+    if (IsTerminalState(job.state())) continue;  // ended elsewhere (a cancel)
     const int64_t elapsed_us = std::max<int64_t>(0, now - job.start_us());
     const int64_t duration_us = int64_t{job.duration_ms()} * 1000;
     const Fault& f = job.fault();
@@ -535,15 +540,58 @@ void SimBackend::AdvanceLocked() {
       job.set_percent(static_cast<uint32_t>(elapsed_us * 100 / duration_us));
     }
     if (job.state() != before_state || job.percent() != before_percent) dirty_ = true;
+    if (!IsTerminalState(job.state())) open_jobs_[kept++] = position;
   }
+  open_jobs_.resize(kept);
   // Hyper-V removes finished jobs after TimeBeforeRemoval.
-  for (int i = jobs->size() - 1; i >= 0; --i) {
+  if (now < next_removal_us_) return;
+  const int64_t removal_us = RemovalDelayUsLocked();
+  int kept_jobs = 0;  // the jobs that stay move forward, in order
+  for (int i = 0; i < jobs->size(); ++i) {
     const SimJob& job = (*jobs)[i];
-    if (IsTerminalState(job.state()) && job.end_us() + removal_us <= now) {
-      jobs->DeleteSubrange(i, 1);
-      dirty_ = true;
+    if (IsTerminalState(job.state()) && job.end_us() + removal_us <= now) continue;
+    if (i != kept_jobs) jobs->SwapElements(i, kept_jobs);
+    ++kept_jobs;
+  }
+  if (kept_jobs < jobs->size()) {
+    jobs->DeleteSubrange(kept_jobs, jobs->size() - kept_jobs);
+    dirty_ = true;
+  }
+  IndexJobsLocked();
+}
+
+int64_t SimBackend::RemovalDelayUsLocked() const {
+  return int64_t{state_.scenario().time_before_removal_seconds() != 0
+                     ? state_.scenario().time_before_removal_seconds()
+                     : kDefaultTimeBeforeRemovalSeconds} *
+         1000000;
+}
+
+void SimBackend::NoteEndedLocked(int64_t end_us) {
+  next_removal_us_ = std::min(next_removal_us_, end_us + RemovalDelayUsLocked());
+}
+
+void SimBackend::IndexJobsLocked() {
+  job_index_.clear();
+  open_jobs_.clear();
+  next_removal_us_ = INT64_MAX;
+  for (int i = 0; i < state_.jobs_size(); ++i) {
+    const SimJob& job = state_.jobs(i);
+    job_index_[job.job_id()] = i;
+    if (IsTerminalState(job.state())) {
+      NoteEndedLocked(job.end_us());
+    } else {
+      open_jobs_.push_back(i);
     }
   }
+  jobs_indexed_ = true;
+}
+
+SimJob* SimBackend::FindJobLocked(const std::string& job_id) {
+  if (!jobs_indexed_) IndexJobsLocked();
+  auto it = job_index_.find(job_id);
+  if (it == job_index_.end()) return nullptr;
+  return state_.mutable_jobs(it->second);
 }
 
 absl::StatusOr<dr::v1::GetInventoryResponse> SimBackend::GetInventory() {
@@ -578,9 +626,7 @@ absl::StatusOr<JobInfo> SimBackend::GetJob(const std::string& job_id) {
   absl::MutexLock lock(&mu_);
   AdvanceLocked();
   SaveLocked().IgnoreError();
-  for (const SimJob& job : state_.jobs()) {
-    if (job.job_id() == job_id) return ToInfo(job);
-  }
+  if (const SimJob* job = FindJobLocked(job_id)) return ToInfo(*job);
   return absl::NotFoundError(absl::StrCat("no job ", job_id, " (never started, or removed after ",
                                           "TimeBeforeRemoval)"));
 }
@@ -597,8 +643,8 @@ absl::StatusOr<std::vector<JobInfo>> SimBackend::ListJobs() {
 MethodResult SimBackend::CancelJob(const std::string& job_id) {
   absl::MutexLock lock(&mu_);
   AdvanceLocked();
-  for (SimJob& job : *state_.mutable_jobs()) {
-    if (job.job_id() != job_id) continue;
+  if (SimJob* found = FindJobLocked(job_id)) {
+    SimJob& job = *found;
     if (IsTerminalState(job.state())) {
       SaveLocked().IgnoreError();
       return Refuse(dr::v1::RETURN_CODE_INVALID_STATE,

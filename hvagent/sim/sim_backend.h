@@ -16,6 +16,7 @@
 #define HVDR_HVAGENT_SIM_SIM_BACKEND_H_
 
 #include <memory>
+#include <vector>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
@@ -68,9 +69,19 @@ class SimBackend final : public agent::Backend {
 
   // Moves every running job to where the clock says it is; applies the
   // effects of jobs that ended; drops jobs past TimeBeforeRemoval. Walks
-  // every job, so it runs at most once per kAdvanceStepUs of clock time: a
-  // poll of thousands of jobs then costs one walk, not one per job.
+  // the open jobs (open_jobs_), not the ended ones, and runs at most once
+  // per kAdvanceStepUs of clock time: a poll of thousands of jobs then
+  // costs one walk, not one per job. The removal pass runs only once the
+  // earliest removal is due (next_removal_us_).
   void AdvanceLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The job with `job_id`, or null. Through job_index_.
+  hvdr::sim::v1::SimJob* FindJobLocked(const std::string& job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Rebuilds job_index_, open_jobs_ and next_removal_us_ from state_.jobs()
+  // (after jobs were removed, or a restore).
+  void IndexJobsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A job just ended at `end_us`: it is due for removal then + TimeBeforeRemoval.
+  void NoteEndedLocked(int64_t end_us) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  int64_t RemovalDelayUsLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   static constexpr int64_t kAdvanceStepUs = 1000;
   absl::Status SaveLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The VM with `vm_id`, or null. Through vm_index_ (rebuilt after VMs are
@@ -95,6 +106,13 @@ class SimBackend final : public agent::Backend {
   int64_t advanced_us_ ABSL_GUARDED_BY(mu_) = INT64_MIN;
   // vm_id -> position in state_.vms(); empty means stale.
   absl::flat_hash_map<std::string, int> vm_index_ ABSL_GUARDED_BY(mu_);
+  // Valid while jobs_indexed_: job id -> position in state_.jobs(); the
+  // positions of jobs not known to have ended (a superset of the open ones,
+  // in order); the earliest time an ended job is due for removal.
+  bool jobs_indexed_ ABSL_GUARDED_BY(mu_) = false;
+  absl::flat_hash_map<std::string, int> job_index_ ABSL_GUARDED_BY(mu_);
+  std::vector<int> open_jobs_ ABSL_GUARDED_BY(mu_);
+  int64_t next_removal_us_ ABSL_GUARDED_BY(mu_) = INT64_MAX;
 };
 
 }  // namespace sim

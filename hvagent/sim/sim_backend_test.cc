@@ -307,6 +307,36 @@ TEST_F(SimBackendTest, FinishedJobsDisappearAfterTimeBeforeRemoval) {
   EXPECT_TRUE(backend_->ListJobs()->empty());
 }
 
+// Removal drops only the jobs that are due; the others stay findable and
+// the open one goes on moving.
+TEST_F(SimBackendTest, RemovalKeepsTheJobsNotYetDueAndTheOpenOnes) {
+  Open(BaseReplica());
+  auto run = [&](dr::v1::JobType type) {
+    agent::Operation op;
+    op.type = type;
+    op.vm_id = kTestVm;
+    return backend_->Invoke(op);
+  };
+  auto first = Failover();  // ends at 1 s
+  clock_.Advance(absl::Seconds(100));
+  auto second = run(dr::v1::JOB_TYPE_REVERT_FAILOVER);  // ends at 101 s
+  ASSERT_EQ(second.return_code, dr::v1::RETURN_CODE_JOB_STARTED);
+  clock_.Advance(absl::Seconds(201));  // 301 s: the first is due
+  auto third = Failover();  // still running at the removal below
+  ASSERT_EQ(third.return_code, dr::v1::RETURN_CODE_JOB_STARTED);
+  EXPECT_EQ(backend_->GetJob(first.job_id).status().code(), absl::StatusCode::kNotFound);
+  ASSERT_TRUE(backend_->GetJob(second.job_id).ok());
+  EXPECT_EQ(backend_->GetJob(second.job_id)->state, dr::v1::JOB_STATE_COMPLETED);
+  EXPECT_EQ(backend_->GetJob(third.job_id)->state, dr::v1::JOB_STATE_NEW);
+  clock_.Advance(absl::Milliseconds(500));
+  EXPECT_EQ(backend_->GetJob(third.job_id)->state, dr::v1::JOB_STATE_RUNNING);
+  clock_.Advance(absl::Seconds(100));  // 401.5 s: the second is due, the third ended at 302 s
+  EXPECT_EQ(backend_->GetJob(second.job_id).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(backend_->GetJob(third.job_id)->state, dr::v1::JOB_STATE_COMPLETED);
+  ASSERT_EQ(backend_->ListJobs()->size(), 1u);
+  EXPECT_EQ(backend_->CancelJob(third.job_id).return_code, dr::v1::RETURN_CODE_INVALID_STATE);
+}
+
 TEST_F(SimBackendTest, FaultAtTheCallRefusesAndStartsNothingForCountCalls) {
   Open(BaseReplica(), [](Scenario& s) {
     auto* f = s.add_faults();

@@ -1,0 +1,73 @@
+#include "hvagent/job_journal.h"
+
+#include <cstdlib>
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace hvdr {
+namespace agent {
+namespace {
+
+std::string TempPath(const std::string& name) {
+  const char* dir = std::getenv("TEST_TMPDIR");
+  return std::string(dir != nullptr ? dir : "/tmp") + "/" + name;
+}
+
+Operation Failover(const std::string& vm) {
+  Operation op;
+  op.type = dr::v1::JOB_TYPE_INITIATE_FAILOVER;
+  op.vm_id = vm;
+  return op;
+}
+
+TEST(JobJournalTest, EntriesSurviveReopeningWithTheirPhase) {
+  const std::string path = TempPath("reopen.journal");
+  {
+    auto j = JobJournal::Open(path);
+    ASSERT_TRUE(j.ok()) << j.status();
+    ASSERT_TRUE((*j)->InsertPending("jobs/a", Failover("vm-a"), absl::FromUnixSeconds(100)).ok());
+    ASSERT_TRUE((*j)->InsertPending("jobs/b", Failover("vm-b"), absl::FromUnixSeconds(101)).ok());
+    ASSERT_TRUE((*j)->MarkStarted("jobs/a", "hv-job-1").ok());
+    dr::v1::AgentJobStatus done;
+    done.set_job_id("jobs/b");
+    done.set_state(dr::v1::JOB_STATE_COMPLETED);
+    ASSERT_TRUE((*j)->MarkDone("jobs/b", done).ok());
+    EXPECT_EQ((*j)->InsertPending("jobs/a", Failover("vm-a"), absl::FromUnixSeconds(102)).code(),
+              absl::StatusCode::kAlreadyExists);
+  }
+  auto j = JobJournal::Open(path);
+  ASSERT_TRUE(j.ok()) << j.status();
+  auto open = (*j)->ListUnfinished();
+  ASSERT_TRUE(open.ok());
+  ASSERT_EQ(open->size(), 1u);
+  EXPECT_EQ((*open)[0].job_id, "jobs/a");
+  EXPECT_EQ((*open)[0].phase, JournalEntry::Phase::kStarted);
+  EXPECT_EQ((*open)[0].hypervisor_job_id, "hv-job-1");
+  auto b = (*j)->Get("jobs/b");
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(b->phase, JournalEntry::Phase::kDone);
+  EXPECT_EQ(b->final_status.state(), dr::v1::JOB_STATE_COMPLETED);
+  EXPECT_EQ((*j)->Get("jobs/never").status().code(), absl::StatusCode::kNotFound);
+}
+
+// Two agents on one journal could each start the same job: the second is
+// refused at open, and the first goes on undisturbed.
+TEST(JobJournalTest, ASecondOpenOfAJournalInUseIsRefused) {
+  const std::string path = TempPath("in-use.journal");
+  ASSERT_TRUE(JobJournal::Open(path).ok());  // the schema exists from now on
+  auto first = JobJournal::Open(path);
+  ASSERT_TRUE(first.ok()) << first.status();
+  auto second = JobJournal::Open(path);  // before the first wrote anything
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(second.status().message()), ::testing::HasSubstr("in use by another process"));
+  EXPECT_TRUE((*first)->InsertPending("jobs/a", Failover("vm-a"), absl::FromUnixSeconds(100)).ok());
+  first->reset();
+  EXPECT_TRUE(JobJournal::Open(path).ok());  // free again once closed
+}
+
+}  // namespace
+}  // namespace agent
+}  // namespace hvdr
