@@ -112,12 +112,26 @@ absl::Status JobJournal::MarkStarted(const std::string& job_id,
 }
 
 absl::Status JobJournal::MarkDone(const std::string& job_id, const dr::v1::AgentJobStatus& status) {
+  return MarkDone({{job_id, status}})[0];
+}
+
+std::vector<absl::Status> JobJournal::MarkDone(
+    const std::vector<std::pair<std::string, dr::v1::AgentJobStatus>>& done) {
+  std::vector<absl::Status> out(done.size());
+  if (done.empty()) return out;
   absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Stmt s, db_->Prepare(
-      "UPDATE agent_jobs SET phase = 2, final_status = ? WHERE job_id = ?"));
-  RETURN_IF_ERROR(s.BindBlob(1, status.SerializeAsString()).Bind(2, job_id).Run());
-  if (db_->Changes() == 0) return absl::NotFoundError(absl::StrCat("job ", job_id, " unknown"));
-  return absl::OkStatus();
+  absl::Status tx = InTransaction(*db_, [&]() -> absl::Status {
+    for (size_t i = 0; i < done.size(); ++i) {
+      const auto& [job_id, status] = done[i];
+      ASSIGN_OR_RETURN(Stmt s, db_->Prepare(  // cached; reset when `s` goes
+          "UPDATE agent_jobs SET phase = 2, final_status = ? WHERE job_id = ?"));
+      RETURN_IF_ERROR(s.BindBlob(1, status.SerializeAsString()).Bind(2, job_id).Run());
+      if (db_->Changes() == 0) out[i] = absl::NotFoundError(absl::StrCat("job ", job_id, " unknown"));
+    }
+    return absl::OkStatus();
+  });
+  if (!tx.ok()) out.assign(done.size(), tx);
+  return out;
 }
 
 absl::StatusOr<std::vector<JournalEntry>> JobJournal::ListUnfinished() {

@@ -10,6 +10,7 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -48,6 +49,12 @@ class JobJournal {
   absl::Status MarkStarted(const std::string& job_id, const std::string& hypervisor_job_id);
   // The job ended (or the method refused it) with `status`.
   absl::Status MarkDone(const std::string& job_id, const dr::v1::AgentJobStatus& status);
+  // Several jobs ended: one transaction for all (one commit instead of one
+  // each). The result holds each job's outcome, in order: NOT_FOUND for an
+  // unknown job (the others are still recorded); every entry carries the
+  // error if the transaction itself failed.
+  std::vector<absl::Status> MarkDone(
+      const std::vector<std::pair<std::string, dr::v1::AgentJobStatus>>& done);
   // Entries not yet done, oldest first.
   absl::StatusOr<std::vector<JournalEntry>> ListUnfinished();
 

@@ -52,6 +52,30 @@ TEST(JobJournalTest, EntriesSurviveReopeningWithTheirPhase) {
   EXPECT_EQ((*j)->Get("jobs/never").status().code(), absl::StatusCode::kNotFound);
 }
 
+TEST(JobJournalTest, SeveralOutcomesInOneCallAnUnknownJobSinksNoOther) {
+  auto j = JobJournal::Open(":memory:");
+  ASSERT_TRUE(j.ok()) << j.status();
+  for (const char* id : {"jobs/a", "jobs/b"}) {
+    ASSERT_TRUE((*j)->InsertPending(id, Failover(id), absl::FromUnixSeconds(100)).ok());
+  }
+  std::vector<std::pair<std::string, dr::v1::AgentJobStatus>> done(3);
+  done[0].first = "jobs/a";
+  done[0].second.set_state(dr::v1::JOB_STATE_COMPLETED);
+  done[1].first = "jobs/never";
+  done[2].first = "jobs/b";
+  done[2].second.set_state(dr::v1::JOB_STATE_EXCEPTION);
+  done[2].second.set_error_code(32768);
+  std::vector<absl::Status> out = (*j)->MarkDone(done);
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_TRUE(out[0].ok());
+  EXPECT_EQ(out[1].code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(out[2].ok());
+  EXPECT_EQ((*j)->Get("jobs/a")->final_status.state(), dr::v1::JOB_STATE_COMPLETED);
+  EXPECT_EQ((*j)->Get("jobs/b")->final_status.error_code(), 32768u);
+  EXPECT_TRUE((*j)->ListUnfinished()->empty());
+  EXPECT_TRUE((*j)->MarkDone({}).empty());
+}
+
 // Two agents on one journal could each start the same job: the second is
 // refused at open, and the first goes on undisturbed.
 TEST(JobJournalTest, ASecondOpenOfAJournalInUseIsRefused) {

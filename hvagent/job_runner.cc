@@ -330,6 +330,7 @@ void JobRunner::PollOnce() {
       if (!t.hypervisor_job_id.empty() && !t.lost) running.emplace_back(id, t.hypervisor_job_id);
     }
   }
+  std::vector<std::pair<std::string, AgentJobStatus>> ended;  // job id, final status
   for (const auto& [job_id, hv_job] : running) {
     absl::StatusOr<JobInfo> info = backend_->GetJob(hv_job);
     if (info.status().code() == absl::StatusCode::kNotFound) {
@@ -354,14 +355,23 @@ void JobRunner::PollOnce() {
     AgentJobStatus status = StatusFromJob(job_id, *info);
     if (status.terminal()) {
       AttachVm(info->vm_id.empty() ? VmOf(job_id) : info->vm_id, &status);
-      absl::Status s = journal_->MarkDone(job_id, status);
-      if (!s.ok()) {
-        spdlog::error("job {}: journal: {}; will retry", job_id, s.ToString());
-        continue;
-      }
-      spdlog::info("job {}: {} ({}%) error {} {}", job_id, dr::v1::JobState_Name(status.state()),
-                   status.percent_complete(), status.error_code(), status.error_summary());
+      ended.emplace_back(job_id, std::move(status));
+      continue;
     }
+    absl::MutexLock lock(&mu_);
+    PublishLocked(job_id, status);
+  }
+  // The outcomes of this poll in one commit; each is published only once
+  // it is durable.
+  const std::vector<absl::Status> recorded = journal_->MarkDone(ended);
+  for (size_t i = 0; i < ended.size(); ++i) {
+    const auto& [job_id, status] = ended[i];
+    if (!recorded[i].ok()) {
+      spdlog::error("job {}: journal: {}; will retry", job_id, recorded[i].ToString());
+      continue;
+    }
+    spdlog::info("job {}: {} ({}%) error {} {}", job_id, dr::v1::JobState_Name(status.state()),
+                 status.percent_complete(), status.error_code(), status.error_summary());
     absl::MutexLock lock(&mu_);
     PublishLocked(job_id, status);
   }
