@@ -76,6 +76,13 @@ std::vector<int> ToInts(const std::vector<E>& v) {
   return std::vector<int>(v.begin(), v.end());
 }
 
+// Runs one statement through the connection's statement cache (no parse
+// per run, unlike Exec).
+absl::Status RunCached(Sqlite& db, const std::string& sql) {
+  ASSIGN_OR_RETURN(Stmt s, db.Prepare(sql));
+  return s.Run();
+}
+
 // ---- Row readers. Each *_COLS list matches its reader. ----
 
 constexpr char kHostCols[] =
@@ -817,7 +824,7 @@ std::vector<WriteResult> SqliteStore::Write(const std::vector<WriteOp>& ops) {
   absl::MutexLock lock(&mu_);
   absl::Status committed = InTransaction(*db_, [&]() -> absl::Status {
     for (size_t i = 0; i < ops.size(); ++i) {
-      RETURN_IF_ERROR(db_->Exec("SAVEPOINT op"));
+      RETURN_IF_ERROR(RunCached(*db_, "SAVEPOINT op"));
       WriteResult& r = results[i];
       if (ops[i].kind == WriteOp::Kind::kCreateJob) {
         CreateJobResult created;
@@ -830,8 +837,8 @@ std::vector<WriteResult> SqliteStore::Write(const std::vector<WriteOp>& ops) {
         if (updated.ok()) r.job = *std::move(updated);
       }
       // A refused operation leaves no trace; the others go on.
-      if (!r.status.ok()) RETURN_IF_ERROR(db_->Exec("ROLLBACK TO op"));
-      RETURN_IF_ERROR(db_->Exec("RELEASE op"));
+      if (!r.status.ok()) RETURN_IF_ERROR(RunCached(*db_, "ROLLBACK TO op"));
+      RETURN_IF_ERROR(RunCached(*db_, "RELEASE op"));
     }
     return absl::OkStatus();
   });
@@ -845,8 +852,8 @@ std::vector<WriteResult> SqliteStore::Write(const std::vector<WriteOp>& ops) {
 }
 
 absl::StatusOr<Job> SqliteStore::GetJobOn(Sqlite& db, const std::string& name) {
-  ASSIGN_OR_RETURN(Stmt s, db.Prepare(absl::StrCat("SELECT ", kJobCols,
-                                                      " FROM jobs WHERE name = ?")));
+  static const std::string* const kSql = new std::string(absl::StrCat("SELECT ", kJobCols, " FROM jobs WHERE name = ?"));
+  ASSIGN_OR_RETURN(Stmt s, db.Prepare(*kSql));
   s.Bind(1, name);
   ASSIGN_OR_RETURN(bool row, s.Step());
   if (!row) return absl::NotFoundError(absl::StrCat(name, " not found"));
@@ -984,7 +991,23 @@ absl::StatusOr<Job> SqliteStore::UpdateJobLocked(const JobUpdate& u) {
         "UPDATE vms SET active_job = NULL WHERE active_job = ?"));
     RETURN_IF_ERROR(release.Bind(1, u.job).Run());
   }
-  return GetJobOn(*db_, u.job);
+  // The row as the UPDATE above left it (as ReadJob would read it back).
+  Job updated = std::move(current);
+  updated.set_state(u.state);
+  updated.set_percent_complete(u.percent_complete);
+  updated.set_return_code(u.return_code);
+  updated.set_error_code(u.error_code);
+  updated.set_error_summary(u.error_summary);
+  updated.set_error_description(u.error_description);
+  if (TimeToMicros(u.start_time) > 0) FromMicros(TimeToMicros(u.start_time), updated.mutable_start_time());
+  if (TimeToMicros(u.end_time) > 0) FromMicros(TimeToMicros(u.end_time), updated.mutable_end_time());
+  updated.set_version(version);
+  if (event_us != 0) {
+    FromMicros(event_us, updated.mutable_update_time());
+  } else {
+    updated.clear_update_time();
+  }
+  return updated;
 }
 
 absl::StatusOr<Job> SqliteStore::UpdateJob(const JobUpdate& update) {

@@ -498,6 +498,11 @@ TEST_F(SqliteStoreTest, JobUpdatesWriteStateAndEventTogether) {
   EXPECT_EQ(FromProto(done->start_time()), kTestNow + absl::Seconds(1));
   EXPECT_EQ(FromProto(done->end_time()), kTestNow + absl::Seconds(9));
   EXPECT_EQ(done->version(), 4);
+  // What an update answers is exactly what is stored.
+  auto stored = store_->GetJob("jobs/j1");
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(done->SerializeAsString(), stored->SerializeAsString())
+      << done->DebugString() << "\nvs stored\n" << stored->DebugString();
   auto events = store_->ListJobEvents("jobs/j1", {});
   ASSERT_TRUE(events.ok());
   ASSERT_EQ(events->items.size(), 4u);
