@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "spdlog/spdlog.h"
 
 namespace hvdr {
 namespace agent {
@@ -67,7 +68,34 @@ absl::StatusOr<std::unique_ptr<JobJournal>> JobJournal::Open(const std::string& 
   // Takes the write lock now (and, in this mode, keeps it), even when the
   // schema existed and nothing was written.
   RETURN_IF_ERROR(in_use((*db)->Exec("BEGIN EXCLUSIVE; COMMIT")));
-  return std::unique_ptr<JobJournal>(new JobJournal(*std::move(db)));
+  const bool file = path != ":memory:" && !path.empty();
+  if (file) RETURN_IF_ERROR((*db)->Exec("PRAGMA wal_autocheckpoint=0"));  // see CheckpointOnce
+  std::unique_ptr<JobJournal> journal(new JobJournal(*std::move(db)));
+  if (file) {
+    journal->checkpointer_ = std::thread([j = journal.get()] {
+      while (!j->stop_.WaitForNotificationWithTimeout(kCheckpointInterval)) {
+        absl::Status s = j->CheckpointOnce();
+        if (!s.ok()) spdlog::warn("journal checkpoint: {}", s.ToString());
+      }
+    });
+  }
+  return journal;
+}
+
+JobJournal::~JobJournal() {
+  stop_.Notify();
+  if (checkpointer_.joinable()) checkpointer_.join();
+  CheckpointOnce().IgnoreError();
+}
+
+absl::Status JobJournal::CheckpointOnce() {
+  absl::MutexLock lock(&mu_);
+  if (!written_) return absl::OkStatus();
+  // The journal's only connection holds the lock: PASSIVE copies every frame.
+  ASSIGN_OR_RETURN(Stmt s, db_->Prepare("PRAGMA wal_checkpoint(PASSIVE)"));
+  RETURN_IF_ERROR(s.Run());
+  written_ = false;
+  return absl::OkStatus();
 }
 
 absl::StatusOr<JournalEntry> JobJournal::Get(const std::string& job_id) {
@@ -98,6 +126,7 @@ absl::Status JobJournal::InsertPending(const std::string& job_id, const Operatio
     s.BindBlob(5, net.SerializeAsString());
   }
   s.Bind(6, absl::ToUnixMicros(now));
+  written_ = true;
   return s.Run();
 }
 
@@ -106,6 +135,7 @@ absl::Status JobJournal::MarkStarted(const std::string& job_id,
   absl::MutexLock lock(&mu_);
   ASSIGN_OR_RETURN(Stmt s, db_->Prepare(
       "UPDATE agent_jobs SET phase = 1, hv_job_id = ? WHERE job_id = ? AND phase < 2"));
+  written_ = true;
   RETURN_IF_ERROR(s.Bind(1, hypervisor_job_id).Bind(2, job_id).Run());
   if (db_->Changes() == 0) return absl::NotFoundError(absl::StrCat("job ", job_id, " not open"));
   return absl::OkStatus();
@@ -120,6 +150,7 @@ std::vector<absl::Status> JobJournal::MarkDone(
   std::vector<absl::Status> out(done.size());
   if (done.empty()) return out;
   absl::MutexLock lock(&mu_);
+  written_ = true;
   absl::Status tx = InTransaction(*db_, [&]() -> absl::Status {
     for (size_t i = 0; i < done.size(); ++i) {
       const auto& [job_id, status] = done[i];

@@ -1,8 +1,11 @@
 #include "hvagent/job_journal.h"
 
+#include <sys/stat.h>
+
 #include <cstdlib>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -74,6 +77,33 @@ TEST(JobJournalTest, SeveralOutcomesInOneCallAnUnknownJobSinksNoOther) {
   EXPECT_EQ((*j)->Get("jobs/b")->final_status.error_code(), 32768u);
   EXPECT_TRUE((*j)->ListUnfinished()->empty());
   EXPECT_TRUE((*j)->MarkDone({}).empty());
+}
+
+int64_t FileSize(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 ? st.st_size : -1;
+}
+
+// SQLite's own checkpoint is off (it would pause a commit); the journal's
+// checkpoints keep the WAL from growing with every job.
+TEST(JobJournalTest, CheckpointsKeepTheWalFromGrowing) {
+  const std::string path = TempPath("checkpoint.journal");
+  auto j = JobJournal::Open(path);
+  ASSERT_TRUE(j.ok()) << j.status();
+  int64_t first_round = 0;
+  for (int round = 0; round < 20; ++round) {
+    for (int i = 0; i < 200; ++i) {
+      const std::string id = absl::StrCat("jobs/", round, "-", i);
+      ASSERT_TRUE((*j)->InsertPending(id, Failover(id), absl::FromUnixSeconds(100)).ok());
+      ASSERT_TRUE((*j)->MarkStarted(id, "hv-" + id).ok());
+    }
+    ASSERT_TRUE((*j)->CheckpointOnce().ok());
+    if (round == 0) first_round = FileSize(path + "-wal");
+  }
+  ASSERT_GT(first_round, 0);
+  // Without the checkpoints it would be about 20 times the first round's.
+  EXPECT_LE(FileSize(path + "-wal"), 2 * first_round);
+  EXPECT_EQ((*j)->ListUnfinished()->size(), 4000u);
 }
 
 // Two agents on one journal could each start the same job: the second is
