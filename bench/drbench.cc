@@ -1,9 +1,13 @@
 // drbench: the benchmark suite. Measures this machine's ceilings (a no-op
-// gRPC unary server, a no-op server stream, raw SQLite commits with the
-// server's own pragmas and schema) and the product (drserver with simulated
-// agents whose jobs take zero time) in the same run, with the same client
-// machinery (gRPC callback API), and prints one table; --json writes the same
-// numbers. Every figure is the median of --runs runs, with min and max.
+// gRPC unary server, a no-op server stream, a no-op WatchJob fan-out with
+// the product's watch pattern, raw SQLite commits with the server's own
+// pragmas and schema) and the product (drserver with simulated agents whose
+// jobs take zero time) in the same run, with the same client machinery (gRPC
+// callback API), and prints one table; --json writes the same numbers. Every
+// figure is the median of --runs runs, with min and max. Beside the
+// throughputs it reports CPU time per request (no-op) and per job accepted
+// and run (drserver, agents, client), which says where a ratio to the
+// ceiling goes.
 // Run it with tools/bench.sh.
 #include <signal.h>
 #include <unistd.h>
