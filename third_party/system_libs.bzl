@@ -33,6 +33,8 @@ _LIBS = {
     "gmock": ["gmock", "gtest"],
     "fmt": ["fmt"],
     "spdlog": ["spdlog"],
+    # gperftools' malloc, for the drserver and hvagent binaries only.
+    "tcmalloc": ["libtcmalloc_minimal"],
 }
 
 def _system_libs_impl(ctx):
