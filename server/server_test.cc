@@ -79,7 +79,7 @@ class ServerValidationTest : public ::testing::Test {
     options.db_path = ":memory:";
     options.periodic_sync = false;
     options.agents = &agents_;
-    if (clock_ != nullptr) options.clock = clock_;
+    if (clock_ != nullptr) options.clock = clock_.get();
     server_ = *DrServer::Create(options);
     auto channel = server_->InProcessChannel();
     topology_ = dr::v1::TopologyService::NewStub(channel);
@@ -134,7 +134,9 @@ class ServerValidationTest : public ::testing::Test {
   }
 
   MockAgents agents_;
-  Clock* clock_ = nullptr;  // a derived fixture may set it before SetUp
+  // A derived fixture may set a clock before SetUp; declared before server_
+  // so that it outlives the server's threads.
+  std::unique_ptr<Clock> clock_;
   std::unique_ptr<DrServer> server_;
   std::unique_ptr<dr::v1::TopologyService::Stub> topology_;
   std::unique_ptr<dr::v1::FailoverService::Stub> failover_;
@@ -377,10 +379,9 @@ TEST_F(ServerValidationTest, UnreachableAgentAtRegistrationKeepsTheHostMarkedSta
 class JobNameTest : public ServerValidationTest {
  public:
   void SetUp() override {
-    clock_ = &frozen_;
+    clock_ = std::make_unique<FakeClock>(absl::FromUnixMicros(1700000000123456));
     ServerValidationTest::SetUp();
   }
-  FakeClock frozen_{absl::FromUnixMicros(1700000000123456)};
 };
 
 TEST_F(JobNameTest, NamesAreTheCreationTimeAndStrictlyIncreaseUnderAFrozenClock) {
