@@ -272,8 +272,9 @@ void CheckOk(const LoadResult& r, const std::string& what) {
   if (r.failed > 0) Say(absl::StrCat(what, ": ", r.failed, " calls failed, first: ", r.first_error));
 }
 
-// CPU time used by a set of processes (0: this one) between Start and
-// PerOp, in microseconds per operation.
+// CPU time used by a set of processes (0: this one) from construction to
+// PerOpUs, in microseconds per operation (the kernel counts it in 10 ms
+// ticks: a run of a few thousand operations resolves a few us).
 class CpuMeter {
  public:
   explicit CpuMeter(std::vector<int> pids) : pids_(std::move(pids)) { start_ = Now(); }
@@ -288,7 +289,6 @@ class CpuMeter {
   std::vector<int> pids_;
   absl::Duration start_;
 };
-
 
 // WatchJob fan-out, product and ceiling alike: watcher counts, watchers per
 // job, client connections.
