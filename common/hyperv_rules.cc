@@ -2,6 +2,10 @@
 
 namespace hvdr {
 
+bool IsTerminalJobState(dr::v1::JobState state) {
+  return state >= dr::v1::JOB_STATE_COMPLETED && state <= dr::v1::JOB_STATE_SERVICE;
+}
+
 using namespace dr::v1;  // NOLINT: enum values read as a table
 
 namespace {

@@ -37,6 +37,10 @@ struct OperationRule {
   int default_duration_ms = 2000;
 };
 
+// Msvm_ConcreteJob.JobState 7-11 (Completed, Terminated, Killed, Exception,
+// Service): the job has ended.
+bool IsTerminalJobState(dr::v1::JobState state);
+
 // Every operation the simulator knows, one row each.
 const std::vector<OperationRule>& HyperVRules();
 

@@ -3,6 +3,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "common/hyperv_rules.h"
 #include "common/hyperv_status.h"
 #include "common/proto_time.h"
 #include "common/status_macros.h"
@@ -14,10 +15,6 @@ namespace agent {
 using dr::v1::AgentJobStatus;
 
 namespace {
-
-bool IsTerminalState(dr::v1::JobState s) {
-  return s >= dr::v1::JOB_STATE_COMPLETED && s <= dr::v1::JOB_STATE_SERVICE;
-}
 
 bool SameStatus(const AgentJobStatus& a, const AgentJobStatus& b) {
   return a.state() == b.state() && a.percent_complete() == b.percent_complete() &&
@@ -59,7 +56,7 @@ AgentJobStatus JobRunner::StatusFromJob(const std::string& job_id, const JobInfo
   ToProto(info.end_time, s.mutable_end_time());
   s.set_hypervisor_job_id(info.job_id);
   s.set_cancellable(info.cancellable);
-  s.set_terminal(IsTerminalState(info.state));
+  s.set_terminal(IsTerminalJobState(info.state));
   // 4096 while running and when it completed as a job; the job's error code
   // (or 32768) when it failed.
   if (s.terminal() && info.state != dr::v1::JOB_STATE_COMPLETED) {

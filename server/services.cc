@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
 #include "common/serial_write_reactor.h"
+#include "common/hyperv_rules.h"
 #include "common/hyperv_status.h"
 #include "common/status_macros.h"
 #include "server/names.h"
@@ -212,7 +213,7 @@ class WatchReactor final : public SerialWriteReactor<dr::v1::WatchJobResponse>, 
       StartLocked(job);
       return;
     }
-    if (!queue_.empty() && queue_.back().state() == job.state() && !IsTerminal(job.state())) {
+    if (!queue_.empty() && queue_.back().state() == job.state() && !IsTerminalJobState(job.state())) {
       queue_.back() = job;
     } else {
       queue_.push_back(job);
@@ -227,7 +228,7 @@ class WatchReactor final : public SerialWriteReactor<dr::v1::WatchJobResponse>, 
   void OnWriteDone(bool ok) override {
     absl::MutexLock lock(&mu_);
     if (!WriteDoneLocked(ok)) return;
-    if (IsTerminal(in_flight_.job().state())) {
+    if (IsTerminalJobState(in_flight_.job().state())) {
       FinishLocked(grpc::Status::OK);
       return;
     }
@@ -335,7 +336,7 @@ grpc::ServerUnaryReactor* JobServiceImpl::CancelJob(grpc::CallbackServerContext*
   auto result = [&]() -> absl::StatusOr<dr::v1::Job> {
     RETURN_IF_ERROR(CheckJobName("name", r->name()));
     ASSIGN_OR_RETURN(dr::v1::Job job, Found(store_->GetJob(r->name()), "name", r->name()));
-    if (IsTerminal(job.state())) {
+    if (IsTerminalJobState(job.state())) {
       return InvalidState("name", "JOB_TERMINAL",
                           absl::StrCat(r->name(), " already ended in ", dr::v1::JobState_Name(job.state())));
     }

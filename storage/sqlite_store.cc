@@ -8,6 +8,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/hyperv_rules.h"
 #include "common/hyperv_status.h"
 #include "common/proto_time.h"
 #include "common/status_macros.h"
@@ -22,10 +23,6 @@ using dr::v1::RecoveryPoint;
 using dr::v1::ReplicationRelationship;
 using dr::v1::Site;
 using dr::v1::VirtualMachine;
-
-bool IsTerminal(dr::v1::JobState state) {
-  return state >= dr::v1::JOB_STATE_COMPLETED && state <= dr::v1::JOB_STATE_SERVICE;
-}
 
 namespace {
 
@@ -735,7 +732,7 @@ absl::Status SqliteStore::CreateJobLocked(const Job& job, const RequestKey& key,
   RETURN_IF_ERROR(ValidateName("virtual_machine", job.virtual_machine(), "hosts/"));
   RETURN_IF_ERROR(ValidateName("host", job.host(), "hosts/"));
   if (key.request_id.empty()) return InvalidParameter("request_id", "MISSING", "is required");
-  if (!IsKnownJobState(job.state()) || IsTerminal(job.state())) {
+  if (!IsKnownJobState(job.state()) || IsTerminalJobState(job.state())) {
     return InvalidParameter("state", "INVALID_JOB_STATE",
                             "a new job must be in a non-terminal state (2-6)");
   }
@@ -938,7 +935,7 @@ absl::StatusOr<Job> SqliteStore::UpdateJobLocked(const JobUpdate& u) {
                             absl::StrCat(u.return_code, " is not a Hyper-V return code"));
   }
   ASSIGN_OR_RETURN(Job current, GetJobOn(*db_, u.job));
-  if (IsTerminal(current.state())) {
+  if (IsTerminalJobState(current.state())) {
     return InvalidState("state", "JOB_TERMINAL",
                         absl::StrCat(u.job, " already ended in state ",
                                      dr::v1::JobState_Name(current.state())));
@@ -986,7 +983,7 @@ absl::StatusOr<Job> SqliteStore::UpdateJobLocked(const JobUpdate& u) {
     absl::Status vm = UpdateVmStateLocked(current.virtual_machine(), u.vm_state);
     if (!vm.ok() && vm.code() != absl::StatusCode::kNotFound) return vm;
   }
-  if (IsTerminal(u.state)) {
+  if (IsTerminalJobState(u.state)) {
     ASSIGN_OR_RETURN(Stmt release, db_->Prepare(
         "UPDATE vms SET active_job = NULL WHERE active_job = ?"));
     RETURN_IF_ERROR(release.Bind(1, u.job).Run());

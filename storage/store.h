@@ -242,9 +242,6 @@ class Store {
                                   const RequestRecord& record) = 0;
 };
 
-// True for JobState 7-11.
-bool IsTerminal(dr::v1::JobState state);
-
 }  // namespace hvdr
 
 #endif  // HVDR_STORAGE_STORE_H_

@@ -44,10 +44,6 @@ bool Contains(const std::vector<T>& v, T x) {
   return std::find(v.begin(), v.end(), x) != v.end();
 }
 
-bool IsTerminalState(dr::v1::JobState s) {
-  return s >= dr::v1::JOB_STATE_COMPLETED && s <= dr::v1::JOB_STATE_SERVICE;
-}
-
 JobInfo ToInfo(const SimJob& j) {
   JobInfo info;
   info.job_id = j.job_id();
@@ -60,7 +56,7 @@ JobInfo ToInfo(const SimJob& j) {
   info.error_description = j.error_description();
   info.start_time = absl::FromUnixMicros(j.start_us());
   info.end_time = j.end_us() == 0 ? absl::InfinitePast() : absl::FromUnixMicros(j.end_us());
-  info.cancellable = j.cancellable() && !IsTerminalState(j.state());
+  info.cancellable = j.cancellable() && !IsTerminalJobState(j.state());
   return info;
 }
 
@@ -515,7 +511,7 @@ void SimBackend::AdvanceLocked() {
   size_t kept = 0;
   for (int position : open_jobs_) {
     SimJob& job = (*jobs)[position];
-    if (IsTerminalState(job.state())) continue;  // ended elsewhere (a cancel)
+    if (IsTerminalJobState(job.state())) continue;  // ended elsewhere (a cancel)
     const int64_t elapsed_us = std::max<int64_t>(0, now - job.start_us());
     const int64_t duration_us = int64_t{job.duration_ms()} * 1000;
     const Fault& f = job.fault();
@@ -540,7 +536,7 @@ void SimBackend::AdvanceLocked() {
       job.set_percent(static_cast<uint32_t>(elapsed_us * 100 / duration_us));
     }
     if (job.state() != before_state || job.percent() != before_percent) dirty_ = true;
-    if (!IsTerminalState(job.state())) open_jobs_[kept++] = position;
+    if (!IsTerminalJobState(job.state())) open_jobs_[kept++] = position;
   }
   open_jobs_.resize(kept);
   // Hyper-V removes finished jobs after TimeBeforeRemoval.
@@ -549,7 +545,7 @@ void SimBackend::AdvanceLocked() {
   int kept_jobs = 0;  // the jobs that stay move forward, in order
   for (int i = 0; i < jobs->size(); ++i) {
     const SimJob& job = (*jobs)[i];
-    if (IsTerminalState(job.state()) && job.end_us() + removal_us <= now) continue;
+    if (IsTerminalJobState(job.state()) && job.end_us() + removal_us <= now) continue;
     if (i != kept_jobs) jobs->SwapElements(i, kept_jobs);
     ++kept_jobs;
   }
@@ -578,7 +574,7 @@ void SimBackend::IndexJobsLocked() {
   for (int i = 0; i < state_.jobs_size(); ++i) {
     const SimJob& job = state_.jobs(i);
     job_index_[job.job_id()] = i;
-    if (IsTerminalState(job.state())) {
+    if (IsTerminalJobState(job.state())) {
       NoteEndedLocked(job.end_us());
     } else {
       open_jobs_.push_back(i);
@@ -645,7 +641,7 @@ MethodResult SimBackend::CancelJob(const std::string& job_id) {
   AdvanceLocked();
   if (SimJob* found = FindJobLocked(job_id)) {
     SimJob& job = *found;
-    if (IsTerminalState(job.state())) {
+    if (IsTerminalJobState(job.state())) {
       SaveLocked().IgnoreError();
       return Refuse(dr::v1::RETURN_CODE_INVALID_STATE,
                     absl::StrCat("job ", job_id, " already ended"));
