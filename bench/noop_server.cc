@@ -88,17 +88,20 @@ class Ticker {
     stop_.Notify();
     for (auto& s : shards_) s->thread.join();
   }
-  void Add(TickStream* s) {
-    Shard& shard = *shards_[next_.fetch_add(1) % shards_.size()];
-    {
-      absl::MutexLock lock(&map_mu_);
-      shard_of_[s] = &shard;
-    }
+  // Returns the shard `s` was given, for Remove.
+  size_t Add(TickStream* s) {
+    const size_t index = next_.fetch_add(1) % shards_.size();
+    Shard& shard = *shards_[index];
     absl::MutexLock lock(&shard.mu);
     shard.streams.insert(s);
+    return index;
   }
   // After Remove returns, no tick reaches `s`.
-  void Remove(TickStream* s);
+  void Remove(TickStream* s, size_t shard_index) {
+    Shard& shard = *shards_[shard_index];
+    absl::MutexLock lock(&shard.mu);
+    shard.streams.erase(s);
+  }
 
  private:
   struct Shard {
@@ -111,8 +114,6 @@ class Ticker {
   const absl::Time start_;
   std::vector<std::unique_ptr<Shard>> shards_;
   std::atomic<size_t> next_{0};
-  absl::Mutex map_mu_;
-  std::map<TickStream*, Shard*> shard_of_ ABSL_GUARDED_BY(map_mu_);
   absl::Notification stop_;
 };
 
@@ -132,7 +133,7 @@ class TickStream final : public grpc::ServerWriteReactor<dr::v1::WatchJobRespons
     hvdr::ToProto(absl::Now(), job.mutable_create_time());
     hvdr::ToProto(absl::Now(), job.mutable_start_time());
     Offer(absl::Now(), /*tick=*/false);
-    ticker_->Add(this);
+    shard_ = ticker_->Add(this);
   }
   // A new version stamped `t`: written now, or after the write in flight.
   void Offer(absl::Time t, bool tick) {
@@ -168,7 +169,7 @@ class TickStream final : public grpc::ServerWriteReactor<dr::v1::WatchJobRespons
     Finish(ok ? grpc::Status::OK : grpc::Status::CANCELLED);
   }
   void OnDone() override {
-    ticker_->Remove(this);
+    ticker_->Remove(this, shard_);
     delete this;
   }
 
@@ -180,6 +181,7 @@ class TickStream final : public grpc::ServerWriteReactor<dr::v1::WatchJobRespons
     hvdr::ToProto(latest_, job.mutable_update_time());
   }
   Ticker* const ticker_;
+  size_t shard_ = 0;  // set once in the constructor
   const int ticks_;
   absl::Mutex mu_;
   int ticked_ ABSL_GUARDED_BY(mu_) = 0;
@@ -189,17 +191,6 @@ class TickStream final : public grpc::ServerWriteReactor<dr::v1::WatchJobRespons
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   dr::v1::WatchJobResponse message_;  // written only when no write is in flight
 };
-
-void Ticker::Remove(TickStream* s) {
-  Shard* shard;
-  {
-    absl::MutexLock lock(&map_mu_);
-    shard = shard_of_[s];
-    shard_of_.erase(s);
-  }
-  absl::MutexLock lock(&shard->mu);
-  shard->streams.erase(s);
-}
 
 void Ticker::Loop(Shard& shard) {
   for (int64_t n = 1;; ++n) {

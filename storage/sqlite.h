@@ -77,7 +77,8 @@ class Sqlite {
   // Opens (creating if needed) the database at `path` in WAL mode with
   // foreign keys on and temporary files in memory (temp_store=MEMORY: the
   // sub-journal a SAVEPOINT keeps of every page it changes would otherwise
-  // be a file, written page by page with two syscalls each). ":memory:" gives a private in-memory database.
+  // be a file, written page by page with two syscalls each). ":memory:"
+  // gives a private in-memory database.
   static absl::StatusOr<std::unique_ptr<Sqlite>> Open(const std::string& path,
                                                       const Options& options);
   Sqlite(const Sqlite&) = delete;

@@ -947,6 +947,8 @@ absl::StatusOr<Job> SqliteStore::UpdateJobLocked(const JobUpdate& u) {
                                      dr::v1::JobState_Name(u.state)));
   }
   const int64_t event_us = TimeToMicros(u.event_time);
+  const int64_t start_us = TimeToMicros(u.start_time);
+  const int64_t end_us = TimeToMicros(u.end_time);
   const int64_t version = current.version() + 1;
   ASSIGN_OR_RETURN(Stmt up, db_->Prepare(
       "UPDATE jobs SET state = ?1, percent = ?2, return_code = ?3, error_code = ?4, "
@@ -960,8 +962,8 @@ absl::StatusOr<Job> SqliteStore::UpdateJobLocked(const JobUpdate& u) {
                       .Bind(4, static_cast<int64_t>(u.error_code))
                       .Bind(5, u.error_summary)
                       .Bind(6, u.error_description)
-                      .Bind(7, TimeToMicros(u.start_time))
-                      .Bind(8, TimeToMicros(u.end_time))
+                      .Bind(7, start_us)
+                      .Bind(8, end_us)
                       .Bind(9, version)
                       .Bind(10, event_us)
                       .Bind(11, u.job)
@@ -996,8 +998,8 @@ absl::StatusOr<Job> SqliteStore::UpdateJobLocked(const JobUpdate& u) {
   updated.set_error_code(u.error_code);
   updated.set_error_summary(u.error_summary);
   updated.set_error_description(u.error_description);
-  if (TimeToMicros(u.start_time) > 0) FromMicros(TimeToMicros(u.start_time), updated.mutable_start_time());
-  if (TimeToMicros(u.end_time) > 0) FromMicros(TimeToMicros(u.end_time), updated.mutable_end_time());
+  if (start_us > 0) FromMicros(start_us, updated.mutable_start_time());
+  if (end_us > 0) FromMicros(end_us, updated.mutable_end_time());
   updated.set_version(version);
   if (event_us != 0) {
     FromMicros(event_us, updated.mutable_update_time());
