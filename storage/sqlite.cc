@@ -98,7 +98,7 @@ absl::StatusOr<std::unique_ptr<Sqlite>> Sqlite::Open(const std::string& path,
     return absl::UnavailableError(
         absl::StrCat("cannot open database ", path, ": ", msg));
   }
-  std::unique_ptr<Sqlite> db(new Sqlite(raw));
+  std::unique_ptr<Sqlite> db(new Sqlite(raw, options.busy_timeout_ms));
   sqlite3_extended_result_codes(raw, 1);
   sqlite3_busy_timeout(raw, options.busy_timeout_ms);
   if (options.synchronous != "FULL" && options.synchronous != "NORMAL" &&
@@ -116,6 +116,24 @@ absl::StatusOr<std::unique_ptr<Sqlite>> Sqlite::Open(const std::string& path,
                                                ": ", s.message()));
   }
   return db;
+}
+
+void Sqlite::RestartWalPast(int64_t frames, absl::Duration max_wait) {
+  wal_restart_ = std::make_unique<WalRestart>(
+      WalRestart{frames, static_cast<int>(absl::ToInt64Milliseconds(max_wait)), busy_timeout_ms_});
+  sqlite3_wal_hook(db_, &Sqlite::AfterCommit, wal_restart_.get());
+}
+
+int Sqlite::AfterCommit(void* arg, sqlite3* db, const char* name, int frames) {
+  auto* r = static_cast<WalRestart*>(arg);
+  if (frames <= r->frames || frames < r->next_try) return SQLITE_OK;
+  // Called with the commit done and no write lock held: the restart waits
+  // only for readers, and not long.
+  sqlite3_busy_timeout(db, r->max_wait_ms);
+  const int rc = sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_RESTART, nullptr, nullptr);
+  sqlite3_busy_timeout(db, r->busy_timeout_ms);
+  r->next_try = rc == SQLITE_OK ? 0 : frames + r->frames / 4;
+  return SQLITE_OK;
 }
 
 Sqlite::~Sqlite() {

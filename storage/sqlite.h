@@ -14,6 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 
 struct sqlite3;
 struct sqlite3_stmt;
@@ -100,12 +101,35 @@ class Sqlite {
   // FAILED_PRECONDITION, others -> INTERNAL.
   absl::Status Error(int rc, absl::string_view what) const;
 
+  // From now on, a commit on this connection that leaves more than `frames`
+  // frames in the WAL is followed, on this connection, by a RESTART
+  // checkpoint that waits at most `max_wait` for readers to leave the WAL;
+  // the next commit then writes the WAL from its start. For the one writer
+  // of a database whose checkpoints otherwise run on another connection
+  // (PASSIVE, which under steady writes never reaches the end of the WAL):
+  // a RESTART from that other connection must take the write lock between
+  // two commits, and a busy writer may never leave it free. A restart that
+  // still finds readers on the WAL is tried again once the WAL has grown by
+  // another quarter of `frames`. Call after any PRAGMA wal_autocheckpoint
+  // (which replaces the hook this installs).
+  void RestartWalPast(int64_t frames, absl::Duration max_wait);
+
   sqlite3* raw() { return db_; }
 
  private:
-  explicit Sqlite(sqlite3* db) : db_(db) {}
+  explicit Sqlite(sqlite3* db, int busy_timeout_ms) : db_(db), busy_timeout_ms_(busy_timeout_ms) {}
+  struct WalRestart {
+    int64_t frames;
+    int max_wait_ms;
+    int busy_timeout_ms;  // restored after the restart's shorter wait
+    int64_t next_try = 0;
+  };
+  // sqlite3_wal_hook callback; `arg` is the WalRestart.
+  static int AfterCommit(void* arg, sqlite3* db, const char* name, int frames);
 
   sqlite3* db_;
+  const int busy_timeout_ms_;
+  std::unique_ptr<WalRestart> wal_restart_;
   std::unordered_map<std::string, sqlite3_stmt*> cache_;
 };
 

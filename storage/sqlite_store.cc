@@ -214,7 +214,7 @@ absl::Status ValidateId(absl::string_view field, absl::string_view id) {
 
 }  // namespace
 
-// WAL frames (pages) past which the checkpointer restarts the WAL: 16 MiB.
+// WAL frames (pages) past which the writer restarts the WAL: 16 MiB.
 constexpr int kRestartFrames = 4096;
 
 absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path,
@@ -226,6 +226,9 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string
     // Commits no longer stop to copy the WAL into the database; a thread of
     // its own does it (see CheckpointOnce).
     RETURN_IF_ERROR(store->db_->Exec("PRAGMA wal_autocheckpoint = 0"));
+    // ...but past 16 MiB the writer itself starts the WAL over (see
+    // Sqlite::RestartWalPast).
+    store->db_->RestartWalPast(kRestartFrames, absl::Milliseconds(100));
     // A WAL that grew in a burst is cut back to this when it starts over.
     RETURN_IF_ERROR(store->db_->Exec("PRAGMA journal_size_limit = 67108864"));
     ASSIGN_OR_RETURN(store->checkpointer_db_, Sqlite::Open(path, options.sqlite));
@@ -248,16 +251,8 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string
 }
 
 void SqliteStore::CheckpointOnce() {
-  int64_t frames = 0;
-  {
-    // Answers one row: (busy, frames in the WAL, frames copied).
-    absl::StatusOr<Stmt> passive = checkpointer_db_->Prepare("PRAGMA wal_checkpoint(PASSIVE)");
-    if (!passive.ok()) return;
-    absl::StatusOr<bool> row = passive->Step();
-    if (!row.ok() || !*row) return;
-    frames = passive->Int(1);
-  }
-  if (frames > kRestartFrames) checkpointer_db_->Exec("PRAGMA wal_checkpoint(RESTART)").IgnoreError();
+  absl::StatusOr<Stmt> passive = checkpointer_db_->Prepare("PRAGMA wal_checkpoint(PASSIVE)");
+  if (passive.ok()) passive->Run().IgnoreError();
 }
 
 SqliteStore::~SqliteStore() {

@@ -85,12 +85,11 @@ class SqliteStore final : public Store {
   explicit SqliteStore(std::unique_ptr<Sqlite> db) : db_(std::move(db)) {}
 
   // One round of the checkpoint thread: a PASSIVE checkpoint (the writer
-  // goes on), then, past 16 MiB of WAL, a RESTART one. Under steady writes
-  // PASSIVE never catches up with the end of the WAL, so the WAL would never
-  // start over and would grow without bound (every commit extending the
-  // file); RESTART copies the rest with the writer held back briefly, and
-  // the next commit starts the WAL from its beginning. A checkpoint that
-  // cannot run now simply runs next round.
+  // goes on). Under steady writes PASSIVE never catches up with the end of
+  // the WAL, so the WAL would never start over and would grow without bound
+  // (every commit extending the file): past 16 MiB, the writer's own
+  // connection finishes the job after a commit (Sqlite::RestartWalPast).
+  // A checkpoint that cannot run now simply runs next round.
   void CheckpointOnce();
 
   // A connection for reads: one of the readers, or the writer (locked)
