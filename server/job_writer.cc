@@ -5,19 +5,40 @@
 namespace hvdr {
 namespace server {
 
-JobWriter::JobWriter(Store* store, JobHub* hub, int max_batch)
-    : store_(store), hub_(hub), max_batch_(max_batch) {
+JobWriter::JobWriter(Store* store, JobHub* hub, const Options& options)
+    : store_(store), hub_(hub), options_(options), backoff_(options.initial_backoff) {
   thread_ = std::thread([this] { Loop(); });
   completer_ = std::thread([this] { CompleteLoop(); });
 }
 
-JobWriter::~JobWriter() {
+JobWriter::~JobWriter() { Shutdown(); }
+
+void JobWriter::Shutdown() {
+  absl::MutexLock shutdown(&shutdown_mu_);
   {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
   }
-  thread_.join();
-  completer_.join();
+  if (thread_.joinable()) thread_.join();
+  if (completer_.joinable()) completer_.join();
+}
+
+bool JobWriter::IsStorageFailure(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kResourceExhausted:
+    case absl::StatusCode::kInternal:
+    case absl::StatusCode::kDataLoss:
+    case absl::StatusCode::kUnknown:
+      return true;
+    default:
+      return false;
+  }
+}
+
+int64_t JobWriter::RetryingForTest() {
+  absl::MutexLock lock(&mu_);
+  return retrying_;
 }
 
 void JobWriter::Submit(JobUpdate update, Done done) {
@@ -51,6 +72,7 @@ void JobWriter::Flush() {
 }
 
 void JobWriter::Loop() {
+  absl::Status last_failure;
   while (true) {
     std::vector<Item> batch;
     {
@@ -60,7 +82,7 @@ void JobWriter::Loop() {
       };
       mu_.Await(absl::Condition(&ready));
       if (queue_.empty() && stopping_) return;
-      while (!queue_.empty() && static_cast<int>(batch.size()) < max_batch_) {
+      while (!queue_.empty() && static_cast<int>(batch.size()) < options_.max_batch) {
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
@@ -70,8 +92,52 @@ void JobWriter::Loop() {
     for (Item& item : batch) ops.push_back(std::move(item.op));
     std::vector<WriteResult> results = store_->Write(ops);
     for (size_t i = 0; i < batch.size(); ++i) batch[i].op = std::move(ops[i]);
+    // Updates the store could not write go back to the head of the queue,
+    // in order, ahead of anything submitted since.
+    std::vector<Item> retry;
+    Committed done;
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (batch[i].op.kind == WriteOp::Kind::kUpdateJob && IsStorageFailure(results[i].status)) {
+        retry.push_back(std::move(batch[i]));
+        last_failure = results[i].status;
+      } else {
+        done.items.push_back(std::move(batch[i]));
+        done.results.push_back(std::move(results[i]));
+      }
+    }
     absl::MutexLock lock(&mu_);
-    committed_.push_back(Committed{std::move(batch), std::move(results)});
+    if (!done.items.empty()) committed_.push_back(std::move(done));
+    if (retry.empty()) {
+      if (retrying_ > 0) spdlog::info("store writes again: {} job updates recorded", retrying_);
+      retrying_ = 0;
+      backoff_ = options_.initial_backoff;
+      continue;
+    }
+    if (stopping_) {
+      // Shutting down: the agents' journals keep these outcomes; the next
+      // start re-attaches the jobs and reads them again.
+      spdlog::error("{} job updates not recorded at shutdown ({}); they will be read from the "
+                    "agents again at the next start",
+                    retry.size(), last_failure.ToString());
+      Committed dropped;
+      for (Item& item : retry) {
+        dropped.items.push_back(std::move(item));
+        dropped.results.push_back(WriteResult{last_failure, {}, false});
+      }
+      committed_.push_back(std::move(dropped));
+      continue;
+    }
+    if (retrying_ == 0) {
+      spdlog::error("store cannot write ({}); {} job updates kept and retried until they are "
+                    "durable",
+                    last_failure.ToString(), retry.size());
+    }
+    retrying_ = static_cast<int64_t>(retry.size());
+    for (auto it = retry.rbegin(); it != retry.rend(); ++it) queue_.push_front(std::move(*it));
+    const absl::Duration wait = backoff_;
+    backoff_ = std::min(backoff_ * 2, options_.max_backoff);
+    auto stop = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; };
+    mu_.AwaitWithTimeout(absl::Condition(&stop), wait);
   }
 }
 
@@ -98,8 +164,9 @@ void JobWriter::CompleteLoop() {
       const WriteOp& op = done.items[i].op;
       if (r.status.ok() && !r.replayed) {
         hub_->Publish(r.job);
-      } else if (!r.status.ok() && op.kind == WriteOp::Kind::kUpdateJob) {
-        spdlog::warn("{}: update not recorded: {}", op.update.job, r.status.ToString());
+      } else if (!r.status.ok() && op.kind == WriteOp::Kind::kUpdateJob &&
+                 !IsStorageFailure(r.status)) {
+        spdlog::warn("{}: update refused by the store: {}", op.update.job, r.status.ToString());
       }
       if (done.items[i].done) {
         done.items[i].done(r.status.ok() ? absl::StatusOr<dr::v1::Job>(r.job)

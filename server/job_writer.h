@@ -9,6 +9,16 @@
 // synchronous=FULL a commit costs an fsync; batching shares it among every
 // request waiting.
 //
+// Persist, then publish: a job update that fails for a storage reason (disk
+// full, I/O error, database busy: UNAVAILABLE, RESOURCE_EXHAUSTED, INTERNAL)
+// is not dropped: it goes back to the head of the queue, in order, and is
+// retried with backoff until it is durable; only then is it published and
+// its callback run. Watchers therefore only ever see stored versions, and an
+// agent's terminal status outlives a full disk. A creation that cannot be
+// stored is answered with the error (nothing was accepted). Retries stop
+// only at Shutdown(): what is not durable then is re-read from the agents at
+// the next start (their journals keep every outcome).
+//
 // Thread-safe. Callbacks run on the completion thread and must not block
 // long.
 #ifndef HVDR_SERVER_JOB_WRITER_H_
@@ -34,15 +44,30 @@ class JobWriter {
   // every creation of the same batch has been answered.
   using CreateDone = std::function<std::function<void()>(const WriteResult&)>;
 
+  struct Options {
+    int max_batch = 512;
+    // Backoff between retries of updates the store could not write.
+    absl::Duration initial_backoff = absl::Milliseconds(50);
+    absl::Duration max_backoff = absl::Seconds(2);
+  };
+
   // Not owned.
-  JobWriter(Store* store, JobHub* hub, int max_batch = 512);
-  ~JobWriter();  // drains the queue, then stops
+  JobWriter(Store* store, JobHub* hub) : JobWriter(store, hub, Options()) {}
+  JobWriter(Store* store, JobHub* hub, const Options& options);
+  ~JobWriter();  // Shutdown()
 
   void Submit(JobUpdate update, Done done);
   // Records a new job (see Store::CreateJob); `done` gets the result.
   void SubmitCreate(dr::v1::Job job, RequestKey key, std::string operation, CreateDone done);
-  // Blocks until everything submitted so far is committed and published.
+  // Blocks until everything submitted so far is committed and published
+  // (or given up at Shutdown).
   void Flush();
+  // Stops retrying, drains the queue (one last attempt each), then stops the
+  // threads. Idempotent.
+  void Shutdown();
+
+  // Updates waiting for a retry because the store could not write them.
+  int64_t RetryingForTest();
 
  private:
   struct Item {
@@ -55,12 +80,19 @@ class JobWriter {
   // goes on committing while gRPC replies and dispatches are sent.
   void CompleteLoop();
 
+  // True for a failure of the store itself (worth retrying), as opposed to
+  // a refusal of the operation.
+  static bool IsStorageFailure(const absl::Status& status);
+
   Store* const store_;
   JobHub* const hub_;
-  const int max_batch_;
+  const Options options_;
   absl::Mutex mu_;
   std::deque<Item> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  // Updates put back at the head of queue_ after a storage failure.
+  int64_t retrying_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Duration backoff_ ABSL_GUARDED_BY(mu_);
   int64_t submitted_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t completed_ ABSL_GUARDED_BY(mu_) = 0;
   // Committed batches waiting for their callbacks.
@@ -72,6 +104,7 @@ class JobWriter {
   bool writer_done_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
   std::thread completer_;
+  absl::Mutex shutdown_mu_;
 };
 
 }  // namespace server

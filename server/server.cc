@@ -78,7 +78,7 @@ void DrServer::Shutdown() {
   server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   topology_->Stop();
   dispatcher_->Shutdown();
-  writer_->Flush();
+  writer_->Shutdown();
 }
 
 }  // namespace server

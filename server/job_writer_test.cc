@@ -1,0 +1,197 @@
+#include "server/job_writer.h"
+
+#include <atomic>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "gtest/gtest.h"
+#include "storage/forwarding_store.h"
+#include "storage/sqlite_store.h"
+
+namespace hvdr {
+namespace server {
+namespace {
+
+constexpr char kTestHost[] = "hosts/hv-1";
+
+// A store whose disk can fill up: while full, every Write fails as SQLite's
+// SQLITE_FULL does (RESOURCE_EXHAUSTED), with nothing written.
+class FullDiskStore final : public ForwardingStore {
+ public:
+  using ForwardingStore::ForwardingStore;
+  std::vector<WriteResult> Write(const std::vector<WriteOp>& ops) override {
+    ++writes_;
+    if (full_) {
+      return std::vector<WriteResult>(
+          ops.size(), WriteResult{absl::ResourceExhaustedError("database or disk is full"), {}, false});
+    }
+    return ForwardingStore::Write(ops);
+  }
+  std::atomic<bool> full_{false};
+  std::atomic<int> writes_{0};
+};
+
+class Recorder final : public JobWatcher {
+ public:
+  void OnJob(const dr::v1::Job& job) override {
+    absl::MutexLock lock(&mu_);
+    seen_.push_back(job);
+  }
+  void OnClose() override {}
+  std::vector<dr::v1::Job> seen() {
+    absl::MutexLock lock(&mu_);
+    return seen_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<dr::v1::Job> seen_ ABSL_GUARDED_BY(mu_);
+};
+
+class JobWriterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    sqlite_ = *SqliteStore::Open(":memory:", {});
+    store_ = std::make_unique<FullDiskStore>(sqlite_.get());
+    dr::v1::Host host;
+    host.set_name(kTestHost);
+    host.set_site("sites/dr");
+    host.set_agent_address("127.0.0.1:1");
+    ASSERT_TRUE(sqlite_->CreateHost(host, nullptr).ok());
+    std::vector<dr::v1::VirtualMachineInventory> vms(kJobs);
+    for (int i = 0; i < kJobs; ++i) {
+      vms[i].mutable_virtual_machine()->set_vm_id(absl::StrCat("VM-", i));
+      vms[i].mutable_virtual_machine()->set_replication_mode(dr::v1::REPLICATION_MODE_REPLICA);
+    }
+    ASSERT_TRUE(sqlite_->ReplaceInventory(kTestHost, vms, absl::Now()).ok());
+    JobWriter::Options options;
+    options.initial_backoff = absl::Milliseconds(5);
+    options.max_backoff = absl::Milliseconds(20);
+    writer_ = std::make_unique<JobWriter>(store_.get(), &hub_, options);
+  }
+  void TearDown() override {
+    writer_->Shutdown();
+    hub_.Drain();
+  }
+
+  std::string Create(int i) {
+    dr::v1::Job job;
+    job.set_name(absl::StrCat("jobs/j", i));
+    job.set_type(dr::v1::JOB_TYPE_INITIATE_FAILOVER);
+    job.set_state(dr::v1::JOB_STATE_NEW);
+    job.set_return_code(dr::v1::RETURN_CODE_JOB_STARTED);
+    job.set_virtual_machine(absl::StrCat(kTestHost, "/virtualMachines/VM-", i));
+    job.set_host(kTestHost);
+    EXPECT_TRUE(sqlite_->CreateJob(job, {absl::StrCat("r", i), "m", "f"}).ok());
+    return job.name();
+  }
+
+  static JobUpdate Update(const std::string& job, dr::v1::JobState state, uint32_t percent) {
+    JobUpdate u;
+    u.job = job;
+    u.state = state;
+    u.percent_complete = percent;
+    u.event_time = absl::Now();
+    return u;
+  }
+
+  static constexpr int kJobs = 20;
+  std::unique_ptr<SqliteStore> sqlite_;
+  std::unique_ptr<FullDiskStore> store_;
+  JobHub hub_;
+  std::unique_ptr<JobWriter> writer_;
+};
+
+TEST_F(JobWriterTest, StatusesOutliveAFullDiskAndArePublishedOnlyOnceDurable) {
+  std::vector<std::string> jobs;
+  std::vector<std::unique_ptr<Recorder>> watchers;
+  for (int i = 0; i < kJobs; ++i) {
+    jobs.push_back(Create(i));
+    watchers.push_back(std::make_unique<Recorder>());
+    hub_.Watch(jobs.back(), watchers.back().get());
+  }
+  store_->full_ = true;
+  std::atomic<int> answered{0};
+  for (const std::string& job : jobs) {
+    writer_->Submit(Update(job, dr::v1::JOB_STATE_RUNNING, 40), [&](const auto&) { ++answered; });
+    writer_->Submit(Update(job, dr::v1::JOB_STATE_COMPLETED, 100), [&](const auto&) { ++answered; });
+  }
+  // The writer keeps trying while the disk is full...
+  const int before = store_->writes_;
+  while (store_->writes_ < before + 5) absl::SleepFor(absl::Milliseconds(1));
+  EXPECT_EQ(writer_->RetryingForTest(), 2 * kJobs);
+  EXPECT_EQ(answered, 0) << "a status was answered before it was durable";
+  hub_.Drain();
+  for (int i = 0; i < kJobs; ++i) {
+    EXPECT_TRUE(watchers[i]->seen().empty()) << "a watcher saw a version that is not stored";
+    EXPECT_EQ(sqlite_->GetJob(jobs[i])->state(), dr::v1::JOB_STATE_NEW);
+    EXPECT_EQ(
+        sqlite_->GetVirtualMachine(absl::StrCat(kTestHost, "/virtualMachines/VM-", i))->active_job(),
+        jobs[i]);
+  }
+  // ...and once space is freed, every job reaches its true state, in
+  // order, with no restart.
+  store_->full_ = false;
+  writer_->Flush();
+  EXPECT_EQ(answered, 2 * kJobs);
+  EXPECT_EQ(writer_->RetryingForTest(), 0);
+  hub_.Drain();
+  for (int i = 0; i < kJobs; ++i) {
+    absl::StatusOr<dr::v1::Job> job = sqlite_->GetJob(jobs[i]);
+    ASSERT_TRUE(job.ok());
+    EXPECT_EQ(job->state(), dr::v1::JOB_STATE_COMPLETED);
+    EXPECT_EQ(
+        sqlite_->GetVirtualMachine(absl::StrCat(kTestHost, "/virtualMachines/VM-", i))->active_job(),
+        "");
+    auto events = sqlite_->ListJobEvents(jobs[i], {});
+    ASSERT_TRUE(events.ok());
+    ASSERT_EQ(events->items.size(), 3u) << "New, Running, Completed";
+    EXPECT_EQ(events->items[1].state(), dr::v1::JOB_STATE_RUNNING);
+    std::vector<dr::v1::Job> seen = watchers[i]->seen();
+    ASSERT_FALSE(seen.empty());
+    EXPECT_EQ(seen.back().state(), dr::v1::JOB_STATE_COMPLETED);
+    for (const dr::v1::Job& v : seen) {
+      EXPECT_LE(v.version(), job->version()) << "published a version the store does not have";
+    }
+    hub_.Unwatch(jobs[i], watchers[i].get());
+  }
+}
+
+TEST_F(JobWriterTest, CreationThatCannotBeStoredIsAnsweredWithTheError) {
+  store_->full_ = true;
+  dr::v1::Job job;
+  job.set_name("jobs/new");
+  job.set_type(dr::v1::JOB_TYPE_INITIATE_FAILOVER);
+  job.set_state(dr::v1::JOB_STATE_NEW);
+  job.set_virtual_machine(absl::StrCat(kTestHost, "/virtualMachines/VM-0"));
+  job.set_host(kTestHost);
+  absl::Notification done;
+  absl::Status status;
+  writer_->SubmitCreate(job, {"rq", "m", "f"}, "", [&](const WriteResult& r) -> std::function<void()> {
+    status = r.status;
+    done.Notify();
+    return nullptr;
+  });
+  done.WaitForNotification();
+  EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(sqlite_->GetJob("jobs/new").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(JobWriterTest, ShutdownGivesUpRetriesInsteadOfHanging) {
+  const std::string job = Create(0);
+  store_->full_ = true;
+  absl::Notification done;
+  writer_->Submit(Update(job, dr::v1::JOB_STATE_RUNNING, 10), [&](const absl::StatusOr<dr::v1::Job>& r) {
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kResourceExhausted);
+    done.Notify();
+  });
+  while (writer_->RetryingForTest() == 0) absl::SleepFor(absl::Milliseconds(1));
+  writer_->Shutdown();
+  EXPECT_TRUE(done.HasBeenNotified());
+  EXPECT_EQ(sqlite_->GetJob(job)->state(), dr::v1::JOB_STATE_NEW);
+}
+
+}  // namespace
+}  // namespace server
+}  // namespace hvdr
