@@ -935,11 +935,17 @@ absl::StatusOr<Job> SqliteStore::UpdateJobLocked(const JobUpdate& u) {
                         absl::StrCat(u.job, " already ended in state ",
                                      dr::v1::JobState_Name(current.state())));
   }
+  dr::v1::JobState state = u.state;
+  uint32_t percent = u.percent_complete;
   if (StateRank(u.state) < StateRank(current.state())) {
-    return InvalidState("state", "JOB_STATE_BACKWARDS",
-                        absl::StrCat(u.job, " cannot go from ",
-                                     dr::v1::JobState_Name(current.state()), " to ",
-                                     dr::v1::JobState_Name(u.state)));
+    if (!u.keep_state_if_behind) {
+      return InvalidState("state", "JOB_STATE_BACKWARDS",
+                          absl::StrCat(u.job, " cannot go from ",
+                                       dr::v1::JobState_Name(current.state()), " to ",
+                                       dr::v1::JobState_Name(u.state)));
+    }
+    state = current.state();
+    percent = std::max(percent, current.percent_complete());
   }
   const int64_t event_us = TimeToMicros(u.event_time);
   const int64_t start_us = TimeToMicros(u.start_time);
@@ -951,8 +957,8 @@ absl::StatusOr<Job> SqliteStore::UpdateJobLocked(const JobUpdate& u) {
       "start_us = CASE WHEN ?7 > 0 THEN ?7 ELSE start_us END, "
       "end_us = CASE WHEN ?8 > 0 THEN ?8 ELSE end_us END, "
       "version = ?9, update_us = ?10 WHERE name = ?11"));
-  RETURN_IF_ERROR(up.Bind(1, static_cast<int64_t>(u.state))
-                      .Bind(2, static_cast<int64_t>(u.percent_complete))
+  RETURN_IF_ERROR(up.Bind(1, static_cast<int64_t>(state))
+                      .Bind(2, static_cast<int64_t>(percent))
                       .Bind(3, static_cast<int64_t>(u.return_code))
                       .Bind(4, static_cast<int64_t>(u.error_code))
                       .Bind(5, u.error_summary)
@@ -969,8 +975,8 @@ absl::StatusOr<Job> SqliteStore::UpdateJobLocked(const JobUpdate& u) {
   RETURN_IF_ERROR(ev.Bind(1, u.job)
                       .Bind(2, version)
                       .Bind(3, event_us)
-                      .Bind(4, static_cast<int64_t>(u.state))
-                      .Bind(5, static_cast<int64_t>(u.percent_complete))
+                      .Bind(4, static_cast<int64_t>(state))
+                      .Bind(5, static_cast<int64_t>(percent))
                       .Bind(6, static_cast<int64_t>(u.return_code))
                       .Bind(7, static_cast<int64_t>(u.error_code))
                       .Bind(8, u.message)
@@ -980,15 +986,15 @@ absl::StatusOr<Job> SqliteStore::UpdateJobLocked(const JobUpdate& u) {
     absl::Status vm = UpdateVmStateLocked(current.virtual_machine(), u.vm_state);
     if (!vm.ok() && vm.code() != absl::StatusCode::kNotFound) return vm;
   }
-  if (IsTerminalJobState(u.state)) {
+  if (IsTerminalJobState(state)) {
     ASSIGN_OR_RETURN(Stmt release, db_->Prepare(
         "UPDATE vms SET active_job = NULL WHERE active_job = ?"));
     RETURN_IF_ERROR(release.Bind(1, u.job).Run());
   }
   // The row as the UPDATE above left it (as ReadJob would read it back).
   Job updated = std::move(current);
-  updated.set_state(u.state);
-  updated.set_percent_complete(u.percent_complete);
+  updated.set_state(state);
+  updated.set_percent_complete(percent);
   updated.set_return_code(u.return_code);
   updated.set_error_code(u.error_code);
   updated.set_error_summary(u.error_summary);

@@ -540,6 +540,25 @@ TEST_F(SqliteStoreTest, IllegalTransitionsAreRefusedAndWriteNothing) {
             absl::StatusCode::kNotFound);
 }
 
+TEST_F(SqliteStoreTest, ReattachStatusBehindTheStoredStateKeepsItAndAppliesTheRest) {
+  std::string vm = SeedVm();
+  ASSERT_TRUE(store_->CreateJob(TestJob("j1", vm), Key("r1")).ok());
+  ASSERT_TRUE(store_->UpdateJob(Update("jobs/j1", dr::v1::JOB_STATE_RUNNING, 40)).ok());
+  JobUpdate unknown = Update("jobs/j1", dr::v1::JOB_STATE_RUNNING, 40);
+  unknown.return_code = dr::v1::RETURN_CODE_STATUS_UNKNOWN;
+  ASSERT_TRUE(store_->UpdateJob(unknown).ok());
+  // An agent re-attached after a restart says New, 4096: the job stays
+  // Running at 40%, and the answer clears the 32771.
+  JobUpdate reattached = Update("jobs/j1", dr::v1::JOB_STATE_NEW, 0);
+  reattached.keep_state_if_behind = true;
+  absl::StatusOr<dr::v1::Job> job = store_->UpdateJob(reattached);
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ(job->state(), dr::v1::JOB_STATE_RUNNING);
+  EXPECT_EQ(job->percent_complete(), 40u);
+  EXPECT_EQ(job->return_code(), dr::v1::RETURN_CODE_JOB_STARTED);
+  EXPECT_EQ(store_->GetJob("jobs/j1")->DebugString(), job->DebugString());
+}
+
 TEST_F(SqliteStoreTest, TerminalUpdateRecordsTheVmsNewStateInTheSameTransaction) {
   std::string vm = SeedVm();
   ASSERT_TRUE(store_->CreateJob(TestJob("j1", vm), Key("r1"), "op-bytes\x01").ok());

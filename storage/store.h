@@ -101,6 +101,12 @@ struct JobUpdate {
   absl::Time end_time = absl::InfinitePast();    // InfinitePast = unchanged
   absl::Time event_time;                          // REQUIRES: set
   std::string message;                            // for the event
+  // When set, a state behind the stored one is not refused: the stored
+  // state and percent are kept and the other fields applied. For statuses
+  // the hypervisor is asked for again (a re-attach after a restart, a
+  // return code decided without the agent), which must never move a job
+  // backwards nor be lost because they would.
+  bool keep_state_if_behind = false;
   // When set, the state fields of the job's VM (mode, replication state,
   // health, enabled state, RPO figures) are updated in the same
   // transaction: the hypervisor's view of the VM after the job.
@@ -219,7 +225,8 @@ class Store {
   // Applies `update` and appends its JobEvent in one transaction; bumps the
   // job's version. A terminal state releases the VM's claim. Returns the job
   // as stored. FAILED_PRECONDITION when the job is already terminal or the
-  // state would move backwards (e.g. Running -> New); INVALID_ARGUMENT for
+  // state would move backwards (e.g. Running -> New) and
+  // !update.keep_state_if_behind; INVALID_ARGUMENT for
   // a state outside 2-11, percent above 100 or a return code that Hyper-V
   // does not define.
   virtual absl::StatusOr<dr::v1::Job> UpdateJob(const JobUpdate& update) = 0;
