@@ -13,6 +13,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "dr/v1/agent_service.grpc.pb.h"
 
 namespace hvdr {
@@ -26,12 +27,28 @@ class AgentStubFactory {
   virtual std::shared_ptr<dr::v1::HostAgentService::StubInterface> Get(const std::string& address) = 0;
 };
 
-// One insecure channel per address, kept for the server's lifetime.
+// One insecure channel per address, kept for the server's lifetime. The
+// channels send HTTP/2 keepalive pings every keepalive_time, also while no
+// call is active, and close the connection when one is not answered within
+// keepalive_timeout: a hung agent (SIGSTOPped, a host frozen, a silent
+// network partition) breaks its streams within keepalive_time +
+// keepalive_timeout instead of never. Connection attempts give up after
+// connect_timeout, so a peer that accepts TCP but never speaks HTTP/2 does
+// not hold a call forever.
 class ChannelAgentStubFactory final : public AgentStubFactory {
  public:
+  struct Options {
+    absl::Duration keepalive_time = absl::Seconds(10);
+    absl::Duration keepalive_timeout = absl::Seconds(5);
+    absl::Duration connect_timeout = absl::Seconds(5);
+  };
+  ChannelAgentStubFactory() : ChannelAgentStubFactory(Options()) {}
+  explicit ChannelAgentStubFactory(const Options& options) : options_(options) {}
+
   std::shared_ptr<dr::v1::HostAgentService::StubInterface> Get(const std::string& address) override;
 
  private:
+  const Options options_;
   absl::Mutex mu_;
   std::map<std::string, std::shared_ptr<dr::v1::HostAgentService::StubInterface>> stubs_
       ABSL_GUARDED_BY(mu_);

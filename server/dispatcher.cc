@@ -59,6 +59,12 @@ class Dispatcher::Session final
     if (ok) MaybeWriteLocked();  // else the read fails too and OnDone follows
   }
 
+  // The agent answered the stream (it sends its metadata at once; older
+  // agents with their first status).
+  void OnReadInitialMetadataDone(bool ok) override {
+    if (ok) dispatcher_->OnSessionUp(this);
+  }
+
   void OnReadDone(bool ok) override {
     if (!ok) {  // the stream is over: no more writes; OnDone follows
       {
@@ -144,10 +150,6 @@ void Dispatcher::Dispatch(const dr::v1::Job& job, const std::string& address,
     Tracked& t = jobs_[job.name()];
     t.type = job.type();
     t.host = job.host();
-    t.state = job.state();
-    t.percent = job.percent_complete();
-    t.return_code = job.return_code();
-    t.error_code = job.error_code();
     t.backoff = options_.initial_backoff;
     t.unknown_reported = job.return_code() == dr::v1::RETURN_CODE_STATUS_UNKNOWN;
     t.address = address;
@@ -186,7 +188,7 @@ void Dispatcher::Send(const std::string& job) {
                         : ToAgentJobRequest(type, operation);
   absl::MutexLock lock(&mu_);
   auto it = jobs_.find(job);
-  if (shutting_down_ || it == jobs_.end()) return;
+  if (shutting_down_ || it == jobs_.end() || it->second.ending) return;
   Tracked& t = it->second;
   if (!lookup.ok()) {
     RetryLocked(job, t, absl::StrCat("cannot read the job's host or request: ", lookup.ToString()));
@@ -197,19 +199,13 @@ void Dispatcher::Send(const std::string& job) {
     return;
   }
   t.agent = address;
-  std::shared_ptr<Session>& slot = sessions_[address];
-  std::shared_ptr<Session> fresh;
-  if (slot == nullptr) {
-    std::shared_ptr<dr::v1::HostAgentService::StubInterface> stub = agents_->Get(address);
-    if (stub->async() == nullptr) {
-      sessions_.erase(address);
-      FailLocked(job, t, dr::v1::RETURN_CODE_FAILED, "agent stub has no callback interface");
-      return;
-    }
-    slot = fresh = std::make_shared<Session>(this, address, std::move(stub));
-    ++live_sessions_;
+  std::shared_ptr<Session> fresh = OpenLocked(address);
+  auto slot = sessions_.find(address);
+  if (slot == sessions_.end()) {
+    FailLocked(job, t, dr::v1::RETURN_CODE_FAILED, "agent stub has no callback interface");
+    return;
   }
-  std::shared_ptr<Session> session = slot;
+  std::shared_ptr<Session> session = slot->second;
   t.session = session.get();
   // gRPC calls without the lock: reactions may run on other threads at once.
   mu_.Unlock();
@@ -224,18 +220,18 @@ void Dispatcher::OnStatus(const AgentJobStatus& status) {
   const std::string& job = status.job_id();
   absl::MutexLock lock(&mu_);
   auto it = jobs_.find(job);
-  if (it == jobs_.end()) return;
+  if (it == jobs_.end() || it->second.ending) return;
   Tracked& t = it->second;
   if (t.unknown_reported) {
     spdlog::info("{}: agent at {} answers again; reconciling", job, t.agent);
   }
   t.first_failure = absl::InfinitePast();
   t.backoff = options_.initial_backoff;
-  const bool changed = status.state() != t.state || status.percent_complete() != t.percent ||
-                       status.return_code() != t.return_code ||
-                       status.error_code() != t.error_code || status.terminal() || t.unknown_reported;
   t.unknown_reported = false;
-  if (!changed) return;
+  if (t.deadline != nullptr) t.deadline->Cancel();
+  // Every status is written: the store compares it with the stored row (a
+  // re-attached job's status behind it keeps the stored state; an answer
+  // after 32771 clears it).
   JobUpdate u;
   u.job = job;
   u.state = status.state();
@@ -247,29 +243,37 @@ void Dispatcher::OnStatus(const AgentJobStatus& status) {
   u.start_time = FromProto(status.start_time());
   u.end_time = FromProto(status.end_time());
   u.event_time = clock_->Now();
+  u.keep_state_if_behind = true;
   u.message = status.terminal()
                   ? absl::StrCat(dr::v1::JobState_Name(status.state()), " on the hypervisor")
                   : "";
-  if (status.terminal() && status.has_virtual_machine()) {
+  if (status.has_virtual_machine()) {
     u.has_vm_state = true;
     u.vm_state = status.virtual_machine();
   }
-  t.state = status.state();
-  t.percent = status.percent_complete();
-  t.return_code = status.return_code();
-  t.error_code = status.error_code();
-  if (status.terminal()) {
-    spdlog::info("{}: {} (return code {}, error {} {})", job, dr::v1::JobState_Name(status.state()),
-                 static_cast<int>(status.return_code()), status.error_code(), status.error_summary());
-    jobs_.erase(it);  // done: nothing more to send or retry (its alarm, if any, is cancelled)
+  if (!status.terminal()) {
+    writer_->Submit(std::move(u), nullptr);
+    return;
   }
-  writer_->Submit(std::move(u), nullptr);
+  spdlog::info("{}: {} (return code {}, error {} {})", job, dr::v1::JobState_Name(status.state()),
+               static_cast<int>(status.return_code()), status.error_code(), status.error_summary());
+  // Done once durable: the writer retries until it is; until then the job
+  // stays here, so nothing re-sends or re-reports it meanwhile.
+  t.ending = true;
+  if (t.alarm != nullptr) t.alarm->Cancel();
+  writer_->Submit(std::move(u), [this, job](const absl::StatusOr<dr::v1::Job>& stored) {
+    if (!stored.ok()) {
+      spdlog::warn("{}: terminal status not recorded: {}", job, stored.status().ToString());
+    }
+    absl::MutexLock lock(&mu_);
+    jobs_.erase(job);
+  });
 }
 
 void Dispatcher::OnRefused(const dr::v1::AgentJobRefusal& refusal) {
   absl::MutexLock lock(&mu_);
   auto it = jobs_.find(refusal.job_id());
-  if (it == jobs_.end()) return;
+  if (it == jobs_.end() || it->second.ending) return;
   Tracked& t = it->second;
   const auto code = static_cast<grpc::StatusCode>(refusal.code());
   if (shutting_down_) return;
@@ -285,62 +289,191 @@ void Dispatcher::OnRefused(const dr::v1::AgentJobRefusal& refusal) {
 }
 
 void Dispatcher::OnSessionDone(Session* session, const grpc::Status& status) {
-  absl::MutexLock lock(&mu_);
-  --live_sessions_;
-  auto slot = sessions_.find(session->address());
-  if (slot != sessions_.end() && slot->second.get() == session) sessions_.erase(slot);
-  if (shutting_down_) return;
-  if (status.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
-    // An hvagent older than RunJobs: retrying cannot help.
-    const std::string why = absl::StrCat("agent at ", session->address(),
-                                         " does not serve HostAgentService.RunJobs (an older "
-                                         "hvagent): upgrade it, then run the job again");
-    std::vector<std::string> failed;
-    for (auto& [job, t] : jobs_) {
-      if (t.session == session) failed.push_back(job);
+  const std::string address = session->address();
+  bool went_down = false;
+  Link link;
+  {
+    absl::MutexLock lock(&mu_);
+    --live_sessions_;
+    auto slot = sessions_.find(address);
+    if (slot != sessions_.end() && slot->second.get() == session) sessions_.erase(slot);
+    if (shutting_down_) return;
+    const std::string error =
+        status.error_message().empty() ? "stream ended" : status.error_message();
+    auto kept = kept_.find(address);
+    if (kept != kept_.end()) {
+      if (kept->second.link.state != Link::State::kDown) {
+        kept->second.link = Link{Link::State::kDown, clock_->Now(),
+                                 absl::StrCat("agent at ", address, ": ", error)};
+        link = kept->second.link;
+        went_down = true;
+        spdlog::warn("agent at {}: down ({})", address, error);
+      }
+      ScheduleReconnectLocked(address);
     }
-    for (const std::string& job : failed) FailLocked(job, jobs_[job], dr::v1::RETURN_CODE_NOT_SUPPORTED, why);
-    return;
+    if (status.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
+      // An hvagent older than RunJobs: retrying cannot help.
+      const std::string why = absl::StrCat("agent at ", address,
+                                           " does not serve HostAgentService.RunJobs (an older "
+                                           "hvagent): upgrade it, then run the job again");
+      std::vector<std::string> failed;
+      for (auto& [job, t] : jobs_) {
+        if (t.session == session && !t.ending) failed.push_back(job);
+      }
+      for (const std::string& job : failed) {
+        FailLocked(job, jobs_[job], dr::v1::RETURN_CODE_NOT_SUPPORTED, why);
+      }
+    } else {
+      const std::string why = absl::StrCat(
+          "agent at ", address, ": ",
+          status.error_message().empty() ? "stream ended before the job did" : status.error_message());
+      int retried = 0;
+      for (auto& [job, t] : jobs_) {
+        if (t.session != session) continue;
+        t.session = nullptr;
+        if (t.ending) continue;
+        RetryLocked(job, t, why);
+        ++retried;
+      }
+      if (retried > 0) {
+        spdlog::warn("agent at {}: stream ended ({}); {} jobs will be sent again", address,
+                     status.error_message(), retried);
+      }
+    }
   }
-  const std::string why = absl::StrCat(
-      "agent at ", session->address(), ": ",
-      status.error_message().empty() ? "stream ended before the job did" : status.error_message());
-  int retried = 0;
-  for (auto& [job, t] : jobs_) {
-    if (t.session != session) continue;
-    t.session = nullptr;
-    RetryLocked(job, t, why);
-    ++retried;
+  if (went_down) NotifyLink(address, link);
+}
+
+void Dispatcher::OnSessionUp(Session* session) {
+  const std::string address = session->address();
+  Link link;
+  {
+    absl::MutexLock lock(&mu_);
+    auto kept = kept_.find(address);
+    if (shutting_down_ || kept == kept_.end()) return;
+    kept->second.backoff = options_.initial_backoff;
+    if (kept->second.link.state == Link::State::kUp) return;
+    kept->second.link = Link{Link::State::kUp, clock_->Now(), ""};
+    link = kept->second.link;
   }
-  if (retried > 0) {
-    spdlog::warn("agent at {}: stream ended ({}); {} jobs will be sent again", session->address(),
-                 status.error_message(), retried);
+  spdlog::info("agent at {}: up", address);
+  NotifyLink(address, link);
+}
+
+void Dispatcher::NotifyLink(const std::string& address, const Link& link) {
+  if (link_listener_) link_listener_(address, link);
+}
+
+void Dispatcher::SetLinkListener(LinkListener listener) { link_listener_ = std::move(listener); }
+
+std::shared_ptr<Dispatcher::Session> Dispatcher::OpenLocked(const std::string& address) {
+  if (sessions_.count(address) != 0) return nullptr;
+  std::shared_ptr<dr::v1::HostAgentService::StubInterface> stub = agents_->Get(address);
+  if (stub->async() == nullptr) return nullptr;
+  auto fresh = std::make_shared<Session>(this, address, std::move(stub));
+  sessions_[address] = fresh;
+  ++live_sessions_;
+  return fresh;
+}
+
+void Dispatcher::KeepConnected(const std::string& address) {
+  std::shared_ptr<Session> fresh;
+  {
+    absl::MutexLock lock(&mu_);
+    if (shutting_down_ || kept_.count(address) != 0) return;
+    kept_[address].backoff = options_.initial_backoff;
+    fresh = OpenLocked(address);
   }
+  if (fresh != nullptr) fresh->Start(fresh);
+}
+
+void Dispatcher::Forget(const std::string& address) {
+  absl::MutexLock lock(&mu_);
+  auto kept = kept_.find(address);
+  if (kept == kept_.end()) return;
+  if (kept->second.reconnect != nullptr) kept->second.reconnect->Cancel();
+  // The alarm's callback finds the address gone; the entry goes with it.
+  kept_.erase(kept);
+}
+
+Dispatcher::Link Dispatcher::AgentLink(const std::string& address) {
+  absl::MutexLock lock(&mu_);
+  auto kept = kept_.find(address);
+  return kept == kept_.end() ? Link() : kept->second.link;
+}
+
+void Dispatcher::ScheduleReconnectLocked(const std::string& address) {
+  Kept& k = kept_[address];
+  const absl::Duration wait = k.backoff;
+  k.backoff = std::min(k.backoff * 2, options_.max_link_backoff);
+  k.reconnect = std::make_unique<grpc::Alarm>();
+  ++pending_alarms_;
+  k.reconnect->Set(absl::ToChronoTime(clock_->Now() + wait), [this, address](bool fired) {
+    std::shared_ptr<Session> fresh;
+    {
+      absl::MutexLock lock(&mu_);
+      --pending_alarms_;
+      if (!fired || shutting_down_ || kept_.count(address) == 0) return;
+      fresh = OpenLocked(address);
+    }
+    if (fresh != nullptr) fresh->Start(fresh);
+  });
+}
+
+void Dispatcher::Drop(const std::string& job) {
+  absl::MutexLock lock(&mu_);
+  auto it = jobs_.find(job);
+  if (it == jobs_.end()) return;
+  if (it->second.alarm != nullptr) it->second.alarm->Cancel();
+  if (it->second.deadline != nullptr) it->second.deadline->Cancel();
+  jobs_.erase(it);
+}
+
+void Dispatcher::ReportUnknownLocked(const std::string& job, Tracked& t, const std::string& why) {
+  t.unknown_reported = true;
+  JobUpdate u;
+  u.job = job;
+  // The stored state and progress stay as they are: only the return code
+  // and the error say that the outcome is unknown.
+  u.state = dr::v1::JOB_STATE_NEW;
+  u.keep_state_if_behind = true;
+  u.return_code = dr::v1::RETURN_CODE_STATUS_UNKNOWN;
+  u.error_summary = std::string(ReturnCodeText(dr::v1::RETURN_CODE_STATUS_UNKNOWN));
+  u.error_description =
+      absl::StrCat(why, " (unreachable since ",
+                   absl::FormatTime(absl::RFC3339_sec, t.first_failure, absl::UTCTimeZone()),
+                   "); the outcome will be read from the agent when it answers");
+  u.event_time = clock_->Now();
+  u.message = "agent unreachable: status unknown";
+  spdlog::error("{}: status unknown: {}", job, u.error_description);
+  writer_->Submit(std::move(u), nullptr);
 }
 
 void Dispatcher::RetryLocked(const std::string& job, Tracked& t, const std::string& why) {
   const absl::Time now = clock_->Now();
   if (t.first_failure == absl::InfinitePast()) {
     t.first_failure = now;
+    t.failure = why;
     spdlog::warn("{}: {}; retrying", job, why);
+    // 32771 exactly retry_deadline after the first failure, whatever the
+    // retries are doing then (a connection attempt may hang).
+    const absl::Time first = t.first_failure;
+    t.deadline = std::make_unique<grpc::Alarm>();
+    ++pending_alarms_;
+    t.deadline->Set(absl::ToChronoTime(first + options_.retry_deadline), [this, job, first](bool fired) {
+      absl::MutexLock lock(&mu_);
+      --pending_alarms_;
+      if (!fired || shutting_down_) return;
+      auto it = jobs_.find(job);
+      if (it == jobs_.end() || it->second.ending || it->second.first_failure != first ||
+          it->second.unknown_reported) {
+        return;
+      }
+      ReportUnknownLocked(job, it->second, it->second.failure);
+    });
   }
   if (!t.unknown_reported && now - t.first_failure >= options_.retry_deadline) {
-    t.unknown_reported = true;
-    t.return_code = dr::v1::RETURN_CODE_STATUS_UNKNOWN;
-    JobUpdate u;
-    u.job = job;
-    u.state = t.state;
-    u.percent_complete = t.percent;
-    u.return_code = dr::v1::RETURN_CODE_STATUS_UNKNOWN;
-    u.error_code = t.error_code;
-    u.error_summary = std::string(ReturnCodeText(dr::v1::RETURN_CODE_STATUS_UNKNOWN));
-    u.error_description = absl::StrCat(
-        why, " (unreachable since ", absl::FormatTime(absl::RFC3339_sec, t.first_failure, absl::UTCTimeZone()),
-        "); the outcome will be read from the agent when it answers");
-    u.event_time = now;
-    u.message = "agent unreachable: status unknown";
-    spdlog::error("{}: status unknown: {}", job, u.error_description);
-    writer_->Submit(std::move(u), nullptr);
+    ReportUnknownLocked(job, t, why);
   }
   t.backoff = std::min(t.backoff * 2, options_.max_backoff);
   t.alarm = std::make_unique<grpc::Alarm>();
@@ -361,7 +494,6 @@ void Dispatcher::FailLocked(const std::string& job, Tracked& t, dr::v1::ReturnCo
   JobUpdate u;
   u.job = job;
   u.state = dr::v1::JOB_STATE_EXCEPTION;
-  u.percent_complete = t.percent;
   u.return_code = code;
   u.error_code = static_cast<uint32_t>(code);
   u.error_summary = std::string(ReturnCodeText(code));
@@ -369,8 +501,13 @@ void Dispatcher::FailLocked(const std::string& job, Tracked& t, dr::v1::ReturnCo
   u.event_time = clock_->Now();
   u.end_time = u.event_time;
   u.message = "refused";
-  writer_->Submit(std::move(u), nullptr);
-  jobs_.erase(job);
+  t.ending = true;
+  if (t.alarm != nullptr) t.alarm->Cancel();
+  if (t.deadline != nullptr) t.deadline->Cancel();
+  writer_->Submit(std::move(u), [this, job](const absl::StatusOr<dr::v1::Job>&) {
+    absl::MutexLock lock(&mu_);
+    jobs_.erase(job);
+  });
 }
 
 absl::StatusOr<dr::v1::Job> Dispatcher::Cancel(const dr::v1::Job& job) {
@@ -402,6 +539,10 @@ void Dispatcher::Shutdown() {
   for (auto& [address, session] : sessions_) session->Cancel();
   for (auto& [name, t] : jobs_) {
     if (t.alarm != nullptr) t.alarm->Cancel();
+    if (t.deadline != nullptr) t.deadline->Cancel();
+  }
+  for (auto& [address, k] : kept_) {
+    if (k.reconnect != nullptr) k.reconnect->Cancel();
   }
   auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return live_sessions_ == 0 && pending_alarms_ == 0;

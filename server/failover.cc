@@ -149,11 +149,18 @@ absl::Status FailoverLogic::Check(const OperationRequest& r, dr::v1::VirtualMach
   }
   absl::StatusOr<dr::v1::Host> host = store_->GetHost(vm->host());
   if (!host.ok()) return host.status();
-  if (host->reachability() == dr::v1::REACHABILITY_UNREACHABLE) {
-    return HyperVError(dr::v1::RETURN_CODE_SYSTEM_NOT_AVAILABLE, "virtual_machine",
-                       "HOST_UNREACHABLE",
-                       absl::StrCat(vm->host(), " (agent ", host->agent_address(),
-                                    ") is unreachable: ", host->last_error()));
+  // The live stream to the agent says whether it can be reached now; the
+  // stored contact (last sync) only when there is no stream yet.
+  const Dispatcher::Link link =
+      dispatcher_ != nullptr ? dispatcher_->AgentLink(host->agent_address()) : Dispatcher::Link();
+  const bool down = link.state == Dispatcher::Link::State::kDown ||
+                    (link.state == Dispatcher::Link::State::kUnknown &&
+                     host->reachability() == dr::v1::REACHABILITY_UNREACHABLE);
+  if (down) {
+    return HyperVError(
+        dr::v1::RETURN_CODE_SYSTEM_NOT_AVAILABLE, "virtual_machine", "HOST_UNREACHABLE",
+        absl::StrCat(vm->host(), " (agent ", host->agent_address(), ") is unreachable: ",
+                     link.state == Dispatcher::Link::State::kDown ? link.error : host->last_error()));
   }
   if (vm_out != nullptr) *vm_out = *std::move(vm);
   if (host_out != nullptr) *host_out = *std::move(host);

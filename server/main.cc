@@ -22,7 +22,13 @@ ABSL_FLAG(std::string, db_synchronous, "FULL",
 ABSL_FLAG(int, sync_interval_s, 60, "seconds between inventory syncs of every host");
 ABSL_FLAG(int, retry_deadline_s, 30,
           "seconds an agent may stay unreachable before its running jobs report 32771 (status unknown)");
-ABSL_FLAG(int, agent_timeout_s, 10, "deadline of inventory and cancel calls to agents, in seconds");
+ABSL_FLAG(int, agent_timeout_s, 10,
+          "deadline of inventory and cancel calls to agents, and of each connection attempt, in seconds");
+ABSL_FLAG(int, agent_keepalive_s, 10,
+          "seconds between HTTP/2 keepalive pings on each agent connection (a hung agent is found "
+          "within agent_keepalive_s + agent_keepalive_timeout_s)");
+ABSL_FLAG(int, agent_keepalive_timeout_s, 5,
+          "seconds an agent may take to answer a keepalive ping before its connection is closed");
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("drserver --listen=0.0.0.0:50051 --db=/var/lib/drserver/drserver.db");
@@ -38,7 +44,10 @@ int main(int argc, char** argv) {
 
   for (auto [name, value] : {std::pair{"sync_interval_s", absl::GetFlag(FLAGS_sync_interval_s)},
                              std::pair{"retry_deadline_s", absl::GetFlag(FLAGS_retry_deadline_s)},
-                             std::pair{"agent_timeout_s", absl::GetFlag(FLAGS_agent_timeout_s)}}) {
+                             std::pair{"agent_timeout_s", absl::GetFlag(FLAGS_agent_timeout_s)},
+                             std::pair{"agent_keepalive_s", absl::GetFlag(FLAGS_agent_keepalive_s)},
+                             std::pair{"agent_keepalive_timeout_s",
+                                       absl::GetFlag(FLAGS_agent_keepalive_timeout_s)}}) {
     if (value <= 0) {
       spdlog::error("--{}: must be positive, got {}", name, value);
       return 2;
@@ -51,6 +60,8 @@ int main(int argc, char** argv) {
   options.sync_interval = absl::Seconds(absl::GetFlag(FLAGS_sync_interval_s));
   options.retry_deadline = absl::Seconds(absl::GetFlag(FLAGS_retry_deadline_s));
   options.agent_timeout = absl::Seconds(absl::GetFlag(FLAGS_agent_timeout_s));
+  options.agent_keepalive = absl::Seconds(absl::GetFlag(FLAGS_agent_keepalive_s));
+  options.agent_keepalive_timeout = absl::Seconds(absl::GetFlag(FLAGS_agent_keepalive_timeout_s));
   auto server = hvdr::server::DrServer::Create(options);
   if (!server.ok()) {
     spdlog::error("{}", server.status().ToString());

@@ -14,7 +14,11 @@ absl::StatusOr<std::unique_ptr<DrServer>> DrServer::Create(const Options& option
   s->options_ = options;
   AgentStubFactory* agents = options.agents;
   if (agents == nullptr) {
-    s->own_agents_ = std::make_unique<ChannelAgentStubFactory>();
+    ChannelAgentStubFactory::Options channel_options;
+    channel_options.keepalive_time = options.agent_keepalive;
+    channel_options.keepalive_timeout = options.agent_keepalive_timeout;
+    channel_options.connect_timeout = options.agent_timeout;
+    s->own_agents_ = std::make_unique<ChannelAgentStubFactory>(channel_options);
     agents = s->own_agents_.get();
   }
   SqliteStore::Options store_options;
@@ -31,10 +35,16 @@ absl::StatusOr<std::unique_ptr<DrServer>> DrServer::Create(const Options& option
   dispatch_options.cancel_timeout = options.agent_timeout;
   s->dispatcher_ = std::make_unique<Dispatcher>(s->store_.get(), agents, s->writer_.get(),
                                                 options.clock, dispatch_options);
+  s->work_ = std::make_unique<Executor>(4);
+  DrServer* self = s.get();
+  s->dispatcher_->SetLinkListener([self](const std::string& address, const Dispatcher::Link& link) {
+    self->work_->Schedule([self, address, link] { self->OnAgentLink(address, link); });
+  });
   Topology::Options topology_options;
   topology_options.sync_interval = options.sync_interval;
   topology_options.agent_timeout = options.agent_timeout;
   s->topology_ = std::make_unique<Topology>(s->store_.get(), agents, options.clock, topology_options);
+  s->topology_->SetDispatcher(s->dispatcher_.get());
   s->failover_ = std::make_unique<FailoverLogic>(s->store_.get(), s->writer_.get(),
                                                  s->dispatcher_.get(), options.clock);
   s->topology_service_ = std::make_unique<TopologyServiceImpl>(s->topology_.get(), s->store_.get());
@@ -59,12 +69,47 @@ absl::StatusOr<std::unique_ptr<DrServer>> DrServer::Create(const Options& option
   auto active = s->store_->ListActiveJobs();
   if (!active.ok()) return active.status();
   for (const dr::v1::Job& job : *active) s->dispatcher_->Dispatch(job);
+  // A stream to every registered agent, jobs or not: reachability from now.
+  std::string token;
+  do {
+    auto hosts = s->store_->ListHosts("", {1000, token});
+    if (!hosts.ok()) return hosts.status();
+    for (const dr::v1::Host& h : hosts->items) s->dispatcher_->KeepConnected(h.agent_address());
+    token = hosts->next_page_token;
+  } while (!token.empty());
   if (!active->empty()) spdlog::info("re-attaching {} jobs that were running", active->size());
   if (options.periodic_sync) s->topology_->StartPeriodicSync();
   return s;
 }
 
 DrServer::~DrServer() { Shutdown(); }
+
+void DrServer::OnAgentLink(const std::string& address, const Dispatcher::Link& link) {
+  std::string token;
+  do {
+    auto hosts = store_->ListHosts("", {1000, token});
+    if (!hosts.ok()) {
+      spdlog::error("agent at {}: cannot record its link: {}", address, hosts.status().ToString());
+      return;
+    }
+    for (const dr::v1::Host& h : hosts->items) {
+      if (h.agent_address() != address) continue;
+      if (link.state == Dispatcher::Link::State::kUp) {
+        // Back: read what happened on the host meanwhile.
+        absl::StatusOr<dr::v1::Host> synced = topology_->SyncHost(h.name());
+        if (!synced.ok()) spdlog::warn("{}: sync after reconnect: {}", h.name(), synced.status().ToString());
+        continue;
+      }
+      dr::v1::Host contact = h;
+      contact.set_reachability(dr::v1::REACHABILITY_UNREACHABLE);
+      contact.set_stale(true);
+      contact.set_last_error(link.error);
+      absl::Status s = store_->UpdateHostContact(contact);
+      if (!s.ok()) spdlog::error("{}: cannot record it unreachable: {}", h.name(), s.ToString());
+    }
+    token = hosts->next_page_token;
+  } while (!token.empty());
+}
 
 std::shared_ptr<grpc::Channel> DrServer::InProcessChannel() {
   return server_->InProcessChannel(grpc::ChannelArguments());
@@ -78,6 +123,7 @@ void DrServer::Shutdown() {
   server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   topology_->Stop();
   dispatcher_->Shutdown();
+  work_.reset();  // runs what is queued, then stops
   writer_->Shutdown();
 }
 

@@ -12,6 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/clock.h"
+#include "common/executor.h"
 #include "server/agent_client.h"
 #include "server/dispatcher.h"
 #include "server/failover.h"
@@ -35,6 +36,10 @@ class DrServer {
     absl::Duration sync_interval = absl::Seconds(60);
     absl::Duration retry_deadline = absl::Seconds(30);
     absl::Duration agent_timeout = absl::Seconds(10);
+    // HTTP/2 keepalive of the agent channels: a hung agent is found within
+    // agent_keepalive + agent_keepalive_timeout.
+    absl::Duration agent_keepalive = absl::Seconds(10);
+    absl::Duration agent_keepalive_timeout = absl::Seconds(5);
     bool periodic_sync = true;
     // Not owned; null: real channels to the agents.
     AgentStubFactory* agents = nullptr;
@@ -63,8 +68,14 @@ class DrServer {
  private:
   DrServer() = default;
 
+  // A kept agent stream went up or down: record it on the agent's hosts
+  // (and sync a host whose agent is back). Runs on work_.
+  void OnAgentLink(const std::string& address, const Dispatcher::Link& link);
+
   Options options_;
   std::unique_ptr<ChannelAgentStubFactory> own_agents_;
+  // Store writes and agent calls moved off gRPC's callback threads.
+  std::unique_ptr<Executor> work_;
   std::unique_ptr<SqliteStore> store_;
   JobHub hub_;
   std::unique_ptr<JobWriter> writer_;

@@ -2,12 +2,15 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <set>
+
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
 #include "common/hyperv_status.h"
 #include "common/proto_time.h"
 #include "common/status_macros.h"
+#include "server/dispatcher.h"
 #include "server/names.h"
 #include "spdlog/spdlog.h"
 
@@ -37,6 +40,19 @@ absl::Status CheckAgentAddress(const std::string& address) {
 
 Topology::~Topology() { Stop(); }
 
+void Topology::ForgetAgentIfUnused(const std::string& address) {
+  std::string token;
+  do {
+    absl::StatusOr<Page<dr::v1::Host>> page = store_->ListHosts("", {1000, token});
+    if (!page.ok()) return;  // keeping a stream open is harmless
+    for (const dr::v1::Host& h : page->items) {
+      if (h.agent_address() == address) return;
+    }
+    token = page->next_page_token;
+  } while (!token.empty());
+  dispatcher_->Forget(address);
+}
+
 absl::StatusOr<dr::v1::Host> Topology::RegisterHost(const dr::v1::RegisterHostRequest& r) {
   RETURN_IF_ERROR(CheckId("host_id", r.host_id()));
   RETURN_IF_ERROR(ParseSiteName("site", r.site()).status());
@@ -53,6 +69,7 @@ absl::StatusOr<dr::v1::Host> Topology::RegisterHost(const dr::v1::RegisterHostRe
   ASSIGN_OR_RETURN(bool replayed, store_->CreateHost(host, &key));
   if (replayed) return store_->GetHost(host.name());
   spdlog::info("{}: registered in {} (agent {})", host.name(), host.site(), host.agent_address());
+  if (dispatcher_ != nullptr) dispatcher_->KeepConnected(host.agent_address());
   return SyncHost(host.name());
 }
 
@@ -68,12 +85,14 @@ absl::Status Topology::DeleteHost(const dr::v1::DeleteHostRequest& r) {
     }
     return absl::OkStatus();
   }
+  absl::StatusOr<dr::v1::Host> doomed = store_->GetHost(r.name());
   absl::Status deleted = store_->DeleteHost(r.name());
   if (deleted.code() == absl::StatusCode::kNotFound) {
     return NotFoundParameter("name", "HOST_NOT_FOUND", absl::StrCat(r.name(), " is not registered"));
   }
   RETURN_IF_ERROR(deleted);
   spdlog::info("{}: removed with its inventory", r.name());
+  if (dispatcher_ != nullptr && doomed.ok()) ForgetAgentIfUnused(doomed->agent_address());
   return store_->PutRequest(r.request_id(), {method, r.name(), "", ""});
 }
 

@@ -19,6 +19,8 @@
 namespace hvdr {
 namespace server {
 
+class Dispatcher;
+
 class Topology {
  public:
   struct Options {
@@ -29,6 +31,9 @@ class Topology {
   Topology(Store* store, AgentStubFactory* agents, Clock* clock, const Options& options)
       : store_(store), agents_(agents), clock_(clock), options_(options) {}
   ~Topology();
+  // Registered hosts' agents are kept connected through `dispatcher` (not
+  // owned; may be null). Set before serving.
+  void SetDispatcher(Dispatcher* dispatcher) { dispatcher_ = dispatcher; }
 
   absl::StatusOr<dr::v1::Host> RegisterHost(const dr::v1::RegisterHostRequest& request);
   absl::Status DeleteHost(const dr::v1::DeleteHostRequest& request);
@@ -44,10 +49,14 @@ class Topology {
   void Stop();
 
  private:
+  // Closes the kept stream to `address` unless another host uses it.
+  void ForgetAgentIfUnused(const std::string& address);
+
   Store* const store_;
   AgentStubFactory* const agents_;
   Clock* const clock_;
   const Options options_;
+  Dispatcher* dispatcher_ = nullptr;
   absl::Notification stop_;
   std::thread syncer_;
 };
