@@ -110,8 +110,13 @@ class JobSession final
       return;
     }
     absl::MutexLock lock(&mu_);
-    if (!finished()) StartRead(&in_);
+    if (finished()) return;
+    // Answer the stream at once: drserver takes the agent as up from here.
+    StartSendInitialMetadata();
+    StartRead(&in_);
   }
+
+  void OnSendInitialMetadataDone(bool) override {}
 
   void Close(const grpc::Status& status) override { SerialWriter::Close(status); }
 

@@ -99,7 +99,8 @@ absl::StatusOr<std::string> Cluster::StartAgent(const std::string& host,
 
 void Cluster::KillAgent(const std::string& host, int sig) {
   auto it = agents_.find(host);
-  if (it != agents_.end()) it->second->Signal(sig);
+  // SIGSTOP and SIGCONT leave the process alive: nothing to wait for.
+  if (it != agents_.end()) it->second->Signal(sig, sig != SIGSTOP && sig != SIGCONT);
 }
 
 hvdr::sim::v1::SimState Cluster::AgentState(const std::string& host) {

@@ -32,6 +32,7 @@ class Cluster {
   // `host`; its state and journal live in dir()/host.*. A restarted agent
   // listens on the port it had. Returns the agent's address.
   absl::StatusOr<std::string> StartAgent(const std::string& host, const hvdr::sim::v1::Scenario* scenario);
+  // Sends `sig`; waits for the agent to exit unless sig is SIGSTOP/SIGCONT.
   void KillAgent(const std::string& host, int sig = 9);
   // The simulated hypervisor's state file of `host`, parsed.
   hvdr::sim::v1::SimState AgentState(const std::string& host);

@@ -1,0 +1,123 @@
+// Liveness and reachability from the live agent stream: a hung agent
+// (SIGSTOP) is found through HTTP/2 keepalive and its job goes 32771 after
+// the retry deadline, then is reconciled after SIGCONT; a request for a host
+// whose agent just died is refused 32777 at once, and one whose agent is
+// back is accepted at once, without waiting for a sync.
+#include <signal.h>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "tests/testing/cluster.h"
+
+namespace hvdr {
+namespace {
+
+using hvdr::testing::Cluster;
+using hvdr::testing::VmGuid;
+
+constexpr char kReplica[] = "hv-dr-1";
+
+std::string Vm(int i) { return absl::StrCat("hosts/", kReplica, "/virtualMachines/", VmGuid(i)); }
+
+grpc::Status Failover(Cluster& cluster, int vm, const std::string& request_id,
+                      dr::v1::JobResponse* out) {
+  dr::v1::InitiateFailoverRequest r;
+  r.set_virtual_machine(Vm(vm));
+  r.set_request_id(request_id);
+  grpc::ClientContext ctx;
+  return cluster.failover()->InitiateFailover(&ctx, r, out);
+}
+
+// Polls GetJob until `done` holds (false after 30 s).
+template <typename F>
+bool PollJob(Cluster& cluster, const std::string& job, F done, dr::v1::Job* last) {
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (absl::Now() < deadline) {
+    auto j = cluster.GetJob(job);
+    if (j.ok()) {
+      *last = *j;
+      if (done(*j)) return true;
+    }
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  return false;
+}
+
+TEST(AgentLinkTest, HungAgentIsFoundByKeepaliveThenReconciled) {
+  Cluster cluster("agent-hung");
+  auto scenario = hvdr::testing::ReplicaScenario(kReplica, 2, 3000);
+  ASSERT_TRUE(cluster.StartAgent(kReplica, &scenario).ok());
+  ASSERT_TRUE(cluster.StartServer({"--retry_deadline_s=2", "--agent_keepalive_s=1",
+                                   "--agent_keepalive_timeout_s=1"})
+                  .ok());
+  ASSERT_TRUE(cluster.Register(kReplica, "sites/dr").ok());
+  dr::v1::JobResponse resp;
+  ASSERT_TRUE(Failover(cluster, 0, "hung-1", &resp).ok());
+  const std::string job = resp.job().name();
+  dr::v1::Job seen;
+  ASSERT_TRUE(PollJob(cluster, job, [](const dr::v1::Job& j) {
+    return j.state() == dr::v1::JOB_STATE_RUNNING;
+  }, &seen));
+
+  cluster.KillAgent(kReplica, SIGSTOP);  // alive to TCP, silent to HTTP/2
+  ASSERT_TRUE(PollJob(cluster, job, [](const dr::v1::Job& j) {
+    return j.return_code() == dr::v1::RETURN_CODE_STATUS_UNKNOWN || j.state() >= dr::v1::JOB_STATE_COMPLETED;
+  }, &seen)) << "a stopped agent's job never went 32771: " << seen.DebugString();
+  EXPECT_EQ(seen.return_code(), dr::v1::RETURN_CODE_STATUS_UNKNOWN);
+  EXPECT_EQ(seen.state(), dr::v1::JOB_STATE_RUNNING) << "32771 must not move the job's state";
+  // Requests for the hung host are refused while it is down.
+  dr::v1::JobResponse refused;
+  grpc::Status s = Failover(cluster, 1, "hung-2", &refused);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
+
+  cluster.KillAgent(kReplica, SIGCONT);
+  auto done = cluster.WaitJob(job, absl::Seconds(30));
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_EQ(done->state(), dr::v1::JOB_STATE_COMPLETED);
+  EXPECT_EQ(done->return_code(), dr::v1::RETURN_CODE_JOB_STARTED);
+  EXPECT_EQ(cluster.AgentState(kReplica).history_size(), 1) << "the failover ran more than once";
+}
+
+TEST(AgentLinkTest, DeadAgentRefusedAtOnceAndBackAgentUsableAtOnce) {
+  Cluster cluster("agent-link");
+  auto scenario = hvdr::testing::ReplicaScenario(kReplica, 2, 200);
+  ASSERT_TRUE(cluster.StartAgent(kReplica, &scenario).ok());
+  // A sync interval far longer than the test: only the live stream can
+  // tell the server what happened.
+  ASSERT_TRUE(cluster.StartServer({"--sync_interval_s=3600"}).ok());
+  ASSERT_TRUE(cluster.Register(kReplica, "sites/dr").ok());
+
+  cluster.KillAgent(kReplica, SIGKILL);
+  // The stream breaks at once; the request after is refused 32777, not
+  // accepted to sit in New.
+  grpc::Status s;
+  dr::v1::JobResponse resp;
+  for (int i = 0; i < 100; ++i) {
+    s = Failover(cluster, 0, absl::StrCat("dead-", i), &resp);
+    if (!s.ok()) break;
+    absl::SleepFor(absl::Milliseconds(20));  // the kernel closing the socket
+  }
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
+  EXPECT_NE(s.error_message().find("unreachable"), std::string::npos) << s.error_message();
+
+  ASSERT_TRUE(cluster.StartAgent(kReplica, nullptr).ok());
+  for (int i = 0; i < 200; ++i) {
+    s = Failover(cluster, 1, absl::StrCat("back-", i), &resp);
+    if (s.ok()) break;
+    absl::SleepFor(absl::Milliseconds(25));
+  }
+  ASSERT_TRUE(s.ok()) << "agent back but the host stayed refused: " << s.error_message();
+  auto done = cluster.WaitJob(resp.job().name(), absl::Seconds(30));
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_EQ(done->state(), dr::v1::JOB_STATE_COMPLETED);
+  // The host record says what the stream says.
+  grpc::ClientContext ctx;
+  dr::v1::GetHostRequest get;
+  get.set_name(absl::StrCat("hosts/", kReplica));
+  dr::v1::Host host;
+  ASSERT_TRUE(cluster.topology()->GetHost(&ctx, get, &host).ok());
+  EXPECT_EQ(host.reachability(), dr::v1::REACHABILITY_REACHABLE) << host.DebugString();
+}
+
+}  // namespace
+}  // namespace hvdr
