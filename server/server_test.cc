@@ -374,6 +374,28 @@ TEST_F(ServerValidationTest, UnreachableAgentAtRegistrationKeepsTheHostMarkedSta
   EXPECT_THAT(host->last_error(), ::testing::HasSubstr("connection refused"));
 }
 
+Outcome DeleteHost(ServerValidationTest* t, const std::string& name, const std::string& request_id) {
+  dr::v1::DeleteHostRequest r;
+  r.set_name(name);
+  r.set_request_id(request_id);
+  dr::v1::DeleteHostResponse out;
+  return t->Run([&](grpc::ClientContext* c) { return t->topology_->DeleteHost(c, r, &out); });
+}
+
+TEST_F(ServerValidationTest, DeleteHostReplayAfterTheHostIsGoneAnswersOk) {
+  ASSERT_TRUE(DeleteHost(this, "hosts/hv-prod-1", "del-prod").status.ok());
+  EXPECT_EQ(server_->store()->GetHost("hosts/hv-prod-1").status().code(), absl::StatusCode::kNotFound);
+  Outcome again = DeleteHost(this, "hosts/hv-prod-1", "del-prod");
+  EXPECT_TRUE(again.status.ok()) << again.status;
+  // Without a request_id of its own, the same delete is NOT_FOUND.
+  EXPECT_EQ(DeleteHost(this, "hosts/hv-prod-1", "del-prod-2").status.code(), absl::StatusCode::kNotFound);
+  Outcome reuse = DeleteHost(this, "hosts/hv-dr-1", "del-prod");
+  EXPECT_EQ(reuse.status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ErrorDetailOf(reuse.status).field(), "request_id");
+  EXPECT_EQ(ErrorDetailOf(reuse.status).reason(), "REQUEST_ID_REUSED");
+  EXPECT_TRUE(server_->store()->GetHost("hosts/hv-dr-1").ok());
+}
+
 // Job names are time-ordered even when the clock does not move, so that
 // new jobs land at the right edge of every index keyed by name.
 class JobNameTest : public ServerValidationTest {

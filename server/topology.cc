@@ -59,22 +59,15 @@ absl::StatusOr<dr::v1::Host> Topology::RegisterHost(const dr::v1::RegisterHostRe
 absl::Status Topology::DeleteHost(const dr::v1::DeleteHostRequest& r) {
   RETURN_IF_ERROR(ParseHostName("name", r.name()).status());
   RETURN_IF_ERROR(CheckRequestId("request_id", r.request_id()));
-  const std::string method = "dr.v1.TopologyService/DeleteHost";
-  absl::StatusOr<RequestRecord> seen = store_->GetRequest(r.request_id());
-  if (seen.ok()) {
-    if (seen->method != method || seen->fingerprint != r.name()) {
-      return InvalidParameter("request_id", "REQUEST_ID_REUSED",
-                              absl::StrCat("\"", r.request_id(), "\" was already used for a different request"));
-    }
-    return absl::OkStatus();
-  }
-  absl::Status deleted = store_->DeleteHost(r.name());
-  if (deleted.code() == absl::StatusCode::kNotFound) {
+  // The fingerprint is the name: it is all a DeleteHostRequest says.
+  const RequestKey key{r.request_id(), "dr.v1.TopologyService/DeleteHost", r.name()};
+  absl::StatusOr<bool> deleted = store_->DeleteHost(r.name(), &key);
+  if (deleted.status().code() == absl::StatusCode::kNotFound) {
     return NotFoundParameter("name", "HOST_NOT_FOUND", absl::StrCat(r.name(), " is not registered"));
   }
-  RETURN_IF_ERROR(deleted);
-  spdlog::info("{}: removed with its inventory", r.name());
-  return store_->PutRequest(r.request_id(), {method, r.name(), "", ""});
+  RETURN_IF_ERROR(deleted.status());
+  if (!*deleted) spdlog::info("{}: removed with its inventory", r.name());
+  return absl::OkStatus();
 }
 
 absl::StatusOr<dr::v1::Host> Topology::SyncHost(const std::string& name) {
