@@ -51,7 +51,13 @@ absl::StatusOr<dr::v1::Host> Topology::RegisterHost(const dr::v1::RegisterHostRe
   host.set_agent_address(r.agent_address());
   ToProto(clock_->Now(), host.mutable_create_time());
   ASSIGN_OR_RETURN(bool replayed, store_->CreateHost(host, &key));
-  if (replayed) return store_->GetHost(host.name());
+  if (replayed) {
+    ASSIGN_OR_RETURN(dr::v1::Host stored, store_->GetHost(host.name()));
+    // The first call may have died before its sync, or its sync failed: a
+    // retry finishes the registration rather than answer an empty host.
+    if (stored.has_last_sync_time()) return stored;
+    return SyncHost(host.name());
+  }
   spdlog::info("{}: registered in {} (agent {})", host.name(), host.site(), host.agent_address());
   return SyncHost(host.name());
 }

@@ -30,6 +30,10 @@ class Topology {
       : store_(store), agents_(agents), clock_(clock), options_(options) {}
   ~Topology();
 
+  // Records the host (with its request_id, in one transaction), then syncs
+  // it. A retry with the same request_id answers the host as stored; if the
+  // host has never synced (the first call died before its sync, or the
+  // agent was unreachable) the retry runs the sync first.
   absl::StatusOr<dr::v1::Host> RegisterHost(const dr::v1::RegisterHostRequest& request);
   // Removes the host and its inventory, recording the request_id in the
   // same transaction: a retry answers OK again (also once the host is gone,

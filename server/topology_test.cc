@@ -107,6 +107,30 @@ TEST_F(TopologyTest, DeleteHostRetryRacingTheFirstCallAnswersOk) {
   EXPECT_EQ(ErrorDetailOf(reuse).field(), "request_id");
 }
 
+TEST_F(TopologyTest, RegisterHostReplayFinishesASyncThatFailed) {
+  EXPECT_CALL(*agents_.stub_, GetInventory(_, _, _))
+      .WillOnce(Return(grpc::Status(grpc::StatusCode::UNAVAILABLE, "connection refused")))
+      .WillOnce(DoAll(SetArgPointee<2>(TestInventory()), Return(grpc::Status::OK)));
+  absl::StatusOr<dr::v1::Host> first = topology_->RegisterHost(Registration("reg-1"));
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->reachability(), dr::v1::REACHABILITY_UNREACHABLE);
+  EXPECT_FALSE(first->has_last_sync_time());
+  absl::StatusOr<dr::v1::Host> again = topology_->RegisterHost(Registration("reg-1"));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->reachability(), dr::v1::REACHABILITY_REACHABLE);
+  EXPECT_TRUE(again->has_last_sync_time());
+  EXPECT_TRUE(sqlite_->GetVirtualMachine(std::string(kTestHost) + "/virtualMachines/" + kTestVmId).ok());
+}
+
+TEST_F(TopologyTest, RegisterHostReplayAfterASyncDoesNotSyncAgain) {
+  EXPECT_CALL(*agents_.stub_, GetInventory(_, _, _))
+      .WillOnce(DoAll(SetArgPointee<2>(TestInventory()), Return(grpc::Status::OK)));
+  ASSERT_TRUE(topology_->RegisterHost(Registration("reg-1")).ok());
+  absl::StatusOr<dr::v1::Host> again = topology_->RegisterHost(Registration("reg-1"));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(again->has_last_sync_time());
+}
+
 }  // namespace
 }  // namespace server
 }  // namespace hvdr
