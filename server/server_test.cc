@@ -312,6 +312,14 @@ std::vector<Row> Rows() {
          return t->Run([&](grpc::ClientContext* c) { return t->topology_->ListVirtualMachines(c, r, &out); });
        },
        C::kInvalidArgument, dr::v1::RETURN_CODE_INVALID_PARAMETER, "replication_states"},
+      {"cancel without a request_id",
+       [](ServerValidationTest* t) {
+         dr::v1::CancelJobRequest r;
+         r.set_name("jobs/already-running");
+         dr::v1::Job out;
+         return t->Run([&](grpc::ClientContext* c) { return t->jobs_->CancelJob(c, r, &out); });
+       },
+       C::kInvalidArgument, dr::v1::RETURN_CODE_INVALID_PARAMETER, "request_id"},
       {"delete a host with a running job",
        [](ServerValidationTest* t) {
          dr::v1::DeleteHostRequest r;
@@ -394,6 +402,55 @@ TEST_F(ServerValidationTest, DeleteHostReplayAfterTheHostIsGoneAnswersOk) {
   EXPECT_EQ(ErrorDetailOf(reuse.status).field(), "request_id");
   EXPECT_EQ(ErrorDetailOf(reuse.status).reason(), "REQUEST_ID_REUSED");
   EXPECT_TRUE(server_->store()->GetHost("hosts/hv-dr-1").ok());
+}
+
+Outcome Cancel(ServerValidationTest* t, const std::string& job, const std::string& request_id,
+               dr::v1::Job* out) {
+  dr::v1::CancelJobRequest r;
+  r.set_name(job);
+  r.set_request_id(request_id);
+  return t->Run([&](grpc::ClientContext* c) { return t->jobs_->CancelJob(c, r, out); });
+}
+
+TEST_F(ServerValidationTest, CancelJobReplayAnswersTheJobAsItNowIsWithoutAskingTheAgent) {
+  auto stub = agents_.stubs_.at("127.0.0.1:7002");
+  EXPECT_CALL(*stub, CancelJob(_, _, _)).Times(1).WillOnce(Return(grpc::Status::OK));
+  dr::v1::Job first;
+  Outcome cancelled = Cancel(this, "jobs/already-running", "cancel-1", &first);
+  ASSERT_TRUE(cancelled.status.ok()) << cancelled.status;
+  EXPECT_EQ(first.name(), "jobs/already-running");
+  // The agent reports the job's end: it was cancelled.
+  JobUpdate end;
+  end.job = "jobs/already-running";
+  end.state = dr::v1::JOB_STATE_TERMINATED;
+  end.event_time = absl::Now();
+  ASSERT_TRUE(server_->store()->UpdateJob(end).ok());
+  dr::v1::Job again;
+  Outcome replayed = Cancel(this, "jobs/already-running", "cancel-1", &again);
+  ASSERT_TRUE(replayed.status.ok()) << replayed.status;
+  EXPECT_EQ(again.name(), first.name());
+  EXPECT_EQ(again.state(), dr::v1::JOB_STATE_TERMINATED);
+  // Another request with the same request_id is refused, without the agent.
+  dr::v1::Job unused;
+  Outcome reuse = Cancel(this, "jobs/another", "cancel-1", &unused);
+  EXPECT_EQ(reuse.status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ErrorDetailOf(reuse.status).field(), "request_id");
+  EXPECT_EQ(ErrorDetailOf(reuse.status).reason(), "REQUEST_ID_REUSED");
+  // A new request_id on the ended job is a new request, and refused.
+  Outcome terminal = Cancel(this, "jobs/already-running", "cancel-2", &unused);
+  EXPECT_EQ(terminal.status.code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(ServerValidationTest, RefusedCancelRecordsNothing) {
+  auto stub = agents_.stubs_.at("127.0.0.1:7002");
+  EXPECT_CALL(*stub, CancelJob(_, _, _))
+      .WillOnce(Return(grpc::Status(grpc::StatusCode::UNAVAILABLE, "connection refused")))
+      .WillOnce(Return(grpc::Status::OK));
+  dr::v1::Job out;
+  EXPECT_EQ(Cancel(this, "jobs/already-running", "cancel-1", &out).status.code(),
+            absl::StatusCode::kUnavailable);
+  Outcome retried = Cancel(this, "jobs/already-running", "cancel-1", &out);
+  EXPECT_TRUE(retried.status.ok()) << retried.status;
 }
 
 // Job names are time-ordered even when the clock does not move, so that

@@ -1077,12 +1077,15 @@ absl::Status SqliteStore::PutRequest(const std::string& request_id,
   if (request_id.empty()) return InvalidParameter("request_id", "MISSING", "is required");
   absl::MutexLock lock(&mu_);
   ASSIGN_OR_RETURN(Stmt s, db_->Prepare(
-      "INSERT INTO idempotency(request_id, method, fingerprint, response) VALUES (?, ?, ?, ?)"));
-  absl::Status st = s.Bind(1, request_id)
-                        .Bind(2, record.method)
-                        .Bind(3, record.fingerprint)
-                        .BindBlob(4, record.response)
-                        .Run();
+      "INSERT INTO idempotency(request_id, method, fingerprint, response, job) "
+      "VALUES (?, ?, ?, ?, ?)"));
+  s.Bind(1, request_id).Bind(2, record.method).Bind(3, record.fingerprint).BindBlob(4, record.response);
+  if (record.job.empty()) {
+    s.BindNull(5);
+  } else {
+    s.Bind(5, record.job);
+  }
+  absl::Status st = s.Run();
   if (st.code() == absl::StatusCode::kAlreadyExists) {
     return absl::AlreadyExistsError(absl::StrCat("request_id ", request_id, " already recorded"));
   }

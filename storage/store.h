@@ -242,7 +242,8 @@ class Store {
 
   // NOT_FOUND if request_id was never recorded.
   virtual absl::StatusOr<RequestRecord> GetRequest(const std::string& request_id) = 0;
-  // ALREADY_EXISTS if request_id is taken.
+  // ALREADY_EXISTS if request_id is taken. record.job, when set, names the
+  // job the request acted on (e.g. CancelJob's), and must be a stored job.
   virtual absl::Status PutRequest(const std::string& request_id,
                                   const RequestRecord& record) = 0;
 };
