@@ -453,6 +453,33 @@ TEST_F(ServerValidationTest, RefusedCancelRecordsNothing) {
   EXPECT_TRUE(retried.status.ok()) << retried.status;
 }
 
+absl::StatusOr<dr::v1::JobResponse> InitiateFailover(ServerValidationTest* t, const std::string& vm,
+                                                     const std::string& rp, const std::string& request_id,
+                                                     const std::string& requester = "") {
+  dr::v1::InitiateFailoverRequest r;
+  r.set_virtual_machine(vm);
+  r.set_recovery_point(rp);
+  r.set_request_id(request_id);
+  r.set_requester(requester);
+  dr::v1::JobResponse out;
+  Outcome o = t->Run([&](grpc::ClientContext* c) { return t->failover_->InitiateFailover(c, r, &out); });
+  if (!o.status.ok()) return o.status;
+  return out;
+}
+
+TEST_F(ServerValidationTest, ReplayFromAnotherRequesterReturnsTheFirstJob) {
+  auto first = InitiateFailover(this, kReplicaVm, "", "step-1", "alice");
+  ASSERT_TRUE(first.ok()) << first.status();
+  auto cron = InitiateFailover(this, kReplicaVm, "", "step-1", "cron");
+  ASSERT_TRUE(cron.ok()) << cron.status();
+  EXPECT_EQ(cron->job().name(), first->job().name());
+  EXPECT_EQ(cron->job().requester(), "alice");
+  // What is asked still counts.
+  auto other = InitiateFailover(this, kOtherReplicaVm, "", "step-1", "alice");
+  EXPECT_EQ(other.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ErrorDetailOf(other.status()).reason(), "REQUEST_ID_REUSED");
+}
+
 // Job names are time-ordered even when the clock does not move, so that
 // new jobs land at the right edge of every index keyed by name.
 class JobNameTest : public ServerValidationTest {

@@ -47,8 +47,11 @@ OperationRequest Common(dr::v1::JobType type, const char* method, const Req& req
   r.virtual_machine = req.virtual_machine();
   r.request_id = req.request_id();
   r.requester = req.requester();
+  // Who asks is not part of what is asked: the same retry from another
+  // operator (or from cron) is the same request.
   Req fp = req;
   fp.clear_request_id();
+  fp.clear_requester();
   r.fingerprint = fp.SerializeAsString();
   return r;
 }
