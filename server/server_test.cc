@@ -480,6 +480,97 @@ TEST_F(ServerValidationTest, ReplayFromAnotherRequesterReturnsTheFirstJob) {
   EXPECT_EQ(ErrorDetailOf(other.status()).reason(), "REQUEST_ID_REUSED");
 }
 
+TEST_F(ServerValidationTest, LogicalVmNameResolvesToTheCopyTheOperationRunsOn) {
+  // vm-1 has a primary copy (hv-prod-1) and a replica copy (hv-dr-1).
+  auto failover = InitiateFailover(this, "virtualMachines/vm-1", "virtualMachines/vm-1/recoveryPoints/rp-a", "l-1");
+  ASSERT_TRUE(failover.ok()) << failover.status();
+  EXPECT_EQ(failover->job().virtual_machine(), kReplicaVm);
+  EXPECT_EQ(failover->job().recovery_point(), kRp);
+  EXPECT_EQ(failover->job().host(), "hosts/hv-dr-1");
+  // By GUID, the prepare goes to the primary (refused there: it runs).
+  dr::v1::PrepareForPlannedFailoverRequest prepare;
+  prepare.set_virtual_machine("virtualMachines/11111111-0000-0000-0000-000000000001");
+  prepare.set_request_id("l-2");
+  dr::v1::JobResponse out;
+  Outcome prepared = Run([&](grpc::ClientContext* c) { return failover_->PrepareForPlannedFailover(c, prepare, &out); });
+  EXPECT_EQ(prepared.status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(ErrorDetailOf(prepared.status).reason(), "WRONG_POWER_STATE");
+  EXPECT_THAT(std::string(prepared.status.message()), ::testing::HasSubstr(kPrimaryVm));
+}
+
+TEST_F(ServerValidationTest, LogicalVmNameNamingNoneOrSeveralCopiesIsRefusedNamingThem) {
+  const int jobs_before = JobCount();
+  // Stop runs on a copy in any mode: both copies of vm-1 qualify.
+  dr::v1::StopVirtualMachineRequest stop;
+  stop.set_virtual_machine("virtualMachines/vm-1");
+  stop.set_request_id("l-1");
+  dr::v1::JobResponse out;
+  Outcome ambiguous = Run([&](grpc::ClientContext* c) { return failover_->StopVirtualMachine(c, stop, &out); });
+  EXPECT_EQ(ambiguous.status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ErrorDetailOf(ambiguous.status).return_code(), dr::v1::RETURN_CODE_INVALID_PARAMETER);
+  EXPECT_EQ(ErrorDetailOf(ambiguous.status).field(), "virtual_machine");
+  EXPECT_EQ(ErrorDetailOf(ambiguous.status).reason(), "AMBIGUOUS_VIRTUAL_MACHINE");
+  EXPECT_THAT(std::string(ambiguous.status.message()), ::testing::HasSubstr(kPrimaryVm));
+  EXPECT_THAT(std::string(ambiguous.status.message()), ::testing::HasSubstr(kReplicaVm));
+  // vm-2 has a replica copy only: no copy to prepare.
+  dr::v1::PrepareForPlannedFailoverRequest prepare;
+  prepare.set_virtual_machine("virtualMachines/vm-2");
+  prepare.set_request_id("l-2");
+  Outcome none = Run([&](grpc::ClientContext* c) { return failover_->PrepareForPlannedFailover(c, prepare, &out); });
+  EXPECT_EQ(none.status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(ErrorDetailOf(none.status).return_code(), dr::v1::RETURN_CODE_INVALID_STATE);
+  EXPECT_EQ(ErrorDetailOf(none.status).field(), "virtual_machine");
+  EXPECT_EQ(ErrorDetailOf(none.status).reason(), "NO_COPY_FOR_OPERATION");
+  EXPECT_THAT(std::string(none.status.message()), ::testing::HasSubstr(kOtherReplicaVm));
+  // No VM of that name or GUID.
+  auto unknown = InitiateFailover(this, "virtualMachines/no-such-vm", "", "l-3");
+  EXPECT_EQ(unknown.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(ErrorDetailOf(unknown.status()).field(), "virtual_machine");
+  EXPECT_THAT(std::string(unknown.status().message()), ::testing::HasSubstr("no-such-vm"));
+  // Malformed.
+  auto malformed = InitiateFailover(this, "virtualMachines/", "", "l-4");
+  EXPECT_EQ(malformed.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ErrorDetailOf(malformed.status()).field(), "virtual_machine");
+  EXPECT_EQ(JobCount(), jobs_before);
+}
+
+// A runbook step replayed after reverse replication swapped the copies'
+// roles: the same request_id answers the first job, on the copy it ran on.
+TEST_F(ServerValidationTest, ReplayByLogicalNameAfterTheRolesSwappedReturnsTheFirstJob) {
+  auto first = InitiateFailover(this, "virtualMachines/vm-2", "", "swap-1");
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_EQ(first->job().virtual_machine(), kOtherReplicaVm);
+  JobUpdate end;
+  end.job = first->job().name();
+  end.state = dr::v1::JOB_STATE_COMPLETED;
+  end.percent_complete = 100;
+  end.event_time = absl::Now();
+  // Ended here, unless the dispatcher ended it first (the mocked stubs
+  // have no stream).
+  server_->store()->UpdateJob(end).IgnoreError();
+  ASSERT_GE(server_->store()->GetJob(first->job().name())->state(), dr::v1::JOB_STATE_COMPLETED);
+  // Reversed: the copy on hv-dr-1 is now the primary, the one on hv-prod-1
+  // the replica.
+  auto dr_copy = server_->store()->GetVirtualMachine(kOtherReplicaVm);
+  ASSERT_TRUE(dr_copy.ok());
+  dr_copy->set_replication_mode(dr::v1::REPLICATION_MODE_PRIMARY);
+  ASSERT_TRUE(server_->store()->UpdateVirtualMachineState(*dr_copy).ok());
+  ASSERT_TRUE(server_->store()
+                  ->ReplaceInventory("hosts/hv-prod-1",
+                                     {Vm("11111111-0000-0000-0000-000000000001", dr::v1::REPLICATION_MODE_PRIMARY, ""),
+                                      Vm("11111111-0000-0000-0000-000000000002", dr::v1::REPLICATION_MODE_REPLICA, "")},
+                                     absl::Now())
+                  .ok());
+  auto replay = InitiateFailover(this, "virtualMachines/vm-2", "", "swap-1");
+  ASSERT_TRUE(replay.ok()) << replay.status();
+  EXPECT_EQ(replay->job().name(), first->job().name());
+  EXPECT_EQ(replay->job().virtual_machine(), kOtherReplicaVm);
+  // A new step resolves against the roles as they now are.
+  auto next = InitiateFailover(this, "virtualMachines/vm-2", "", "swap-2");
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(next->job().virtual_machine(), "hosts/hv-prod-1/virtualMachines/11111111-0000-0000-0000-000000000002");
+}
+
 // Job names are time-ordered even when the clock does not move, so that
 // new jobs land at the right edge of every index keyed by name.
 class JobNameTest : public ServerValidationTest {
