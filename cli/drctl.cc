@@ -72,10 +72,12 @@ Jobs
   jobs get JOB | jobs watch JOB | jobs events JOB | jobs cancel JOB
 
 VM is a display name, a VM GUID, or hosts/{host}/virtualMachines/{guid}. A
-name or GUID names two copies (primary and replica): drctl picks the copy the
-operation runs on (the replica for failover, revert, commit, test-failover,
-cleanup, reverse and reip; the primary for prepare); --host picks one copy
-explicitly. HOST is a host id or hosts/{host}; JOB is an id or jobs/{id}.
+name or GUID names two copies (primary and replica): for an operation
+drserver picks the copy it runs on (the replica for failover, revert, commit,
+test-failover, cleanup, reverse and reip; the primary for prepare), also when
+a step is re-run with the same --request-id after the roles swapped; start,
+stop and vms show need one copy: --host picks one copy explicitly. HOST is a
+host id or hosts/{host}; JOB is an id or jobs/{id}.
 STATE, HEALTH, MODE and TYPE take Hyper-V names, e.g. replicating, critical,
 replica, initiate-failover.
 
@@ -213,44 +215,41 @@ std::string HostArg(const std::string& s) { return absl::StartsWith(s, "hosts/")
 std::string JobArg(const std::string& s) { return absl::StartsWith(s, "jobs/") ? s : "jobs/" + s; }
 std::string SiteArg(const std::string& s) { return absl::StartsWith(s, "sites/") ? s : "sites/" + s; }
 
-// Finds the VM copy an operation of `type` runs on.
-absl::StatusOr<std::string> ResolveVm(const Ctx& ctx, const std::string& arg, dr::v1::JobType type,
-                                      const std::string& host) {
+// The one VM copy `arg` (a display name, a GUID, hosts/{host}/virtualMachines/{guid}
+// or virtualMachines/{vm}) names, on `host` if given: for reads, which name
+// one copy.
+absl::StatusOr<std::string> FindCopy(const Ctx& ctx, const std::string& arg, const std::string& host) {
   if (absl::StartsWith(arg, "hosts/")) return arg;
+  const std::string id = absl::StartsWith(arg, "virtualMachines/") ? arg.substr(16) : arg;
   dr::v1::ListVirtualMachinesRequest r;
-  r.set_display_name_or_id(arg);
+  r.set_display_name_or_id(id);
   r.set_page_size(1000);
   if (!host.empty()) r.set_parent(HostArg(host));
   dr::v1::ListVirtualMachinesResponse resp;
   absl::Status s = Call(ctx, ctx.topology.get(), &dr::v1::TopologyService::Stub::ListVirtualMachines, r, &resp);
   if (!s.ok()) return s;
-  std::set<dr::v1::ReplicationMode> modes;
-  switch (type) {
-    case dr::v1::JOB_TYPE_REPLICATION_STATE_CHANGE:
-      modes = {dr::v1::REPLICATION_MODE_PRIMARY};
-      break;
-    case dr::v1::JOB_TYPE_START_VIRTUAL_MACHINE:
-    case dr::v1::JOB_TYPE_STOP_VIRTUAL_MACHINE:
-    case dr::v1::JOB_TYPE_UNSPECIFIED:
-      break;
-    default:
-      modes = {dr::v1::REPLICATION_MODE_REPLICA, dr::v1::REPLICATION_MODE_EXTENDED_REPLICA};
-  }
-  std::vector<std::string> found, all;
+  std::vector<std::string> found;
   for (const auto& vm : resp.virtual_machines()) {
-    all.push_back(absl::StrCat(vm.name(), " (", Short(dr::v1::ReplicationMode_Name(vm.replication_mode()), 17), ")"));
-    if (modes.empty() || modes.count(vm.replication_mode()) != 0) found.push_back(vm.name());
+    found.push_back(absl::StrCat(vm.name(), " (", Short(dr::v1::ReplicationMode_Name(vm.replication_mode()), 17), ")"));
   }
-  if (found.size() == 1) return found[0];
+  if (found.size() == 1) return resp.virtual_machines(0).name();
   if (found.empty()) {
     return NotFoundParameter("virtual_machine", "VM_NOT_FOUND",
-                             all.empty() ? absl::StrCat("no VM named \"", arg, "\"")
-                                         : absl::StrCat("no copy of \"", arg, "\" this operation runs on; copies: ",
-                                                        absl::StrJoin(all, ", ")));
+                             absl::StrCat("no VM named \"", id, "\"", host.empty() ? "" : " on " + HostArg(host)));
   }
   return InvalidParameter("virtual_machine", "AMBIGUOUS",
-                          absl::StrCat("\"", arg, "\" matches ", found.size(), " VMs: ", absl::StrJoin(found, ", "),
+                          absl::StrCat("\"", id, "\" matches ", found.size(), " VM copies: ", absl::StrJoin(found, ", "),
                                        "; pass --host or the full name"));
+}
+
+// The virtual_machine an operation sends: a copy the user named (a full
+// name, or a name on --host), else the logical VM, whose copy drserver
+// picks by the operation's rules, so that a replayed step targets the copy
+// its first run did.
+absl::StatusOr<std::string> OperationVm(const Ctx& ctx, const std::string& arg, const std::string& host) {
+  if (absl::StartsWith(arg, "hosts/") || absl::StartsWith(arg, "virtualMachines/")) return arg;
+  if (!host.empty()) return FindCopy(ctx, arg, host);
+  return absl::StrCat("virtualMachines/", arg);
 }
 
 void ShowJob(const Ctx& ctx, const dr::v1::Job& job) {
@@ -349,11 +348,13 @@ int Operation(Ctx& ctx, const std::string& command, const ParsedArgs& a) {
   for (const char* f : {"adapter", "ip", "subnet", "gateway", "dns", "dhcp"}) {
     if (!reip && a.Has(f)) return Usage(absl::StrCat("--", f, " applies to reip only"));
   }
-  absl::StatusOr<std::string> vm = ResolveVm(ctx, a.positional[1], type, a.Get("host"));
+  absl::StatusOr<std::string> vm = OperationVm(ctx, a.positional[1], a.Get("host"));
   if (!vm.ok()) return Fail(ctx, vm.status());
   std::string point = a.Get("recovery-point");
   if (point == "latest") point.clear();
-  if (!point.empty() && !absl::StartsWith(point, "hosts/")) point = absl::StrCat(*vm, "/recoveryPoints/", point);
+  if (!point.empty() && !absl::StartsWith(point, "hosts/") && !absl::StartsWith(point, "virtualMachines/")) {
+    point = absl::StrCat(*vm, "/recoveryPoints/", point);
+  }
   const std::string request_id = a.Has("request-id") ? a.Get("request-id") : NewRequestId();
   dr::v1::JobResponse resp;
   absl::Status st;
@@ -401,6 +402,11 @@ int Operation(Ctx& ctx, const std::string& command, const ParsedArgs& a) {
     }
     default: return Usage("unknown operation");
   }
+  if (ErrorDetailOf(st).reason() == "AMBIGUOUS_VIRTUAL_MACHINE") {
+    absl::Status hinted(st.code(), absl::StrCat(st.message(), " (or pass --host)"));
+    st.ForEachPayload([&](absl::string_view url, const absl::Cord& payload) { hinted.SetPayload(url, payload); });
+    st = hinted;
+  }
   if (!st.ok()) return Fail(ctx, st);
   if (a.Has("no-wait")) {
     if (ctx.json) {
@@ -411,7 +417,7 @@ int Operation(Ctx& ctx, const std::string& command, const ParsedArgs& a) {
     return kOk;
   }
   if (!ctx.json) {
-    std::cout << method << " " << *vm << ": accepted as " << resp.job().name() << " (return code "
+    std::cout << method << " " << resp.job().virtual_machine() << ": accepted as " << resp.job().name() << " (return code "
               << static_cast<int>(resp.return_code()) << ", request_id " << request_id << ")" << std::endl;
   }
   return Wait(ctx, resp.job().name());
@@ -539,7 +545,7 @@ int Vms(Ctx& ctx, const ParsedArgs& a) {
   }
   if (sub == "show") {
     if (a.positional.size() != 3) return Usage("vms show takes VM");
-    absl::StatusOr<std::string> name = ResolveVm(ctx, a.positional[2], dr::v1::JOB_TYPE_UNSPECIFIED, a.Get("host"));
+    absl::StatusOr<std::string> name = FindCopy(ctx, a.positional[2], a.Get("host"));
     if (!name.ok()) return Fail(ctx, name.status());
     dr::v1::GetVirtualMachineRequest g;
     g.set_name(*name);
@@ -599,7 +605,7 @@ int Jobs(Ctx& ctx, const ParsedArgs& a) {
       r.add_types(*v);
     }
     if (a.Has("vm")) {
-      auto vm = ResolveVm(ctx, a.Get("vm"), dr::v1::JOB_TYPE_UNSPECIFIED, a.Get("host"));
+      auto vm = FindCopy(ctx, a.Get("vm"), a.Get("host"));
       if (!vm.ok()) return Fail(ctx, vm.status());
       r.set_virtual_machine(*vm);
     }

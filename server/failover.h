@@ -6,6 +6,7 @@
 #define HVDR_SERVER_FAILOVER_H_
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "common/clock.h"
+#include "common/hyperv_rules.h"
 #include "dr/v1/failover_service.pb.h"
 #include "server/agent_client.h"
 #include "storage/store.h"
@@ -27,13 +29,20 @@ class JobWriter;
 struct OperationRequest {
   dr::v1::JobType type = dr::v1::JOB_TYPE_UNSPECIFIED;
   std::string method;  // e.g. "InitiateFailover", for messages and request_id checks
+  // As sent: a VM copy (hosts/{host}/virtualMachines/{guid}) or a logical
+  // VM (virtualMachines/{guid-or-display-name}), resolved to the copy the
+  // operation runs on (see Check).
   std::string virtual_machine;
+  // As sent: under the copy's name, or under the logical VM's name when
+  // virtual_machine is one.
   std::string recovery_point;
   std::string request_id;
   std::string requester;
   std::vector<dr::v1::FailoverNetworkAdapterSettings> network_settings;
   // Identifies the request for request_id reuse checks: the serialized
-  // request with request_id cleared.
+  // request as sent (with a logical VM name, not the copy it resolved to),
+  // with request_id and requester cleared: the same retry from another
+  // operator or from cron is the same request.
   std::string fingerprint;
 };
 
@@ -48,15 +57,36 @@ class FailoverLogic {
   // Checks the request, records the job through the writer's group commit
   // and dispatches it; `done` runs once, on this thread (refusals found
   // before writing) or on the writer's thread. A repeated request_id
-  // answers the job the first call created.
+  // answers the job the first call created; the decision is the store's
+  // CreateJob transaction's (which also claims the VM), so a retry racing
+  // its first attempt is answered that attempt's job, not VM_BUSY.
   void Submit(const OperationRequest& request, Done done);
 
   // The checks alone (no writes), for a dry run and for tests. On OK, *vm
-  // and *host (either may be null) are the VM copy and its host.
+  // and *host (either may be null) are the VM copy and its host. A logical
+  // VM name resolves to the one copy whose replication mode the operation's
+  // rule (common/hyperv_rules.h) allows: none is FAILED_PRECONDITION
+  // (32775, NO_COPY_FOR_OPERATION), several INVALID_ARGUMENT (32773,
+  // AMBIGUOUS_VIRTUAL_MACHINE), no copy at all NOT_FOUND (32773); each
+  // names the field virtual_machine and the copies.
   absl::Status Check(const OperationRequest& request, dr::v1::VirtualMachine* vm,
                      dr::v1::Host* host = nullptr);
 
  private:
+  struct Checked {
+    dr::v1::VirtualMachine vm;    // the copy the operation runs on
+    dr::v1::Host host;
+    std::string recovery_point;     // under the copy's name; "" for the latest
+    std::string recovery_point_id;  // its id
+  };
+  absl::Status CheckFor(const OperationRequest& request, bool check_busy, Checked* out);
+  // The copy of a logical VM the operation of `rule` runs on.
+  absl::StatusOr<dr::v1::VirtualMachine> Resolve(const OperationRequest& request,
+                                                 const OperationRule& rule);
+  // The first call's answer when `key` was recorded by a job creation;
+  // nullopt when it was never recorded; REQUEST_ID_REUSED when recorded for
+  // another request.
+  absl::StatusOr<std::optional<dr::v1::JobResponse>> Replayed(const RequestKey& key);
   // "jobs/YYYYMMDD-HHMMSS-uuuuuu-rrrrrrrr": the creation time to the
   // microsecond, made strictly increasing within this process (so new names
   // sort after old ones and land at the right edge of every index keyed by

@@ -78,6 +78,17 @@ absl::StatusOr<VmName> ParseVmName(absl::string_view field, absl::string_view na
   return VmName{absl::StrCat("hosts/", parts[1]), std::string(parts[3])};
 }
 
+bool IsLogicalVmName(absl::string_view name) { return absl::StartsWith(name, "virtualMachines/"); }
+
+absl::StatusOr<std::string> ParseLogicalVmName(absl::string_view field, absl::string_view name) {
+  constexpr absl::string_view kWant = "virtualMachines/{guid-or-display-name}";
+  if (name.empty()) return InvalidParameter(field, "MISSING", "is required");
+  if (!IsLogicalVmName(name)) return Malformed(field, kWant, name);
+  absl::string_view id = name.substr(16);
+  if (id.empty() || id.size() > 256 || absl::StrContains(id, '/')) return Malformed(field, kWant, name);
+  return std::string(id);
+}
+
 absl::StatusOr<std::pair<std::string, std::string>> ParseRecoveryPointName(absl::string_view field,
                                                                            absl::string_view name) {
   constexpr absl::string_view kWant = "hosts/{host}/virtualMachines/{vm-guid}/recoveryPoints/{id}";

@@ -26,6 +26,11 @@ absl::Status CheckRequestId(absl::string_view field, absl::string_view request_i
 absl::StatusOr<std::string> ParseHostName(absl::string_view field, absl::string_view name);
 absl::StatusOr<std::string> ParseSiteName(absl::string_view field, absl::string_view name);
 absl::StatusOr<VmName> ParseVmName(absl::string_view field, absl::string_view name);
+// A logical VM name, virtualMachines/{guid-or-display-name}: the VM whatever
+// copy an operation runs on (the server resolves it). Returns the GUID or
+// display name; it is 1-256 characters without '/'.
+bool IsLogicalVmName(absl::string_view name);
+absl::StatusOr<std::string> ParseLogicalVmName(absl::string_view field, absl::string_view name);
 // Returns the VM name the point belongs to and the point's id.
 absl::StatusOr<std::pair<std::string, std::string>> ParseRecoveryPointName(
     absl::string_view field, absl::string_view name);

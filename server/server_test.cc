@@ -312,6 +312,14 @@ std::vector<Row> Rows() {
          return t->Run([&](grpc::ClientContext* c) { return t->topology_->ListVirtualMachines(c, r, &out); });
        },
        C::kInvalidArgument, dr::v1::RETURN_CODE_INVALID_PARAMETER, "replication_states"},
+      {"cancel without a request_id",
+       [](ServerValidationTest* t) {
+         dr::v1::CancelJobRequest r;
+         r.set_name("jobs/already-running");
+         dr::v1::Job out;
+         return t->Run([&](grpc::ClientContext* c) { return t->jobs_->CancelJob(c, r, &out); });
+       },
+       C::kInvalidArgument, dr::v1::RETURN_CODE_INVALID_PARAMETER, "request_id"},
       {"delete a host with a running job",
        [](ServerValidationTest* t) {
          dr::v1::DeleteHostRequest r;
@@ -372,6 +380,195 @@ TEST_F(ServerValidationTest, UnreachableAgentAtRegistrationKeepsTheHostMarkedSta
   EXPECT_EQ(host->reachability(), dr::v1::REACHABILITY_UNREACHABLE);
   EXPECT_TRUE(host->stale());
   EXPECT_THAT(host->last_error(), ::testing::HasSubstr("connection refused"));
+}
+
+Outcome DeleteHost(ServerValidationTest* t, const std::string& name, const std::string& request_id) {
+  dr::v1::DeleteHostRequest r;
+  r.set_name(name);
+  r.set_request_id(request_id);
+  dr::v1::DeleteHostResponse out;
+  return t->Run([&](grpc::ClientContext* c) { return t->topology_->DeleteHost(c, r, &out); });
+}
+
+TEST_F(ServerValidationTest, DeleteHostReplayAfterTheHostIsGoneAnswersOk) {
+  ASSERT_TRUE(DeleteHost(this, "hosts/hv-prod-1", "del-prod").status.ok());
+  EXPECT_EQ(server_->store()->GetHost("hosts/hv-prod-1").status().code(), absl::StatusCode::kNotFound);
+  Outcome again = DeleteHost(this, "hosts/hv-prod-1", "del-prod");
+  EXPECT_TRUE(again.status.ok()) << again.status;
+  // Without a request_id of its own, the same delete is NOT_FOUND.
+  EXPECT_EQ(DeleteHost(this, "hosts/hv-prod-1", "del-prod-2").status.code(), absl::StatusCode::kNotFound);
+  Outcome reuse = DeleteHost(this, "hosts/hv-dr-1", "del-prod");
+  EXPECT_EQ(reuse.status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ErrorDetailOf(reuse.status).field(), "request_id");
+  EXPECT_EQ(ErrorDetailOf(reuse.status).reason(), "REQUEST_ID_REUSED");
+  EXPECT_TRUE(server_->store()->GetHost("hosts/hv-dr-1").ok());
+}
+
+Outcome Cancel(ServerValidationTest* t, const std::string& job, const std::string& request_id,
+               dr::v1::Job* out) {
+  dr::v1::CancelJobRequest r;
+  r.set_name(job);
+  r.set_request_id(request_id);
+  return t->Run([&](grpc::ClientContext* c) { return t->jobs_->CancelJob(c, r, out); });
+}
+
+TEST_F(ServerValidationTest, CancelJobReplayAnswersTheJobAsItNowIsWithoutAskingTheAgent) {
+  auto stub = agents_.stubs_.at("127.0.0.1:7002");
+  EXPECT_CALL(*stub, CancelJob(_, _, _)).Times(1).WillOnce(Return(grpc::Status::OK));
+  dr::v1::Job first;
+  Outcome cancelled = Cancel(this, "jobs/already-running", "cancel-1", &first);
+  ASSERT_TRUE(cancelled.status.ok()) << cancelled.status;
+  EXPECT_EQ(first.name(), "jobs/already-running");
+  // The agent reports the job's end: it was cancelled.
+  JobUpdate end;
+  end.job = "jobs/already-running";
+  end.state = dr::v1::JOB_STATE_TERMINATED;
+  end.event_time = absl::Now();
+  ASSERT_TRUE(server_->store()->UpdateJob(end).ok());
+  dr::v1::Job again;
+  Outcome replayed = Cancel(this, "jobs/already-running", "cancel-1", &again);
+  ASSERT_TRUE(replayed.status.ok()) << replayed.status;
+  EXPECT_EQ(again.name(), first.name());
+  EXPECT_EQ(again.state(), dr::v1::JOB_STATE_TERMINATED);
+  // Another request with the same request_id is refused, without the agent.
+  dr::v1::Job unused;
+  Outcome reuse = Cancel(this, "jobs/another", "cancel-1", &unused);
+  EXPECT_EQ(reuse.status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ErrorDetailOf(reuse.status).field(), "request_id");
+  EXPECT_EQ(ErrorDetailOf(reuse.status).reason(), "REQUEST_ID_REUSED");
+  // A new request_id on the ended job is a new request, and refused.
+  Outcome terminal = Cancel(this, "jobs/already-running", "cancel-2", &unused);
+  EXPECT_EQ(terminal.status.code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(ServerValidationTest, RefusedCancelRecordsNothing) {
+  auto stub = agents_.stubs_.at("127.0.0.1:7002");
+  EXPECT_CALL(*stub, CancelJob(_, _, _))
+      .WillOnce(Return(grpc::Status(grpc::StatusCode::UNAVAILABLE, "connection refused")))
+      .WillOnce(Return(grpc::Status::OK));
+  dr::v1::Job out;
+  EXPECT_EQ(Cancel(this, "jobs/already-running", "cancel-1", &out).status.code(),
+            absl::StatusCode::kUnavailable);
+  Outcome retried = Cancel(this, "jobs/already-running", "cancel-1", &out);
+  EXPECT_TRUE(retried.status.ok()) << retried.status;
+}
+
+absl::StatusOr<dr::v1::JobResponse> InitiateFailover(ServerValidationTest* t, const std::string& vm,
+                                                     const std::string& rp, const std::string& request_id,
+                                                     const std::string& requester = "") {
+  dr::v1::InitiateFailoverRequest r;
+  r.set_virtual_machine(vm);
+  r.set_recovery_point(rp);
+  r.set_request_id(request_id);
+  r.set_requester(requester);
+  dr::v1::JobResponse out;
+  Outcome o = t->Run([&](grpc::ClientContext* c) { return t->failover_->InitiateFailover(c, r, &out); });
+  if (!o.status.ok()) return o.status;
+  return out;
+}
+
+TEST_F(ServerValidationTest, ReplayFromAnotherRequesterReturnsTheFirstJob) {
+  auto first = InitiateFailover(this, kReplicaVm, "", "step-1", "alice");
+  ASSERT_TRUE(first.ok()) << first.status();
+  auto cron = InitiateFailover(this, kReplicaVm, "", "step-1", "cron");
+  ASSERT_TRUE(cron.ok()) << cron.status();
+  EXPECT_EQ(cron->job().name(), first->job().name());
+  EXPECT_EQ(cron->job().requester(), "alice");
+  // What is asked still counts.
+  auto other = InitiateFailover(this, kOtherReplicaVm, "", "step-1", "alice");
+  EXPECT_EQ(other.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ErrorDetailOf(other.status()).reason(), "REQUEST_ID_REUSED");
+}
+
+TEST_F(ServerValidationTest, LogicalVmNameResolvesToTheCopyTheOperationRunsOn) {
+  // vm-1 has a primary copy (hv-prod-1) and a replica copy (hv-dr-1).
+  auto failover = InitiateFailover(this, "virtualMachines/vm-1", "virtualMachines/vm-1/recoveryPoints/rp-a", "l-1");
+  ASSERT_TRUE(failover.ok()) << failover.status();
+  EXPECT_EQ(failover->job().virtual_machine(), kReplicaVm);
+  EXPECT_EQ(failover->job().recovery_point(), kRp);
+  EXPECT_EQ(failover->job().host(), "hosts/hv-dr-1");
+  // By GUID, the prepare goes to the primary (refused there: it runs).
+  dr::v1::PrepareForPlannedFailoverRequest prepare;
+  prepare.set_virtual_machine("virtualMachines/11111111-0000-0000-0000-000000000001");
+  prepare.set_request_id("l-2");
+  dr::v1::JobResponse out;
+  Outcome prepared = Run([&](grpc::ClientContext* c) { return failover_->PrepareForPlannedFailover(c, prepare, &out); });
+  EXPECT_EQ(prepared.status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(ErrorDetailOf(prepared.status).reason(), "WRONG_POWER_STATE");
+  EXPECT_THAT(std::string(prepared.status.message()), ::testing::HasSubstr(kPrimaryVm));
+}
+
+TEST_F(ServerValidationTest, LogicalVmNameNamingNoneOrSeveralCopiesIsRefusedNamingThem) {
+  const int jobs_before = JobCount();
+  // Stop runs on a copy in any mode: both copies of vm-1 qualify.
+  dr::v1::StopVirtualMachineRequest stop;
+  stop.set_virtual_machine("virtualMachines/vm-1");
+  stop.set_request_id("l-1");
+  dr::v1::JobResponse out;
+  Outcome ambiguous = Run([&](grpc::ClientContext* c) { return failover_->StopVirtualMachine(c, stop, &out); });
+  EXPECT_EQ(ambiguous.status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ErrorDetailOf(ambiguous.status).return_code(), dr::v1::RETURN_CODE_INVALID_PARAMETER);
+  EXPECT_EQ(ErrorDetailOf(ambiguous.status).field(), "virtual_machine");
+  EXPECT_EQ(ErrorDetailOf(ambiguous.status).reason(), "AMBIGUOUS_VIRTUAL_MACHINE");
+  EXPECT_THAT(std::string(ambiguous.status.message()), ::testing::HasSubstr(kPrimaryVm));
+  EXPECT_THAT(std::string(ambiguous.status.message()), ::testing::HasSubstr(kReplicaVm));
+  // vm-2 has a replica copy only: no copy to prepare.
+  dr::v1::PrepareForPlannedFailoverRequest prepare;
+  prepare.set_virtual_machine("virtualMachines/vm-2");
+  prepare.set_request_id("l-2");
+  Outcome none = Run([&](grpc::ClientContext* c) { return failover_->PrepareForPlannedFailover(c, prepare, &out); });
+  EXPECT_EQ(none.status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(ErrorDetailOf(none.status).return_code(), dr::v1::RETURN_CODE_INVALID_STATE);
+  EXPECT_EQ(ErrorDetailOf(none.status).field(), "virtual_machine");
+  EXPECT_EQ(ErrorDetailOf(none.status).reason(), "NO_COPY_FOR_OPERATION");
+  EXPECT_THAT(std::string(none.status.message()), ::testing::HasSubstr(kOtherReplicaVm));
+  // No VM of that name or GUID.
+  auto unknown = InitiateFailover(this, "virtualMachines/no-such-vm", "", "l-3");
+  EXPECT_EQ(unknown.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(ErrorDetailOf(unknown.status()).field(), "virtual_machine");
+  EXPECT_THAT(std::string(unknown.status().message()), ::testing::HasSubstr("no-such-vm"));
+  // Malformed.
+  auto malformed = InitiateFailover(this, "virtualMachines/", "", "l-4");
+  EXPECT_EQ(malformed.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ErrorDetailOf(malformed.status()).field(), "virtual_machine");
+  EXPECT_EQ(JobCount(), jobs_before);
+}
+
+// A runbook step replayed after reverse replication swapped the copies'
+// roles: the same request_id answers the first job, on the copy it ran on.
+TEST_F(ServerValidationTest, ReplayByLogicalNameAfterTheRolesSwappedReturnsTheFirstJob) {
+  auto first = InitiateFailover(this, "virtualMachines/vm-2", "", "swap-1");
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_EQ(first->job().virtual_machine(), kOtherReplicaVm);
+  JobUpdate end;
+  end.job = first->job().name();
+  end.state = dr::v1::JOB_STATE_COMPLETED;
+  end.percent_complete = 100;
+  end.event_time = absl::Now();
+  // Ended here, unless the dispatcher ended it first (the mocked stubs
+  // have no stream).
+  server_->store()->UpdateJob(end).IgnoreError();
+  ASSERT_GE(server_->store()->GetJob(first->job().name())->state(), dr::v1::JOB_STATE_COMPLETED);
+  // Reversed: the copy on hv-dr-1 is now the primary, the one on hv-prod-1
+  // the replica.
+  auto dr_copy = server_->store()->GetVirtualMachine(kOtherReplicaVm);
+  ASSERT_TRUE(dr_copy.ok());
+  dr_copy->set_replication_mode(dr::v1::REPLICATION_MODE_PRIMARY);
+  ASSERT_TRUE(server_->store()->UpdateVirtualMachineState(*dr_copy).ok());
+  ASSERT_TRUE(server_->store()
+                  ->ReplaceInventory("hosts/hv-prod-1",
+                                     {Vm("11111111-0000-0000-0000-000000000001", dr::v1::REPLICATION_MODE_PRIMARY, ""),
+                                      Vm("11111111-0000-0000-0000-000000000002", dr::v1::REPLICATION_MODE_REPLICA, "")},
+                                     absl::Now())
+                  .ok());
+  auto replay = InitiateFailover(this, "virtualMachines/vm-2", "", "swap-1");
+  ASSERT_TRUE(replay.ok()) << replay.status();
+  EXPECT_EQ(replay->job().name(), first->job().name());
+  EXPECT_EQ(replay->job().virtual_machine(), kOtherReplicaVm);
+  // A new step resolves against the roles as they now are.
+  auto next = InitiateFailover(this, "virtualMachines/vm-2", "", "swap-2");
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(next->job().virtual_machine(), "hosts/hv-prod-1/virtualMachines/11111111-0000-0000-0000-000000000002");
 }
 
 // Job names are time-ordered even when the clock does not move, so that

@@ -8,6 +8,7 @@
 #include "common/hyperv_rules.h"
 #include "common/hyperv_status.h"
 #include "common/status_macros.h"
+#include "server/jobs.h"
 #include "server/names.h"
 
 namespace hvdr {
@@ -46,8 +47,11 @@ OperationRequest Common(dr::v1::JobType type, const char* method, const Req& req
   r.virtual_machine = req.virtual_machine();
   r.request_id = req.request_id();
   r.requester = req.requester();
+  // Who asks is not part of what is asked: the same retry from another
+  // operator (or from cron) is the same request.
   Req fp = req;
   fp.clear_request_id();
+  fp.clear_requester();
   r.fingerprint = fp.SerializeAsString();
   return r;
 }
@@ -333,16 +337,7 @@ grpc::ServerWriteReactor<dr::v1::WatchJobResponse>* JobServiceImpl::WatchJob(
 
 grpc::ServerUnaryReactor* JobServiceImpl::CancelJob(grpc::CallbackServerContext* c,
                                                     const dr::v1::CancelJobRequest* r, dr::v1::Job* out) {
-  auto result = [&]() -> absl::StatusOr<dr::v1::Job> {
-    RETURN_IF_ERROR(CheckJobName("name", r->name()));
-    ASSIGN_OR_RETURN(dr::v1::Job job, Found(store_->GetJob(r->name()), "name", r->name()));
-    if (IsTerminalJobState(job.state())) {
-      return InvalidState("name", "JOB_TERMINAL",
-                          absl::StrCat(r->name(), " already ended in ", dr::v1::JobState_Name(job.state())));
-    }
-    return dispatcher_->Cancel(job);
-  }();
-  return Reply(c, std::move(result), out);
+  return Reply(c, server::CancelJob(store_, dispatcher_, *r), out);
 }
 
 }  // namespace server

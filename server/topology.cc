@@ -67,7 +67,13 @@ absl::StatusOr<dr::v1::Host> Topology::RegisterHost(const dr::v1::RegisterHostRe
   host.set_agent_address(r.agent_address());
   ToProto(clock_->Now(), host.mutable_create_time());
   ASSIGN_OR_RETURN(bool replayed, store_->CreateHost(host, &key));
-  if (replayed) return store_->GetHost(host.name());
+  if (replayed) {
+    ASSIGN_OR_RETURN(dr::v1::Host stored, store_->GetHost(host.name()));
+    // The first call may have died before its sync, or its sync failed: a
+    // retry finishes the registration rather than answer an empty host.
+    if (stored.has_last_sync_time()) return stored;
+    return SyncHost(host.name());
+  }
   spdlog::info("{}: registered in {} (agent {})", host.name(), host.site(), host.agent_address());
   if (dispatcher_ != nullptr) dispatcher_->KeepConnected(host.agent_address());
   return SyncHost(host.name());
@@ -76,24 +82,17 @@ absl::StatusOr<dr::v1::Host> Topology::RegisterHost(const dr::v1::RegisterHostRe
 absl::Status Topology::DeleteHost(const dr::v1::DeleteHostRequest& r) {
   RETURN_IF_ERROR(ParseHostName("name", r.name()).status());
   RETURN_IF_ERROR(CheckRequestId("request_id", r.request_id()));
-  const std::string method = "dr.v1.TopologyService/DeleteHost";
-  absl::StatusOr<RequestRecord> seen = store_->GetRequest(r.request_id());
-  if (seen.ok()) {
-    if (seen->method != method || seen->fingerprint != r.name()) {
-      return InvalidParameter("request_id", "REQUEST_ID_REUSED",
-                              absl::StrCat("\"", r.request_id(), "\" was already used for a different request"));
-    }
-    return absl::OkStatus();
-  }
+  // The fingerprint is the name: it is all a DeleteHostRequest says.
+  const RequestKey key{r.request_id(), "dr.v1.TopologyService/DeleteHost", r.name()};
   absl::StatusOr<dr::v1::Host> doomed = store_->GetHost(r.name());
-  absl::Status deleted = store_->DeleteHost(r.name());
-  if (deleted.code() == absl::StatusCode::kNotFound) {
+  absl::StatusOr<bool> deleted = store_->DeleteHost(r.name(), &key);
+  if (deleted.status().code() == absl::StatusCode::kNotFound) {
     return NotFoundParameter("name", "HOST_NOT_FOUND", absl::StrCat(r.name(), " is not registered"));
   }
-  RETURN_IF_ERROR(deleted);
-  spdlog::info("{}: removed with its inventory", r.name());
+  RETURN_IF_ERROR(deleted.status());
+  if (!*deleted) spdlog::info("{}: removed with its inventory", r.name());
   if (dispatcher_ != nullptr && doomed.ok()) ForgetAgentIfUnused(doomed->agent_address());
-  return store_->PutRequest(r.request_id(), {method, r.name(), "", ""});
+  return absl::OkStatus();
 }
 
 absl::StatusOr<dr::v1::Host> Topology::SyncHost(const std::string& name) {

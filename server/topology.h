@@ -35,7 +35,15 @@ class Topology {
   // owned; may be null). Set before serving.
   void SetDispatcher(Dispatcher* dispatcher) { dispatcher_ = dispatcher; }
 
+  // Records the host (with its request_id, in one transaction), then syncs
+  // it. A retry with the same request_id answers the host as stored; if the
+  // host has never synced (the first call died before its sync, or the
+  // agent was unreachable) the retry runs the sync first.
   absl::StatusOr<dr::v1::Host> RegisterHost(const dr::v1::RegisterHostRequest& request);
+  // Removes the host and its inventory, recording the request_id in the
+  // same transaction: a retry answers OK again (also once the host is gone,
+  // and also when it raced the first call); the request_id of another
+  // request is INVALID_ARGUMENT (field request_id).
   absl::Status DeleteHost(const dr::v1::DeleteHostRequest& request);
   // Pulls the inventory now. An unreachable agent is not an error: the host
   // comes back marked unreachable and stale, with last_error saying why.

@@ -1,6 +1,10 @@
-// A Store that forwards every call to another one (leveldb's EnvWrapper
-// pattern): a test overrides the calls it wants to fail or observe and
-// inherits the rest.
+// A Store that forwards every call to another one, in the manner of
+// leveldb's EnvWrapper: a test derives from it and overrides the one call
+// it wants to observe, delay or fail (e.g. to run a retry at the exact
+// moment between two steps of the first call).
+//
+// Thread-safety: as the target's. Ownership: `target` is not owned and must
+// outlive this.
 #ifndef HVDR_STORAGE_FORWARDING_STORE_H_
 #define HVDR_STORAGE_FORWARDING_STORE_H_
 
@@ -13,8 +17,8 @@ namespace hvdr {
 
 class ForwardingStore : public Store {
  public:
-  // `target` is not owned and must outlive this.
   explicit ForwardingStore(Store* target) : target_(target) {}
+
   Store* target() const { return target_; }
 
   absl::StatusOr<bool> CreateHost(const dr::v1::Host& host, const RequestKey* key) override {
@@ -33,7 +37,9 @@ class ForwardingStore : public Store {
   absl::Status UpdateHostContact(const dr::v1::Host& host) override {
     return target_->UpdateHostContact(host);
   }
-  absl::Status DeleteHost(const std::string& name) override { return target_->DeleteHost(name); }
+  absl::StatusOr<bool> DeleteHost(const std::string& name, const RequestKey* key) override {
+    return target_->DeleteHost(name, key);
+  }
   absl::Status ReplaceInventory(const std::string& host,
                                 const std::vector<dr::v1::VirtualMachineInventory>& vms,
                                 absl::Time sync_time) override {
@@ -57,8 +63,8 @@ class ForwardingStore : public Store {
       const std::string& vm) override {
     return target_->ListReplicationRelationships(vm);
   }
-  absl::StatusOr<Page<dr::v1::RecoveryPoint>> ListRecoveryPoints(
-      const std::string& vm, const PageRequest& page) override {
+  absl::StatusOr<Page<dr::v1::RecoveryPoint>> ListRecoveryPoints(const std::string& vm,
+                                                                  const PageRequest& page) override {
     return target_->ListRecoveryPoints(vm, page);
   }
   absl::StatusOr<dr::v1::RecoveryPoint> GetRecoveryPoint(const std::string& name) override {

@@ -404,9 +404,20 @@ absl::Status SqliteStore::UpdateHostContact(const Host& host) {
   return absl::OkStatus();
 }
 
-absl::Status SqliteStore::DeleteHost(const std::string& name) {
+absl::StatusOr<bool> SqliteStore::DeleteHost(const std::string& name, const RequestKey* key) {
   absl::MutexLock lock(&mu_);
-  return InTransaction(*db_, [&]() -> absl::Status {
+  bool replayed = false;
+  RETURN_IF_ERROR(InTransaction(*db_, [&]() -> absl::Status {
+    if (key != nullptr) {
+      // Decided before anything else: a repeat answers as the first call
+      // did, even once the host is gone.
+      absl::StatusOr<std::string> seen = LookupKeyLocked(*key);
+      if (seen.ok()) {
+        replayed = true;
+        return absl::OkStatus();
+      }
+      if (seen.status().code() != absl::StatusCode::kNotFound) return seen.status();
+    }
     ASSIGN_OR_RETURN(Stmt busy, db_->Prepare(
         "SELECT name, active_job FROM vms WHERE host = ? AND active_job IS NOT NULL LIMIT 1"));
     busy.Bind(1, name);
@@ -419,8 +430,10 @@ absl::Status SqliteStore::DeleteHost(const std::string& name) {
     ASSIGN_OR_RETURN(Stmt del, db_->Prepare("DELETE FROM hosts WHERE name = ?"));
     RETURN_IF_ERROR(del.Bind(1, name).Run());
     if (db_->Changes() == 0) return absl::NotFoundError(absl::StrCat(name, " not found"));
+    if (key != nullptr) RETURN_IF_ERROR(PutKeyLocked(*key, ""));
     return absl::OkStatus();
-  });
+  }));
+  return replayed;
 }
 
 // ---------------------------------------------------------------- inventory
@@ -1070,12 +1083,15 @@ absl::Status SqliteStore::PutRequest(const std::string& request_id,
   if (request_id.empty()) return InvalidParameter("request_id", "MISSING", "is required");
   absl::MutexLock lock(&mu_);
   ASSIGN_OR_RETURN(Stmt s, db_->Prepare(
-      "INSERT INTO idempotency(request_id, method, fingerprint, response) VALUES (?, ?, ?, ?)"));
-  absl::Status st = s.Bind(1, request_id)
-                        .Bind(2, record.method)
-                        .Bind(3, record.fingerprint)
-                        .BindBlob(4, record.response)
-                        .Run();
+      "INSERT INTO idempotency(request_id, method, fingerprint, response, job) "
+      "VALUES (?, ?, ?, ?, ?)"));
+  s.Bind(1, request_id).Bind(2, record.method).Bind(3, record.fingerprint).BindBlob(4, record.response);
+  if (record.job.empty()) {
+    s.BindNull(5);
+  } else {
+    s.Bind(5, record.job);
+  }
+  absl::Status st = s.Run();
   if (st.code() == absl::StatusCode::kAlreadyExists) {
     return absl::AlreadyExistsError(absl::StrCat("request_id ", request_id, " already recorded"));
   }

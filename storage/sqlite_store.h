@@ -44,7 +44,7 @@ class SqliteStore final : public Store {
                                                 const PageRequest& page) override;
   absl::StatusOr<Page<dr::v1::Site>> ListSites(const PageRequest& page) override;
   absl::Status UpdateHostContact(const dr::v1::Host& host) override;
-  absl::Status DeleteHost(const std::string& name) override;
+  absl::StatusOr<bool> DeleteHost(const std::string& name, const RequestKey* key) override;
 
   absl::Status ReplaceInventory(const std::string& host,
                                 const std::vector<dr::v1::VirtualMachineInventory>& vms,

@@ -186,7 +186,7 @@ TEST_F(SqliteStoreTest, UnknownNamesAreNotFound) {
   EXPECT_EQ(store_->GetJob("jobs/nope").status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(store_->GetRecoveryPoint("hosts/a/virtualMachines/b/recoveryPoints/c").status().code(),
             absl::StatusCode::kNotFound);
-  EXPECT_EQ(store_->DeleteHost("hosts/nope").code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->DeleteHost("hosts/nope", nullptr).status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(store_->ListRecoveryPoints("hosts/a/virtualMachines/b", {}).status().code(),
             absl::StatusCode::kNotFound);
   EXPECT_EQ(store_->ListJobEvents("jobs/nope", {}).status().code(), absl::StatusCode::kNotFound);
@@ -392,16 +392,42 @@ TEST_F(SqliteStoreTest, UpdateVirtualMachineStateKeepsClaim) {
 TEST_F(SqliteStoreTest, DeleteHostRefusedWhileAJobRunsThenCascades) {
   std::string vm = SeedVm();
   ASSERT_TRUE(store_->CreateJob(TestJob("j1", vm), Key("r1")).ok());
-  absl::Status s = store_->DeleteHost(kTestHost);
+  absl::Status s = store_->DeleteHost(kTestHost, nullptr).status();
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(ErrorDetailOf(s).return_code(), dr::v1::RETURN_CODE_INVALID_STATE);
   ASSERT_TRUE(store_->UpdateJob(Update("jobs/j1", dr::v1::JOB_STATE_COMPLETED, 100)).ok());
-  ASSERT_TRUE(store_->DeleteHost(kTestHost).ok());
+  ASSERT_TRUE(store_->DeleteHost(kTestHost, nullptr).ok());
   EXPECT_EQ(store_->GetVirtualMachine(vm).status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(store_->GetRecoveryPoint(vm + "/recoveryPoints/rp-0").status().code(),
             absl::StatusCode::kNotFound);
   // The job stays: it is the audit trail.
   EXPECT_TRUE(store_->GetJob("jobs/j1").ok());
+}
+
+TEST_F(SqliteStoreTest, DeleteHostRecordsItsKeyWithTheDelete) {
+  SeedVm();
+  const RequestKey key{"del-1", "dr.v1.TopologyService/DeleteHost", kTestHost};
+  // Refused while a job runs: nothing is recorded, so a retry once the job
+  // ended deletes.
+  ASSERT_TRUE(store_->CreateJob(TestJob("j1", VmName(kTestHost, kTestVmId)), Key("r1")).ok());
+  EXPECT_EQ(store_->DeleteHost(kTestHost, &key).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(store_->GetRequest("del-1").status().code(), absl::StatusCode::kNotFound);
+  ASSERT_TRUE(store_->UpdateJob(Update("jobs/j1", dr::v1::JOB_STATE_COMPLETED, 100)).ok());
+  auto first = store_->DeleteHost(kTestHost, &key);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_FALSE(*first);
+  auto record = store_->GetRequest("del-1");
+  ASSERT_TRUE(record.ok()) << record.status();
+  EXPECT_EQ(record->method, key.method);
+  // The host is gone; the repeat answers as the first call did.
+  auto again = store_->DeleteHost(kTestHost, &key);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(*again);
+  const RequestKey other{"del-1", "dr.v1.TopologyService/DeleteHost", "hosts/other"};
+  auto reuse = store_->DeleteHost("hosts/other", &other);
+  EXPECT_EQ(reuse.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ErrorDetailOf(reuse.status()).field(), "request_id");
 }
 
 TEST_F(SqliteStoreTest, CreateJobClaimsTheVmAndWritesItsFirstEvent) {

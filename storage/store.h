@@ -159,8 +159,13 @@ class Store {
   virtual absl::Status UpdateHostContact(const dr::v1::Host& host) = 0;
   // Removes the host with its VM copies, relationships and recovery points.
   // Jobs are kept (they are the audit trail). FAILED_PRECONDITION while a
-  // VM of the host is claimed by a job.
-  virtual absl::Status DeleteHost(const std::string& name) = 0;
+  // VM of the host is claimed by a job. When `key` is not null it is
+  // recorded in the same transaction as the delete; a repeat of the key
+  // (same method and fingerprint) writes nothing and returns true
+  // ("replayed"), even once the host is gone; a repeat with another method
+  // or fingerprint is INVALID_ARGUMENT (field "request_id"). A refused
+  // delete records nothing.
+  virtual absl::StatusOr<bool> DeleteHost(const std::string& name, const RequestKey* key) = 0;
 
   // ---- Inventory ----
 
@@ -244,7 +249,8 @@ class Store {
 
   // NOT_FOUND if request_id was never recorded.
   virtual absl::StatusOr<RequestRecord> GetRequest(const std::string& request_id) = 0;
-  // ALREADY_EXISTS if request_id is taken.
+  // ALREADY_EXISTS if request_id is taken. record.job, when set, names the
+  // job the request acted on (e.g. CancelJob's), and must be a stored job.
   virtual absl::Status PutRequest(const std::string& request_id,
                                   const RequestRecord& record) = 0;
 };

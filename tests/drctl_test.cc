@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "dr/v1/failover_service.pb.h"
 #include "dr/v1/topology_service.pb.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/json_util.h"
@@ -157,6 +158,13 @@ TEST_F(DrctlTest, ExitStatusesARunbookCanBranchOn) {
   Result unknown = Drctl({"failover", "no-such-vm"});
   EXPECT_EQ(unknown.exit, 3);
   EXPECT_THAT(unknown.err, HasSubstr("no-such-vm"));
+  // 3: start runs on any copy, so a name of a replicated VM is ambiguous;
+  // drserver names the copies and drctl says how to pick one.
+  Result ambiguous = Drctl({"start", "vm-5"});
+  EXPECT_EQ(ambiguous.exit, 3) << ambiguous.err;
+  EXPECT_THAT(ambiguous.err, HasSubstr(absl::StrCat("hosts/", kPrimary, "/virtualMachines/", VmGuid(5))));
+  EXPECT_THAT(ambiguous.err, HasSubstr(absl::StrCat("hosts/", kReplica, "/virtualMachines/", VmGuid(5))));
+  EXPECT_THAT(ambiguous.err, HasSubstr("--host"));
   // 4: busy.
   Result first = Drctl({"test-failover", "vm-2", "--no-wait"});
   ASSERT_EQ(first.exit, 0) << first.err;
@@ -196,6 +204,26 @@ TEST_F(DrctlTest, RequestIdMakesAStepSafeToRetry) {
   EXPECT_EQ(a.out, b.out);
   Result wait = Drctl({"jobs", "watch", std::string(absl::StripAsciiWhitespace(a.out))});
   EXPECT_EQ(wait.exit, 0) << wait.err;
+}
+
+// A runbook re-run after reverse replication swapped the copies' roles:
+// each step names the VM, drserver picks the copy, and a step re-run with
+// its request_id answers its first job (drctl used to pick the copy itself,
+// by the roles as they are now: another request, or none at all).
+TEST_F(DrctlTest, ReRunStepAfterReverseReplicationAnswersItsFirstJob) {
+  RegisterBoth();
+  Result failover = Drctl({"failover", "vm-5", "--request-id", "rb-failover", "--output", "json"});
+  ASSERT_EQ(failover.exit, 0) << failover.err << failover.out;
+  auto first = FromJson<dr::v1::Job>(failover.out);
+  EXPECT_EQ(first.virtual_machine(), absl::StrCat("hosts/", kReplica, "/virtualMachines/", VmGuid(5)));
+  ASSERT_EQ(Drctl({"commit", "vm-5", "--request-id", "rb-commit"}).exit, 0);
+  Result reverse = Drctl({"reverse", "vm-5", "--request-id", "rb-reverse", "--output", "json"});
+  ASSERT_EQ(reverse.exit, 0) << reverse.err << reverse.out;
+  Result again = Drctl({"failover", "vm-5", "--request-id", "rb-failover", "--no-wait", "--output", "json"});
+  ASSERT_EQ(again.exit, 0) << again.err << again.out;
+  auto replayed = FromJson<dr::v1::JobResponse>(again.out);
+  EXPECT_EQ(replayed.job().name(), first.name());
+  EXPECT_EQ(replayed.job().virtual_machine(), first.virtual_machine());
 }
 
 }  // namespace
