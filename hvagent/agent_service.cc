@@ -143,7 +143,19 @@ class JobSession final
       Close(grpc::Status::OK);
       return;
     }
-    for (const dr::v1::AgentJobRequest& job : in_.jobs()) Run(job);
+    // Starting a job journals it (an fsync) and calls the hypervisor: not
+    // on this reaction's thread.
+    for (const dr::v1::AgentJobRequest& job : in_.jobs()) {
+      {
+        absl::MutexLock lock(&mu_);
+        if (closed_) break;
+        ++running_;
+      }
+      service_->work_.Schedule([this, job] {
+        Run(job);
+        if (Unpin()) delete this;
+      });
+    }
     absl::MutexLock lock(&mu_);
     if (!finished()) StartRead(&in_);
   }
@@ -157,16 +169,26 @@ class JobSession final
 
   void OnDone() override {
     std::multimap<std::string, uint64_t> subscriptions;
+    bool idle;
     {
       absl::MutexLock lock(&mu_);
+      closed_ = true;
       subscriptions.swap(subscriptions_);
+      idle = running_ == 0;
     }
     for (const auto& [job, id] : subscriptions) runner_->Unsubscribe(id);
     service_->Unregister(this);
-    delete this;
+    if (idle) delete this;  // else the last job start still running does
   }
 
  private:
+  // True when the session is over and no start runs: the caller deletes it.
+  bool Unpin() {
+    absl::MutexLock lock(&mu_);
+    --running_;
+    return closed_ && running_ == 0;
+  }
+
   void Run(const dr::v1::AgentJobRequest& job) {
     JobRequest parsed;
     uint64_t subscription = 0;
@@ -176,6 +198,12 @@ class JobSession final
                    : valid;
     const std::string& job_id = parsed.job_id;
     absl::MutexLock lock(&mu_);
+    if (closed_) {  // the stream ended while the job was starting
+      mu_.Unlock();
+      runner_->Unsubscribe(subscription);
+      mu_.Lock();
+      return;
+    }
     // A job already terminal has no subscription left in the runner.
     if (subscription != 0 && !(started.ok() && started->terminal())) {
       subscriptions_.emplace(job_id, subscription);
@@ -205,6 +233,8 @@ class JobSession final
   dr::v1::RunJobsResponse pending_ ABSL_GUARDED_BY(mu_);  // the next write
   std::map<std::string, int> index_ ABSL_GUARDED_BY(mu_);  // job -> its last status in pending_
   std::multimap<std::string, uint64_t> subscriptions_ ABSL_GUARDED_BY(mu_);
+  int running_ ABSL_GUARDED_BY(mu_) = 0;   // job starts on the executor
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;  // OnDone ran
 };
 
 // One server stream of job statuses.
@@ -223,7 +253,22 @@ class JobStream final : public SerialWriteReactor<AgentJobStatus>, public AgentS
     if (!writing()) WriteLocked(&queue_.front());
   }
 
-  void set_subscription(uint64_t id) { subscription_ = id; }
+  // The job's start (on the executor) is over: `started` is its outcome
+  // and `id` its subscription. Returns true when the stream is over: the
+  // caller deletes it.
+  bool Started(const absl::Status& started, uint64_t id, grpc::CallbackServerContext* context) {
+    bool done;
+    {
+      absl::MutexLock lock(&mu_);
+      subscription_ = id;
+      starting_ = false;
+      done = done_;
+      // The context lives until OnDone, which waits for this lock.
+      if (!done && !started.ok()) FinishLocked(ToGrpcStatus(started, context));
+    }
+    if (done) runner_->Unsubscribe(id);
+    return done;
+  }
 
   void OnWriteDone(bool ok) override {
     absl::MutexLock lock(&mu_);
@@ -240,15 +285,25 @@ class JobStream final : public SerialWriteReactor<AgentJobStatus>, public AgentS
   void OnCancel() override { Close(grpc::Status(grpc::StatusCode::CANCELLED, "client cancelled")); }
 
   void OnDone() override {
-    runner_->Unsubscribe(subscription_);
+    uint64_t subscription;
+    bool starting;
+    {
+      absl::MutexLock lock(&mu_);
+      done_ = true;
+      subscription = subscription_;
+      starting = starting_;
+    }
+    runner_->Unsubscribe(subscription);
     service_->Unregister(this);
-    delete this;
+    if (!starting) delete this;  // else Started() reports it and the starter deletes it
   }
 
  private:
   AgentServiceImpl* const service_;
   JobRunner* const runner_;
-  uint64_t subscription_ = 0;
+  uint64_t subscription_ ABSL_GUARDED_BY(mu_) = 0;
+  bool starting_ ABSL_GUARDED_BY(mu_) = true;
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
   std::deque<AgentJobStatus> queue_ ABSL_GUARDED_BY(mu_);
   bool terminal_queued_ ABSL_GUARDED_BY(mu_) = false;
 };
@@ -288,9 +343,11 @@ grpc::ServerUnaryReactor* AgentServiceImpl::GetInventory(grpc::CallbackServerCon
                                                          const dr::v1::GetInventoryRequest*,
                                                          dr::v1::GetInventoryResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  absl::StatusOr<dr::v1::GetInventoryResponse> inv = backend_->GetInventory();
-  if (inv.ok()) *response = *std::move(inv);
-  reactor->Finish(ToGrpcStatus(inv.status(), context));
+  work_.Schedule([this, reactor, context, response] {
+    absl::StatusOr<dr::v1::GetInventoryResponse> inv = backend_->GetInventory();
+    if (inv.ok()) *response = *std::move(inv);
+    reactor->Finish(ToGrpcStatus(inv.status(), context));
+  });
   return reactor;
 }
 
@@ -301,18 +358,19 @@ grpc::ServerWriteReactor<AgentJobStatus>* AgentServiceImpl::Operate(
   absl::Status valid = ParseJobRequest(request, &parsed);
   if (!valid.ok()) {
     spdlog::warn("refused request for job {}: {}", parsed.job_id, valid.ToString());
-    stream->Close(ToGrpcStatus(valid, context));
+    stream->Started(valid, 0, context);
     return stream;
   }
   if (!Register(stream)) {
-    stream->Close(grpc::Status(grpc::StatusCode::UNAVAILABLE, "hvagent is shutting down"));
+    stream->Started(absl::UnavailableError("hvagent is shutting down"), 0, context);
     return stream;
   }
-  uint64_t subscription = 0;
-  absl::StatusOr<AgentJobStatus> started =
-      StartJob(runner_, parsed, [stream](const AgentJobStatus& s) { stream->Push(s); }, &subscription);
-  stream->set_subscription(subscription);
-  if (!started.ok()) stream->Close(ToGrpcStatus(started.status(), context));
+  work_.Schedule([this, stream, context, parsed] {
+    uint64_t subscription = 0;
+    absl::StatusOr<AgentJobStatus> started = StartJob(
+        runner_, parsed, [stream](const AgentJobStatus& s) { stream->Push(s); }, &subscription);
+    if (stream->Started(started.status(), subscription, context)) delete stream;
+  });
   return stream;
 }
 
@@ -349,9 +407,11 @@ grpc::ServerUnaryReactor* AgentServiceImpl::CancelJob(
     reactor->Finish(ToGrpcStatus(InvalidParameter("job_id", "MISSING", "is required"), context));
     return reactor;
   }
-  absl::StatusOr<AgentJobStatus> status = runner_->Cancel(request->job_id());
-  if (status.ok()) *response = *status;
-  reactor->Finish(ToGrpcStatus(status.status(), context));
+  work_.Schedule([this, reactor, context, request, response] {
+    absl::StatusOr<AgentJobStatus> status = runner_->Cancel(request->job_id());
+    if (status.ok()) *response = *status;
+    reactor->Finish(ToGrpcStatus(status.status(), context));
+  });
   return reactor;
 }
 

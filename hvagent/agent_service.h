@@ -20,6 +20,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "dr/v1/agent_service.grpc.pb.h"
+#include "common/executor.h"
 #include "hvagent/backend.h"
 #include "hvagent/job_runner.h"
 
@@ -53,7 +54,10 @@ absl::Status ParseJobRequest(const dr::v1::AgentJobRequest& request, JobRequest*
 class AgentServiceImpl final : public dr::v1::HostAgentService::CallbackService {
  public:
   // Not owned; must outlive the service.
-  AgentServiceImpl(Backend* backend, JobRunner* runner) : backend_(backend), runner_(runner) {}
+  // Hypervisor calls and journal writes run on `workers` threads, never on
+  // gRPC's callback threads.
+  AgentServiceImpl(Backend* backend, JobRunner* runner, int workers = 4)
+      : backend_(backend), runner_(runner), work_(workers) {}
   ~AgentServiceImpl() override;
 
   void Shutdown();
@@ -112,6 +116,7 @@ class AgentServiceImpl final : public dr::v1::HostAgentService::CallbackService 
 
   Backend* const backend_;
   JobRunner* const runner_;
+  Executor work_;
   absl::Mutex mu_;
   std::set<AgentStream*> streams_ ABSL_GUARDED_BY(mu_);
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;

@@ -6,6 +6,7 @@
 #include <set>
 #include <thread>
 
+#include "absl/synchronization/notification.h"
 #include "common/grpc_status.h"
 #include "common/hyperv_status.h"
 #include "gmock/gmock.h"
@@ -348,6 +349,95 @@ TEST_F(AgentServiceTest, ShutdownEndsRunJobsStreamsWithUnavailable) {
   grpc::Status st = stream->Finish();
   EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAVAILABLE);
   EXPECT_THAT(st.error_message(), HasSubstr("re-attach"));
+}
+
+}  // namespace
+}  // namespace agent
+}  // namespace hvdr
+
+namespace hvdr {
+namespace agent {
+namespace {
+
+// The simulator, with InitiateFailover of kTestVm held inside the
+// hypervisor call until released: a call that blocks, as a WMI call to a
+// busy vmms can.
+class HeldBackend final : public Backend {
+ public:
+  explicit HeldBackend(Backend* target) : target_(target) {}
+  absl::StatusOr<dr::v1::GetInventoryResponse> GetInventory() override {
+    return target_->GetInventory();
+  }
+  absl::StatusOr<dr::v1::VirtualMachineInventory> GetVirtualMachine(
+      const std::string& vm_id) override {
+    return target_->GetVirtualMachine(vm_id);
+  }
+  MethodResult Invoke(const Operation& op) override {
+    if (op.vm_id == kTestVm) {
+      entered_.Notify();
+      release_.WaitForNotification();
+    }
+    return target_->Invoke(op);
+  }
+  absl::StatusOr<JobInfo> GetJob(const std::string& job_id) override {
+    return target_->GetJob(job_id);
+  }
+  absl::StatusOr<std::vector<JobInfo>> ListJobs() override { return target_->ListJobs(); }
+  MethodResult CancelJob(const std::string& job_id) override { return target_->CancelJob(job_id); }
+
+  absl::Notification entered_;
+  absl::Notification release_;
+
+ private:
+  Backend* const target_;
+};
+
+TEST(AgentServiceBlockingTest, AHypervisorCallThatBlocksHoldsNoStreamNorOtherCall) {
+  auto sim = *sim::SimBackend::Open({}, TestScenario());
+  HeldBackend backend(sim.get());
+  auto journal = *JobJournal::Open(":memory:");
+  JobRunner::Options options;
+  options.poll_interval = absl::Milliseconds(10);
+  auto runner = *JobRunner::Create(&backend, journal.get(), options);
+  AgentServiceImpl service(&backend, runner.get(), /*workers=*/2);
+  grpc::ServerBuilder builder;
+  builder.RegisterService(&service);
+  auto server = builder.BuildAndStart();
+  auto stub = dr::v1::HostAgentService::NewStub(server->InProcessChannel({}));
+
+  grpc::ClientContext ctx;
+  // Bounds the test if the stream is held (it then fails, not hangs).
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  auto stream = stub->RunJobs(&ctx);
+  dr::v1::RunJobsRequest first;
+  *first.add_jobs() = FailoverJob("jobs/held", kTestVm);
+  ASSERT_TRUE(stream->Write(first));
+  backend.entered_.WaitForNotification();  // the start of jobs/held is inside the hypervisor
+  // The same stream still takes the next message and runs its job...
+  dr::v1::RunJobsRequest second;
+  dr::v1::AgentJobRequest stop;
+  stop.mutable_stop_virtual_machine()->set_job_id("jobs/next");
+  stop.mutable_stop_virtual_machine()->set_vm_id(kOtherVm);
+  *second.add_jobs() = stop;
+  ASSERT_TRUE(stream->Write(second));
+  dr::v1::RunJobsResponse in;
+  bool next_seen = false;
+  while (!next_seen && stream->Read(&in)) {
+    for (const auto& s : in.statuses()) next_seen = next_seen || s.job_id() == "jobs/next";
+  }
+  EXPECT_TRUE(next_seen);
+  // ...and other calls are answered.
+  grpc::ClientContext inv_ctx;
+  dr::v1::GetInventoryResponse inv;
+  EXPECT_TRUE(stub->GetInventory(&inv_ctx, {}, &inv).ok());
+  EXPECT_EQ(inv.virtual_machines_size(), 2);
+
+  backend.release_.Notify();
+  ctx.TryCancel();
+  stream->Finish();
+  service.Shutdown();
+  server->Shutdown();
+  runner->Stop();
 }
 
 }  // namespace
