@@ -112,6 +112,7 @@ const std::vector<OperationRule>& HyperVRules() {
       r.states = {REPLICATION_STATE_RECOVERED, REPLICATION_STATE_COMMITTED};
       r.states_for_replicas_only = true;
       r.enabled = ENABLED_STATE_DISABLED;
+      r.enabled_after = ENABLED_STATE_ENABLED;
       r.default_duration_ms = 1500;
       rules->push_back(r);
     }
@@ -119,12 +120,21 @@ const std::vector<OperationRule>& HyperVRules() {
       OperationRule r = Rule(JOB_TYPE_STOP_VIRTUAL_MACHINE, {REPLICATION_MODE_NONE, REPLICATION_MODE_PRIMARY, REPLICATION_MODE_REPLICA,
                        REPLICATION_MODE_TEST_REPLICA, REPLICATION_MODE_EXTENDED_REPLICA});
       r.enabled = ENABLED_STATE_ENABLED;
+      r.enabled_after = ENABLED_STATE_DISABLED;
       r.default_duration_ms = 1500;
       rules->push_back(r);
     }
     return rules;
   }();
   return *kRules;
+}
+
+bool VmStateProvesCompletion(JobType type, const VirtualMachine& vm) {
+  const OperationRule* rule = FindRule(type);
+  if (rule == nullptr) return false;
+  if (rule->sets_state_after) return vm.replication_state() == rule->state_after;
+  if (rule->enabled_after != ENABLED_STATE_UNKNOWN) return vm.enabled_state() == rule->enabled_after;
+  return false;
 }
 
 const OperationRule* FindRule(JobType type) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "dr/v1/hyperv.pb.h"
+#include "dr/v1/resources.pb.h"
 
 namespace hvdr {
 
@@ -33,6 +34,9 @@ struct OperationRule {
   // Replication state after the job completes, if it changes.
   bool sets_state_after = false;
   dr::v1::ReplicationState state_after = dr::v1::REPLICATION_STATE_DISABLED;
+  // EnabledState after the job completes, if it changes (ENABLED_STATE_UNKNOWN:
+  // it does not).
+  dr::v1::EnabledState enabled_after = dr::v1::ENABLED_STATE_UNKNOWN;
   // Default job duration in the simulator.
   int default_duration_ms = 2000;
 };
@@ -43,6 +47,12 @@ bool IsTerminalJobState(dr::v1::JobState state);
 
 // Every operation the simulator knows, one row each.
 const std::vector<OperationRule>& HyperVRules();
+
+// True when `vm`'s observed state proves that an operation of `type` on it
+// completed: its replication state is the rule's state_after, or its
+// EnabledState the rule's enabled_after. For a job whose hypervisor record
+// vanished before its outcome was read. False when nothing proves it.
+bool VmStateProvesCompletion(dr::v1::JobType type, const dr::v1::VirtualMachine& vm);
 
 // The row for `type`, or nullptr when the simulator does not support it
 // (the method then answers 32770 Not Supported).

@@ -129,7 +129,14 @@ class JobSession final
     if (it != index_.end()) {
       AgentJobStatus* queued = pending_.mutable_statuses(it->second);
       if (queued->state() == status.state() && !queued->terminal()) {
-        *queued = status;  // progress of a queued state: keep the newest only
+        // Progress of a queued state: keep the newest only (and the VM's
+        // state the first one carried).
+        dr::v1::VirtualMachine vm;
+        if (queued->has_virtual_machine() && !status.has_virtual_machine()) {
+          vm.Swap(queued->mutable_virtual_machine());
+        }
+        *queued = status;
+        if (vm.ByteSizeLong() > 0) queued->mutable_virtual_machine()->Swap(&vm);
         return;
       }
     }

@@ -69,6 +69,29 @@ AgentJobStatus JobRunner::StatusFromJob(const std::string& job_id, const JobInfo
   return s;
 }
 
+AgentJobStatus JobRunner::ReattachedStatus(const std::string& job_id, const std::string& hv_job) {
+  absl::StatusOr<JobInfo> info = backend_->GetJob(hv_job);
+  AgentJobStatus s;
+  if (info.ok()) {
+    s = StatusFromJob(job_id, *info);
+    if (s.terminal()) {
+      // The poll reads the outcome and publishes it (with the VM's state);
+      // until then the job is where it was, never behind.
+      s.set_state(dr::v1::JOB_STATE_RUNNING);
+      s.set_terminal(false);
+      s.set_return_code(dr::v1::RETURN_CODE_JOB_STARTED);
+      s.clear_end_time();
+    }
+    return s;
+  }
+  // The poll finds out what happened to it (vanished, or unreadable now).
+  s.set_job_id(job_id);
+  s.set_state(dr::v1::JOB_STATE_RUNNING);
+  s.set_return_code(dr::v1::RETURN_CODE_JOB_STARTED);
+  s.set_hypervisor_job_id(hv_job);
+  return s;
+}
+
 absl::StatusOr<std::unique_ptr<JobRunner>> JobRunner::Create(Backend* backend, JobJournal* journal,
                                                              const Options& options) {
   std::unique_ptr<JobRunner> runner(new JobRunner(backend, journal, options));
@@ -100,10 +123,7 @@ absl::Status JobRunner::Recover() {
       Tracked& t = jobs_[e.job_id];
       t.op = e.op;
       t.hypervisor_job_id = e.hypervisor_job_id;
-      t.status.set_job_id(e.job_id);
-      t.status.set_state(dr::v1::JOB_STATE_NEW);
-      t.status.set_return_code(dr::v1::RETURN_CODE_JOB_STARTED);
-      t.status.set_hypervisor_job_id(e.hypervisor_job_id);
+      t.status = ReattachedStatus(e.job_id, e.hypervisor_job_id);
       spdlog::info("job {}: re-attached to hypervisor job {} ({} on VM {})", e.job_id,
                    e.hypervisor_job_id, dr::v1::JobType_Name(e.op.type), e.op.vm_id);
       continue;
@@ -225,12 +245,16 @@ void JobRunner::Launch(const std::string& job_id, const Operation& op) {
                  dr::v1::JobType_Name(op.type), op.vm_id, result.job_id);
     absl::Status s = journal_->MarkStarted(job_id, result.job_id);
     if (!s.ok()) spdlog::error("job {}: journal: {}", job_id, s.ToString());
+    // The VM as the job leaves it while it runs (e.g. FailoverInProgress).
+    AgentJobStatus with_vm;
+    AttachVm(op.vm_id, &with_vm);
     absl::MutexLock lock(&mu_);
     auto it = jobs_.find(job_id);
     if (it == jobs_.end()) return;
     it->second.hypervisor_job_id = result.job_id;
     AgentJobStatus status = it->second.status;
     status.set_hypervisor_job_id(result.job_id);
+    if (with_vm.has_virtual_machine()) *status.mutable_virtual_machine() = with_vm.virtual_machine();
     PublishLocked(job_id, status);
     return;
   }
@@ -324,25 +348,15 @@ void JobRunner::PollOnce() {
   {
     absl::MutexLock lock(&mu_);
     for (const auto& [id, t] : jobs_) {
-      if (!t.hypervisor_job_id.empty() && !t.lost) running.emplace_back(id, t.hypervisor_job_id);
+      if (!t.hypervisor_job_id.empty()) running.emplace_back(id, t.hypervisor_job_id);
     }
   }
   std::vector<std::pair<std::string, AgentJobStatus>> ended;  // job id, final status
   for (const auto& [job_id, hv_job] : running) {
     absl::StatusOr<JobInfo> info = backend_->GetJob(hv_job);
     if (info.status().code() == absl::StatusCode::kNotFound) {
-      spdlog::error("job {}: hypervisor job {} vanished before its outcome was read", job_id, hv_job);
-      absl::MutexLock lock(&mu_);
-      auto it = jobs_.find(job_id);
-      if (it == jobs_.end()) continue;
-      it->second.lost = true;
-      AgentJobStatus status = it->second.status;
-      status.set_return_code(dr::v1::RETURN_CODE_STATUS_UNKNOWN);
-      status.set_error_summary(std::string(ReturnCodeText(dr::v1::RETURN_CODE_STATUS_UNKNOWN)));
-      status.set_error_description(absl::StrCat(
-          "Hyper-V removed job ", hv_job,
-          " before the agent read its outcome; check the VM's replication state"));
-      PublishLocked(job_id, status);
+      absl::optional<AgentJobStatus> proven = Vanished(job_id, hv_job);
+      if (proven.has_value()) ended.emplace_back(job_id, *std::move(proven));
       continue;
     }
     if (!info.ok()) {
@@ -372,6 +386,62 @@ void JobRunner::PollOnce() {
     absl::MutexLock lock(&mu_);
     PublishLocked(job_id, status);
   }
+}
+
+absl::optional<AgentJobStatus> JobRunner::Vanished(const std::string& job_id,
+                                                   const std::string& hv_job) {
+  Operation op;
+  AgentJobStatus last;
+  bool first;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = jobs_.find(job_id);
+    if (it == jobs_.end()) return absl::nullopt;
+    op = it->second.op;
+    last = it->second.status;
+    first = !it->second.lost;
+    it->second.lost = true;
+  }
+  absl::StatusOr<dr::v1::VirtualMachineInventory> vm = backend_->GetVirtualMachine(op.vm_id);
+  if (vm.ok() && VmStateProvesCompletion(op.type, vm->virtual_machine())) {
+    AgentJobStatus done = last;
+    done.set_state(dr::v1::JOB_STATE_COMPLETED);
+    done.set_percent_complete(100);
+    done.set_return_code(dr::v1::RETURN_CODE_JOB_STARTED);
+    done.set_error_code(0);
+    done.clear_error_summary();
+    done.set_terminal(true);
+    done.set_cancellable(false);
+    ToProto(options_.clock->Now(), done.mutable_end_time());
+    done.set_outcome_note(absl::StrCat(
+        "Hyper-V removed job ", hv_job, " before its outcome was read; the VM's observed state (",
+        dr::v1::ReplicationState_Name(vm->virtual_machine().replication_state()), ", ",
+        dr::v1::EnabledState_Name(vm->virtual_machine().enabled_state()), ") proves that ",
+        dr::v1::JobType_Name(op.type), " completed"));
+    done.set_error_description(done.outcome_note());
+    *done.mutable_virtual_machine() = vm->virtual_machine();
+    spdlog::warn("job {}: {}", job_id, done.outcome_note());
+    return done;
+  }
+  if (first) {
+    spdlog::error("job {}: hypervisor job {} vanished before its outcome was read, and the VM's "
+                  "state does not prove the outcome: status unknown until it does, or an "
+                  "operator abandons the job",
+                  job_id, hv_job);
+  }
+  AgentJobStatus unknown = last;
+  unknown.set_return_code(dr::v1::RETURN_CODE_STATUS_UNKNOWN);
+  unknown.set_error_summary(std::string(ReturnCodeText(dr::v1::RETURN_CODE_STATUS_UNKNOWN)));
+  unknown.set_error_description(absl::StrCat(
+      "Hyper-V removed job ", hv_job, " before the agent read its outcome, and the VM's state",
+      vm.ok() ? absl::StrCat(" (", dr::v1::ReplicationState_Name(vm->virtual_machine().replication_state()),
+                             ", ", dr::v1::EnabledState_Name(vm->virtual_machine().enabled_state()), ")")
+              : absl::StrCat(" (unreadable: ", vm.status().message(), ")"),
+      " does not prove that ", dr::v1::JobType_Name(op.type),
+      " completed; check the VM, then abandon the job (JobService.AbandonJob) to release it"));
+  absl::MutexLock lock(&mu_);
+  PublishLocked(job_id, unknown);
+  return absl::nullopt;
 }
 
 void JobRunner::AttachVm(const std::string& vm_id, AgentJobStatus* status) {

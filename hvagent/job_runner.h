@@ -28,6 +28,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/types/optional.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "common/clock.h"
@@ -84,7 +85,7 @@ class JobRunner {
     Operation op;
     std::string hypervisor_job_id;
     dr::v1::AgentJobStatus status;
-    bool lost = false;  // Hyper-V removed the job before its outcome was read
+    bool lost = false;  // Hyper-V removed the job before its outcome was read (logged once)
     std::map<uint64_t, Listener> listeners;
   };
 
@@ -104,6 +105,17 @@ class JobRunner {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   uint64_t SubscribeLocked(Tracked& job, Listener listener) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   dr::v1::AgentJobStatus StatusFromJob(const std::string& job_id, const JobInfo& info);
+  // The status of a journaled, started job after a restart, read from the
+  // hypervisor: never behind what it reported before (not New; a job that
+  // ended meanwhile shows Running until the poll reads its outcome).
+  dr::v1::AgentJobStatus ReattachedStatus(const std::string& job_id, const std::string& hv_job);
+  // Hyper-V no longer knows hv_job (removed after TimeBeforeRemoval, or
+  // vmms restarted). Returns the terminal status when the VM's observed
+  // state proves the operation completed (see VmStateProvesCompletion);
+  // otherwise publishes 32771 saying why and returns nothing (the next poll
+  // looks again).
+  absl::optional<dr::v1::AgentJobStatus> Vanished(const std::string& job_id,
+                                                  const std::string& hv_job) ABSL_LOCKS_EXCLUDED(mu_);
 
   Backend* const backend_;
   JobJournal* const journal_;

@@ -210,7 +210,7 @@ TEST_F(JobRunnerTest, OutcomeIsKeptPastTimeBeforeRemoval) {
   EXPECT_EQ(watched->state(), dr::v1::JOB_STATE_COMPLETED);
 }
 
-TEST_F(JobRunnerTest, JobRemovedBeforeItsOutcomeWasReadIsStatusUnknown) {
+TEST_F(JobRunnerTest, JobRemovedBeforeItsOutcomeWasReadIsReconciledFromTheVmsState) {
   ASSERT_TRUE(runner_->Start(kTestJob, Failover(), nullptr, nullptr).ok());
   // The agent is not polling (down) for longer than TimeBeforeRemoval.
   clock_.Advance(absl::Minutes(10));
@@ -218,8 +218,28 @@ TEST_F(JobRunnerTest, JobRemovedBeforeItsOutcomeWasReadIsStatusUnknown) {
   ASSERT_TRUE(runner_->Watch(kTestJob, rec.Listener(), nullptr).ok());
   runner_->PollOnce();
   const AgentJobStatus last = rec.Seen().back();
-  EXPECT_EQ(last.return_code(), dr::v1::RETURN_CODE_STATUS_UNKNOWN);
-  EXPECT_FALSE(last.terminal()) << "never reported as completed or failed on a guess";
+  // The VM is Recovered: that proves the failover completed, and says so.
+  EXPECT_EQ(last.state(), dr::v1::JOB_STATE_COMPLETED);
+  EXPECT_TRUE(last.terminal());
+  EXPECT_EQ(last.return_code(), dr::v1::RETURN_CODE_JOB_STARTED);
+  EXPECT_NE(last.outcome_note().find("proves that JOB_TYPE_INITIATE_FAILOVER completed"),
+            std::string::npos)
+      << last.outcome_note();
+  EXPECT_EQ(last.virtual_machine().replication_state(), dr::v1::REPLICATION_STATE_RECOVERED);
+  EXPECT_EQ(journal_->Get(kTestJob)->final_status.state(), dr::v1::JOB_STATE_COMPLETED);
+}
+
+TEST_F(JobRunnerTest, ReattachedJobNeverReportsAStateBehindWhatItReported) {
+  Recorder before;
+  ASSERT_TRUE(runner_->Start(kTestJob, Failover(), before.Listener(), nullptr).ok());
+  Step(absl::Milliseconds(600));
+  ASSERT_EQ(before.Seen().back().state(), dr::v1::JOB_STATE_RUNNING);
+  MakeRunner();  // the agent restarts; the hypervisor and journal remain
+  Recorder after;
+  ASSERT_TRUE(runner_->Watch(kTestJob, after.Listener(), nullptr).ok());
+  ASSERT_FALSE(after.Seen().empty());
+  EXPECT_EQ(after.Seen().front().state(), dr::v1::JOB_STATE_RUNNING) << "re-seeded as New";
+  EXPECT_GE(after.Seen().front().percent_complete(), before.Seen().back().percent_complete());
 }
 
 TEST_F(JobRunnerTest, CancelOnlyWhatTheHypervisorCanCancel) {

@@ -244,9 +244,11 @@ void Dispatcher::OnStatus(const AgentJobStatus& status) {
   u.end_time = FromProto(status.end_time());
   u.event_time = clock_->Now();
   u.keep_state_if_behind = true;
-  u.message = status.terminal()
-                  ? absl::StrCat(dr::v1::JobState_Name(status.state()), " on the hypervisor")
-                  : "";
+  u.message = !status.outcome_note().empty()
+                  ? status.outcome_note()
+                  : status.terminal()
+                        ? absl::StrCat(dr::v1::JobState_Name(status.state()), " on the hypervisor")
+                        : "";
   if (status.has_virtual_machine()) {
     u.has_vm_state = true;
     u.vm_state = status.virtual_machine();

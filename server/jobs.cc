@@ -69,5 +69,66 @@ absl::StatusOr<dr::v1::Job> CancelJob(Store* store, Dispatcher* dispatcher,
   return cancelled;
 }
 
+void AbandonJob(JobWriter* writer, Dispatcher* dispatcher, Clock* clock,
+                const dr::v1::AbandonJobRequest& r,
+                std::function<void(const absl::StatusOr<dr::v1::Job>&)> done) {
+  absl::Status valid = [&]() -> absl::Status {
+    RETURN_IF_ERROR(CheckJobName("name", r.name()));
+    RETURN_IF_ERROR(CheckRequestId("request_id", r.request_id()));
+    if (r.reason().empty()) {
+      return InvalidParameter("reason", "MISSING",
+                              "say why the job is abandoned (it is recorded with the job)");
+    }
+    if (r.reason().size() > 1024) {
+      return InvalidParameter("reason", "TOO_LONG", "must be at most 1024 characters");
+    }
+    if (r.requester().size() > 256) {
+      return InvalidParameter("requester", "TOO_LONG", "must be at most 256 characters");
+    }
+    return absl::OkStatus();
+  }();
+  if (!valid.ok()) return done(valid);
+  dr::v1::AbandonJobRequest fp = r;
+  fp.clear_request_id();
+  fp.clear_requester();  // a retry from another operator is a retry
+  const std::string who = r.requester().empty() ? "an operator" : r.requester();
+  JobUpdate u;
+  u.job = r.name();
+  u.state = dr::v1::JOB_STATE_EXCEPTION;
+  u.return_code = dr::v1::RETURN_CODE_STATUS_UNKNOWN;
+  u.error_code = static_cast<uint32_t>(dr::v1::RETURN_CODE_STATUS_UNKNOWN);
+  u.error_summary = "Abandoned: status unknown";
+  u.error_description =
+      absl::StrCat("abandoned by ", who, ": ", r.reason(),
+                   " (the hypervisor's outcome was never read; the VM was released as it was)");
+  u.event_time = clock->Now();
+  u.end_time = u.event_time;
+  u.message = absl::StrCat("abandoned by ", who, ": ", r.reason());
+  u.only_if_status_unknown = true;
+  u.request = RequestKey{r.request_id(), "dr.v1.JobService/AbandonJob", fp.SerializeAsString()};
+  const std::string name = r.name();
+  writer->Submit(std::move(u), [dispatcher, name, who, done](const absl::StatusOr<dr::v1::Job>& job) {
+    if (job.status().code() == absl::StatusCode::kNotFound) {
+      return done(NotFoundParameter("name", "NOT_FOUND", absl::StrCat(name, " does not exist")));
+    }
+    if (!job.ok()) {
+      const std::string reason = ErrorDetailOf(job.status()).reason();
+      if (reason == "JOB_TERMINAL" || reason == "JOB_STATUS_KNOWN") {
+        // Said in terms of this request: the job, not a state field.
+        return done(InvalidState("name", reason,
+                                 absl::StrCat(job.status().message(),
+                                              reason == "JOB_STATUS_KNOWN"
+                                                  ? "; only a job whose outcome is unknown (32771) "
+                                                    "can be abandoned: cancel it instead"
+                                                  : "")));
+      }
+      return done(job.status());
+    }
+    if (dispatcher != nullptr && IsTerminalJobState(job->state())) dispatcher->Drop(name);
+    spdlog::warn("{}: abandoned by {}; {} released", name, who, job->virtual_machine());
+    done(job);
+  });
+}
+
 }  // namespace server
 }  // namespace hvdr

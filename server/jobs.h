@@ -4,7 +4,11 @@
 
 #include "absl/status/statusor.h"
 #include "dr/v1/job_service.pb.h"
+#include <functional>
+
+#include "common/clock.h"
 #include "server/dispatcher.h"
+#include "server/job_writer.h"
 #include "storage/store.h"
 
 namespace hvdr {
@@ -26,6 +30,17 @@ namespace server {
 // Not owned; thread-safe.
 absl::StatusOr<dr::v1::Job> CancelJob(Store* store, Dispatcher* dispatcher,
                                       const dr::v1::CancelJobRequest& request);
+
+// Abandons a job whose outcome is unknown (see JobService.AbandonJob): one
+// update through `writer` (so it is ordered with the agents' statuses),
+// applied only while the stored return code is 32771, with the request_id
+// recorded in the same transaction (a retry answers the job as it now is).
+// Once stored, `dispatcher` (may be null) stops driving the job. `done`
+// runs once, on this thread (refusals found before writing) or on the
+// writer's completion thread.
+void AbandonJob(JobWriter* writer, Dispatcher* dispatcher, Clock* clock,
+                const dr::v1::AbandonJobRequest& request,
+                std::function<void(const absl::StatusOr<dr::v1::Job>&)> done);
 
 }  // namespace server
 }  // namespace hvdr

@@ -49,7 +49,8 @@ absl::StatusOr<std::unique_ptr<DrServer>> DrServer::Create(const Options& option
                                                  s->dispatcher_.get(), options.clock);
   s->topology_service_ = std::make_unique<TopologyServiceImpl>(s->topology_.get(), s->store_.get());
   s->failover_service_ = std::make_unique<FailoverServiceImpl>(s->failover_.get());
-  s->job_service_ = std::make_unique<JobServiceImpl>(s->store_.get(), &s->hub_, s->dispatcher_.get());
+  s->job_service_ = std::make_unique<JobServiceImpl>(s->store_.get(), &s->hub_, s->dispatcher_.get(),
+                                                     s->writer_.get(), options.clock);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();

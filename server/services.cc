@@ -340,5 +340,15 @@ grpc::ServerUnaryReactor* JobServiceImpl::CancelJob(grpc::CallbackServerContext*
   return Reply(c, server::CancelJob(store_, dispatcher_, *r), out);
 }
 
+grpc::ServerUnaryReactor* JobServiceImpl::AbandonJob(grpc::CallbackServerContext* c,
+                                                     const dr::v1::AbandonJobRequest* r, dr::v1::Job* out) {
+  grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
+  server::AbandonJob(writer_, dispatcher_, clock_, *r, [reactor, c, out](const absl::StatusOr<dr::v1::Job>& job) {
+    if (job.ok()) *out = *job;
+    reactor->Finish(ToGrpcStatus(job.status(), c));
+  });
+  return reactor;
+}
+
 }  // namespace server
 }  // namespace hvdr

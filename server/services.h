@@ -92,8 +92,9 @@ class FailoverServiceImpl final : public dr::v1::FailoverService::CallbackServic
 
 class JobServiceImpl final : public dr::v1::JobService::CallbackService {
  public:
-  JobServiceImpl(Store* store, JobHub* hub, Dispatcher* dispatcher)
-      : store_(store), hub_(hub), dispatcher_(dispatcher) {}
+  // Not owned. `writer` and `clock` serve AbandonJob.
+  JobServiceImpl(Store* store, JobHub* hub, Dispatcher* dispatcher, JobWriter* writer, Clock* clock)
+      : store_(store), hub_(hub), dispatcher_(dispatcher), writer_(writer), clock_(clock) {}
   grpc::ServerUnaryReactor* GetJob(grpc::CallbackServerContext*, const dr::v1::GetJobRequest*,
                                    dr::v1::Job*) override;
   grpc::ServerUnaryReactor* ListJobs(grpc::CallbackServerContext*, const dr::v1::ListJobsRequest*,
@@ -105,11 +106,15 @@ class JobServiceImpl final : public dr::v1::JobService::CallbackService {
                                           dr::v1::ListJobEventsResponse*) override;
   grpc::ServerUnaryReactor* CancelJob(grpc::CallbackServerContext*, const dr::v1::CancelJobRequest*,
                                       dr::v1::Job*) override;
+  grpc::ServerUnaryReactor* AbandonJob(grpc::CallbackServerContext*, const dr::v1::AbandonJobRequest*,
+                                       dr::v1::Job*) override;
 
  private:
   Store* const store_;
   JobHub* const hub_;
   Dispatcher* const dispatcher_;
+  JobWriter* const writer_;
+  Clock* const clock_;
 };
 
 }  // namespace server

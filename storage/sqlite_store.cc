@@ -837,7 +837,7 @@ std::vector<WriteResult> SqliteStore::Write(const std::vector<WriteOp>& ops) {
         r.job = std::move(created.job);
         r.replayed = created.replayed;
       } else {
-        absl::StatusOr<Job> updated = UpdateJobLocked(ops[i].update);
+        absl::StatusOr<Job> updated = UpdateJobLocked(ops[i].update, &r.replayed);
         r.status = updated.status();
         if (updated.ok()) r.job = *std::move(updated);
       }
@@ -929,7 +929,16 @@ absl::StatusOr<std::vector<Job>> SqliteStore::ListActiveJobs() {
   return CollectAll<Job>(s, ReadJob);
 }
 
-absl::StatusOr<Job> SqliteStore::UpdateJobLocked(const JobUpdate& u) {
+absl::StatusOr<Job> SqliteStore::UpdateJobLocked(const JobUpdate& u, bool* replayed) {
+  if (replayed != nullptr) *replayed = false;
+  if (!u.request.request_id.empty()) {
+    absl::StatusOr<std::string> seen = LookupKeyLocked(u.request);
+    if (seen.ok()) {
+      if (replayed != nullptr) *replayed = true;
+      return GetJobOn(*db_, u.job);
+    }
+    if (seen.status().code() != absl::StatusCode::kNotFound) return seen.status();
+  }
   if (!IsKnownJobState(u.state)) {
     return InvalidParameter("state", "INVALID_JOB_STATE",
                             absl::StrCat("JobState must be 2-11, got ", u.state));
@@ -947,6 +956,12 @@ absl::StatusOr<Job> SqliteStore::UpdateJobLocked(const JobUpdate& u) {
     return InvalidState("state", "JOB_TERMINAL",
                         absl::StrCat(u.job, " already ended in state ",
                                      dr::v1::JobState_Name(current.state())));
+  }
+  if (u.only_if_status_unknown && current.return_code() != dr::v1::RETURN_CODE_STATUS_UNKNOWN) {
+    return InvalidState("return_code", "JOB_STATUS_KNOWN",
+                        absl::StrCat(u.job, " reports return code ",
+                                     static_cast<int>(current.return_code()),
+                                     ": its outcome is not unknown"));
   }
   dr::v1::JobState state = u.state;
   uint32_t percent = u.percent_complete;
@@ -1004,6 +1019,7 @@ absl::StatusOr<Job> SqliteStore::UpdateJobLocked(const JobUpdate& u) {
         "UPDATE vms SET active_job = NULL WHERE active_job = ?"));
     RETURN_IF_ERROR(release.Bind(1, u.job).Run());
   }
+  if (!u.request.request_id.empty()) RETURN_IF_ERROR(PutKeyLocked(u.request, u.job));
   // The row as the UPDATE above left it (as ReadJob would read it back).
   Job updated = std::move(current);
   updated.set_state(state);

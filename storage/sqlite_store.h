@@ -115,7 +115,8 @@ class SqliteStore final : public Store {
   absl::Status CreateJobLocked(const dr::v1::Job& job, const RequestKey& key,
                                const std::string& operation, CreateJobResult* result)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::StatusOr<dr::v1::Job> UpdateJobLocked(const JobUpdate& update)
+  // *replayed (may be null) is set when update.request had been seen.
+  absl::StatusOr<dr::v1::Job> UpdateJobLocked(const JobUpdate& update, bool* replayed = nullptr)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status UpdateVmStateLocked(const std::string& name, const dr::v1::VirtualMachine& vm)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -107,6 +107,15 @@ struct JobUpdate {
   // return code decided without the agent), which must never move a job
   // backwards nor be lost because they would.
   bool keep_state_if_behind = false;
+  // When set, the update applies only while the job's outcome is unknown
+  // (return code 32771): FAILED_PRECONDITION otherwise. For decisions an
+  // operator takes because the outcome cannot be learned (abandoning).
+  bool only_if_status_unknown = false;
+  // When request.request_id is set, it is recorded in the same transaction
+  // (with the job's name); a repeat of the key writes nothing and answers
+  // the job as it now is (WriteResult.replayed); a repeat with another
+  // method or fingerprint is INVALID_ARGUMENT (field "request_id").
+  RequestKey request;
   // When set, the state fields of the job's VM (mode, replication state,
   // health, enabled state, RPO figures) are updated in the same
   // transaction: the hypervisor's view of the VM after the job.
@@ -129,7 +138,9 @@ struct WriteOp {
 struct WriteResult {
   absl::Status status;
   dr::v1::Job job;        // the job as stored (or the replayed one)
-  bool replayed = false;  // kCreateJob: the request_id had been seen
+  // kCreateJob, or kUpdateJob with a request key: the request_id had been
+  // seen; `job` is the job as it now is and nothing was written.
+  bool replayed = false;
 };
 
 class Store {

@@ -138,6 +138,9 @@ absl::Status SimBackend::ValidateScenario(const Scenario& scenario) {
     if (f.fail_at_percent() > 100) {
       return absl::InvalidArgumentError(absl::StrCat(at, ".fail_at_percent: must be 0-100"));
     }
+    if (f.vanish_at_percent() > 100) {
+      return absl::InvalidArgumentError(absl::StrCat(at, ".vanish_at_percent: must be 0-100"));
+    }
     if (!f.vm_id().empty() && ids.count(f.vm_id()) == 0) {
       return absl::InvalidArgumentError(
           absl::StrCat(at, ".vm_id: no VM \"", f.vm_id(), "\" in the scenario"));
@@ -523,6 +526,17 @@ void SimBackend::AdvanceLocked() {
         job.set_percent(static_cast<uint32_t>(
             std::min<int64_t>(50, duration_us == 0 ? 50 : elapsed_us * 100 / duration_us)));
       }
+    } else if (f.vanish_at_percent() > 0 &&
+               elapsed_us * 100 >= duration_us * int64_t{f.vanish_at_percent()}) {
+      // vmms restarted: the job is gone without an outcome, the VM as before.
+      SimVm* vm = FindVmLocked(job.vm_id());
+      if (vm != nullptr) {
+        vm->clear_active_job();
+        vm->set_state(vm->state_before_job());
+      }
+      job.set_state(dr::v1::JOB_STATE_KILLED);
+      job.set_end_us(now - RemovalDelayUsLocked());
+      next_removal_us_ = now;  // removed below, in this same pass
     } else if (f.fail_at_percent() > 0 &&
                elapsed_us * 100 >= duration_us * int64_t{f.fail_at_percent()}) {
       job.set_percent(f.fail_at_percent() == 100 ? 99 : f.fail_at_percent());
