@@ -135,9 +135,22 @@ absl::Status MigrateSchema(Sqlite& db, int target) {
         "database schema version ", *version, " is newer than this program's (",
         LatestSchemaVersion(), "); refusing to open it"));
   }
+  absl::StatusOr<int64_t> app_id = db.QueryInt("PRAGMA application_id");
+  if (!app_id.ok()) return app_id.status();
+  if (*app_id != 0 && *app_id != kHvdrApplicationId) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "application_id ", *app_id, " is not hvdr's: another program's database; refusing to open it"));
+  }
+  const std::string stamp = absl::StrCat("PRAGMA application_id = ", kHvdrApplicationId);
+  if (*app_id == 0 && *version >= target) {
+    absl::Status s = InTransaction(db, [&]() { return db.Exec(stamp); });
+    if (!s.ok()) return s;
+  }
   for (int v = static_cast<int>(*version); v < target; ++v) {
     absl::Status s = InTransaction(db, [&]() -> absl::Status {
       absl::Status step = db.Exec(SchemaMigrations()[v]);
+      if (!step.ok()) return step;
+      step = db.Exec(stamp);
       if (!step.ok()) return step;
       return db.Exec(absl::StrCat("PRAGMA user_version = ", v + 1));
     });

@@ -12,6 +12,7 @@
 #include "common/hyperv_status.h"
 #include "common/proto_time.h"
 #include "common/status_macros.h"
+#include "storage/db_file.h"
 #include "storage/schema.h"
 
 namespace hvdr {
@@ -217,11 +218,52 @@ absl::Status ValidateId(absl::string_view field, absl::string_view id) {
 // WAL frames (pages) past which the writer restarts the WAL: 16 MiB.
 constexpr int kRestartFrames = 4096;
 
+namespace {
+
+// `s` with its message prefixed "database <path>: " unless it names the
+// database already; the payload is kept.
+absl::Status AboutDatabase(const std::string& path, const absl::Status& s) {
+  if (s.ok() || absl::StartsWith(s.message(), absl::StrCat("database ", path, ": "))) return s;
+  absl::Status out(s.code(), absl::StrCat("database ", path, ": ", s.message()));
+  s.ForEachPayload([&out](absl::string_view url, const absl::Cord& payload) { out.SetPayload(url, payload); });
+  return out;
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path,
                                                                const Options& options) {
+  absl::StatusOr<std::unique_ptr<SqliteStore>> store = OpenUnchecked(path, options);
+  if (!store.ok()) return AboutDatabase(path, store.status());
+  return store;
+}
+
+absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::OpenUnchecked(const std::string& path,
+                                                                        const Options& options) {
+  const bool file = path != ":memory:" && !path.empty();
+  std::unique_ptr<FileLock> lock;
+  if (file) {
+    // Before anything is written: a file we must not touch stays as it was.
+    RETURN_IF_ERROR(CheckDatabaseFile(path));
+    if (options.lock) {
+      absl::StatusOr<std::unique_ptr<FileLock>> held = FileLock::TryAcquire(path + ".lock");
+      if (absl::IsFailedPrecondition(held.status())) {
+        absl::Status in_use = absl::FailedPreconditionError(absl::StrCat(
+            "in use by another drserver (", held.status().message(), ")"));
+        dr::v1::ErrorDetail detail;
+        detail.set_return_code(dr::v1::RETURN_CODE_SYSTEM_IN_USE);
+        detail.set_field("db");
+        detail.set_reason(kDbInUse);
+        in_use.SetPayload(kErrorDetailUrl, absl::Cord(detail.SerializeAsString()));
+        return in_use;
+      }
+      if (!held.ok()) return held.status();
+      lock = *std::move(held);
+    }
+  }
   ASSIGN_OR_RETURN(std::unique_ptr<Sqlite> db, Sqlite::Open(path, options.sqlite));
   RETURN_IF_ERROR(MigrateSchema(*db));
-  std::unique_ptr<SqliteStore> store(new SqliteStore(std::move(db)));
+  std::unique_ptr<SqliteStore> store(new SqliteStore(std::move(lock), std::move(db)));
   if (options.background_checkpoint && path != ":memory:" && !path.empty()) {
     // Commits no longer stop to copy the WAL into the database; a thread of
     // its own does it (see CheckpointOnce).

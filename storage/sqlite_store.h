@@ -13,6 +13,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "storage/file_lock.h"
 #include "storage/sqlite.h"
 #include "storage/store.h"
 
@@ -29,10 +30,20 @@ class SqliteStore final : public Store {
     // briefly so that the WAL starts over (otherwise steady writes grow it
     // without bound).
     bool background_checkpoint = true;
+    // Hold `<path>.lock` (storage/file_lock.h) while open, so that a second
+    // store - another drserver - on the same file is refused. Off only for
+    // tests that share a file between two stores on purpose.
+    bool lock = true;
   };
 
   // Opens or creates the database at `path` and migrates it to the latest
-  // schema. FAILED_PRECONDITION if it was written by a newer schema.
+  // schema. A file path is first checked without writing anything
+  // (CheckDatabaseFile in storage/db_file.h: a directory, an unreadable or
+  // read-only file or directory, not SQLite, truncated, another program's
+  // database or a newer schema are refused, the file untouched), then
+  // locked: FAILED_PRECONDITION with reason DB_IN_USE when another store
+  // holds it. Every error message starts "database <path>: "; the reason is
+  // in the status's ErrorDetail (field "db").
   static absl::StatusOr<std::unique_ptr<SqliteStore>> Open(const std::string& path,
                                                            const Options& options);
   ~SqliteStore() override;
@@ -82,7 +93,12 @@ class SqliteStore final : public Store {
   absl::Status CheckIntegrity();
 
  private:
-  explicit SqliteStore(std::unique_ptr<Sqlite> db) : db_(std::move(db)) {}
+  SqliteStore(std::unique_ptr<FileLock> lock, std::unique_ptr<Sqlite> db)
+      : lock_(std::move(lock)), db_(std::move(db)) {}
+
+  // Open without the "database <path>: " prefix on errors.
+  static absl::StatusOr<std::unique_ptr<SqliteStore>> OpenUnchecked(const std::string& path,
+                                                                    const Options& options);
 
   // One round of the checkpoint thread: a PASSIVE checkpoint (the writer
   // goes on). Under steady writes PASSIVE never catches up with the end of
@@ -127,6 +143,9 @@ class SqliteStore final : public Store {
   absl::Status PutKeyLocked(const RequestKey& key, const std::string& job)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
+  // Released last, after every connection is closed. Null for ":memory:"
+  // and when Options::lock is off.
+  const std::unique_ptr<FileLock> lock_;
   // The writer connection: every write, and reads inside write transactions.
   absl::Mutex mu_;
   const std::unique_ptr<Sqlite> db_ ABSL_PT_GUARDED_BY(mu_);

@@ -787,9 +787,9 @@ TEST_F(MigrationTest, NewerSchemaIsRefusedNotCorrupted) {
   EXPECT_THAT(std::string(store.status().message()), HasSubstr("newer"));
 }
 
-TEST_F(MigrationTest, UnwritablePathIsUnavailable) {
+TEST_F(MigrationTest, PathInAMissingDirectoryIsNotFound) {
   auto store = SqliteStore::Open("/nonexistent-dir/x/y.db", {});
-  EXPECT_EQ(store.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(std::string(store.status().message()), HasSubstr("/nonexistent-dir/x/y.db"));
 }
 
@@ -799,10 +799,13 @@ TEST(ConcurrencyTest, ConcurrentWritersLoseNoUpdate) {
   const std::string path = TempDbPath("concurrent");
   Sqlite::Options fast;
   fast.synchronous = "NORMAL";
-  auto a = SqliteStore::Open(path, {fast});
+  SqliteStore::Options two_stores;  // two stores on one file, as two processes would have
+  two_stores.sqlite = fast;
+  two_stores.lock = false;
+  auto a = SqliteStore::Open(path, two_stores);
   ASSERT_TRUE(a.ok()) << a.status();
   // A second connection to the same file, as a second process would have.
-  auto b = SqliteStore::Open(path, {fast});
+  auto b = SqliteStore::Open(path, two_stores);
   ASSERT_TRUE(b.ok()) << b.status();
   Store* stores[2] = {a->get(), b->get()};
   ASSERT_TRUE(stores[0]->CreateHost(TestHost(), nullptr).ok());
