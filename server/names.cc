@@ -16,9 +16,29 @@ absl::Status Malformed(absl::string_view field, absl::string_view want, absl::st
                           absl::StrCat("must look like ", want, ", got \"", got.substr(0, 200), "\""));
 }
 
-bool IsGuidChar(char c) { return absl::ascii_isxdigit(c) || c == '-' || c == '{' || c == '}'; }
-
 }  // namespace
+
+absl::StatusOr<std::string> CanonicalVmGuid(absl::string_view field, absl::string_view guid) {
+  absl::string_view g = guid;
+  if (g.size() >= 2 && g.front() == '{' && g.back() == '}') g = g.substr(1, g.size() - 2);
+  bool ok = g.size() == 36;
+  std::string out;
+  for (size_t i = 0; ok && i < g.size(); ++i) {
+    const bool dash_here = i == 8 || i == 13 || i == 18 || i == 23;
+    ok = dash_here ? g[i] == '-' : absl::ascii_isxdigit(g[i]);
+    out.push_back(absl::ascii_toupper(g[i]));
+  }
+  if (!ok) {
+    return InvalidParameter(field, "MALFORMED_GUID",
+                            absl::StrCat("must be a VM GUID (8-4-4-4-12 hex digits, braces optional), got \"",
+                                         guid.substr(0, 80), "\""));
+  }
+  return out;
+}
+
+bool IsVmGuid(absl::string_view s) { return CanonicalVmGuid("", s).ok(); }
+
+std::string VmName::name() const { return absl::StrCat(host, "/virtualMachines/", vm_id); }
 
 absl::Status CheckId(absl::string_view field, absl::string_view id) {
   if (id.empty()) return InvalidParameter(field, "MISSING", "is required");
@@ -69,13 +89,16 @@ absl::StatusOr<VmName> ParseVmName(absl::string_view field, absl::string_view na
   if (name.empty()) return InvalidParameter(field, "MISSING", "is required");
   std::vector<absl::string_view> parts = absl::StrSplit(name, '/');
   if (parts.size() != 4 || parts[0] != "hosts" || parts[2] != "virtualMachines" ||
-      !CheckId(field, parts[1]).ok() || parts[3].empty() || parts[3].size() > 64) {
+      !CheckId(field, parts[1]).ok()) {
     return Malformed(field, kWant, name);
   }
-  for (char c : parts[3]) {
-    if (!IsGuidChar(c)) return Malformed(field, kWant, name);
+  absl::StatusOr<std::string> guid = CanonicalVmGuid(field, parts[3]);
+  if (!guid.ok()) {
+    return InvalidParameter(field, "MALFORMED_GUID",
+                            absl::StrCat("must look like ", kWant, " with {vm-guid} 8-4-4-4-12 hex digits; got \"",
+                                         name.substr(0, 200), "\""));
   }
-  return VmName{absl::StrCat("hosts/", parts[1]), std::string(parts[3])};
+  return VmName{absl::StrCat("hosts/", parts[1]), *std::move(guid)};
 }
 
 absl::StatusOr<std::pair<std::string, std::string>> ParseRecoveryPointName(absl::string_view field,
@@ -83,12 +106,11 @@ absl::StatusOr<std::pair<std::string, std::string>> ParseRecoveryPointName(absl:
   constexpr absl::string_view kWant = "hosts/{host}/virtualMachines/{vm-guid}/recoveryPoints/{id}";
   size_t at = name.find("/recoveryPoints/");
   if (at == absl::string_view::npos) return Malformed(field, kWant, name);
-  absl::string_view vm = name.substr(0, at);
+  absl::StatusOr<VmName> vm = ParseVmName(field, name.substr(0, at));
+  if (!vm.ok()) return vm.status();
   absl::string_view id = name.substr(at + 16);
-  if (!ParseVmName(field, vm).ok() || id.empty() || absl::StrContains(id, '/') || id.size() > 256) {
-    return Malformed(field, kWant, name);
-  }
-  return std::make_pair(std::string(vm), std::string(id));
+  if (id.empty() || absl::StrContains(id, '/') || id.size() > 256) return Malformed(field, kWant, name);
+  return std::make_pair(vm->name(), std::string(id));
 }
 
 absl::Status CheckJobName(absl::string_view field, absl::string_view name) {

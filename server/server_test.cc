@@ -374,6 +374,77 @@ TEST_F(ServerValidationTest, UnreachableAgentAtRegistrationKeepsTheHostMarkedSta
   EXPECT_THAT(host->last_error(), ::testing::HasSubstr("connection refused"));
 }
 
+TEST_F(ServerValidationTest, AnySpellingOfAVmGuidFindsTheVm) {
+  // The fixture's inventory GUIDs are digits only: give one letters to see case folding.
+  dr::v1::GetInventoryResponse inv;
+  *inv.add_virtual_machines() = Vm("ABCDEF12-0000-4000-8000-00000000000A", dr::v1::REPLICATION_MODE_REPLICA, "rp-x");
+  auto stub = agents_.stubs_["127.0.0.1:7003"] = std::make_shared<NiceMock<dr::v1::MockHostAgentServiceStub>>();
+  ON_CALL(*stub, GetInventory(_, _, _)).WillByDefault(DoAll(SetArgPointee<2>(inv), Return(grpc::Status::OK)));
+  ASSERT_TRUE(Register("hv-dr-9", "sites/dr", "127.0.0.1:7003", "reg-9").status.ok());
+  const std::string canonical = "hosts/hv-dr-9/virtualMachines/ABCDEF12-0000-4000-8000-00000000000A";
+  for (const std::string& name : {canonical, std::string("hosts/hv-dr-9/virtualMachines/abcdef12-0000-4000-8000-00000000000a"),
+                                  std::string("hosts/hv-dr-9/virtualMachines/{abcdef12-0000-4000-8000-00000000000a}"),
+                                  std::string("hosts/hv-dr-9/virtualMachines/{ABCDEF12-0000-4000-8000-00000000000A}")}) {
+    SCOPED_TRACE(name);
+    grpc::ClientContext c;
+    dr::v1::GetVirtualMachineRequest get;
+    get.set_name(name);
+    dr::v1::VirtualMachine vm;
+    ASSERT_TRUE(topology_->GetVirtualMachine(&c, get, &vm).ok());
+    EXPECT_EQ(vm.name(), canonical);
+    grpc::ClientContext c2;
+    dr::v1::ListRecoveryPointsRequest rp;
+    rp.set_parent(name);
+    dr::v1::ListRecoveryPointsResponse points;
+    ASSERT_TRUE(topology_->ListRecoveryPoints(&c2, rp, &points).ok());
+    ASSERT_EQ(points.recovery_points_size(), 1);
+    EXPECT_EQ(points.recovery_points(0).name(), canonical + "/recoveryPoints/rp-x");
+    grpc::ClientContext c3;
+    dr::v1::ListVirtualMachinesRequest list;
+    list.set_display_name_or_id(name.substr(name.rfind('/') + 1));
+    dr::v1::ListVirtualMachinesResponse listed;
+    ASSERT_TRUE(topology_->ListVirtualMachines(&c3, list, &listed).ok());
+    ASSERT_EQ(listed.virtual_machines_size(), 1);
+    EXPECT_EQ(listed.virtual_machines(0).name(), canonical);
+  }
+  // A failover naming the VM and its recovery point in other spellings.
+  dr::v1::InitiateFailoverRequest r;
+  r.set_virtual_machine("hosts/hv-dr-9/virtualMachines/{abcdef12-0000-4000-8000-00000000000a}");
+  r.set_recovery_point("hosts/hv-dr-9/virtualMachines/abcdef12-0000-4000-8000-00000000000A/recoveryPoints/rp-x");
+  r.set_request_id("spelling-1");
+  dr::v1::JobResponse out;
+  grpc::ClientContext c4;
+  grpc::Status st = failover_->InitiateFailover(&c4, r, &out);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(out.job().virtual_machine(), canonical);
+  EXPECT_EQ(out.job().recovery_point(), canonical + "/recoveryPoints/rp-x");
+  grpc::ClientContext c5;
+  dr::v1::ListJobsRequest jobs;
+  jobs.set_virtual_machine("hosts/hv-dr-9/virtualMachines/abcdef12-0000-4000-8000-00000000000a");
+  dr::v1::ListJobsResponse listed_jobs;
+  ASSERT_TRUE(jobs_->ListJobs(&c5, jobs, &listed_jobs).ok());
+  ASSERT_EQ(listed_jobs.jobs_size(), 1);
+  EXPECT_EQ(listed_jobs.jobs(0).name(), out.job().name());
+}
+
+TEST_F(ServerValidationTest, WhatIsNotAGuidIsRefusedNamingTheField) {
+  for (const char* guid : {"----", "{}", "0000000000000000000000000000000000000000000000000000000000000000",
+                           "1111111-10000-0000-0000-000000000001", "1111111X-0000-0000-0000-000000000001"}) {
+    SCOPED_TRACE(guid);
+    Outcome get = Run([&](grpc::ClientContext* c) {
+      dr::v1::GetVirtualMachineRequest r;
+      r.set_name(absl::StrCat("hosts/hv-dr-1/virtualMachines/", guid));
+      dr::v1::VirtualMachine out;
+      return topology_->GetVirtualMachine(c, r, &out);
+    });
+    EXPECT_EQ(get.status.code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(ErrorDetailOf(get.status).field(), "name");
+    Outcome failover = Failover(absl::StrCat("hosts/hv-dr-1/virtualMachines/", guid), "", "bad-guid");
+    EXPECT_EQ(failover.status.code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(ErrorDetailOf(failover.status).field(), "virtual_machine");
+  }
+}
+
 // Job names are time-ordered even when the clock does not move, so that
 // new jobs land at the right edge of every index keyed by name.
 class JobNameTest : public ServerValidationTest {

@@ -105,9 +105,9 @@ grpc::ServerUnaryReactor* TopologyServiceImpl::ListSites(grpc::CallbackServerCon
 grpc::ServerUnaryReactor* TopologyServiceImpl::GetVirtualMachine(grpc::CallbackServerContext* c,
                                                                  const dr::v1::GetVirtualMachineRequest* r,
                                                                  dr::v1::VirtualMachine* out) {
-  absl::Status valid = ParseVmName("name", r->name()).status();
-  if (!valid.ok()) return Reply<dr::v1::VirtualMachine>(c, valid, out);
-  return Reply(c, Found(store_->GetVirtualMachine(r->name()), "name", r->name()), out);
+  absl::StatusOr<VmName> vm = ParseVmName("name", r->name());
+  if (!vm.ok()) return Reply<dr::v1::VirtualMachine>(c, vm.status(), out);
+  return Reply(c, Found(store_->GetVirtualMachine(vm->name()), "name", r->name()), out);
 }
 
 grpc::ServerUnaryReactor* TopologyServiceImpl::ListVirtualMachines(
@@ -120,8 +120,8 @@ grpc::ServerUnaryReactor* TopologyServiceImpl::ListReplicationRelationships(
     grpc::CallbackServerContext* c, const dr::v1::ListReplicationRelationshipsRequest* r,
     dr::v1::ListReplicationRelationshipsResponse* out) {
   auto result = [&]() -> absl::StatusOr<dr::v1::ListReplicationRelationshipsResponse> {
-    RETURN_IF_ERROR(ParseVmName("parent", r->parent()).status());
-    ASSIGN_OR_RETURN(auto rels, Found(store_->ListReplicationRelationships(r->parent()), "parent", r->parent()));
+    ASSIGN_OR_RETURN(VmName vm, ParseVmName("parent", r->parent()));
+    ASSIGN_OR_RETURN(auto rels, Found(store_->ListReplicationRelationships(vm.name()), "parent", r->parent()));
     dr::v1::ListReplicationRelationshipsResponse resp;
     for (auto& rel : rels) *resp.add_replication_relationships() = std::move(rel);
     return resp;
@@ -133,9 +133,9 @@ grpc::ServerUnaryReactor* TopologyServiceImpl::ListRecoveryPoints(grpc::Callback
                                                                   const dr::v1::ListRecoveryPointsRequest* r,
                                                                   dr::v1::ListRecoveryPointsResponse* out) {
   auto result = [&]() -> absl::StatusOr<dr::v1::ListRecoveryPointsResponse> {
-    RETURN_IF_ERROR(ParseVmName("parent", r->parent()).status());
+    ASSIGN_OR_RETURN(VmName vm, ParseVmName("parent", r->parent()));
     RETURN_IF_ERROR(CheckPageSize(r->page_size()));
-    ASSIGN_OR_RETURN(auto page, Found(store_->ListRecoveryPoints(r->parent(), {r->page_size(), r->page_token()}),
+    ASSIGN_OR_RETURN(auto page, Found(store_->ListRecoveryPoints(vm.name(), {r->page_size(), r->page_token()}),
                                       "parent", r->parent()));
     dr::v1::ListRecoveryPointsResponse resp;
     for (auto& p : page.items) *resp.add_recovery_points() = std::move(p);
@@ -287,8 +287,8 @@ grpc::ServerUnaryReactor* JobServiceImpl::ListJobs(grpc::CallbackServerContext* 
       f.types.push_back(static_cast<dr::v1::JobType>(t));
     }
     if (!r->virtual_machine().empty()) {
-      RETURN_IF_ERROR(ParseVmName("virtual_machine", r->virtual_machine()).status());
-      f.virtual_machine = r->virtual_machine();
+      ASSIGN_OR_RETURN(VmName vm, ParseVmName("virtual_machine", r->virtual_machine()));
+      f.virtual_machine = vm.name();
     }
     if (!r->host().empty()) {
       RETURN_IF_ERROR(ParseHostName("host", r->host()).status());

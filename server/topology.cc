@@ -150,7 +150,10 @@ absl::StatusOr<dr::v1::ListVirtualMachinesResponse> Topology::ListVirtualMachine
     }
     f.replication_healths.push_back(static_cast<dr::v1::ReplicationHealth>(h));
   }
+  // A GUID matches in any spelling (display names are compared as given).
   f.display_name_or_id = r.display_name_or_id();
+  absl::StatusOr<std::string> guid = CanonicalVmGuid("display_name_or_id", f.display_name_or_id);
+  if (guid.ok()) f.vm_id = *std::move(guid);
   f.filter_replication_mode = r.filter_replication_mode();
   f.replication_mode = r.replication_mode();
   ASSIGN_OR_RETURN(Page<dr::v1::VirtualMachine> page,

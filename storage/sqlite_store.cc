@@ -634,7 +634,7 @@ absl::StatusOr<Page<VirtualMachine>> SqliteStore::ListVirtualMachines(
     absl::StrAppend(&sql, " AND v.replication_health IN (SELECT value FROM json_each(?5))");
   }
   if (!filter.display_name_or_id.empty()) {
-    absl::StrAppend(&sql, " AND (v.display_name = ?6 OR v.vm_id = ?6)");
+    absl::StrAppend(&sql, " AND (v.display_name = ?6 OR v.vm_id = ?9)");
   }
   if (filter.filter_replication_mode) absl::StrAppend(&sql, " AND v.replication_mode = ?7");
   absl::StrAppend(&sql, " ORDER BY v.name LIMIT ?8");
@@ -649,7 +649,10 @@ absl::StatusOr<Page<VirtualMachine>> SqliteStore::ListVirtualMachines(
   if (!filter.replication_healths.empty()) {
     s.Bind(5, JsonIntArray(ToInts(filter.replication_healths)));
   }
-  if (!filter.display_name_or_id.empty()) s.Bind(6, filter.display_name_or_id);
+  if (!filter.display_name_or_id.empty()) {
+    s.Bind(6, filter.display_name_or_id);
+    s.Bind(9, filter.vm_id.empty() ? filter.display_name_or_id : filter.vm_id);
+  }
   if (filter.filter_replication_mode) {
     s.Bind(7, static_cast<int64_t>(filter.replication_mode));
   }

@@ -53,6 +53,10 @@ struct VirtualMachineFilter {
   std::vector<dr::v1::ReplicationState> replication_states;  // any of; empty = all
   std::vector<dr::v1::ReplicationHealth> replication_healths;
   std::string display_name_or_id;  // exact match on ElementName or GUID
+  // When set, the GUID display_name_or_id is compared with instead (the
+  // caller's canonical spelling of it); ElementName is still compared with
+  // display_name_or_id as given.
+  std::string vm_id;
   bool filter_replication_mode = false;
   dr::v1::ReplicationMode replication_mode = dr::v1::REPLICATION_MODE_NONE;
 };
