@@ -1,5 +1,7 @@
 #include "server/names.h"
 
+#include <arpa/inet.h>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -118,6 +120,87 @@ absl::Status CheckJobName(absl::string_view field, absl::string_view name) {
   if (!absl::StartsWith(name, "jobs/") || name.size() == 5 || name.size() > 128 ||
       absl::StrContains(name.substr(5), '/')) {
     return Malformed(field, "jobs/{job}", name);
+  }
+  return absl::OkStatus();
+}
+
+namespace {
+
+bool IsDnsName(absl::string_view host) {
+  if (!host.empty() && host.back() == '.') host.remove_suffix(1);
+  if (host.empty() || host.size() > 253) return false;
+  for (absl::string_view label : absl::StrSplit(host, '.')) {
+    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') return false;
+    for (char c : label) {
+      if (!absl::ascii_isalnum(c) && c != '-') return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+absl::Status CheckAgentAddress(absl::string_view field, absl::string_view address) {
+  constexpr absl::string_view kWant = "host:port (an IPv4 address, [IPv6] or a DNS name; port 1-65535)";
+  auto bad = [&](absl::string_view reason, absl::string_view why) {
+    return InvalidParameter(field, reason,
+                            absl::StrCat(why, "; must be ", kWant, ", got \"", address.substr(0, 300), "\""));
+  };
+  if (address.empty()) return InvalidParameter(field, "MISSING", absl::StrCat("is required: ", kWant));
+  for (char c : address) {
+    if (absl::ascii_isspace(c) || absl::ascii_iscntrl(c)) return bad("ADDRESS_HAS_WHITESPACE", "contains whitespace");
+  }
+  if (absl::StrContains(address, "://")) return bad("ADDRESS_IS_URL", "is a URL, not an address");
+  for (absl::string_view scheme : {"dns:", "unix:", "unix-abstract:", "ipv4:", "ipv6:", "vsock:", "xds:",
+                                   "passthrough:", "http:", "https:"}) {
+    if (absl::StartsWithIgnoreCase(address, scheme)) {
+      return bad("ADDRESS_IS_GRPC_TARGET", absl::StrCat("is gRPC target syntax (", scheme, "...), not an address"));
+    }
+  }
+  absl::string_view host;
+  absl::string_view port;
+  if (address.front() == '[') {
+    const size_t close = address.find(']');
+    if (close == absl::string_view::npos) return bad("MALFORMED_IPV6", "opens '[' without closing it");
+    host = address.substr(1, close - 1);
+    unsigned char buf[16];
+    if (!host.empty() && inet_pton(AF_INET6, std::string(host).c_str(), buf) != 1) {
+      return bad("MALFORMED_IPV6", "has an invalid IPv6 address in brackets");
+    }
+    absl::string_view rest = address.substr(close + 1);
+    if (rest.empty() || rest.front() != ':') return bad("MISSING_PORT", "has no :port after the brackets");
+    port = rest.substr(1);
+  } else {
+    const size_t colon = address.rfind(':');
+    if (colon == absl::string_view::npos) return bad("MISSING_PORT", "has no :port");
+    host = address.substr(0, colon);
+    port = address.substr(colon + 1);
+    if (absl::StrContains(host, ':')) {
+      return bad("UNBRACKETED_IPV6", "has an IPv6 address (or several colons) without brackets: write [addr]:port");
+    }
+  }
+  if (host.empty()) return bad("MISSING_HOST", "has no host");
+  bool digits = !port.empty() && port.size() <= 5;
+  for (char c : port) digits = digits && absl::ascii_isdigit(c);
+  int port_number = 0;
+  if (!digits || !absl::SimpleAtoi(port, &port_number) || port_number < 1 || port_number > 65535) {
+    return bad("BAD_PORT", "has a port that is not 1-65535");
+  }
+  if (address.front() == '[') return absl::OkStatus();
+  const bool dotted_digits = host.find_first_not_of("0123456789.") == absl::string_view::npos;
+  if (dotted_digits) {
+    unsigned char buf[4];
+    if (inet_pton(AF_INET, std::string(host).c_str(), buf) != 1) {
+      return bad("MALFORMED_IPV4", "has an invalid IPv4 address");
+    }
+    return absl::OkStatus();
+  }
+  if (host.size() > 253 + (host.back() == '.' ? 1 : 0)) {
+    return bad("HOST_NAME_TOO_LONG", "has a host name longer than 253 characters");
+  }
+  if (!IsDnsName(host)) {
+    return bad("MALFORMED_HOST_NAME",
+               "has a host name that is not DNS labels of 1-63 letters, digits and '-' separated by dots");
   }
   return absl::OkStatus();
 }

@@ -46,6 +46,16 @@ absl::StatusOr<std::pair<std::string, std::string>> ParseRecoveryPointName(
     absl::string_view field, absl::string_view name);
 absl::Status CheckJobName(absl::string_view field, absl::string_view name);
 
+// An agent address (RegisterHostRequest.agent_address): host:port and
+// nothing else. The host is an IPv4 address, an IPv6 address in brackets
+// ("[fd00::1]:50061") or a DNS name (RFC 1123 labels of 1-63 letters,
+// digits and '-', not starting or ending with '-'; at most 253 characters,
+// one trailing dot allowed); the port is 1-65535 in decimal. URLs
+// ("http://..."), gRPC target syntax ("dns:///", "unix:", "ipv4:", ...),
+// whitespace, an empty host and an IPv6 address without brackets are
+// refused: INVALID_ARGUMENT naming `field`, with a reason saying which.
+absl::Status CheckAgentAddress(absl::string_view field, absl::string_view address);
+
 std::string HostName(absl::string_view id);
 std::string SiteName(absl::string_view id);
 

@@ -19,28 +19,12 @@ absl::Status CheckPageSize(int32_t page_size) {
   return absl::OkStatus();
 }
 
-namespace {
-
-absl::Status CheckAgentAddress(const std::string& address) {
-  if (address.empty()) return InvalidParameter("agent_address", "MISSING", "is required (host:port)");
-  size_t colon = address.rfind(':');
-  int port = 0;
-  if (colon == std::string::npos || colon == 0 ||
-      !absl::SimpleAtoi(address.substr(colon + 1), &port) || port <= 0 || port > 65535) {
-    return InvalidParameter("agent_address", "MALFORMED_ADDRESS",
-                            absl::StrCat("must be host:port with a port 1-65535, got \"", address, "\""));
-  }
-  return absl::OkStatus();
-}
-
-}  // namespace
-
 Topology::~Topology() { Stop(); }
 
 absl::StatusOr<dr::v1::Host> Topology::RegisterHost(const dr::v1::RegisterHostRequest& r) {
   RETURN_IF_ERROR(CheckId("host_id", r.host_id()));
   RETURN_IF_ERROR(ParseSiteName("site", r.site()).status());
-  RETURN_IF_ERROR(CheckAgentAddress(r.agent_address()));
+  RETURN_IF_ERROR(CheckAgentAddress("agent_address", r.agent_address()));
   RETURN_IF_ERROR(CheckRequestId("request_id", r.request_id()));
   dr::v1::RegisterHostRequest fp = r;
   fp.clear_request_id();
