@@ -116,11 +116,20 @@ constexpr char kV3[] = R"sql(
 ALTER TABLE jobs ADD COLUMN operation BLOB;
 )sql";
 
+// Version 4: secrets of this database (the page token key), created at its
+// first open by SqliteStore.
+constexpr char kV4[] = R"sql(
+CREATE TABLE secrets (
+  name TEXT PRIMARY KEY,
+  value BLOB NOT NULL
+) WITHOUT ROWID;
+)sql";
+
 }  // namespace
 
 const std::vector<const char*>& SchemaMigrations() {
   static const std::vector<const char*>* const kMigrations =
-      new std::vector<const char*>{kV1, kV2, kV3};
+      new std::vector<const char*>{kV1, kV2, kV3, kV4};
   return *kMigrations;
 }
 

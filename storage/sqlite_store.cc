@@ -13,6 +13,7 @@
 #include "common/proto_time.h"
 #include "common/status_macros.h"
 #include "storage/db_file.h"
+#include "storage/page_token.h"
 #include "storage/schema.h"
 
 namespace hvdr {
@@ -33,21 +34,6 @@ constexpr int kMaxPageSize = 1000;
 int EffectivePageSize(int32_t requested) {
   if (requested <= 0) return kDefaultPageSize;
   return std::min(requested, kMaxPageSize);
-}
-
-// Page tokens are opaque to clients: "<kind>:<last key>" in web-safe base64.
-std::string MakeToken(absl::string_view kind, absl::string_view key) {
-  return absl::WebSafeBase64Escape(absl::StrCat("hvdr1:", kind, ":", key));
-}
-
-absl::StatusOr<std::string> ParseToken(absl::string_view kind, absl::string_view token) {
-  std::string raw;
-  std::string prefix = absl::StrCat("hvdr1:", kind, ":");
-  if (!absl::WebSafeBase64Unescape(token, &raw) || !absl::StartsWith(raw, prefix)) {
-    return InvalidParameter("page_token", "INVALID_PAGE_TOKEN",
-                            "not a token from the previous page of this list");
-  }
-  return raw.substr(prefix.size());
 }
 
 // Orders JobStates for the "never backwards" rule: New < Starting <
@@ -156,15 +142,17 @@ Job ReadJob(const Stmt& s) {
 }
 
 // Reads up to `size` rows of `s` into a page; one more row means another
-// page, whose token is `kind` and the key of the last item returned.
+// page, whose token names `kind`, `query` and the key of the last item
+// returned.
 template <typename T, typename Read, typename Key>
-absl::StatusOr<Page<T>> CollectPage(Stmt& s, int size, absl::string_view kind, Read read, Key key) {
+absl::StatusOr<Page<T>> CollectPage(Stmt& s, int size, const PageTokens& tokens, absl::string_view kind,
+                                    absl::string_view query, Read read, Key key) {
   Page<T> out;
   while (true) {
     ASSIGN_OR_RETURN(bool row, s.Step());
     if (!row) break;
     if (static_cast<int>(out.items.size()) == size) {
-      out.next_page_token = MakeToken(kind, key(out.items.back()));
+      out.next_page_token = tokens.Make(kind, query, key(out.items.back()));
       break;
     }
     out.items.push_back(read(s));
@@ -229,6 +217,24 @@ absl::Status AboutDatabase(const std::string& path, const absl::Status& s) {
   return out;
 }
 
+// The database's page token key, made at its first open.
+absl::StatusOr<std::string> PageTokenSecret(Sqlite& db) {
+  std::string secret;
+  RETURN_IF_ERROR(InTransaction(db, [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(Stmt get, db.Prepare("SELECT value FROM secrets WHERE name = 'page_token'"));
+    ASSIGN_OR_RETURN(bool found, get.Step());
+    if (found) {
+      secret = get.Blob(0);
+      return absl::OkStatus();
+    }
+    ASSIGN_OR_RETURN(secret, PageTokens::NewSecret());
+    ASSIGN_OR_RETURN(Stmt put, db.Prepare("INSERT INTO secrets(name, value) VALUES ('page_token', ?)"));
+    return put.BindBlob(1, secret).Run();
+  }));
+  if (secret.size() < 16) return absl::DataLossError("the page token secret is too short");
+  return secret;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path,
@@ -263,7 +269,9 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::OpenUnchecked(const st
   }
   ASSIGN_OR_RETURN(std::unique_ptr<Sqlite> db, Sqlite::Open(path, options.sqlite));
   RETURN_IF_ERROR(MigrateSchema(*db));
-  std::unique_ptr<SqliteStore> store(new SqliteStore(std::move(lock), std::move(db)));
+  ASSIGN_OR_RETURN(std::string secret, PageTokenSecret(*db));
+  std::unique_ptr<SqliteStore> store(
+      new SqliteStore(std::move(lock), std::move(db), std::make_unique<PageTokens>(std::move(secret))));
   if (options.background_checkpoint && path != ":memory:" && !path.empty()) {
     // Commits no longer stop to copy the WAL into the database; a thread of
     // its own does it (see CheckpointOnce).
@@ -396,9 +404,11 @@ absl::StatusOr<Host> SqliteStore::GetHost(const std::string& name) {
 
 absl::StatusOr<Page<Host>> SqliteStore::ListHosts(const std::string& site,
                                                   const PageRequest& page) {
+  std::string query;
+  AppendQueryField(&query, site);
   std::string after;
   if (!page.page_token.empty()) {
-    ASSIGN_OR_RETURN(after, ParseToken("hosts", page.page_token));
+    ASSIGN_OR_RETURN(after, tokens_->Parse("hosts", query, page.page_token));
   }
   const int size = EffectivePageSize(page.page_size);
   ReadConn conn(this);
@@ -406,13 +416,13 @@ absl::StatusOr<Page<Host>> SqliteStore::ListHosts(const std::string& site,
       "SELECT ", kHostCols, " FROM hosts WHERE (?1 = '' OR site = ?1) AND name > ?2 "
       "ORDER BY name LIMIT ?3")));
   s.Bind(1, site).Bind(2, after).Bind(3, size + 1);
-  return CollectPage<Host>(s, size, "hosts", ReadHost, [](const Host& h) { return h.name(); });
+  return CollectPage<Host>(s, size, *tokens_, "hosts", query, ReadHost, [](const Host& h) { return h.name(); });
 }
 
 absl::StatusOr<Page<Site>> SqliteStore::ListSites(const PageRequest& page) {
   std::string after;
   if (!page.page_token.empty()) {
-    ASSIGN_OR_RETURN(after, ParseToken("sites", page.page_token));
+    ASSIGN_OR_RETURN(after, tokens_->Parse("sites", "", page.page_token));
   }
   const int size = EffectivePageSize(page.page_size);
   ReadConn conn(this);
@@ -425,7 +435,7 @@ absl::StatusOr<Page<Site>> SqliteStore::ListSites(const PageRequest& page) {
     site.set_display_name(row.Text(1));
     return site;
   };
-  return CollectPage<Site>(s, size, "sites", read, [](const Site& site) { return site.name(); });
+  return CollectPage<Site>(s, size, *tokens_, "sites", "", read, [](const Site& site) { return site.name(); });
 }
 
 absl::Status SqliteStore::UpdateHostContact(const Host& host) {
@@ -616,9 +626,17 @@ absl::StatusOr<std::vector<VirtualMachine>> SqliteStore::FindVirtualMachinesById
 
 absl::StatusOr<Page<VirtualMachine>> SqliteStore::ListVirtualMachines(
     const VirtualMachineFilter& filter, const PageRequest& page) {
+  std::string query;
+  AppendQueryField(&query, filter.host == "hosts/-" ? "" : filter.host);
+  AppendQueryField(&query, filter.site);
+  AppendQueryField(&query, JsonIntArray(ToInts(filter.replication_states)));
+  AppendQueryField(&query, JsonIntArray(ToInts(filter.replication_healths)));
+  AppendQueryField(&query, filter.display_name_or_id);
+  AppendQueryField(&query, filter.vm_id);
+  AppendQueryField(&query, filter.filter_replication_mode ? absl::StrCat(filter.replication_mode) : "");
   std::string after;
   if (!page.page_token.empty()) {
-    ASSIGN_OR_RETURN(after, ParseToken("vms", page.page_token));
+    ASSIGN_OR_RETURN(after, tokens_->Parse("vms", query, page.page_token));
   }
   const int size = EffectivePageSize(page.page_size);
   // One SQL text per combination of filters present, so each stays a
@@ -657,7 +675,7 @@ absl::StatusOr<Page<VirtualMachine>> SqliteStore::ListVirtualMachines(
     s.Bind(7, static_cast<int64_t>(filter.replication_mode));
   }
   s.Bind(8, size + 1);
-  return CollectPage<VirtualMachine>(s, size, "vms", ReadVm,
+  return CollectPage<VirtualMachine>(s, size, *tokens_, "vms", query, ReadVm,
                                      [](const VirtualMachine& vm) { return vm.name(); });
 }
 
@@ -688,7 +706,7 @@ absl::StatusOr<Page<RecoveryPoint>> SqliteStore::ListRecoveryPoints(const std::s
   int64_t after_us = INT64_MAX;
   std::string after_name;
   if (!page.page_token.empty()) {
-    ASSIGN_OR_RETURN(std::string key, ParseToken("rps", page.page_token));
+    ASSIGN_OR_RETURN(std::string key, tokens_->Parse("rps", vm, page.page_token));
     size_t slash = key.find('/');
     if (slash == std::string::npos || !absl::SimpleAtoi(key.substr(0, slash), &after_us)) {
       return InvalidParameter("page_token", "INVALID_PAGE_TOKEN", "malformed");
@@ -710,7 +728,7 @@ absl::StatusOr<Page<RecoveryPoint>> SqliteStore::ListRecoveryPoints(const std::s
     if (!row) break;
     if (static_cast<int>(out.items.size()) == size) {
       out.next_page_token =
-          MakeToken("rps", absl::StrCat(last_us, "/", out.items.back().name()));
+          tokens_->Make("rps", vm, absl::StrCat(last_us, "/", out.items.back().name()));
       break;
     }
     RecoveryPoint rp;
@@ -913,9 +931,14 @@ absl::StatusOr<Job> SqliteStore::GetJob(const std::string& name) {
 
 absl::StatusOr<Page<Job>> SqliteStore::ListJobs(const JobFilter& filter,
                                                 const PageRequest& page) {
+  std::string query;
+  AppendQueryField(&query, JsonIntArray(ToInts(filter.states)));
+  AppendQueryField(&query, filter.virtual_machine);
+  AppendQueryField(&query, filter.host);
+  AppendQueryField(&query, JsonIntArray(ToInts(filter.types)));
   int64_t before = INT64_MAX;
   if (!page.page_token.empty()) {
-    ASSIGN_OR_RETURN(std::string key, ParseToken("jobs", page.page_token));
+    ASSIGN_OR_RETURN(std::string key, tokens_->Parse("jobs", query, page.page_token));
     if (!absl::SimpleAtoi(key, &before)) {
       return InvalidParameter("page_token", "INVALID_PAGE_TOKEN", "malformed");
     }
@@ -945,7 +968,7 @@ absl::StatusOr<Page<Job>> SqliteStore::ListJobs(const JobFilter& filter,
     ASSIGN_OR_RETURN(bool row, s.Step());
     if (!row) break;
     if (static_cast<int>(out.items.size()) == size) {
-      out.next_page_token = MakeToken("jobs", absl::StrCat(last_seq));
+      out.next_page_token = tokens_->Make("jobs", query, absl::StrCat(last_seq));
       break;
     }
     out.items.push_back(ReadJob(s));
@@ -1063,7 +1086,7 @@ absl::StatusOr<Page<JobEvent>> SqliteStore::ListJobEvents(const std::string& job
                                                           const PageRequest& page) {
   int64_t after = 0;
   if (!page.page_token.empty()) {
-    ASSIGN_OR_RETURN(std::string key, ParseToken("events", page.page_token));
+    ASSIGN_OR_RETURN(std::string key, tokens_->Parse("events", job, page.page_token));
     if (!absl::SimpleAtoi(key, &after)) {
       return InvalidParameter("page_token", "INVALID_PAGE_TOKEN", "malformed");
     }
@@ -1087,7 +1110,7 @@ absl::StatusOr<Page<JobEvent>> SqliteStore::ListJobEvents(const std::string& job
     e.set_message(row.Text(6));
     return e;
   };
-  return CollectPage<JobEvent>(s, size, "events", read,
+  return CollectPage<JobEvent>(s, size, *tokens_, "events", job, read,
                                [](const JobEvent& e) { return absl::StrCat(e.sequence()); });
 }
 

@@ -14,6 +14,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "storage/file_lock.h"
+#include "storage/page_token.h"
 #include "storage/sqlite.h"
 #include "storage/store.h"
 
@@ -93,8 +94,8 @@ class SqliteStore final : public Store {
   absl::Status CheckIntegrity();
 
  private:
-  SqliteStore(std::unique_ptr<FileLock> lock, std::unique_ptr<Sqlite> db)
-      : lock_(std::move(lock)), db_(std::move(db)) {}
+  SqliteStore(std::unique_ptr<FileLock> lock, std::unique_ptr<Sqlite> db, std::unique_ptr<PageTokens> tokens)
+      : lock_(std::move(lock)), db_(std::move(db)), tokens_(std::move(tokens)) {}
 
   // Open without the "database <path>: " prefix on errors.
   static absl::StatusOr<std::unique_ptr<SqliteStore>> OpenUnchecked(const std::string& path,
@@ -150,6 +151,8 @@ class SqliteStore final : public Store {
   absl::Mutex mu_;
   const std::unique_ptr<Sqlite> db_ ABSL_PT_GUARDED_BY(mu_);
   // Const after Open.
+  // Makes and checks page tokens (HMAC under the database's secret).
+  const std::unique_ptr<PageTokens> tokens_;
   std::vector<std::unique_ptr<Reader>> readers_;
   std::atomic<size_t> next_reader_{0};
   std::unique_ptr<Sqlite> checkpointer_db_;  // used by checkpointer_ only

@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/hyperv_status.h"
 #include "common/proto_time.h"
@@ -232,6 +233,69 @@ TEST_F(SqliteStoreTest, ForeignPageTokenIsInvalidArgument) {
   // A hosts token is not a jobs token.
   EXPECT_EQ(store_->ListJobs({}, {1, hosts->next_page_token}).status().code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(SqliteStoreTest, PageTokensAreTiedToTheirQueryAndCannotBeForged) {
+  for (const char* h : {"hosts/a", "hosts/b", "hosts/c"}) {
+    ASSERT_TRUE(store_->CreateHost(TestHost(h, "sites/one"), nullptr).ok());
+  }
+  auto first = store_->ListHosts("sites/one", {1, ""});
+  ASSERT_TRUE(first.ok());
+  ASSERT_FALSE(first->next_page_token.empty());
+  // The same query resumes.
+  auto second = store_->ListHosts("sites/one", {1, first->next_page_token});
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->items[0].name(), "hosts/b");
+  // Another filter with the token: refused, not silently a cursor into it.
+  auto other = store_->ListHosts("sites/two", {1, first->next_page_token});
+  EXPECT_EQ(other.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ErrorDetailOf(other.status()).field(), "page_token");
+  EXPECT_EQ(ErrorDetailOf(other.status()).reason(), "PAGE_TOKEN_OF_ANOTHER_QUERY");
+  auto unfiltered = store_->ListHosts("", {1, first->next_page_token});
+  EXPECT_EQ(ErrorDetailOf(unfiltered.status()).reason(), "PAGE_TOKEN_OF_ANOTHER_QUERY");
+  // The token format of earlier releases: a cursor anyone could write.
+  auto forged = store_->ListHosts("sites/one", {1, absl::WebSafeBase64Escape("hvdr1:hosts:hosts/b")});
+  EXPECT_EQ(ErrorDetailOf(forged.status()).reason(), "INVALID_PAGE_TOKEN");
+  // A token with its cursor changed.
+  std::string raw;
+  ASSERT_TRUE(absl::WebSafeBase64Unescape(first->next_page_token, &raw));
+  raw.back() = 'b';
+  auto changed = store_->ListHosts("sites/one", {1, absl::WebSafeBase64Escape(raw)});
+  EXPECT_EQ(changed.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ErrorDetailOf(changed.status()).reason(), "INVALID_PAGE_TOKEN");
+  // Job filters are part of the query too.
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(store_->CreateJob(TestJob(absl::StrCat("pt", i), SeedVm(absl::StrCat("pt-vm", i))),
+                                  Key(absl::StrCat("pt", i))).ok());
+  }
+  JobFilter running;
+  running.states = {dr::v1::JOB_STATE_NEW};
+  auto jobs = store_->ListJobs(running, {1, ""});
+  ASSERT_TRUE(jobs.ok()) << jobs.status();
+  ASSERT_FALSE(jobs->next_page_token.empty());
+  EXPECT_TRUE(store_->ListJobs(running, {1, jobs->next_page_token}).ok());
+  EXPECT_EQ(ErrorDetailOf(store_->ListJobs({}, {1, jobs->next_page_token}).status()).reason(),
+            "PAGE_TOKEN_OF_ANOTHER_QUERY");
+}
+
+TEST(PageTokenSecretTest, TokensOfAnotherDatabaseAreRefusedAndTheSecretSurvivesReopening) {
+  const std::string path_a = TempDbPath("secret-a");
+  const std::string path_b = TempDbPath("secret-b");
+  std::string token;
+  {
+    auto a = SqliteStore::Open(path_a, {});
+    ASSERT_TRUE(a.ok()) << a.status();
+    for (const char* h : {"hosts/a", "hosts/b"}) ASSERT_TRUE((*a)->CreateHost(TestHost(h), nullptr).ok());
+    auto page = (*a)->ListHosts("", {1, ""});
+    ASSERT_TRUE(page.ok());
+    token = page->next_page_token;
+  }
+  auto again = SqliteStore::Open(path_a, {});
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE((*again)->ListHosts("", {1, token}).ok());
+  auto b = SqliteStore::Open(path_b, {});
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_EQ(ErrorDetailOf((*b)->ListHosts("", {1, token}).status()).reason(), "INVALID_PAGE_TOKEN");
 }
 
 TEST_F(SqliteStoreTest, UpdateHostContactMarksStaleAndKeepsInventory) {

@@ -7,7 +7,7 @@ APT_PACKAGES=(
   bazel-bootstrap pkg-config g++ git
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libsqlite3-dev sqlite3 libgtest-dev libgmock-dev
-  libspdlog-dev libfmt-dev nlohmann-json3-dev libgoogle-perftools-dev
+  libspdlog-dev libfmt-dev nlohmann-json3-dev libgoogle-perftools-dev libssl-dev
   ca-certificates
 )
 # Extra packages by feature; callers ask for them with flags.
