@@ -12,6 +12,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/hyperv_status.h"
+#include "grpc/health/v1/health.pb.h"
 #include "spdlog/spdlog.h"
 #include "common/status_macros.h"
 #include "storage/db_file.h"
@@ -64,6 +65,10 @@ absl::Status CheckListen(const std::string& listen) {
 
 }  // namespace
 
+const char* const kHealthServices[] = {"", dr::v1::TopologyService::service_full_name(),
+                                       dr::v1::FailoverService::service_full_name(),
+                                       dr::v1::JobService::service_full_name()};
+
 int StartupExitCode(const absl::Status& status) {
   const std::string reason = ErrorDetailOf(status).reason();
   if (reason == kListenFailed) return 3;
@@ -110,6 +115,9 @@ absl::StatusOr<std::unique_ptr<DrServer>> DrServer::Create(const Options& option
   s->job_service_ = std::make_unique<JobServiceImpl>(s->store_.get(), &s->hub_, s->dispatcher_.get());
 
   grpc::EnableDefaultHealthCheckService(true);
+  // gRPC's health service has no protobuf descriptor of its own: this one
+  // (proto/grpc/health/v1) lets reflection describe grpc.health.v1.Health.
+  (void)grpc::health::v1::HealthCheckRequest::descriptor();
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   // A second server on a port in use must fail, not share the port.
@@ -125,6 +133,16 @@ absl::StatusOr<std::unique_ptr<DrServer>> DrServer::Create(const Options& option
   if (s->server_ == nullptr || (!options.listen.empty() && s->port_ == 0)) {
     return ListenFailed(options.listen, "gRPC could not bind it");
   }
+
+  // Health per service ("" is the whole server): SERVING while the store
+  // can write, NOT_SERVING from a write that failed in the storage (disk
+  // full, I/O error) until one succeeds again.
+  grpc::HealthCheckServiceInterface* health = s->server_->GetHealthCheckService();
+  auto set_health = [health](bool serving) {
+    for (const char* service : kHealthServices) health->SetServingStatus(service, serving);
+  };
+  set_health(s->store_->writable());
+  s->store_->SetWriteObserver(set_health);
 
   // Re-attach what the previous process left running.
   auto active = s->store_->ListActiveJobs();
@@ -144,6 +162,9 @@ std::shared_ptr<grpc::Channel> DrServer::InProcessChannel() {
 void DrServer::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
+  // The health service goes with the gRPC server; later writes (the
+  // flush below) no longer report to it.
+  if (store_ != nullptr) store_->SetWriteObserver(nullptr);
   // Create may have failed half-way: only what was built is stopped.
   hub_.Drain();  // versions already published reach their watchers first
   hub_.CloseAll();

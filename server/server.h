@@ -84,6 +84,11 @@ class DrServer {
   bool shut_down_ = false;
 };
 
+// The services drserver's health service reports ("" is the server as a
+// whole): SERVING while the store can write, NOT_SERVING while writes fail
+// in the storage (SqliteStore::writable()).
+extern const char* const kHealthServices[4];
+
 // Reason (ErrorDetail, field "listen") of a listen address that cannot be bound.
 inline constexpr char kListenFailed[] = "LISTEN_FAILED";
 

@@ -6,6 +6,7 @@
 #include <functional>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "common/grpc_status.h"
 #include "common/hyperv_status.h"
 #include "common/proto_time.h"
@@ -14,6 +15,7 @@
 #include "dr/v1/job_service.grpc.pb.h"
 #include "dr/v1/topology_service.grpc.pb.h"
 #include "gmock/gmock.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
 
 namespace hvdr {
@@ -452,6 +454,61 @@ TEST_F(ServerValidationTest, WhatIsNotAGuidIsRefusedNamingTheField) {
     EXPECT_EQ(failover.status.code(), absl::StatusCode::kInvalidArgument);
     EXPECT_EQ(ErrorDetailOf(failover.status).field(), "virtual_machine");
   }
+}
+
+// ---- Reflection and health ----
+
+TEST_F(ServerValidationTest, HealthIsPerServiceAndNotServingWhileTheStoreCannotWrite) {
+  auto health = grpc::health::v1::Health::NewStub(server_->InProcessChannel());
+  auto status_of = [&](const std::string& service) {
+    grpc::ClientContext c;
+    grpc::health::v1::HealthCheckRequest r;
+    r.set_service(service);
+    grpc::health::v1::HealthCheckResponse out;
+    grpc::Status st = health->Check(&c, r, &out);
+    EXPECT_TRUE(st.ok()) << service << ": " << st.error_message();
+    return out.status();
+  };
+  const std::vector<std::string> services = {"", "dr.v1.TopologyService", "dr.v1.FailoverService",
+                                             "dr.v1.JobService"};
+  for (const std::string& service : services) {
+    EXPECT_EQ(status_of(service), grpc::health::v1::HealthCheckResponse::SERVING) << service;
+  }
+  // A host whose inventory does not fit on a full disk.
+  dr::v1::GetInventoryResponse big;
+  for (int i = 0; i < 3000; ++i) {
+    *big.add_virtual_machines() =
+        Vm(absl::StrFormat("22222222-0000-4000-8000-%012d", i), dr::v1::REPLICATION_MODE_REPLICA, "rp");
+  }
+  auto stub = agents_.stubs_["127.0.0.1:7004"] = std::make_shared<NiceMock<dr::v1::MockHostAgentServiceStub>>();
+  ON_CALL(*stub, GetInventory(_, _, _)).WillByDefault(DoAll(SetArgPointee<2>(big), Return(grpc::Status::OK)));
+  ASSERT_TRUE(server_->store()->LimitPagesForTesting(1).ok());  // the disk is full now
+  Outcome full = Register("hv-big", "sites/dr", "127.0.0.1:7004", "reg-big");
+  EXPECT_EQ(full.status.code(), absl::StatusCode::kResourceExhausted) << full.status;
+  for (const std::string& service : services) {
+    EXPECT_EQ(status_of(service), grpc::health::v1::HealthCheckResponse::NOT_SERVING) << service;
+  }
+  // Reads still work; a refusal of content does not make it healthy again.
+  EXPECT_EQ(JobCount(), 1);
+  EXPECT_EQ(Failover("hosts/hv-dr-1/virtualMachines/{}", "", "x").status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(status_of(""), grpc::health::v1::HealthCheckResponse::NOT_SERVING);
+  // Space again: the next write succeeds and the server is healthy.
+  ASSERT_TRUE(server_->store()->LimitPagesForTesting(0).ok());
+  grpc::ClientContext c;
+  dr::v1::SyncHostRequest sync;
+  sync.set_name("hosts/hv-big");
+  dr::v1::Host synced;
+  grpc::Status st = topology_->SyncHost(&c, sync, &synced);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  for (const std::string& service : services) {
+    EXPECT_EQ(status_of(service), grpc::health::v1::HealthCheckResponse::SERVING) << service;
+  }
+  // An unknown service is NOT_FOUND, as the protocol says.
+  grpc::ClientContext unknown_context;
+  grpc::health::v1::HealthCheckRequest unknown;
+  unknown.set_service("dr.v1.NoSuchService");
+  grpc::health::v1::HealthCheckResponse unknown_out;
+  EXPECT_EQ(health->Check(&unknown_context, unknown, &unknown_out).error_code(), grpc::StatusCode::NOT_FOUND);
 }
 
 // Job names are time-ordered even when the clock does not move, so that

@@ -300,6 +300,56 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::OpenUnchecked(const st
   return store;
 }
 
+namespace {
+
+// A write that failed in the storage itself (disk full, I/O error, a
+// read-only or corrupt file, a lock not granted), not a refusal of its
+// content: refusals carry an ErrorDetail or a code of their own.
+bool IsStorageFailure(const absl::Status& s) {
+  if (s.ok() || s.GetPayload(kErrorDetailUrl).has_value()) return false;
+  switch (s.code()) {
+    case absl::StatusCode::kResourceExhausted:
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kInternal:
+    case absl::StatusCode::kDataLoss:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+void SqliteStore::NoteWrite(const absl::Status& s) {
+  if (!s.ok() && !IsStorageFailure(s)) return;
+  const bool writable = s.ok();
+  absl::MutexLock lock(&observer_mu_);
+  if (writable_ == writable) return;
+  writable_ = writable;
+  if (observer_) observer_(writable);
+}
+
+void SqliteStore::SetWriteObserver(std::function<void(bool writable)> observer) {
+  absl::MutexLock lock(&observer_mu_);
+  observer_ = std::move(observer);
+}
+
+bool SqliteStore::writable() {
+  absl::MutexLock lock(&observer_mu_);
+  return writable_;
+}
+
+absl::Status SqliteStore::LimitPagesForTesting(int64_t max_pages) {
+  absl::MutexLock lock(&mu_);
+  if (max_pages > 0) {
+    ASSIGN_OR_RETURN(int64_t pages, db_->QueryInt("PRAGMA page_count"));
+    max_pages = std::max(max_pages, pages);
+  } else {
+    max_pages = 4294967294;  // SQLite's largest
+  }
+  return db_->Exec(absl::StrCat("PRAGMA max_page_count = ", max_pages));
+}
+
 void SqliteStore::CheckpointOnce() {
   absl::StatusOr<Stmt> passive = checkpointer_db_->Prepare("PRAGMA wal_checkpoint(PASSIVE)");
   if (passive.ok()) passive->Run().IgnoreError();
@@ -382,6 +432,7 @@ absl::StatusOr<bool> SqliteStore::CreateHost(const Host& host, const RequestKey*
     if (key != nullptr) RETURN_IF_ERROR(PutKeyLocked(*key, ""));
     return absl::OkStatus();
   });
+  NoteWrite(status);
   if (status.code() == absl::StatusCode::kAborted) {
     // HOST_EXISTS above is reported as ALREADY_EXISTS with its Hyper-V code.
     absl::Status exists = absl::AlreadyExistsError(status.message());
@@ -445,20 +496,22 @@ absl::Status SqliteStore::UpdateHostContact(const Host& host) {
       "last_contact_us = CASE WHEN ? > 0 THEN ? ELSE last_contact_us END, "
       "stale = ?, last_error = ? WHERE name = ?"));
   const int64_t contact = ToMicros(host.last_contact_time());
-  RETURN_IF_ERROR(s.Bind(1, static_cast<int64_t>(host.reachability()))
-                      .Bind(2, contact)
-                      .Bind(3, contact)
-                      .Bind(4, host.stale() ? 1 : 0)
-                      .Bind(5, host.last_error())
-                      .Bind(6, host.name())
-                      .Run());
+  absl::Status written = s.Bind(1, static_cast<int64_t>(host.reachability()))
+                             .Bind(2, contact)
+                             .Bind(3, contact)
+                             .Bind(4, host.stale() ? 1 : 0)
+                             .Bind(5, host.last_error())
+                             .Bind(6, host.name())
+                             .Run();
+  NoteWrite(written);
+  RETURN_IF_ERROR(written);
   if (db_->Changes() == 0) return absl::NotFoundError(absl::StrCat(host.name(), " not found"));
   return absl::OkStatus();
 }
 
 absl::Status SqliteStore::DeleteHost(const std::string& name) {
   absl::MutexLock lock(&mu_);
-  return InTransaction(*db_, [&]() -> absl::Status {
+  absl::Status written = InTransaction(*db_, [&]() -> absl::Status {
     ASSIGN_OR_RETURN(Stmt busy, db_->Prepare(
         "SELECT name, active_job FROM vms WHERE host = ? AND active_job IS NOT NULL LIMIT 1"));
     busy.Bind(1, name);
@@ -473,6 +526,8 @@ absl::Status SqliteStore::DeleteHost(const std::string& name) {
     if (db_->Changes() == 0) return absl::NotFoundError(absl::StrCat(name, " not found"));
     return absl::OkStatus();
   });
+  NoteWrite(written);
+  return written;
 }
 
 // ---------------------------------------------------------------- inventory
@@ -500,7 +555,7 @@ absl::Status SqliteStore::ReplaceInventory(
     }
   }
   absl::MutexLock lock(&mu_);
-  return InTransaction(*db_, [&]() -> absl::Status {
+  absl::Status written = InTransaction(*db_, [&]() -> absl::Status {
     RETURN_IF_ERROR(CheckExists(*db_, "hosts", host));
 
     std::set<std::string> keep;
@@ -580,11 +635,15 @@ absl::Status SqliteStore::ReplaceInventory(
         "last_sync_us = ?1, last_contact_us = ?1 WHERE name = ?2"));
     return h.Bind(1, TimeToMicros(sync_time)).Bind(2, host).Run();
   });
+  NoteWrite(written);
+  return written;
 }
 
 absl::Status SqliteStore::UpdateVirtualMachineState(const VirtualMachine& vm) {
   absl::MutexLock lock(&mu_);
-  return UpdateVmStateLocked(vm.name(), vm);
+  absl::Status s = UpdateVmStateLocked(vm.name(), vm);
+  NoteWrite(s);
+  return s;
 }
 
 absl::Status SqliteStore::UpdateVmStateLocked(const std::string& name, const VirtualMachine& vm) {
@@ -870,7 +929,9 @@ absl::StatusOr<CreateJobResult> SqliteStore::CreateJob(const Job& job, const Req
                                                        const std::string& operation) {
   absl::MutexLock lock(&mu_);
   CreateJobResult result;
-  RETURN_IF_ERROR(InTransaction(*db_, [&]() { return CreateJobLocked(job, key, operation, &result); }));
+  absl::Status written = InTransaction(*db_, [&]() { return CreateJobLocked(job, key, operation, &result); });
+  NoteWrite(written);
+  RETURN_IF_ERROR(written);
   return result;
 }
 
@@ -897,6 +958,7 @@ std::vector<WriteResult> SqliteStore::Write(const std::vector<WriteOp>& ops) {
     }
     return absl::OkStatus();
   });
+  NoteWrite(committed);
   if (!committed.ok()) {
     for (WriteResult& r : results) {
       r.status = committed;
@@ -1075,10 +1137,12 @@ absl::StatusOr<Job> SqliteStore::UpdateJobLocked(const JobUpdate& u) {
 absl::StatusOr<Job> SqliteStore::UpdateJob(const JobUpdate& update) {
   absl::MutexLock lock(&mu_);
   Job out;
-  RETURN_IF_ERROR(InTransaction(*db_, [&]() -> absl::Status {
+  absl::Status written = InTransaction(*db_, [&]() -> absl::Status {
     ASSIGN_OR_RETURN(out, UpdateJobLocked(update));
     return absl::OkStatus();
-  }));
+  });
+  NoteWrite(written);
+  RETURN_IF_ERROR(written);
   return out;
 }
 
@@ -1141,6 +1205,7 @@ absl::Status SqliteStore::PutRequest(const std::string& request_id,
   if (st.code() == absl::StatusCode::kAlreadyExists) {
     return absl::AlreadyExistsError(absl::StrCat("request_id ", request_id, " already recorded"));
   }
+  NoteWrite(st);
   return st;
 }
 

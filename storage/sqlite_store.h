@@ -5,6 +5,7 @@
 #define HVDR_STORAGE_SQLITE_STORE_H_
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -93,9 +94,27 @@ class SqliteStore final : public Store {
   // Runs PRAGMA integrity_check; OK when it answers "ok".
   absl::Status CheckIntegrity();
 
+  // Whether the last write that reached the database committed (true), or
+  // failed in the storage itself (false: disk full, I/O error, read-only or
+  // corrupt file, lock not granted). Refusals of a write's content (not
+  // found, already exists, invalid) change nothing. True until a write
+  // fails.
+  bool writable();
+  // `observer` is called with the new value each time writable() changes,
+  // in order, on the thread that wrote, possibly with the store's writer
+  // lock held: it must be quick and must not call the store.
+  void SetWriteObserver(std::function<void(bool writable)> observer);
+  // Caps the database at `max_pages` pages (at least its current size; 0
+  // lifts the cap): writes needing more fail as on a full disk
+  // (RESOURCE_EXHAUSTED). For tests of what a full disk does.
+  absl::Status LimitPagesForTesting(int64_t max_pages);
+
  private:
   SqliteStore(std::unique_ptr<FileLock> lock, std::unique_ptr<Sqlite> db, std::unique_ptr<PageTokens> tokens)
       : lock_(std::move(lock)), db_(std::move(db)), tokens_(std::move(tokens)) {}
+
+  // Updates writable() from the outcome of a write (see there).
+  void NoteWrite(const absl::Status& s) ABSL_LOCKS_EXCLUDED(observer_mu_);
 
   // Open without the "database <path>: " prefix on errors.
   static absl::StatusOr<std::unique_ptr<SqliteStore>> OpenUnchecked(const std::string& path,
@@ -156,6 +175,10 @@ class SqliteStore final : public Store {
   std::vector<std::unique_ptr<Reader>> readers_;
   std::atomic<size_t> next_reader_{0};
   std::unique_ptr<Sqlite> checkpointer_db_;  // used by checkpointer_ only
+  // Taken after mu_ when both are held.
+  absl::Mutex observer_mu_;
+  bool writable_ ABSL_GUARDED_BY(observer_mu_) = true;
+  std::function<void(bool)> observer_ ABSL_GUARDED_BY(observer_mu_);
   absl::Notification stop_;
   std::thread checkpointer_;
 };

@@ -278,6 +278,27 @@ TEST_F(SqliteStoreTest, PageTokensAreTiedToTheirQueryAndCannotBeForged) {
             "PAGE_TOKEN_OF_ANOTHER_QUERY");
 }
 
+TEST_F(SqliteStoreTest, WritableFollowsStorageFailuresNotRefusals) {
+  std::vector<bool> seen;
+  store_->SetWriteObserver([&seen](bool writable) { seen.push_back(writable); });
+  ASSERT_TRUE(store_->CreateHost(TestHost(), nullptr).ok());
+  EXPECT_TRUE(store_->writable());
+  // A refusal of content is not a storage failure.
+  EXPECT_FALSE(store_->CreateHost(TestHost(), nullptr).ok());
+  EXPECT_TRUE(store_->writable());
+  ASSERT_TRUE(store_->LimitPagesForTesting(1).ok());  // as if the disk were full
+  std::vector<dr::v1::VirtualMachineInventory> inv;
+  for (int i = 0; i < 2000; ++i) inv.push_back(TestVm(absl::StrCat("full-", i), absl::StrCat("vm-", i), 1));
+  absl::Status full = store_->ReplaceInventory(kTestHost, inv, kTestNow);
+  EXPECT_EQ(full.code(), absl::StatusCode::kResourceExhausted) << full;
+  EXPECT_FALSE(store_->writable());
+  ASSERT_TRUE(store_->LimitPagesForTesting(0).ok());
+  EXPECT_TRUE(store_->ReplaceInventory(kTestHost, inv, kTestNow).ok());
+  EXPECT_TRUE(store_->writable());
+  EXPECT_EQ(seen, (std::vector<bool>{false, true}));
+  store_->SetWriteObserver(nullptr);
+}
+
 TEST(PageTokenSecretTest, TokensOfAnotherDatabaseAreRefusedAndTheSecretSurvivesReopening) {
   const std::string path_a = TempDbPath("secret-a");
   const std::string path_b = TempDbPath("secret-b");
