@@ -194,8 +194,11 @@ absl::Status CheckDatabaseFile(const std::string& path) {
       const std::set<std::string> have(tables.begin(), tables.end());
       bool all = true;
       for (const char* t : {"sites", "hosts", "vms", "jobs", "job_events"}) all = all && have.count(t) > 0;
-      hvdr = all || (tables.empty() && user_version > 0);
-      if (tables.empty() && user_version == 0) hvdr = true;  // an empty SQLite file
+      // An empty SQLite file is ours to fill; one without tables claiming a
+      // schema version of ours is not (migrating it would fail half-way,
+      // after the WAL switch); one claiming a newer version is refused as
+      // newer below.
+      hvdr = all || (tables.empty() && (user_version == 0 || user_version > LatestSchemaVersion()));
     }
     if (!hvdr) {
       std::vector<std::string> shown(tables.begin(), tables.begin() + std::min<size_t>(tables.size(), 5));

@@ -196,6 +196,18 @@ TEST(DbFileTest, ForeignApplicationIdIsRefusedEvenWithHvdrTables) {
   EXPECT_EQ(Reason(CheckDatabaseFile(path)), kDbForeign);
 }
 
+TEST(DbFileTest, TablelessFileClaimingOurSchemaVersionIsForeign) {
+  const std::string path = TempDir("tableless") + "/x.db";
+  {
+    auto db = Sqlite::Open(path, {});
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE((*db)->Exec("PRAGMA user_version = 2; PRAGMA journal_mode = DELETE;").ok());
+  }
+  const std::string before = Contents(path);
+  EXPECT_EQ(Reason(SqliteStore::Open(path, {}).status()), kDbForeign);
+  EXPECT_EQ(Contents(path), before);
+}
+
 TEST(DbFileTest, NewDatabaseIsStampedWithTheApplicationId) {
   const std::string path = TempDir("stamp") + "/drserver.db";
   MakeHvdrDb(path);
