@@ -436,6 +436,15 @@ TEST_F(ServerValidationTest, AnySpellingOfAVmGuidFindsTheVm) {
   ASSERT_TRUE(jobs_->ListJobs(&c5, jobs, &listed_jobs).ok());
   ASSERT_EQ(listed_jobs.jobs_size(), 1);
   EXPECT_EQ(listed_jobs.jobs(0).name(), out.job().name());
+  // A retry with the same request_id in the canonical spelling is the same request.
+  dr::v1::InitiateFailoverRequest retry = r;
+  retry.set_virtual_machine(canonical);
+  retry.set_recovery_point(canonical + "/recoveryPoints/rp-x");
+  dr::v1::JobResponse again;
+  grpc::ClientContext c6;
+  st = failover_->InitiateFailover(&c6, retry, &again);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(again.job().name(), out.job().name());
 }
 
 TEST_F(ServerValidationTest, WhatIsNotAGuidIsRefusedNamingTheField) {

@@ -38,6 +38,15 @@ absl::StatusOr<T> Found(absl::StatusOr<T> r, absl::string_view field, absl::stri
   return r;
 }
 
+// The recovery point of requests that have one, in its canonical spelling.
+template <typename Req>
+auto CanonicalRecoveryPoint(Req* r, int) -> decltype(r->recovery_point(), void()) {
+  auto point = ParseRecoveryPointName("recovery_point", r->recovery_point());
+  if (point.ok()) r->set_recovery_point(absl::StrCat(point->first, "/recoveryPoints/", point->second));
+}
+template <typename Req>
+void CanonicalRecoveryPoint(Req*, long) {}
+
 template <typename Req>
 OperationRequest Common(dr::v1::JobType type, const char* method, const Req& req) {
   OperationRequest r;
@@ -48,6 +57,10 @@ OperationRequest Common(dr::v1::JobType type, const char* method, const Req& req
   r.requester = req.requester();
   Req fp = req;
   fp.clear_request_id();
+  // A retry that spells the VM's GUID another way is the same request.
+  absl::StatusOr<VmName> vm = ParseVmName("virtual_machine", fp.virtual_machine());
+  if (vm.ok()) fp.set_virtual_machine(vm->name());
+  CanonicalRecoveryPoint(&fp, 0);
   r.fingerprint = fp.SerializeAsString();
   return r;
 }
