@@ -23,13 +23,8 @@ namespace server {
 namespace {
 
 absl::Status ListenFailed(const std::string& listen, absl::string_view why) {
-  absl::Status status = absl::UnavailableError(absl::StrCat("cannot listen on ", listen, ": ", why));
-  dr::v1::ErrorDetail detail;
-  detail.set_return_code(dr::v1::RETURN_CODE_SYSTEM_IN_USE);
-  detail.set_field("listen");
-  detail.set_reason(kListenFailed);
-  status.SetPayload(kErrorDetailUrl, absl::Cord(detail.SerializeAsString()));
-  return status;
+  return ErrorWithDetail(absl::StatusCode::kUnavailable, dr::v1::RETURN_CODE_SYSTEM_IN_USE, "listen", kListenFailed,
+                         absl::StrCat("cannot listen on ", listen, ": ", why));
 }
 
 // Binds every address `listen` (host:port, [v6]:port) resolves to, as gRPC

@@ -25,13 +25,7 @@ namespace {
 // "database <path>: <why>", with an ErrorDetail naming the field "db".
 absl::Status Refuse(absl::StatusCode code, dr::v1::ReturnCode return_code, absl::string_view reason,
                     const std::string& path, absl::string_view why) {
-  absl::Status status(code, absl::StrCat("database ", path, ": ", why));
-  dr::v1::ErrorDetail detail;
-  detail.set_return_code(return_code);
-  detail.set_field("db");
-  detail.set_reason(std::string(reason));
-  status.SetPayload(kErrorDetailUrl, absl::Cord(detail.SerializeAsString()));
-  return status;
+  return ErrorWithDetail(code, return_code, "db", reason, absl::StrCat("database ", path, ": ", why));
 }
 
 std::string DirectoryOf(const std::string& path) {

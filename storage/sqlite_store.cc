@@ -254,14 +254,8 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::OpenUnchecked(const st
     if (options.lock) {
       absl::StatusOr<std::unique_ptr<FileLock>> held = FileLock::TryAcquire(path + ".lock");
       if (absl::IsFailedPrecondition(held.status())) {
-        absl::Status in_use = absl::FailedPreconditionError(absl::StrCat(
-            "in use by another drserver (", held.status().message(), ")"));
-        dr::v1::ErrorDetail detail;
-        detail.set_return_code(dr::v1::RETURN_CODE_SYSTEM_IN_USE);
-        detail.set_field("db");
-        detail.set_reason(kDbInUse);
-        in_use.SetPayload(kErrorDetailUrl, absl::Cord(detail.SerializeAsString()));
-        return in_use;
+        return ErrorWithDetail(absl::StatusCode::kFailedPrecondition, dr::v1::RETURN_CODE_SYSTEM_IN_USE, "db",
+                               kDbInUse, absl::StrCat("in use by another drserver (", held.status().message(), ")"));
       }
       if (!held.ok()) return held.status();
       lock = *std::move(held);
