@@ -88,6 +88,16 @@ absl::StatusOr<dr::v1::Host> Topology::SyncHost(const std::string& name) {
   }
   std::vector<dr::v1::VirtualMachineInventory> vms(inventory.virtual_machines().begin(),
                                                    inventory.virtual_machines().end());
+  // Requests name VMs by the canonical GUID (names.h); Hyper-V and the
+  // simulator report it so. A VM reported otherwise could not be found.
+  for (const auto& inv : vms) {
+    const std::string& id = inv.virtual_machine().vm_id();
+    absl::StatusOr<std::string> canonical = CanonicalVmGuid("vm_id", id);
+    if (!canonical.ok() || *canonical != id) {
+      spdlog::warn("{}: agent {} reports VM id \"{}\", not an upper-case GUID without braces: "
+                   "requests naming it will not find it", name, host->agent_address(), id);
+    }
+  }
   absl::Status replaced = store_->ReplaceInventory(name, vms, clock_->Now());
   if (!replaced.ok()) {
     spdlog::error("{}: inventory from {} rejected: {}", name, host->agent_address(), replaced.ToString());
