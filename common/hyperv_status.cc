@@ -130,6 +130,17 @@ absl::Status NotFoundParameter(absl::string_view field, absl::string_view reason
   return status;
 }
 
+absl::Status ErrorWithDetail(absl::StatusCode code, ReturnCode return_code, absl::string_view field,
+                             absl::string_view reason, absl::string_view message) {
+  absl::Status status(code, message);
+  dr::v1::ErrorDetail detail;
+  detail.set_return_code(return_code);
+  detail.set_field(std::string(field));
+  detail.set_reason(std::string(reason));
+  status.SetPayload(kErrorDetailUrl, absl::Cord(detail.SerializeAsString()));
+  return status;
+}
+
 dr::v1::ErrorDetail ErrorDetailOf(const absl::Status& status) {
   dr::v1::ErrorDetail detail;
   auto payload = status.GetPayload(kErrorDetailUrl);

@@ -53,6 +53,14 @@ absl::Status InvalidState(absl::string_view field, absl::string_view reason,
 absl::Status NotFoundParameter(absl::string_view field, absl::string_view reason,
                                absl::string_view message);
 
+// A status of canonical `code` whose message is `message` as given (no
+// field prefix) with an ErrorDetail of `return_code`, `field` and `reason`:
+// for refusals that are not a request's, such as drserver's start-up ones
+// (field "db" or "listen").
+absl::Status ErrorWithDetail(absl::StatusCode code, dr::v1::ReturnCode return_code,
+                             absl::string_view field, absl::string_view reason,
+                             absl::string_view message);
+
 // The ErrorDetail of `status`: its payload when present, otherwise one built
 // from DefaultReturnCodeFor(status.code()). REQUIRES: !status.ok().
 dr::v1::ErrorDetail ErrorDetailOf(const absl::Status& status);

@@ -77,4 +77,14 @@ TEST(HyperVStatusTest, ReturnCodeTextIsHyperVs) {
 }
 
 }  // namespace
+TEST(HyperVStatusTest, ErrorWithDetailKeepsTheMessageAndCarriesTheDetail) {
+  absl::Status s = ErrorWithDetail(absl::StatusCode::kDataLoss, dr::v1::RETURN_CODE_FAILED, "db", "DB_TRUNCATED",
+                                   "database /x.db: is truncated");
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(s.message(), "database /x.db: is truncated");
+  EXPECT_EQ(ErrorDetailOf(s).return_code(), dr::v1::RETURN_CODE_FAILED);
+  EXPECT_EQ(ErrorDetailOf(s).field(), "db");
+  EXPECT_EQ(ErrorDetailOf(s).reason(), "DB_TRUNCATED");
+}
+
 }  // namespace hvdr

@@ -276,6 +276,9 @@ void JobRunner::PublishLocked(const std::string& job_id, const AgentJobStatus& s
   if (SameStatus(t.status, status)) return;
   t.status = status;
   for (auto& [id, listener] : t.listeners) listener(status);
+  // The VM's state goes out with the status that observed it, once: a
+  // re-attach later must not carry a VM state older than the server's.
+  t.status.clear_virtual_machine();
   if (status.terminal()) {
     for (auto& [id, listener] : t.listeners) subscriptions_.erase(id);
     jobs_.erase(it);

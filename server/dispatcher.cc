@@ -267,8 +267,11 @@ void Dispatcher::OnStatus(const AgentJobStatus& status) {
     if (!stored.ok()) {
       spdlog::warn("{}: terminal status not recorded: {}", job, stored.status().ToString());
     }
-    absl::MutexLock lock(&mu_);
-    jobs_.erase(job);
+    {
+      absl::MutexLock lock(&mu_);
+      jobs_.erase(job);
+    }
+    if (stored.ok() && job_end_listener_) job_end_listener_(*stored);
   });
 }
 
@@ -422,13 +425,21 @@ void Dispatcher::ScheduleReconnectLocked(const std::string& address) {
   });
 }
 
-void Dispatcher::Drop(const std::string& job) {
-  absl::MutexLock lock(&mu_);
-  auto it = jobs_.find(job);
-  if (it == jobs_.end()) return;
-  if (it->second.alarm != nullptr) it->second.alarm->Cancel();
-  if (it->second.deadline != nullptr) it->second.deadline->Cancel();
-  jobs_.erase(it);
+void Dispatcher::Drop(const dr::v1::Job& ended) {
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = jobs_.find(ended.name());
+    if (it != jobs_.end()) {
+      if (it->second.alarm != nullptr) it->second.alarm->Cancel();
+      if (it->second.deadline != nullptr) it->second.deadline->Cancel();
+      jobs_.erase(it);
+    }
+  }
+  if (job_end_listener_) job_end_listener_(ended);
+}
+
+void Dispatcher::SetJobEndListener(JobEndListener listener) {
+  job_end_listener_ = std::move(listener);
 }
 
 void Dispatcher::ReportUnknownLocked(const std::string& job, Tracked& t, const std::string& why) {
@@ -506,9 +517,12 @@ void Dispatcher::FailLocked(const std::string& job, Tracked& t, dr::v1::ReturnCo
   t.ending = true;
   if (t.alarm != nullptr) t.alarm->Cancel();
   if (t.deadline != nullptr) t.deadline->Cancel();
-  writer_->Submit(std::move(u), [this, job](const absl::StatusOr<dr::v1::Job>&) {
-    absl::MutexLock lock(&mu_);
-    jobs_.erase(job);
+  writer_->Submit(std::move(u), [this, job](const absl::StatusOr<dr::v1::Job>& stored) {
+    {
+      absl::MutexLock lock(&mu_);
+      jobs_.erase(job);
+    }
+    if (stored.ok() && job_end_listener_) job_end_listener_(*stored);
   });
 }
 

@@ -91,9 +91,14 @@ class Dispatcher {
   Link AgentLink(const std::string& address);
   // Set before the first KeepConnected.
   void SetLinkListener(LinkListener listener);
-  // Stops driving `job` (e.g. abandoned by an operator): no more sends,
-  // retries or 32771 reports for it.
-  void Drop(const std::string& job);
+  // `ended` (e.g. abandoned by an operator) is terminal in the store: stop
+  // driving it (no more sends, retries or 32771 reports) and tell the job-end
+  // listener.
+  void Drop(const dr::v1::Job& ended);
+  // Called (on the writer's completion thread: must not block) with each
+  // job once its terminal state is durable. Set before the first Dispatch.
+  using JobEndListener = std::function<void(const dr::v1::Job& job)>;
+  void SetJobEndListener(JobEndListener listener);
 
   // Asks the job's agent to cancel it. FAILED_PRECONDITION (32775) when the
   // job is terminal or cannot be cancelled.
@@ -163,6 +168,7 @@ class Dispatcher {
   };
   std::map<std::string, Kept> kept_ ABSL_GUARDED_BY(mu_);
   LinkListener link_listener_;  // set before the first KeepConnected
+  JobEndListener job_end_listener_;  // set before the first Dispatch
   bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
   int live_sessions_ ABSL_GUARDED_BY(mu_) = 0;
   int pending_alarms_ ABSL_GUARDED_BY(mu_) = 0;

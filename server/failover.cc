@@ -293,7 +293,16 @@ absl::StatusOr<std::optional<dr::v1::JobResponse>> FailoverLogic::Replayed(const
   return out;
 }
 
-void FailoverLogic::Submit(const OperationRequest& r, Done done) {
+void FailoverLogic::Submit(const OperationRequest& request, Done done) {
+  // Names as the store knows them: the VM GUID in its canonical spelling
+  // (a malformed name is reported by Check below).
+  OperationRequest r = request;
+  absl::StatusOr<VmName> vm_name = ParseVmName("virtual_machine", r.virtual_machine);
+  if (vm_name.ok()) r.virtual_machine = vm_name->name();
+  if (!r.recovery_point.empty()) {
+    auto point = ParseRecoveryPointName("recovery_point", r.recovery_point);
+    if (point.ok()) r.recovery_point = absl::StrCat(point->first, "/recoveryPoints/", point->second);
+  }
   absl::Status valid = CheckRequestId("request_id", r.request_id);
   if (!valid.ok()) return done(valid);
   RequestKey key{r.request_id, absl::StrCat("dr.v1.FailoverService/", r.method), r.fingerprint};

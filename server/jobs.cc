@@ -124,7 +124,7 @@ void AbandonJob(JobWriter* writer, Dispatcher* dispatcher, Clock* clock,
       }
       return done(job.status());
     }
-    if (dispatcher != nullptr && IsTerminalJobState(job->state())) dispatcher->Drop(name);
+    if (dispatcher != nullptr && IsTerminalJobState(job->state())) dispatcher->Drop(*job);
     spdlog::warn("{}: abandoned by {}; {} released", name, who, job->virtual_machine());
     done(job);
   });

@@ -64,8 +64,14 @@ int main(int argc, char** argv) {
   options.agent_keepalive_timeout = absl::Seconds(absl::GetFlag(FLAGS_agent_keepalive_timeout_s));
   auto server = hvdr::server::DrServer::Create(options);
   if (!server.ok()) {
-    spdlog::error("{}", server.status().ToString());
-    return 1;
+    // One line on stderr naming what and why; the exit code says which
+    // kind of failure (docs/api.md, "drserver exit codes").
+    std::string message(server.status().message());
+    for (char& c : message) {
+      if (c == '\n' || c == '\r') c = ' ';
+    }
+    std::fprintf(stderr, "drserver: cannot start: %s\n", message.c_str());
+    return hvdr::server::StartupExitCode(server.status());
   }
   spdlog::info("serving dr.v1 on port {} (database {})", (*server)->port(), options.db_path);
   if (!absl::GetFlag(FLAGS_port_file).empty()) {

@@ -1,5 +1,7 @@
 #include "server/names.h"
 
+#include <arpa/inet.h>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -16,9 +18,29 @@ absl::Status Malformed(absl::string_view field, absl::string_view want, absl::st
                           absl::StrCat("must look like ", want, ", got \"", got.substr(0, 200), "\""));
 }
 
-bool IsGuidChar(char c) { return absl::ascii_isxdigit(c) || c == '-' || c == '{' || c == '}'; }
-
 }  // namespace
+
+absl::StatusOr<std::string> CanonicalVmGuid(absl::string_view field, absl::string_view guid) {
+  absl::string_view g = guid;
+  if (g.size() >= 2 && g.front() == '{' && g.back() == '}') g = g.substr(1, g.size() - 2);
+  bool ok = g.size() == 36;
+  std::string out;
+  for (size_t i = 0; ok && i < g.size(); ++i) {
+    const bool dash_here = i == 8 || i == 13 || i == 18 || i == 23;
+    ok = dash_here ? g[i] == '-' : absl::ascii_isxdigit(g[i]);
+    out.push_back(absl::ascii_toupper(g[i]));
+  }
+  if (!ok) {
+    return InvalidParameter(field, "MALFORMED_GUID",
+                            absl::StrCat("must be a VM GUID (8-4-4-4-12 hex digits, braces optional), got \"",
+                                         guid.substr(0, 80), "\""));
+  }
+  return out;
+}
+
+bool IsVmGuid(absl::string_view s) { return CanonicalVmGuid("", s).ok(); }
+
+std::string VmName::name() const { return absl::StrCat(host, "/virtualMachines/", vm_id); }
 
 absl::Status CheckId(absl::string_view field, absl::string_view id) {
   if (id.empty()) return InvalidParameter(field, "MISSING", "is required");
@@ -69,13 +91,16 @@ absl::StatusOr<VmName> ParseVmName(absl::string_view field, absl::string_view na
   if (name.empty()) return InvalidParameter(field, "MISSING", "is required");
   std::vector<absl::string_view> parts = absl::StrSplit(name, '/');
   if (parts.size() != 4 || parts[0] != "hosts" || parts[2] != "virtualMachines" ||
-      !CheckId(field, parts[1]).ok() || parts[3].empty() || parts[3].size() > 64) {
+      !CheckId(field, parts[1]).ok()) {
     return Malformed(field, kWant, name);
   }
-  for (char c : parts[3]) {
-    if (!IsGuidChar(c)) return Malformed(field, kWant, name);
+  absl::StatusOr<std::string> guid = CanonicalVmGuid(field, parts[3]);
+  if (!guid.ok()) {
+    return InvalidParameter(field, "MALFORMED_GUID",
+                            absl::StrCat("must look like ", kWant, " with {vm-guid} 8-4-4-4-12 hex digits; got \"",
+                                         name.substr(0, 200), "\""));
   }
-  return VmName{absl::StrCat("hosts/", parts[1]), std::string(parts[3])};
+  return VmName{absl::StrCat("hosts/", parts[1]), *std::move(guid)};
 }
 
 bool IsLogicalVmName(absl::string_view name) { return absl::StartsWith(name, "virtualMachines/"); }
@@ -94,12 +119,11 @@ absl::StatusOr<std::pair<std::string, std::string>> ParseRecoveryPointName(absl:
   constexpr absl::string_view kWant = "hosts/{host}/virtualMachines/{vm-guid}/recoveryPoints/{id}";
   size_t at = name.find("/recoveryPoints/");
   if (at == absl::string_view::npos) return Malformed(field, kWant, name);
-  absl::string_view vm = name.substr(0, at);
+  absl::StatusOr<VmName> vm = ParseVmName(field, name.substr(0, at));
+  if (!vm.ok()) return vm.status();
   absl::string_view id = name.substr(at + 16);
-  if (!ParseVmName(field, vm).ok() || id.empty() || absl::StrContains(id, '/') || id.size() > 256) {
-    return Malformed(field, kWant, name);
-  }
-  return std::make_pair(std::string(vm), std::string(id));
+  if (id.empty() || absl::StrContains(id, '/') || id.size() > 256) return Malformed(field, kWant, name);
+  return std::make_pair(vm->name(), std::string(id));
 }
 
 absl::Status CheckJobName(absl::string_view field, absl::string_view name) {
@@ -107,6 +131,87 @@ absl::Status CheckJobName(absl::string_view field, absl::string_view name) {
   if (!absl::StartsWith(name, "jobs/") || name.size() == 5 || name.size() > 128 ||
       absl::StrContains(name.substr(5), '/')) {
     return Malformed(field, "jobs/{job}", name);
+  }
+  return absl::OkStatus();
+}
+
+namespace {
+
+bool IsDnsName(absl::string_view host) {
+  if (!host.empty() && host.back() == '.') host.remove_suffix(1);
+  if (host.empty() || host.size() > 253) return false;
+  for (absl::string_view label : absl::StrSplit(host, '.')) {
+    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') return false;
+    for (char c : label) {
+      if (!absl::ascii_isalnum(c) && c != '-') return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+absl::Status CheckAgentAddress(absl::string_view field, absl::string_view address) {
+  constexpr absl::string_view kWant = "host:port (an IPv4 address, [IPv6] or a DNS name; port 1-65535)";
+  auto bad = [&](absl::string_view reason, absl::string_view why) {
+    return InvalidParameter(field, reason,
+                            absl::StrCat(why, "; must be ", kWant, ", got \"", address.substr(0, 300), "\""));
+  };
+  if (address.empty()) return InvalidParameter(field, "MISSING", absl::StrCat("is required: ", kWant));
+  for (char c : address) {
+    if (absl::ascii_isspace(c) || absl::ascii_iscntrl(c)) return bad("ADDRESS_HAS_WHITESPACE", "contains whitespace");
+  }
+  if (absl::StrContains(address, "://")) return bad("ADDRESS_IS_URL", "is a URL, not an address");
+  for (absl::string_view scheme : {"dns:", "unix:", "unix-abstract:", "ipv4:", "ipv6:", "vsock:", "xds:",
+                                   "passthrough:", "http:", "https:"}) {
+    if (absl::StartsWithIgnoreCase(address, scheme)) {
+      return bad("ADDRESS_IS_GRPC_TARGET", absl::StrCat("is gRPC target syntax (", scheme, "...), not an address"));
+    }
+  }
+  absl::string_view host;
+  absl::string_view port;
+  if (address.front() == '[') {
+    const size_t close = address.find(']');
+    if (close == absl::string_view::npos) return bad("MALFORMED_IPV6", "opens '[' without closing it");
+    host = address.substr(1, close - 1);
+    unsigned char buf[16];
+    if (!host.empty() && inet_pton(AF_INET6, std::string(host).c_str(), buf) != 1) {
+      return bad("MALFORMED_IPV6", "has an invalid IPv6 address in brackets");
+    }
+    absl::string_view rest = address.substr(close + 1);
+    if (rest.empty() || rest.front() != ':') return bad("MISSING_PORT", "has no :port after the brackets");
+    port = rest.substr(1);
+  } else {
+    const size_t colon = address.rfind(':');
+    if (colon == absl::string_view::npos) return bad("MISSING_PORT", "has no :port");
+    host = address.substr(0, colon);
+    port = address.substr(colon + 1);
+    if (absl::StrContains(host, ':')) {
+      return bad("UNBRACKETED_IPV6", "has an IPv6 address (or several colons) without brackets: write [addr]:port");
+    }
+  }
+  if (host.empty()) return bad("MISSING_HOST", "has no host");
+  bool digits = !port.empty() && port.size() <= 5;
+  for (char c : port) digits = digits && absl::ascii_isdigit(c);
+  int port_number = 0;
+  if (!digits || !absl::SimpleAtoi(port, &port_number) || port_number < 1 || port_number > 65535) {
+    return bad("BAD_PORT", "has a port that is not 1-65535");
+  }
+  if (address.front() == '[') return absl::OkStatus();
+  const bool dotted_digits = host.find_first_not_of("0123456789.") == absl::string_view::npos;
+  if (dotted_digits) {
+    unsigned char buf[4];
+    if (inet_pton(AF_INET, std::string(host).c_str(), buf) != 1) {
+      return bad("MALFORMED_IPV4", "has an invalid IPv4 address");
+    }
+    return absl::OkStatus();
+  }
+  if (host.size() > 253 + (host.back() == '.' ? 1 : 0)) {
+    return bad("HOST_NAME_TOO_LONG", "has a host name longer than 253 characters");
+  }
+  if (!IsDnsName(host)) {
+    return bad("MALFORMED_HOST_NAME",
+               "has a host name that is not DNS labels of 1-63 letters, digits and '-' separated by dots");
   }
   return absl::OkStatus();
 }

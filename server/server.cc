@@ -3,11 +3,82 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 
+#include <errno.h>
+#include <netdb.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/hyperv_status.h"
+#include "grpc/health/v1/health.pb.h"
 #include "spdlog/spdlog.h"
+#include "common/status_macros.h"
+#include "storage/db_file.h"
 
 namespace hvdr {
 namespace server {
+
+namespace {
+
+absl::Status ListenFailed(const std::string& listen, absl::string_view why) {
+  return ErrorWithDetail(absl::StatusCode::kUnavailable, dr::v1::RETURN_CODE_SYSTEM_IN_USE, "listen", kListenFailed,
+                         absl::StrCat("cannot listen on ", listen, ": ", why));
+}
+
+// Binds every address `listen` (host:port, [v6]:port) resolves to, as gRPC
+// will, and lets go: gRPC only says that it could not bind, not why.
+absl::Status CheckListen(const std::string& listen) {
+  if (absl::StartsWith(listen, "unix:") || absl::StartsWith(listen, "unix-abstract:")) {
+    return absl::OkStatus();
+  }
+  const size_t colon = listen.rfind(':');
+  if (colon == std::string::npos) return ListenFailed(listen, "not host:port");
+  std::string host = listen.substr(0, colon);
+  const std::string port = listen.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  addrinfo hints = {};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE;
+  addrinfo* found = nullptr;
+  const int rc = getaddrinfo(host.empty() ? nullptr : host.c_str(), port.c_str(), &hints, &found);
+  if (rc != 0) return ListenFailed(listen, gai_strerror(rc));
+  absl::Status result = absl::OkStatus();
+  for (addrinfo* a = found; a != nullptr && result.ok(); a = a->ai_next) {
+    const int fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
+    if (fd < 0) continue;
+    const int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, a->ai_addr, a->ai_addrlen) != 0) result = ListenFailed(listen, strerror(errno));
+    close(fd);
+  }
+  freeaddrinfo(found);
+  return result;
+}
+
+}  // namespace
+
+const char* const kHealthServices[] = {"", dr::v1::TopologyService::service_full_name(),
+                                       dr::v1::FailoverService::service_full_name(),
+                                       dr::v1::JobService::service_full_name()};
+
+int StartupExitCode(const absl::Status& status) {
+  const std::string reason = ErrorDetailOf(status).reason();
+  if (reason == kListenFailed) return 3;
+  for (const char* r : {kDbIsDirectory, kDbNotAFile, kDbUnreadable, kDbReadOnly, kDbDirectoryMissing,
+                        kDbDirectoryReadOnly}) {
+    if (reason == r) return 4;
+  }
+  for (const char* r : {kDbNotSqlite, kDbTruncated, kDbCorrupt}) {
+    if (reason == r) return 5;
+  }
+  if (reason == kDbForeign) return 6;
+  if (reason == kDbNewerSchema) return 7;
+  if (reason == kDbInUse) return 8;
+  return 1;
+}
 
 absl::StatusOr<std::unique_ptr<DrServer>> DrServer::Create(const Options& options) {
   std::unique_ptr<DrServer> s(new DrServer());
@@ -24,10 +95,7 @@ absl::StatusOr<std::unique_ptr<DrServer>> DrServer::Create(const Options& option
   SqliteStore::Options store_options;
   store_options.sqlite.synchronous = options.db_synchronous;
   auto store = SqliteStore::Open(options.db_path, store_options);
-  if (!store.ok()) {
-    return absl::Status(store.status().code(),
-                        absl::StrCat("database ", options.db_path, ": ", store.status().message()));
-  }
+  if (!store.ok()) return store.status();  // it names the database
   s->store_ = *std::move(store);
   s->writer_ = std::make_unique<JobWriter>(s->store_.get(), &s->hub_);
   Dispatcher::Options dispatch_options;
@@ -53,9 +121,15 @@ absl::StatusOr<std::unique_ptr<DrServer>> DrServer::Create(const Options& option
                                                      s->writer_.get(), options.clock);
 
   grpc::EnableDefaultHealthCheckService(true);
+  // gRPC's health service has no protobuf descriptor of its own: this one
+  // (proto/grpc/health/v1) lets reflection describe grpc.health.v1.Health.
+  (void)grpc::health::v1::HealthCheckRequest::descriptor();
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
+  // A second server on a port in use must fail, not share the port.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   if (!options.listen.empty()) {
+    RETURN_IF_ERROR(CheckListen(options.listen));
     builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &s->port_);
   }
   builder.RegisterService(s->topology_service_.get());
@@ -63,8 +137,18 @@ absl::StatusOr<std::unique_ptr<DrServer>> DrServer::Create(const Options& option
   builder.RegisterService(s->job_service_.get());
   s->server_ = builder.BuildAndStart();
   if (s->server_ == nullptr || (!options.listen.empty() && s->port_ == 0)) {
-    return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen));
+    return ListenFailed(options.listen, "gRPC could not bind it");
   }
+
+  // Health per service ("" is the whole server): SERVING while the store
+  // can write, NOT_SERVING from a write that failed in the storage (disk
+  // full, I/O error) until one succeeds again.
+  grpc::HealthCheckServiceInterface* health = s->server_->GetHealthCheckService();
+  auto set_health = [health](bool serving) {
+    for (const char* service : kHealthServices) health->SetServingStatus(service, serving);
+  };
+  set_health(s->store_->writable());
+  s->store_->SetWriteObserver(set_health);
 
   // Re-attach what the previous process left running.
   auto active = s->store_->ListActiveJobs();
@@ -119,13 +203,17 @@ std::shared_ptr<grpc::Channel> DrServer::InProcessChannel() {
 void DrServer::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
+  // The health service goes with the gRPC server; later writes (the
+  // flush below) no longer report to it.
+  if (store_ != nullptr) store_->SetWriteObserver(nullptr);
+  // Create may have failed half-way: only what was built is stopped.
   hub_.Drain();  // versions already published reach their watchers first
   hub_.CloseAll();
-  server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
-  topology_->Stop();
-  dispatcher_->Shutdown();
+  if (server_ != nullptr) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  if (topology_ != nullptr) topology_->Stop();
+  if (dispatcher_ != nullptr) dispatcher_->Shutdown();
   work_.reset();  // runs what is queued, then stops
-  writer_->Shutdown();
+  if (writer_ != nullptr) writer_->Shutdown();
 }
 
 }  // namespace server

@@ -47,6 +47,11 @@ class DrServer {
     Clock* clock = RealClock::Get();
   };
 
+  // Opens the store (storage/sqlite_store.h: refusals name the database
+  // and the reason), binds `listen` (refused with reason LISTEN_FAILED and
+  // the system's reason, e.g. "Address already in use", when it cannot; the
+  // port is never shared with another process: SO_REUSEPORT is off) and
+  // starts serving. On error nothing is left running.
   static absl::StatusOr<std::unique_ptr<DrServer>> Create(const Options& options);
   ~DrServer();
   DrServer(const DrServer&) = delete;
@@ -57,7 +62,7 @@ class DrServer {
   std::shared_ptr<grpc::Channel> InProcessChannel();
   // Ends watch streams with UNAVAILABLE, stops accepting calls, closes the
   // agent streams (jobs go on in the hypervisors) and flushes the store.
-  // Idempotent.
+  // Idempotent; also safe on a server whose Create failed half-way.
   void Shutdown();
 
   SqliteStore* store() { return store_.get(); }
@@ -89,6 +94,21 @@ class DrServer {
   int port_ = 0;
   bool shut_down_ = false;
 };
+
+// The services drserver's health service reports ("" is the server as a
+// whole): SERVING while the store can write, NOT_SERVING while writes fail
+// in the storage (SqliteStore::writable()).
+extern const char* const kHealthServices[4];
+
+// Reason (ErrorDetail, field "listen") of a listen address that cannot be bound.
+inline constexpr char kListenFailed[] = "LISTEN_FAILED";
+
+// drserver's exit code for a Create error (docs/api.md, "drserver exit
+// codes"): 3 cannot listen, 4 the database path cannot be used (directory,
+// permissions, read-only), 5 the database is damaged (not SQLite,
+// truncated, corrupt), 6 another program's database, 7 a newer schema, 8 in
+// use by another drserver, 1 anything else.
+int StartupExitCode(const absl::Status& status);
 
 }  // namespace server
 }  // namespace hvdr

@@ -6,6 +6,7 @@
 #include <functional>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "common/grpc_status.h"
 #include "common/hyperv_status.h"
 #include "common/proto_time.h"
@@ -14,6 +15,7 @@
 #include "dr/v1/job_service.grpc.pb.h"
 #include "dr/v1/topology_service.grpc.pb.h"
 #include "gmock/gmock.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
 
 namespace hvdr {
@@ -276,6 +278,15 @@ std::vector<Row> Rows() {
        C::kInvalidArgument, dr::v1::RETURN_CODE_INVALID_PARAMETER, "site"},
       {"register: bad agent address",
        [](ServerValidationTest* t) { return t->Register("hv-3", "sites/dr", "127.0.0.1", "r1"); },
+       C::kInvalidArgument, dr::v1::RETURN_CODE_INVALID_PARAMETER, "agent_address"},
+      {"register: agent address is a URL",
+       [](ServerValidationTest* t) { return t->Register("hv-3", "sites/dr", "http://hv-3:50061", "r1"); },
+       C::kInvalidArgument, dr::v1::RETURN_CODE_INVALID_PARAMETER, "agent_address"},
+      {"register: agent address in gRPC target syntax",
+       [](ServerValidationTest* t) { return t->Register("hv-3", "sites/dr", "dns:///hv-3:50061", "r1"); },
+       C::kInvalidArgument, dr::v1::RETURN_CODE_INVALID_PARAMETER, "agent_address"},
+      {"register: agent address with an unbracketed IPv6 address",
+       [](ServerValidationTest* t) { return t->Register("hv-3", "sites/dr", "fd00::3:50061", "r1"); },
        C::kInvalidArgument, dr::v1::RETURN_CODE_INVALID_PARAMETER, "agent_address"},
       {"register: host_id taken",
        [](ServerValidationTest* t) { return t->Register("hv-dr-1", "sites/dr", "127.0.0.1:7009", "r9"); },
@@ -569,6 +580,141 @@ TEST_F(ServerValidationTest, ReplayByLogicalNameAfterTheRolesSwappedReturnsTheFi
   auto next = InitiateFailover(this, "virtualMachines/vm-2", "", "swap-2");
   ASSERT_TRUE(next.ok()) << next.status();
   EXPECT_EQ(next->job().virtual_machine(), "hosts/hv-prod-1/virtualMachines/11111111-0000-0000-0000-000000000002");
+}
+
+TEST_F(ServerValidationTest, AnySpellingOfAVmGuidFindsTheVm) {
+  // The fixture's inventory GUIDs are digits only: give one letters to see case folding.
+  dr::v1::GetInventoryResponse inv;
+  *inv.add_virtual_machines() = Vm("ABCDEF12-0000-4000-8000-00000000000A", dr::v1::REPLICATION_MODE_REPLICA, "rp-x");
+  auto stub = agents_.stubs_["127.0.0.1:7003"] = std::make_shared<NiceMock<dr::v1::MockHostAgentServiceStub>>();
+  ON_CALL(*stub, GetInventory(_, _, _)).WillByDefault(DoAll(SetArgPointee<2>(inv), Return(grpc::Status::OK)));
+  ASSERT_TRUE(Register("hv-dr-9", "sites/dr", "127.0.0.1:7003", "reg-9").status.ok());
+  const std::string canonical = "hosts/hv-dr-9/virtualMachines/ABCDEF12-0000-4000-8000-00000000000A";
+  for (const std::string& name : {canonical, std::string("hosts/hv-dr-9/virtualMachines/abcdef12-0000-4000-8000-00000000000a"),
+                                  std::string("hosts/hv-dr-9/virtualMachines/{abcdef12-0000-4000-8000-00000000000a}"),
+                                  std::string("hosts/hv-dr-9/virtualMachines/{ABCDEF12-0000-4000-8000-00000000000A}")}) {
+    SCOPED_TRACE(name);
+    grpc::ClientContext c;
+    dr::v1::GetVirtualMachineRequest get;
+    get.set_name(name);
+    dr::v1::VirtualMachine vm;
+    ASSERT_TRUE(topology_->GetVirtualMachine(&c, get, &vm).ok());
+    EXPECT_EQ(vm.name(), canonical);
+    grpc::ClientContext c2;
+    dr::v1::ListRecoveryPointsRequest rp;
+    rp.set_parent(name);
+    dr::v1::ListRecoveryPointsResponse points;
+    ASSERT_TRUE(topology_->ListRecoveryPoints(&c2, rp, &points).ok());
+    ASSERT_EQ(points.recovery_points_size(), 1);
+    EXPECT_EQ(points.recovery_points(0).name(), canonical + "/recoveryPoints/rp-x");
+    grpc::ClientContext c3;
+    dr::v1::ListVirtualMachinesRequest list;
+    list.set_display_name_or_id(name.substr(name.rfind('/') + 1));
+    dr::v1::ListVirtualMachinesResponse listed;
+    ASSERT_TRUE(topology_->ListVirtualMachines(&c3, list, &listed).ok());
+    ASSERT_EQ(listed.virtual_machines_size(), 1);
+    EXPECT_EQ(listed.virtual_machines(0).name(), canonical);
+  }
+  // A failover naming the VM and its recovery point in other spellings.
+  dr::v1::InitiateFailoverRequest r;
+  r.set_virtual_machine("hosts/hv-dr-9/virtualMachines/{abcdef12-0000-4000-8000-00000000000a}");
+  r.set_recovery_point("hosts/hv-dr-9/virtualMachines/abcdef12-0000-4000-8000-00000000000A/recoveryPoints/rp-x");
+  r.set_request_id("spelling-1");
+  dr::v1::JobResponse out;
+  grpc::ClientContext c4;
+  grpc::Status st = failover_->InitiateFailover(&c4, r, &out);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(out.job().virtual_machine(), canonical);
+  EXPECT_EQ(out.job().recovery_point(), canonical + "/recoveryPoints/rp-x");
+  grpc::ClientContext c5;
+  dr::v1::ListJobsRequest jobs;
+  jobs.set_virtual_machine("hosts/hv-dr-9/virtualMachines/abcdef12-0000-4000-8000-00000000000a");
+  dr::v1::ListJobsResponse listed_jobs;
+  ASSERT_TRUE(jobs_->ListJobs(&c5, jobs, &listed_jobs).ok());
+  ASSERT_EQ(listed_jobs.jobs_size(), 1);
+  EXPECT_EQ(listed_jobs.jobs(0).name(), out.job().name());
+  // A retry with the same request_id in the canonical spelling is the same request.
+  dr::v1::InitiateFailoverRequest retry = r;
+  retry.set_virtual_machine(canonical);
+  retry.set_recovery_point(canonical + "/recoveryPoints/rp-x");
+  dr::v1::JobResponse again;
+  grpc::ClientContext c6;
+  st = failover_->InitiateFailover(&c6, retry, &again);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(again.job().name(), out.job().name());
+}
+
+TEST_F(ServerValidationTest, WhatIsNotAGuidIsRefusedNamingTheField) {
+  for (const char* guid : {"----", "{}", "0000000000000000000000000000000000000000000000000000000000000000",
+                           "1111111-10000-0000-0000-000000000001", "1111111X-0000-0000-0000-000000000001"}) {
+    SCOPED_TRACE(guid);
+    Outcome get = Run([&](grpc::ClientContext* c) {
+      dr::v1::GetVirtualMachineRequest r;
+      r.set_name(absl::StrCat("hosts/hv-dr-1/virtualMachines/", guid));
+      dr::v1::VirtualMachine out;
+      return topology_->GetVirtualMachine(c, r, &out);
+    });
+    EXPECT_EQ(get.status.code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(ErrorDetailOf(get.status).field(), "name");
+    Outcome failover = Failover(absl::StrCat("hosts/hv-dr-1/virtualMachines/", guid), "", "bad-guid");
+    EXPECT_EQ(failover.status.code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(ErrorDetailOf(failover.status).field(), "virtual_machine");
+  }
+}
+
+// ---- Reflection and health ----
+
+TEST_F(ServerValidationTest, HealthIsPerServiceAndNotServingWhileTheStoreCannotWrite) {
+  auto health = grpc::health::v1::Health::NewStub(server_->InProcessChannel());
+  auto status_of = [&](const std::string& service) {
+    grpc::ClientContext c;
+    grpc::health::v1::HealthCheckRequest r;
+    r.set_service(service);
+    grpc::health::v1::HealthCheckResponse out;
+    grpc::Status st = health->Check(&c, r, &out);
+    EXPECT_TRUE(st.ok()) << service << ": " << st.error_message();
+    return out.status();
+  };
+  const std::vector<std::string> services = {"", "dr.v1.TopologyService", "dr.v1.FailoverService",
+                                             "dr.v1.JobService"};
+  for (const std::string& service : services) {
+    EXPECT_EQ(status_of(service), grpc::health::v1::HealthCheckResponse::SERVING) << service;
+  }
+  // A host whose inventory does not fit on a full disk.
+  dr::v1::GetInventoryResponse big;
+  for (int i = 0; i < 3000; ++i) {
+    *big.add_virtual_machines() =
+        Vm(absl::StrFormat("22222222-0000-4000-8000-%012d", i), dr::v1::REPLICATION_MODE_REPLICA, "rp");
+  }
+  auto stub = agents_.stubs_["127.0.0.1:7004"] = std::make_shared<NiceMock<dr::v1::MockHostAgentServiceStub>>();
+  ON_CALL(*stub, GetInventory(_, _, _)).WillByDefault(DoAll(SetArgPointee<2>(big), Return(grpc::Status::OK)));
+  ASSERT_TRUE(server_->store()->LimitPagesForTesting(1).ok());  // the disk is full now
+  Outcome full = Register("hv-big", "sites/dr", "127.0.0.1:7004", "reg-big");
+  EXPECT_EQ(full.status.code(), absl::StatusCode::kResourceExhausted) << full.status;
+  for (const std::string& service : services) {
+    EXPECT_EQ(status_of(service), grpc::health::v1::HealthCheckResponse::NOT_SERVING) << service;
+  }
+  // Reads still work; a refusal of content does not make it healthy again.
+  EXPECT_EQ(JobCount(), 1);
+  EXPECT_EQ(Failover("hosts/hv-dr-1/virtualMachines/{}", "", "x").status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(status_of(""), grpc::health::v1::HealthCheckResponse::NOT_SERVING);
+  // Space again: the next write succeeds and the server is healthy.
+  ASSERT_TRUE(server_->store()->LimitPagesForTesting(0).ok());
+  grpc::ClientContext c;
+  dr::v1::SyncHostRequest sync;
+  sync.set_name("hosts/hv-big");
+  dr::v1::Host synced;
+  grpc::Status st = topology_->SyncHost(&c, sync, &synced);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  for (const std::string& service : services) {
+    EXPECT_EQ(status_of(service), grpc::health::v1::HealthCheckResponse::SERVING) << service;
+  }
+  // An unknown service is NOT_FOUND, as the protocol says.
+  grpc::ClientContext unknown_context;
+  grpc::health::v1::HealthCheckRequest unknown;
+  unknown.set_service("dr.v1.NoSuchService");
+  grpc::health::v1::HealthCheckResponse unknown_out;
+  EXPECT_EQ(health->Check(&unknown_context, unknown, &unknown_out).error_code(), grpc::StatusCode::NOT_FOUND);
 }
 
 // Job names are time-ordered even when the clock does not move, so that

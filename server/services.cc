@@ -39,6 +39,15 @@ absl::StatusOr<T> Found(absl::StatusOr<T> r, absl::string_view field, absl::stri
   return r;
 }
 
+// The recovery point of requests that have one, in its canonical spelling.
+template <typename Req>
+auto CanonicalRecoveryPoint(Req* r, int) -> decltype(r->recovery_point(), void()) {
+  auto point = ParseRecoveryPointName("recovery_point", r->recovery_point());
+  if (point.ok()) r->set_recovery_point(absl::StrCat(point->first, "/recoveryPoints/", point->second));
+}
+template <typename Req>
+void CanonicalRecoveryPoint(Req*, long) {}
+
 template <typename Req>
 OperationRequest Common(dr::v1::JobType type, const char* method, const Req& req) {
   OperationRequest r;
@@ -52,6 +61,10 @@ OperationRequest Common(dr::v1::JobType type, const char* method, const Req& req
   Req fp = req;
   fp.clear_request_id();
   fp.clear_requester();
+  // A retry that spells the VM's GUID another way is the same request.
+  absl::StatusOr<VmName> vm = ParseVmName("virtual_machine", fp.virtual_machine());
+  if (vm.ok()) fp.set_virtual_machine(vm->name());
+  CanonicalRecoveryPoint(&fp, 0);
   r.fingerprint = fp.SerializeAsString();
   return r;
 }
@@ -109,9 +122,9 @@ grpc::ServerUnaryReactor* TopologyServiceImpl::ListSites(grpc::CallbackServerCon
 grpc::ServerUnaryReactor* TopologyServiceImpl::GetVirtualMachine(grpc::CallbackServerContext* c,
                                                                  const dr::v1::GetVirtualMachineRequest* r,
                                                                  dr::v1::VirtualMachine* out) {
-  absl::Status valid = ParseVmName("name", r->name()).status();
-  if (!valid.ok()) return Reply<dr::v1::VirtualMachine>(c, valid, out);
-  return Reply(c, Found(store_->GetVirtualMachine(r->name()), "name", r->name()), out);
+  absl::StatusOr<VmName> vm = ParseVmName("name", r->name());
+  if (!vm.ok()) return Reply<dr::v1::VirtualMachine>(c, vm.status(), out);
+  return Reply(c, Found(store_->GetVirtualMachine(vm->name()), "name", r->name()), out);
 }
 
 grpc::ServerUnaryReactor* TopologyServiceImpl::ListVirtualMachines(
@@ -124,8 +137,8 @@ grpc::ServerUnaryReactor* TopologyServiceImpl::ListReplicationRelationships(
     grpc::CallbackServerContext* c, const dr::v1::ListReplicationRelationshipsRequest* r,
     dr::v1::ListReplicationRelationshipsResponse* out) {
   auto result = [&]() -> absl::StatusOr<dr::v1::ListReplicationRelationshipsResponse> {
-    RETURN_IF_ERROR(ParseVmName("parent", r->parent()).status());
-    ASSIGN_OR_RETURN(auto rels, Found(store_->ListReplicationRelationships(r->parent()), "parent", r->parent()));
+    ASSIGN_OR_RETURN(VmName vm, ParseVmName("parent", r->parent()));
+    ASSIGN_OR_RETURN(auto rels, Found(store_->ListReplicationRelationships(vm.name()), "parent", r->parent()));
     dr::v1::ListReplicationRelationshipsResponse resp;
     for (auto& rel : rels) *resp.add_replication_relationships() = std::move(rel);
     return resp;
@@ -137,9 +150,9 @@ grpc::ServerUnaryReactor* TopologyServiceImpl::ListRecoveryPoints(grpc::Callback
                                                                   const dr::v1::ListRecoveryPointsRequest* r,
                                                                   dr::v1::ListRecoveryPointsResponse* out) {
   auto result = [&]() -> absl::StatusOr<dr::v1::ListRecoveryPointsResponse> {
-    RETURN_IF_ERROR(ParseVmName("parent", r->parent()).status());
+    ASSIGN_OR_RETURN(VmName vm, ParseVmName("parent", r->parent()));
     RETURN_IF_ERROR(CheckPageSize(r->page_size()));
-    ASSIGN_OR_RETURN(auto page, Found(store_->ListRecoveryPoints(r->parent(), {r->page_size(), r->page_token()}),
+    ASSIGN_OR_RETURN(auto page, Found(store_->ListRecoveryPoints(vm.name(), {r->page_size(), r->page_token()}),
                                       "parent", r->parent()));
     dr::v1::ListRecoveryPointsResponse resp;
     for (auto& p : page.items) *resp.add_recovery_points() = std::move(p);
@@ -291,8 +304,8 @@ grpc::ServerUnaryReactor* JobServiceImpl::ListJobs(grpc::CallbackServerContext* 
       f.types.push_back(static_cast<dr::v1::JobType>(t));
     }
     if (!r->virtual_machine().empty()) {
-      RETURN_IF_ERROR(ParseVmName("virtual_machine", r->virtual_machine()).status());
-      f.virtual_machine = r->virtual_machine();
+      ASSIGN_OR_RETURN(VmName vm, ParseVmName("virtual_machine", r->virtual_machine()));
+      f.virtual_machine = vm.name();
     }
     if (!r->host().empty()) {
       RETURN_IF_ERROR(ParseHostName("host", r->host()).status());

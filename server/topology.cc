@@ -22,22 +22,6 @@ absl::Status CheckPageSize(int32_t page_size) {
   return absl::OkStatus();
 }
 
-namespace {
-
-absl::Status CheckAgentAddress(const std::string& address) {
-  if (address.empty()) return InvalidParameter("agent_address", "MISSING", "is required (host:port)");
-  size_t colon = address.rfind(':');
-  int port = 0;
-  if (colon == std::string::npos || colon == 0 ||
-      !absl::SimpleAtoi(address.substr(colon + 1), &port) || port <= 0 || port > 65535) {
-    return InvalidParameter("agent_address", "MALFORMED_ADDRESS",
-                            absl::StrCat("must be host:port with a port 1-65535, got \"", address, "\""));
-  }
-  return absl::OkStatus();
-}
-
-}  // namespace
-
 Topology::~Topology() { Stop(); }
 
 void Topology::ForgetAgentIfUnused(const std::string& address) {
@@ -56,7 +40,7 @@ void Topology::ForgetAgentIfUnused(const std::string& address) {
 absl::StatusOr<dr::v1::Host> Topology::RegisterHost(const dr::v1::RegisterHostRequest& r) {
   RETURN_IF_ERROR(CheckId("host_id", r.host_id()));
   RETURN_IF_ERROR(ParseSiteName("site", r.site()).status());
-  RETURN_IF_ERROR(CheckAgentAddress(r.agent_address()));
+  RETURN_IF_ERROR(CheckAgentAddress("agent_address", r.agent_address()));
   RETURN_IF_ERROR(CheckRequestId("request_id", r.request_id()));
   dr::v1::RegisterHostRequest fp = r;
   fp.clear_request_id();
@@ -122,6 +106,16 @@ absl::StatusOr<dr::v1::Host> Topology::SyncHost(const std::string& name) {
   }
   std::vector<dr::v1::VirtualMachineInventory> vms(inventory.virtual_machines().begin(),
                                                    inventory.virtual_machines().end());
+  // Requests name VMs by the canonical GUID (names.h); Hyper-V and the
+  // simulator report it so. A VM reported otherwise could not be found.
+  for (const auto& inv : vms) {
+    const std::string& id = inv.virtual_machine().vm_id();
+    absl::StatusOr<std::string> canonical = CanonicalVmGuid("vm_id", id);
+    if (!canonical.ok() || *canonical != id) {
+      spdlog::warn("{}: agent {} reports VM id \"{}\", not an upper-case GUID without braces: "
+                   "requests naming it will not find it", name, host->agent_address(), id);
+    }
+  }
   absl::Status replaced = store_->ReplaceInventory(name, vms, clock_->Now());
   if (!replaced.ok()) {
     spdlog::error("{}: inventory from {} rejected: {}", name, host->agent_address(), replaced.ToString());
@@ -168,7 +162,10 @@ absl::StatusOr<dr::v1::ListVirtualMachinesResponse> Topology::ListVirtualMachine
     }
     f.replication_healths.push_back(static_cast<dr::v1::ReplicationHealth>(h));
   }
+  // A GUID matches in any spelling (display names are compared as given).
   f.display_name_or_id = r.display_name_or_id();
+  absl::StatusOr<std::string> guid = CanonicalVmGuid("display_name_or_id", f.display_name_or_id);
+  if (guid.ok()) f.vm_id = *std::move(guid);
   f.filter_replication_mode = r.filter_replication_mode();
   f.replication_mode = r.replication_mode();
   ASSIGN_OR_RETURN(Page<dr::v1::VirtualMachine> page,

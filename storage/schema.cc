@@ -116,11 +116,28 @@ constexpr char kV3[] = R"sql(
 ALTER TABLE jobs ADD COLUMN operation BLOB;
 )sql";
 
+// Version 4: secrets of this database (the page token key), created at its
+// first open by SqliteStore.
+constexpr char kV4[] = R"sql(
+CREATE TABLE secrets (
+  name TEXT PRIMARY KEY,
+  value BLOB NOT NULL
+) WITHOUT ROWID;
+)sql";
+
+// Version 5: when each VM copy's state fields were observed (so a sync read
+// before a job's end cannot overwrite the state the job recorded), and the
+// host name each host's agent reported at its first good sync.
+constexpr char kV5[] = R"sql(
+ALTER TABLE vms ADD COLUMN state_us INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE hosts ADD COLUMN hypervisor_name TEXT NOT NULL DEFAULT '';
+)sql";
+
 }  // namespace
 
 const std::vector<const char*>& SchemaMigrations() {
   static const std::vector<const char*>* const kMigrations =
-      new std::vector<const char*>{kV1, kV2, kV3};
+      new std::vector<const char*>{kV1, kV2, kV3, kV4, kV5};
   return *kMigrations;
 }
 
@@ -135,9 +152,22 @@ absl::Status MigrateSchema(Sqlite& db, int target) {
         "database schema version ", *version, " is newer than this program's (",
         LatestSchemaVersion(), "); refusing to open it"));
   }
+  absl::StatusOr<int64_t> app_id = db.QueryInt("PRAGMA application_id");
+  if (!app_id.ok()) return app_id.status();
+  if (*app_id != 0 && *app_id != kHvdrApplicationId) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "application_id ", *app_id, " is not hvdr's: another program's database; refusing to open it"));
+  }
+  const std::string stamp = absl::StrCat("PRAGMA application_id = ", kHvdrApplicationId);
+  if (*app_id == 0 && *version >= target) {
+    absl::Status s = InTransaction(db, [&]() { return db.Exec(stamp); });
+    if (!s.ok()) return s;
+  }
   for (int v = static_cast<int>(*version); v < target; ++v) {
     absl::Status s = InTransaction(db, [&]() -> absl::Status {
       absl::Status step = db.Exec(SchemaMigrations()[v]);
+      if (!step.ok()) return step;
+      step = db.Exec(stamp);
       if (!step.ok()) return step;
       return db.Exec(absl::StrCat("PRAGMA user_version = ", v + 1));
     });

@@ -12,6 +12,8 @@
 #include "common/hyperv_status.h"
 #include "common/proto_time.h"
 #include "common/status_macros.h"
+#include "storage/db_file.h"
+#include "storage/page_token.h"
 #include "storage/schema.h"
 
 namespace hvdr {
@@ -32,21 +34,6 @@ constexpr int kMaxPageSize = 1000;
 int EffectivePageSize(int32_t requested) {
   if (requested <= 0) return kDefaultPageSize;
   return std::min(requested, kMaxPageSize);
-}
-
-// Page tokens are opaque to clients: "<kind>:<last key>" in web-safe base64.
-std::string MakeToken(absl::string_view kind, absl::string_view key) {
-  return absl::WebSafeBase64Escape(absl::StrCat("hvdr1:", kind, ":", key));
-}
-
-absl::StatusOr<std::string> ParseToken(absl::string_view kind, absl::string_view token) {
-  std::string raw;
-  std::string prefix = absl::StrCat("hvdr1:", kind, ":");
-  if (!absl::WebSafeBase64Unescape(token, &raw) || !absl::StartsWith(raw, prefix)) {
-    return InvalidParameter("page_token", "INVALID_PAGE_TOKEN",
-                            "not a token from the previous page of this list");
-  }
-  return raw.substr(prefix.size());
 }
 
 // Orders JobStates for the "never backwards" rule: New < Starting <
@@ -84,7 +71,7 @@ absl::Status RunCached(Sqlite& db, const std::string& sql) {
 
 constexpr char kHostCols[] =
     "name, site, agent_address, reachability, last_contact_us, last_sync_us, "
-    "stale, last_error, create_us";
+    "stale, last_error, create_us, hypervisor_name";
 
 Host ReadHost(const Stmt& s) {
   Host h;
@@ -97,6 +84,7 @@ Host ReadHost(const Stmt& s) {
   h.set_stale(s.Int(6) != 0);
   h.set_last_error(s.Text(7));
   FromMicros(s.Int(8), h.mutable_create_time());
+  h.set_hypervisor_host_name(s.Text(9));
   if (h.last_contact_time().seconds() == 0) h.clear_last_contact_time();
   if (h.last_sync_time().seconds() == 0) h.clear_last_sync_time();
   return h;
@@ -155,15 +143,17 @@ Job ReadJob(const Stmt& s) {
 }
 
 // Reads up to `size` rows of `s` into a page; one more row means another
-// page, whose token is `kind` and the key of the last item returned.
+// page, whose token names `kind`, `query` and the key of the last item
+// returned.
 template <typename T, typename Read, typename Key>
-absl::StatusOr<Page<T>> CollectPage(Stmt& s, int size, absl::string_view kind, Read read, Key key) {
+absl::StatusOr<Page<T>> CollectPage(Stmt& s, int size, const PageTokens& tokens, absl::string_view kind,
+                                    absl::string_view query, Read read, Key key) {
   Page<T> out;
   while (true) {
     ASSIGN_OR_RETURN(bool row, s.Step());
     if (!row) break;
     if (static_cast<int>(out.items.size()) == size) {
-      out.next_page_token = MakeToken(kind, key(out.items.back()));
+      out.next_page_token = tokens.Make(kind, query, key(out.items.back()));
       break;
     }
     out.items.push_back(read(s));
@@ -217,11 +207,66 @@ absl::Status ValidateId(absl::string_view field, absl::string_view id) {
 // WAL frames (pages) past which the writer restarts the WAL: 16 MiB.
 constexpr int kRestartFrames = 4096;
 
+namespace {
+
+// `s` with its message prefixed "database <path>: " unless it names the
+// database already; the payload is kept.
+absl::Status AboutDatabase(const std::string& path, const absl::Status& s) {
+  if (s.ok() || absl::StartsWith(s.message(), absl::StrCat("database ", path, ": "))) return s;
+  absl::Status out(s.code(), absl::StrCat("database ", path, ": ", s.message()));
+  s.ForEachPayload([&out](absl::string_view url, const absl::Cord& payload) { out.SetPayload(url, payload); });
+  return out;
+}
+
+// The database's page token key, made at its first open.
+absl::StatusOr<std::string> PageTokenSecret(Sqlite& db) {
+  std::string secret;
+  RETURN_IF_ERROR(InTransaction(db, [&]() -> absl::Status {
+    ASSIGN_OR_RETURN(Stmt get, db.Prepare("SELECT value FROM secrets WHERE name = 'page_token'"));
+    ASSIGN_OR_RETURN(bool found, get.Step());
+    if (found) {
+      secret = get.Blob(0);
+      return absl::OkStatus();
+    }
+    ASSIGN_OR_RETURN(secret, PageTokens::NewSecret());
+    ASSIGN_OR_RETURN(Stmt put, db.Prepare("INSERT INTO secrets(name, value) VALUES ('page_token', ?)"));
+    return put.BindBlob(1, secret).Run();
+  }));
+  if (secret.size() < 16) return absl::DataLossError("the page token secret is too short");
+  return secret;
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path,
                                                                const Options& options) {
+  absl::StatusOr<std::unique_ptr<SqliteStore>> store = OpenUnchecked(path, options);
+  if (!store.ok()) return AboutDatabase(path, store.status());
+  return store;
+}
+
+absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::OpenUnchecked(const std::string& path,
+                                                                        const Options& options) {
+  const bool file = path != ":memory:" && !path.empty();
+  std::unique_ptr<FileLock> lock;
+  if (file) {
+    // Before anything is written: a file we must not touch stays as it was.
+    RETURN_IF_ERROR(CheckDatabaseFile(path));
+    if (options.lock) {
+      absl::StatusOr<std::unique_ptr<FileLock>> held = FileLock::TryAcquire(path + ".lock");
+      if (absl::IsFailedPrecondition(held.status())) {
+        return ErrorWithDetail(absl::StatusCode::kFailedPrecondition, dr::v1::RETURN_CODE_SYSTEM_IN_USE, "db",
+                               kDbInUse, absl::StrCat("in use by another drserver (", held.status().message(), ")"));
+      }
+      if (!held.ok()) return held.status();
+      lock = *std::move(held);
+    }
+  }
   ASSIGN_OR_RETURN(std::unique_ptr<Sqlite> db, Sqlite::Open(path, options.sqlite));
   RETURN_IF_ERROR(MigrateSchema(*db));
-  std::unique_ptr<SqliteStore> store(new SqliteStore(std::move(db)));
+  ASSIGN_OR_RETURN(std::string secret, PageTokenSecret(*db));
+  std::unique_ptr<SqliteStore> store(
+      new SqliteStore(std::move(lock), std::move(db), std::make_unique<PageTokens>(std::move(secret))));
   if (options.background_checkpoint && path != ":memory:" && !path.empty()) {
     // Commits no longer stop to copy the WAL into the database; a thread of
     // its own does it (see CheckpointOnce).
@@ -248,6 +293,56 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string
     }
   }
   return store;
+}
+
+namespace {
+
+// A write that failed in the storage itself (disk full, I/O error, a
+// read-only or corrupt file, a lock not granted), not a refusal of its
+// content: refusals carry an ErrorDetail or a code of their own.
+bool IsStorageFailure(const absl::Status& s) {
+  if (s.ok() || s.GetPayload(kErrorDetailUrl).has_value()) return false;
+  switch (s.code()) {
+    case absl::StatusCode::kResourceExhausted:
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kInternal:
+    case absl::StatusCode::kDataLoss:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+void SqliteStore::NoteWrite(const absl::Status& s) {
+  if (!s.ok() && !IsStorageFailure(s)) return;
+  const bool writable = s.ok();
+  absl::MutexLock lock(&observer_mu_);
+  if (writable_ == writable) return;
+  writable_ = writable;
+  if (observer_) observer_(writable);
+}
+
+void SqliteStore::SetWriteObserver(std::function<void(bool writable)> observer) {
+  absl::MutexLock lock(&observer_mu_);
+  observer_ = std::move(observer);
+}
+
+bool SqliteStore::writable() {
+  absl::MutexLock lock(&observer_mu_);
+  return writable_;
+}
+
+absl::Status SqliteStore::LimitPagesForTesting(int64_t max_pages) {
+  absl::MutexLock lock(&mu_);
+  if (max_pages > 0) {
+    ASSIGN_OR_RETURN(int64_t pages, db_->QueryInt("PRAGMA page_count"));
+    max_pages = std::max(max_pages, pages);
+  } else {
+    max_pages = 4294967294;  // SQLite's largest
+  }
+  return db_->Exec(absl::StrCat("PRAGMA max_page_count = ", max_pages));
 }
 
 void SqliteStore::CheckpointOnce() {
@@ -332,6 +427,7 @@ absl::StatusOr<bool> SqliteStore::CreateHost(const Host& host, const RequestKey*
     if (key != nullptr) RETURN_IF_ERROR(PutKeyLocked(*key, ""));
     return absl::OkStatus();
   });
+  NoteWrite(status);
   if (status.code() == absl::StatusCode::kAborted) {
     // HOST_EXISTS above is reported as ALREADY_EXISTS with its Hyper-V code.
     absl::Status exists = absl::AlreadyExistsError(status.message());
@@ -354,9 +450,11 @@ absl::StatusOr<Host> SqliteStore::GetHost(const std::string& name) {
 
 absl::StatusOr<Page<Host>> SqliteStore::ListHosts(const std::string& site,
                                                   const PageRequest& page) {
+  std::string query;
+  AppendQueryField(&query, site);
   std::string after;
   if (!page.page_token.empty()) {
-    ASSIGN_OR_RETURN(after, ParseToken("hosts", page.page_token));
+    ASSIGN_OR_RETURN(after, tokens_->Parse("hosts", query, page.page_token));
   }
   const int size = EffectivePageSize(page.page_size);
   ReadConn conn(this);
@@ -364,13 +462,13 @@ absl::StatusOr<Page<Host>> SqliteStore::ListHosts(const std::string& site,
       "SELECT ", kHostCols, " FROM hosts WHERE (?1 = '' OR site = ?1) AND name > ?2 "
       "ORDER BY name LIMIT ?3")));
   s.Bind(1, site).Bind(2, after).Bind(3, size + 1);
-  return CollectPage<Host>(s, size, "hosts", ReadHost, [](const Host& h) { return h.name(); });
+  return CollectPage<Host>(s, size, *tokens_, "hosts", query, ReadHost, [](const Host& h) { return h.name(); });
 }
 
 absl::StatusOr<Page<Site>> SqliteStore::ListSites(const PageRequest& page) {
   std::string after;
   if (!page.page_token.empty()) {
-    ASSIGN_OR_RETURN(after, ParseToken("sites", page.page_token));
+    ASSIGN_OR_RETURN(after, tokens_->Parse("sites", "", page.page_token));
   }
   const int size = EffectivePageSize(page.page_size);
   ReadConn conn(this);
@@ -383,23 +481,26 @@ absl::StatusOr<Page<Site>> SqliteStore::ListSites(const PageRequest& page) {
     site.set_display_name(row.Text(1));
     return site;
   };
-  return CollectPage<Site>(s, size, "sites", read, [](const Site& site) { return site.name(); });
+  return CollectPage<Site>(s, size, *tokens_, "sites", "", read, [](const Site& site) { return site.name(); });
 }
 
 absl::Status SqliteStore::UpdateHostContact(const Host& host) {
   absl::MutexLock lock(&mu_);
   ASSIGN_OR_RETURN(Stmt s, db_->Prepare(
-      "UPDATE hosts SET reachability = ?, "
-      "last_contact_us = CASE WHEN ? > 0 THEN ? ELSE last_contact_us END, "
-      "stale = ?, last_error = ? WHERE name = ?"));
+      "UPDATE hosts SET reachability = ?1, "
+      "last_contact_us = CASE WHEN ?2 > 0 THEN ?2 ELSE last_contact_us END, "
+      "stale = ?3, last_error = ?4, "
+      "hypervisor_name = CASE WHEN ?5 != '' THEN ?5 ELSE hypervisor_name END WHERE name = ?6"));
   const int64_t contact = ToMicros(host.last_contact_time());
-  RETURN_IF_ERROR(s.Bind(1, static_cast<int64_t>(host.reachability()))
-                      .Bind(2, contact)
-                      .Bind(3, contact)
-                      .Bind(4, host.stale() ? 1 : 0)
-                      .Bind(5, host.last_error())
-                      .Bind(6, host.name())
-                      .Run());
+  absl::Status written = s.Bind(1, static_cast<int64_t>(host.reachability()))
+                             .Bind(2, contact)
+                             .Bind(3, host.stale() ? 1 : 0)
+                             .Bind(4, host.last_error())
+                             .Bind(5, host.hypervisor_host_name())
+                             .Bind(6, host.name())
+                             .Run();
+  NoteWrite(written);
+  RETURN_IF_ERROR(written);
   if (db_->Changes() == 0) return absl::NotFoundError(absl::StrCat(host.name(), " not found"));
   return absl::OkStatus();
 }
@@ -407,7 +508,7 @@ absl::Status SqliteStore::UpdateHostContact(const Host& host) {
 absl::StatusOr<bool> SqliteStore::DeleteHost(const std::string& name, const RequestKey* key) {
   absl::MutexLock lock(&mu_);
   bool replayed = false;
-  RETURN_IF_ERROR(InTransaction(*db_, [&]() -> absl::Status {
+  absl::Status written = InTransaction(*db_, [&]() -> absl::Status {
     if (key != nullptr) {
       // Decided before anything else: a repeat answers as the first call
       // did, even once the host is gone.
@@ -432,7 +533,9 @@ absl::StatusOr<bool> SqliteStore::DeleteHost(const std::string& name, const Requ
     if (db_->Changes() == 0) return absl::NotFoundError(absl::StrCat(name, " not found"));
     if (key != nullptr) RETURN_IF_ERROR(PutKeyLocked(*key, ""));
     return absl::OkStatus();
-  }));
+  });
+  NoteWrite(written);
+  RETURN_IF_ERROR(written);
   return replayed;
 }
 
@@ -461,7 +564,7 @@ absl::Status SqliteStore::ReplaceInventory(
     }
   }
   absl::MutexLock lock(&mu_);
-  return InTransaction(*db_, [&]() -> absl::Status {
+  absl::Status written = InTransaction(*db_, [&]() -> absl::Status {
     RETURN_IF_ERROR(CheckExists(*db_, "hosts", host));
 
     std::set<std::string> keep;
@@ -472,10 +575,17 @@ absl::Status SqliteStore::ReplaceInventory(
       ASSIGN_OR_RETURN(Stmt up, db_->Prepare(
           "INSERT INTO vms(name, host, vm_id, display_name, replication_mode, "
           "replication_state, replication_health, enabled_state, last_replication_us, "
-          "pending_bytes, latency_s) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) "
-          "ON CONFLICT(name) DO UPDATE SET display_name = ?4, replication_mode = ?5, "
-          "replication_state = ?6, replication_health = ?7, enabled_state = ?8, "
-          "last_replication_us = ?9, pending_bytes = ?10, latency_s = ?11"));
+          "pending_bytes, latency_s, state_us) "
+          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) "
+          // The state fields only when this inventory was read after the
+          // state stored (a job's end may have written a newer one).
+          "ON CONFLICT(name) DO UPDATE SET display_name = ?4, "
+          "replication_mode = CASE WHEN state_us < ?12 THEN ?5 ELSE replication_mode END, "
+          "replication_state = CASE WHEN state_us < ?12 THEN ?6 ELSE replication_state END, "
+          "replication_health = CASE WHEN state_us < ?12 THEN ?7 ELSE replication_health END, "
+          "enabled_state = CASE WHEN state_us < ?12 THEN ?8 ELSE enabled_state END, "
+          "last_replication_us = ?9, pending_bytes = ?10, latency_s = ?11, "
+          "state_us = MAX(state_us, ?12)"));
       RETURN_IF_ERROR(up.Bind(1, name)
                           .Bind(2, host)
                           .Bind(3, vm.vm_id())
@@ -487,6 +597,7 @@ absl::Status SqliteStore::ReplaceInventory(
                           .Bind(9, ToMicros(vm.last_replication_time()))
                           .Bind(10, static_cast<int64_t>(vm.pending_replication_bytes()))
                           .Bind(11, static_cast<int64_t>(vm.replication_latency_seconds()))
+                          .Bind(12, TimeToMicros(sync_time))
                           .Run());
       ASSIGN_OR_RETURN(Stmt del_rel, db_->Prepare("DELETE FROM relationships WHERE vm = ?"));
       RETURN_IF_ERROR(del_rel.Bind(1, name).Run());
@@ -541,18 +652,23 @@ absl::Status SqliteStore::ReplaceInventory(
         "last_sync_us = ?1, last_contact_us = ?1 WHERE name = ?2"));
     return h.Bind(1, TimeToMicros(sync_time)).Bind(2, host).Run();
   });
+  NoteWrite(written);
+  return written;
 }
 
 absl::Status SqliteStore::UpdateVirtualMachineState(const VirtualMachine& vm) {
   absl::MutexLock lock(&mu_);
-  return UpdateVmStateLocked(vm.name(), vm);
+  absl::Status s = UpdateVmStateLocked(vm.name(), vm, absl::Now());
+  NoteWrite(s);
+  return s;
 }
 
-absl::Status SqliteStore::UpdateVmStateLocked(const std::string& name, const VirtualMachine& vm) {
+absl::Status SqliteStore::UpdateVmStateLocked(const std::string& name, const VirtualMachine& vm,
+                                              absl::Time observed) {
   ASSIGN_OR_RETURN(Stmt s, db_->Prepare(
       "UPDATE vms SET replication_mode = ?, replication_state = ?, "
       "replication_health = ?, enabled_state = ?, last_replication_us = ?, "
-      "pending_bytes = ?, latency_s = ? WHERE name = ?"));
+      "pending_bytes = ?, latency_s = ?, state_us = MAX(state_us, ?) WHERE name = ?"));
   RETURN_IF_ERROR(s.Bind(1, static_cast<int64_t>(vm.replication_mode()))
                       .Bind(2, static_cast<int64_t>(vm.replication_state()))
                       .Bind(3, static_cast<int64_t>(vm.replication_health()))
@@ -560,7 +676,8 @@ absl::Status SqliteStore::UpdateVmStateLocked(const std::string& name, const Vir
                       .Bind(5, ToMicros(vm.last_replication_time()))
                       .Bind(6, static_cast<int64_t>(vm.pending_replication_bytes()))
                       .Bind(7, static_cast<int64_t>(vm.replication_latency_seconds()))
-                      .Bind(8, name)
+                      .Bind(8, TimeToMicros(observed))
+                      .Bind(9, name)
                       .Run());
   if (db_->Changes() == 0) return absl::NotFoundError(absl::StrCat(name, " not found"));
   return absl::OkStatus();
@@ -587,9 +704,17 @@ absl::StatusOr<std::vector<VirtualMachine>> SqliteStore::FindVirtualMachinesById
 
 absl::StatusOr<Page<VirtualMachine>> SqliteStore::ListVirtualMachines(
     const VirtualMachineFilter& filter, const PageRequest& page) {
+  std::string query;
+  AppendQueryField(&query, filter.host == "hosts/-" ? "" : filter.host);
+  AppendQueryField(&query, filter.site);
+  AppendQueryField(&query, JsonIntArray(ToInts(filter.replication_states)));
+  AppendQueryField(&query, JsonIntArray(ToInts(filter.replication_healths)));
+  AppendQueryField(&query, filter.display_name_or_id);
+  AppendQueryField(&query, filter.vm_id);
+  AppendQueryField(&query, filter.filter_replication_mode ? absl::StrCat(filter.replication_mode) : "");
   std::string after;
   if (!page.page_token.empty()) {
-    ASSIGN_OR_RETURN(after, ParseToken("vms", page.page_token));
+    ASSIGN_OR_RETURN(after, tokens_->Parse("vms", query, page.page_token));
   }
   const int size = EffectivePageSize(page.page_size);
   // One SQL text per combination of filters present, so each stays a
@@ -605,7 +730,7 @@ absl::StatusOr<Page<VirtualMachine>> SqliteStore::ListVirtualMachines(
     absl::StrAppend(&sql, " AND v.replication_health IN (SELECT value FROM json_each(?5))");
   }
   if (!filter.display_name_or_id.empty()) {
-    absl::StrAppend(&sql, " AND (v.display_name = ?6 OR v.vm_id = ?6)");
+    absl::StrAppend(&sql, " AND (v.display_name = ?6 OR v.vm_id = ?9)");
   }
   if (filter.filter_replication_mode) absl::StrAppend(&sql, " AND v.replication_mode = ?7");
   absl::StrAppend(&sql, " ORDER BY v.name LIMIT ?8");
@@ -620,12 +745,15 @@ absl::StatusOr<Page<VirtualMachine>> SqliteStore::ListVirtualMachines(
   if (!filter.replication_healths.empty()) {
     s.Bind(5, JsonIntArray(ToInts(filter.replication_healths)));
   }
-  if (!filter.display_name_or_id.empty()) s.Bind(6, filter.display_name_or_id);
+  if (!filter.display_name_or_id.empty()) {
+    s.Bind(6, filter.display_name_or_id);
+    s.Bind(9, filter.vm_id.empty() ? filter.display_name_or_id : filter.vm_id);
+  }
   if (filter.filter_replication_mode) {
     s.Bind(7, static_cast<int64_t>(filter.replication_mode));
   }
   s.Bind(8, size + 1);
-  return CollectPage<VirtualMachine>(s, size, "vms", ReadVm,
+  return CollectPage<VirtualMachine>(s, size, *tokens_, "vms", query, ReadVm,
                                      [](const VirtualMachine& vm) { return vm.name(); });
 }
 
@@ -656,7 +784,7 @@ absl::StatusOr<Page<RecoveryPoint>> SqliteStore::ListRecoveryPoints(const std::s
   int64_t after_us = INT64_MAX;
   std::string after_name;
   if (!page.page_token.empty()) {
-    ASSIGN_OR_RETURN(std::string key, ParseToken("rps", page.page_token));
+    ASSIGN_OR_RETURN(std::string key, tokens_->Parse("rps", vm, page.page_token));
     size_t slash = key.find('/');
     if (slash == std::string::npos || !absl::SimpleAtoi(key.substr(0, slash), &after_us)) {
       return InvalidParameter("page_token", "INVALID_PAGE_TOKEN", "malformed");
@@ -678,7 +806,7 @@ absl::StatusOr<Page<RecoveryPoint>> SqliteStore::ListRecoveryPoints(const std::s
     if (!row) break;
     if (static_cast<int>(out.items.size()) == size) {
       out.next_page_token =
-          MakeToken("rps", absl::StrCat(last_us, "/", out.items.back().name()));
+          tokens_->Make("rps", vm, absl::StrCat(last_us, "/", out.items.back().name()));
       break;
     }
     RecoveryPoint rp;
@@ -820,7 +948,9 @@ absl::StatusOr<CreateJobResult> SqliteStore::CreateJob(const Job& job, const Req
                                                        const std::string& operation) {
   absl::MutexLock lock(&mu_);
   CreateJobResult result;
-  RETURN_IF_ERROR(InTransaction(*db_, [&]() { return CreateJobLocked(job, key, operation, &result); }));
+  absl::Status written = InTransaction(*db_, [&]() { return CreateJobLocked(job, key, operation, &result); });
+  NoteWrite(written);
+  RETURN_IF_ERROR(written);
   return result;
 }
 
@@ -847,6 +977,7 @@ std::vector<WriteResult> SqliteStore::Write(const std::vector<WriteOp>& ops) {
     }
     return absl::OkStatus();
   });
+  NoteWrite(committed);
   if (!committed.ok()) {
     for (WriteResult& r : results) {
       r.status = committed;
@@ -881,9 +1012,14 @@ absl::StatusOr<Job> SqliteStore::GetJob(const std::string& name) {
 
 absl::StatusOr<Page<Job>> SqliteStore::ListJobs(const JobFilter& filter,
                                                 const PageRequest& page) {
+  std::string query;
+  AppendQueryField(&query, JsonIntArray(ToInts(filter.states)));
+  AppendQueryField(&query, filter.virtual_machine);
+  AppendQueryField(&query, filter.host);
+  AppendQueryField(&query, JsonIntArray(ToInts(filter.types)));
   int64_t before = INT64_MAX;
   if (!page.page_token.empty()) {
-    ASSIGN_OR_RETURN(std::string key, ParseToken("jobs", page.page_token));
+    ASSIGN_OR_RETURN(std::string key, tokens_->Parse("jobs", query, page.page_token));
     if (!absl::SimpleAtoi(key, &before)) {
       return InvalidParameter("page_token", "INVALID_PAGE_TOKEN", "malformed");
     }
@@ -913,7 +1049,7 @@ absl::StatusOr<Page<Job>> SqliteStore::ListJobs(const JobFilter& filter,
     ASSIGN_OR_RETURN(bool row, s.Step());
     if (!row) break;
     if (static_cast<int>(out.items.size()) == size) {
-      out.next_page_token = MakeToken("jobs", absl::StrCat(last_seq));
+      out.next_page_token = tokens_->Make("jobs", query, absl::StrCat(last_seq));
       break;
     }
     out.items.push_back(ReadJob(s));
@@ -1011,7 +1147,7 @@ absl::StatusOr<Job> SqliteStore::UpdateJobLocked(const JobUpdate& u, bool* repla
                       .Run());
   if (u.has_vm_state) {
     // The VM may have been removed with its host meanwhile: that is fine.
-    absl::Status vm = UpdateVmStateLocked(current.virtual_machine(), u.vm_state);
+    absl::Status vm = UpdateVmStateLocked(current.virtual_machine(), u.vm_state, u.event_time);
     if (!vm.ok() && vm.code() != absl::StatusCode::kNotFound) return vm;
   }
   if (IsTerminalJobState(state)) {
@@ -1042,10 +1178,12 @@ absl::StatusOr<Job> SqliteStore::UpdateJobLocked(const JobUpdate& u, bool* repla
 absl::StatusOr<Job> SqliteStore::UpdateJob(const JobUpdate& update) {
   absl::MutexLock lock(&mu_);
   Job out;
-  RETURN_IF_ERROR(InTransaction(*db_, [&]() -> absl::Status {
+  absl::Status written = InTransaction(*db_, [&]() -> absl::Status {
     ASSIGN_OR_RETURN(out, UpdateJobLocked(update));
     return absl::OkStatus();
-  }));
+  });
+  NoteWrite(written);
+  RETURN_IF_ERROR(written);
   return out;
 }
 
@@ -1053,7 +1191,7 @@ absl::StatusOr<Page<JobEvent>> SqliteStore::ListJobEvents(const std::string& job
                                                           const PageRequest& page) {
   int64_t after = 0;
   if (!page.page_token.empty()) {
-    ASSIGN_OR_RETURN(std::string key, ParseToken("events", page.page_token));
+    ASSIGN_OR_RETURN(std::string key, tokens_->Parse("events", job, page.page_token));
     if (!absl::SimpleAtoi(key, &after)) {
       return InvalidParameter("page_token", "INVALID_PAGE_TOKEN", "malformed");
     }
@@ -1077,7 +1215,7 @@ absl::StatusOr<Page<JobEvent>> SqliteStore::ListJobEvents(const std::string& job
     e.set_message(row.Text(6));
     return e;
   };
-  return CollectPage<JobEvent>(s, size, "events", read,
+  return CollectPage<JobEvent>(s, size, *tokens_, "events", job, read,
                                [](const JobEvent& e) { return absl::StrCat(e.sequence()); });
 }
 
@@ -1111,6 +1249,7 @@ absl::Status SqliteStore::PutRequest(const std::string& request_id,
   if (st.code() == absl::StatusCode::kAlreadyExists) {
     return absl::AlreadyExistsError(absl::StrCat("request_id ", request_id, " already recorded"));
   }
+  NoteWrite(st);
   return st;
 }
 

@@ -5,6 +5,7 @@
 #define HVDR_STORAGE_SQLITE_STORE_H_
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -13,6 +14,8 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "storage/file_lock.h"
+#include "storage/page_token.h"
 #include "storage/sqlite.h"
 #include "storage/store.h"
 
@@ -29,10 +32,20 @@ class SqliteStore final : public Store {
     // briefly so that the WAL starts over (otherwise steady writes grow it
     // without bound).
     bool background_checkpoint = true;
+    // Hold `<path>.lock` (storage/file_lock.h) while open, so that a second
+    // store - another drserver - on the same file is refused. Off only for
+    // tests that share a file between two stores on purpose.
+    bool lock = true;
   };
 
   // Opens or creates the database at `path` and migrates it to the latest
-  // schema. FAILED_PRECONDITION if it was written by a newer schema.
+  // schema. A file path is first checked without writing anything
+  // (CheckDatabaseFile in storage/db_file.h: a directory, an unreadable or
+  // read-only file or directory, not SQLite, truncated, another program's
+  // database or a newer schema are refused, the file untouched), then
+  // locked: FAILED_PRECONDITION with reason DB_IN_USE when another store
+  // holds it. Every error message starts "database <path>: "; the reason is
+  // in the status's ErrorDetail (field "db").
   static absl::StatusOr<std::unique_ptr<SqliteStore>> Open(const std::string& path,
                                                            const Options& options);
   ~SqliteStore() override;
@@ -81,8 +94,31 @@ class SqliteStore final : public Store {
   // Runs PRAGMA integrity_check; OK when it answers "ok".
   absl::Status CheckIntegrity();
 
+  // Whether the last write that reached the database committed (true), or
+  // failed in the storage itself (false: disk full, I/O error, read-only or
+  // corrupt file, lock not granted). Refusals of a write's content (not
+  // found, already exists, invalid) change nothing. True until a write
+  // fails.
+  bool writable();
+  // `observer` is called with the new value each time writable() changes,
+  // in order, on the thread that wrote, possibly with the store's writer
+  // lock held: it must be quick and must not call the store.
+  void SetWriteObserver(std::function<void(bool writable)> observer);
+  // Caps the database at `max_pages` pages (at least its current size; 0
+  // lifts the cap): writes needing more fail as on a full disk
+  // (RESOURCE_EXHAUSTED). For tests of what a full disk does.
+  absl::Status LimitPagesForTesting(int64_t max_pages);
+
  private:
-  explicit SqliteStore(std::unique_ptr<Sqlite> db) : db_(std::move(db)) {}
+  SqliteStore(std::unique_ptr<FileLock> lock, std::unique_ptr<Sqlite> db, std::unique_ptr<PageTokens> tokens)
+      : lock_(std::move(lock)), db_(std::move(db)), tokens_(std::move(tokens)) {}
+
+  // Updates writable() from the outcome of a write (see there).
+  void NoteWrite(const absl::Status& s) ABSL_LOCKS_EXCLUDED(observer_mu_);
+
+  // Open without the "database <path>: " prefix on errors.
+  static absl::StatusOr<std::unique_ptr<SqliteStore>> OpenUnchecked(const std::string& path,
+                                                                    const Options& options);
 
   // One round of the checkpoint thread: a PASSIVE checkpoint (the writer
   // goes on). Under steady writes PASSIVE never catches up with the end of
@@ -118,7 +154,10 @@ class SqliteStore final : public Store {
   // *replayed (may be null) is set when update.request had been seen.
   absl::StatusOr<dr::v1::Job> UpdateJobLocked(const JobUpdate& update, bool* replayed = nullptr)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::Status UpdateVmStateLocked(const std::string& name, const dr::v1::VirtualMachine& vm)
+  // `observed`: when the state was seen (kept, so that an inventory read
+  // before it cannot overwrite it).
+  absl::Status UpdateVmStateLocked(const std::string& name, const dr::v1::VirtualMachine& vm,
+                                   absl::Time observed)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The stored idempotency row for key.request_id, checked against the key:
   // NOT_FOUND when absent, INVALID_ARGUMENT when method or fingerprint
@@ -128,13 +167,22 @@ class SqliteStore final : public Store {
   absl::Status PutKeyLocked(const RequestKey& key, const std::string& job)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
+  // Released last, after every connection is closed. Null for ":memory:"
+  // and when Options::lock is off.
+  const std::unique_ptr<FileLock> lock_;
   // The writer connection: every write, and reads inside write transactions.
   absl::Mutex mu_;
   const std::unique_ptr<Sqlite> db_ ABSL_PT_GUARDED_BY(mu_);
   // Const after Open.
+  // Makes and checks page tokens (HMAC under the database's secret).
+  const std::unique_ptr<PageTokens> tokens_;
   std::vector<std::unique_ptr<Reader>> readers_;
   std::atomic<size_t> next_reader_{0};
   std::unique_ptr<Sqlite> checkpointer_db_;  // used by checkpointer_ only
+  // Taken after mu_ when both are held.
+  absl::Mutex observer_mu_;
+  bool writable_ ABSL_GUARDED_BY(observer_mu_) = true;
+  std::function<void(bool)> observer_ ABSL_GUARDED_BY(observer_mu_);
   absl::Notification stop_;
   std::thread checkpointer_;
 };

@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/hyperv_status.h"
 #include "common/proto_time.h"
@@ -234,6 +235,90 @@ TEST_F(SqliteStoreTest, ForeignPageTokenIsInvalidArgument) {
             absl::StatusCode::kInvalidArgument);
 }
 
+TEST_F(SqliteStoreTest, PageTokensAreTiedToTheirQueryAndCannotBeForged) {
+  for (const char* h : {"hosts/a", "hosts/b", "hosts/c"}) {
+    ASSERT_TRUE(store_->CreateHost(TestHost(h, "sites/one"), nullptr).ok());
+  }
+  auto first = store_->ListHosts("sites/one", {1, ""});
+  ASSERT_TRUE(first.ok());
+  ASSERT_FALSE(first->next_page_token.empty());
+  // The same query resumes.
+  auto second = store_->ListHosts("sites/one", {1, first->next_page_token});
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->items[0].name(), "hosts/b");
+  // Another filter with the token: refused, not silently a cursor into it.
+  auto other = store_->ListHosts("sites/two", {1, first->next_page_token});
+  EXPECT_EQ(other.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ErrorDetailOf(other.status()).field(), "page_token");
+  EXPECT_EQ(ErrorDetailOf(other.status()).reason(), "PAGE_TOKEN_OF_ANOTHER_QUERY");
+  auto unfiltered = store_->ListHosts("", {1, first->next_page_token});
+  EXPECT_EQ(ErrorDetailOf(unfiltered.status()).reason(), "PAGE_TOKEN_OF_ANOTHER_QUERY");
+  // The token format of earlier releases: a cursor anyone could write.
+  auto forged = store_->ListHosts("sites/one", {1, absl::WebSafeBase64Escape("hvdr1:hosts:hosts/b")});
+  EXPECT_EQ(ErrorDetailOf(forged.status()).reason(), "INVALID_PAGE_TOKEN");
+  // A token with its cursor changed.
+  std::string raw;
+  ASSERT_TRUE(absl::WebSafeBase64Unescape(first->next_page_token, &raw));
+  raw.back() = 'b';
+  auto changed = store_->ListHosts("sites/one", {1, absl::WebSafeBase64Escape(raw)});
+  EXPECT_EQ(changed.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ErrorDetailOf(changed.status()).reason(), "INVALID_PAGE_TOKEN");
+  // Job filters are part of the query too.
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(store_->CreateJob(TestJob(absl::StrCat("pt", i), SeedVm(absl::StrCat("pt-vm", i))),
+                                  Key(absl::StrCat("pt", i))).ok());
+  }
+  JobFilter running;
+  running.states = {dr::v1::JOB_STATE_NEW};
+  auto jobs = store_->ListJobs(running, {1, ""});
+  ASSERT_TRUE(jobs.ok()) << jobs.status();
+  ASSERT_FALSE(jobs->next_page_token.empty());
+  EXPECT_TRUE(store_->ListJobs(running, {1, jobs->next_page_token}).ok());
+  EXPECT_EQ(ErrorDetailOf(store_->ListJobs({}, {1, jobs->next_page_token}).status()).reason(),
+            "PAGE_TOKEN_OF_ANOTHER_QUERY");
+}
+
+TEST_F(SqliteStoreTest, WritableFollowsStorageFailuresNotRefusals) {
+  std::vector<bool> seen;
+  store_->SetWriteObserver([&seen](bool writable) { seen.push_back(writable); });
+  ASSERT_TRUE(store_->CreateHost(TestHost(), nullptr).ok());
+  EXPECT_TRUE(store_->writable());
+  // A refusal of content is not a storage failure.
+  EXPECT_FALSE(store_->CreateHost(TestHost(), nullptr).ok());
+  EXPECT_TRUE(store_->writable());
+  ASSERT_TRUE(store_->LimitPagesForTesting(1).ok());  // as if the disk were full
+  std::vector<dr::v1::VirtualMachineInventory> inv;
+  for (int i = 0; i < 2000; ++i) inv.push_back(TestVm(absl::StrCat("full-", i), absl::StrCat("vm-", i), 1));
+  absl::Status full = store_->ReplaceInventory(kTestHost, inv, kTestNow);
+  EXPECT_EQ(full.code(), absl::StatusCode::kResourceExhausted) << full;
+  EXPECT_FALSE(store_->writable());
+  ASSERT_TRUE(store_->LimitPagesForTesting(0).ok());
+  EXPECT_TRUE(store_->ReplaceInventory(kTestHost, inv, kTestNow).ok());
+  EXPECT_TRUE(store_->writable());
+  EXPECT_EQ(seen, (std::vector<bool>{false, true}));
+  store_->SetWriteObserver(nullptr);
+}
+
+TEST(PageTokenSecretTest, TokensOfAnotherDatabaseAreRefusedAndTheSecretSurvivesReopening) {
+  const std::string path_a = TempDbPath("secret-a");
+  const std::string path_b = TempDbPath("secret-b");
+  std::string token;
+  {
+    auto a = SqliteStore::Open(path_a, {});
+    ASSERT_TRUE(a.ok()) << a.status();
+    for (const char* h : {"hosts/a", "hosts/b"}) ASSERT_TRUE((*a)->CreateHost(TestHost(h), nullptr).ok());
+    auto page = (*a)->ListHosts("", {1, ""});
+    ASSERT_TRUE(page.ok());
+    token = page->next_page_token;
+  }
+  auto again = SqliteStore::Open(path_a, {});
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE((*again)->ListHosts("", {1, token}).ok());
+  auto b = SqliteStore::Open(path_b, {});
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_EQ(ErrorDetailOf((*b)->ListHosts("", {1, token}).status()).reason(), "INVALID_PAGE_TOKEN");
+}
+
 TEST_F(SqliteStoreTest, UpdateHostContactMarksStaleAndKeepsInventory) {
   std::string vm = SeedVm();
   dr::v1::Host h = TestHost();
@@ -248,6 +333,40 @@ TEST_F(SqliteStoreTest, UpdateHostContactMarksStaleAndKeepsInventory) {
   EXPECT_EQ(got->last_error(), "connect: refused");
   EXPECT_EQ(FromProto(got->last_contact_time()), kTestNow);  // from the sync
   EXPECT_TRUE(store_->GetVirtualMachine(vm).ok());
+}
+
+TEST_F(SqliteStoreTest, InventoryReadBeforeAJobsEndNeverOverwritesTheStateItRecorded) {
+  std::string vm = SeedVm();  // synced at kTestNow: Replicating
+  ASSERT_TRUE(store_->CreateJob(TestJob("j1", vm), Key("r1")).ok());
+  JobUpdate done = Update("jobs/j1", dr::v1::JOB_STATE_COMPLETED, 100);
+  done.event_time = kTestNow + absl::Seconds(10);
+  done.has_vm_state = true;
+  done.vm_state.set_replication_mode(dr::v1::REPLICATION_MODE_REPLICA);
+  done.vm_state.set_replication_state(dr::v1::REPLICATION_STATE_RECOVERED);
+  ASSERT_TRUE(store_->UpdateJob(done).ok());
+  // A sync asked for before the job ended answers after it, with the VM as
+  // it was: the job's state stays.
+  dr::v1::VirtualMachineInventory stale = TestVm(kTestVmId, "sql-01-renamed");
+  ASSERT_EQ(stale.virtual_machine().replication_state(), dr::v1::REPLICATION_STATE_REPLICATING);
+  ASSERT_TRUE(store_->ReplaceInventory(kTestHost, {stale}, kTestNow + absl::Seconds(5)).ok());
+  auto got = store_->GetVirtualMachine(vm);
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->replication_state(), dr::v1::REPLICATION_STATE_RECOVERED);
+  EXPECT_EQ(got->display_name(), "sql-01-renamed") << "the rest of the inventory is taken";
+  // A sync asked for after it is newer and wins.
+  ASSERT_TRUE(store_->ReplaceInventory(kTestHost, {stale}, kTestNow + absl::Seconds(20)).ok());
+  EXPECT_EQ(store_->GetVirtualMachine(vm)->replication_state(), dr::v1::REPLICATION_STATE_REPLICATING);
+}
+
+TEST_F(SqliteStoreTest, HypervisorHostNameIsRecordedOnceGiven) {
+  ASSERT_TRUE(store_->CreateHost(TestHost(), nullptr).ok());
+  dr::v1::Host h = TestHost();
+  h.set_reachability(dr::v1::REACHABILITY_REACHABLE);
+  h.set_hypervisor_host_name("HV-DR-1");
+  ASSERT_TRUE(store_->UpdateHostContact(h).ok());
+  h.clear_hypervisor_host_name();  // a later contact without it keeps it
+  ASSERT_TRUE(store_->UpdateHostContact(h).ok());
+  EXPECT_EQ(store_->GetHost(kTestHost)->hypervisor_host_name(), "HV-DR-1");
 }
 
 TEST_F(SqliteStoreTest, ReplaceInventoryStoresVmsRelationshipsAndRecoveryPoints) {
@@ -832,9 +951,9 @@ TEST_F(MigrationTest, NewerSchemaIsRefusedNotCorrupted) {
   EXPECT_THAT(std::string(store.status().message()), HasSubstr("newer"));
 }
 
-TEST_F(MigrationTest, UnwritablePathIsUnavailable) {
+TEST_F(MigrationTest, PathInAMissingDirectoryIsNotFound) {
   auto store = SqliteStore::Open("/nonexistent-dir/x/y.db", {});
-  EXPECT_EQ(store.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(std::string(store.status().message()), HasSubstr("/nonexistent-dir/x/y.db"));
 }
 
@@ -844,10 +963,13 @@ TEST(ConcurrencyTest, ConcurrentWritersLoseNoUpdate) {
   const std::string path = TempDbPath("concurrent");
   Sqlite::Options fast;
   fast.synchronous = "NORMAL";
-  auto a = SqliteStore::Open(path, {fast});
+  SqliteStore::Options two_stores;  // two stores on one file, as two processes would have
+  two_stores.sqlite = fast;
+  two_stores.lock = false;
+  auto a = SqliteStore::Open(path, two_stores);
   ASSERT_TRUE(a.ok()) << a.status();
   // A second connection to the same file, as a second process would have.
-  auto b = SqliteStore::Open(path, {fast});
+  auto b = SqliteStore::Open(path, two_stores);
   ASSERT_TRUE(b.ok()) << b.status();
   Store* stores[2] = {a->get(), b->get()};
   ASSERT_TRUE(stores[0]->CreateHost(TestHost(), nullptr).ok());

@@ -53,6 +53,10 @@ struct VirtualMachineFilter {
   std::vector<dr::v1::ReplicationState> replication_states;  // any of; empty = all
   std::vector<dr::v1::ReplicationHealth> replication_healths;
   std::string display_name_or_id;  // exact match on ElementName or GUID
+  // When set, the GUID display_name_or_id is compared with instead (the
+  // caller's canonical spelling of it); ElementName is still compared with
+  // display_name_or_id as given.
+  std::string vm_id;
   bool filter_replication_mode = false;
   dr::v1::ReplicationMode replication_mode = dr::v1::REPLICATION_MODE_NONE;
 };
@@ -166,7 +170,8 @@ class Store {
                                                         const PageRequest& page) = 0;
   virtual absl::StatusOr<Page<dr::v1::Site>> ListSites(const PageRequest& page) = 0;
   // Records a contact attempt: reachability, last_contact_time (on success),
-  // stale and last_error are taken from `host`; other fields are ignored.
+  // stale and last_error are taken from `host`, and hypervisor_host_name
+  // when it is not empty; other fields are ignored.
   virtual absl::Status UpdateHostContact(const dr::v1::Host& host) = 0;
   // Removes the host with its VM copies, relationships and recovery points.
   // Jobs are kept (they are the audit trail). FAILED_PRECONDITION while a
@@ -181,7 +186,12 @@ class Store {
   // ---- Inventory ----
 
   // Makes the stored inventory of `host` equal to `vms` in one transaction,
-  // and marks the host reachable, not stale, synced at `sync_time`. A VM
+  // and marks the host reachable, not stale, synced at `sync_time`: the
+  // time the inventory was asked for. A VM copy's state fields (mode,
+  // replication state, health, enabled state) are taken only if no newer
+  // state was recorded for it (by a job's update observed after
+  // `sync_time`): an inventory read before a job's end never overwrites
+  // the state that job recorded. A VM
   // copy that disappeared is removed unless a job claims it (then it is kept
   // as it was). The claim (active_job) of a VM that stays is kept.
   // INVALID_ARGUMENT for a VM without a GUID or a duplicate GUID.

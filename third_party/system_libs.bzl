@@ -28,6 +28,8 @@ _LIBS = {
         "absl_raw_hash_set",
     ],
     "sqlite3": ["sqlite3"],
+    # OpenSSL's libcrypto (libssl-dev): HMAC-SHA256 of page tokens.
+    "crypto": ["libcrypto"],
     "gtest": ["gtest"],
     "gtest_main": ["gtest_main", "gtest"],
     "gmock": ["gmock", "gtest"],

@@ -7,8 +7,8 @@ APT_PACKAGES=(
   bazel-bootstrap pkg-config g++ git
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libsqlite3-dev sqlite3 libgtest-dev libgmock-dev
-  libspdlog-dev libfmt-dev nlohmann-json3-dev libgoogle-perftools-dev
-  ca-certificates
+  libspdlog-dev libfmt-dev nlohmann-json3-dev libgoogle-perftools-dev libssl-dev
+  ca-certificates libcap2-bin
 )
 # Extra packages by feature; callers ask for them with flags.
 WINDOWS_PACKAGES=(g++-mingw-w64-x86-64-posix wine wine64)
