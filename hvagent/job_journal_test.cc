@@ -102,12 +102,7 @@ TEST(JobJournalTest, CheckpointsKeepTheWalFromGrowing) {
   }
   ASSERT_GT(first_round, 0);
   // Without the checkpoints it would be about 20 times the first round's.
-  // The WAL file is as long as the most frames written between two complete
-  // checkpoints; the journal's own checkpoint thread runs beside this one,
-  // and one of its rounds can leave a checkpoint partial (a busy reader
-  // mark), so up to a few rounds' frames may pile up before the WAL starts
-  // over: 2 rounds failed about 1 run in 20 under load.
-  EXPECT_LE(FileSize(path + "-wal"), 5 * first_round);
+  EXPECT_LE(FileSize(path + "-wal"), 2 * first_round);
   EXPECT_EQ((*j)->ListUnfinished()->size(), 4000u);
 }
 

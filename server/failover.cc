@@ -249,6 +249,10 @@ absl::Status FailoverLogic::CheckFor(const OperationRequest& r, bool check_busy,
   const bool down = link.state == Dispatcher::Link::State::kDown ||
                     (link.state == Dispatcher::Link::State::kUnknown &&
                      host->reachability() == dr::v1::REACHABILITY_UNREACHABLE);
+  if (host->reachability() == dr::v1::REACHABILITY_WRONG_HOST) {
+    return HyperVError(dr::v1::RETURN_CODE_SYSTEM_NOT_AVAILABLE, "virtual_machine", "WRONG_HOST",
+                       absl::StrCat(vm->host(), " cannot be driven: ", host->last_error()));
+  }
   if (down) {
     return HyperVError(
         dr::v1::RETURN_CODE_SYSTEM_NOT_AVAILABLE, "virtual_machine", "HOST_UNREACHABLE",

@@ -113,6 +113,16 @@ absl::StatusOr<std::unique_ptr<DrServer>> DrServer::Create(const Options& option
   topology_options.agent_timeout = options.agent_timeout;
   s->topology_ = std::make_unique<Topology>(s->store_.get(), agents, options.clock, topology_options);
   s->topology_->SetDispatcher(s->dispatcher_.get());
+  // A job's end changes more than its VM's state fields (recovery points,
+  // a test VM made or removed, a reversed relationship): read the host's
+  // inventory again at once (syncs of one host are coalesced).
+  s->dispatcher_->SetJobEndListener([self](const dr::v1::Job& job) {
+    self->work_->Schedule([self, host = job.host()] {
+      self->topology_->SyncHostAsync(host, [host](const absl::StatusOr<dr::v1::Host>& synced) {
+        if (!synced.ok()) spdlog::warn("{}: sync after a job's end: {}", host, synced.status().ToString());
+      });
+    });
+  });
   s->failover_ = std::make_unique<FailoverLogic>(s->store_.get(), s->writer_.get(),
                                                  s->dispatcher_.get(), options.clock);
   s->topology_service_ = std::make_unique<TopologyServiceImpl>(s->topology_.get(), s->store_.get());
@@ -181,8 +191,9 @@ void DrServer::OnAgentLink(const std::string& address, const Dispatcher::Link& l
       if (h.agent_address() != address) continue;
       if (link.state == Dispatcher::Link::State::kUp) {
         // Back: read what happened on the host meanwhile.
-        absl::StatusOr<dr::v1::Host> synced = topology_->SyncHost(h.name());
-        if (!synced.ok()) spdlog::warn("{}: sync after reconnect: {}", h.name(), synced.status().ToString());
+        topology_->SyncHostAsync(h.name(), [name = h.name()](const absl::StatusOr<dr::v1::Host>& synced) {
+          if (!synced.ok()) spdlog::warn("{}: sync after reconnect: {}", name, synced.status().ToString());
+        });
         continue;
       }
       dr::v1::Host contact = h;

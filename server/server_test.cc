@@ -561,17 +561,28 @@ TEST_F(ServerValidationTest, ReplayByLogicalNameAfterTheRolesSwappedReturnsTheFi
   server_->store()->UpdateJob(end).IgnoreError();
   ASSERT_GE(server_->store()->GetJob(first->job().name())->state(), dr::v1::JOB_STATE_COMPLETED);
   // Reversed: the copy on hv-dr-1 is now the primary, the one on hv-prod-1
-  // the replica.
-  auto dr_copy = server_->store()->GetVirtualMachine(kOtherReplicaVm);
-  ASSERT_TRUE(dr_copy.ok());
-  dr_copy->set_replication_mode(dr::v1::REPLICATION_MODE_PRIMARY);
-  ASSERT_TRUE(server_->store()->UpdateVirtualMachineState(*dr_copy).ok());
-  ASSERT_TRUE(server_->store()
-                  ->ReplaceInventory("hosts/hv-prod-1",
-                                     {Vm("11111111-0000-0000-0000-000000000001", dr::v1::REPLICATION_MODE_PRIMARY, ""),
-                                      Vm("11111111-0000-0000-0000-000000000002", dr::v1::REPLICATION_MODE_REPLICA, "")},
-                                     absl::Now())
-                  .ok());
+  // the replica; the hosts report it, and drserver reads it (a job's end
+  // also makes it sync the job's host).
+  dr::v1::GetInventoryResponse dr_inv;
+  *dr_inv.add_virtual_machines() = Vm("11111111-0000-0000-0000-000000000001", dr::v1::REPLICATION_MODE_REPLICA, "rp-a");
+  *dr_inv.add_virtual_machines() = Vm("11111111-0000-0000-0000-000000000002", dr::v1::REPLICATION_MODE_PRIMARY, "");
+  *dr_inv.add_virtual_machines() = Vm("11111111-0000-0000-0000-000000000003", dr::v1::REPLICATION_MODE_REPLICA, "");
+  dr::v1::GetInventoryResponse prod_inv;
+  *prod_inv.add_virtual_machines() = Vm("11111111-0000-0000-0000-000000000001", dr::v1::REPLICATION_MODE_PRIMARY, "");
+  *prod_inv.add_virtual_machines() = Vm("11111111-0000-0000-0000-000000000002", dr::v1::REPLICATION_MODE_REPLICA, "");
+  ON_CALL(*agents_.stubs_.at("127.0.0.1:7002"), GetInventory(_, _, _))
+      .WillByDefault(DoAll(SetArgPointee<2>(dr_inv), Return(grpc::Status::OK)));
+  ON_CALL(*agents_.stubs_.at("127.0.0.1:7001"), GetInventory(_, _, _))
+      .WillByDefault(DoAll(SetArgPointee<2>(prod_inv), Return(grpc::Status::OK)));
+  for (const char* host : {"hosts/hv-dr-1", "hosts/hv-prod-1"}) {
+    grpc::ClientContext c;
+    dr::v1::SyncHostRequest sync;
+    sync.set_name(host);
+    dr::v1::Host synced;
+    ASSERT_TRUE(topology_->SyncHost(&c, sync, &synced).ok());
+  }
+  ASSERT_EQ(server_->store()->GetVirtualMachine(kOtherReplicaVm)->replication_mode(),
+            dr::v1::REPLICATION_MODE_PRIMARY);
   auto replay = InitiateFailover(this, "virtualMachines/vm-2", "", "swap-1");
   ASSERT_TRUE(replay.ok()) << replay.status();
   EXPECT_EQ(replay->job().name(), first->job().name());

@@ -76,7 +76,12 @@ OperationRequest Common(dr::v1::JobType type, const char* method, const Req& req
 grpc::ServerUnaryReactor* TopologyServiceImpl::RegisterHost(grpc::CallbackServerContext* c,
                                                             const dr::v1::RegisterHostRequest* r,
                                                             dr::v1::Host* out) {
-  return Reply(c, topology_->RegisterHost(*r), out);
+  grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
+  topology_->RegisterHostAsync(*r, [reactor, c, out](const absl::StatusOr<dr::v1::Host>& host) {
+    if (host.ok()) *out = *host;
+    reactor->Finish(ToGrpcStatus(host.status(), c));
+  });
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* TopologyServiceImpl::GetHost(grpc::CallbackServerContext* c,
@@ -102,7 +107,12 @@ grpc::ServerUnaryReactor* TopologyServiceImpl::DeleteHost(grpc::CallbackServerCo
 
 grpc::ServerUnaryReactor* TopologyServiceImpl::SyncHost(grpc::CallbackServerContext* c,
                                                         const dr::v1::SyncHostRequest* r, dr::v1::Host* out) {
-  return Reply(c, topology_->SyncHost(r->name()), out);
+  grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
+  topology_->SyncHostAsync(r->name(), [reactor, c, out](const absl::StatusOr<dr::v1::Host>& host) {
+    if (host.ok()) *out = *host;
+    reactor->Finish(ToGrpcStatus(host.status(), c));
+  });
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* TopologyServiceImpl::ListSites(grpc::CallbackServerContext* c,

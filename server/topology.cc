@@ -4,7 +4,10 @@
 
 #include <set>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
+#include "absl/synchronization/notification.h"
+#include "absl/types/optional.h"
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
 #include "common/hyperv_status.h"
@@ -37,30 +40,67 @@ void Topology::ForgetAgentIfUnused(const std::string& address) {
   dispatcher_->Forget(address);
 }
 
+void Topology::RegisterHostAsync(const dr::v1::RegisterHostRequest& r, HostDone done) {
+  // What to answer without a sync (a replay of a synced host), or the host
+  // to sync.
+  struct Registered {
+    std::string name;
+    absl::optional<dr::v1::Host> answer;
+  };
+  absl::StatusOr<Registered> registered = [&]() -> absl::StatusOr<Registered> {
+    RETURN_IF_ERROR(CheckId("host_id", r.host_id()));
+    RETURN_IF_ERROR(ParseSiteName("site", r.site()).status());
+    RETURN_IF_ERROR(CheckAgentAddress("agent_address", r.agent_address()));
+    RETURN_IF_ERROR(CheckRequestId("request_id", r.request_id()));
+    dr::v1::RegisterHostRequest fp = r;
+    fp.clear_request_id();
+    const RequestKey key{r.request_id(), "dr.v1.TopologyService/RegisterHost", fp.SerializeAsString()};
+    dr::v1::Host host;
+    host.set_name(HostName(r.host_id()));
+    host.set_site(r.site());
+    host.set_agent_address(r.agent_address());
+    ToProto(clock_->Now(), host.mutable_create_time());
+    ASSIGN_OR_RETURN(bool replayed, store_->CreateHost(host, &key));
+    Registered out{host.name(), absl::nullopt};
+    if (replayed) {
+      ASSIGN_OR_RETURN(dr::v1::Host stored, store_->GetHost(host.name()));
+      // The first call may have died before its sync, or its sync failed:
+      // a retry finishes the registration rather than answer an empty host.
+      if (stored.has_last_sync_time()) out.answer = std::move(stored);
+      return out;
+    }
+    spdlog::info("{}: registered in {} (agent {})", host.name(), host.site(), host.agent_address());
+    if (dispatcher_ != nullptr) dispatcher_->KeepConnected(host.agent_address());
+    return out;
+  }();
+  if (!registered.ok()) return done(registered.status());
+  if (registered->answer.has_value()) return done(*registered->answer);
+  SyncHostAsync(registered->name, std::move(done));
+}
+
+namespace {
+
+// Runs an asynchronous call as a blocking one (for tests and own threads).
+template <typename Start>
+absl::StatusOr<dr::v1::Host> Await(Start start) {
+  absl::Notification done;
+  absl::StatusOr<dr::v1::Host> result;
+  start([&](const absl::StatusOr<dr::v1::Host>& r) {
+    result = r;
+    done.Notify();
+  });
+  done.WaitForNotification();
+  return result;
+}
+
+}  // namespace
+
 absl::StatusOr<dr::v1::Host> Topology::RegisterHost(const dr::v1::RegisterHostRequest& r) {
-  RETURN_IF_ERROR(CheckId("host_id", r.host_id()));
-  RETURN_IF_ERROR(ParseSiteName("site", r.site()).status());
-  RETURN_IF_ERROR(CheckAgentAddress("agent_address", r.agent_address()));
-  RETURN_IF_ERROR(CheckRequestId("request_id", r.request_id()));
-  dr::v1::RegisterHostRequest fp = r;
-  fp.clear_request_id();
-  const RequestKey key{r.request_id(), "dr.v1.TopologyService/RegisterHost", fp.SerializeAsString()};
-  dr::v1::Host host;
-  host.set_name(HostName(r.host_id()));
-  host.set_site(r.site());
-  host.set_agent_address(r.agent_address());
-  ToProto(clock_->Now(), host.mutable_create_time());
-  ASSIGN_OR_RETURN(bool replayed, store_->CreateHost(host, &key));
-  if (replayed) {
-    ASSIGN_OR_RETURN(dr::v1::Host stored, store_->GetHost(host.name()));
-    // The first call may have died before its sync, or its sync failed: a
-    // retry finishes the registration rather than answer an empty host.
-    if (stored.has_last_sync_time()) return stored;
-    return SyncHost(host.name());
-  }
-  spdlog::info("{}: registered in {} (agent {})", host.name(), host.site(), host.agent_address());
-  if (dispatcher_ != nullptr) dispatcher_->KeepConnected(host.agent_address());
-  return SyncHost(host.name());
+  return Await([&](HostDone d) { RegisterHostAsync(r, std::move(d)); });
+}
+
+absl::StatusOr<dr::v1::Host> Topology::SyncHost(const std::string& name) {
+  return Await([&](HostDone d) { SyncHostAsync(name, std::move(d)); });
 }
 
 absl::Status Topology::DeleteHost(const dr::v1::DeleteHostRequest& r) {
@@ -79,50 +119,154 @@ absl::Status Topology::DeleteHost(const dr::v1::DeleteHostRequest& r) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<dr::v1::Host> Topology::SyncHost(const std::string& name) {
-  RETURN_IF_ERROR(ParseHostName("name", name).status());
+struct Topology::InventoryCall {
+  std::string name;
+  dr::v1::Host host;  // as stored when the sync began
+  absl::Time asked = absl::InfinitePast();
+  grpc::ClientContext context;
+  dr::v1::GetInventoryRequest request;
+  dr::v1::GetInventoryResponse response;
+};
+
+void Topology::SyncHostAsync(const std::string& name, HostDone done) {
+  absl::Status valid = ParseHostName("name", name).status();
+  if (!valid.ok()) return done(valid);
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = syncing_.find(name);
+    if (it != syncing_.end()) {
+      it->second.next.push_back(std::move(done));
+      return;
+    }
+    syncing_[name].current.push_back(std::move(done));
+  }
+  StartSync(name);
+}
+
+void Topology::StartSync(const std::string& name) {
   absl::StatusOr<dr::v1::Host> host = store_->GetHost(name);
   if (host.status().code() == absl::StatusCode::kNotFound) {
-    return NotFoundParameter("name", "HOST_NOT_FOUND", absl::StrCat(name, " is not registered"));
+    return Finish(name, NotFoundParameter("name", "HOST_NOT_FOUND", absl::StrCat(name, " is not registered")));
   }
-  if (!host.ok()) return host.status();
-  auto stub = agents_->Get(host->agent_address());
-  grpc::ClientContext context;
-  context.set_deadline(absl::ToChronoTime(absl::Now() + options_.agent_timeout));
-  dr::v1::GetInventoryResponse inventory;
-  grpc::Status status = stub->GetInventory(&context, {}, &inventory);
+  if (!host.ok()) return Finish(name, host.status());
+  auto call = std::make_shared<InventoryCall>();
+  call->name = name;
+  call->host = *std::move(host);
+  call->asked = clock_->Now();
+  call->context.set_deadline(absl::ToChronoTime(absl::Now() + options_.agent_timeout));
+  {
+    absl::MutexLock lock(&mu_);
+    ++in_flight_;
+  }
+  auto record = [this, call](const grpc::Status& status) {
+    absl::StatusOr<dr::v1::Host> result = Record(*call, status);
+    Finish(call->name, result);
+    absl::MutexLock lock(&mu_);
+    --in_flight_;
+  };
+  std::shared_ptr<dr::v1::HostAgentService::StubInterface> stub =
+      agents_->Get(call->host.agent_address());
+  if (stub->async() == nullptr) {  // a stub without the callback API (a mock)
+    work_.Schedule([stub, call, record] {
+      record(stub->GetInventory(&call->context, call->request, &call->response));
+    });
+    return;
+  }
+  stub->async()->GetInventory(&call->context, &call->request, &call->response,
+                              [this, call, record](grpc::Status status) {
+                                // gRPC's thread: the store write goes elsewhere.
+                                work_.Schedule([record, status] { record(status); });
+                              });
+}
+
+void Topology::Finish(const std::string& name, const absl::StatusOr<dr::v1::Host>& result) {
+  std::vector<HostDone> answered;
+  bool again = false;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = syncing_.find(name);
+    if (it == syncing_.end()) return;
+    answered.swap(it->second.current);
+    if (it->second.next.empty()) {
+      syncing_.erase(it);
+    } else {
+      it->second.current.swap(it->second.next);
+      again = true;
+    }
+  }
+  for (const HostDone& done : answered) {
+    if (done) done(result);
+  }
+  if (again) StartSync(name);
+}
+
+absl::StatusOr<dr::v1::Host> Topology::Record(const InventoryCall& call, const grpc::Status& status) {
+  const std::string& name = call.name;
+  const dr::v1::Host& host = call.host;
+  // The inventory is refused and the host flagged, its inventory kept.
+  auto flag = [&](dr::v1::Reachability reachability,
+                  const std::string& why) -> absl::StatusOr<dr::v1::Host> {
+    dr::v1::Host contact = host;
+    contact.set_reachability(reachability);
+    contact.set_stale(true);
+    contact.set_last_error(why);
+    ToProto(clock_->Now(), contact.mutable_last_contact_time());
+    spdlog::error("{}: inventory refused: {}", name, why);
+    RETURN_IF_ERROR(store_->UpdateHostContact(contact));
+    return InvalidState("name", "INVENTORY_REFUSED", absl::StrCat(name, ": ", why));
+  };
   if (!status.ok()) {
-    dr::v1::Host contact = *host;
+    dr::v1::Host contact = host;
     contact.set_reachability(dr::v1::REACHABILITY_UNREACHABLE);
     contact.set_stale(true);
-    contact.set_last_error(absl::StrCat("agent at ", host->agent_address(), ": ",
+    contact.set_last_error(absl::StrCat("agent at ", host.agent_address(), ": ",
                                         status.error_message(), " (", status.error_code(), ")"));
     contact.clear_last_contact_time();
-    if (host->reachability() != dr::v1::REACHABILITY_UNREACHABLE) {
+    if (host.reachability() != dr::v1::REACHABILITY_UNREACHABLE) {
       spdlog::warn("{}: unreachable: {}; keeping its last known inventory", name, contact.last_error());
     }
     RETURN_IF_ERROR(store_->UpdateHostContact(contact));
     return store_->GetHost(name);
   }
-  std::vector<dr::v1::VirtualMachineInventory> vms(inventory.virtual_machines().begin(),
-                                                   inventory.virtual_machines().end());
-  // Requests name VMs by the canonical GUID (names.h); Hyper-V and the
-  // simulator report it so. A VM reported otherwise could not be found.
-  for (const auto& inv : vms) {
-    const std::string& id = inv.virtual_machine().vm_id();
-    absl::StatusOr<std::string> canonical = CanonicalVmGuid("vm_id", id);
-    if (!canonical.ok() || *canonical != id) {
-      spdlog::warn("{}: agent {} reports VM id \"{}\", not an upper-case GUID without braces: "
-                   "requests naming it will not find it", name, host->agent_address(), id);
+  const dr::v1::GetInventoryResponse& inventory = call.response;
+  if (!host.hypervisor_host_name().empty() && !inventory.host_name().empty() &&
+      !absl::EqualsIgnoreCase(inventory.host_name(), host.hypervisor_host_name())) {
+    return flag(dr::v1::REACHABILITY_WRONG_HOST,
+                absl::StrCat("the agent at ", host.agent_address(), " reports host \"",
+                             inventory.host_name(), "\", but ", name, " is \"",
+                             host.hypervisor_host_name(),
+                             "\": another host answers at that address; fix the address (or "
+                             "delete and register the host again)"));
+  }
+  if (inventory.virtual_machines().empty()) {
+    VirtualMachineFilter on_host;
+    on_host.host = name;
+    absl::StatusOr<Page<dr::v1::VirtualMachine>> stored = store_->ListVirtualMachines(on_host, {1, ""});
+    if (stored.ok() && !stored->items.empty()) {
+      return flag(dr::v1::REACHABILITY_REACHABLE,
+                  absl::StrCat("the agent at ", host.agent_address(),
+                               " reports no VM at all, but the host had VMs: kept as they were "
+                               "(check Hyper-V's WMI provider on the host)"));
     }
   }
-  absl::Status replaced = store_->ReplaceInventory(name, vms, clock_->Now());
+  std::vector<dr::v1::VirtualMachineInventory> vms(inventory.virtual_machines().begin(),
+                                                   inventory.virtual_machines().end());
+  absl::Status replaced = store_->ReplaceInventory(name, vms, call.asked);
   if (!replaced.ok()) {
-    spdlog::error("{}: inventory from {} rejected: {}", name, host->agent_address(), replaced.ToString());
+    spdlog::error("{}: inventory from {} rejected: {}", name, host.agent_address(), replaced.ToString());
     return replaced;
   }
-  if (host->reachability() != dr::v1::REACHABILITY_REACHABLE) {
-    spdlog::info("{}: synced {} VMs from {} ({})", name, vms.size(), host->agent_address(),
+  if (host.hypervisor_host_name().empty() && !inventory.host_name().empty()) {
+    dr::v1::Host named = host;
+    named.set_reachability(dr::v1::REACHABILITY_REACHABLE);
+    named.set_stale(false);
+    named.clear_last_error();
+    ToProto(clock_->Now(), named.mutable_last_contact_time());
+    named.set_hypervisor_host_name(inventory.host_name());
+    RETURN_IF_ERROR(store_->UpdateHostContact(named));
+  }
+  if (host.reachability() != dr::v1::REACHABILITY_REACHABLE) {
+    spdlog::info("{}: synced {} VMs from {} ({})", name, vms.size(), host.agent_address(),
                  inventory.host_name());
   }
   return store_->GetHost(name);
@@ -179,6 +323,10 @@ absl::StatusOr<dr::v1::ListVirtualMachinesResponse> Topology::ListVirtualMachine
 void Topology::StartPeriodicSync() {
   syncer_ = std::thread([this] {
     while (!stop_.WaitForNotificationWithTimeout(options_.sync_interval)) {
+      // Every host at once; the round ends when the last answers (each is
+      // bounded by agent_timeout), so a dead host delays no other.
+      absl::Mutex round_mu;
+      int pending = 0;
       std::string token;
       do {
         absl::StatusOr<Page<dr::v1::Host>> page = store_->ListHosts("", {1000, token});
@@ -187,12 +335,22 @@ void Topology::StartPeriodicSync() {
           break;
         }
         for (const dr::v1::Host& h : page->items) {
-          if (stop_.HasBeenNotified()) return;
-          absl::StatusOr<dr::v1::Host> synced = SyncHost(h.name());
-          if (!synced.ok()) spdlog::warn("periodic sync of {}: {}", h.name(), synced.status().ToString());
+          {
+            absl::MutexLock lock(&round_mu);
+            ++pending;
+          }
+          SyncHostAsync(h.name(), [&round_mu, &pending, name = h.name()](
+                                      const absl::StatusOr<dr::v1::Host>& synced) {
+            if (!synced.ok()) spdlog::warn("periodic sync of {}: {}", name, synced.status().ToString());
+            absl::MutexLock lock(&round_mu);
+            --pending;
+          });
         }
         token = page->next_page_token;
       } while (!token.empty());
+      absl::MutexLock lock(&round_mu);
+      auto idle = [&pending]() { return pending == 0; };
+      round_mu.Await(absl::Condition(&idle));
     }
   });
 }
@@ -200,6 +358,9 @@ void Topology::StartPeriodicSync() {
 void Topology::Stop() {
   if (!stop_.HasBeenNotified()) stop_.Notify();
   if (syncer_.joinable()) syncer_.join();
+  absl::MutexLock lock(&mu_);
+  auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return in_flight_ == 0; };
+  mu_.Await(absl::Condition(&idle));
 }
 
 }  // namespace server
