@@ -15,6 +15,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "dr/v1/errors.pb.h"
 #include "dr/v1/hyperv.pb.h"
 
@@ -52,6 +53,13 @@ absl::Status InvalidState(absl::string_view field, absl::string_view reason,
 // answers such a reference with 32773 Invalid parameter.
 absl::Status NotFoundParameter(absl::string_view field, absl::string_view reason,
                                absl::string_view message);
+
+// RESOURCE_EXHAUSTED with Hyper-V code 32778 (Out of memory: the closest
+// documented code for "no room for more now") and retry advice: the detail's
+// `retry_after` says how long to wait before retrying. For queue and stream
+// limits, which clear as work drains.
+absl::Status Exhausted(absl::string_view field, absl::string_view reason,
+                       absl::string_view message, absl::Duration retry_after);
 
 // The ErrorDetail of `status`: its payload when present, otherwise one built
 // from DefaultReturnCodeFor(status.code()). REQUIRES: !status.ok().

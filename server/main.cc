@@ -30,6 +30,10 @@ ABSL_FLAG(int, agent_keepalive_s, 10,
 ABSL_FLAG(int, agent_keepalive_timeout_s, 5,
           "seconds an agent may take to answer a keepalive ping before its connection is closed");
 
+ABSL_FLAG(int64_t, max_queued_jobs, 10000,
+          "new jobs waiting to be stored beyond which requests are refused with RESOURCE_EXHAUSTED "
+          "(32778) and retry advice; agent statuses are never refused; 0: no bound");
+
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("drserver --listen=0.0.0.0:50051 --db=/var/lib/drserver/drserver.db");
   absl::ParseCommandLine(argc, argv);
@@ -62,6 +66,7 @@ int main(int argc, char** argv) {
   options.agent_timeout = absl::Seconds(absl::GetFlag(FLAGS_agent_timeout_s));
   options.agent_keepalive = absl::Seconds(absl::GetFlag(FLAGS_agent_keepalive_s));
   options.agent_keepalive_timeout = absl::Seconds(absl::GetFlag(FLAGS_agent_keepalive_timeout_s));
+  options.max_queued_creations = absl::GetFlag(FLAGS_max_queued_jobs);
   auto server = hvdr::server::DrServer::Create(options);
   if (!server.ok()) {
     spdlog::error("{}", server.status().ToString());

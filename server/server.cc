@@ -29,7 +29,9 @@ absl::StatusOr<std::unique_ptr<DrServer>> DrServer::Create(const Options& option
                         absl::StrCat("database ", options.db_path, ": ", store.status().message()));
   }
   s->store_ = *std::move(store);
-  s->writer_ = std::make_unique<JobWriter>(s->store_.get(), &s->hub_);
+  JobWriter::Options writer_options;
+  writer_options.max_queued_creations = options.max_queued_creations;
+  s->writer_ = std::make_unique<JobWriter>(s->store_.get(), &s->hub_, writer_options);
   Dispatcher::Options dispatch_options;
   dispatch_options.retry_deadline = options.retry_deadline;
   dispatch_options.cancel_timeout = options.agent_timeout;

@@ -41,6 +41,10 @@ class DrServer {
     absl::Duration agent_keepalive = absl::Seconds(10);
     absl::Duration agent_keepalive_timeout = absl::Seconds(5);
     bool periodic_sync = true;
+    // Limits (docs/api.md, Limits).
+    // New jobs waiting to be stored beyond which requests are refused
+    // (RESOURCE_EXHAUSTED, 32778, retry advice); agent statuses are never.
+    int64_t max_queued_creations = 10000;
     // Not owned; null: real channels to the agents.
     AgentStubFactory* agents = nullptr;
     // Not owned.
