@@ -34,6 +34,15 @@ ABSL_FLAG(int64_t, max_queued_jobs, 10000,
           "new jobs waiting to be stored beyond which requests are refused with RESOURCE_EXHAUSTED "
           "(32778) and retry advice; agent statuses are never refused; 0: no bound");
 
+ABSL_FLAG(int64_t, max_request_bytes, 4 << 20,
+          "requests larger than this (serialized) are refused with INVALID_ARGUMENT (32773, field "
+          "\"request\"); gRPC itself refuses requests over this + 1 MiB");
+ABSL_FLAG(int, max_watches_per_client, 1000,
+          "concurrent JobService.WatchJob streams per client connection; more are refused with "
+          "RESOURCE_EXHAUSTED (32778) and retry advice; 0: no limit");
+ABSL_FLAG(int, max_watches, 100000,
+          "concurrent JobService.WatchJob streams in all; 0: no limit");
+
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("drserver --listen=0.0.0.0:50051 --db=/var/lib/drserver/drserver.db");
   absl::ParseCommandLine(argc, argv);
@@ -67,6 +76,9 @@ int main(int argc, char** argv) {
   options.agent_keepalive = absl::Seconds(absl::GetFlag(FLAGS_agent_keepalive_s));
   options.agent_keepalive_timeout = absl::Seconds(absl::GetFlag(FLAGS_agent_keepalive_timeout_s));
   options.max_queued_creations = absl::GetFlag(FLAGS_max_queued_jobs);
+  options.max_request_bytes = absl::GetFlag(FLAGS_max_request_bytes);
+  options.max_watches_per_client = absl::GetFlag(FLAGS_max_watches_per_client);
+  options.max_watches = absl::GetFlag(FLAGS_max_watches);
   auto server = hvdr::server::DrServer::Create(options);
   if (!server.ok()) {
     spdlog::error("{}", server.status().ToString());

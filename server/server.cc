@@ -3,6 +3,9 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 
+#include <algorithm>
+#include <limits>
+
 #include "absl/strings/str_cat.h"
 #include "spdlog/spdlog.h"
 
@@ -49,13 +52,26 @@ absl::StatusOr<std::unique_ptr<DrServer>> DrServer::Create(const Options& option
   s->topology_->SetDispatcher(s->dispatcher_.get());
   s->failover_ = std::make_unique<FailoverLogic>(s->store_.get(), s->writer_.get(),
                                                  s->dispatcher_.get(), options.clock);
-  s->topology_service_ = std::make_unique<TopologyServiceImpl>(s->topology_.get(), s->store_.get());
-  s->failover_service_ = std::make_unique<FailoverServiceImpl>(s->failover_.get());
-  s->job_service_ = std::make_unique<JobServiceImpl>(s->store_.get(), &s->hub_, s->dispatcher_.get());
+  ApiLimits limits;
+  limits.max_request_bytes = options.max_request_bytes;
+  limits.watches.max_per_peer = options.max_watches_per_client;
+  limits.watches.max_total = options.max_watches;
+  s->topology_service_ =
+      std::make_unique<TopologyServiceImpl>(s->topology_.get(), s->store_.get(), limits);
+  s->failover_service_ = std::make_unique<FailoverServiceImpl>(s->failover_.get(), limits);
+  s->job_service_ =
+      std::make_unique<JobServiceImpl>(s->store_.get(), &s->hub_, s->dispatcher_.get(), limits);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
+  // Above our own limit, so that a request over it reaches the handlers and
+  // is refused with an ErrorDetail naming it; only one over this one too is
+  // refused by gRPC itself (RESOURCE_EXHAUSTED, no detail).
+  if (options.max_request_bytes > 0) {
+    builder.SetMaxReceiveMessageSize(static_cast<int>(
+        std::min<int64_t>(options.max_request_bytes + (1 << 20), std::numeric_limits<int>::max())));
+  }
   if (!options.listen.empty()) {
     builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &s->port_);
   }

@@ -45,6 +45,12 @@ class DrServer {
     // New jobs waiting to be stored beyond which requests are refused
     // (RESOURCE_EXHAUSTED, 32778, retry advice); agent statuses are never.
     int64_t max_queued_creations = 10000;
+    // Requests larger than this (serialized) are refused with an ErrorDetail
+    // (field "request"); gRPC's own receive limit is this + 1 MiB.
+    int64_t max_request_bytes = 4 << 20;
+    // Concurrent WatchJob streams per client connection and in all.
+    int max_watches_per_client = 1000;
+    int max_watches = 100000;
     // Not owned; null: real channels to the agents.
     AgentStubFactory* agents = nullptr;
     // Not owned.

@@ -80,6 +80,7 @@ class ServerValidationTest : public ::testing::Test {
     options.periodic_sync = false;
     options.agents = &agents_;
     if (clock_ != nullptr) options.clock = clock_.get();
+    Configure(&options);
     server_ = *DrServer::Create(options);
     auto channel = server_->InProcessChannel();
     topology_ = dr::v1::TopologyService::NewStub(channel);
@@ -97,6 +98,9 @@ class ServerValidationTest : public ::testing::Test {
     running.set_host("hosts/hv-dr-1");
     ASSERT_TRUE(server_->store()->CreateJob(running, {"seed", "seed", "seed"}).ok());
   }
+
+  // A derived fixture's options (limits).
+  virtual void Configure(DrServer::Options* /*options*/) {}
 
   template <typename Call>
   Outcome Run(Call call) {
@@ -569,6 +573,93 @@ TEST_F(ServerValidationTest, ReplayByLogicalNameAfterTheRolesSwappedReturnsTheFi
   auto next = InitiateFailover(this, "virtualMachines/vm-2", "", "swap-2");
   ASSERT_TRUE(next.ok()) << next.status();
   EXPECT_EQ(next->job().virtual_machine(), "hosts/hv-prod-1/virtualMachines/11111111-0000-0000-0000-000000000002");
+}
+
+TEST_F(ServerValidationTest, RequestOverTheSizeLimitIsRefusedWithAnErrorDetail) {
+  // Over drserver's 4 MiB but under gRPC's receive limit (set above it):
+  // before, gRPC itself answered RESOURCE_EXHAUSTED with no ErrorDetail.
+  const std::string big(4 * 1024 * 1024 + 4096, 'x');
+  dr::v1::InitiateFailoverRequest failover;
+  failover.set_virtual_machine(kReplicaVm);
+  failover.set_request_id("big-1");
+  failover.set_requester(big);
+  dr::v1::JobResponse job;
+  Outcome out = Run([&](grpc::ClientContext* c) { return failover_->InitiateFailover(c, failover, &job); });
+  EXPECT_EQ(out.status.code(), absl::StatusCode::kInvalidArgument) << out.status;
+  EXPECT_EQ(ErrorDetailOf(out.status).field(), "request") << out.status;
+  EXPECT_EQ(ErrorDetailOf(out.status).reason(), "REQUEST_TOO_LARGE");
+  EXPECT_EQ(out.trailer, "32773");
+  dr::v1::ListVirtualMachinesRequest list;
+  list.set_display_name_or_id(big);
+  dr::v1::ListVirtualMachinesResponse vms;
+  out = Run([&](grpc::ClientContext* c) { return topology_->ListVirtualMachines(c, list, &vms); });
+  EXPECT_EQ(out.status.code(), absl::StatusCode::kInvalidArgument) << out.status;
+  EXPECT_EQ(ErrorDetailOf(out.status).field(), "request") << out.status;
+  dr::v1::WatchJobRequest watch;
+  watch.set_name("jobs/" + big);
+  grpc::ClientContext c;
+  auto reader = jobs_->WatchJob(&c, watch);
+  dr::v1::WatchJobResponse ignored;
+  EXPECT_FALSE(reader->Read(&ignored));
+  absl::Status watched = FromGrpcStatus(reader->Finish(), &c);
+  EXPECT_EQ(watched.code(), absl::StatusCode::kInvalidArgument) << watched;
+  EXPECT_EQ(ErrorDetailOf(watched).field(), "request") << watched;
+}
+
+class WatchLimitTest : public ServerValidationTest {
+ public:
+  void Configure(DrServer::Options* options) override { options->max_watches_per_client = 2; }
+
+  struct Watch {
+    grpc::ClientContext context;
+    std::unique_ptr<grpc::ClientReader<dr::v1::WatchJobResponse>> reader;
+  };
+  std::unique_ptr<Watch> Open() {
+    auto w = std::make_unique<Watch>();
+    dr::v1::WatchJobRequest r;
+    r.set_name("jobs/already-running");
+    w->reader = jobs_->WatchJob(&w->context, r);
+    return w;
+  }
+};
+
+TEST_F(WatchLimitTest, WatchesPastTheLimitPerClientAreRefusedWithRetryAdvice) {
+  std::vector<std::unique_ptr<Watch>> open;
+  for (int i = 0; i < 2; ++i) {
+    open.push_back(Open());
+    dr::v1::WatchJobResponse first;
+    ASSERT_TRUE(open.back()->reader->Read(&first));
+    EXPECT_EQ(first.job().state(), dr::v1::JOB_STATE_RUNNING);
+  }
+  std::unique_ptr<Watch> refused = Open();
+  dr::v1::WatchJobResponse none;
+  EXPECT_FALSE(refused->reader->Read(&none));
+  absl::Status status = FromGrpcStatus(refused->reader->Finish(), &refused->context);
+  EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted) << status;
+  dr::v1::ErrorDetail detail = ErrorDetailOf(status);
+  EXPECT_EQ(detail.return_code(), dr::v1::RETURN_CODE_OUT_OF_MEMORY);
+  EXPECT_EQ(detail.reason(), "TOO_MANY_STREAMS_FROM_CLIENT");
+  EXPECT_GT(detail.retry_after().seconds(), 0);
+  // A closed watch frees its place (released when its stream is done).
+  open[0]->context.TryCancel();
+  open[0]->reader->Finish().ok();
+  open.erase(open.begin());
+  while (true) {
+    std::unique_ptr<Watch> again = Open();
+    dr::v1::WatchJobResponse first;
+    if (again->reader->Read(&first)) {
+      EXPECT_EQ(first.job().name(), "jobs/already-running");
+      again->context.TryCancel();
+      again->reader->Finish().ok();
+      break;
+    }
+    ASSERT_EQ(again->reader->Finish().error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  for (auto& w : open) {
+    w->context.TryCancel();
+    w->reader->Finish().ok();
+  }
 }
 
 // Job names are time-ordered even when the clock does not move, so that
