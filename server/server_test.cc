@@ -241,6 +241,48 @@ std::vector<Row> Rows() {
          });
        },
        C::kInvalidArgument, dr::v1::RETURN_CODE_INVALID_PARAMETER, "network_settings"},
+      {"re-IP with an adapter name too long",
+       [](ServerValidationTest* t) {
+         dr::v1::SetFailoverNetworkAdapterSettingsRequest r;
+         r.set_virtual_machine(kReplicaVm);
+         r.set_request_id("r1");
+         auto* n = r.add_network_settings();
+         n->set_adapter(std::string(257, 'n'));
+         n->set_dhcp_enabled(true);
+         dr::v1::JobResponse out;
+         return t->Run([&](grpc::ClientContext* c) {
+           return t->failover_->SetFailoverNetworkAdapterSettings(c, r, &out);
+         });
+       },
+       C::kInvalidArgument, dr::v1::RETURN_CODE_INVALID_PARAMETER, "network_settings[0].adapter"},
+      {"re-IP with a subnet too long",
+       [](ServerValidationTest* t) {
+         dr::v1::SetFailoverNetworkAdapterSettingsRequest r;
+         r.set_virtual_machine(kReplicaVm);
+         r.set_request_id("r1");
+         auto* n = r.add_network_settings();
+         n->set_adapter("nic0");
+         n->add_ip_addresses("10.0.0.3");
+         n->add_subnets(std::string(100, '2'));
+         dr::v1::JobResponse out;
+         return t->Run([&](grpc::ClientContext* c) {
+           return t->failover_->SetFailoverNetworkAdapterSettings(c, r, &out);
+         });
+       },
+       C::kInvalidArgument, dr::v1::RETURN_CODE_INVALID_PARAMETER, "network_settings[0].subnets[0]"},
+      {"register with an agent address too long",
+       [](ServerValidationTest* t) {
+         return t->Register("hv-new-1", "sites/dr", std::string(300, 'a') + ":7003", "reg-long");
+       },
+       C::kInvalidArgument, dr::v1::RETURN_CODE_INVALID_PARAMETER, "agent_address"},
+      {"list VMs with a display name too long",
+       [](ServerValidationTest* t) {
+         dr::v1::ListVirtualMachinesRequest r;
+         r.set_display_name_or_id(std::string(257, 'v'));
+         dr::v1::ListVirtualMachinesResponse out;
+         return t->Run([&](grpc::ClientContext* c) { return t->topology_->ListVirtualMachines(c, r, &out); });
+       },
+       C::kInvalidArgument, dr::v1::RETURN_CODE_INVALID_PARAMETER, "display_name_or_id"},
       {"re-IP with a bad address",
        [](ServerValidationTest* t) {
          dr::v1::SetFailoverNetworkAdapterSettingsRequest r;

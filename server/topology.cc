@@ -26,6 +26,8 @@ namespace {
 
 absl::Status CheckAgentAddress(const std::string& address) {
   if (address.empty()) return InvalidParameter("agent_address", "MISSING", "is required (host:port)");
+  // A DNS name is at most 253 characters; with ":" and a port, 260.
+  RETURN_IF_ERROR(CheckLength("agent_address", address, 260));
   size_t colon = address.rfind(':');
   int port = 0;
   if (colon == std::string::npos || colon == 0 ||
@@ -168,6 +170,8 @@ absl::StatusOr<dr::v1::ListVirtualMachinesResponse> Topology::ListVirtualMachine
     }
     f.replication_healths.push_back(static_cast<dr::v1::ReplicationHealth>(h));
   }
+  // Hyper-V's ElementName (a VM's display name) is at most 256 characters.
+  RETURN_IF_ERROR(CheckLength("display_name_or_id", r.display_name_or_id(), 256));
   f.display_name_or_id = r.display_name_or_id();
   f.filter_replication_mode = r.filter_replication_mode();
   f.replication_mode = r.replication_mode();
