@@ -141,6 +141,17 @@ absl::Status Exhausted(absl::string_view field, absl::string_view reason,
   return status;
 }
 
+absl::Status Restated(const absl::Status& status, absl::string_view field,
+                      absl::string_view reason, absl::string_view message) {
+  dr::v1::ErrorDetail detail = ErrorDetailOf(status);
+  detail.set_field(std::string(field));
+  if (!reason.empty()) detail.set_reason(std::string(reason));
+  std::string text = field.empty() ? std::string(message) : absl::StrCat(field, ": ", message);
+  absl::Status out(status.code(), text);
+  out.SetPayload(kErrorDetailUrl, absl::Cord(detail.SerializeAsString()));
+  return out;
+}
+
 dr::v1::ErrorDetail ErrorDetailOf(const absl::Status& status) {
   dr::v1::ErrorDetail detail;
   auto payload = status.GetPayload(kErrorDetailUrl);

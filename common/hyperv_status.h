@@ -61,6 +61,15 @@ absl::Status NotFoundParameter(absl::string_view field, absl::string_view reason
 absl::Status Exhausted(absl::string_view field, absl::string_view reason,
                        absl::string_view message, absl::Duration retry_after);
 
+// `status` said in the caller's terms: the same canonical code, Hyper-V
+// code, reason and retry advice, but naming `field` and with `message`
+// (prefixed with the field, as HyperVError does). For refusals that come
+// from a lower layer (the agent, the store) naming fields and ids of its
+// own. `reason` replaces the detail's reason unless empty. REQUIRES:
+// !status.ok().
+absl::Status Restated(const absl::Status& status, absl::string_view field,
+                      absl::string_view reason, absl::string_view message);
+
 // The ErrorDetail of `status`: its payload when present, otherwise one built
 // from DefaultReturnCodeFor(status.code()). REQUIRES: !status.ok().
 dr::v1::ErrorDetail ErrorDetailOf(const absl::Status& status);

@@ -72,6 +72,17 @@ TEST(HyperVStatusTest, ExhaustedIs32778WithRetryAdvice) {
   EXPECT_EQ(d.retry_after().nanos(), 500000000);
 }
 
+TEST(HyperVStatusTest, RestatedKeepsTheCodesAndNamesTheCallersField) {
+  absl::Status agent = InvalidState("job_id", "NOT_CANCELLABLE", "job HV-42 is not cancellable");
+  absl::Status s = Restated(agent, "name", "", "jobs/j1 cannot be cancelled");
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(s.message(), "name: jobs/j1 cannot be cancelled");
+  dr::v1::ErrorDetail d = ErrorDetailOf(s);
+  EXPECT_EQ(d.return_code(), dr::v1::RETURN_CODE_INVALID_STATE);
+  EXPECT_EQ(d.field(), "name");
+  EXPECT_EQ(d.reason(), "NOT_CANCELLABLE");
+}
+
 TEST(HyperVStatusTest, ValidReturnCodes) {
   EXPECT_TRUE(IsValidReturnCode(0));
   EXPECT_TRUE(IsValidReturnCode(4096));

@@ -48,6 +48,8 @@ dr::v1::VirtualMachineInventory Vm(const std::string& id, dr::v1::ReplicationMod
 class MockAgents final : public AgentStubFactory {
  public:
   std::shared_ptr<dr::v1::HostAgentService::StubInterface> Get(const std::string& address) override {
+    auto real = real_.find(address);
+    if (real != real_.end()) return real->second;
     auto& stub = stubs_[address];
     if (!stub) {
       stub = std::make_shared<NiceMock<dr::v1::MockHostAgentServiceStub>>();
@@ -64,6 +66,44 @@ class MockAgents final : public AgentStubFactory {
     return stub;
   }
   std::map<std::string, std::shared_ptr<NiceMock<dr::v1::MockHostAgentServiceStub>>> stubs_;
+  // Stubs to real (fake) agents, used instead of the mocks when set.
+  std::map<std::string, std::shared_ptr<dr::v1::HostAgentService::StubInterface>> real_;
+};
+
+// An agent that answers in its own terms, over gRPC (so that its
+// ErrorDetail travels in trailing metadata, as a real agent's does):
+// CancelJob refuses naming its field job_id and the hypervisor's job id;
+// GetInventory sends a VM without a vm_id.
+class FakeAgent final : public dr::v1::HostAgentService::CallbackService {
+ public:
+  FakeAgent() {
+    grpc::ServerBuilder builder;
+    builder.RegisterService(this);
+    server_ = builder.BuildAndStart();
+    stub_ = dr::v1::HostAgentService::NewStub(server_->InProcessChannel(grpc::ChannelArguments()));
+  }
+  ~FakeAgent() override { server_->Shutdown(); }
+  std::shared_ptr<dr::v1::HostAgentService::StubInterface> stub() { return stub_; }
+
+  grpc::ServerUnaryReactor* CancelJob(grpc::CallbackServerContext* c,
+                                      const dr::v1::HostAgentServiceCancelJobRequest*,
+                                      dr::v1::AgentJobStatus*) override {
+    auto* reactor = c->DefaultReactor();
+    reactor->Finish(ToGrpcStatus(
+        InvalidState("job_id", "NOT_CANCELLABLE", "job Microsoft:HV-JOB-4242 is not cancellable"), c));
+    return reactor;
+  }
+  grpc::ServerUnaryReactor* GetInventory(grpc::CallbackServerContext* c, const dr::v1::GetInventoryRequest*,
+                                         dr::v1::GetInventoryResponse* out) override {
+    out->add_virtual_machines()->mutable_virtual_machine()->set_display_name("no-id");
+    auto* reactor = c->DefaultReactor();
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+
+ private:
+  std::unique_ptr<grpc::Server> server_;
+  std::shared_ptr<dr::v1::HostAgentService::Stub> stub_;
 };
 
 struct Outcome {
@@ -497,6 +537,40 @@ TEST_F(ServerValidationTest, RefusedCancelRecordsNothing) {
             absl::StatusCode::kUnavailable);
   Outcome retried = Cancel(this, "jobs/already-running", "cancel-1", &out);
   EXPECT_TRUE(retried.status.ok()) << retried.status;
+}
+
+TEST_F(ServerValidationTest, AgentRefusalsNameTheApisFieldsNotTheAgents) {
+  FakeAgent agent;
+  agents_.real_["127.0.0.1:7002"] = agent.stub();
+  agents_.real_["127.0.0.1:7009"] = agent.stub();
+  // CancelJob: the agent's job_id and hypervisor job id become the
+  // request's `name` and the job's resource name.
+  dr::v1::Job out;
+  Outcome cancel = Cancel(this, "jobs/already-running", "cancel-fake", &out);
+  EXPECT_EQ(cancel.status.code(), absl::StatusCode::kFailedPrecondition) << cancel.status;
+  dr::v1::ErrorDetail detail = ErrorDetailOf(cancel.status);
+  EXPECT_EQ(detail.field(), "name");
+  EXPECT_EQ(detail.return_code(), dr::v1::RETURN_CODE_INVALID_STATE);
+  EXPECT_EQ(detail.reason(), "NOT_CANCELLABLE");
+  EXPECT_THAT(std::string(cancel.status.message()), ::testing::HasSubstr("jobs/already-running"));
+  EXPECT_THAT(std::string(cancel.status.message()), ::testing::Not(::testing::HasSubstr("job_id")));
+  EXPECT_THAT(std::string(cancel.status.message()), ::testing::Not(::testing::HasSubstr("HV-JOB-4242")));
+  // SyncHost: the store's virtual_machines[0].vm_id is the agent's data;
+  // the caller's field is the host's name.
+  dr::v1::SyncHostRequest sync;
+  sync.set_name("hosts/hv-dr-1");
+  dr::v1::Host host;
+  Outcome synced = Run([&](grpc::ClientContext* c) { return topology_->SyncHost(c, sync, &host); });
+  EXPECT_FALSE(synced.status.ok());
+  EXPECT_EQ(ErrorDetailOf(synced.status).field(), "name") << synced.status;
+  EXPECT_EQ(ErrorDetailOf(synced.status).reason(), "INVENTORY_REJECTED") << synced.status;
+  EXPECT_THAT(std::string(synced.status.message()), ::testing::HasSubstr("hosts/hv-dr-1"));
+  // RegisterHost has no `name`: its host is `host_id`.
+  Outcome registered = Register("hv-new-1", "sites/dr", "127.0.0.1:7009", "reg-fake");
+  EXPECT_FALSE(registered.status.ok());
+  EXPECT_EQ(ErrorDetailOf(registered.status).field(), "host_id") << registered.status;
+  EXPECT_EQ(ErrorDetailOf(registered.status).reason(), "INVENTORY_REJECTED") << registered.status;
+  agents_.real_.clear();
 }
 
 absl::StatusOr<dr::v1::JobResponse> InitiateFailover(ServerValidationTest* t, const std::string& vm,

@@ -7,6 +7,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
+#include "absl/strings/strip.h"
 #include "common/hyperv_status.h"
 #include "common/proto_time.h"
 #include "common/status_macros.h"
@@ -74,11 +75,11 @@ absl::StatusOr<dr::v1::Host> Topology::RegisterHost(const dr::v1::RegisterHostRe
     // The first call may have died before its sync, or its sync failed: a
     // retry finishes the registration rather than answer an empty host.
     if (stored.has_last_sync_time()) return stored;
-    return SyncHost(host.name());
+    return RegistrationSync(host.name());
   }
   spdlog::info("{}: registered in {} (agent {})", host.name(), host.site(), host.agent_address());
   if (dispatcher_ != nullptr) dispatcher_->KeepConnected(host.agent_address());
-  return SyncHost(host.name());
+  return RegistrationSync(host.name());
 }
 
 absl::Status Topology::DeleteHost(const dr::v1::DeleteHostRequest& r) {
@@ -95,6 +96,17 @@ absl::Status Topology::DeleteHost(const dr::v1::DeleteHostRequest& r) {
   if (!*deleted) spdlog::info("{}: removed with its inventory", r.name());
   if (dispatcher_ != nullptr && doomed.ok()) ForgetAgentIfUnused(doomed->agent_address());
   return absl::OkStatus();
+}
+
+absl::StatusOr<dr::v1::Host> Topology::RegistrationSync(const std::string& name) {
+  absl::StatusOr<dr::v1::Host> synced = SyncHost(name);
+  if (synced.ok()) return synced;
+  // RegisterHost has no field `name`: its host is `host_id`.
+  dr::v1::ErrorDetail detail = ErrorDetailOf(synced.status());
+  if (detail.field() != "name") return synced;
+  absl::string_view message = synced.status().message();
+  absl::ConsumePrefix(&message, "name: ");
+  return Restated(synced.status(), "host_id", "", message);
 }
 
 absl::StatusOr<dr::v1::Host> Topology::SyncHost(const std::string& name) {
@@ -127,7 +139,16 @@ absl::StatusOr<dr::v1::Host> Topology::SyncHost(const std::string& name) {
   absl::Status replaced = store_->ReplaceInventory(name, vms, clock_->Now());
   if (!replaced.ok()) {
     spdlog::error("{}: inventory from {} rejected: {}", name, host->agent_address(), replaced.ToString());
-    return replaced;
+    // The store names the inventory's fields (virtual_machines[i].vm_id),
+    // which are the agent's, not the caller's: the caller's field is the
+    // host, and the fault is the agent's data.
+    if (replaced.code() == absl::StatusCode::kInvalidArgument) {
+      return HyperVError(dr::v1::RETURN_CODE_FAILED, "name", "INVENTORY_REJECTED",
+                         absl::StrCat(name, ": the inventory its agent at ", host->agent_address(),
+                                      " sent cannot be stored (", replaced.message(), ")"));
+    }
+    return Restated(replaced, "name", "",
+                    absl::StrCat(name, ": its inventory cannot be stored: ", replaced.message()));
   }
   if (host->reachability() != dr::v1::REACHABILITY_REACHABLE) {
     spdlog::info("{}: synced {} VMs from {} ({})", name, vms.size(), host->agent_address(),

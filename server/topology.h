@@ -47,6 +47,10 @@ class Topology {
   absl::Status DeleteHost(const dr::v1::DeleteHostRequest& request);
   // Pulls the inventory now. An unreachable agent is not an error: the host
   // comes back marked unreachable and stale, with last_error saying why.
+  // An inventory the store refuses (the agent's data is malformed) is
+  // INTERNAL, 32768, field "name", reason INVENTORY_REJECTED: the store's
+  // own field names (virtual_machines[i].vm_id) are the agent's, not the
+  // caller's.
   absl::StatusOr<dr::v1::Host> SyncHost(const std::string& name);
   absl::StatusOr<dr::v1::ListVirtualMachinesResponse> ListVirtualMachines(
       const dr::v1::ListVirtualMachinesRequest& request);
@@ -57,6 +61,9 @@ class Topology {
   void Stop();
 
  private:
+  // SyncHost for RegisterHost: an error naming the host's `name` names
+  // RegisterHost's `host_id` instead.
+  absl::StatusOr<dr::v1::Host> RegistrationSync(const std::string& name);
   // Closes the kept stream to `address` unless another host uses it.
   void ForgetAgentIfUnused(const std::string& address);
 
