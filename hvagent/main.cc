@@ -38,6 +38,9 @@ ABSL_FLAG(std::string, scenario, "",
 ABSL_FLAG(std::string, state, "",
           "sim: the simulated hypervisor's state file; it outlives the agent like vmms.exe");
 ABSL_FLAG(std::string, journal, "hvagent-journal.db", "the agent's job journal (SQLite)");
+ABSL_FLAG(int64_t, sim_max_history, 100000,
+          "--backend=sim: operations the simulated hypervisor's ledger (SimState.history) keeps, the "
+          "newest; older ones are only counted (history_dropped); 0: all");
 ABSL_FLAG(int, poll_interval_ms, 100, "how often running hypervisor jobs are read");
 ABSL_FLAG(std::string, journal_synchronous, "FULL",
           "SQLite synchronous for the journal: FULL survives power loss; NORMAL a process crash");
@@ -80,6 +83,7 @@ int main(int argc, char** argv) {
     }
     hvdr::sim::SimBackend::Options options;
     options.state_path = absl::GetFlag(FLAGS_state);
+    options.max_history = absl::GetFlag(FLAGS_sim_max_history);
     auto sim = hvdr::sim::SimBackend::Open(options, scenario);
     if (!sim.ok()) return Fail(absl::StrCat("simulated Hyper-V: ", sim.status().message()));
     backend = *std::move(sim);
