@@ -116,11 +116,17 @@ constexpr char kV3[] = R"sql(
 ALTER TABLE jobs ADD COLUMN operation BLOB;
 )sql";
 
+// Version 4: the request_ids recorded for a job, found by job, so that
+// retention (Store::PruneJobs) deletes them with it without a scan.
+constexpr char kV4[] = R"sql(
+CREATE INDEX idempotency_by_job ON idempotency(job) WHERE job IS NOT NULL;
+)sql";
+
 }  // namespace
 
 const std::vector<const char*>& SchemaMigrations() {
   static const std::vector<const char*>* const kMigrations =
-      new std::vector<const char*>{kV1, kV2, kV3};
+      new std::vector<const char*>{kV1, kV2, kV3, kV4};
   return *kMigrations;
 }
 
