@@ -43,6 +43,10 @@ ABSL_FLAG(int, max_watches_per_client, 1000,
 ABSL_FLAG(int, max_watches, 100000,
           "concurrent JobService.WatchJob streams in all; 0: no limit");
 
+ABSL_FLAG(int, job_retention_days, 90,
+          "terminal jobs, their events and request_ids are pruned this many days after they ended "
+          "(in the background, in batches of 500); running jobs never; 0: keep them forever");
+
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("drserver --listen=0.0.0.0:50051 --db=/var/lib/drserver/drserver.db");
   absl::ParseCommandLine(argc, argv);
@@ -79,6 +83,11 @@ int main(int argc, char** argv) {
   options.max_request_bytes = absl::GetFlag(FLAGS_max_request_bytes);
   options.max_watches_per_client = absl::GetFlag(FLAGS_max_watches_per_client);
   options.max_watches = absl::GetFlag(FLAGS_max_watches);
+  if (absl::GetFlag(FLAGS_job_retention_days) < 0) {
+    spdlog::error("--job_retention_days: must be 0 or more");
+    return 2;
+  }
+  options.job_retention = absl::Hours(24) * absl::GetFlag(FLAGS_job_retention_days);
   auto server = hvdr::server::DrServer::Create(options);
   if (!server.ok()) {
     spdlog::error("{}", server.status().ToString());

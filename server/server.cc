@@ -97,6 +97,10 @@ absl::StatusOr<std::unique_ptr<DrServer>> DrServer::Create(const Options& option
   } while (!token.empty());
   if (!active->empty()) spdlog::info("re-attaching {} jobs that were running", active->size());
   if (options.periodic_sync) s->topology_->StartPeriodicSync();
+  Retention::Options retention_options;
+  retention_options.retention = options.job_retention;
+  s->retention_ = std::make_unique<Retention>(s->store_.get(), options.clock, retention_options);
+  s->retention_->Start();
   return s;
 }
 
@@ -140,6 +144,7 @@ void DrServer::Shutdown() {
   hub_.CloseAll();
   server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   topology_->Stop();
+  if (retention_ != nullptr) retention_->Stop();
   dispatcher_->Shutdown();
   work_.reset();  // runs what is queued, then stops
   writer_->Shutdown();
