@@ -141,6 +141,28 @@ absl::Status ErrorWithDetail(absl::StatusCode code, ReturnCode return_code, absl
   return status;
 }
 
+absl::Status Exhausted(absl::string_view field, absl::string_view reason,
+                       absl::string_view message, absl::Duration retry_after) {
+  absl::Status status = HyperVError(dr::v1::RETURN_CODE_OUT_OF_MEMORY, field, reason, message);
+  dr::v1::ErrorDetail detail = ErrorDetailOf(status);
+  const int64_t nanos = absl::ToInt64Nanoseconds(retry_after);
+  detail.mutable_retry_after()->set_seconds(nanos / 1000000000);
+  detail.mutable_retry_after()->set_nanos(static_cast<int32_t>(nanos % 1000000000));
+  status.SetPayload(kErrorDetailUrl, absl::Cord(detail.SerializeAsString()));
+  return status;
+}
+
+absl::Status Restated(const absl::Status& status, absl::string_view field,
+                      absl::string_view reason, absl::string_view message) {
+  dr::v1::ErrorDetail detail = ErrorDetailOf(status);
+  detail.set_field(std::string(field));
+  if (!reason.empty()) detail.set_reason(std::string(reason));
+  std::string text = field.empty() ? std::string(message) : absl::StrCat(field, ": ", message);
+  absl::Status out(status.code(), text);
+  out.SetPayload(kErrorDetailUrl, absl::Cord(detail.SerializeAsString()));
+  return out;
+}
+
 dr::v1::ErrorDetail ErrorDetailOf(const absl::Status& status) {
   dr::v1::ErrorDetail detail;
   auto payload = status.GetPayload(kErrorDetailUrl);

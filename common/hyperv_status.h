@@ -15,6 +15,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "dr/v1/errors.pb.h"
 #include "dr/v1/hyperv.pb.h"
 
@@ -60,6 +61,22 @@ absl::Status NotFoundParameter(absl::string_view field, absl::string_view reason
 absl::Status ErrorWithDetail(absl::StatusCode code, dr::v1::ReturnCode return_code,
                              absl::string_view field, absl::string_view reason,
                              absl::string_view message);
+
+// RESOURCE_EXHAUSTED with Hyper-V code 32778 (Out of memory: the closest
+// documented code for "no room for more now") and retry advice: the detail's
+// `retry_after` says how long to wait before retrying. For queue and stream
+// limits, which clear as work drains.
+absl::Status Exhausted(absl::string_view field, absl::string_view reason,
+                       absl::string_view message, absl::Duration retry_after);
+
+// `status` said in the caller's terms: the same canonical code, Hyper-V
+// code, reason and retry advice, but naming `field` and with `message`
+// (prefixed with the field, as HyperVError does). For refusals that come
+// from a lower layer (the agent, the store) naming fields and ids of its
+// own. `reason` replaces the detail's reason unless empty. REQUIRES:
+// !status.ok().
+absl::Status Restated(const absl::Status& status, absl::string_view field,
+                      absl::string_view reason, absl::string_view message);
 
 // The ErrorDetail of `status`: its payload when present, otherwise one built
 // from DefaultReturnCodeFor(status.code()). REQUIRES: !status.ok().

@@ -61,6 +61,28 @@ TEST(HyperVStatusTest, NotFoundParameterIsNotFoundWith32773) {
   EXPECT_EQ(s.message(), "virtual_machine: gone");
 }
 
+TEST(HyperVStatusTest, ExhaustedIs32778WithRetryAdvice) {
+  absl::Status s = Exhausted("request", "QUEUE_FULL", "try later", absl::Milliseconds(1500));
+  EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted);
+  dr::v1::ErrorDetail d = ErrorDetailOf(s);
+  EXPECT_EQ(d.return_code(), dr::v1::RETURN_CODE_OUT_OF_MEMORY);
+  EXPECT_EQ(d.field(), "request");
+  EXPECT_EQ(d.reason(), "QUEUE_FULL");
+  EXPECT_EQ(d.retry_after().seconds(), 1);
+  EXPECT_EQ(d.retry_after().nanos(), 500000000);
+}
+
+TEST(HyperVStatusTest, RestatedKeepsTheCodesAndNamesTheCallersField) {
+  absl::Status agent = InvalidState("job_id", "NOT_CANCELLABLE", "job HV-42 is not cancellable");
+  absl::Status s = Restated(agent, "name", "", "jobs/j1 cannot be cancelled");
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(s.message(), "name: jobs/j1 cannot be cancelled");
+  dr::v1::ErrorDetail d = ErrorDetailOf(s);
+  EXPECT_EQ(d.return_code(), dr::v1::RETURN_CODE_INVALID_STATE);
+  EXPECT_EQ(d.field(), "name");
+  EXPECT_EQ(d.reason(), "NOT_CANCELLABLE");
+}
+
 TEST(HyperVStatusTest, ValidReturnCodes) {
   EXPECT_TRUE(IsValidReturnCode(0));
   EXPECT_TRUE(IsValidReturnCode(4096));

@@ -9,6 +9,9 @@ namespace agent {
 
 namespace {
 
+constexpr absl::Duration kPruneInterval = absl::Minutes(1);
+constexpr int kPruneBatch = 1000;
+
 constexpr char kSchema[] = R"sql(
 CREATE TABLE IF NOT EXISTS agent_jobs (
   job_id TEXT PRIMARY KEY,
@@ -22,6 +25,7 @@ CREATE TABLE IF NOT EXISTS agent_jobs (
   final_status BLOB
 );
 CREATE INDEX IF NOT EXISTS agent_jobs_unfinished ON agent_jobs(created_us) WHERE phase < 2;
+CREATE INDEX IF NOT EXISTS agent_jobs_done ON agent_jobs(created_us) WHERE phase = 2;
 )sql";
 
 constexpr char kCols[] =
@@ -73,9 +77,30 @@ absl::StatusOr<std::unique_ptr<JobJournal>> JobJournal::Open(const std::string& 
   std::unique_ptr<JobJournal> journal(new JobJournal(*std::move(db)));
   if (file) {
     journal->checkpointer_ = std::thread([j = journal.get()] {
+      absl::Time next_prune = absl::Now() + kPruneInterval;
       while (!j->stop_.WaitForNotificationWithTimeout(kCheckpointInterval)) {
         absl::Status s = j->CheckpointOnce();
         if (!s.ok()) spdlog::warn("journal checkpoint: {}", s.ToString());
+        if (absl::Now() < next_prune) continue;
+        next_prune = absl::Now() + kPruneInterval;
+        absl::Duration retention;
+        {
+          absl::MutexLock lock(&j->mu_);
+          retention = j->retention_;
+        }
+        if (retention <= absl::ZeroDuration()) continue;
+        const absl::Time cutoff = absl::Now() - retention;
+        int64_t pruned = 0;
+        while (!j->stop_.HasBeenNotified()) {
+          absl::StatusOr<int> n = j->PruneDone(cutoff, kPruneBatch);
+          if (!n.ok()) {
+            spdlog::warn("journal prune: {}", n.status().ToString());
+            break;
+          }
+          pruned += *n;
+          if (*n < kPruneBatch) break;
+        }
+        if (pruned > 0) spdlog::info("journal: pruned {} done jobs older than the retention", pruned);
       }
     });
   }
@@ -163,6 +188,22 @@ std::vector<absl::Status> JobJournal::MarkDone(
   });
   if (!tx.ok()) out.assign(done.size(), tx);
   return out;
+}
+
+void JobJournal::SetRetention(absl::Duration retention) {
+  absl::MutexLock lock(&mu_);
+  retention_ = retention;
+}
+
+absl::StatusOr<int> JobJournal::PruneDone(absl::Time cutoff, int max_entries) {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(Stmt s, db_->Prepare(
+      "DELETE FROM agent_jobs WHERE job_id IN (SELECT job_id FROM agent_jobs "
+      "WHERE phase = 2 AND created_us < ? ORDER BY created_us LIMIT ?)"));
+  RETURN_IF_ERROR(s.Bind(1, absl::ToUnixMicros(cutoff)).Bind(2, static_cast<int64_t>(max_entries)).Run());
+  const int deleted = static_cast<int>(db_->Changes());
+  if (deleted > 0) written_ = true;
+  return deleted;
 }
 
 absl::StatusOr<std::vector<JournalEntry>> JobJournal::ListUnfinished() {

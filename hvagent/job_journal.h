@@ -60,6 +60,20 @@ class JobJournal {
   // Entries not yet done, oldest first.
   absl::StatusOr<std::vector<JournalEntry>> ListUnfinished();
 
+  // Deletes at most `max_entries` done entries created before `cutoff`, in
+  // one transaction; never an unfinished one. Returns how many it deleted
+  // (fewer than max_entries: nothing older is left). A pruned job's outcome
+  // is gone: if the server sent that job id again, the agent would take it
+  // for a new job, so the retention must exceed the time the server may
+  // take to record an outcome (it records it within seconds while it runs;
+  // a server down longer than the retention is the risk).
+  absl::StatusOr<int> PruneDone(absl::Time cutoff, int max_entries);
+  // Prunes, from the journal's own thread (file journals only), done
+  // entries created more than `retention` ago, every minute, in batches of
+  // 1,000 (the lock is released between batches). Zero: keeps them all.
+  // Call once, after Open.
+  void SetRetention(absl::Duration retention);
+
   // Copies the WAL into the database if anything was written since the
   // last time. A thread of the journal's own calls it every
   // kCheckpointInterval (for a file journal), so the copy happens in small
@@ -77,6 +91,8 @@ class JobJournal {
   absl::Mutex mu_;
   const std::unique_ptr<Sqlite> db_ ABSL_PT_GUARDED_BY(mu_);
   bool written_ ABSL_GUARDED_BY(mu_) = false;  // since the last checkpoint
+  // Read by the checkpoint thread.
+  absl::Duration retention_ ABSL_GUARDED_BY(mu_) = absl::ZeroDuration();
   absl::Notification stop_;
   std::thread checkpointer_;
 };

@@ -55,6 +55,39 @@ TEST(JobJournalTest, EntriesSurviveReopeningWithTheirPhase) {
   EXPECT_EQ((*j)->Get("jobs/never").status().code(), absl::StatusCode::kNotFound);
 }
 
+TEST(JobJournalTest, PruneDeletesOldDoneEntriesOnlyInBatches) {
+  auto j = JobJournal::Open(":memory:");
+  ASSERT_TRUE(j.ok()) << j.status();
+  // Five old done jobs, one old unfinished, one old started, one recent done.
+  dr::v1::AgentJobStatus done;
+  done.set_state(dr::v1::JOB_STATE_COMPLETED);
+  for (int i = 0; i < 5; ++i) {
+    const std::string id = absl::StrCat("jobs/old-", i);
+    ASSERT_TRUE((*j)->InsertPending(id, Failover("vm"), absl::FromUnixSeconds(100 + i)).ok());
+    ASSERT_TRUE((*j)->MarkDone(id, done).ok());
+  }
+  ASSERT_TRUE((*j)->InsertPending("jobs/old-pending", Failover("vm"), absl::FromUnixSeconds(50)).ok());
+  ASSERT_TRUE((*j)->InsertPending("jobs/old-started", Failover("vm"), absl::FromUnixSeconds(51)).ok());
+  ASSERT_TRUE((*j)->MarkStarted("jobs/old-started", "hv-1").ok());
+  ASSERT_TRUE((*j)->InsertPending("jobs/recent", Failover("vm"), absl::FromUnixSeconds(1000)).ok());
+  ASSERT_TRUE((*j)->MarkDone("jobs/recent", done).ok());
+  const absl::Time cutoff = absl::FromUnixSeconds(500);
+  auto first = (*j)->PruneDone(cutoff, 3);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(*first, 3) << "a batch is bounded";
+  auto second = (*j)->PruneDone(cutoff, 3);
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(*second, 2) << "fewer than a batch: nothing older is left";
+  EXPECT_EQ(*(*j)->PruneDone(cutoff, 3), 0);
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ((*j)->Get(absl::StrCat("jobs/old-", i)).status().code(), absl::StatusCode::kNotFound);
+  }
+  EXPECT_TRUE((*j)->Get("jobs/old-pending").ok()) << "an unfinished job is never pruned";
+  EXPECT_TRUE((*j)->Get("jobs/old-started").ok()) << "an unfinished job is never pruned";
+  EXPECT_TRUE((*j)->Get("jobs/recent").ok()) << "within the retention";
+  EXPECT_EQ((*j)->ListUnfinished()->size(), 2u);
+}
+
 TEST(JobJournalTest, SeveralOutcomesInOneCallAnUnknownJobSinksNoOther) {
   auto j = JobJournal::Open(":memory:");
   ASSERT_TRUE(j.ok()) << j.status();

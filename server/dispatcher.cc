@@ -542,7 +542,14 @@ absl::StatusOr<dr::v1::Job> Dispatcher::Cancel(const dr::v1::Job& job) {
       return HyperVError(dr::v1::RETURN_CODE_SYSTEM_NOT_AVAILABLE, "name", "AGENT_UNREACHABLE",
                          absl::StrCat("agent at ", host->agent_address(), ": ", s.message()));
     }
-    return s;
+    // The agent names its own field (job_id) and the hypervisor's job id:
+    // say it in the API's terms, the request's `name` and the job's name.
+    dr::v1::ErrorDetail detail = ErrorDetailOf(s);
+    return Restated(s, "name", "",
+                    absl::StrCat(job.name(), " cannot be cancelled: ",
+                                 ReturnCodeText(detail.return_code()),
+                                 detail.reason().empty() ? "" : absl::StrCat(" (", detail.reason(), ")"),
+                                 ", answered the agent of ", job.host()));
   }
   spdlog::info("{}: cancel accepted by the agent", job.name());
   writer_->Flush();

@@ -1,5 +1,7 @@
 #include "server/job_writer.h"
 
+#include "absl/strings/str_cat.h"
+#include "common/hyperv_status.h"
 #include "spdlog/spdlog.h"
 
 namespace hvdr {
@@ -59,9 +61,24 @@ void JobWriter::SubmitCreate(dr::v1::Job job, RequestKey key, std::string operat
   item.op.key = std::move(key);
   item.op.operation = std::move(operation);
   item.create_done = std::move(done);
-  absl::MutexLock lock(&mu_);
-  queue_.push_back(std::move(item));
-  ++submitted_;
+  {
+    absl::MutexLock lock(&mu_);
+    if (options_.max_queued_creations <= 0 || queued_creations_ < options_.max_queued_creations) {
+      queue_.push_back(std::move(item));
+      ++queued_creations_;
+      ++submitted_;
+      return;
+    }
+  }
+  WriteResult refused{
+      Exhausted("request", "QUEUE_FULL",
+                absl::StrCat("drserver has ", options_.max_queued_creations,
+                             " new jobs waiting to be stored; retry later"),
+                options_.queue_full_retry_after),
+      {},
+      false};
+  std::function<void()> then = item.create_done(refused);
+  if (then) then();
 }
 
 void JobWriter::Flush() {
@@ -83,6 +100,7 @@ void JobWriter::Loop() {
       mu_.Await(absl::Condition(&ready));
       if (queue_.empty() && stopping_) return;
       while (!queue_.empty() && static_cast<int>(batch.size()) < options_.max_batch) {
+        if (queue_.front().op.kind == WriteOp::Kind::kCreateJob) --queued_creations_;
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }

@@ -19,6 +19,12 @@
 // only at Shutdown(): what is not durable then is re-read from the agents at
 // the next start (their journals keep every outcome).
 //
+// Backpressure: creations are refused (RESOURCE_EXHAUSTED, 32778, with
+// retry advice) while max_queued_creations of them wait in the queue, so a
+// burst of requests cannot grow the queue without bound. Updates are never
+// refused and do not count: they are the agents' durable truth, and one
+// refused would be a status lost until the next re-attach.
+//
 // Thread-safe. Callbacks run on the completion thread and must not block
 // long.
 #ifndef HVDR_SERVER_JOB_WRITER_H_
@@ -49,6 +55,11 @@ class JobWriter {
     // Backoff between retries of updates the store could not write.
     absl::Duration initial_backoff = absl::Milliseconds(50);
     absl::Duration max_backoff = absl::Seconds(2);
+    // Creations waiting (not yet committed) beyond which SubmitCreate
+    // refuses; <= 0: no bound.
+    int64_t max_queued_creations = 10000;
+    // The retry advice of that refusal.
+    absl::Duration queue_full_retry_after = absl::Seconds(1);
   };
 
   // Not owned.
@@ -57,7 +68,10 @@ class JobWriter {
   ~JobWriter();  // Shutdown()
 
   void Submit(JobUpdate update, Done done);
-  // Records a new job (see Store::CreateJob); `done` gets the result.
+  // Records a new job (see Store::CreateJob); `done` gets the result. When
+  // the queue already holds max_queued_creations creations, `done` is run at
+  // once, on the calling thread, with RESOURCE_EXHAUSTED (field "request",
+  // reason QUEUE_FULL, ErrorDetail.retry_after set) and nothing is queued.
   void SubmitCreate(dr::v1::Job job, RequestKey key, std::string operation, CreateDone done);
   // Blocks until everything submitted so far is committed and published
   // (or given up at Shutdown).
@@ -92,6 +106,8 @@ class JobWriter {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   // Updates put back at the head of queue_ after a storage failure.
   int64_t retrying_ ABSL_GUARDED_BY(mu_) = 0;
+  // Creations in queue_ (taken out when their batch is taken).
+  int64_t queued_creations_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Duration backoff_ ABSL_GUARDED_BY(mu_);
   int64_t submitted_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t completed_ ABSL_GUARDED_BY(mu_) = 0;

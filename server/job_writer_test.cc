@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "common/hyperv_status.h"
 #include "gtest/gtest.h"
 #include "storage/forwarding_store.h"
 #include "storage/sqlite_store.h"
@@ -22,6 +23,7 @@ class FullDiskStore final : public ForwardingStore {
   using ForwardingStore::ForwardingStore;
   std::vector<WriteResult> Write(const std::vector<WriteOp>& ops) override {
     ++writes_;
+    if (absl::Notification* gate = gate_.load()) gate->WaitForNotification();
     if (full_) {
       return std::vector<WriteResult>(
           ops.size(), WriteResult{absl::ResourceExhaustedError("database or disk is full"), {}, false});
@@ -30,6 +32,8 @@ class FullDiskStore final : public ForwardingStore {
   }
   std::atomic<bool> full_{false};
   std::atomic<int> writes_{0};
+  // When set, Write waits for it (a slow disk).
+  std::atomic<absl::Notification*> gate_{nullptr};
 };
 
 class Recorder final : public JobWatcher {
@@ -176,6 +180,84 @@ TEST_F(JobWriterTest, CreationThatCannotBeStoredIsAnsweredWithTheError) {
   done.WaitForNotification();
   EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted);
   EXPECT_EQ(sqlite_->GetJob("jobs/new").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(JobWriterTest, FullQueueRefusesCreationsButNeverAgentStatuses) {
+  constexpr int kBound = 3;
+  std::vector<std::string> jobs;
+  for (int i = 0; i < 5; ++i) jobs.push_back(Create(i));
+  writer_->Shutdown();
+  JobWriter::Options options;
+  options.max_queued_creations = kBound;
+  options.queue_full_retry_after = absl::Seconds(2);
+  writer_ = std::make_unique<JobWriter>(store_.get(), &hub_, options);
+  absl::Notification slow_disk;
+  store_->gate_ = &slow_disk;
+  auto new_job = [&](int vm) {
+    dr::v1::Job job;
+    job.set_name(absl::StrCat("jobs/new-", vm));
+    job.set_type(dr::v1::JOB_TYPE_INITIATE_FAILOVER);
+    job.set_state(dr::v1::JOB_STATE_NEW);
+    job.set_virtual_machine(absl::StrCat(kTestHost, "/virtualMachines/VM-", vm));
+    job.set_host(kTestHost);
+    return job;
+  };
+  absl::Mutex mu;
+  std::vector<absl::Status> created(kBound + 3, absl::UnknownError("not answered"));
+  auto submit = [&](int i) {
+    writer_->SubmitCreate(new_job(10 + i), {absl::StrCat("new-", i), "m", "f"}, "",
+                          [&, i](const WriteResult& r) -> std::function<void()> {
+                            absl::MutexLock lock(&mu);
+                            created[i] = r.status;
+                            return nullptr;
+                          });
+  };
+  // The first creation is taken by the writer, which waits on the disk...
+  const int before = store_->writes_;
+  submit(0);
+  while (store_->writes_ == before) absl::SleepFor(absl::Milliseconds(1));
+  // ...while kBound more wait in the queue: the next ones are refused at once.
+  for (int i = 1; i <= kBound + 2; ++i) submit(i);
+  for (int i = kBound + 1; i <= kBound + 2; ++i) {
+    absl::MutexLock lock(&mu);
+    ASSERT_EQ(created[i].code(), absl::StatusCode::kResourceExhausted) << created[i];
+    dr::v1::ErrorDetail detail = ErrorDetailOf(created[i]);
+    EXPECT_EQ(detail.return_code(), dr::v1::RETURN_CODE_OUT_OF_MEMORY);
+    EXPECT_EQ(detail.field(), "request");
+    EXPECT_EQ(detail.reason(), "QUEUE_FULL");
+    EXPECT_EQ(detail.retry_after().seconds(), 2);
+  }
+  // Agent statuses are never refused, however full the queue.
+  std::atomic<int> updated{0};
+  for (const std::string& job : jobs) {
+    for (int p = 1; p <= 2 * kBound; ++p) {
+      writer_->Submit(Update(job, dr::v1::JOB_STATE_RUNNING, p), [&](const absl::StatusOr<dr::v1::Job>& r) {
+        if (r.ok()) ++updated;
+      });
+    }
+    writer_->Submit(Update(job, dr::v1::JOB_STATE_COMPLETED, 100),
+                    [&](const absl::StatusOr<dr::v1::Job>& r) {
+                      if (r.ok()) ++updated;
+                    });
+  }
+  slow_disk.Notify();
+  writer_->Flush();
+  store_->gate_ = nullptr;
+  EXPECT_EQ(updated, static_cast<int>(jobs.size()) * (2 * kBound + 1));
+  for (const std::string& job : jobs) EXPECT_EQ(sqlite_->GetJob(job)->state(), dr::v1::JOB_STATE_COMPLETED);
+  absl::MutexLock lock(&mu);
+  for (int i = 0; i <= kBound; ++i) {
+    EXPECT_TRUE(created[i].ok()) << i << ": " << created[i];
+    EXPECT_TRUE(sqlite_->GetJob(absl::StrCat("jobs/new-", 10 + i)).ok());
+  }
+  // Once the queue drained, creations are accepted again.
+  absl::Notification again;
+  writer_->SubmitCreate(new_job(19), {"new-again", "m", "f"}, "", [&](const WriteResult& r) -> std::function<void()> {
+    EXPECT_TRUE(r.status.ok()) << r.status;
+    again.Notify();
+    return nullptr;
+  });
+  again.WaitForNotification();
 }
 
 TEST_F(JobWriterTest, ShutdownGivesUpRetriesInsteadOfHanging) {

@@ -30,6 +30,23 @@ ABSL_FLAG(int, agent_keepalive_s, 10,
 ABSL_FLAG(int, agent_keepalive_timeout_s, 5,
           "seconds an agent may take to answer a keepalive ping before its connection is closed");
 
+ABSL_FLAG(int64_t, max_queued_jobs, 10000,
+          "new jobs waiting to be stored beyond which requests are refused with RESOURCE_EXHAUSTED "
+          "(32778) and retry advice; agent statuses are never refused; 0: no bound");
+
+ABSL_FLAG(int64_t, max_request_bytes, 4 << 20,
+          "requests larger than this (serialized) are refused with INVALID_ARGUMENT (32773, field "
+          "\"request\"); gRPC itself refuses requests over this + 1 MiB");
+ABSL_FLAG(int, max_watches_per_client, 1000,
+          "concurrent JobService.WatchJob streams per client connection; more are refused with "
+          "RESOURCE_EXHAUSTED (32778) and retry advice; 0: no limit");
+ABSL_FLAG(int, max_watches, 100000,
+          "concurrent JobService.WatchJob streams in all; 0: no limit");
+
+ABSL_FLAG(int, job_retention_days, 90,
+          "terminal jobs, their events and request_ids are pruned this many days after they ended "
+          "(in the background, in batches of 500); running jobs never; 0: keep them forever");
+
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("drserver --listen=0.0.0.0:50051 --db=/var/lib/drserver/drserver.db");
   absl::ParseCommandLine(argc, argv);
@@ -62,6 +79,15 @@ int main(int argc, char** argv) {
   options.agent_timeout = absl::Seconds(absl::GetFlag(FLAGS_agent_timeout_s));
   options.agent_keepalive = absl::Seconds(absl::GetFlag(FLAGS_agent_keepalive_s));
   options.agent_keepalive_timeout = absl::Seconds(absl::GetFlag(FLAGS_agent_keepalive_timeout_s));
+  options.max_queued_creations = absl::GetFlag(FLAGS_max_queued_jobs);
+  options.max_request_bytes = absl::GetFlag(FLAGS_max_request_bytes);
+  options.max_watches_per_client = absl::GetFlag(FLAGS_max_watches_per_client);
+  options.max_watches = absl::GetFlag(FLAGS_max_watches);
+  if (absl::GetFlag(FLAGS_job_retention_days) < 0) {
+    spdlog::error("--job_retention_days: must be 0 or more");
+    return 2;
+  }
+  options.job_retention = absl::Hours(24) * absl::GetFlag(FLAGS_job_retention_days);
   auto server = hvdr::server::DrServer::Create(options);
   if (!server.ok()) {
     // One line on stderr naming what and why; the exit code says which

@@ -219,5 +219,17 @@ absl::Status CheckAgentAddress(absl::string_view field, absl::string_view addres
 std::string HostName(absl::string_view id) { return absl::StrCat("hosts/", id); }
 std::string SiteName(absl::string_view id) { return absl::StrCat("sites/", id); }
 
+absl::Status CheckRequestSize(size_t bytes, int64_t max_bytes) {
+  if (max_bytes <= 0 || bytes <= static_cast<uint64_t>(max_bytes)) return absl::OkStatus();
+  return InvalidParameter("request", "REQUEST_TOO_LARGE",
+                          absl::StrCat("is ", bytes, " bytes; drserver accepts at most ", max_bytes));
+}
+
+absl::Status CheckLength(absl::string_view field, absl::string_view value, size_t max) {
+  if (value.size() <= max) return absl::OkStatus();
+  return InvalidParameter(field, "TOO_LONG",
+                          absl::StrCat("must be at most ", max, " characters, got ", value.size()));
+}
+
 }  // namespace server
 }  // namespace hvdr

@@ -50,6 +50,12 @@ absl::StatusOr<std::string> ParseLogicalVmName(absl::string_view field, absl::st
 absl::StatusOr<std::pair<std::string, std::string>> ParseRecoveryPointName(
     absl::string_view field, absl::string_view name);
 absl::Status CheckJobName(absl::string_view field, absl::string_view name);
+// A request of `bytes` (serialized) is at most `max_bytes`: otherwise
+// INVALID_ARGUMENT, 32773, field "request", reason REQUEST_TOO_LARGE.
+absl::Status CheckRequestSize(size_t bytes, int64_t max_bytes);
+// A free-text field (`requester`, a filter, an adapter name) is at most
+// `max` bytes: otherwise INVALID_ARGUMENT, 32773, reason TOO_LONG.
+absl::Status CheckLength(absl::string_view field, absl::string_view value, size_t max);
 
 // An agent address (RegisterHostRequest.agent_address): host:port and
 // nothing else. The host is an IPv4 address, an IPv6 address in brackets

@@ -10,6 +10,9 @@
 #include <unistd.h>
 
 #include "absl/strings/match.h"
+#include <algorithm>
+#include <limits>
+
 #include "absl/strings/str_cat.h"
 #include "common/hyperv_status.h"
 #include "grpc/health/v1/health.pb.h"
@@ -97,7 +100,9 @@ absl::StatusOr<std::unique_ptr<DrServer>> DrServer::Create(const Options& option
   auto store = SqliteStore::Open(options.db_path, store_options);
   if (!store.ok()) return store.status();  // it names the database
   s->store_ = *std::move(store);
-  s->writer_ = std::make_unique<JobWriter>(s->store_.get(), &s->hub_);
+  JobWriter::Options writer_options;
+  writer_options.max_queued_creations = options.max_queued_creations;
+  s->writer_ = std::make_unique<JobWriter>(s->store_.get(), &s->hub_, writer_options);
   Dispatcher::Options dispatch_options;
   dispatch_options.retry_deadline = options.retry_deadline;
   dispatch_options.cancel_timeout = options.agent_timeout;
@@ -125,10 +130,15 @@ absl::StatusOr<std::unique_ptr<DrServer>> DrServer::Create(const Options& option
   });
   s->failover_ = std::make_unique<FailoverLogic>(s->store_.get(), s->writer_.get(),
                                                  s->dispatcher_.get(), options.clock);
-  s->topology_service_ = std::make_unique<TopologyServiceImpl>(s->topology_.get(), s->store_.get());
-  s->failover_service_ = std::make_unique<FailoverServiceImpl>(s->failover_.get());
+  ApiLimits limits;
+  limits.max_request_bytes = options.max_request_bytes;
+  limits.watches.max_per_peer = options.max_watches_per_client;
+  limits.watches.max_total = options.max_watches;
+  s->topology_service_ =
+      std::make_unique<TopologyServiceImpl>(s->topology_.get(), s->store_.get(), limits);
+  s->failover_service_ = std::make_unique<FailoverServiceImpl>(s->failover_.get(), limits);
   s->job_service_ = std::make_unique<JobServiceImpl>(s->store_.get(), &s->hub_, s->dispatcher_.get(),
-                                                     s->writer_.get(), options.clock);
+                                                     s->writer_.get(), options.clock, limits);
 
   grpc::EnableDefaultHealthCheckService(true);
   // gRPC's health service has no protobuf descriptor of its own: this one
@@ -138,6 +148,13 @@ absl::StatusOr<std::unique_ptr<DrServer>> DrServer::Create(const Options& option
   grpc::ServerBuilder builder;
   // A second server on a port in use must fail, not share the port.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  // Above our own limit, so that a request over it reaches the handlers and
+  // is refused with an ErrorDetail naming it; only one over this one too is
+  // refused by gRPC itself (RESOURCE_EXHAUSTED, no detail).
+  if (options.max_request_bytes > 0) {
+    builder.SetMaxReceiveMessageSize(static_cast<int>(
+        std::min<int64_t>(options.max_request_bytes + (1 << 20), std::numeric_limits<int>::max())));
+  }
   if (!options.listen.empty()) {
     RETURN_IF_ERROR(CheckListen(options.listen));
     builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &s->port_);
@@ -174,6 +191,10 @@ absl::StatusOr<std::unique_ptr<DrServer>> DrServer::Create(const Options& option
   } while (!token.empty());
   if (!active->empty()) spdlog::info("re-attaching {} jobs that were running", active->size());
   if (options.periodic_sync) s->topology_->StartPeriodicSync();
+  Retention::Options retention_options;
+  retention_options.retention = options.job_retention;
+  s->retention_ = std::make_unique<Retention>(s->store_.get(), options.clock, retention_options);
+  s->retention_->Start();
   return s;
 }
 
@@ -223,6 +244,7 @@ void DrServer::Shutdown() {
   if (server_ != nullptr) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   if (topology_ != nullptr) topology_->Stop();
   if (dispatcher_ != nullptr) dispatcher_->Shutdown();
+  if (retention_ != nullptr) retention_->Stop();
   work_.reset();  // runs what is queued, then stops
   if (writer_ != nullptr) writer_->Shutdown();
 }

@@ -18,6 +18,7 @@
 #include "server/failover.h"
 #include "server/job_hub.h"
 #include "server/job_writer.h"
+#include "server/retention.h"
 #include "server/services.h"
 #include "server/topology.h"
 #include "storage/sqlite_store.h"
@@ -41,6 +42,19 @@ class DrServer {
     absl::Duration agent_keepalive = absl::Seconds(10);
     absl::Duration agent_keepalive_timeout = absl::Seconds(5);
     bool periodic_sync = true;
+    // Limits (docs/api.md, Limits).
+    // New jobs waiting to be stored beyond which requests are refused
+    // (RESOURCE_EXHAUSTED, 32778, retry advice); agent statuses are never.
+    int64_t max_queued_creations = 10000;
+    // Requests larger than this (serialized) are refused with an ErrorDetail
+    // (field "request"); gRPC's own receive limit is this + 1 MiB.
+    int64_t max_request_bytes = 4 << 20;
+    // Concurrent WatchJob streams per client connection and in all.
+    int max_watches_per_client = 1000;
+    int max_watches = 100000;
+    // Terminal jobs (with their events and request_ids) are pruned this long
+    // after their last change, in the background; zero: kept forever.
+    absl::Duration job_retention = absl::Hours(24 * 90);
     // Not owned; null: real channels to the agents.
     AgentStubFactory* agents = nullptr;
     // Not owned.
@@ -86,6 +100,7 @@ class DrServer {
   std::unique_ptr<JobWriter> writer_;
   std::unique_ptr<Dispatcher> dispatcher_;
   std::unique_ptr<Topology> topology_;
+  std::unique_ptr<Retention> retention_;
   std::unique_ptr<FailoverLogic> failover_;
   std::unique_ptr<TopologyServiceImpl> topology_service_;
   std::unique_ptr<FailoverServiceImpl> failover_service_;

@@ -50,6 +50,8 @@ dr::v1::VirtualMachineInventory Vm(const std::string& id, dr::v1::ReplicationMod
 class MockAgents final : public AgentStubFactory {
  public:
   std::shared_ptr<dr::v1::HostAgentService::StubInterface> Get(const std::string& address) override {
+    auto real = real_.find(address);
+    if (real != real_.end()) return real->second;
     auto& stub = stubs_[address];
     if (!stub) {
       stub = std::make_shared<NiceMock<dr::v1::MockHostAgentServiceStub>>();
@@ -66,6 +68,44 @@ class MockAgents final : public AgentStubFactory {
     return stub;
   }
   std::map<std::string, std::shared_ptr<NiceMock<dr::v1::MockHostAgentServiceStub>>> stubs_;
+  // Stubs to real (fake) agents, used instead of the mocks when set.
+  std::map<std::string, std::shared_ptr<dr::v1::HostAgentService::StubInterface>> real_;
+};
+
+// An agent that answers in its own terms, over gRPC (so that its
+// ErrorDetail travels in trailing metadata, as a real agent's does):
+// CancelJob refuses naming its field job_id and the hypervisor's job id;
+// GetInventory sends a VM without a vm_id.
+class FakeAgent final : public dr::v1::HostAgentService::CallbackService {
+ public:
+  FakeAgent() {
+    grpc::ServerBuilder builder;
+    builder.RegisterService(this);
+    server_ = builder.BuildAndStart();
+    stub_ = dr::v1::HostAgentService::NewStub(server_->InProcessChannel(grpc::ChannelArguments()));
+  }
+  ~FakeAgent() override { server_->Shutdown(); }
+  std::shared_ptr<dr::v1::HostAgentService::StubInterface> stub() { return stub_; }
+
+  grpc::ServerUnaryReactor* CancelJob(grpc::CallbackServerContext* c,
+                                      const dr::v1::HostAgentServiceCancelJobRequest*,
+                                      dr::v1::AgentJobStatus*) override {
+    auto* reactor = c->DefaultReactor();
+    reactor->Finish(ToGrpcStatus(
+        InvalidState("job_id", "NOT_CANCELLABLE", "job Microsoft:HV-JOB-4242 is not cancellable"), c));
+    return reactor;
+  }
+  grpc::ServerUnaryReactor* GetInventory(grpc::CallbackServerContext* c, const dr::v1::GetInventoryRequest*,
+                                         dr::v1::GetInventoryResponse* out) override {
+    out->add_virtual_machines()->mutable_virtual_machine()->set_display_name("no-id");
+    auto* reactor = c->DefaultReactor();
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+
+ private:
+  std::unique_ptr<grpc::Server> server_;
+  std::shared_ptr<dr::v1::HostAgentService::Stub> stub_;
 };
 
 struct Outcome {
@@ -82,6 +122,7 @@ class ServerValidationTest : public ::testing::Test {
     options.periodic_sync = false;
     options.agents = &agents_;
     if (clock_ != nullptr) options.clock = clock_.get();
+    Configure(&options);
     server_ = *DrServer::Create(options);
     auto channel = server_->InProcessChannel();
     topology_ = dr::v1::TopologyService::NewStub(channel);
@@ -99,6 +140,9 @@ class ServerValidationTest : public ::testing::Test {
     running.set_host("hosts/hv-dr-1");
     ASSERT_TRUE(server_->store()->CreateJob(running, {"seed", "seed", "seed"}).ok());
   }
+
+  // A derived fixture's options (limits).
+  virtual void Configure(DrServer::Options* /*options*/) {}
 
   template <typename Call>
   Outcome Run(Call call) {
@@ -239,6 +283,48 @@ std::vector<Row> Rows() {
          });
        },
        C::kInvalidArgument, dr::v1::RETURN_CODE_INVALID_PARAMETER, "network_settings"},
+      {"re-IP with an adapter name too long",
+       [](ServerValidationTest* t) {
+         dr::v1::SetFailoverNetworkAdapterSettingsRequest r;
+         r.set_virtual_machine(kReplicaVm);
+         r.set_request_id("r1");
+         auto* n = r.add_network_settings();
+         n->set_adapter(std::string(257, 'n'));
+         n->set_dhcp_enabled(true);
+         dr::v1::JobResponse out;
+         return t->Run([&](grpc::ClientContext* c) {
+           return t->failover_->SetFailoverNetworkAdapterSettings(c, r, &out);
+         });
+       },
+       C::kInvalidArgument, dr::v1::RETURN_CODE_INVALID_PARAMETER, "network_settings[0].adapter"},
+      {"re-IP with a subnet too long",
+       [](ServerValidationTest* t) {
+         dr::v1::SetFailoverNetworkAdapterSettingsRequest r;
+         r.set_virtual_machine(kReplicaVm);
+         r.set_request_id("r1");
+         auto* n = r.add_network_settings();
+         n->set_adapter("nic0");
+         n->add_ip_addresses("10.0.0.3");
+         n->add_subnets(std::string(100, '2'));
+         dr::v1::JobResponse out;
+         return t->Run([&](grpc::ClientContext* c) {
+           return t->failover_->SetFailoverNetworkAdapterSettings(c, r, &out);
+         });
+       },
+       C::kInvalidArgument, dr::v1::RETURN_CODE_INVALID_PARAMETER, "network_settings[0].subnets[0]"},
+      {"register with an agent address too long",
+       [](ServerValidationTest* t) {
+         return t->Register("hv-new-1", "sites/dr", std::string(300, 'a') + ":7003", "reg-long");
+       },
+       C::kInvalidArgument, dr::v1::RETURN_CODE_INVALID_PARAMETER, "agent_address"},
+      {"list VMs with a display name too long",
+       [](ServerValidationTest* t) {
+         dr::v1::ListVirtualMachinesRequest r;
+         r.set_display_name_or_id(std::string(257, 'v'));
+         dr::v1::ListVirtualMachinesResponse out;
+         return t->Run([&](grpc::ClientContext* c) { return t->topology_->ListVirtualMachines(c, r, &out); });
+       },
+       C::kInvalidArgument, dr::v1::RETURN_CODE_INVALID_PARAMETER, "display_name_or_id"},
       {"re-IP with a bad address",
        [](ServerValidationTest* t) {
          dr::v1::SetFailoverNetworkAdapterSettingsRequest r;
@@ -462,6 +548,40 @@ TEST_F(ServerValidationTest, RefusedCancelRecordsNothing) {
             absl::StatusCode::kUnavailable);
   Outcome retried = Cancel(this, "jobs/already-running", "cancel-1", &out);
   EXPECT_TRUE(retried.status.ok()) << retried.status;
+}
+
+TEST_F(ServerValidationTest, AgentRefusalsNameTheApisFieldsNotTheAgents) {
+  FakeAgent agent;
+  agents_.real_["127.0.0.1:7002"] = agent.stub();
+  agents_.real_["127.0.0.1:7009"] = agent.stub();
+  // CancelJob: the agent's job_id and hypervisor job id become the
+  // request's `name` and the job's resource name.
+  dr::v1::Job out;
+  Outcome cancel = Cancel(this, "jobs/already-running", "cancel-fake", &out);
+  EXPECT_EQ(cancel.status.code(), absl::StatusCode::kFailedPrecondition) << cancel.status;
+  dr::v1::ErrorDetail detail = ErrorDetailOf(cancel.status);
+  EXPECT_EQ(detail.field(), "name");
+  EXPECT_EQ(detail.return_code(), dr::v1::RETURN_CODE_INVALID_STATE);
+  EXPECT_EQ(detail.reason(), "NOT_CANCELLABLE");
+  EXPECT_THAT(std::string(cancel.status.message()), ::testing::HasSubstr("jobs/already-running"));
+  EXPECT_THAT(std::string(cancel.status.message()), ::testing::Not(::testing::HasSubstr("job_id")));
+  EXPECT_THAT(std::string(cancel.status.message()), ::testing::Not(::testing::HasSubstr("HV-JOB-4242")));
+  // SyncHost: the store's virtual_machines[0].vm_id is the agent's data;
+  // the caller's field is the host's name.
+  dr::v1::SyncHostRequest sync;
+  sync.set_name("hosts/hv-dr-1");
+  dr::v1::Host host;
+  Outcome synced = Run([&](grpc::ClientContext* c) { return topology_->SyncHost(c, sync, &host); });
+  EXPECT_FALSE(synced.status.ok());
+  EXPECT_EQ(ErrorDetailOf(synced.status).field(), "name") << synced.status;
+  EXPECT_EQ(ErrorDetailOf(synced.status).reason(), "INVENTORY_REJECTED") << synced.status;
+  EXPECT_THAT(std::string(synced.status.message()), ::testing::HasSubstr("hosts/hv-dr-1"));
+  // RegisterHost has no `name`: its host is `host_id`.
+  Outcome registered = Register("hv-new-1", "sites/dr", "127.0.0.1:7009", "reg-fake");
+  EXPECT_FALSE(registered.status.ok());
+  EXPECT_EQ(ErrorDetailOf(registered.status).field(), "host_id") << registered.status;
+  EXPECT_EQ(ErrorDetailOf(registered.status).reason(), "INVENTORY_REJECTED") << registered.status;
+  agents_.real_.clear();
 }
 
 absl::StatusOr<dr::v1::JobResponse> InitiateFailover(ServerValidationTest* t, const std::string& vm,
@@ -726,6 +846,93 @@ TEST_F(ServerValidationTest, HealthIsPerServiceAndNotServingWhileTheStoreCannotW
   unknown.set_service("dr.v1.NoSuchService");
   grpc::health::v1::HealthCheckResponse unknown_out;
   EXPECT_EQ(health->Check(&unknown_context, unknown, &unknown_out).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(ServerValidationTest, RequestOverTheSizeLimitIsRefusedWithAnErrorDetail) {
+  // Over drserver's 4 MiB but under gRPC's receive limit (set above it):
+  // before, gRPC itself answered RESOURCE_EXHAUSTED with no ErrorDetail.
+  const std::string big(4 * 1024 * 1024 + 4096, 'x');
+  dr::v1::InitiateFailoverRequest failover;
+  failover.set_virtual_machine(kReplicaVm);
+  failover.set_request_id("big-1");
+  failover.set_requester(big);
+  dr::v1::JobResponse job;
+  Outcome out = Run([&](grpc::ClientContext* c) { return failover_->InitiateFailover(c, failover, &job); });
+  EXPECT_EQ(out.status.code(), absl::StatusCode::kInvalidArgument) << out.status;
+  EXPECT_EQ(ErrorDetailOf(out.status).field(), "request") << out.status;
+  EXPECT_EQ(ErrorDetailOf(out.status).reason(), "REQUEST_TOO_LARGE");
+  EXPECT_EQ(out.trailer, "32773");
+  dr::v1::ListVirtualMachinesRequest list;
+  list.set_display_name_or_id(big);
+  dr::v1::ListVirtualMachinesResponse vms;
+  out = Run([&](grpc::ClientContext* c) { return topology_->ListVirtualMachines(c, list, &vms); });
+  EXPECT_EQ(out.status.code(), absl::StatusCode::kInvalidArgument) << out.status;
+  EXPECT_EQ(ErrorDetailOf(out.status).field(), "request") << out.status;
+  dr::v1::WatchJobRequest watch;
+  watch.set_name("jobs/" + big);
+  grpc::ClientContext c;
+  auto reader = jobs_->WatchJob(&c, watch);
+  dr::v1::WatchJobResponse ignored;
+  EXPECT_FALSE(reader->Read(&ignored));
+  absl::Status watched = FromGrpcStatus(reader->Finish(), &c);
+  EXPECT_EQ(watched.code(), absl::StatusCode::kInvalidArgument) << watched;
+  EXPECT_EQ(ErrorDetailOf(watched).field(), "request") << watched;
+}
+
+class WatchLimitTest : public ServerValidationTest {
+ public:
+  void Configure(DrServer::Options* options) override { options->max_watches_per_client = 2; }
+
+  struct Watch {
+    grpc::ClientContext context;
+    std::unique_ptr<grpc::ClientReader<dr::v1::WatchJobResponse>> reader;
+  };
+  std::unique_ptr<Watch> Open() {
+    auto w = std::make_unique<Watch>();
+    dr::v1::WatchJobRequest r;
+    r.set_name("jobs/already-running");
+    w->reader = jobs_->WatchJob(&w->context, r);
+    return w;
+  }
+};
+
+TEST_F(WatchLimitTest, WatchesPastTheLimitPerClientAreRefusedWithRetryAdvice) {
+  std::vector<std::unique_ptr<Watch>> open;
+  for (int i = 0; i < 2; ++i) {
+    open.push_back(Open());
+    dr::v1::WatchJobResponse first;
+    ASSERT_TRUE(open.back()->reader->Read(&first));
+    EXPECT_EQ(first.job().state(), dr::v1::JOB_STATE_RUNNING);
+  }
+  std::unique_ptr<Watch> refused = Open();
+  dr::v1::WatchJobResponse none;
+  EXPECT_FALSE(refused->reader->Read(&none));
+  absl::Status status = FromGrpcStatus(refused->reader->Finish(), &refused->context);
+  EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted) << status;
+  dr::v1::ErrorDetail detail = ErrorDetailOf(status);
+  EXPECT_EQ(detail.return_code(), dr::v1::RETURN_CODE_OUT_OF_MEMORY);
+  EXPECT_EQ(detail.reason(), "TOO_MANY_STREAMS_FROM_CLIENT");
+  EXPECT_GT(detail.retry_after().seconds(), 0);
+  // A closed watch frees its place (released when its stream is done).
+  open[0]->context.TryCancel();
+  open[0]->reader->Finish().ok();
+  open.erase(open.begin());
+  while (true) {
+    std::unique_ptr<Watch> again = Open();
+    dr::v1::WatchJobResponse first;
+    if (again->reader->Read(&first)) {
+      EXPECT_EQ(first.job().name(), "jobs/already-running");
+      again->context.TryCancel();
+      again->reader->Finish().ok();
+      break;
+    }
+    ASSERT_EQ(again->reader->Finish().error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  for (auto& w : open) {
+    w->context.TryCancel();
+    w->reader->Finish().ok();
+  }
 }
 
 // Job names are time-ordered even when the clock does not move, so that

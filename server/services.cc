@@ -25,6 +25,17 @@ grpc::ServerUnaryReactor* Reply(grpc::CallbackServerContext* context, absl::Stat
   return reactor;
 }
 
+// Refuses a request over the size limit before any work: nullptr when the
+// request may go on.
+template <typename Resp>
+grpc::ServerUnaryReactor* TooLarge(grpc::CallbackServerContext* context,
+                                   const google::protobuf::Message& request, int64_t max_bytes,
+                                   Resp* response) {
+  absl::Status size = CheckRequestSize(request.ByteSizeLong(), max_bytes);
+  if (size.ok()) return nullptr;
+  return Reply<Resp>(context, size, response);
+}
+
 // NOT_FOUND from the store, said in terms of the request field.
 absl::Status Lookup(absl::Status s, absl::string_view field, absl::string_view name) {
   if (s.code() == absl::StatusCode::kNotFound) {
@@ -76,6 +87,7 @@ OperationRequest Common(dr::v1::JobType type, const char* method, const Req& req
 grpc::ServerUnaryReactor* TopologyServiceImpl::RegisterHost(grpc::CallbackServerContext* c,
                                                             const dr::v1::RegisterHostRequest* r,
                                                             dr::v1::Host* out) {
+  if (auto* big = TooLarge(c, *r, limits_.max_request_bytes, out)) return big;
   grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
   topology_->RegisterHostAsync(*r, [reactor, c, out](const absl::StatusOr<dr::v1::Host>& host) {
     if (host.ok()) *out = *host;
@@ -86,6 +98,7 @@ grpc::ServerUnaryReactor* TopologyServiceImpl::RegisterHost(grpc::CallbackServer
 
 grpc::ServerUnaryReactor* TopologyServiceImpl::GetHost(grpc::CallbackServerContext* c,
                                                        const dr::v1::GetHostRequest* r, dr::v1::Host* out) {
+  if (auto* big = TooLarge(c, *r, limits_.max_request_bytes, out)) return big;
   absl::Status valid = ParseHostName("name", r->name()).status();
   if (!valid.ok()) return Reply<dr::v1::Host>(c, valid, out);
   return Reply(c, Found(store_->GetHost(r->name()), "name", r->name()), out);
@@ -94,12 +107,14 @@ grpc::ServerUnaryReactor* TopologyServiceImpl::GetHost(grpc::CallbackServerConte
 grpc::ServerUnaryReactor* TopologyServiceImpl::ListHosts(grpc::CallbackServerContext* c,
                                                          const dr::v1::ListHostsRequest* r,
                                                          dr::v1::ListHostsResponse* out) {
+  if (auto* big = TooLarge(c, *r, limits_.max_request_bytes, out)) return big;
   return Reply(c, topology_->ListHosts(*r), out);
 }
 
 grpc::ServerUnaryReactor* TopologyServiceImpl::DeleteHost(grpc::CallbackServerContext* c,
                                                           const dr::v1::DeleteHostRequest* r,
                                                           dr::v1::DeleteHostResponse* out) {
+  if (auto* big = TooLarge(c, *r, limits_.max_request_bytes, out)) return big;
   absl::Status s = topology_->DeleteHost(*r);
   if (!s.ok()) return Reply<dr::v1::DeleteHostResponse>(c, s, out);
   return Reply(c, absl::StatusOr<dr::v1::DeleteHostResponse>(dr::v1::DeleteHostResponse()), out);
@@ -107,6 +122,7 @@ grpc::ServerUnaryReactor* TopologyServiceImpl::DeleteHost(grpc::CallbackServerCo
 
 grpc::ServerUnaryReactor* TopologyServiceImpl::SyncHost(grpc::CallbackServerContext* c,
                                                         const dr::v1::SyncHostRequest* r, dr::v1::Host* out) {
+  if (auto* big = TooLarge(c, *r, limits_.max_request_bytes, out)) return big;
   grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
   topology_->SyncHostAsync(r->name(), [reactor, c, out](const absl::StatusOr<dr::v1::Host>& host) {
     if (host.ok()) *out = *host;
@@ -118,6 +134,7 @@ grpc::ServerUnaryReactor* TopologyServiceImpl::SyncHost(grpc::CallbackServerCont
 grpc::ServerUnaryReactor* TopologyServiceImpl::ListSites(grpc::CallbackServerContext* c,
                                                          const dr::v1::ListSitesRequest* r,
                                                          dr::v1::ListSitesResponse* out) {
+  if (auto* big = TooLarge(c, *r, limits_.max_request_bytes, out)) return big;
   auto result = [&]() -> absl::StatusOr<dr::v1::ListSitesResponse> {
     RETURN_IF_ERROR(CheckPageSize(r->page_size()));
     ASSIGN_OR_RETURN(Page<dr::v1::Site> page, store_->ListSites({r->page_size(), r->page_token()}));
@@ -132,6 +149,7 @@ grpc::ServerUnaryReactor* TopologyServiceImpl::ListSites(grpc::CallbackServerCon
 grpc::ServerUnaryReactor* TopologyServiceImpl::GetVirtualMachine(grpc::CallbackServerContext* c,
                                                                  const dr::v1::GetVirtualMachineRequest* r,
                                                                  dr::v1::VirtualMachine* out) {
+  if (auto* big = TooLarge(c, *r, limits_.max_request_bytes, out)) return big;
   absl::StatusOr<VmName> vm = ParseVmName("name", r->name());
   if (!vm.ok()) return Reply<dr::v1::VirtualMachine>(c, vm.status(), out);
   return Reply(c, Found(store_->GetVirtualMachine(vm->name()), "name", r->name()), out);
@@ -140,12 +158,14 @@ grpc::ServerUnaryReactor* TopologyServiceImpl::GetVirtualMachine(grpc::CallbackS
 grpc::ServerUnaryReactor* TopologyServiceImpl::ListVirtualMachines(
     grpc::CallbackServerContext* c, const dr::v1::ListVirtualMachinesRequest* r,
     dr::v1::ListVirtualMachinesResponse* out) {
+  if (auto* big = TooLarge(c, *r, limits_.max_request_bytes, out)) return big;
   return Reply(c, topology_->ListVirtualMachines(*r), out);
 }
 
 grpc::ServerUnaryReactor* TopologyServiceImpl::ListReplicationRelationships(
     grpc::CallbackServerContext* c, const dr::v1::ListReplicationRelationshipsRequest* r,
     dr::v1::ListReplicationRelationshipsResponse* out) {
+  if (auto* big = TooLarge(c, *r, limits_.max_request_bytes, out)) return big;
   auto result = [&]() -> absl::StatusOr<dr::v1::ListReplicationRelationshipsResponse> {
     ASSIGN_OR_RETURN(VmName vm, ParseVmName("parent", r->parent()));
     ASSIGN_OR_RETURN(auto rels, Found(store_->ListReplicationRelationships(vm.name()), "parent", r->parent()));
@@ -159,6 +179,7 @@ grpc::ServerUnaryReactor* TopologyServiceImpl::ListReplicationRelationships(
 grpc::ServerUnaryReactor* TopologyServiceImpl::ListRecoveryPoints(grpc::CallbackServerContext* c,
                                                                   const dr::v1::ListRecoveryPointsRequest* r,
                                                                   dr::v1::ListRecoveryPointsResponse* out) {
+  if (auto* big = TooLarge(c, *r, limits_.max_request_bytes, out)) return big;
   auto result = [&]() -> absl::StatusOr<dr::v1::ListRecoveryPointsResponse> {
     ASSIGN_OR_RETURN(VmName vm, ParseVmName("parent", r->parent()));
     RETURN_IF_ERROR(CheckPageSize(r->page_size()));
@@ -190,6 +211,7 @@ grpc::ServerUnaryReactor* FailoverServiceImpl::Submit(grpc::CallbackServerContex
 #define HVDR_FAILOVER_METHOD(Method, Type, Extra)                                              \
   grpc::ServerUnaryReactor* FailoverServiceImpl::Method(                                       \
       grpc::CallbackServerContext* c, const dr::v1::Method##Request* r, dr::v1::JobResponse* out) { \
+    if (auto* big = TooLarge(c, *r, limits_.max_request_bytes, out)) return big;               \
     OperationRequest op = Common(dr::v1::Type, #Method, *r);                                   \
     Extra;                                                                                     \
     return Submit(c, op, out);                                                                 \
@@ -221,6 +243,11 @@ namespace {
 class WatchReactor final : public SerialWriteReactor<dr::v1::WatchJobResponse>, public JobWatcher {
  public:
   WatchReactor(JobHub* hub, std::string job) : hub_(hub), job_(std::move(job)) {}
+  // The stream was counted by `limiter` for `peer`: released when it ends.
+  void Counted(StreamLimiter* limiter, std::string peer) {
+    limiter_ = limiter;
+    peer_ = std::move(peer);
+  }
 
   void Begin(Store* store, grpc::CallbackServerContext* context) {
     hub_->Watch(job_, this);
@@ -270,6 +297,7 @@ class WatchReactor final : public SerialWriteReactor<dr::v1::WatchJobResponse>, 
 
   void OnDone() override {
     hub_->Unwatch(job_, this);
+    if (limiter_ != nullptr) limiter_->Release(peer_);
     delete this;
   }
 
@@ -281,6 +309,8 @@ class WatchReactor final : public SerialWriteReactor<dr::v1::WatchJobResponse>, 
 
   JobHub* const hub_;
   const std::string job_;
+  StreamLimiter* limiter_ = nullptr;
+  std::string peer_;
   dr::v1::WatchJobResponse in_flight_ ABSL_GUARDED_BY(mu_);
   std::deque<dr::v1::Job> queue_ ABSL_GUARDED_BY(mu_);
   int64_t last_version_ ABSL_GUARDED_BY(mu_) = 0;
@@ -290,6 +320,7 @@ class WatchReactor final : public SerialWriteReactor<dr::v1::WatchJobResponse>, 
 
 grpc::ServerUnaryReactor* JobServiceImpl::GetJob(grpc::CallbackServerContext* c,
                                                  const dr::v1::GetJobRequest* r, dr::v1::Job* out) {
+  if (auto* big = TooLarge(c, *r, limits_.max_request_bytes, out)) return big;
   absl::Status valid = CheckJobName("name", r->name());
   if (!valid.ok()) return Reply<dr::v1::Job>(c, valid, out);
   return Reply(c, Found(store_->GetJob(r->name()), "name", r->name()), out);
@@ -298,6 +329,7 @@ grpc::ServerUnaryReactor* JobServiceImpl::GetJob(grpc::CallbackServerContext* c,
 grpc::ServerUnaryReactor* JobServiceImpl::ListJobs(grpc::CallbackServerContext* c,
                                                    const dr::v1::ListJobsRequest* r,
                                                    dr::v1::ListJobsResponse* out) {
+  if (auto* big = TooLarge(c, *r, limits_.max_request_bytes, out)) return big;
   auto result = [&]() -> absl::StatusOr<dr::v1::ListJobsResponse> {
     RETURN_IF_ERROR(CheckPageSize(r->page_size()));
     JobFilter f;
@@ -333,6 +365,7 @@ grpc::ServerUnaryReactor* JobServiceImpl::ListJobs(grpc::CallbackServerContext* 
 grpc::ServerUnaryReactor* JobServiceImpl::ListJobEvents(grpc::CallbackServerContext* c,
                                                         const dr::v1::ListJobEventsRequest* r,
                                                         dr::v1::ListJobEventsResponse* out) {
+  if (auto* big = TooLarge(c, *r, limits_.max_request_bytes, out)) return big;
   auto result = [&]() -> absl::StatusOr<dr::v1::ListJobEventsResponse> {
     RETURN_IF_ERROR(CheckJobName("parent", r->parent()));
     RETURN_IF_ERROR(CheckPageSize(r->page_size()));
@@ -349,7 +382,13 @@ grpc::ServerUnaryReactor* JobServiceImpl::ListJobEvents(grpc::CallbackServerCont
 grpc::ServerWriteReactor<dr::v1::WatchJobResponse>* JobServiceImpl::WatchJob(
     grpc::CallbackServerContext* c, const dr::v1::WatchJobRequest* r) {
   auto* reactor = new WatchReactor(hub_, r->name());
-  absl::Status valid = CheckJobName("name", r->name());
+  absl::Status valid = CheckRequestSize(r->ByteSizeLong(), limits_.max_request_bytes);
+  if (valid.ok()) valid = CheckJobName("name", r->name());
+  if (valid.ok()) {
+    const std::string peer = c->peer();
+    valid = watches_.Acquire(peer);
+    if (valid.ok()) reactor->Counted(&watches_, peer);
+  }
   if (!valid.ok()) {
     reactor->Close(ToGrpcStatus(valid, c));
     return reactor;
@@ -360,6 +399,7 @@ grpc::ServerWriteReactor<dr::v1::WatchJobResponse>* JobServiceImpl::WatchJob(
 
 grpc::ServerUnaryReactor* JobServiceImpl::CancelJob(grpc::CallbackServerContext* c,
                                                     const dr::v1::CancelJobRequest* r, dr::v1::Job* out) {
+  if (auto* big = TooLarge(c, *r, limits_.max_request_bytes, out)) return big;
   return Reply(c, server::CancelJob(store_, dispatcher_, *r), out);
 }
 

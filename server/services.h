@@ -11,15 +11,28 @@
 #include "server/dispatcher.h"
 #include "server/failover.h"
 #include "server/job_hub.h"
+#include "server/stream_limiter.h"
 #include "server/topology.h"
 #include "storage/store.h"
 
 namespace hvdr {
 namespace server {
 
+// The limits every handler enforces (docs/api.md, Limits).
+struct ApiLimits {
+  // A request whose serialized size exceeds this is refused before any work
+  // (INVALID_ARGUMENT, 32773, field "request", reason REQUEST_TOO_LARGE).
+  // The server's gRPC receive limit is set a little above it (server.cc),
+  // so that such requests reach the handlers and get an ErrorDetail.
+  int64_t max_request_bytes = 4 << 20;
+  // Concurrent WatchJob streams (see StreamLimiter).
+  StreamLimiter::Options watches;
+};
+
 class TopologyServiceImpl final : public dr::v1::TopologyService::CallbackService {
  public:
-  TopologyServiceImpl(Topology* topology, Store* store) : topology_(topology), store_(store) {}
+  TopologyServiceImpl(Topology* topology, Store* store, const ApiLimits& limits = ApiLimits())
+      : topology_(topology), store_(store), limits_(limits) {}
   grpc::ServerUnaryReactor* RegisterHost(grpc::CallbackServerContext*, const dr::v1::RegisterHostRequest*,
                                          dr::v1::Host*) override;
   grpc::ServerUnaryReactor* GetHost(grpc::CallbackServerContext*, const dr::v1::GetHostRequest*,
@@ -48,11 +61,13 @@ class TopologyServiceImpl final : public dr::v1::TopologyService::CallbackServic
  private:
   Topology* const topology_;
   Store* const store_;
+  const ApiLimits limits_;
 };
 
 class FailoverServiceImpl final : public dr::v1::FailoverService::CallbackService {
  public:
-  explicit FailoverServiceImpl(FailoverLogic* logic) : logic_(logic) {}
+  explicit FailoverServiceImpl(FailoverLogic* logic, const ApiLimits& limits = ApiLimits())
+      : logic_(logic), limits_(limits) {}
   grpc::ServerUnaryReactor* InitiateFailover(grpc::CallbackServerContext*,
                                              const dr::v1::InitiateFailoverRequest*,
                                              dr::v1::JobResponse*) override;
@@ -88,13 +103,21 @@ class FailoverServiceImpl final : public dr::v1::FailoverService::CallbackServic
   grpc::ServerUnaryReactor* Submit(grpc::CallbackServerContext* c, const OperationRequest& op,
                                    dr::v1::JobResponse* out);
   FailoverLogic* const logic_;
+  const ApiLimits limits_;
 };
 
 class JobServiceImpl final : public dr::v1::JobService::CallbackService {
  public:
   // Not owned. `writer` and `clock` serve AbandonJob.
-  JobServiceImpl(Store* store, JobHub* hub, Dispatcher* dispatcher, JobWriter* writer, Clock* clock)
-      : store_(store), hub_(hub), dispatcher_(dispatcher), writer_(writer), clock_(clock) {}
+  JobServiceImpl(Store* store, JobHub* hub, Dispatcher* dispatcher, JobWriter* writer, Clock* clock,
+                 const ApiLimits& limits = ApiLimits())
+      : store_(store),
+        hub_(hub),
+        dispatcher_(dispatcher),
+        writer_(writer),
+        clock_(clock),
+        limits_(limits),
+        watches_(limits.watches) {}
   grpc::ServerUnaryReactor* GetJob(grpc::CallbackServerContext*, const dr::v1::GetJobRequest*,
                                    dr::v1::Job*) override;
   grpc::ServerUnaryReactor* ListJobs(grpc::CallbackServerContext*, const dr::v1::ListJobsRequest*,
@@ -115,6 +138,9 @@ class JobServiceImpl final : public dr::v1::JobService::CallbackService {
   Dispatcher* const dispatcher_;
   JobWriter* const writer_;
   Clock* const clock_;
+  const ApiLimits limits_;
+  // Open WatchJob streams, per client connection (context->peer()).
+  StreamLimiter watches_;
 };
 
 }  // namespace server

@@ -10,6 +10,7 @@
 #include "absl/types/optional.h"
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
+#include "absl/strings/strip.h"
 #include "common/hyperv_status.h"
 #include "common/proto_time.h"
 #include "common/status_macros.h"
@@ -75,7 +76,13 @@ void Topology::RegisterHostAsync(const dr::v1::RegisterHostRequest& r, HostDone 
   }();
   if (!registered.ok()) return done(registered.status());
   if (registered->answer.has_value()) return done(*registered->answer);
-  SyncHostAsync(registered->name, std::move(done));
+  SyncHostAsync(registered->name, [done = std::move(done)](const absl::StatusOr<dr::v1::Host>& synced) {
+    if (synced.ok() || ErrorDetailOf(synced.status()).field() != "name") return done(synced);
+    // RegisterHost has no field `name`: its host is `host_id`.
+    absl::string_view message = synced.status().message();
+    absl::ConsumePrefix(&message, "name: ");
+    done(Restated(synced.status(), "host_id", "", message));
+  });
 }
 
 namespace {
@@ -254,7 +261,16 @@ absl::StatusOr<dr::v1::Host> Topology::Record(const InventoryCall& call, const g
   absl::Status replaced = store_->ReplaceInventory(name, vms, call.asked);
   if (!replaced.ok()) {
     spdlog::error("{}: inventory from {} rejected: {}", name, host.agent_address(), replaced.ToString());
-    return replaced;
+    // The store names the inventory's fields (virtual_machines[i].vm_id),
+    // which are the agent's, not the caller's: the caller's field is the
+    // host, and the fault is the agent's data.
+    if (replaced.code() == absl::StatusCode::kInvalidArgument) {
+      return HyperVError(dr::v1::RETURN_CODE_FAILED, "name", "INVENTORY_REJECTED",
+                         absl::StrCat(name, ": the inventory its agent at ", host.agent_address(),
+                                      " sent cannot be stored (", replaced.message(), ")"));
+    }
+    return Restated(replaced, "name", "",
+                    absl::StrCat(name, ": its inventory cannot be stored: ", replaced.message()));
   }
   if (host.hypervisor_host_name().empty() && !inventory.host_name().empty()) {
     dr::v1::Host named = host;
@@ -307,6 +323,8 @@ absl::StatusOr<dr::v1::ListVirtualMachinesResponse> Topology::ListVirtualMachine
     f.replication_healths.push_back(static_cast<dr::v1::ReplicationHealth>(h));
   }
   // A GUID matches in any spelling (display names are compared as given).
+  // Hyper-V's ElementName (a VM's display name) is at most 256 characters.
+  RETURN_IF_ERROR(CheckLength("display_name_or_id", r.display_name_or_id(), 256));
   f.display_name_or_id = r.display_name_or_id();
   absl::StatusOr<std::string> guid = CanonicalVmGuid("display_name_or_id", f.display_name_or_id);
   if (guid.ok()) f.vm_id = *std::move(guid);

@@ -71,6 +71,11 @@ class Topology {
   // both hosts: mixing up hosts could drive the wrong copy), or answers with
   // no VM at all while the host has some (a broken WMI provider must not
   // silently delete the inventory). Both are FAILED_PRECONDITION (32775).
+  //
+  // An inventory the store refuses (the agent's data is malformed) is
+  // INTERNAL, 32768, field "name" (RegisterHost: "host_id"), reason
+  // INVENTORY_REJECTED: the store's own field names
+  // (virtual_machines[i].vm_id) are the agent's, not the caller's.
   void SyncHostAsync(const std::string& name, HostDone done);
   // Blocking forms, for tests and threads of the caller's own (never on a
   // gRPC callback thread).

@@ -98,6 +98,9 @@ class ForwardingStore : public Store {
                                                         const PageRequest& page) override {
     return target_->ListJobEvents(job, page);
   }
+  absl::StatusOr<int> PruneJobs(absl::Time ended_before, int max_jobs) override {
+    return target_->PruneJobs(ended_before, max_jobs);
+  }
   absl::StatusOr<RequestRecord> GetRequest(const std::string& request_id) override {
     return target_->GetRequest(request_id);
   }

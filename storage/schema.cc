@@ -133,11 +133,17 @@ ALTER TABLE vms ADD COLUMN state_us INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE hosts ADD COLUMN hypervisor_name TEXT NOT NULL DEFAULT '';
 )sql";
 
+// Version 6: the request_ids recorded for a job, found by job, so that
+// retention (Store::PruneJobs) deletes them with it without a scan.
+constexpr char kV6[] = R"sql(
+CREATE INDEX idempotency_by_job ON idempotency(job) WHERE job IS NOT NULL;
+)sql";
+
 }  // namespace
 
 const std::vector<const char*>& SchemaMigrations() {
   static const std::vector<const char*>* const kMigrations =
-      new std::vector<const char*>{kV1, kV2, kV3, kV4, kV5};
+      new std::vector<const char*>{kV1, kV2, kV3, kV4, kV5, kV6};
   return *kMigrations;
 }
 

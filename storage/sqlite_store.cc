@@ -1219,6 +1219,39 @@ absl::StatusOr<Page<JobEvent>> SqliteStore::ListJobEvents(const std::string& job
                                [](const JobEvent& e) { return absl::StrCat(e.sequence()); });
 }
 
+absl::StatusOr<int> SqliteStore::PruneJobs(absl::Time ended_before, int max_jobs) {
+  if (max_jobs <= 0) return absl::InvalidArgumentError("max_jobs must be positive");
+  absl::MutexLock lock(&mu_);
+  int pruned = 0;
+  RETURN_IF_ERROR(InTransaction(*db_, [&]() -> absl::Status {
+    std::vector<std::string> names;
+    {
+      // Oldest first (seq order): the jobs past the retention are the first
+      // ones left, so the scan stops after about max_jobs rows.
+      ASSIGN_OR_RETURN(Stmt s, db_->Prepare(
+          "SELECT name FROM jobs WHERE state >= 7 AND state <= 11 AND update_us < ? "
+          "ORDER BY seq LIMIT ?"));
+      s.Bind(1, absl::ToUnixMicros(ended_before)).Bind(2, static_cast<int64_t>(max_jobs));
+      while (true) {
+        ASSIGN_OR_RETURN(bool row, s.Step());
+        if (!row) break;
+        names.push_back(s.Text(0));
+      }
+    }
+    for (const std::string& name : names) {
+      for (const char* sql : {"DELETE FROM job_events WHERE job = ?",
+                              "DELETE FROM idempotency WHERE job = ?",
+                              "DELETE FROM jobs WHERE name = ?"}) {
+        ASSIGN_OR_RETURN(Stmt s, db_->Prepare(sql));
+        RETURN_IF_ERROR(s.Bind(1, name).Run());
+      }
+    }
+    pruned = static_cast<int>(names.size());
+    return absl::OkStatus();
+  }));
+  return pruned;
+}
+
 // ---------------------------------------------------------------- requests
 
 absl::StatusOr<RequestRecord> SqliteStore::GetRequest(const std::string& request_id) {

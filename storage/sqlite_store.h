@@ -86,6 +86,7 @@ class SqliteStore final : public Store {
   absl::StatusOr<dr::v1::Job> UpdateJob(const JobUpdate& update) override;
   absl::StatusOr<Page<dr::v1::JobEvent>> ListJobEvents(const std::string& job,
                                                         const PageRequest& page) override;
+  absl::StatusOr<int> PruneJobs(absl::Time ended_before, int max_jobs) override;
 
   absl::StatusOr<RequestRecord> GetRequest(const std::string& request_id) override;
   absl::Status PutRequest(const std::string& request_id,

@@ -128,6 +128,51 @@ class SqliteStoreTest : public ::testing::Test {
   std::unique_ptr<SqliteStore> store_;
 };
 
+TEST_F(SqliteStoreTest, PruneJobsDeletesOldTerminalJobsWithEventsAndRequestIdsInBatches) {
+  const std::string vm = SeedVm();
+  auto run = [&](const std::string& id, absl::Duration ended_after) {
+    ASSERT_TRUE(store_->CreateJob(TestJob(id, vm), Key("req-" + id)).ok());
+    if (ended_after == absl::ZeroDuration()) return;  // left running
+    JobUpdate end = Update("jobs/" + id, dr::v1::JOB_STATE_COMPLETED, 100);
+    end.event_time = kTestNow + ended_after;
+    ASSERT_TRUE(store_->UpdateJob(end).ok());
+  };
+  run("a", absl::Hours(1));
+  ASSERT_TRUE(store_->PutRequest("cancel-a", {"dr.v1.JobService/CancelJob", "fp", "", "jobs/a"}).ok());
+  run("b", absl::Hours(2));
+  run("d", absl::Hours(10));
+  run("c", absl::ZeroDuration());
+  ASSERT_TRUE(store_->PutRequest("cancel-c", {"dr.v1.JobService/CancelJob", "fp", "", "jobs/c"}).ok());
+  const absl::Time cutoff = kTestNow + absl::Hours(5);
+  auto first = store_->PruneJobs(cutoff, 1);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(*first, 1) << "a batch is bounded";
+  EXPECT_EQ(store_->GetJob("jobs/a").status().code(), absl::StatusCode::kNotFound) << "oldest first";
+  EXPECT_TRUE(store_->GetJob("jobs/b").ok());
+  EXPECT_EQ(*store_->PruneJobs(cutoff, 1), 1);
+  EXPECT_EQ(*store_->PruneJobs(cutoff, 1), 0) << "nothing older is left";
+  for (const char* gone : {"jobs/a", "jobs/b"}) {
+    EXPECT_EQ(store_->GetJob(gone).status().code(), absl::StatusCode::kNotFound) << gone;
+    auto events = store_->ListJobEvents(gone, {});
+    EXPECT_TRUE(!events.ok() || events->items.empty()) << gone << ": its events are gone too";
+  }
+  for (const char* request_id : {"req-a", "req-b", "cancel-a"}) {
+    EXPECT_EQ(store_->GetRequest(request_id).status().code(), absl::StatusCode::kNotFound) << request_id;
+  }
+  // Kept: a running job (however old), a job that ended within the
+  // retention, and their request_ids.
+  EXPECT_TRUE(store_->GetJob("jobs/c").ok());
+  EXPECT_TRUE(store_->GetJob("jobs/d").ok());
+  for (const char* request_id : {"req-c", "req-d", "cancel-c"}) {
+    EXPECT_TRUE(store_->GetRequest(request_id).ok()) << request_id;
+  }
+  EXPECT_EQ(store_->ListJobEvents("jobs/d", {})->items.size(), 2u);
+  // Far in the future, the running job is still never pruned.
+  EXPECT_EQ(*store_->PruneJobs(kTestNow + absl::Hours(24 * 365), 100), 1) << "only jobs/d";
+  EXPECT_TRUE(store_->GetJob("jobs/c").ok());
+  EXPECT_EQ(store_->GetVirtualMachine(vm)->active_job(), "jobs/c");
+}
+
 TEST_F(SqliteStoreTest, CreateAndGetHostCreatesItsSite) {
   ASSERT_TRUE(store_->CreateHost(TestHost(), nullptr).ok());
   auto host = store_->GetHost(kTestHost);

@@ -265,6 +265,14 @@ class Store {
   // Oldest first.
   virtual absl::StatusOr<Page<dr::v1::JobEvent>> ListJobEvents(
       const std::string& job, const PageRequest& page) = 0;
+  // Retention: deletes, in one transaction, at most `max_jobs` terminal
+  // jobs whose last change (update time) is before `ended_before`, oldest
+  // first, each with its JobEvents and every request_id recorded for it
+  // (the one that created it, CancelJob's). Never a non-terminal job, and
+  // never the request_id of a job that is kept. Returns how many jobs were
+  // deleted: fewer than max_jobs means nothing older is left. A later
+  // retry with a pruned request_id is a new request. REQUIRES: max_jobs > 0.
+  virtual absl::StatusOr<int> PruneJobs(absl::Time ended_before, int max_jobs) = 0;
 
   // ---- Idempotency for non-job mutations ----
 

@@ -396,6 +396,15 @@ MethodResult SimBackend::Invoke(const Operation& op) {
   executed->set_vm_id(op.vm_id);
   executed->set_recovery_point_id(op.recovery_point_id);
   executed->set_start_us(job.start_us());
+  if (options_.max_history > 0 && state_.history_size() > options_.max_history) {
+    // Keeps the newest, dropping a tenth of the bound at once so that the
+    // shift of the rest is paid once per max_history / 10 operations.
+    const int drop = static_cast<int>(state_.history_size() - options_.max_history +
+                                      options_.max_history / 10);
+    const int dropped = std::min(drop, state_.history_size() - 1);
+    state_.mutable_history()->DeleteSubrange(0, dropped);
+    state_.set_history_dropped(state_.history_dropped() + dropped);
+  }
   *state_.add_jobs() = job;
   if (jobs_indexed_) {
     job_index_[job.job_id()] = state_.jobs_size() - 1;

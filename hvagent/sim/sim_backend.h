@@ -36,6 +36,10 @@ class SimBackend final : public agent::Backend {
     std::string state_path;
     // Not owned; must outlive the backend.
     Clock* clock = RealClock::Get();
+    // The ledger of operations started (SimState.history) keeps the newest
+    // max_history; older ones are dropped (counted in history_dropped), a
+    // tenth of the bound at a time. <= 0: no bound.
+    int64_t max_history = 100000;
   };
 
   // Resumes from the state file when it exists (the scenario is then
@@ -60,7 +64,8 @@ class SimBackend final : public agent::Backend {
   agent::MethodResult CancelJob(const std::string& job_id) override;
 
   // The state as it now is (jobs advanced to the clock), for tests and
-  // inspection. history lists every operation the hypervisor started.
+  // inspection. history lists the operations the hypervisor started (the
+  // newest Options::max_history of them; history_dropped counts the rest).
   hvdr::sim::v1::SimState Snapshot();
 
  private:

@@ -485,6 +485,37 @@ TEST_F(SimBackendTest, StateFileOutlivesTheBackendAndNothingRunsTwice) {
   EXPECT_NE(next.job_id, r.job_id);
 }
 
+TEST_F(SimBackendTest, HistoryKeepsTheNewestOperationsAndCountsTheDropped) {
+  constexpr int kVms = 25;
+  Scenario s = MakeScenario(BaseReplica());
+  for (int i = 1; i < kVms; ++i) {
+    SimVm* vm = s.add_vms();
+    *vm = s.vms(0);
+    vm->set_vm_id(absl::StrCat(kTestVm, "-", i));
+  }
+  SimBackend::Options options;
+  options.clock = &clock_;
+  options.max_history = 10;
+  auto backend = SimBackend::Open(options, s);
+  ASSERT_TRUE(backend.ok()) << backend.status();
+  std::vector<std::string> started;
+  for (int i = 0; i < kVms; ++i) {
+    agent::Operation op;
+    op.type = dr::v1::JOB_TYPE_INITIATE_FAILOVER;
+    op.vm_id = i == 0 ? std::string(kTestVm) : absl::StrCat(kTestVm, "-", i);
+    agent::MethodResult r = (*backend)->Invoke(op);
+    ASSERT_EQ(r.return_code, dr::v1::RETURN_CODE_JOB_STARTED) << r.message;
+    started.push_back(r.job_id);
+  }
+  const auto state = (*backend)->Snapshot();
+  ASSERT_LE(state.history_size(), 10);
+  EXPECT_EQ(state.history_dropped() + state.history_size(), kVms) << "every operation counted";
+  // The newest are kept, in order.
+  for (int i = 0; i < state.history_size(); ++i) {
+    EXPECT_EQ(state.history(i).job_id(), started[kVms - state.history_size() + i]);
+  }
+}
+
 TEST_F(SimBackendTest, CorruptStateFileIsDataLoss) {
   const std::string path = absl::StrCat(std::getenv("TEST_TMPDIR"), "/corrupt-state.bin");
   FILE* f = std::fopen(path.c_str(), "w");
