@@ -138,7 +138,8 @@ absl::StatusOr<std::unique_ptr<DrServer>> DrServer::Create(const Options& option
       std::make_unique<TopologyServiceImpl>(s->topology_.get(), s->store_.get(), limits);
   s->failover_service_ = std::make_unique<FailoverServiceImpl>(s->failover_.get(), limits);
   s->job_service_ = std::make_unique<JobServiceImpl>(s->store_.get(), &s->hub_, s->dispatcher_.get(),
-                                                     s->writer_.get(), options.clock, limits);
+                                                     s->writer_.get(), options.clock, s->work_.get(),
+                                                     limits);
 
   grpc::EnableDefaultHealthCheckService(true);
   // gRPC's health service has no protobuf descriptor of its own: this one

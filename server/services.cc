@@ -400,7 +400,13 @@ grpc::ServerWriteReactor<dr::v1::WatchJobResponse>* JobServiceImpl::WatchJob(
 grpc::ServerUnaryReactor* JobServiceImpl::CancelJob(grpc::CallbackServerContext* c,
                                                     const dr::v1::CancelJobRequest* r, dr::v1::Job* out) {
   if (auto* big = TooLarge(c, *r, limits_.max_request_bytes, out)) return big;
-  return Reply(c, server::CancelJob(store_, dispatcher_, *r), out);
+  grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
+  work_->Schedule([this, reactor, c, r, out] {
+    absl::StatusOr<dr::v1::Job> job = server::CancelJob(store_, dispatcher_, *r);
+    if (job.ok()) *out = *job;
+    reactor->Finish(ToGrpcStatus(job.status(), c));
+  });
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* JobServiceImpl::AbandonJob(grpc::CallbackServerContext* c,

@@ -8,6 +8,7 @@
 #include "dr/v1/failover_service.grpc.pb.h"
 #include "dr/v1/job_service.grpc.pb.h"
 #include "dr/v1/topology_service.grpc.pb.h"
+#include "common/executor.h"
 #include "server/dispatcher.h"
 #include "server/failover.h"
 #include "server/job_hub.h"
@@ -109,13 +110,16 @@ class FailoverServiceImpl final : public dr::v1::FailoverService::CallbackServic
 class JobServiceImpl final : public dr::v1::JobService::CallbackService {
  public:
   // Not owned. `writer` and `clock` serve AbandonJob.
+  // `work` runs CancelJob (a call to the agent, then a store write) off
+  // gRPC's callback threads.
   JobServiceImpl(Store* store, JobHub* hub, Dispatcher* dispatcher, JobWriter* writer, Clock* clock,
-                 const ApiLimits& limits = ApiLimits())
+                 Executor* work, const ApiLimits& limits = ApiLimits())
       : store_(store),
         hub_(hub),
         dispatcher_(dispatcher),
         writer_(writer),
         clock_(clock),
+        work_(work),
         limits_(limits),
         watches_(limits.watches) {}
   grpc::ServerUnaryReactor* GetJob(grpc::CallbackServerContext*, const dr::v1::GetJobRequest*,
@@ -138,6 +142,7 @@ class JobServiceImpl final : public dr::v1::JobService::CallbackService {
   Dispatcher* const dispatcher_;
   JobWriter* const writer_;
   Clock* const clock_;
+  Executor* const work_;
   const ApiLimits limits_;
   // Open WatchJob streams, per client connection (context->peer()).
   StreamLimiter watches_;

@@ -1,5 +1,7 @@
 #include "hvagent/sim/sim_backend.h"
 
+#include <cctype>
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -29,6 +31,20 @@ using hvdr::sim::v1::SimState;
 using hvdr::sim::v1::SimVm;
 
 namespace {
+
+// The GUID Hyper-V would give the VM a test failover makes: a GUID of its
+// own (addressable like any VM), derived from the replica's so that it is
+// the same in every run: each hex digit of the first group moved by 8.
+std::string TestVmGuid(const std::string& vm_id) {
+  std::string out = vm_id;
+  for (size_t i = 0; i < out.size() && out[i] != '-'; ++i) {
+    const char c = static_cast<char>(std::toupper(static_cast<unsigned char>(out[i])));
+    const int v = c >= 'A' && c <= 'F' ? c - 'A' + 10 : c >= '0' && c <= '9' ? c - '0' : -1;
+    if (v < 0) continue;
+    out[i] = "0123456789ABCDEF"[(v + 8) % 16];
+  }
+  return out;
+}
 
 constexpr uint32_t kDefaultTimeBeforeRemovalSeconds = 300;
 
@@ -451,7 +467,7 @@ void SimBackend::CompleteLocked(SimJob& job) {
       break;
     case dr::v1::JOB_TYPE_INITIATE_TEST_REPLICA: {
       SimVm test;
-      test.set_vm_id(absl::StrCat(vm->vm_id(), "-test"));
+      test.set_vm_id(TestVmGuid(vm->vm_id()));
       test.set_name(absl::StrCat(vm->name(), " - Test"));
       test.set_mode(dr::v1::REPLICATION_MODE_TEST_REPLICA);
       test.set_enabled(dr::v1::ENABLED_STATE_DISABLED);
