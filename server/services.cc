@@ -115,9 +115,11 @@ grpc::ServerUnaryReactor* TopologyServiceImpl::DeleteHost(grpc::CallbackServerCo
                                                           const dr::v1::DeleteHostRequest* r,
                                                           dr::v1::DeleteHostResponse* out) {
   if (auto* big = TooLarge(c, *r, limits_.max_request_bytes, out)) return big;
-  absl::Status s = topology_->DeleteHost(*r);
-  if (!s.ok()) return Reply<dr::v1::DeleteHostResponse>(c, s, out);
-  return Reply(c, absl::StatusOr<dr::v1::DeleteHostResponse>(dr::v1::DeleteHostResponse()), out);
+  grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
+  topology_->DeleteHostAsync(*r, [reactor, c](const absl::Status& s) {
+    reactor->Finish(ToGrpcStatus(s, c));
+  });
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* TopologyServiceImpl::SyncHost(grpc::CallbackServerContext* c,

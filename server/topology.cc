@@ -41,7 +41,17 @@ void Topology::ForgetAgentIfUnused(const std::string& address) {
   dispatcher_->Forget(address);
 }
 
-void Topology::RegisterHostAsync(const dr::v1::RegisterHostRequest& r, HostDone done) {
+void Topology::RegisterHostAsync(const dr::v1::RegisterHostRequest& request, HostDone done) {
+  // The host's record is a write (an fsync): not on the caller's thread.
+  work_.Schedule([this, request, done = std::move(done)]() mutable { Register(request, std::move(done)); });
+}
+
+void Topology::DeleteHostAsync(const dr::v1::DeleteHostRequest& request,
+                               std::function<void(const absl::Status&)> done) {
+  work_.Schedule([this, request, done = std::move(done)] { done(DeleteHost(request)); });
+}
+
+void Topology::Register(const dr::v1::RegisterHostRequest& r, HostDone done) {
   // What to answer without a sync (a replay of a synced host), or the host
   // to sync.
   struct Registered {

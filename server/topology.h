@@ -56,6 +56,9 @@ class Topology {
   // and also when it raced the first call); the request_id of another
   // request is INVALID_ARGUMENT (field request_id).
   absl::Status DeleteHost(const dr::v1::DeleteHostRequest& request);
+  // DeleteHost on the topology's threads; `done` runs there.
+  void DeleteHostAsync(const dr::v1::DeleteHostRequest& request,
+                       std::function<void(const absl::Status&)> done);
   // Pulls the inventory now. An unreachable agent is not an error: the host
   // comes back marked unreachable and stale, with last_error saying why.
   // The agent call is asynchronous (bounded by agent_timeout) and the store
@@ -92,6 +95,8 @@ class Topology {
   void Stop();
 
  private:
+  // RegisterHostAsync's work, on the topology's threads.
+  void Register(const dr::v1::RegisterHostRequest& request, HostDone done);
   struct InventoryCall;
   struct Syncing {
     std::vector<HostDone> current;  // answered by the sync running
