@@ -246,8 +246,10 @@ void DrServer::Shutdown() {
   if (topology_ != nullptr) topology_->Stop();
   if (dispatcher_ != nullptr) dispatcher_->Shutdown();
   if (retention_ != nullptr) retention_->Stop();
-  work_.reset();  // runs what is queued, then stops
+  // The writer's last callbacks may still schedule work (a job's end syncs
+  // its host: refused now that the topology stopped), so work_ goes last.
   if (writer_ != nullptr) writer_->Shutdown();
+  work_.reset();  // runs what is queued, then stops
 }
 
 }  // namespace server

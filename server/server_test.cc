@@ -1,6 +1,7 @@
 // drserver through its real gRPC services (in-process channel), with the
 // agents' stubs mocked: every refusal bad or conflicting input can produce,
 // with its gRPC code, Hyper-V code and the field named, and nothing recorded.
+#include <atomic>
 #include "server/server.h"
 
 #include <functional>
@@ -668,6 +669,27 @@ TEST_F(ServerValidationTest, LogicalVmNameNamingNoneOrSeveralCopiesIsRefusedNami
 // A runbook step replayed after reverse replication swapped the copies'
 // roles: the same request_id answers the first job, on the copy it ran on.
 TEST_F(ServerValidationTest, ReplayByLogicalNameAfterTheRolesSwappedReturnsTheFirstJob) {
+  dr::v1::GetInventoryResponse dr_inv;
+  *dr_inv.add_virtual_machines() = Vm("11111111-0000-0000-0000-000000000001", dr::v1::REPLICATION_MODE_REPLICA, "rp-a");
+  *dr_inv.add_virtual_machines() = Vm("11111111-0000-0000-0000-000000000002", dr::v1::REPLICATION_MODE_PRIMARY, "");
+  *dr_inv.add_virtual_machines() = Vm("11111111-0000-0000-0000-000000000003", dr::v1::REPLICATION_MODE_REPLICA, "");
+  dr::v1::GetInventoryResponse prod_inv;
+  *prod_inv.add_virtual_machines() = Vm("11111111-0000-0000-0000-000000000001", dr::v1::REPLICATION_MODE_PRIMARY, "");
+  *prod_inv.add_virtual_machines() = Vm("11111111-0000-0000-0000-000000000002", dr::v1::REPLICATION_MODE_REPLICA, "");
+  // Set before any job runs: a job's end syncs its host from another
+  // thread, and gmock's ON_CALL must not change under a call.
+  auto swapped = std::make_shared<std::atomic<bool>>(false);  // outlives late syncs
+  for (auto [address, inv] : {std::pair{"127.0.0.1:7002", &dr_inv}, std::pair{"127.0.0.1:7001", &prod_inv}}) {
+    dr::v1::GetInventoryResponse before;
+    grpc::ClientContext unused;
+    agents_.stubs_.at(address)->GetInventory(&unused, {}, &before);
+    ON_CALL(*agents_.stubs_.at(address), GetInventory(_, _, _))
+        .WillByDefault([swapped, before, after = *inv](grpc::ClientContext*, const dr::v1::GetInventoryRequest&,
+                                                         dr::v1::GetInventoryResponse* out) {
+          *out = *swapped ? after : before;
+          return grpc::Status::OK;
+        });
+  }
   auto first = InitiateFailover(this, "virtualMachines/vm-2", "", "swap-1");
   ASSERT_TRUE(first.ok()) << first.status();
   ASSERT_EQ(first->job().virtual_machine(), kOtherReplicaVm);
@@ -683,17 +705,7 @@ TEST_F(ServerValidationTest, ReplayByLogicalNameAfterTheRolesSwappedReturnsTheFi
   // Reversed: the copy on hv-dr-1 is now the primary, the one on hv-prod-1
   // the replica; the hosts report it, and drserver reads it (a job's end
   // also makes it sync the job's host).
-  dr::v1::GetInventoryResponse dr_inv;
-  *dr_inv.add_virtual_machines() = Vm("11111111-0000-0000-0000-000000000001", dr::v1::REPLICATION_MODE_REPLICA, "rp-a");
-  *dr_inv.add_virtual_machines() = Vm("11111111-0000-0000-0000-000000000002", dr::v1::REPLICATION_MODE_PRIMARY, "");
-  *dr_inv.add_virtual_machines() = Vm("11111111-0000-0000-0000-000000000003", dr::v1::REPLICATION_MODE_REPLICA, "");
-  dr::v1::GetInventoryResponse prod_inv;
-  *prod_inv.add_virtual_machines() = Vm("11111111-0000-0000-0000-000000000001", dr::v1::REPLICATION_MODE_PRIMARY, "");
-  *prod_inv.add_virtual_machines() = Vm("11111111-0000-0000-0000-000000000002", dr::v1::REPLICATION_MODE_REPLICA, "");
-  ON_CALL(*agents_.stubs_.at("127.0.0.1:7002"), GetInventory(_, _, _))
-      .WillByDefault(DoAll(SetArgPointee<2>(dr_inv), Return(grpc::Status::OK)));
-  ON_CALL(*agents_.stubs_.at("127.0.0.1:7001"), GetInventory(_, _, _))
-      .WillByDefault(DoAll(SetArgPointee<2>(prod_inv), Return(grpc::Status::OK)));
+  *swapped = true;
   for (const char* host : {"hosts/hv-dr-1", "hosts/hv-prod-1"}) {
     grpc::ClientContext c;
     dr::v1::SyncHostRequest sync;

@@ -148,15 +148,20 @@ struct Topology::InventoryCall {
 void Topology::SyncHostAsync(const std::string& name, HostDone done) {
   absl::Status valid = ParseHostName("name", name).status();
   if (!valid.ok()) return done(valid);
+  bool stopped;
   {
     absl::MutexLock lock(&mu_);
-    auto it = syncing_.find(name);
-    if (it != syncing_.end()) {
-      it->second.next.push_back(std::move(done));
-      return;
+    stopped = stopped_;
+    if (!stopped) {
+      auto it = syncing_.find(name);
+      if (it != syncing_.end()) {
+        it->second.next.push_back(std::move(done));
+        return;
+      }
+      syncing_[name].current.push_back(std::move(done));
     }
-    syncing_[name].current.push_back(std::move(done));
   }
+  if (stopped) return done(absl::UnavailableError("drserver is shutting down"));
   StartSync(name);
 }
 
@@ -387,6 +392,7 @@ void Topology::Stop() {
   if (!stop_.HasBeenNotified()) stop_.Notify();
   if (syncer_.joinable()) syncer_.join();
   absl::MutexLock lock(&mu_);
+  stopped_ = true;
   auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return in_flight_ == 0; };
   mu_.Await(absl::Condition(&idle));
 }

@@ -123,6 +123,7 @@ class Topology {
   absl::Mutex mu_;
   std::map<std::string, Syncing> syncing_ ABSL_GUARDED_BY(mu_);
   int in_flight_ ABSL_GUARDED_BY(mu_) = 0;  // agent calls not yet recorded
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;  // no new sync after Stop()
   // Store writes of finished agent calls. Declared last: destroyed (and
   // drained) first.
   Executor work_{2};
