@@ -58,6 +58,7 @@ const std::vector<OperationRule>& HyperVRules() {
       // are gone. INFERRED: state 6 (Committed) after.
       OperationRule r = Rule(JOB_TYPE_COMMIT_FAILOVER, kReplicas);
       r.states = {REPLICATION_STATE_RECOVERED};
+      r.changes_inventory = true;  // the other recovery points are gone
       r.sets_state_after = true;
       r.state_after = REPLICATION_STATE_COMMITTED;
       rules->push_back(r);
@@ -69,11 +70,13 @@ const std::vector<OperationRule>& HyperVRules() {
       r.states = {REPLICATION_STATE_REPLICATING, REPLICATION_STATE_SUSPENDED,
                   REPLICATION_STATE_CRITICAL, REPLICATION_STATE_RESYNCHRONIZING};
       r.needs_last_replication = true;
+      r.changes_inventory = true;  // the test VM
       rules->push_back(r);
     }
     {
       // DestroySystem of the test VM (Stop-VMFailover on the test).
       OperationRule r = Rule(JOB_TYPE_REMOVE_TEST_REPLICA, kReplicas);
+      r.changes_inventory = true;  // the test VM is gone
       r.default_duration_ms = 1000;
       rules->push_back(r);
     }
@@ -83,6 +86,7 @@ const std::vector<OperationRule>& HyperVRules() {
       // leaves mode Primary, state Replicating (3).
       OperationRule r = Rule(JOB_TYPE_REVERSE_REPLICATION, kReplicas);
       r.states = {REPLICATION_STATE_COMMITTED};
+      r.changes_inventory = true;  // the relationship and the copies' roles
       r.sets_state_after = true;
       r.state_after = REPLICATION_STATE_REPLICATING;
       rules->push_back(r);

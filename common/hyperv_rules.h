@@ -37,6 +37,11 @@ struct OperationRule {
   // EnabledState after the job completes, if it changes (ENABLED_STATE_UNKNOWN:
   // it does not).
   dr::v1::EnabledState enabled_after = dr::v1::ENABLED_STATE_UNKNOWN;
+  // The job changes more of the host's inventory than its VM's state fields
+  // (recovery points, a VM made or removed, a relationship reversed): the
+  // server reads the host's inventory again when it ends. (A job's end
+  // always records its VM's state fields, from the agent's last status.)
+  bool changes_inventory = false;
   // Default job duration in the simulator.
   int default_duration_ms = 2000;
 };

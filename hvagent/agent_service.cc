@@ -152,16 +152,23 @@ class JobSession final
     }
     // Starting a job journals it (an fsync) and calls the hypervisor: not
     // on this reaction's thread.
-    for (const dr::v1::AgentJobRequest& job : in_.jobs()) {
+    // One task per message (a message batches many jobs): one hop, not one
+    // per job.
+    if (in_.jobs_size() > 0) {
+      bool closed;
       {
         absl::MutexLock lock(&mu_);
-        if (closed_) break;
-        ++running_;
+        closed = closed_;
+        if (!closed) ++running_;
       }
-      service_->work_.Schedule([this, job] {
-        Run(job);
-        if (Unpin()) delete this;
-      });
+      if (!closed) {
+        auto jobs = std::make_shared<dr::v1::RunJobsRequest>();
+        jobs->Swap(&in_);
+        service_->work_.Schedule([this, jobs] {
+          for (const dr::v1::AgentJobRequest& job : jobs->jobs()) Run(job);
+          if (Unpin()) delete this;
+        });
+      }
     }
     absl::MutexLock lock(&mu_);
     if (!finished()) StartRead(&in_);

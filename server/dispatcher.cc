@@ -225,10 +225,16 @@ void Dispatcher::OnStatus(const AgentJobStatus& status) {
   if (t.unknown_reported) {
     spdlog::info("{}: agent at {} answers again; reconciling", job, t.agent);
   }
+  const bool was_unknown = t.unknown_reported;
   t.first_failure = absl::InfinitePast();
   t.backoff = options_.initial_backoff;
   t.unknown_reported = false;
   if (t.deadline != nullptr) t.deadline->Cancel();
+  // The same status again (the agent re-sends a job's status when it is
+  // sent again on a new stream) changes nothing unless it answers a 32771.
+  std::string key = status.SerializeAsString();
+  if (!was_unknown && !status.terminal() && key == t.last_status) return;
+  t.last_status = std::move(key);
   // Every status is written: the store compares it with the stored row (a
   // re-attached job's status behind it keeps the stored state; an answer
   // after 32771 clears it).

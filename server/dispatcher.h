@@ -118,6 +118,9 @@ class Dispatcher {
     absl::Duration backoff;
     bool unknown_reported = false;
     std::string failure;  // why the current episode began
+    // The agent's last status as received (to skip repeats of it; the
+    // job's state is the store's).
+    std::string last_status;
     // The terminal status was received and is being made durable: nothing
     // more to send or retry.
     bool ending = false;

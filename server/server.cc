@@ -1,5 +1,7 @@
 #include "server/server.h"
 
+#include "common/hyperv_rules.h"
+
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 
@@ -118,10 +120,17 @@ absl::StatusOr<std::unique_ptr<DrServer>> DrServer::Create(const Options& option
   topology_options.agent_timeout = options.agent_timeout;
   s->topology_ = std::make_unique<Topology>(s->store_.get(), agents, options.clock, topology_options);
   s->topology_->SetDispatcher(s->dispatcher_.get());
-  // A job's end changes more than its VM's state fields (recovery points,
-  // a test VM made or removed, a reversed relationship): read the host's
-  // inventory again at once (syncs of one host are coalesced).
+  // A job whose end changes more than its VM's state fields (recovery
+  // points, a test VM made or removed, a reversed relationship: see
+  // OperationRule::changes_inventory) makes its host's inventory read again
+  // at once (syncs of one host are coalesced). The others' end records the
+  // VM's state with the job's; a full inventory per job would cost more
+  // than the job itself.
   s->dispatcher_->SetJobEndListener([self](const dr::v1::Job& job) {
+    const OperationRule* rule = FindRule(job.type());
+    // An abandoned job's VM is in a state nobody read: read it too.
+    const bool abandoned = job.return_code() == dr::v1::RETURN_CODE_STATUS_UNKNOWN;
+    if (!abandoned && (rule == nullptr || !rule->changes_inventory)) return;
     self->work_->Schedule([self, host = job.host()] {
       self->topology_->SyncHostAsync(host, [host](const absl::StatusOr<dr::v1::Host>& synced) {
         if (!synced.ok()) spdlog::warn("{}: sync after a job's end: {}", host, synced.status().ToString());
