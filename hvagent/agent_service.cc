@@ -152,23 +152,16 @@ class JobSession final
     }
     // Starting a job journals it (an fsync) and calls the hypervisor: not
     // on this reaction's thread.
-    // One task per message (a message batches many jobs): one hop, not one
-    // per job.
-    if (in_.jobs_size() > 0) {
-      bool closed;
+    for (const dr::v1::AgentJobRequest& job : in_.jobs()) {
       {
         absl::MutexLock lock(&mu_);
-        closed = closed_;
-        if (!closed) ++running_;
+        if (closed_) break;
+        ++running_;
       }
-      if (!closed) {
-        auto jobs = std::make_shared<dr::v1::RunJobsRequest>();
-        jobs->Swap(&in_);
-        service_->work_.Schedule([this, jobs] {
-          for (const dr::v1::AgentJobRequest& job : jobs->jobs()) Run(job);
-          if (Unpin()) delete this;
-        });
-      }
+      service_->work_.Schedule([this, job] {
+        Run(job);
+        if (Unpin()) delete this;
+      });
     }
     absl::MutexLock lock(&mu_);
     if (!finished()) StartRead(&in_);
