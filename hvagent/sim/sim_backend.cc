@@ -650,8 +650,10 @@ absl::StatusOr<dr::v1::GetInventoryResponse> SimBackend::GetInventory() {
 absl::StatusOr<dr::v1::VirtualMachineInventory> SimBackend::GetVirtualMachine(
     const std::string& vm_id) {
   absl::MutexLock lock(&mu_);
+  // A read of one VM does not write the state file (the job poll's next
+  // read does): the agent reads the VM at every job's start and end, and a
+  // save writes every VM of the host.
   AdvanceLocked();
-  SaveLocked().IgnoreError();
   SimVm* vm = FindVmLocked(vm_id);
   if (vm == nullptr) return absl::NotFoundError(absl::StrCat("no VM ", vm_id, " on this host"));
   return ToInventory(*vm);
