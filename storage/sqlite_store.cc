@@ -401,14 +401,8 @@ absl::StatusOr<bool> SqliteStore::CreateHost(const Host& host, const RequestKey*
   absl::MutexLock lock(&mu_);
   bool replayed = false;
   absl::Status status = InTransaction(*db_, [&]() -> absl::Status {
-    if (key != nullptr) {
-      absl::StatusOr<std::string> seen = LookupKeyLocked(*key);
-      if (seen.ok()) {
-        replayed = true;
-        return absl::OkStatus();
-      }
-      if (seen.status().code() != absl::StatusCode::kNotFound) return seen.status();
-    }
+    RETURN_IF_ERROR(SeenLocked(key, &replayed));
+    if (replayed) return absl::OkStatus();
     ASSIGN_OR_RETURN(Stmt site, db_->Prepare(
         "INSERT INTO sites(name) VALUES (?) ON CONFLICT(name) DO NOTHING"));
     RETURN_IF_ERROR(site.Bind(1, host.site()).Run());
@@ -509,16 +503,10 @@ absl::StatusOr<bool> SqliteStore::DeleteHost(const std::string& name, const Requ
   absl::MutexLock lock(&mu_);
   bool replayed = false;
   absl::Status written = InTransaction(*db_, [&]() -> absl::Status {
-    if (key != nullptr) {
-      // Decided before anything else: a repeat answers as the first call
-      // did, even once the host is gone.
-      absl::StatusOr<std::string> seen = LookupKeyLocked(*key);
-      if (seen.ok()) {
-        replayed = true;
-        return absl::OkStatus();
-      }
-      if (seen.status().code() != absl::StatusCode::kNotFound) return seen.status();
-    }
+    // Decided before anything else: a repeat answers as the first call did,
+    // even once the host is gone.
+    RETURN_IF_ERROR(SeenLocked(key, &replayed));
+    if (replayed) return absl::OkStatus();
     ASSIGN_OR_RETURN(Stmt busy, db_->Prepare(
         "SELECT name, active_job FROM vms WHERE host = ? AND active_job IS NOT NULL LIMIT 1"));
     busy.Bind(1, name);
@@ -850,6 +838,18 @@ absl::StatusOr<std::string> SqliteStore::LookupKeyLocked(const RequestKey& key) 
   return s.Text(2);
 }
 
+absl::Status SqliteStore::SeenLocked(const RequestKey* key, bool* replayed) {
+  *replayed = false;
+  if (key == nullptr) return absl::OkStatus();
+  absl::StatusOr<std::string> seen = LookupKeyLocked(*key);
+  if (seen.ok()) {
+    *replayed = true;
+    return absl::OkStatus();
+  }
+  if (seen.status().code() == absl::StatusCode::kNotFound) return absl::OkStatus();
+  return seen.status();
+}
+
 absl::Status SqliteStore::PutKeyLocked(const RequestKey& key, const std::string& job) {
   ASSIGN_OR_RETURN(Stmt s, db_->Prepare(
       "INSERT INTO idempotency(request_id, method, fingerprint, job) VALUES (?, ?, ?, ?)"));
@@ -1066,15 +1066,10 @@ absl::StatusOr<std::vector<Job>> SqliteStore::ListActiveJobs() {
 }
 
 absl::StatusOr<Job> SqliteStore::UpdateJobLocked(const JobUpdate& u, bool* replayed) {
-  if (replayed != nullptr) *replayed = false;
-  if (!u.request.request_id.empty()) {
-    absl::StatusOr<std::string> seen = LookupKeyLocked(u.request);
-    if (seen.ok()) {
-      if (replayed != nullptr) *replayed = true;
-      return GetJobOn(*db_, u.job);
-    }
-    if (seen.status().code() != absl::StatusCode::kNotFound) return seen.status();
-  }
+  bool seen = false;
+  RETURN_IF_ERROR(SeenLocked(u.request.request_id.empty() ? nullptr : &u.request, &seen));
+  if (replayed != nullptr) *replayed = seen;
+  if (seen) return GetJobOn(*db_, u.job);
   if (!IsKnownJobState(u.state)) {
     return InvalidParameter("state", "INVALID_JOB_STATE",
                             absl::StrCat("JobState must be 2-11, got ", u.state));

@@ -165,6 +165,10 @@ class SqliteStore final : public Store {
   // differ; on OK, the job it names ("" for non-job requests).
   absl::StatusOr<std::string> LookupKeyLocked(const RequestKey& key)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // *replayed when `key` (may be null: none) was recorded for the same
+  // request; INVALID_ARGUMENT (request_id) when for another one; OK and
+  // !*replayed when never.
+  absl::Status SeenLocked(const RequestKey* key, bool* replayed) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status PutKeyLocked(const RequestKey& key, const std::string& job)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
