@@ -232,9 +232,15 @@ void Dispatcher::OnStatus(const AgentJobStatus& status) {
   if (t.deadline != nullptr) t.deadline->Cancel();
   // The same status again (the agent re-sends a job's status when it is
   // sent again on a new stream) changes nothing unless it answers a 32771.
-  std::string key = status.SerializeAsString();
-  if (!was_unknown && !status.terminal() && key == t.last_status) return;
-  t.last_status = std::move(key);
+  if (!was_unknown && !status.terminal() && !status.has_virtual_machine() &&
+      status.state() == t.last_state && status.percent_complete() == t.last_percent &&
+      status.return_code() == t.last_return_code && status.error_code() == t.last_error_code) {
+    return;
+  }
+  t.last_state = status.state();
+  t.last_percent = status.percent_complete();
+  t.last_return_code = status.return_code();
+  t.last_error_code = status.error_code();
   // Every status is written: the store compares it with the stored row (a
   // re-attached job's status behind it keeps the stored state; an answer
   // after 32771 clears it).

@@ -119,8 +119,11 @@ class Dispatcher {
     bool unknown_reported = false;
     std::string failure;  // why the current episode began
     // The agent's last status as received (to skip repeats of it; the
-    // job's state is the store's).
-    std::string last_status;
+    // job's state is the store's): state, percent, return and error code.
+    int last_state = -1;
+    uint32_t last_percent = 0;
+    int last_return_code = -1;
+    uint32_t last_error_code = 0;
     // The terminal status was received and is being made durable: nothing
     // more to send or retry.
     bool ending = false;
