@@ -114,6 +114,10 @@ void JobWriter::Loop() {
     // in order, ahead of anything submitted since.
     std::vector<Item> retry;
     Committed done;
+    // Reserved: Item's move may throw (protobuf), so a growing vector would
+    // copy every Item, Job protos and all.
+    done.items.reserve(batch.size());
+    done.results.reserve(batch.size());
     for (size_t i = 0; i < batch.size(); ++i) {
       if (batch[i].op.kind == WriteOp::Kind::kUpdateJob && IsStorageFailure(results[i].status)) {
         retry.push_back(std::move(batch[i]));
