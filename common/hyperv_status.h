@@ -82,6 +82,13 @@ absl::Status Restated(const absl::Status& status, absl::string_view field,
 // from DefaultReturnCodeFor(status.code()). REQUIRES: !status.ok().
 dr::v1::ErrorDetail ErrorDetailOf(const absl::Status& status);
 
+// True for a failure of the system itself (disk full, I/O error, a read-only
+// or corrupt file, a lock not granted: RESOURCE_EXHAUSTED, UNAVAILABLE,
+// INTERNAL or DATA_LOSS without an ErrorDetail), worth retrying as it is;
+// false for OK and for refusals, which carry an ErrorDetail or a code of
+// their own.
+bool IsStorageFailure(const absl::Status& status);
+
 }  // namespace hvdr
 
 #endif  // HVDR_COMMON_HYPERV_STATUS_H_

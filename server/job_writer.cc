@@ -25,19 +25,6 @@ void JobWriter::Shutdown() {
   if (completer_.joinable()) completer_.join();
 }
 
-bool JobWriter::IsStorageFailure(const absl::Status& status) {
-  switch (status.code()) {
-    case absl::StatusCode::kUnavailable:
-    case absl::StatusCode::kResourceExhausted:
-    case absl::StatusCode::kInternal:
-    case absl::StatusCode::kDataLoss:
-    case absl::StatusCode::kUnknown:
-      return true;
-    default:
-      return false;
-  }
-}
-
 int64_t JobWriter::RetryingForTest() {
   absl::MutexLock lock(&mu_);
   return retrying_;

@@ -94,10 +94,6 @@ class JobWriter {
   // goes on committing while gRPC replies and dispatches are sent.
   void CompleteLoop();
 
-  // True for a failure of the store itself (worth retrying), as opposed to
-  // a refusal of the operation.
-  static bool IsStorageFailure(const absl::Status& status);
-
   Store* const store_;
   JobHub* const hub_;
   const Options options_;

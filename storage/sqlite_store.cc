@@ -295,26 +295,6 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::OpenUnchecked(const st
   return store;
 }
 
-namespace {
-
-// A write that failed in the storage itself (disk full, I/O error, a
-// read-only or corrupt file, a lock not granted), not a refusal of its
-// content: refusals carry an ErrorDetail or a code of their own.
-bool IsStorageFailure(const absl::Status& s) {
-  if (s.ok() || s.GetPayload(kErrorDetailUrl).has_value()) return false;
-  switch (s.code()) {
-    case absl::StatusCode::kResourceExhausted:
-    case absl::StatusCode::kUnavailable:
-    case absl::StatusCode::kInternal:
-    case absl::StatusCode::kDataLoss:
-      return true;
-    default:
-      return false;
-  }
-}
-
-}  // namespace
-
 void SqliteStore::NoteWrite(const absl::Status& s) {
   if (!s.ok() && !IsStorageFailure(s)) return;
   const bool writable = s.ok();
