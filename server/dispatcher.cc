@@ -279,11 +279,7 @@ void Dispatcher::OnStatus(const AgentJobStatus& status) {
     if (!stored.ok()) {
       spdlog::warn("{}: terminal status not recorded: {}", job, stored.status().ToString());
     }
-    {
-      absl::MutexLock lock(&mu_);
-      jobs_.erase(job);
-    }
-    if (stored.ok() && job_end_listener_) job_end_listener_(*stored);
+    Ended(job, stored);
   });
 }
 
@@ -437,17 +433,14 @@ void Dispatcher::ScheduleReconnectLocked(const std::string& address) {
   });
 }
 
-void Dispatcher::Drop(const dr::v1::Job& ended) {
+void Dispatcher::Drop(const dr::v1::Job& ended) { Ended(ended.name(), ended); }
+
+void Dispatcher::Ended(const std::string& job, const absl::StatusOr<dr::v1::Job>& stored) {
   {
     absl::MutexLock lock(&mu_);
-    auto it = jobs_.find(ended.name());
-    if (it != jobs_.end()) {
-      if (it->second.alarm != nullptr) it->second.alarm->Cancel();
-      if (it->second.deadline != nullptr) it->second.deadline->Cancel();
-      jobs_.erase(it);
-    }
+    jobs_.erase(job);  // its alarms, if any, are cancelled with it
   }
-  if (job_end_listener_) job_end_listener_(ended);
+  if (stored.ok() && job_end_listener_) job_end_listener_(*stored);
 }
 
 void Dispatcher::SetJobEndListener(JobEndListener listener) {
@@ -497,9 +490,6 @@ void Dispatcher::RetryLocked(const std::string& job, Tracked& t, const std::stri
       ReportUnknownLocked(job, it->second, it->second.failure);
     });
   }
-  if (!t.unknown_reported && now - t.first_failure >= options_.retry_deadline) {
-    ReportUnknownLocked(job, t, why);
-  }
   t.backoff = std::min(t.backoff * 2, options_.max_backoff);
   t.alarm = std::make_unique<grpc::Alarm>();
   ++pending_alarms_;
@@ -529,13 +519,8 @@ void Dispatcher::FailLocked(const std::string& job, Tracked& t, dr::v1::ReturnCo
   t.ending = true;
   if (t.alarm != nullptr) t.alarm->Cancel();
   if (t.deadline != nullptr) t.deadline->Cancel();
-  writer_->Submit(std::move(u), [this, job](const absl::StatusOr<dr::v1::Job>& stored) {
-    {
-      absl::MutexLock lock(&mu_);
-      jobs_.erase(job);
-    }
-    if (stored.ok() && job_end_listener_) job_end_listener_(*stored);
-  });
+  writer_->Submit(std::move(u),
+                  [this, job](const absl::StatusOr<dr::v1::Job>& stored) { Ended(job, stored); });
 }
 
 absl::StatusOr<dr::v1::Job> Dispatcher::Cancel(const dr::v1::Job& job) {

@@ -150,7 +150,12 @@ class Dispatcher {
   void ReportUnknownLocked(const std::string& job, Tracked& t, const std::string& why)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void NotifyLink(const std::string& address, const Link& link) ABSL_LOCKS_EXCLUDED(mu_);
-  // A retry after backoff; records 32771 once retry_deadline has passed.
+  // `job` is over (its terminal status `stored`, or the error that refused
+  // it): no longer driven; the job-end listener hears of a stored end.
+  void Ended(const std::string& job, const absl::StatusOr<dr::v1::Job>& stored)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // A retry after backoff; the first failure of an episode also sets the
+  // timer that records 32771 once retry_deadline has passed.
   void RetryLocked(const std::string& job, Tracked& t, const std::string& why)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Ends the job as failed with `code` (the agent refused it for good).
