@@ -192,13 +192,10 @@ absl::StatusOr<std::unique_ptr<DrServer>> DrServer::Create(const Options& option
   if (!active.ok()) return active.status();
   for (const dr::v1::Job& job : *active) s->dispatcher_->Dispatch(job);
   // A stream to every registered agent, jobs or not: reachability from now.
-  std::string token;
-  do {
-    auto hosts = s->store_->ListHosts("", {1000, token});
-    if (!hosts.ok()) return hosts.status();
-    for (const dr::v1::Host& h : hosts->items) s->dispatcher_->KeepConnected(h.agent_address());
-    token = hosts->next_page_token;
-  } while (!token.empty());
+  RETURN_IF_ERROR(ForEachHost(s->store_.get(), [&s](const dr::v1::Host& h) {
+    s->dispatcher_->KeepConnected(h.agent_address());
+    return true;
+  }));
   if (!active->empty()) spdlog::info("re-attaching {} jobs that were running", active->size());
   if (options.periodic_sync) s->topology_->StartPeriodicSync();
   Retention::Options retention_options;
@@ -211,31 +208,26 @@ absl::StatusOr<std::unique_ptr<DrServer>> DrServer::Create(const Options& option
 DrServer::~DrServer() { Shutdown(); }
 
 void DrServer::OnAgentLink(const std::string& address, const Dispatcher::Link& link) {
-  std::string token;
-  do {
-    auto hosts = store_->ListHosts("", {1000, token});
-    if (!hosts.ok()) {
-      spdlog::error("agent at {}: cannot record its link: {}", address, hosts.status().ToString());
-      return;
+  absl::Status listed = ForEachHost(store_.get(), [&](const dr::v1::Host& h) {
+    if (h.agent_address() != address) return true;
+    if (link.state == Dispatcher::Link::State::kUp) {
+      // Back: read what happened on the host meanwhile.
+      topology_->SyncHostAsync(h.name(), [name = h.name()](const absl::StatusOr<dr::v1::Host>& synced) {
+        if (!synced.ok()) spdlog::warn("{}: sync after reconnect: {}", name, synced.status().ToString());
+      });
+      return true;
     }
-    for (const dr::v1::Host& h : hosts->items) {
-      if (h.agent_address() != address) continue;
-      if (link.state == Dispatcher::Link::State::kUp) {
-        // Back: read what happened on the host meanwhile.
-        topology_->SyncHostAsync(h.name(), [name = h.name()](const absl::StatusOr<dr::v1::Host>& synced) {
-          if (!synced.ok()) spdlog::warn("{}: sync after reconnect: {}", name, synced.status().ToString());
-        });
-        continue;
-      }
-      dr::v1::Host contact = h;
-      contact.set_reachability(dr::v1::REACHABILITY_UNREACHABLE);
-      contact.set_stale(true);
-      contact.set_last_error(link.error);
-      absl::Status s = store_->UpdateHostContact(contact);
-      if (!s.ok()) spdlog::error("{}: cannot record it unreachable: {}", h.name(), s.ToString());
-    }
-    token = hosts->next_page_token;
-  } while (!token.empty());
+    dr::v1::Host contact = h;
+    contact.set_reachability(dr::v1::REACHABILITY_UNREACHABLE);
+    contact.set_stale(true);
+    contact.set_last_error(link.error);
+    absl::Status s = store_->UpdateHostContact(contact);
+    if (!s.ok()) spdlog::error("{}: cannot record it unreachable: {}", h.name(), s.ToString());
+    return true;
+  });
+  if (!listed.ok()) {
+    spdlog::error("agent at {}: cannot record its link: {}", address, listed.ToString());
+  }
 }
 
 std::shared_ptr<grpc::Channel> DrServer::InProcessChannel() {

@@ -26,19 +26,28 @@ absl::Status CheckPageSize(int32_t page_size) {
   return absl::OkStatus();
 }
 
+absl::Status ForEachHost(Store* store, const std::function<bool(const dr::v1::Host&)>& visit) {
+  std::string token;
+  do {
+    ASSIGN_OR_RETURN(Page<dr::v1::Host> page, store->ListHosts("", {1000, token}));
+    for (const dr::v1::Host& h : page.items) {
+      if (!visit(h)) return absl::OkStatus();
+    }
+    token = page.next_page_token;
+  } while (!token.empty());
+  return absl::OkStatus();
+}
+
 Topology::~Topology() { Stop(); }
 
 void Topology::ForgetAgentIfUnused(const std::string& address) {
-  std::string token;
-  do {
-    absl::StatusOr<Page<dr::v1::Host>> page = store_->ListHosts("", {1000, token});
-    if (!page.ok()) return;  // keeping a stream open is harmless
-    for (const dr::v1::Host& h : page->items) {
-      if (h.agent_address() == address) return;
-    }
-    token = page->next_page_token;
-  } while (!token.empty());
-  dispatcher_->Forget(address);
+  bool used = false;
+  absl::Status listed = ForEachHost(store_, [&](const dr::v1::Host& h) {
+    used = h.agent_address() == address;
+    return !used;
+  });
+  // On a read error keep the stream open: that is harmless.
+  if (listed.ok() && !used) dispatcher_->Forget(address);
 }
 
 void Topology::RegisterHostAsync(const dr::v1::RegisterHostRequest& request, HostDone done) {
@@ -360,27 +369,20 @@ void Topology::StartPeriodicSync() {
       // bounded by agent_timeout), so a dead host delays no other.
       absl::Mutex round_mu;
       int pending = 0;
-      std::string token;
-      do {
-        absl::StatusOr<Page<dr::v1::Host>> page = store_->ListHosts("", {1000, token});
-        if (!page.ok()) {
-          spdlog::error("periodic sync: {}", page.status().ToString());
-          break;
+      absl::Status listed = ForEachHost(store_, [&](const dr::v1::Host& h) {
+        {
+          absl::MutexLock lock(&round_mu);
+          ++pending;
         }
-        for (const dr::v1::Host& h : page->items) {
-          {
-            absl::MutexLock lock(&round_mu);
-            ++pending;
-          }
-          SyncHostAsync(h.name(), [&round_mu, &pending, name = h.name()](
-                                      const absl::StatusOr<dr::v1::Host>& synced) {
-            if (!synced.ok()) spdlog::warn("periodic sync of {}: {}", name, synced.status().ToString());
-            absl::MutexLock lock(&round_mu);
-            --pending;
-          });
-        }
-        token = page->next_page_token;
-      } while (!token.empty());
+        SyncHostAsync(h.name(), [&round_mu, &pending, name = h.name()](
+                                    const absl::StatusOr<dr::v1::Host>& synced) {
+          if (!synced.ok()) spdlog::warn("periodic sync of {}: {}", name, synced.status().ToString());
+          absl::MutexLock lock(&round_mu);
+          --pending;
+        });
+        return true;
+      });
+      if (!listed.ok()) spdlog::error("periodic sync: {}", listed.ToString());
       absl::MutexLock lock(&round_mu);
       auto idle = [&pending]() { return pending == 0; };
       round_mu.Await(absl::Condition(&idle));

@@ -132,6 +132,10 @@ class Topology {
 // INVALID_ARGUMENT for page_size < 0.
 absl::Status CheckPageSize(int32_t page_size);
 
+// Calls `visit` with every registered host, page by page, until it returns
+// false. The store's error, if a page cannot be read.
+absl::Status ForEachHost(Store* store, const std::function<bool(const dr::v1::Host&)>& visit);
+
 }  // namespace server
 }  // namespace hvdr
 
