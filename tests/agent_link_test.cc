@@ -13,20 +13,10 @@ namespace hvdr {
 namespace {
 
 using hvdr::testing::Cluster;
-using hvdr::testing::VmGuid;
 
 constexpr char kReplica[] = "hv-dr-1";
 
-std::string Vm(int i) { return absl::StrCat("hosts/", kReplica, "/virtualMachines/", VmGuid(i)); }
-
-grpc::Status Failover(Cluster& cluster, int vm, const std::string& request_id,
-                      dr::v1::JobResponse* out) {
-  dr::v1::InitiateFailoverRequest r;
-  r.set_virtual_machine(Vm(vm));
-  r.set_request_id(request_id);
-  grpc::ClientContext ctx;
-  return cluster.failover()->InitiateFailover(&ctx, r, out);
-}
+std::string Vm(int i) { return hvdr::testing::VmName(kReplica, i); }
 
 // Polls GetJob until `done` holds (false after 30 s).
 template <typename F>
@@ -51,9 +41,9 @@ TEST(AgentLinkTest, HungAgentIsFoundByKeepaliveThenReconciled) {
                                    "--agent_keepalive_timeout_s=1"})
                   .ok());
   ASSERT_TRUE(cluster.Register(kReplica, "sites/dr").ok());
-  dr::v1::JobResponse resp;
-  ASSERT_TRUE(Failover(cluster, 0, "hung-1", &resp).ok());
-  const std::string job = resp.job().name();
+  auto resp = cluster.InitiateFailover(Vm(0), "hung-1");
+  ASSERT_TRUE(resp.ok()) << resp.status();
+  const std::string job = resp->job().name();
   dr::v1::Job seen;
   ASSERT_TRUE(PollJob(cluster, job, [](const dr::v1::Job& j) {
     return j.state() == dr::v1::JOB_STATE_RUNNING;
@@ -66,9 +56,8 @@ TEST(AgentLinkTest, HungAgentIsFoundByKeepaliveThenReconciled) {
   EXPECT_EQ(seen.return_code(), dr::v1::RETURN_CODE_STATUS_UNKNOWN);
   EXPECT_EQ(seen.state(), dr::v1::JOB_STATE_RUNNING) << "32771 must not move the job's state";
   // Requests for the hung host are refused while it is down.
-  dr::v1::JobResponse refused;
-  grpc::Status s = Failover(cluster, 1, "hung-2", &refused);
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
+  auto refused = cluster.InitiateFailover(Vm(1), "hung-2");
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable) << refused.status();
 
   cluster.KillAgent(kReplica, SIGCONT);
   auto done = cluster.WaitJob(job, absl::Seconds(30));
@@ -90,24 +79,23 @@ TEST(AgentLinkTest, DeadAgentRefusedAtOnceAndBackAgentUsableAtOnce) {
   cluster.KillAgent(kReplica, SIGKILL);
   // The stream breaks at once; the request after is refused 32777, not
   // accepted to sit in New.
-  grpc::Status s;
-  dr::v1::JobResponse resp;
+  absl::StatusOr<dr::v1::JobResponse> resp;
   for (int i = 0; i < 100; ++i) {
-    s = Failover(cluster, 0, absl::StrCat("dead-", i), &resp);
-    if (!s.ok()) break;
+    resp = cluster.InitiateFailover(Vm(0), absl::StrCat("dead-", i));
+    if (!resp.ok()) break;
     absl::SleepFor(absl::Milliseconds(20));  // the kernel closing the socket
   }
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
-  EXPECT_NE(s.error_message().find("unreachable"), std::string::npos) << s.error_message();
+  EXPECT_EQ(resp.status().code(), absl::StatusCode::kUnavailable) << resp.status();
+  EXPECT_NE(resp.status().message().find("unreachable"), std::string::npos) << resp.status();
 
   ASSERT_TRUE(cluster.StartAgent(kReplica, nullptr).ok());
   for (int i = 0; i < 200; ++i) {
-    s = Failover(cluster, 1, absl::StrCat("back-", i), &resp);
-    if (s.ok()) break;
+    resp = cluster.InitiateFailover(Vm(1), absl::StrCat("back-", i));
+    if (resp.ok()) break;
     absl::SleepFor(absl::Milliseconds(25));
   }
-  ASSERT_TRUE(s.ok()) << "agent back but the host stayed refused: " << s.error_message();
-  auto done = cluster.WaitJob(resp.job().name(), absl::Seconds(30));
+  ASSERT_TRUE(resp.ok()) << "agent back but the host stayed refused: " << resp.status();
+  auto done = cluster.WaitJob(resp->job().name(), absl::Seconds(30));
   ASSERT_TRUE(done.ok()) << done.status();
   EXPECT_EQ(done->state(), dr::v1::JOB_STATE_COMPLETED);
   // The host record says what the stream says.

@@ -20,12 +20,11 @@ namespace hvdr {
 namespace {
 
 using hvdr::testing::Cluster;
-using hvdr::testing::VmGuid;
 
 constexpr char kReplica[] = "hv-dr-1";
 constexpr int kVms = 40;
 
-std::string Vm(int i) { return absl::StrCat("hosts/", kReplica, "/virtualMachines/", VmGuid(i)); }
+std::string Vm(int i) { return hvdr::testing::VmName(kReplica, i); }
 
 // Writes to `path` until the file system is full; returns the bytes written.
 int64_t Fill(const std::string& path) {
@@ -60,14 +59,9 @@ TEST(DiskFullTest, JobsReachTheirTrueStateOnceSpaceIsFreedWithNoRestart) {
   ASSERT_TRUE(cluster.Register(kReplica, "sites/dr").ok());
   std::vector<std::string> jobs;
   for (int i = 0; i < kVms; ++i) {
-    dr::v1::InitiateFailoverRequest r;
-    r.set_virtual_machine(Vm(i));
-    r.set_request_id(absl::StrCat("full-", i));
-    grpc::ClientContext ctx;
-    dr::v1::JobResponse resp;
-    grpc::Status s = cluster.failover()->InitiateFailover(&ctx, r, &resp);
-    ASSERT_TRUE(s.ok()) << s.error_message();
-    jobs.push_back(resp.job().name());
+    auto resp = cluster.InitiateFailover(Vm(i), absl::StrCat("full-", i));
+    ASSERT_TRUE(resp.ok()) << resp.status();
+    jobs.push_back(resp->job().name());
   }
   // The disk fills up while the jobs run: their progress and ends cannot
   // be written.
@@ -103,13 +97,10 @@ TEST(DiskFullTest, JobsReachTheirTrueStateOnceSpaceIsFreedWithNoRestart) {
     ASSERT_TRUE(done.ok()) << job << ": " << done.status();
     EXPECT_EQ(done->state(), dr::v1::JOB_STATE_COMPLETED) << done->DebugString();
   }
-  grpc::ClientContext ctx;
-  dr::v1::GetVirtualMachineRequest get;
-  get.set_name(Vm(kVms - 1));
-  dr::v1::VirtualMachine vm;
-  ASSERT_TRUE(cluster.topology()->GetVirtualMachine(&ctx, get, &vm).ok());
-  EXPECT_EQ(vm.replication_state(), dr::v1::REPLICATION_STATE_RECOVERED);
-  EXPECT_EQ(vm.active_job(), "");
+  auto vm = cluster.GetVirtualMachine(Vm(kVms - 1));
+  ASSERT_TRUE(vm.ok()) << vm.status();
+  EXPECT_EQ(vm->replication_state(), dr::v1::REPLICATION_STATE_RECOVERED);
+  EXPECT_EQ(vm->active_job(), "");
   EXPECT_EQ(cluster.AgentState(kReplica).history_size(), kVms) << "an operation ran twice";
   cluster.KillServer(SIGTERM);
 }

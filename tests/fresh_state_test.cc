@@ -14,17 +14,7 @@ using hvdr::testing::VmGuid;
 
 constexpr char kReplica[] = "hv-dr-1";
 
-std::string Vm(int i) { return absl::StrCat("hosts/", kReplica, "/virtualMachines/", VmGuid(i)); }
-
-absl::StatusOr<dr::v1::VirtualMachine> GetVm(Cluster& cluster, const std::string& name) {
-  grpc::ClientContext ctx;
-  dr::v1::GetVirtualMachineRequest r;
-  r.set_name(name);
-  dr::v1::VirtualMachine out;
-  grpc::Status s = cluster.topology()->GetVirtualMachine(&ctx, r, &out);
-  if (!s.ok()) return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
-  return out;
-}
+std::string Vm(int i) { return hvdr::testing::VmName(kReplica, i); }
 
 // The host's test VMs (mode TestReplica).
 std::vector<dr::v1::VirtualMachine> TestVms(Cluster& cluster) {
@@ -46,26 +36,22 @@ TEST(FreshStateTest, VmStateFollowsTheJobAndTheTestVmAppearsAtItsEnd) {
   ASSERT_TRUE(cluster.StartServer({"--sync_interval_s=3600"}).ok());
   ASSERT_TRUE(cluster.Register(kReplica, "sites/dr").ok());
 
-  dr::v1::InitiateFailoverRequest failover;
-  failover.set_virtual_machine(Vm(0));
-  failover.set_request_id("fresh-1");
-  grpc::ClientContext f_ctx;
-  dr::v1::JobResponse f_resp;
-  ASSERT_TRUE(cluster.failover()->InitiateFailover(&f_ctx, failover, &f_resp).ok());
+  auto f_resp = cluster.InitiateFailover(Vm(0), "fresh-1");
+  ASSERT_TRUE(f_resp.ok()) << f_resp.status();
   // While it runs, the VM shows the hypervisor's state.
   bool in_progress = false;
   for (int i = 0; i < 300 && !in_progress; ++i) {
-    auto vm = GetVm(cluster, Vm(0));
+    auto vm = cluster.GetVirtualMachine(Vm(0));
     ASSERT_TRUE(vm.ok()) << vm.status();
     in_progress = vm->replication_state() == dr::v1::REPLICATION_STATE_FAILOVER_IN_PROGRESS;
     if (!in_progress) absl::SleepFor(absl::Milliseconds(10));
   }
   EXPECT_TRUE(in_progress) << "the running failover's VM never showed FailoverInProgress";
-  auto done = cluster.WaitJob(f_resp.job().name(), absl::Seconds(30));
+  auto done = cluster.WaitJob(f_resp->job().name(), absl::Seconds(30));
   ASSERT_TRUE(done.ok()) << done.status();
   ASSERT_EQ(done->state(), dr::v1::JOB_STATE_COMPLETED);
   // At its end, at once (the job's terminal update carries it).
-  EXPECT_EQ(GetVm(cluster, Vm(0))->replication_state(), dr::v1::REPLICATION_STATE_RECOVERED);
+  EXPECT_EQ(cluster.GetVirtualMachine(Vm(0))->replication_state(), dr::v1::REPLICATION_STATE_RECOVERED);
 
   dr::v1::StartTestFailoverRequest test;
   test.set_virtual_machine(Vm(1));
@@ -84,7 +70,7 @@ TEST(FreshStateTest, VmStateFollowsTheJobAndTheTestVmAppearsAtItsEnd) {
     if (test_vms.empty()) absl::SleepFor(absl::Milliseconds(10));
   }
   ASSERT_EQ(test_vms.size(), 1u) << "the test VM never appeared without a sync";
-  auto by_name = GetVm(cluster, test_vms[0].name());
+  auto by_name = cluster.GetVirtualMachine(test_vms[0].name());
   ASSERT_TRUE(by_name.ok()) << by_name.status();
   EXPECT_EQ(by_name->replication_mode(), dr::v1::REPLICATION_MODE_TEST_REPLICA);
   EXPECT_NE(by_name->vm_id(), VmGuid(1));

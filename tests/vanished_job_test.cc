@@ -19,26 +19,19 @@ using ::testing::HasSubstr;
 
 constexpr char kReplica[] = "hv-dr-1";
 
-std::string Vm(int i) { return absl::StrCat("hosts/", kReplica, "/virtualMachines/", VmGuid(i)); }
+std::string Vm(int i) { return hvdr::testing::VmName(kReplica, i); }
 
+// The failover's job name.
 absl::StatusOr<std::string> Failover(Cluster& cluster, int vm, const std::string& request_id) {
-  dr::v1::InitiateFailoverRequest r;
-  r.set_virtual_machine(Vm(vm));
-  r.set_request_id(request_id);
-  grpc::ClientContext ctx;
-  dr::v1::JobResponse resp;
-  grpc::Status s = cluster.failover()->InitiateFailover(&ctx, r, &resp);
-  if (!s.ok()) return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
-  return resp.job().name();
+  absl::StatusOr<dr::v1::JobResponse> resp = cluster.InitiateFailover(Vm(vm), request_id);
+  if (!resp.ok()) return resp.status();
+  return resp->job().name();
 }
 
 dr::v1::VirtualMachine GetVm(Cluster& cluster, int vm) {
-  grpc::ClientContext ctx;
-  dr::v1::GetVirtualMachineRequest r;
-  r.set_name(Vm(vm));
-  dr::v1::VirtualMachine out;
-  EXPECT_TRUE(cluster.topology()->GetVirtualMachine(&ctx, r, &out).ok());
-  return out;
+  absl::StatusOr<dr::v1::VirtualMachine> got = cluster.GetVirtualMachine(Vm(vm));
+  EXPECT_TRUE(got.ok()) << got.status();
+  return got.ok() ? *got : dr::v1::VirtualMachine();
 }
 
 grpc::Status Abandon(Cluster& cluster, const std::string& job, const std::string& request_id,

@@ -14,7 +14,15 @@ namespace testing {
 
 std::string VmGuid(int i) { return absl::StrFormat("0DD0C0DE-0000-4000-8000-%012d", i); }
 
+std::string VmName(const std::string& host, int i) {
+  return absl::StrCat("hosts/", host, "/virtualMachines/", VmGuid(i));
+}
+
 namespace {
+
+absl::Status FromGrpc(const grpc::Status& s) {
+  return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+}
 
 hvdr::sim::v1::Scenario Base(const std::string& host, int job_ms) {
   hvdr::sim::v1::Scenario s;
@@ -151,7 +159,29 @@ absl::StatusOr<dr::v1::Job> Cluster::GetJob(const std::string& name) {
   grpc::ClientContext ctx;
   dr::v1::Job out;
   grpc::Status st = jobs_->GetJob(&ctx, r, &out);
-  if (!st.ok()) return absl::Status(static_cast<absl::StatusCode>(st.error_code()), st.error_message());
+  if (!st.ok()) return FromGrpc(st);
+  return out;
+}
+
+absl::StatusOr<dr::v1::VirtualMachine> Cluster::GetVirtualMachine(const std::string& name) {
+  dr::v1::GetVirtualMachineRequest r;
+  r.set_name(name);
+  grpc::ClientContext ctx;
+  dr::v1::VirtualMachine out;
+  grpc::Status st = topology_->GetVirtualMachine(&ctx, r, &out);
+  if (!st.ok()) return FromGrpc(st);
+  return out;
+}
+
+absl::StatusOr<dr::v1::JobResponse> Cluster::InitiateFailover(const std::string& vm,
+                                                              const std::string& request_id) {
+  dr::v1::InitiateFailoverRequest r;
+  r.set_virtual_machine(vm);
+  r.set_request_id(request_id);
+  grpc::ClientContext ctx;
+  dr::v1::JobResponse out;
+  grpc::Status st = failover_->InitiateFailover(&ctx, r, &out);
+  if (!st.ok()) return FromGrpc(st);
   return out;
 }
 

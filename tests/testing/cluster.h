@@ -50,6 +50,10 @@ class Cluster {
 
   absl::StatusOr<dr::v1::Host> Register(const std::string& host, const std::string& site);
   absl::StatusOr<dr::v1::Job> GetJob(const std::string& name);
+  absl::StatusOr<dr::v1::VirtualMachine> GetVirtualMachine(const std::string& name);
+  // InitiateFailover of the VM copy `vm` (to the latest point).
+  absl::StatusOr<dr::v1::JobResponse> InitiateFailover(const std::string& vm,
+                                                       const std::string& request_id);
   // Watches until the job is terminal; every message received is appended
   // to *seen when given. Reconnects if the stream breaks (server restart).
   absl::StatusOr<dr::v1::Job> WaitJob(const std::string& name, absl::Duration timeout,
@@ -72,6 +76,8 @@ hvdr::sim::v1::Scenario ReplicaScenario(const std::string& host, int count, int 
 // The matching primary-site scenario (same GUIDs, mode Primary, running).
 hvdr::sim::v1::Scenario PrimaryScenario(const std::string& host, int count, int job_ms);
 std::string VmGuid(int i);
+// hosts/{host}/virtualMachines/{VmGuid(i)}: VM i's copy on `host`.
+std::string VmName(const std::string& host, int i);
 
 }  // namespace testing
 }  // namespace hvdr
