@@ -29,7 +29,7 @@
 #include "dr/v1/topology_service.grpc.pb.h"
 #include "nlohmann/json.hpp"
 #include "storage/schema.h"
-#include "storage/sqlite.h"
+#include "db/sqlite.h"
 #include "storage/sqlite_store.h"
 #include "tests/testing/subprocess.h"
 

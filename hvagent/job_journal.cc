@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "db/migrations.h"
 #include "spdlog/spdlog.h"
 
 namespace hvdr {
@@ -12,7 +13,9 @@ namespace {
 constexpr absl::Duration kPruneInterval = absl::Minutes(1);
 constexpr int kPruneBatch = 1000;
 
-constexpr char kSchema[] = R"sql(
+// Version 1. (IF NOT EXISTS: journals written before the schema was
+// versioned have the tables at user_version 0.)
+constexpr char kV1[] = R"sql(
 CREATE TABLE IF NOT EXISTS agent_jobs (
   job_id TEXT PRIMARY KEY,
   type INTEGER NOT NULL,
@@ -27,6 +30,15 @@ CREATE TABLE IF NOT EXISTS agent_jobs (
 CREATE INDEX IF NOT EXISTS agent_jobs_unfinished ON agent_jobs(created_us) WHERE phase < 2;
 CREATE INDEX IF NOT EXISTS agent_jobs_done ON agent_jobs(created_us) WHERE phase = 2;
 )sql";
+
+const Schema& JournalSchema() {
+  static const Schema* const kSchema = new Schema{
+      0x4856414A,  // "HVAJ"
+      {kV1},
+      {"agent_jobs"},
+  };
+  return *kSchema;
+}
 
 constexpr char kCols[] =
     "job_id, type, vm_id, recovery_point_id, network_settings, phase, hv_job_id, created_us, "
@@ -62,17 +74,17 @@ absl::StatusOr<std::unique_ptr<JobJournal>> JobJournal::Open(const std::string& 
     return absl::FailedPreconditionError(absl::StrCat(
         "journal ", path, " is in use by another process (another hvagent?): ", s.message()));
   };
+  const bool file = path != ":memory:" && !path.empty();
   absl::StatusOr<std::unique_ptr<Sqlite>> db = Sqlite::Open(path, options);
   if (!db.ok()) return in_use(db.status());
   // The agent holds the journal for its lifetime: no lock calls per
   // transaction, and a second hvagent given the same journal (which could
   // start a job twice) is refused here instead of sharing it.
   RETURN_IF_ERROR((*db)->Exec("PRAGMA locking_mode=EXCLUSIVE"));
-  RETURN_IF_ERROR(in_use((*db)->Exec(kSchema)));
+  RETURN_IF_ERROR(in_use(Migrate(**db, JournalSchema())));
   // Takes the write lock now (and, in this mode, keeps it), even when the
   // schema existed and nothing was written.
   RETURN_IF_ERROR(in_use((*db)->Exec("BEGIN EXCLUSIVE; COMMIT")));
-  const bool file = path != ":memory:" && !path.empty();
   if (file) RETURN_IF_ERROR((*db)->Exec("PRAGMA wal_autocheckpoint=0"));  // see CheckpointOnce
   std::unique_ptr<JobJournal> journal(new JobJournal(*std::move(db)));
   if (file) {

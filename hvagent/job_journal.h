@@ -4,7 +4,8 @@
 // which calls may have reached the hypervisor, and it keeps each job's
 // outcome past Hyper-V's TimeBeforeRemoval.
 //
-// Thread-safe. Backed by SQLite (storage/sqlite.h).
+// Thread-safe. Backed by SQLite (db/sqlite.h), with a versioned schema
+// (db/migrations.h).
 #ifndef HVDR_HVAGENT_JOB_JOURNAL_H_
 #define HVDR_HVAGENT_JOB_JOURNAL_H_
 
@@ -21,7 +22,7 @@
 #include "absl/time/time.h"
 #include "dr/v1/agent_service.pb.h"
 #include "hvagent/backend.h"
-#include "storage/sqlite.h"
+#include "db/sqlite.h"
 
 namespace hvdr {
 namespace agent {

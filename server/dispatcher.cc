@@ -261,6 +261,14 @@ void Dispatcher::OnStatus(const AgentJobStatus& status) {
                   : status.terminal()
                         ? absl::StrCat(dr::v1::JobState_Name(status.state()), " on the hypervisor")
                         : "";
+  if (!IsValidReturnCode(static_cast<uint32_t>(status.return_code()))) {
+    // An agent's bug: recorded as the failure it is, saying what it sent.
+    spdlog::error("{}: agent at {} reported return code {}, which Hyper-V does not define", job,
+                  t.agent, static_cast<int>(status.return_code()));
+    u.return_code = dr::v1::RETURN_CODE_FAILED;
+    u.message = absl::StrCat("the agent reported return code ", static_cast<int>(status.return_code()),
+                             ", which Hyper-V does not define; recorded as 32768 (Failed)");
+  }
   if (status.has_virtual_machine()) {
     u.has_vm_state = true;
     u.vm_state = status.virtual_machine();

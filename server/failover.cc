@@ -17,6 +17,7 @@
 #include "server/dispatcher.h"
 #include "server/job_writer.h"
 #include "server/names.h"
+#include "server/store_status.h"
 #include "spdlog/spdlog.h"
 
 namespace hvdr {
@@ -321,7 +322,13 @@ absl::StatusOr<std::optional<dr::v1::JobResponse>> FailoverLogic::Replayed(const
   return out;
 }
 
-void FailoverLogic::Submit(const OperationRequest& request, Done done) {
+void FailoverLogic::Submit(const OperationRequest& request, Done reply) {
+  // Refusals of the store (the VM's claim, a reused request id) in the
+  // API's terms.
+  Done done = [reply = std::move(reply)](const absl::StatusOr<dr::v1::JobResponse>& r) {
+    if (!r.ok()) return reply(ApiStatus(r.status()));
+    reply(r);
+  };
   // Names as the store knows them: the VM GUID in its canonical spelling
   // (a malformed name is reported by Check below).
   OperationRequest r = request;

@@ -7,6 +7,7 @@
 #include "common/hyperv_status.h"
 #include "common/status_macros.h"
 #include "server/names.h"
+#include "server/store_status.h"
 #include "spdlog/spdlog.h"
 
 namespace hvdr {
@@ -104,7 +105,7 @@ void AbandonJob(JobWriter* writer, Dispatcher* dispatcher, Clock* clock,
   u.event_time = clock->Now();
   u.end_time = u.event_time;
   u.message = absl::StrCat("abandoned by ", who, ": ", r.reason());
-  u.only_if_status_unknown = true;
+  u.only_if_return_code = dr::v1::RETURN_CODE_STATUS_UNKNOWN;
   u.request = RequestKey{r.request_id(), "dr.v1.JobService/AbandonJob", fp.SerializeAsString()};
   const std::string name = r.name();
   writer->Submit(std::move(u), [dispatcher, name, who, done](const absl::StatusOr<dr::v1::Job>& job) {
@@ -112,8 +113,9 @@ void AbandonJob(JobWriter* writer, Dispatcher* dispatcher, Clock* clock,
       return done(NotFoundParameter("name", "NOT_FOUND", absl::StrCat(name, " does not exist")));
     }
     if (!job.ok()) {
-      const std::string reason = ErrorDetailOf(job.status()).reason();
-      if (reason == "JOB_TERMINAL" || reason == "JOB_STATUS_KNOWN") {
+      const Refusal refusal = RefusalOf(job.status()).kind;
+      if (refusal == Refusal::kJobEnded || refusal == Refusal::kJobOutcomeKnown) {
+        const std::string reason = refusal == Refusal::kJobEnded ? "JOB_TERMINAL" : "JOB_STATUS_KNOWN";
         // Said in terms of this request: the job, not a state field.
         return done(InvalidState("name", reason,
                                  absl::StrCat(job.status().message(),
@@ -122,7 +124,7 @@ void AbandonJob(JobWriter* writer, Dispatcher* dispatcher, Clock* clock,
                                                     "can be abandoned: cancel it instead"
                                                   : "")));
       }
-      return done(job.status());
+      return done(ApiStatus(job.status()));
     }
     if (dispatcher != nullptr && IsTerminalJobState(job->state())) dispatcher->Drop(*job);
     spdlog::warn("{}: abandoned by {}; {} released", name, who, job->virtual_machine());

@@ -20,7 +20,8 @@
 #include "grpc/health/v1/health.pb.h"
 #include "spdlog/spdlog.h"
 #include "common/status_macros.h"
-#include "storage/db_file.h"
+#include "db/db_file.h"
+#include "server/store_status.h"
 
 namespace hvdr {
 namespace server {
@@ -100,7 +101,7 @@ absl::StatusOr<std::unique_ptr<DrServer>> DrServer::Create(const Options& option
   SqliteStore::Options store_options;
   store_options.sqlite.synchronous = options.db_synchronous;
   auto store = SqliteStore::Open(options.db_path, store_options);
-  if (!store.ok()) return store.status();  // it names the database
+  if (!store.ok()) return DatabaseStatus(store.status());  // it names the database
   s->store_ = *std::move(store);
   JobWriter::Options writer_options;
   writer_options.max_queued_creations = options.max_queued_creations;

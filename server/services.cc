@@ -10,6 +10,7 @@
 #include "common/status_macros.h"
 #include "server/jobs.h"
 #include "server/names.h"
+#include "server/store_status.h"
 
 namespace hvdr {
 namespace server {
@@ -21,7 +22,7 @@ grpc::ServerUnaryReactor* Reply(grpc::CallbackServerContext* context, absl::Stat
                                 Resp* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   if (result.ok()) *response = *std::move(result);
-  reactor->Finish(ToGrpcStatus(result.status(), context));
+  reactor->Finish(ApiGrpcStatus(result.status(), context));
   return reactor;
 }
 
@@ -91,7 +92,7 @@ grpc::ServerUnaryReactor* TopologyServiceImpl::RegisterHost(grpc::CallbackServer
   grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
   topology_->RegisterHostAsync(*r, [reactor, c, out](const absl::StatusOr<dr::v1::Host>& host) {
     if (host.ok()) *out = *host;
-    reactor->Finish(ToGrpcStatus(host.status(), c));
+    reactor->Finish(ApiGrpcStatus(host.status(), c));
   });
   return reactor;
 }
@@ -117,7 +118,7 @@ grpc::ServerUnaryReactor* TopologyServiceImpl::DeleteHost(grpc::CallbackServerCo
   if (auto* big = TooLarge(c, *r, limits_.max_request_bytes, out)) return big;
   grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
   topology_->DeleteHostAsync(*r, [reactor, c](const absl::Status& s) {
-    reactor->Finish(ToGrpcStatus(s, c));
+    reactor->Finish(ApiGrpcStatus(s, c));
   });
   return reactor;
 }
@@ -128,7 +129,7 @@ grpc::ServerUnaryReactor* TopologyServiceImpl::SyncHost(grpc::CallbackServerCont
   grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
   topology_->SyncHostAsync(r->name(), [reactor, c, out](const absl::StatusOr<dr::v1::Host>& host) {
     if (host.ok()) *out = *host;
-    reactor->Finish(ToGrpcStatus(host.status(), c));
+    reactor->Finish(ApiGrpcStatus(host.status(), c));
   });
   return reactor;
 }
@@ -205,7 +206,7 @@ grpc::ServerUnaryReactor* FailoverServiceImpl::Submit(grpc::CallbackServerContex
   grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
   logic_->Submit(op, [reactor, c, out](const absl::StatusOr<dr::v1::JobResponse>& result) {
     if (result.ok()) *out = *result;
-    reactor->Finish(ToGrpcStatus(result.status(), c));
+    reactor->Finish(ApiGrpcStatus(result.status(), c));
   });
   return reactor;
 }
@@ -255,7 +256,7 @@ class WatchReactor final : public SerialWriteReactor<dr::v1::WatchJobResponse>, 
     hub_->Watch(job_, this);
     absl::StatusOr<dr::v1::Job> current = store->GetJob(job_);
     if (!current.ok()) {
-      Close(ToGrpcStatus(Lookup(current.status(), "name", job_), context));
+      Close(ApiGrpcStatus(Lookup(current.status(), "name", job_), context));
       return;
     }
     OnJob(*current);
@@ -392,7 +393,7 @@ grpc::ServerWriteReactor<dr::v1::WatchJobResponse>* JobServiceImpl::WatchJob(
     if (valid.ok()) reactor->Counted(&watches_, peer);
   }
   if (!valid.ok()) {
-    reactor->Close(ToGrpcStatus(valid, c));
+    reactor->Close(ApiGrpcStatus(valid, c));
     return reactor;
   }
   reactor->Begin(store_, c);
@@ -406,7 +407,7 @@ grpc::ServerUnaryReactor* JobServiceImpl::CancelJob(grpc::CallbackServerContext*
   work_->Schedule([this, reactor, c, r, out] {
     absl::StatusOr<dr::v1::Job> job = server::CancelJob(store_, dispatcher_, *r);
     if (job.ok()) *out = *job;
-    reactor->Finish(ToGrpcStatus(job.status(), c));
+    reactor->Finish(ApiGrpcStatus(job.status(), c));
   });
   return reactor;
 }
@@ -416,7 +417,7 @@ grpc::ServerUnaryReactor* JobServiceImpl::AbandonJob(grpc::CallbackServerContext
   grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
   server::AbandonJob(writer_, dispatcher_, clock_, *r, [reactor, c, out](const absl::StatusOr<dr::v1::Job>& job) {
     if (job.ok()) *out = *job;
-    reactor->Finish(ToGrpcStatus(job.status(), c));
+    reactor->Finish(ApiGrpcStatus(job.status(), c));
   });
   return reactor;
 }

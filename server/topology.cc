@@ -16,6 +16,7 @@
 #include "common/status_macros.h"
 #include "server/dispatcher.h"
 #include "server/names.h"
+#include "server/store_status.h"
 #include "spdlog/spdlog.h"
 
 namespace hvdr {
@@ -93,7 +94,7 @@ void Topology::Register(const dr::v1::RegisterHostRequest& r, HostDone done) {
     if (dispatcher_ != nullptr) dispatcher_->KeepConnected(host.agent_address());
     return out;
   }();
-  if (!registered.ok()) return done(registered.status());
+  if (!registered.ok()) return done(ApiStatus(registered.status()));
   if (registered->answer.has_value()) return done(*registered->answer);
   SyncHostAsync(registered->name, [done = std::move(done)](const absl::StatusOr<dr::v1::Host>& synced) {
     if (synced.ok() || ErrorDetailOf(synced.status()).field() != "name") return done(synced);
@@ -139,7 +140,7 @@ absl::Status Topology::DeleteHost(const dr::v1::DeleteHostRequest& r) {
   if (deleted.status().code() == absl::StatusCode::kNotFound) {
     return NotFoundParameter("name", "HOST_NOT_FOUND", absl::StrCat(r.name(), " is not registered"));
   }
-  RETURN_IF_ERROR(deleted.status());
+  RETURN_IF_ERROR(ApiStatus(deleted.status()));
   if (!*deleted) spdlog::info("{}: removed with its inventory", r.name());
   if (dispatcher_ != nullptr && doomed.ok()) ForgetAgentIfUnused(doomed->agent_address());
   return absl::OkStatus();

@@ -9,7 +9,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "common/hyperv_status.h"
+#include "storage/refusal.h"
 
 namespace hvdr {
 
@@ -31,7 +31,7 @@ std::string QueryHash(absl::string_view kind, absl::string_view query) {
 }
 
 absl::Status Invalid(absl::string_view reason, absl::string_view why) {
-  return InvalidParameter("page_token", reason, why);
+  return Refuse(absl::StatusCode::kInvalidArgument, Refusal::kBadPageToken, "", reason, why);
 }
 
 }  // namespace

@@ -3,7 +3,7 @@
 // filter fields) and the last key of the page, authenticated with
 // HMAC-SHA256 under a per-database secret (OpenSSL's libcrypto). A token
 // from another list or another filter, a modified token and garbage are
-// all INVALID_ARGUMENT naming "page_token"; none can become a cursor the
+// all INVALID_ARGUMENT (Refusal::kBadPageToken); none can become a cursor the
 // server did not hand out.
 //
 // Thread-safe (const after construction).
@@ -32,9 +32,10 @@ class PageTokens {
   // (QueryKey below builds one).
   std::string Make(absl::string_view kind, absl::string_view query, absl::string_view key) const;
   // The key inside `token`, if this store made it for the same kind and
-  // query; INVALID_ARGUMENT (field page_token) otherwise: reason
-  // PAGE_TOKEN_OF_ANOTHER_QUERY when it is a genuine token of another list
-  // or filter, INVALID_PAGE_TOKEN when it is not a token of this database.
+  // query; INVALID_ARGUMENT kBadPageToken (storage/refusal.h) otherwise,
+  // `other` PAGE_TOKEN_OF_ANOTHER_QUERY when it is a genuine token of another
+  // list or filter, INVALID_PAGE_TOKEN when it is not a token of this
+  // database.
   absl::StatusOr<std::string> Parse(absl::string_view kind, absl::string_view query,
                                     absl::string_view token) const;
 

@@ -3,7 +3,7 @@
 #include <string>
 
 #include "absl/strings/escaping.h"
-#include "common/hyperv_status.h"
+#include "storage/refusal.h"
 #include "gtest/gtest.h"
 
 namespace hvdr {
@@ -11,7 +11,7 @@ namespace {
 
 const std::string kTestSecret(32, 'k');
 
-std::string Reason(const absl::Status& s) { return ErrorDetailOf(s).reason(); }
+std::string Reason(const absl::Status& s) { return RefusalOf(s).other; }
 
 TEST(PageTokensTest, ATokenResumesItsOwnQuery) {
   PageTokens tokens(kTestSecret);
@@ -27,7 +27,7 @@ TEST(PageTokensTest, ATokenOfAnotherQueryOrKindIsRefused) {
   for (auto [kind, query] : {std::pair{"jobs", "states=7"}, std::pair{"jobs", ""}, std::pair{"hosts", "states=4"}}) {
     auto key = tokens.Parse(kind, query, token);
     EXPECT_EQ(key.status().code(), absl::StatusCode::kInvalidArgument) << kind << " " << query;
-    EXPECT_EQ(ErrorDetailOf(key.status()).field(), "page_token");
+    EXPECT_EQ(RefusalOf(key.status()).kind, Refusal::kBadPageToken);
     EXPECT_EQ(Reason(key.status()), "PAGE_TOKEN_OF_ANOTHER_QUERY");
   }
 }
@@ -56,7 +56,7 @@ TEST(PageTokensTest, GarbageAndOtherSecretsAreRefused) {
         absl::WebSafeBase64Escape(std::string(40, '\0')), other.Make("jobs", "", "1")}) {
     auto key = tokens.Parse("jobs", "", token);
     EXPECT_EQ(key.status().code(), absl::StatusCode::kInvalidArgument) << token;
-    EXPECT_EQ(ErrorDetailOf(key.status()).field(), "page_token");
+    EXPECT_EQ(RefusalOf(key.status()).kind, Refusal::kBadPageToken);
     EXPECT_EQ(Reason(key.status()), "INVALID_PAGE_TOKEN") << token;
   }
 }

@@ -1,6 +1,5 @@
 #include "storage/schema.h"
 
-#include "absl/strings/str_cat.h"
 
 namespace hvdr {
 
@@ -141,48 +140,18 @@ CREATE INDEX idempotency_by_job ON idempotency(job) WHERE job IS NOT NULL;
 
 }  // namespace
 
-const std::vector<const char*>& SchemaMigrations() {
-  static const std::vector<const char*>* const kMigrations =
-      new std::vector<const char*>{kV1, kV2, kV3, kV4, kV5, kV6};
-  return *kMigrations;
+const Schema& StoreSchema() {
+  static const Schema* const kSchema = new Schema{
+      kHvdrApplicationId,
+      {kV1, kV2, kV3, kV4, kV5, kV6},
+      // Tables of a database written before the application_id stamp.
+      {"sites", "hosts", "vms", "jobs", "job_events"},
+  };
+  return *kSchema;
 }
 
-int LatestSchemaVersion() { return static_cast<int>(SchemaMigrations().size()); }
+int LatestSchemaVersion() { return StoreSchema().latest(); }
 
-absl::Status MigrateSchema(Sqlite& db, int target) {
-  if (target < 0) target = LatestSchemaVersion();
-  absl::StatusOr<int64_t> version = db.QueryInt("PRAGMA user_version");
-  if (!version.ok()) return version.status();
-  if (*version > LatestSchemaVersion()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "database schema version ", *version, " is newer than this program's (",
-        LatestSchemaVersion(), "); refusing to open it"));
-  }
-  absl::StatusOr<int64_t> app_id = db.QueryInt("PRAGMA application_id");
-  if (!app_id.ok()) return app_id.status();
-  if (*app_id != 0 && *app_id != kHvdrApplicationId) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "application_id ", *app_id, " is not hvdr's: another program's database; refusing to open it"));
-  }
-  const std::string stamp = absl::StrCat("PRAGMA application_id = ", kHvdrApplicationId);
-  if (*app_id == 0 && *version >= target) {
-    absl::Status s = InTransaction(db, [&]() { return db.Exec(stamp); });
-    if (!s.ok()) return s;
-  }
-  for (int v = static_cast<int>(*version); v < target; ++v) {
-    absl::Status s = InTransaction(db, [&]() -> absl::Status {
-      absl::Status step = db.Exec(SchemaMigrations()[v]);
-      if (!step.ok()) return step;
-      step = db.Exec(stamp);
-      if (!step.ok()) return step;
-      return db.Exec(absl::StrCat("PRAGMA user_version = ", v + 1));
-    });
-    if (!s.ok()) {
-      return absl::Status(s.code(), absl::StrCat("schema migration ", v, " -> ",
-                                                 v + 1, " failed: ", s.message()));
-    }
-  }
-  return absl::OkStatus();
-}
+absl::Status MigrateSchema(Sqlite& db, int target) { return Migrate(db, StoreSchema(), target); }
 
 }  // namespace hvdr

@@ -8,7 +8,8 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "storage/sqlite.h"
+#include "db/migrations.h"
+#include "db/sqlite.h"
 
 namespace hvdr {
 
@@ -17,19 +18,14 @@ namespace hvdr {
 // at its first open by this version.
 inline constexpr int32_t kHvdrApplicationId = 0x48564452;
 
-// Migration i (0-based) takes user_version i to i + 1. Never edit a
-// migration that has shipped: append a new one.
-const std::vector<const char*>& SchemaMigrations();
+// The store's schema (db/migrations.h). Never edit a migration that has
+// shipped: append a new one.
+const Schema& StoreSchema();
 
 // The user_version of a database with every migration applied.
 int LatestSchemaVersion();
 
-// Applies migrations until user_version == `target` (default: latest) and
-// stamps kHvdrApplicationId. FAILED_PRECONDITION, writing nothing, if the
-// database is newer than this program knows (it was written by a newer
-// release: refuse rather than corrupt it) or carries another program's
-// application_id. (storage/db_file.h checks a file more thoroughly before
-// it is opened for writing.)
+// Migrate(db, StoreSchema(), target) (db/migrations.h).
 absl::Status MigrateSchema(Sqlite& db, int target = -1);
 
 }  // namespace hvdr

@@ -19,7 +19,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "storage/schema.h"
-#include "storage/sqlite.h"
+#include "db/sqlite.h"
 #include "storage/sqlite_store.h"
 #include "tests/testing/subprocess.h"
 

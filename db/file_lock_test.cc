@@ -1,4 +1,4 @@
-#include "storage/file_lock.h"
+#include "db/file_lock.h"
 
 #include <signal.h>
 #include <sys/wait.h>

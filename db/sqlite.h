@@ -2,9 +2,9 @@
 // by their SQL text and reused, results as absl::Status with the right code.
 //
 // Not thread-safe: a Sqlite and its statements are used by one thread at a
-// time (SqliteStore serializes access with its own mutex).
-#ifndef HVDR_STORAGE_SQLITE_H_
-#define HVDR_STORAGE_SQLITE_H_
+// time (its owner serializes access, e.g. with a mutex).
+#ifndef HVDR_DB_SQLITE_H_
+#define HVDR_DB_SQLITE_H_
 
 #include <cstdint>
 #include <memory>
@@ -147,4 +147,4 @@ absl::Status InTransaction(Sqlite& db, F&& body) {
 
 }  // namespace hvdr
 
-#endif  // HVDR_STORAGE_SQLITE_H_
+#endif  // HVDR_DB_SQLITE_H_

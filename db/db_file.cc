@@ -1,4 +1,4 @@
-#include "storage/db_file.h"
+#include "db/db_file.h"
 
 #include <errno.h>
 #include <sqlite3.h>
@@ -15,17 +15,15 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "common/hyperv_status.h"
-#include "storage/schema.h"
 
 namespace hvdr {
 
 namespace {
 
-// "database <path>: <why>", with an ErrorDetail naming the field "db".
-absl::Status Refuse(absl::StatusCode code, dr::v1::ReturnCode return_code, absl::string_view reason,
-                    const std::string& path, absl::string_view why) {
-  return ErrorWithDetail(code, return_code, "db", reason, absl::StrCat("database ", path, ": ", why));
+// "database <path>: <why>", with the problem attached.
+absl::Status Refuse(absl::StatusCode code, absl::string_view problem, const std::string& path,
+                    absl::string_view why) {
+  return DbProblem(code, problem, absl::StrCat("database ", path, ": ", why));
 }
 
 std::string DirectoryOf(const std::string& path) {
@@ -46,12 +44,11 @@ absl::Status CheckDirectory(const std::string& path) {
   const std::string dir = DirectoryOf(path);
   struct stat st;
   if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-    return Refuse(absl::StatusCode::kNotFound, dr::v1::RETURN_CODE_FILE_NOT_FOUND, kDbDirectoryMissing,
+    return Refuse(absl::StatusCode::kNotFound, kDbDirectoryMissing,
                   path, absl::StrCat("directory ", dir, " does not exist"));
   }
   if (access(dir.c_str(), W_OK | X_OK) != 0) {
-    return Refuse(absl::StatusCode::kPermissionDenied, dr::v1::RETURN_CODE_ACCESS_DENIED,
-                  kDbDirectoryReadOnly, path,
+    return Refuse(absl::StatusCode::kPermissionDenied, kDbDirectoryReadOnly, path,
                   absl::StrCat("directory ", dir, " is not writable (", strerror(errno),
                                "): the database's -wal, -shm and .lock files live beside it"));
   }
@@ -100,23 +97,34 @@ int QueryColumn(sqlite3* db, const char* sql, std::vector<std::string>* out) {
 
 }  // namespace
 
-absl::Status CheckDatabaseFile(const std::string& path) {
+absl::Status DbProblem(absl::StatusCode code, absl::string_view problem, absl::string_view message) {
+  absl::Status s(code, message);
+  s.SetPayload(kDbProblemUrl, absl::Cord(problem));
+  return s;
+}
+
+std::string DbProblemOf(const absl::Status& status) {
+  absl::optional<absl::Cord> problem = status.GetPayload(kDbProblemUrl);
+  return problem.has_value() ? std::string(*problem) : std::string();
+}
+
+absl::Status CheckDatabaseFile(const std::string& path, const Schema& schema) {
   struct stat st;
   if (stat(path.c_str(), &st) != 0) {
     if (errno == ENOENT) return CheckDirectory(path);  // a new database
-    return Refuse(absl::StatusCode::kPermissionDenied, dr::v1::RETURN_CODE_ACCESS_DENIED, kDbUnreadable,
+    return Refuse(absl::StatusCode::kPermissionDenied, kDbUnreadable,
                   path, absl::StrCat("cannot be read: ", strerror(errno)));
   }
   if (S_ISDIR(st.st_mode)) {
-    return Refuse(absl::StatusCode::kInvalidArgument, dr::v1::RETURN_CODE_INVALID_PARAMETER, kDbIsDirectory,
+    return Refuse(absl::StatusCode::kInvalidArgument, kDbIsDirectory,
                   path, "is a directory, not a database file");
   }
   if (!S_ISREG(st.st_mode)) {
-    return Refuse(absl::StatusCode::kInvalidArgument, dr::v1::RETURN_CODE_INVALID_PARAMETER, kDbNotAFile,
+    return Refuse(absl::StatusCode::kInvalidArgument, kDbNotAFile,
                   path, "is not a regular file");
   }
   if (access(path.c_str(), R_OK) != 0) {
-    return Refuse(absl::StatusCode::kPermissionDenied, dr::v1::RETURN_CODE_ACCESS_DENIED, kDbUnreadable,
+    return Refuse(absl::StatusCode::kPermissionDenied, kDbUnreadable,
                   path, absl::StrCat("cannot be read: ", strerror(errno)));
   }
   if (st.st_size > 0) {
@@ -127,7 +135,7 @@ absl::Status CheckDatabaseFile(const std::string& path) {
     int rc = sqlite3_open_v2(ReadOnlyUri(path, immutable).c_str(), &ro.db_,
                              SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX, nullptr);
     if (rc != SQLITE_OK) {
-      return Refuse(absl::StatusCode::kPermissionDenied, dr::v1::RETURN_CODE_ACCESS_DENIED, kDbUnreadable,
+      return Refuse(absl::StatusCode::kPermissionDenied, kDbUnreadable,
                     path, absl::StrCat("cannot be opened: ", sqlite3_errstr(rc)));
     }
     // The 100-byte header, read through SQLite's own descriptor (a
@@ -138,13 +146,13 @@ absl::Status CheckDatabaseFile(const std::string& path) {
     if (sqlite3_file_control(ro.db_, "main", SQLITE_FCNTL_FILE_POINTER, &file) != SQLITE_OK ||
         file == nullptr || file->pMethods == nullptr ||
         file->pMethods->xFileSize(file, &file_size) != SQLITE_OK) {
-      return Refuse(absl::StatusCode::kPermissionDenied, dr::v1::RETURN_CODE_ACCESS_DENIED, kDbUnreadable,
+      return Refuse(absl::StatusCode::kPermissionDenied, kDbUnreadable,
                     path, "cannot be read");
     }
     const int got = file->pMethods->xRead(file, header, sizeof(header), 0);
     static constexpr char kMagic[] = "SQLite format 3";  // and its NUL: 16 bytes
     if ((got != SQLITE_OK && got != SQLITE_IOERR_SHORT_READ) || memcmp(header, kMagic, 16) != 0) {
-      return Refuse(absl::StatusCode::kDataLoss, dr::v1::RETURN_CODE_INCORRECT_DATA_TYPE, kDbNotSqlite, path,
+      return Refuse(absl::StatusCode::kDataLoss, kDbNotSqlite, path,
                     absl::StrCat("is not an SQLite database (", st.st_size,
                                  " bytes without SQLite's header); give --db a new path or the right file"));
     }
@@ -157,7 +165,7 @@ absl::Status CheckDatabaseFile(const std::string& path) {
     const int64_t want = static_cast<int64_t>(pages) * page_size;
     if (got == SQLITE_IOERR_SHORT_READ || (pages_valid && file_size < want) ||
         (page_size >= 512 && file_size % page_size != 0)) {
-      return Refuse(absl::StatusCode::kDataLoss, dr::v1::RETURN_CODE_FAILED, kDbTruncated, path,
+      return Refuse(absl::StatusCode::kDataLoss, kDbTruncated, path,
                     absl::StrCat("is truncated: ", file_size, " bytes, its header says ",
                                  pages_valid ? absl::StrCat(want) : std::string("more"),
                                  "; restore it from a backup"));
@@ -170,33 +178,35 @@ absl::Status CheckDatabaseFile(const std::string& path) {
     if (rc == SQLITE_OK) {
       rc = QueryColumn(ro.db_, "SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name", &tables);
     }
+    if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED) {
+      return Refuse(absl::StatusCode::kFailedPrecondition, kDbInUse, path,
+                    absl::StrCat("is in use by another process (", sqlite3_errmsg(ro.db_), ")"));
+    }
     if (rc != SQLITE_OK) {
       const bool corrupt = (rc & 0xff) == SQLITE_CORRUPT || (rc & 0xff) == SQLITE_NOTADB;
-      return Refuse(corrupt ? absl::StatusCode::kDataLoss : absl::StatusCode::kPermissionDenied,
-                    corrupt ? dr::v1::RETURN_CODE_FAILED : dr::v1::RETURN_CODE_ACCESS_DENIED,
-                    corrupt ? kDbCorrupt : kDbUnreadable, path,
+      return Refuse(corrupt ? absl::StatusCode::kDataLoss : absl::StatusCode::kPermissionDenied, corrupt ? kDbCorrupt : kDbUnreadable, path,
                     absl::StrCat("cannot be read: ", sqlite3_errmsg(ro.db_)));
     }
     int64_t app_id = 0;
     int64_t user_version = 0;
     if (!values.empty()) (void)absl::SimpleAtoi(values[0], &app_id);
     if (!version.empty()) (void)absl::SimpleAtoi(version[0], &user_version);
-    // An hvdr database is stamped with our application_id; one made before
+    // A database of this schema is stamped with its application_id; one made before
     // the stamp (application_id 0) is known by its tables.
-    bool hvdr = app_id == kHvdrApplicationId;
+    bool ours = app_id == schema.application_id;
     if (app_id == 0) {
       const std::set<std::string> have(tables.begin(), tables.end());
-      bool all = true;
-      for (const char* t : {"sites", "hosts", "vms", "jobs", "job_events"}) all = all && have.count(t) > 0;
+      bool all = !schema.legacy_tables.empty();
+      for (const std::string& t : schema.legacy_tables) all = all && have.count(t) > 0;
       // An empty SQLite file is ours to fill; one without tables claiming a
       // schema version of ours is not (migrating it would fail half-way,
       // after the WAL switch); one claiming a newer version is refused as
       // newer below.
-      hvdr = all || (tables.empty() && (user_version == 0 || user_version > LatestSchemaVersion()));
+      ours = all || (tables.empty() && (user_version == 0 || user_version > schema.latest()));
     }
-    if (!hvdr) {
+    if (!ours) {
       std::vector<std::string> shown(tables.begin(), tables.begin() + std::min<size_t>(tables.size(), 5));
-      return Refuse(absl::StatusCode::kFailedPrecondition, dr::v1::RETURN_CODE_INVALID_PARAMETER, kDbForeign,
+      return Refuse(absl::StatusCode::kFailedPrecondition, kDbForeign,
                     path,
                     absl::StrFormat("is an SQLite database of another program (application_id 0x%08x, "
                                     "tables: %s%s); refusing to touch it",
@@ -204,17 +214,17 @@ absl::Status CheckDatabaseFile(const std::string& path) {
                                     tables.empty() ? "none" : absl::StrJoin(shown, ", "),
                                     tables.size() > shown.size() ? ", ..." : ""));
     }
-    if (user_version > LatestSchemaVersion()) {
-      return Refuse(absl::StatusCode::kFailedPrecondition, dr::v1::RETURN_CODE_INVALID_STATE, kDbNewerSchema,
+    if (user_version > schema.latest()) {
+      return Refuse(absl::StatusCode::kFailedPrecondition, kDbNewerSchema,
                     path,
                     absl::StrCat("schema version ", user_version, " is newer than this program's (",
-                                 LatestSchemaVersion(),
-                                 "): it was written by a newer hvdr release; refusing to open it"));
+                                 schema.latest(),
+                                 "): it was written by a newer release; refusing to open it"));
     }
   }
   if (access(path.c_str(), W_OK) != 0) {
-    return Refuse(absl::StatusCode::kPermissionDenied, dr::v1::RETURN_CODE_ACCESS_DENIED, kDbReadOnly, path,
-                  absl::StrCat("is not writable (", strerror(errno), "): drserver writes every job to it"));
+    return Refuse(absl::StatusCode::kPermissionDenied, kDbReadOnly, path,
+                  absl::StrCat("is not writable (", strerror(errno), "): it is written to while open"));
   }
   return CheckDirectory(path);
 }

@@ -1,4 +1,4 @@
-#include "storage/sqlite.h"
+#include "db/sqlite.h"
 
 #include <sqlite3.h>
 

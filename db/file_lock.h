@@ -7,8 +7,8 @@
 // lock when the process dies (no stale lock after a crash). The lock file
 // is separate from the database: an extra descriptor on the database file
 // itself would, when closed, release SQLite's own POSIX locks on it.
-#ifndef HVDR_STORAGE_FILE_LOCK_H_
-#define HVDR_STORAGE_FILE_LOCK_H_
+#ifndef HVDR_DB_FILE_LOCK_H_
+#define HVDR_DB_FILE_LOCK_H_
 
 #include <memory>
 #include <string>
@@ -37,4 +37,4 @@ class FileLock {
 
 }  // namespace hvdr
 
-#endif  // HVDR_STORAGE_FILE_LOCK_H_
+#endif  // HVDR_DB_FILE_LOCK_H_

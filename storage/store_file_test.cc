@@ -1,7 +1,7 @@
 // What SqliteStore::Open does with every kind of file it may be given: a
 // refusal names the path and the reason, and a file that is refused is left
 // byte for byte as it was.
-#include "storage/db_file.h"
+#include "db/db_file.h"
 
 #include <linux/capability.h>
 #include <sys/stat.h>
@@ -16,11 +16,10 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "common/hyperv_status.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "storage/schema.h"
-#include "storage/sqlite.h"
+#include "db/sqlite.h"
 #include "storage/sqlite_store.h"
 
 namespace hvdr {
@@ -53,7 +52,7 @@ bool Exists(const std::string& path) {
   return stat(path.c_str(), &st) == 0;
 }
 
-std::string Reason(const absl::Status& s) { return ErrorDetailOf(s).reason(); }
+std::string Reason(const absl::Status& s) { return DbProblemOf(s); }
 
 // An hvdr database with some rows, checkpointed into the file.
 void MakeHvdrDb(const std::string& path, int hosts = 1) {
@@ -88,12 +87,12 @@ void WithoutFileCapabilities(const std::function<void()>& body) {
 
 TEST(DbFileTest, NewFileInAWritableDirectoryIsFine) {
   const std::string dir = TempDir("new");
-  EXPECT_TRUE(CheckDatabaseFile(dir + "/drserver.db").ok());
+  EXPECT_TRUE(CheckDatabaseFile(dir + "/drserver.db", StoreSchema()).ok());
   EXPECT_FALSE(Exists(dir + "/drserver.db"));
 }
 
 TEST(DbFileTest, MissingDirectoryIsNamed) {
-  const absl::Status s = CheckDatabaseFile("/nonexistent-dir/x/y.db");
+  const absl::Status s = CheckDatabaseFile("/nonexistent-dir/x/y.db", StoreSchema());
   EXPECT_EQ(s.code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(Reason(s), kDbDirectoryMissing);
   EXPECT_THAT(std::string(s.message()), HasSubstr("/nonexistent-dir/x/y.db"));
@@ -139,7 +138,7 @@ TEST(DbFileTest, TruncatedToLessThanAHeaderIsNotSqlite) {
   const std::string path = TempDir("stub") + "/drserver.db";
   MakeHvdrDb(path);
   Write(path, Contents(path).substr(0, 40));
-  const absl::Status s = CheckDatabaseFile(path);
+  const absl::Status s = CheckDatabaseFile(path, StoreSchema());
   EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss);
   EXPECT_THAT(Reason(s), ::testing::AnyOf(kDbNotSqlite, kDbTruncated));
 }
@@ -193,7 +192,7 @@ TEST(DbFileTest, ForeignApplicationIdIsRefusedEvenWithHvdrTables) {
     ASSERT_TRUE(db.ok());
     ASSERT_TRUE((*db)->Exec("PRAGMA application_id = 1234").ok());
   }
-  EXPECT_EQ(Reason(CheckDatabaseFile(path)), kDbForeign);
+  EXPECT_EQ(Reason(CheckDatabaseFile(path, StoreSchema())), kDbForeign);
 }
 
 TEST(DbFileTest, TablelessFileClaimingOurSchemaVersionIsForeign) {

@@ -1,0 +1,66 @@
+#include "db/migrations.h"
+
+#include <gtest/gtest.h>
+
+namespace hvdr {
+namespace {
+
+const Schema& TwoStep() {
+  static const Schema* const kSchema = new Schema{
+      0x54455354,  // "TEST"
+      {"CREATE TABLE a (x INTEGER);", "ALTER TABLE a ADD COLUMN y INTEGER;"},
+      {"a"},
+  };
+  return *kSchema;
+}
+
+int64_t Pragma(Sqlite& db, const char* name) {
+  absl::StatusOr<int64_t> v = db.QueryInt(std::string("PRAGMA ") + name);
+  EXPECT_TRUE(v.ok()) << v.status();
+  return v.ok() ? *v : -1;
+}
+
+TEST(MigrationsTest, AppliesEachStepOnceAndStamps) {
+  auto db = Sqlite::Open(":memory:", {});
+  ASSERT_TRUE(db.ok());
+  ASSERT_TRUE(Migrate(**db, TwoStep(), 1).ok());
+  EXPECT_EQ(Pragma(**db, "user_version"), 1);
+  EXPECT_EQ(Pragma(**db, "application_id"), 0x54455354);
+  ASSERT_TRUE(Migrate(**db, TwoStep()).ok());
+  EXPECT_EQ(Pragma(**db, "user_version"), 2);
+  // Again: nothing left to apply (the ALTER would fail if it ran twice).
+  EXPECT_TRUE(Migrate(**db, TwoStep()).ok());
+  EXPECT_TRUE((*db)->Exec("INSERT INTO a(x, y) VALUES (1, 2)").ok());
+}
+
+TEST(MigrationsTest, RefusesANewerDatabaseAndWritesNothing) {
+  auto db = Sqlite::Open(":memory:", {});
+  ASSERT_TRUE(db.ok());
+  ASSERT_TRUE((*db)->Exec("PRAGMA user_version = 3").ok());
+  absl::Status s = Migrate(**db, TwoStep());
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(s.message().find("newer"), std::string::npos) << s;
+  EXPECT_EQ(Pragma(**db, "application_id"), 0);
+}
+
+TEST(MigrationsTest, RefusesAnotherProgramsDatabase) {
+  auto db = Sqlite::Open(":memory:", {});
+  ASSERT_TRUE(db.ok());
+  ASSERT_TRUE((*db)->Exec("PRAGMA application_id = 7").ok());
+  absl::Status s = Migrate(**db, TwoStep());
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(Pragma(**db, "user_version"), 0);
+}
+
+TEST(MigrationsTest, AFailedStepLeavesTheVersionBefore) {
+  const Schema bad{0x54455354, {"CREATE TABLE a (x INTEGER);", "ALTER TABLE nope ADD COLUMN y;"}, {}};
+  auto db = Sqlite::Open(":memory:", {});
+  ASSERT_TRUE(db.ok());
+  absl::Status s = Migrate(**db, bad);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("schema migration 1 -> 2"), std::string::npos) << s;
+  EXPECT_EQ(Pragma(**db, "user_version"), 1);
+}
+
+}  // namespace
+}  // namespace hvdr
