@@ -64,18 +64,23 @@ constexpr SectionHelp kSections[] = {
 
 std::string Sub(const ParsedArgs& a) { return a.positional.size() > 1 ? a.positional[1] : ""; }
 
+// Reports an error, or shows the result: as JSON, or by `print`.
+template <typename M, typename Print>
+int Show(Ctx& ctx, const absl::StatusOr<M>& result, Print print) {
+  if (!result.ok()) return Fail(ctx, result.status());
+  if (ctx.json) {
+    *ctx.out << ToJson(*result) << std::endl;
+  } else {
+    print(*result);
+  }
+  return kOk;
+}
+
 int HostsList(Ctx& ctx, const ParsedArgs& a) {
   dr::v1::ListHostsRequest r;
   if (a.Has("site")) r.set_site(SiteArg(a.Get("site")));
   r.set_page_size(1000);
-  absl::StatusOr<dr::v1::ListHostsResponse> resp = ctx.client->ListHosts(r);
-  if (!resp.ok()) return Fail(ctx, resp.status());
-  if (ctx.json) {
-    *ctx.out << ToJson(*resp) << std::endl;
-  } else {
-    PrintHosts(*ctx.out, *resp);
-  }
-  return kOk;
+  return Show(ctx, ctx.client->ListHosts(r), [&](const auto& hosts) { PrintHosts(*ctx.out, hosts); });
 }
 
 int HostsAdd(Ctx& ctx, const ParsedArgs& a) {
@@ -132,15 +137,10 @@ int SitesList(Ctx& ctx, const ParsedArgs& a) {
   if (a.positional.size() != 2) return Usage(ctx, "sites takes list");
   dr::v1::ListSitesRequest r;
   r.set_page_size(1000);
-  absl::StatusOr<dr::v1::ListSitesResponse> resp = ctx.client->ListSites(r);
-  if (!resp.ok()) return Fail(ctx, resp.status());
-  if (ctx.json) {
-    *ctx.out << ToJson(*resp) << std::endl;
-  } else {
-    for (const auto& s : resp->sites()) *ctx.out << s.name() << "\n";
+  return Show(ctx, ctx.client->ListSites(r), [&](const dr::v1::ListSitesResponse& sites) {
+    for (const auto& s : sites.sites()) *ctx.out << s.name() << "\n";
     *ctx.out << std::flush;
-  }
-  return kOk;
+  });
 }
 
 int VmsList(Ctx& ctx, const ParsedArgs& a) {
@@ -166,14 +166,8 @@ int VmsList(Ctx& ctx, const ParsedArgs& a) {
     r.set_filter_replication_mode(true);
   }
   r.set_page_size(1000);
-  absl::StatusOr<dr::v1::ListVirtualMachinesResponse> all = ctx.client->ListAllVirtualMachines(r);
-  if (!all.ok()) return Fail(ctx, all.status());
-  if (ctx.json) {
-    *ctx.out << ToJson(*all) << std::endl;
-  } else {
-    PrintVirtualMachines(*ctx.out, *all, absl::Now());
-  }
-  return kOk;
+  return Show(ctx, ctx.client->ListAllVirtualMachines(r),
+              [&](const auto& vms) { PrintVirtualMachines(*ctx.out, vms, absl::Now()); });
 }
 
 int VmsShow(Ctx& ctx, const ParsedArgs& a) {
@@ -224,14 +218,7 @@ int JobsList(Ctx& ctx, const ParsedArgs& a) {
     return Usage(ctx, "--limit takes a positive number");
   }
   r.set_page_size(limit);
-  absl::StatusOr<dr::v1::ListJobsResponse> resp = ctx.client->ListJobs(r);
-  if (!resp.ok()) return Fail(ctx, resp.status());
-  if (ctx.json) {
-    *ctx.out << ToJson(*resp) << std::endl;
-  } else {
-    PrintJobs(*ctx.out, *resp);
-  }
-  return kOk;
+  return Show(ctx, ctx.client->ListJobs(r), [&](const auto& jobs) { PrintJobs(*ctx.out, jobs); });
 }
 
 // jobs get|watch|events|cancel JOB: the job's name, or "" after reporting
@@ -243,13 +230,7 @@ std::string JobOperand(Ctx& ctx, const ParsedArgs& a, int* exit) {
 }
 
 int ShowJob(Ctx& ctx, const absl::StatusOr<dr::v1::Job>& job) {
-  if (!job.ok()) return Fail(ctx, job.status());
-  if (ctx.json) {
-    *ctx.out << ToJson(*job) << std::endl;
-  } else {
-    PrintJob(*ctx.out, *job);
-  }
-  return kOk;
+  return Show(ctx, job, [&](const dr::v1::Job& j) { PrintJob(*ctx.out, j); });
 }
 
 int JobsGet(Ctx& ctx, const ParsedArgs& a) {
@@ -273,14 +254,7 @@ int JobsEvents(Ctx& ctx, const ParsedArgs& a) {
   r.set_parent(JobOperand(ctx, a, &exit));
   if (exit != kOk) return exit;
   r.set_page_size(1000);
-  absl::StatusOr<dr::v1::ListJobEventsResponse> resp = ctx.client->ListJobEvents(r);
-  if (!resp.ok()) return Fail(ctx, resp.status());
-  if (ctx.json) {
-    *ctx.out << ToJson(*resp) << std::endl;
-  } else {
-    PrintJobEvents(*ctx.out, *resp);
-  }
-  return kOk;
+  return Show(ctx, ctx.client->ListJobEvents(r), [&](const auto& events) { PrintJobEvents(*ctx.out, events); });
 }
 
 int JobsCancel(Ctx& ctx, const ParsedArgs& a) {
