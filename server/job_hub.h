@@ -85,13 +85,14 @@ class JobHub {
   // Waits until every version queued so far has been handed to its
   // watchers (tests; shutdown).
   void Drain();
-  // Which delivery thread serves `job` (tests).
-  int DeliveryThreadFor(const std::string& job) const;
+  // Test hook: which delivery thread serves `job`.
+  int DeliveryThreadForTest(const std::string& job) const;
   // Delivers progress held back with nothing newer for progress_interval.
   void Flush();
   // Calls OnClose on every watcher (shutdown).
   void CloseAll();
-  int WatcherCount();
+  // Test hook: watchers registered, over all jobs.
+  int WatcherCountForTest();
 
  private:
   static constexpr int kShards = 64;
