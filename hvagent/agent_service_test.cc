@@ -111,7 +111,7 @@ TEST_F(AgentServiceTest, FailoverStreamsStatesInOrderThenEnds) {
   bool saw_running = false;
   for (const auto& s : r.statuses) saw_running |= s.state() == dr::v1::JOB_STATE_RUNNING;
   EXPECT_TRUE(saw_running);
-  EXPECT_EQ(backend_->Snapshot().vms(0).state(), dr::v1::REPLICATION_STATE_RECOVERED);
+  EXPECT_EQ(backend_->SnapshotForTest().vms(0).state(), dr::v1::REPLICATION_STATE_RECOVERED);
 }
 
 TEST_F(AgentServiceTest, DispatchingTheSameJobIdTwiceRunsOneOperation) {
@@ -129,7 +129,7 @@ TEST_F(AgentServiceTest, DispatchingTheSameJobIdTwiceRunsOneOperation) {
   StreamResult third = Failover("jobs/same");
   ASSERT_EQ(third.statuses.size(), 1u);
   EXPECT_EQ(third.statuses[0].state(), dr::v1::JOB_STATE_COMPLETED);
-  EXPECT_EQ(backend_->Snapshot().history_size(), 1);
+  EXPECT_EQ(backend_->SnapshotForTest().history_size(), 1);
 }
 
 TEST_F(AgentServiceTest, WatchJobReattachesByIdAndUnknownIsNotFound) {
@@ -154,7 +154,7 @@ TEST_F(AgentServiceTest, WatchJobReattachesByIdAndUnknownIsNotFound) {
   StreamResult r = Drain(reader.get(), ctx);
   ASSERT_TRUE(r.status.ok()) << r.status;
   EXPECT_EQ(r.statuses.back().state(), dr::v1::JOB_STATE_COMPLETED);
-  EXPECT_EQ(backend_->Snapshot().history_size(), 1);
+  EXPECT_EQ(backend_->SnapshotForTest().history_size(), 1);
 
   watch.set_job_id("jobs/never");
   grpc::ClientContext ctx2;
@@ -170,7 +170,7 @@ TEST_F(AgentServiceTest, RefusalIsATerminalStatusWithHyperVsCode) {
   EXPECT_EQ(r.statuses.back().return_code(), dr::v1::RETURN_CODE_INVALID_PARAMETER);
   EXPECT_EQ(r.statuses.back().state(), dr::v1::JOB_STATE_EXCEPTION);
   EXPECT_TRUE(r.statuses.back().terminal());
-  EXPECT_EQ(backend_->Snapshot().history_size(), 0);
+  EXPECT_EQ(backend_->SnapshotForTest().history_size(), 0);
 }
 
 TEST_F(AgentServiceTest, MissingFieldsAreInvalidArgumentWithTheHyperVCodeInMetadata) {
@@ -300,7 +300,7 @@ TEST_F(AgentServiceTest, RunJobsCarriesManyJobsOnOneStream) {
   Session replay = ReadUntilEnded(stream.get(), {"jobs/s1"});
   ASSERT_EQ(replay.statuses["jobs/s1"].size(), 1u);
   EXPECT_EQ(replay.statuses["jobs/s1"][0].state(), dr::v1::JOB_STATE_COMPLETED);
-  EXPECT_EQ(backend_->Snapshot().history_size(), 1) << "the failover ran once";
+  EXPECT_EQ(backend_->SnapshotForTest().history_size(), 1) << "the failover ran once";
   stream->WritesDone();
   EXPECT_TRUE(stream->Finish().ok());
 }
@@ -331,7 +331,7 @@ TEST_F(AgentServiceTest, RunJobsRefusesBadRequestsPerJob) {
   Session second = ReadUntilEnded(stream.get(), {"jobs/good"});
   ASSERT_EQ(second.refusals.count("jobs/good"), 1u);
   EXPECT_EQ(second.refusals["jobs/good"].code(), static_cast<int>(absl::StatusCode::kFailedPrecondition));
-  EXPECT_EQ(backend_->Snapshot().history_size(), 1);
+  EXPECT_EQ(backend_->SnapshotForTest().history_size(), 1);
 }
 
 TEST_F(AgentServiceTest, ShutdownEndsRunJobsStreamsWithUnavailable) {

@@ -121,7 +121,7 @@ TEST_F(JobRunnerTest, SameJobIdReattachesAndNeverStartsASecondOperation) {
   auto late = runner_->Start(kTestJob, Failover(), nullptr, nullptr);
   ASSERT_TRUE(late.ok());
   EXPECT_EQ(late->state(), dr::v1::JOB_STATE_COMPLETED);
-  EXPECT_EQ(backend_->Snapshot().history_size(), 1);
+  EXPECT_EQ(backend_->SnapshotForTest().history_size(), 1);
 }
 
 TEST_F(JobRunnerTest, JobIdReusedForAnotherOperationIsRefused) {
@@ -174,7 +174,7 @@ TEST_F(JobRunnerTest, RestartReattachesToStartedJobs) {
   ASSERT_TRUE(runner_->Watch(kTestJob, rec.Listener(), nullptr).ok());
   Step(absl::Seconds(1));
   EXPECT_EQ(rec.Seen().back().state(), dr::v1::JOB_STATE_COMPLETED);
-  EXPECT_EQ(backend_->Snapshot().history_size(), 1);
+  EXPECT_EQ(backend_->SnapshotForTest().history_size(), 1);
 }
 
 TEST_F(JobRunnerTest, RestartAdoptsAJobThatReachedTheHypervisorButNotTheJournal) {
@@ -189,13 +189,13 @@ TEST_F(JobRunnerTest, RestartAdoptsAJobThatReachedTheHypervisorButNotTheJournal)
   EXPECT_EQ(watched->hypervisor_job_id(), r.job_id);
   Step(absl::Seconds(2));
   EXPECT_EQ(journal_->Get(kTestJob)->final_status.state(), dr::v1::JOB_STATE_COMPLETED);
-  EXPECT_EQ(backend_->Snapshot().history_size(), 1);
+  EXPECT_EQ(backend_->SnapshotForTest().history_size(), 1);
 }
 
 TEST_F(JobRunnerTest, RestartStartsAJobThatNeverReachedTheHypervisor) {
   ASSERT_TRUE(journal_->InsertPending(kTestJob, Failover(), clock_.Now()).ok());
   MakeRunner();
-  EXPECT_EQ(backend_->Snapshot().history_size(), 1);
+  EXPECT_EQ(backend_->SnapshotForTest().history_size(), 1);
   Step(absl::Seconds(2));
   EXPECT_EQ(journal_->Get(kTestJob)->final_status.state(), dr::v1::JOB_STATE_COMPLETED);
 }

@@ -137,7 +137,7 @@ Dispatcher::Dispatcher(Store* store, AgentStubFactory* agents, JobWriter* writer
 
 Dispatcher::~Dispatcher() { Shutdown(); }
 
-int Dispatcher::ActiveJobs() {
+int Dispatcher::ActiveJobsForTest() {
   absl::MutexLock lock(&mu_);
   return static_cast<int>(jobs_.size());
 }

@@ -106,7 +106,8 @@ class Dispatcher {
   // Ends every stream (jobs go on in their hypervisors and are re-attached
   // at the next start) and waits for them to finish.
   void Shutdown();
-  int ActiveJobs();
+  // Test hook: jobs the dispatcher still drives (not yet durably terminal).
+  int ActiveJobsForTest();
 
  private:
   class Session;

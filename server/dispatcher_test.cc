@@ -199,7 +199,7 @@ TEST_F(DispatcherTest, ManyJobsShareOneStream) {
   }
   EXPECT_EQ(agent_.streams(), 1);
   EXPECT_EQ(agent_.received(), kVms) << "each job sent once";
-  EXPECT_EQ(dispatcher_->ActiveJobs(), 0);
+  EXPECT_EQ(dispatcher_->ActiveJobsForTest(), 0);
 }
 
 TEST_F(DispatcherTest, AFinalRefusalFailsTheJobWithTheAgentsReturnCode) {

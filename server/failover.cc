@@ -135,8 +135,8 @@ absl::StatusOr<dr::v1::VirtualMachine> FailoverLogic::Resolve(const OperationReq
                                        "; name one as hosts/{host}/virtualMachines/{guid}"));
 }
 
-absl::Status FailoverLogic::Check(const OperationRequest& r, dr::v1::VirtualMachine* vm_out,
-                                  dr::v1::Host* host_out) {
+absl::Status FailoverLogic::CheckForTest(const OperationRequest& r, dr::v1::VirtualMachine* vm_out,
+                                         dr::v1::Host* host_out) {
   Checked checked;
   RETURN_IF_ERROR(CheckFor(r, /*check_busy=*/true, &checked));
   if (vm_out != nullptr) *vm_out = std::move(checked.vm);

@@ -62,15 +62,15 @@ class FailoverLogic {
   // its first attempt is answered that attempt's job, not VM_BUSY.
   void Submit(const OperationRequest& request, Done done);
 
-  // The checks alone (no writes), for a dry run and for tests. On OK, *vm
+  // Test hook: Submit's checks alone (no writes). On OK, *vm
   // and *host (either may be null) are the VM copy and its host. A logical
   // VM name resolves to the one copy whose replication mode the operation's
   // rule (common/hyperv_rules.h) allows: none is FAILED_PRECONDITION
   // (32775, NO_COPY_FOR_OPERATION), several INVALID_ARGUMENT (32773,
   // AMBIGUOUS_VIRTUAL_MACHINE), no copy at all NOT_FOUND (32773); each
   // names the field virtual_machine and the copies.
-  absl::Status Check(const OperationRequest& request, dr::v1::VirtualMachine* vm,
-                     dr::v1::Host* host = nullptr);
+  absl::Status CheckForTest(const OperationRequest& request, dr::v1::VirtualMachine* vm,
+                            dr::v1::Host* host = nullptr);
 
  private:
   struct Checked {

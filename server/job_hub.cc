@@ -32,7 +32,7 @@ JobHub::~JobHub() {
 
 size_t JobHub::ShardIndex(const std::string& job) { return std::hash<std::string>()(job) % kShards; }
 
-int JobHub::DeliveryThreadFor(const std::string& job) const {
+int JobHub::DeliveryThreadForTest(const std::string& job) const {
   return static_cast<int>(ShardIndex(job) % lanes_.size());
 }
 
@@ -150,7 +150,7 @@ void JobHub::CloseAll() {
   }
 }
 
-int JobHub::WatcherCount() {
+int JobHub::WatcherCountForTest() {
   int n = 0;
   for (Shard& s : shards_) {
     absl::MutexLock lock(&s.mu);

@@ -8,8 +8,8 @@
 // (the first one after the interval goes out as it arrives, so what is
 // delivered is fresh); a progress change held back is delivered by a flusher
 // thread only if nothing newer arrived for a whole interval (the job
-// stalled). Every change is still persisted; only fan-out is thinned. With
-// 10,000 watchers this is what keeps delivery prompt.
+// stalled). Every change is still persisted; only fan-out is thinned, so
+// that delivery to many watchers stays prompt.
 //
 // Delivery runs on `delivery_threads` threads of the hub's own, never on the
 // publisher's: Publish only queues the version. Jobs are sharded by name and
@@ -61,10 +61,10 @@ class JobHub {
     // False: no flusher thread; tests call Flush().
     bool start_flusher = true;
     // Threads that hand versions to watchers; 0 means four per core (at
-    // least 4). More threads than cores pays: a thread writing to a
+    // least 4). More threads than cores, because a thread writing to a
     // connection holds its transport while the others' writes to the same
-    // connection queue behind it and go out in the same send (measured with
-    // 10,000 watchers on 2 cores: p99 270 ms with 2 threads, 183 ms with 8).
+    // connection queue behind it and go out in the same send (measurements:
+    // docs/performance.md).
     int delivery_threads = 0;
   };
   JobHub() : JobHub(Options()) {}
@@ -85,13 +85,14 @@ class JobHub {
   // Waits until every version queued so far has been handed to its
   // watchers (tests; shutdown).
   void Drain();
-  // Which delivery thread serves `job` (tests).
-  int DeliveryThreadFor(const std::string& job) const;
+  // Test hook: which delivery thread serves `job`.
+  int DeliveryThreadForTest(const std::string& job) const;
   // Delivers progress held back with nothing newer for progress_interval.
   void Flush();
   // Calls OnClose on every watcher (shutdown).
   void CloseAll();
-  int WatcherCount();
+  // Test hook: watchers registered, over all jobs.
+  int WatcherCountForTest();
 
  private:
   static constexpr int kShards = 64;

@@ -106,7 +106,7 @@ TEST_F(JobHubTest, UnwatchedJobsAndOldVersionsAreIgnored) {
   hub_.Unwatch("jobs/j", &w_);
   hub_.Publish(Version(6, dr::v1::JOB_STATE_COMPLETED, 100));
   EXPECT_EQ(Seen().size(), 1u);
-  EXPECT_EQ(hub_.WatcherCount(), 0);
+  EXPECT_EQ(hub_.WatcherCountForTest(), 0);
 }
 
 TEST_F(JobHubTest, CloseAllClosesEveryWatcher) {
@@ -152,7 +152,7 @@ TEST(JobHubThreadsTest, PublishDoesNotWaitForWatchersAndJobsOnOtherThreadsGoOn) 
   std::string b;
   for (int i = 0; b.empty(); ++i) {
     std::string candidate = absl::StrCat("jobs/b", i);
-    if (hub.DeliveryThreadFor(candidate) != hub.DeliveryThreadFor(a)) b = candidate;
+    if (hub.DeliveryThreadForTest(candidate) != hub.DeliveryThreadForTest(a)) b = candidate;
   }
   Blocking stuck;
   Signal other;

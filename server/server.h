@@ -79,10 +79,12 @@ class DrServer {
   // Idempotent; also safe on a server whose Create failed half-way.
   void Shutdown();
 
-  SqliteStore* store() { return store_.get(); }
-  JobHub* hub() { return &hub_; }
-  Dispatcher* dispatcher() { return dispatcher_.get(); }
-  JobWriter* writer() { return writer_.get(); }
+  // Test hooks: the server's parts, for tests that seed or inspect them
+  // directly. Production code goes through the gRPC services.
+  SqliteStore* StoreForTest() { return store_.get(); }
+  JobHub* HubForTest() { return &hub_; }
+  Dispatcher* DispatcherForTest() { return dispatcher_.get(); }
+  JobWriter* WriterForTest() { return writer_.get(); }
 
  private:
   DrServer() = default;

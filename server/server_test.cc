@@ -139,7 +139,7 @@ class ServerValidationTest : public ::testing::Test {
     running.set_return_code(dr::v1::RETURN_CODE_JOB_STARTED);
     running.set_virtual_machine(kBusyVm);
     running.set_host("hosts/hv-dr-1");
-    ASSERT_TRUE(server_->store()->CreateJob(running, {"seed", "seed", "seed"}).ok());
+    ASSERT_TRUE(server_->StoreForTest()->CreateJob(running, {"seed", "seed", "seed"}).ok());
   }
 
   // A derived fixture's options (limits).
@@ -353,7 +353,7 @@ std::vector<Row> Rows() {
          h.set_reachability(dr::v1::REACHABILITY_UNREACHABLE);
          h.set_stale(true);
          h.set_last_error("connection refused");
-         EXPECT_TRUE(t->server_->store()->UpdateHostContact(h).ok());
+         EXPECT_TRUE(t->server_->StoreForTest()->UpdateHostContact(h).ok());
          return t->Failover(kReplicaVm, "", "r1");
        },
        C::kUnavailable, dr::v1::RETURN_CODE_SYSTEM_NOT_AVAILABLE, "virtual_machine"},
@@ -474,7 +474,7 @@ TEST_F(ServerValidationTest, UnreachableAgentAtRegistrationKeepsTheHostMarkedSta
   ON_CALL(*stub, GetInventory(_, _, _))
       .WillByDefault(Return(grpc::Status(grpc::StatusCode::UNAVAILABLE, "connection refused")));
   ASSERT_TRUE(Register("hv-far", "sites/far", "10.9.9.9:1", "reg-far").status.ok());
-  auto host = server_->store()->GetHost("hosts/hv-far");
+  auto host = server_->StoreForTest()->GetHost("hosts/hv-far");
   EXPECT_EQ(host->reachability(), dr::v1::REACHABILITY_UNREACHABLE);
   EXPECT_TRUE(host->stale());
   EXPECT_THAT(host->last_error(), ::testing::HasSubstr("connection refused"));
@@ -490,7 +490,7 @@ Outcome DeleteHost(ServerValidationTest* t, const std::string& name, const std::
 
 TEST_F(ServerValidationTest, DeleteHostReplayAfterTheHostIsGoneAnswersOk) {
   ASSERT_TRUE(DeleteHost(this, "hosts/hv-prod-1", "del-prod").status.ok());
-  EXPECT_EQ(server_->store()->GetHost("hosts/hv-prod-1").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(server_->StoreForTest()->GetHost("hosts/hv-prod-1").status().code(), absl::StatusCode::kNotFound);
   Outcome again = DeleteHost(this, "hosts/hv-prod-1", "del-prod");
   EXPECT_TRUE(again.status.ok()) << again.status;
   // Without a request_id of its own, the same delete is NOT_FOUND.
@@ -499,7 +499,7 @@ TEST_F(ServerValidationTest, DeleteHostReplayAfterTheHostIsGoneAnswersOk) {
   EXPECT_EQ(reuse.status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(ErrorDetailOf(reuse.status).field(), "request_id");
   EXPECT_EQ(ErrorDetailOf(reuse.status).reason(), "REQUEST_ID_REUSED");
-  EXPECT_TRUE(server_->store()->GetHost("hosts/hv-dr-1").ok());
+  EXPECT_TRUE(server_->StoreForTest()->GetHost("hosts/hv-dr-1").ok());
 }
 
 Outcome Cancel(ServerValidationTest* t, const std::string& job, const std::string& request_id,
@@ -522,7 +522,7 @@ TEST_F(ServerValidationTest, CancelJobReplayAnswersTheJobAsItNowIsWithoutAskingT
   end.job = "jobs/already-running";
   end.state = dr::v1::JOB_STATE_TERMINATED;
   end.event_time = absl::Now();
-  ASSERT_TRUE(server_->store()->UpdateJob(end).ok());
+  ASSERT_TRUE(server_->StoreForTest()->UpdateJob(end).ok());
   dr::v1::Job again;
   Outcome replayed = Cancel(this, "jobs/already-running", "cancel-1", &again);
   ASSERT_TRUE(replayed.status.ok()) << replayed.status;
@@ -700,8 +700,8 @@ TEST_F(ServerValidationTest, ReplayByLogicalNameAfterTheRolesSwappedReturnsTheFi
   end.event_time = absl::Now();
   // Ended here, unless the dispatcher ended it first (the mocked stubs
   // have no stream).
-  server_->store()->UpdateJob(end).IgnoreError();
-  ASSERT_GE(server_->store()->GetJob(first->job().name())->state(), dr::v1::JOB_STATE_COMPLETED);
+  server_->StoreForTest()->UpdateJob(end).IgnoreError();
+  ASSERT_GE(server_->StoreForTest()->GetJob(first->job().name())->state(), dr::v1::JOB_STATE_COMPLETED);
   // Reversed: the copy on hv-dr-1 is now the primary, the one on hv-prod-1
   // the replica; the hosts report it, and drserver reads it (a job's end
   // also makes it sync the job's host).
@@ -713,7 +713,7 @@ TEST_F(ServerValidationTest, ReplayByLogicalNameAfterTheRolesSwappedReturnsTheFi
     dr::v1::Host synced;
     ASSERT_TRUE(topology_->SyncHost(&c, sync, &synced).ok());
   }
-  ASSERT_EQ(server_->store()->GetVirtualMachine(kOtherReplicaVm)->replication_mode(),
+  ASSERT_EQ(server_->StoreForTest()->GetVirtualMachine(kOtherReplicaVm)->replication_mode(),
             dr::v1::REPLICATION_MODE_PRIMARY);
   auto replay = InitiateFailover(this, "virtualMachines/vm-2", "", "swap-1");
   ASSERT_TRUE(replay.ok()) << replay.status();
@@ -831,7 +831,7 @@ TEST_F(ServerValidationTest, HealthIsPerServiceAndNotServingWhileTheStoreCannotW
   }
   auto stub = agents_.stubs_["127.0.0.1:7004"] = std::make_shared<NiceMock<dr::v1::MockHostAgentServiceStub>>();
   ON_CALL(*stub, GetInventory(_, _, _)).WillByDefault(DoAll(SetArgPointee<2>(big), Return(grpc::Status::OK)));
-  ASSERT_TRUE(server_->store()->LimitPagesForTesting(1).ok());  // the disk is full now
+  ASSERT_TRUE(server_->StoreForTest()->LimitPagesForTesting(1).ok());  // the disk is full now
   Outcome full = Register("hv-big", "sites/dr", "127.0.0.1:7004", "reg-big");
   EXPECT_EQ(full.status.code(), absl::StatusCode::kResourceExhausted) << full.status;
   for (const std::string& service : services) {
@@ -842,7 +842,7 @@ TEST_F(ServerValidationTest, HealthIsPerServiceAndNotServingWhileTheStoreCannotW
   EXPECT_EQ(Failover("hosts/hv-dr-1/virtualMachines/{}", "", "x").status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(status_of(""), grpc::health::v1::HealthCheckResponse::NOT_SERVING);
   // Space again: the next write succeeds and the server is healthy.
-  ASSERT_TRUE(server_->store()->LimitPagesForTesting(0).ok());
+  ASSERT_TRUE(server_->StoreForTest()->LimitPagesForTesting(0).ok());
   grpc::ClientContext c;
   dr::v1::SyncHostRequest sync;
   sync.set_name("hosts/hv-big");

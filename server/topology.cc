@@ -122,11 +122,11 @@ absl::StatusOr<dr::v1::Host> Await(Start start) {
 
 }  // namespace
 
-absl::StatusOr<dr::v1::Host> Topology::RegisterHost(const dr::v1::RegisterHostRequest& r) {
+absl::StatusOr<dr::v1::Host> Topology::RegisterHostForTest(const dr::v1::RegisterHostRequest& r) {
   return Await([&](HostDone d) { RegisterHostAsync(r, std::move(d)); });
 }
 
-absl::StatusOr<dr::v1::Host> Topology::SyncHost(const std::string& name) {
+absl::StatusOr<dr::v1::Host> Topology::SyncHostForTest(const std::string& name) {
   return Await([&](HostDone d) { SyncHostAsync(name, std::move(d)); });
 }
 

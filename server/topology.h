@@ -80,10 +80,11 @@ class Topology {
   // INVENTORY_REJECTED: the store's own field names
   // (virtual_machines[i].vm_id) are the agent's, not the caller's.
   void SyncHostAsync(const std::string& name, HostDone done);
-  // Blocking forms, for tests and threads of the caller's own (never on a
+  // Test hooks: RegisterHostAsync and SyncHostAsync, waited for (never on a
   // gRPC callback thread).
-  absl::StatusOr<dr::v1::Host> RegisterHost(const dr::v1::RegisterHostRequest& request);
-  absl::StatusOr<dr::v1::Host> SyncHost(const std::string& name);
+  absl::StatusOr<dr::v1::Host> RegisterHostForTest(const dr::v1::RegisterHostRequest& request);
+  absl::StatusOr<dr::v1::Host> SyncHostForTest(const std::string& name);
+  // Reads, answered on the caller's thread.
   absl::StatusOr<dr::v1::ListVirtualMachinesResponse> ListVirtualMachines(
       const dr::v1::ListVirtualMachinesRequest& request);
   absl::StatusOr<dr::v1::ListHostsResponse> ListHosts(const dr::v1::ListHostsRequest& request);

@@ -99,7 +99,7 @@ class TopologyTest : public ::testing::Test {
 };
 
 TEST_F(TopologyTest, DeleteHostRetryRacingTheFirstCallAnswersOk) {
-  ASSERT_TRUE(topology_->RegisterHost(Registration("reg-1")).ok());
+  ASSERT_TRUE(topology_->RegisterHostForTest(Registration("reg-1")).ok());
   absl::Status retried = absl::UnknownError("retry did not run");
   store_->after_delete = [&] { retried = topology_->DeleteHost(Deletion(kTestHost, "del-1")); };
   absl::Status first = topology_->DeleteHost(Deletion(kTestHost, "del-1"));
@@ -117,11 +117,11 @@ TEST_F(TopologyTest, RegisterHostReplayFinishesASyncThatFailed) {
   EXPECT_CALL(*agents_.stub_, GetInventory(_, _, _))
       .WillOnce(Return(grpc::Status(grpc::StatusCode::UNAVAILABLE, "connection refused")))
       .WillOnce(DoAll(SetArgPointee<2>(TestInventory()), Return(grpc::Status::OK)));
-  absl::StatusOr<dr::v1::Host> first = topology_->RegisterHost(Registration("reg-1"));
+  absl::StatusOr<dr::v1::Host> first = topology_->RegisterHostForTest(Registration("reg-1"));
   ASSERT_TRUE(first.ok()) << first.status();
   EXPECT_EQ(first->reachability(), dr::v1::REACHABILITY_UNREACHABLE);
   EXPECT_FALSE(first->has_last_sync_time());
-  absl::StatusOr<dr::v1::Host> again = topology_->RegisterHost(Registration("reg-1"));
+  absl::StatusOr<dr::v1::Host> again = topology_->RegisterHostForTest(Registration("reg-1"));
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_EQ(again->reachability(), dr::v1::REACHABILITY_REACHABLE);
   EXPECT_TRUE(again->has_last_sync_time());
@@ -131,8 +131,8 @@ TEST_F(TopologyTest, RegisterHostReplayFinishesASyncThatFailed) {
 TEST_F(TopologyTest, RegisterHostReplayAfterASyncDoesNotSyncAgain) {
   EXPECT_CALL(*agents_.stub_, GetInventory(_, _, _))
       .WillOnce(DoAll(SetArgPointee<2>(TestInventory()), Return(grpc::Status::OK)));
-  ASSERT_TRUE(topology_->RegisterHost(Registration("reg-1")).ok());
-  absl::StatusOr<dr::v1::Host> again = topology_->RegisterHost(Registration("reg-1"));
+  ASSERT_TRUE(topology_->RegisterHostForTest(Registration("reg-1")).ok());
+  absl::StatusOr<dr::v1::Host> again = topology_->RegisterHostForTest(Registration("reg-1"));
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_TRUE(again->has_last_sync_time());
 }
@@ -142,7 +142,7 @@ TEST_F(TopologyTest, InventoryNamingAnotherHostIsRefusedAndTheHostFlagged) {
   dr::v1::GetInventoryResponse mine = TestInventory();
   mine.set_host_name("HV-DR-1");
   ON_CALL(*agents_.stub_, GetInventory(_, _, _)).WillByDefault(DoAll(SetArgPointee<2>(mine), Return(grpc::Status::OK)));
-  ASSERT_TRUE(topology_->RegisterHost(Registration("reg-1")).ok());
+  ASSERT_TRUE(topology_->RegisterHostForTest(Registration("reg-1")).ok());
   EXPECT_EQ(sqlite_->GetHost(kTestHost)->hypervisor_host_name(), "HV-DR-1");
   // Another host now answers at the address (a re-used IP, a DNS change):
   // its VMs share GUIDs with ours.
@@ -152,7 +152,7 @@ TEST_F(TopologyTest, InventoryNamingAnotherHostIsRefusedAndTheHostFlagged) {
   vm->set_replication_mode(dr::v1::REPLICATION_MODE_PRIMARY);
   other.set_host_name("HV-PROD-1");
   ON_CALL(*agents_.stub_, GetInventory(_, _, _)).WillByDefault(DoAll(SetArgPointee<2>(other), Return(grpc::Status::OK)));
-  absl::StatusOr<dr::v1::Host> synced = topology_->SyncHost(kTestHost);
+  absl::StatusOr<dr::v1::Host> synced = topology_->SyncHostForTest(kTestHost);
   EXPECT_EQ(synced.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(ErrorDetailOf(synced.status()).reason(), "INVENTORY_REFUSED");
   absl::StatusOr<dr::v1::Host> host = sqlite_->GetHost(kTestHost);
@@ -166,15 +166,15 @@ TEST_F(TopologyTest, InventoryNamingAnotherHostIsRefusedAndTheHostFlagged) {
   // The right host back (case aside) clears the flag.
   mine.set_host_name("hv-dr-1");
   ON_CALL(*agents_.stub_, GetInventory(_, _, _)).WillByDefault(DoAll(SetArgPointee<2>(mine), Return(grpc::Status::OK)));
-  ASSERT_TRUE(topology_->SyncHost(kTestHost).ok());
+  ASSERT_TRUE(topology_->SyncHostForTest(kTestHost).ok());
   EXPECT_EQ(sqlite_->GetHost(kTestHost)->reachability(), dr::v1::REACHABILITY_REACHABLE);
 }
 
 TEST_F(TopologyTest, EmptyInventoryOfAHostWithVmsDeletesNothing) {
-  ASSERT_TRUE(topology_->RegisterHost(Registration("reg-1")).ok());
+  ASSERT_TRUE(topology_->RegisterHostForTest(Registration("reg-1")).ok());
   ON_CALL(*agents_.stub_, GetInventory(_, _, _))
       .WillByDefault(DoAll(SetArgPointee<2>(dr::v1::GetInventoryResponse()), Return(grpc::Status::OK)));
-  absl::StatusOr<dr::v1::Host> synced = topology_->SyncHost(kTestHost);
+  absl::StatusOr<dr::v1::Host> synced = topology_->SyncHostForTest(kTestHost);
   EXPECT_EQ(synced.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_TRUE(sqlite_->GetVirtualMachine(std::string(kTestHost) + "/virtualMachines/" + kTestVmId).ok())
       << "an empty answer deleted the inventory";
@@ -245,7 +245,7 @@ TEST(TopologySyncTest, AHungHostDelaysNoOtherHostsSync) {
   // On demand: the hung host's sync does not hold the caller, nor the other.
   absl::Notification hung_answered;
   topology.SyncHostAsync("hosts/hv-1", [&](const absl::StatusOr<dr::v1::Host>&) { hung_answered.Notify(); });
-  EXPECT_TRUE(topology.SyncHost("hosts/hv-2").ok());
+  EXPECT_TRUE(topology.SyncHostForTest("hosts/hv-2").ok());
   EXPECT_TRUE(store->GetHost("hosts/hv-2")->has_last_sync_time());
   EXPECT_FALSE(hung_answered.HasBeenNotified());
   // Periodic: the round syncs a new host, hv-3, while hv-1 hangs.

@@ -705,7 +705,7 @@ MethodResult SimBackend::CancelJob(const std::string& job_id) {
   return Refuse(dr::v1::RETURN_CODE_INVALID_PARAMETER, absl::StrCat("no job ", job_id));
 }
 
-SimState SimBackend::Snapshot() {
+SimState SimBackend::SnapshotForTest() {
   absl::MutexLock lock(&mu_);
   AdvanceLocked();
   SaveLocked().IgnoreError();

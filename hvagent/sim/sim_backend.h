@@ -63,10 +63,10 @@ class SimBackend final : public agent::Backend {
   absl::StatusOr<std::vector<agent::JobInfo>> ListJobs() override;
   agent::MethodResult CancelJob(const std::string& job_id) override;
 
-  // The state as it now is (jobs advanced to the clock), for tests and
-  // inspection. history lists the operations the hypervisor started (the
-  // newest Options::max_history of them; history_dropped counts the rest).
-  hvdr::sim::v1::SimState Snapshot();
+  // Test hook: the state as it now is (jobs advanced to the clock).
+  // history lists the operations the hypervisor started (the newest
+  // Options::max_history of them; history_dropped counts the rest).
+  hvdr::sim::v1::SimState SnapshotForTest();
 
  private:
   SimBackend(const Options& options, hvdr::sim::v1::SimState state)

@@ -213,10 +213,10 @@ TEST_P(SimBackendTableTest, ReturnsHyperVsCodeAndMovesTheState) {
   op.vm_id = row.vm_id;
   op.recovery_point_id = row.recovery_point;
   op.network_settings = row.network;
-  const ReplicationState before = (*backend)->Snapshot().vms(0).state();
+  const ReplicationState before = (*backend)->SnapshotForTest().vms(0).state();
   agent::MethodResult result = (*backend)->Invoke(op);
   ASSERT_EQ(result.return_code, row.want_code) << row.name << ": " << result.message;
-  auto snapshot = [&] { return (*backend)->Snapshot(); };
+  auto snapshot = [&] { return (*backend)->SnapshotForTest(); };
   if (row.want_code != dr::v1::RETURN_CODE_JOB_STARTED) {
     EXPECT_TRUE(result.job_id.empty());
     EXPECT_FALSE(result.message.empty());
@@ -349,7 +349,7 @@ TEST_F(SimBackendTest, FaultAtTheCallRefusesAndStartsNothingForCountCalls) {
   EXPECT_EQ(Failover(kOtherVm).return_code, dr::v1::RETURN_CODE_JOB_STARTED);  // other VM
   EXPECT_EQ(Failover().return_code, dr::v1::RETURN_CODE_ACCESS_DENIED);
   EXPECT_EQ(Failover().return_code, dr::v1::RETURN_CODE_JOB_STARTED);  // count used up
-  EXPECT_EQ(backend_->Snapshot().history_size(), 2);
+  EXPECT_EQ(backend_->SnapshotForTest().history_size(), 2);
 }
 
 TEST_F(SimBackendTest, FaultMidJobEndsInExceptionAndRestoresTheState) {
@@ -371,7 +371,7 @@ TEST_F(SimBackendTest, FaultMidJobEndsInExceptionAndRestoresTheState) {
   EXPECT_EQ(job->error_code, 32779u);
   EXPECT_EQ(job->error_summary, "Failover failed");
   EXPECT_EQ(job->error_description, "The replica VHDX could not be found.");
-  auto vm = backend_->Snapshot().vms(0);
+  auto vm = backend_->SnapshotForTest().vms(0);
   EXPECT_EQ(vm.state(), dr::v1::REPLICATION_STATE_REPLICATING);
   EXPECT_TRUE(vm.active_job().empty());
   // The VM can be failed over again.
@@ -396,7 +396,7 @@ TEST_F(SimBackendTest, NeverFinishingJobCanBeCancelledOthersCannot) {
   EXPECT_THAT(refused.message, HasSubstr("not cancellable"));
   EXPECT_EQ(backend_->CancelJob(stuck.job_id).return_code, dr::v1::RETURN_CODE_COMPLETED);
   EXPECT_EQ(backend_->GetJob(stuck.job_id)->state, dr::v1::JOB_STATE_TERMINATED);
-  EXPECT_EQ(backend_->Snapshot().vms(0).state(), dr::v1::REPLICATION_STATE_REPLICATING);
+  EXPECT_EQ(backend_->SnapshotForTest().vms(0).state(), dr::v1::REPLICATION_STATE_REPLICATING);
   EXPECT_EQ(backend_->CancelJob(stuck.job_id).return_code, dr::v1::RETURN_CODE_INVALID_STATE);
   EXPECT_EQ(backend_->CancelJob("nope").return_code, dr::v1::RETURN_CODE_INVALID_PARAMETER);
 }
@@ -429,7 +429,7 @@ TEST_F(SimBackendTest, CommitDropsRecoveryPointsAndReverseMakesAPrimary) {
   op.type = dr::v1::JOB_TYPE_COMMIT_FAILOVER;
   ASSERT_EQ(backend_->Invoke(op).return_code, dr::v1::RETURN_CODE_JOB_STARTED);
   clock_.Advance(absl::Seconds(5));
-  EXPECT_EQ(backend_->Snapshot().vms(0).recovery_points_size(), 0);
+  EXPECT_EQ(backend_->SnapshotForTest().vms(0).recovery_points_size(), 0);
   op.type = dr::v1::JOB_TYPE_REVERSE_REPLICATION;
   ASSERT_EQ(backend_->Invoke(op).return_code, dr::v1::RETURN_CODE_JOB_STARTED);
   clock_.Advance(absl::Seconds(5));
@@ -474,7 +474,7 @@ TEST_F(SimBackendTest, StateFileOutlivesTheBackendAndNothingRunsTwice) {
   EXPECT_EQ(job->percent, 40u);
   clock_.Advance(absl::Seconds(1));
   EXPECT_EQ((*reopened)->GetJob(r.job_id)->state, dr::v1::JOB_STATE_COMPLETED);
-  const auto state = (*reopened)->Snapshot();
+  const auto state = (*reopened)->SnapshotForTest();
   EXPECT_EQ(state.history_size(), 1);
   EXPECT_EQ(state.vms(0).state(), dr::v1::REPLICATION_STATE_RECOVERED);
   // The next job number continues: no id is reused.
@@ -507,7 +507,7 @@ TEST_F(SimBackendTest, HistoryKeepsTheNewestOperationsAndCountsTheDropped) {
     ASSERT_EQ(r.return_code, dr::v1::RETURN_CODE_JOB_STARTED) << r.message;
     started.push_back(r.job_id);
   }
-  const auto state = (*backend)->Snapshot();
+  const auto state = (*backend)->SnapshotForTest();
   ASSERT_LE(state.history_size(), 10);
   EXPECT_EQ(state.history_dropped() + state.history_size(), kVms) << "every operation counted";
   // The newest are kept, in order.

@@ -1,0 +1,153 @@
+#include "cli/client.h"
+
+#include <grpcpp/client_context.h>
+
+#include "absl/random/random.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "common/grpc_status.h"
+
+namespace hvdr {
+namespace cli {
+
+using dr::v1::FailoverService;
+using dr::v1::JobService;
+using dr::v1::TopologyService;
+
+std::string NewRequestId() {
+  absl::BitGen gen;
+  return absl::StrFormat("drctl-%016x%016x", absl::Uniform<uint64_t>(gen), absl::Uniform<uint64_t>(gen));
+}
+
+DrClient::DrClient(TopologyService::StubInterface* topology, FailoverService::StubInterface* failover,
+                   JobService::StubInterface* jobs, const Options& options)
+    : topology_(topology), failover_(failover), jobs_(jobs), options_(options) {}
+
+std::unique_ptr<DrClient> DrClient::Connect(const std::shared_ptr<grpc::ChannelInterface>& channel,
+                                            const Options& options) {
+  std::unique_ptr<TopologyService::StubInterface> topology = TopologyService::NewStub(channel);
+  std::unique_ptr<FailoverService::StubInterface> failover = FailoverService::NewStub(channel);
+  std::unique_ptr<JobService::StubInterface> jobs = JobService::NewStub(channel);
+  std::unique_ptr<DrClient> client(new DrClient(topology.get(), failover.get(), jobs.get(), options));
+  client->own_topology_ = std::move(topology);
+  client->own_failover_ = std::move(failover);
+  client->own_jobs_ = std::move(jobs);
+  return client;
+}
+
+template <typename Stub, typename Req, typename Resp>
+absl::StatusOr<Resp> DrClient::Call(Stub* stub,
+                                    grpc::Status (Stub::*method)(grpc::ClientContext*, const Req&, Resp*),
+                                    const Req& request) {
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + options_.timeout));
+  Resp response;
+  absl::Status status = FromGrpcStatus((stub->*method)(&context, request, &response), &context);
+  if (!status.ok()) return status;
+  return response;
+}
+
+absl::StatusOr<dr::v1::Host> DrClient::RegisterHost(const dr::v1::RegisterHostRequest& r) {
+  return Call(topology_, &TopologyService::StubInterface::RegisterHost, r);
+}
+absl::StatusOr<dr::v1::ListHostsResponse> DrClient::ListHosts(const dr::v1::ListHostsRequest& r) {
+  return Call(topology_, &TopologyService::StubInterface::ListHosts, r);
+}
+absl::Status DrClient::DeleteHost(const dr::v1::DeleteHostRequest& r) {
+  return Call(topology_, &TopologyService::StubInterface::DeleteHost, r).status();
+}
+absl::StatusOr<dr::v1::Host> DrClient::SyncHost(const dr::v1::SyncHostRequest& r) {
+  return Call(topology_, &TopologyService::StubInterface::SyncHost, r);
+}
+absl::StatusOr<dr::v1::ListSitesResponse> DrClient::ListSites(const dr::v1::ListSitesRequest& r) {
+  return Call(topology_, &TopologyService::StubInterface::ListSites, r);
+}
+absl::StatusOr<dr::v1::VirtualMachine> DrClient::GetVirtualMachine(const dr::v1::GetVirtualMachineRequest& r) {
+  return Call(topology_, &TopologyService::StubInterface::GetVirtualMachine, r);
+}
+absl::StatusOr<dr::v1::ListVirtualMachinesResponse> DrClient::ListVirtualMachines(
+    const dr::v1::ListVirtualMachinesRequest& r) {
+  return Call(topology_, &TopologyService::StubInterface::ListVirtualMachines, r);
+}
+
+absl::StatusOr<dr::v1::ListVirtualMachinesResponse> DrClient::ListAllVirtualMachines(
+    dr::v1::ListVirtualMachinesRequest r) {
+  dr::v1::ListVirtualMachinesResponse all;
+  do {
+    absl::StatusOr<dr::v1::ListVirtualMachinesResponse> page = ListVirtualMachines(r);
+    if (!page.ok()) return page.status();
+    for (auto& vm : *page->mutable_virtual_machines()) *all.add_virtual_machines() = std::move(vm);
+    r.set_page_token(page->next_page_token());
+  } while (!r.page_token().empty());
+  return all;
+}
+
+absl::StatusOr<dr::v1::ListReplicationRelationshipsResponse> DrClient::ListReplicationRelationships(
+    const dr::v1::ListReplicationRelationshipsRequest& r) {
+  return Call(topology_, &TopologyService::StubInterface::ListReplicationRelationships, r);
+}
+absl::StatusOr<dr::v1::ListRecoveryPointsResponse> DrClient::ListRecoveryPoints(
+    const dr::v1::ListRecoveryPointsRequest& r) {
+  return Call(topology_, &TopologyService::StubInterface::ListRecoveryPoints, r);
+}
+
+absl::StatusOr<dr::v1::JobResponse> DrClient::InitiateFailover(const dr::v1::InitiateFailoverRequest& r) {
+  return Call(failover_, &FailoverService::StubInterface::InitiateFailover, r);
+}
+absl::StatusOr<dr::v1::JobResponse> DrClient::RevertFailover(const dr::v1::RevertFailoverRequest& r) {
+  return Call(failover_, &FailoverService::StubInterface::RevertFailover, r);
+}
+absl::StatusOr<dr::v1::JobResponse> DrClient::CommitFailover(const dr::v1::CommitFailoverRequest& r) {
+  return Call(failover_, &FailoverService::StubInterface::CommitFailover, r);
+}
+absl::StatusOr<dr::v1::JobResponse> DrClient::StartTestFailover(const dr::v1::StartTestFailoverRequest& r) {
+  return Call(failover_, &FailoverService::StubInterface::StartTestFailover, r);
+}
+absl::StatusOr<dr::v1::JobResponse> DrClient::CleanupTestFailover(const dr::v1::CleanupTestFailoverRequest& r) {
+  return Call(failover_, &FailoverService::StubInterface::CleanupTestFailover, r);
+}
+absl::StatusOr<dr::v1::JobResponse> DrClient::ReverseReplication(const dr::v1::ReverseReplicationRequest& r) {
+  return Call(failover_, &FailoverService::StubInterface::ReverseReplication, r);
+}
+absl::StatusOr<dr::v1::JobResponse> DrClient::SetFailoverNetworkAdapterSettings(
+    const dr::v1::SetFailoverNetworkAdapterSettingsRequest& r) {
+  return Call(failover_, &FailoverService::StubInterface::SetFailoverNetworkAdapterSettings, r);
+}
+absl::StatusOr<dr::v1::JobResponse> DrClient::PrepareForPlannedFailover(
+    const dr::v1::PrepareForPlannedFailoverRequest& r) {
+  return Call(failover_, &FailoverService::StubInterface::PrepareForPlannedFailover, r);
+}
+absl::StatusOr<dr::v1::JobResponse> DrClient::StartVirtualMachine(const dr::v1::StartVirtualMachineRequest& r) {
+  return Call(failover_, &FailoverService::StubInterface::StartVirtualMachine, r);
+}
+absl::StatusOr<dr::v1::JobResponse> DrClient::StopVirtualMachine(const dr::v1::StopVirtualMachineRequest& r) {
+  return Call(failover_, &FailoverService::StubInterface::StopVirtualMachine, r);
+}
+
+absl::StatusOr<dr::v1::Job> DrClient::GetJob(const dr::v1::GetJobRequest& r) {
+  return Call(jobs_, &JobService::StubInterface::GetJob, r);
+}
+absl::StatusOr<dr::v1::ListJobsResponse> DrClient::ListJobs(const dr::v1::ListJobsRequest& r) {
+  return Call(jobs_, &JobService::StubInterface::ListJobs, r);
+}
+absl::StatusOr<dr::v1::ListJobEventsResponse> DrClient::ListJobEvents(const dr::v1::ListJobEventsRequest& r) {
+  return Call(jobs_, &JobService::StubInterface::ListJobEvents, r);
+}
+absl::StatusOr<dr::v1::Job> DrClient::CancelJob(const dr::v1::CancelJobRequest& r) {
+  return Call(jobs_, &JobService::StubInterface::CancelJob, r);
+}
+
+absl::Status DrClient::WatchJob(const std::string& name, absl::Time deadline,
+                                const std::function<void(const dr::v1::Job&)>& on_job) {
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(deadline));
+  dr::v1::WatchJobRequest request;
+  request.set_name(name);
+  std::unique_ptr<grpc::ClientReaderInterface<dr::v1::WatchJobResponse>> reader = jobs_->WatchJob(&context, request);
+  dr::v1::WatchJobResponse message;
+  while (reader->Read(&message)) on_job(message.job());
+  return FromGrpcStatus(reader->Finish(), &context);
+}
+
+}  // namespace cli
+}  // namespace hvdr

@@ -1,0 +1,113 @@
+// drctl's client of drserver: one method per dr.v1 call drctl makes, each
+// under a deadline of Options::timeout from the moment it is sent (WatchJob:
+// the deadline the caller gives). Names travel as the user gave them: which
+// VM copy a logical name (virtualMachines/{guid-or-display-name}) means is
+// drserver's to decide (docs/api.md, "Logical VM names"); this class
+// resolves nothing. Mutations carry the request_id the caller put in the
+// request (NewRequestId() makes one): a retry is the caller's, with the same
+// id, so a step is never run twice.
+//
+// Errors are the call's status with the server's ErrorDetail (Hyper-V return
+// code, field, reason) as a payload (common/grpc_status.h).
+//
+// Thread-compatible. The stubs passed to the constructor are not owned and
+// must outlive the client.
+#ifndef HVDR_CLI_CLIENT_H_
+#define HVDR_CLI_CLIENT_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <grpcpp/channel.h>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "dr/v1/failover_service.grpc.pb.h"
+#include "dr/v1/job_service.grpc.pb.h"
+#include "dr/v1/topology_service.grpc.pb.h"
+
+namespace hvdr {
+namespace cli {
+
+// "drctl-" and 32 random hex digits.
+std::string NewRequestId();
+
+class DrClient {
+ public:
+  struct Options {
+    absl::Duration timeout = absl::Seconds(30);
+  };
+
+  DrClient(dr::v1::TopologyService::StubInterface* topology, dr::v1::FailoverService::StubInterface* failover,
+           dr::v1::JobService::StubInterface* jobs, const Options& options);
+  // A client with stubs of its own on `channel`.
+  static std::unique_ptr<DrClient> Connect(const std::shared_ptr<grpc::ChannelInterface>& channel,
+                                           const Options& options);
+  DrClient(const DrClient&) = delete;
+  DrClient& operator=(const DrClient&) = delete;
+
+  // TopologyService.
+  absl::StatusOr<dr::v1::Host> RegisterHost(const dr::v1::RegisterHostRequest& request);
+  absl::StatusOr<dr::v1::ListHostsResponse> ListHosts(const dr::v1::ListHostsRequest& request);
+  absl::Status DeleteHost(const dr::v1::DeleteHostRequest& request);
+  absl::StatusOr<dr::v1::Host> SyncHost(const dr::v1::SyncHostRequest& request);
+  absl::StatusOr<dr::v1::ListSitesResponse> ListSites(const dr::v1::ListSitesRequest& request);
+  absl::StatusOr<dr::v1::VirtualMachine> GetVirtualMachine(const dr::v1::GetVirtualMachineRequest& request);
+  // One page.
+  absl::StatusOr<dr::v1::ListVirtualMachinesResponse> ListVirtualMachines(
+      const dr::v1::ListVirtualMachinesRequest& request);
+  // Every page from request.page_token on, in one response (no
+  // next_page_token); the first error ends it.
+  absl::StatusOr<dr::v1::ListVirtualMachinesResponse> ListAllVirtualMachines(
+      dr::v1::ListVirtualMachinesRequest request);
+  absl::StatusOr<dr::v1::ListReplicationRelationshipsResponse> ListReplicationRelationships(
+      const dr::v1::ListReplicationRelationshipsRequest& request);
+  absl::StatusOr<dr::v1::ListRecoveryPointsResponse> ListRecoveryPoints(
+      const dr::v1::ListRecoveryPointsRequest& request);
+
+  // FailoverService: the job drserver recorded (return code 4096).
+  absl::StatusOr<dr::v1::JobResponse> InitiateFailover(const dr::v1::InitiateFailoverRequest& request);
+  absl::StatusOr<dr::v1::JobResponse> RevertFailover(const dr::v1::RevertFailoverRequest& request);
+  absl::StatusOr<dr::v1::JobResponse> CommitFailover(const dr::v1::CommitFailoverRequest& request);
+  absl::StatusOr<dr::v1::JobResponse> StartTestFailover(const dr::v1::StartTestFailoverRequest& request);
+  absl::StatusOr<dr::v1::JobResponse> CleanupTestFailover(const dr::v1::CleanupTestFailoverRequest& request);
+  absl::StatusOr<dr::v1::JobResponse> ReverseReplication(const dr::v1::ReverseReplicationRequest& request);
+  absl::StatusOr<dr::v1::JobResponse> SetFailoverNetworkAdapterSettings(
+      const dr::v1::SetFailoverNetworkAdapterSettingsRequest& request);
+  absl::StatusOr<dr::v1::JobResponse> PrepareForPlannedFailover(
+      const dr::v1::PrepareForPlannedFailoverRequest& request);
+  absl::StatusOr<dr::v1::JobResponse> StartVirtualMachine(const dr::v1::StartVirtualMachineRequest& request);
+  absl::StatusOr<dr::v1::JobResponse> StopVirtualMachine(const dr::v1::StopVirtualMachineRequest& request);
+
+  // JobService.
+  absl::StatusOr<dr::v1::Job> GetJob(const dr::v1::GetJobRequest& request);
+  absl::StatusOr<dr::v1::ListJobsResponse> ListJobs(const dr::v1::ListJobsRequest& request);
+  absl::StatusOr<dr::v1::ListJobEventsResponse> ListJobEvents(const dr::v1::ListJobEventsRequest& request);
+  absl::StatusOr<dr::v1::Job> CancelJob(const dr::v1::CancelJobRequest& request);
+  // One WatchJob stream of job `name` until it ends or `deadline` passes:
+  // `on_job` gets every version read, on the caller's thread. Returns how
+  // the stream ended (OK after the terminal version; DEADLINE_EXCEEDED at
+  // `deadline`; UNAVAILABLE when drserver went away: watch again).
+  absl::Status WatchJob(const std::string& name, absl::Time deadline,
+                        const std::function<void(const dr::v1::Job&)>& on_job);
+
+ private:
+  template <typename Stub, typename Req, typename Resp>
+  absl::StatusOr<Resp> Call(Stub* stub, grpc::Status (Stub::*method)(grpc::ClientContext*, const Req&, Resp*),
+                            const Req& request);
+
+  std::unique_ptr<dr::v1::TopologyService::StubInterface> own_topology_;
+  std::unique_ptr<dr::v1::FailoverService::StubInterface> own_failover_;
+  std::unique_ptr<dr::v1::JobService::StubInterface> own_jobs_;
+  dr::v1::TopologyService::StubInterface* const topology_;
+  dr::v1::FailoverService::StubInterface* const failover_;
+  dr::v1::JobService::StubInterface* const jobs_;
+  const Options options_;
+};
+
+}  // namespace cli
+}  // namespace hvdr
+
+#endif  // HVDR_CLI_CLIENT_H_
