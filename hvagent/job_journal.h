@@ -77,11 +77,8 @@ class JobJournal {
 
   // Copies the WAL into the database if anything was written since the
   // last time. A thread of the journal's own calls it every
-  // kCheckpointInterval (for a file journal), so the copy happens in small
-  // steps off the jobs' path instead of inside whichever commit crosses
-  // SQLite's 1,000-page mark: that pause (several ms, an fsync) would delay
-  // a failover's start, and agents under the same load on one machine (a
-  // CI run, the benchmark) would all take it at the same moment.
+  // kCheckpointInterval (for a file journal): commits never checkpoint
+  // (docs/performance.md says why).
   absl::Status CheckpointOnce();
   static constexpr absl::Duration kCheckpointInterval = absl::Milliseconds(100);
 

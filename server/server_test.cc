@@ -831,7 +831,7 @@ TEST_F(ServerValidationTest, HealthIsPerServiceAndNotServingWhileTheStoreCannotW
   }
   auto stub = agents_.stubs_["127.0.0.1:7004"] = std::make_shared<NiceMock<dr::v1::MockHostAgentServiceStub>>();
   ON_CALL(*stub, GetInventory(_, _, _)).WillByDefault(DoAll(SetArgPointee<2>(big), Return(grpc::Status::OK)));
-  ASSERT_TRUE(server_->StoreForTest()->LimitPagesForTesting(1).ok());  // the disk is full now
+  ASSERT_TRUE(server_->StoreForTest()->LimitPagesForTest(1).ok());  // the disk is full now
   Outcome full = Register("hv-big", "sites/dr", "127.0.0.1:7004", "reg-big");
   EXPECT_EQ(full.status.code(), absl::StatusCode::kResourceExhausted) << full.status;
   for (const std::string& service : services) {
@@ -842,7 +842,7 @@ TEST_F(ServerValidationTest, HealthIsPerServiceAndNotServingWhileTheStoreCannotW
   EXPECT_EQ(Failover("hosts/hv-dr-1/virtualMachines/{}", "", "x").status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(status_of(""), grpc::health::v1::HealthCheckResponse::NOT_SERVING);
   // Space again: the next write succeeds and the server is healthy.
-  ASSERT_TRUE(server_->StoreForTest()->LimitPagesForTesting(0).ok());
+  ASSERT_TRUE(server_->StoreForTest()->LimitPagesForTest(0).ok());
   grpc::ClientContext c;
   dr::v1::SyncHostRequest sync;
   sync.set_name("hosts/hv-big");

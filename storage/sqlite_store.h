@@ -64,8 +64,8 @@ class SqliteStore final : public Store {
   void SetWriteObserver(std::function<void(bool writable)> observer) {
     db_->SetWriteObserver(std::move(observer));
   }
-  absl::Status LimitPagesForTesting(int64_t max_pages) {
-    return db_->LimitPagesForTesting(max_pages);
+  absl::Status LimitPagesForTest(int64_t max_pages) {
+    return db_->LimitPagesForTest(max_pages);
   }
 
  private:

@@ -54,13 +54,13 @@ TEST_F(SqliteStoreTest, WritableFollowsStorageFailuresNotRefusals) {
   // A refusal of content is not a storage failure.
   EXPECT_FALSE(store_->CreateHost(TestHost(), nullptr).ok());
   EXPECT_TRUE(store_->writable());
-  ASSERT_TRUE(store_->LimitPagesForTesting(1).ok());  // as if the disk were full
+  ASSERT_TRUE(store_->LimitPagesForTest(1).ok());  // as if the disk were full
   std::vector<dr::v1::VirtualMachineInventory> inv;
   for (int i = 0; i < 2000; ++i) inv.push_back(TestVm(absl::StrCat("full-", i), absl::StrCat("vm-", i), 1));
   absl::Status full = store_->ReplaceInventory(kTestHost, inv, kTestNow);
   EXPECT_EQ(full.code(), absl::StatusCode::kResourceExhausted) << full;
   EXPECT_FALSE(store_->writable());
-  ASSERT_TRUE(store_->LimitPagesForTesting(0).ok());
+  ASSERT_TRUE(store_->LimitPagesForTest(0).ok());
   EXPECT_TRUE(store_->ReplaceInventory(kTestHost, inv, kTestNow).ok());
   EXPECT_TRUE(store_->writable());
   EXPECT_EQ(seen, (std::vector<bool>{false, true}));

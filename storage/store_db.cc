@@ -122,7 +122,7 @@ bool StoreDb::writable() {
   return writable_;
 }
 
-absl::Status StoreDb::LimitPagesForTesting(int64_t max_pages) {
+absl::Status StoreDb::LimitPagesForTest(int64_t max_pages) {
   absl::MutexLock lock(&mu_);
   if (max_pages > 0) {
     ASSIGN_OR_RETURN(int64_t pages, db_->QueryInt("PRAGMA page_count"));

@@ -31,9 +31,8 @@ class StoreDb {
     // Read-only connections serving reads concurrently with the writer.
     int readers = 4;
     // Checkpoint the WAL from a background thread (every 100 ms) instead of
-    // inside commits; past 16 MiB of WAL the checkpoint holds the writer back
-    // briefly so that the WAL starts over (otherwise steady writes grow it
-    // without bound).
+    // inside commits; past 16 MiB of WAL the writer starts it over after a
+    // commit, so that steady writes keep it bounded.
     bool background_checkpoint = true;
     // Hold `<path>.lock` (db/file_lock.h) while open, so that a second
     // store - another drserver - on the same file is refused. Off only for
@@ -105,7 +104,7 @@ class StoreDb {
   // Caps the database at `max_pages` pages (at least its current size; 0
   // lifts the cap): writes needing more fail as on a full disk
   // (RESOURCE_EXHAUSTED). For tests of what a full disk does.
-  absl::Status LimitPagesForTesting(int64_t max_pages) ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status LimitPagesForTest(int64_t max_pages) ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   struct ReaderConn {
@@ -122,11 +121,10 @@ class StoreDb {
                                                                 const Options& options);
 
   // One round of the checkpoint thread: a PASSIVE checkpoint (the writer
-  // goes on). Under steady writes PASSIVE never catches up with the end of
-  // the WAL, so the WAL would never start over and would grow without bound
-  // (every commit extending the file): past 16 MiB, the writer's own
-  // connection finishes the job after a commit (Sqlite::RestartWalPast).
-  // A checkpoint that cannot run now simply runs next round.
+  // goes on). PASSIVE alone never reaches the end of a WAL under steady
+  // writes: past 16 MiB the writer's own connection restarts it after a
+  // commit (Sqlite::RestartWalPast). A checkpoint that cannot run now
+  // simply runs next round.
   void CheckpointOnce();
 
   // Released last, after every connection is closed. Null for ":memory:"
