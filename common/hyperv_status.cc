@@ -163,19 +163,6 @@ absl::Status Restated(const absl::Status& status, absl::string_view field,
   return out;
 }
 
-bool IsStorageFailure(const absl::Status& status) {
-  if (status.ok() || status.GetPayload(kErrorDetailUrl).has_value()) return false;
-  switch (status.code()) {
-    case absl::StatusCode::kResourceExhausted:
-    case absl::StatusCode::kUnavailable:
-    case absl::StatusCode::kInternal:
-    case absl::StatusCode::kDataLoss:
-      return true;
-    default:
-      return false;
-  }
-}
-
 dr::v1::ErrorDetail ErrorDetailOf(const absl::Status& status) {
   dr::v1::ErrorDetail detail;
   auto payload = status.GetPayload(kErrorDetailUrl);

@@ -16,6 +16,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "common/failure.h"
 #include "dr/v1/errors.pb.h"
 #include "dr/v1/hyperv.pb.h"
 
@@ -82,12 +83,7 @@ absl::Status Restated(const absl::Status& status, absl::string_view field,
 // from DefaultReturnCodeFor(status.code()). REQUIRES: !status.ok().
 dr::v1::ErrorDetail ErrorDetailOf(const absl::Status& status);
 
-// True for a failure of the system itself (disk full, I/O error, a read-only
-// or corrupt file, a lock not granted: RESOURCE_EXHAUSTED, UNAVAILABLE,
-// INTERNAL or DATA_LOSS without an ErrorDetail), worth retrying as it is;
-// false for OK and for refusals, which carry an ErrorDetail or a code of
-// their own.
-bool IsStorageFailure(const absl::Status& status);
+// IsStorageFailure: common/failure.h.
 
 }  // namespace hvdr
 

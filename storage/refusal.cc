@@ -43,17 +43,4 @@ absl::Status InvalidRecord(absl::string_view field, absl::string_view problem,
   return Refuse(absl::StatusCode::kInvalidArgument, Refusal::kInvalidRecord, field, problem, message);
 }
 
-bool IsStoreFailure(const absl::Status& status) {
-  if (status.ok() || RefusalOf(status).kind != Refusal::kNone) return false;
-  switch (status.code()) {
-    case absl::StatusCode::kResourceExhausted:
-    case absl::StatusCode::kUnavailable:
-    case absl::StatusCode::kInternal:
-    case absl::StatusCode::kDataLoss:
-      return true;
-    default:
-      return false;
-  }
-}
-
 }  // namespace hvdr

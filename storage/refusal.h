@@ -57,12 +57,6 @@ RefusalInfo RefusalOf(const absl::Status& status);
 absl::Status InvalidRecord(absl::string_view field, absl::string_view problem,
                            absl::string_view message);
 
-// True for a failure of the storage itself (disk full, I/O error, a
-// read-only or corrupt file, a lock not granted: RESOURCE_EXHAUSTED,
-// UNAVAILABLE, INTERNAL or DATA_LOSS without a refusal); false for OK and
-// for refusals and lookups (NOT_FOUND, ALREADY_EXISTS, ...).
-bool IsStoreFailure(const absl::Status& status);
-
 }  // namespace hvdr
 
 #endif  // HVDR_STORAGE_REFUSAL_H_

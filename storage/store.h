@@ -18,7 +18,7 @@
 //    FAILED_PRECONDITION; a VM already claimed by a running job is ABORTED;
 //    a record the store cannot hold is INVALID_ARGUMENT; storage failures
 //    are RESOURCE_EXHAUSTED (disk full), UNAVAILABLE, INTERNAL or DATA_LOSS
-//    (IsStoreFailure). Every refusal that is not a plain lookup carries a
+//    (IsStorageFailure in common/failure.h). Every refusal that is not a plain lookup carries a
 //    typed Refusal (storage/refusal.h) naming what it is about (e.g. the job
 //    that holds a VM); storage knows nothing of gRPC, Hyper-V return codes
 //    or the API's field names: the services say refusals in those terms.

@@ -5,6 +5,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/failure.h"
 #include "common/status_macros.h"
 #include "db/db_file.h"
 #include "storage/refusal.h"
@@ -104,7 +105,7 @@ absl::StatusOr<std::unique_ptr<StoreDb>> StoreDb::OpenUnchecked(const std::strin
 }
 
 void StoreDb::NoteWrite(const absl::Status& s) {
-  if (!s.ok() && !IsStoreFailure(s)) return;
+  if (!s.ok() && !IsStorageFailure(s)) return;
   const bool writable = s.ok();
   absl::MutexLock lock(&observer_mu_);
   if (writable_ == writable) return;

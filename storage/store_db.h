@@ -87,7 +87,7 @@ class StoreDb {
   const PageTokens& tokens() const { return *tokens_; }
 
   // Updates writable() from the outcome of a write: storage failures
-  // (IsStoreFailure) clear it, a commit sets it, refusals change nothing.
+  // (IsStorageFailure) clear it, a commit sets it, refusals change nothing.
   void NoteWrite(const absl::Status& s) ABSL_LOCKS_EXCLUDED(observer_mu_);
   // Whether the last write that reached the database committed (true), or
   // failed in the storage itself (false: disk full, I/O error, read-only or
