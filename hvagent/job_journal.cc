@@ -188,13 +188,14 @@ std::vector<absl::Status> JobJournal::MarkDone(
   if (done.empty()) return out;
   absl::MutexLock lock(&mu_);
   written_ = true;
-  absl::Status tx = InTransaction(*db_, [&]() -> absl::Status {
+  Sqlite& db = *db_;  // the lambda runs under the lock held here
+  absl::Status tx = InTransaction(db, [&]() -> absl::Status {
     for (size_t i = 0; i < done.size(); ++i) {
       const auto& [job_id, status] = done[i];
-      ASSIGN_OR_RETURN(Stmt s, db_->Prepare(  // cached; reset when `s` goes
+      ASSIGN_OR_RETURN(Stmt s, db.Prepare(  // cached; reset when `s` goes
           "UPDATE agent_jobs SET phase = 2, final_status = ? WHERE job_id = ?"));
       RETURN_IF_ERROR(s.BindBlob(1, status.SerializeAsString()).Bind(2, job_id).Run());
-      if (db_->Changes() == 0) out[i] = absl::NotFoundError(absl::StrCat("job ", job_id, " unknown"));
+      if (db.Changes() == 0) out[i] = absl::NotFoundError(absl::StrCat("job ", job_id, " unknown"));
     }
     return absl::OkStatus();
   });

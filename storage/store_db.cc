@@ -74,17 +74,20 @@ absl::StatusOr<std::unique_ptr<StoreDb>> StoreDb::OpenUnchecked(const std::strin
   ASSIGN_OR_RETURN(std::unique_ptr<Sqlite> db, Sqlite::Open(path, options.sqlite));
   RETURN_IF_ERROR(MigrateSchema(*db));
   ASSIGN_OR_RETURN(std::string secret, PageTokenSecret(*db));
-  std::unique_ptr<StoreDb> store(
-      new StoreDb(std::move(lock), std::move(db), std::make_unique<PageTokens>(std::move(secret))));
-  if (options.background_checkpoint && path != ":memory:" && !path.empty()) {
+  const bool background = options.background_checkpoint && path != ":memory:" && !path.empty();
+  if (background) {
     // Commits no longer stop to copy the WAL into the database; a thread of
     // its own does it (see CheckpointOnce).
-    RETURN_IF_ERROR(store->db_->Exec("PRAGMA wal_autocheckpoint = 0"));
+    RETURN_IF_ERROR(db->Exec("PRAGMA wal_autocheckpoint = 0"));
     // ...but past 16 MiB the writer itself starts the WAL over (see
     // Sqlite::RestartWalPast).
-    store->db_->RestartWalPast(kRestartFrames, absl::Milliseconds(100));
+    db->RestartWalPast(kRestartFrames, absl::Milliseconds(100));
     // A WAL that grew in a burst is cut back to this when it starts over.
-    RETURN_IF_ERROR(store->db_->Exec("PRAGMA journal_size_limit = 67108864"));
+    RETURN_IF_ERROR(db->Exec("PRAGMA journal_size_limit = 67108864"));
+  }
+  std::unique_ptr<StoreDb> store(
+      new StoreDb(std::move(lock), std::move(db), std::make_unique<PageTokens>(std::move(secret))));
+  if (background) {
     ASSIGN_OR_RETURN(store->checkpointer_db_, Sqlite::Open(path, options.sqlite));
     store->checkpointer_ = std::thread([s = store.get()] {
       while (!s->stop_.WaitForNotificationWithTimeout(absl::Milliseconds(100))) s->CheckpointOnce();
