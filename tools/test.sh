@@ -53,7 +53,8 @@ step "deploy: systemd units verify, example scenarios load" bash tools/deploy-ch
 step "quick start: tools/demo.sh fails a VM over and commits it" bash tools/quickstart-check.sh
 # Last, so that the steps above see the default configuration's outputs. Each
 # config has its own output directory (.bazelrc): none rebuilds another's.
-step "clang-14: bazel build --config=clang //... (-Wthread-safety -Werror)" bazel_quiet build --config=clang //...
+# --keep_going: every file clang refuses is listed, not only the first.
+step "clang-14: bazel build --config=clang //... (-Wthread-safety -Werror)" bazel_quiet build --config=clang --keep_going //...
 step "asan+ubsan+lsan: bazel test --config=asan //..." bazel_quiet test --config=asan //...
 
 if [ "${#failed_steps[@]}" -gt 0 ]; then
