@@ -151,6 +151,7 @@ class TickStream final : public grpc::ServerWriteReactor<dr::v1::WatchJobRespons
     StartWrite(&message_);
   }
   void OnWriteDone(bool ok) override {
+    bool write_next = false;
     {
       absl::MutexLock lock(&mu_);
       writing_ = false;
@@ -159,13 +160,13 @@ class TickStream final : public grpc::ServerWriteReactor<dr::v1::WatchJobRespons
         finished_ = true;
       } else if (pending_) {
         pending_ = false;
-        writing_ = true;
+        writing_ = write_next = true;
         FillLocked();
       } else {
         return;
       }
     }
-    if (writing_) return StartWrite(&message_);
+    if (write_next) return StartWrite(&message_);
     Finish(ok ? grpc::Status::OK : grpc::Status::CANCELLED);
   }
   void OnDone() override {

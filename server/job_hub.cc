@@ -36,11 +36,12 @@ int JobHub::DeliveryThreadForTest(const std::string& job) const {
   return static_cast<int>(ShardIndex(job) % lanes_.size());
 }
 
-void JobHub::Deliver(size_t index, Entry& e, const dr::v1::Job& job, absl::Time now) {
+void JobHub::Deliver(Shard& s, Entry& e, const dr::v1::Job& job, absl::Time now) {
   e.last = job;
   e.last_delivery = now;
   e.has_pending = false;
-  shards_[index].ready.push_back(job);
+  s.ready.push_back(job);
+  const size_t index = static_cast<size_t>(&s - shards_.data());
   Lane& lane = *lanes_[index % lanes_.size()];
   absl::MutexLock lock(&lane.mu);  // order: shard, then lane
   lane.work = true;
@@ -101,8 +102,7 @@ void JobHub::Unwatch(const std::string& job, JobWatcher* watcher) {
 }
 
 void JobHub::Publish(const dr::v1::Job& job) {
-  const size_t index = ShardIndex(job.name());
-  Shard& s = shards_[index];
+  Shard& s = ShardFor(job.name());
   absl::MutexLock lock(&s.mu);
   auto it = s.entries.find(job.name());
   if (it == s.entries.end()) return;
@@ -119,16 +119,15 @@ void JobHub::Publish(const dr::v1::Job& job) {
     }
     return;
   }
-  Deliver(index, e, job, now);
+  Deliver(s, e, job, now);
 }
 
 void JobHub::Flush() {
   const absl::Time now = options_.clock->Now();
-  for (size_t i = 0; i < shards_.size(); ++i) {
-    Shard& s = shards_[i];
+  for (Shard& s : shards_) {
     absl::MutexLock lock(&s.mu);
     for (auto& [name, e] : s.entries) {
-      if (e.has_pending && now - e.pending_since >= options_.progress_interval) Deliver(i, e, e.pending, now);
+      if (e.has_pending && now - e.pending_since >= options_.progress_interval) Deliver(s, e, e.pending, now);
     }
   }
 }

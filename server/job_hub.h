@@ -121,9 +121,8 @@ class JobHub {
   };
   static size_t ShardIndex(const std::string& job);
   Shard& ShardFor(const std::string& job) { return shards_[ShardIndex(job)]; }
-  // Records `job` as delivered to `e` and queues it on shard `index`.
-  void Deliver(size_t index, Entry& e, const dr::v1::Job& job, absl::Time now)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shards_[index].mu);
+  // Records `job` as delivered to `e` (an entry of `s`) and queues it on `s`.
+  void Deliver(Shard& s, Entry& e, const dr::v1::Job& job, absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s.mu);
   void DeliveryLoop(int lane);
 
   const Options options_;

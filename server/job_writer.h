@@ -113,7 +113,6 @@ class JobWriter {
     std::vector<WriteResult> results;
   };
   std::deque<Committed> committed_ ABSL_GUARDED_BY(mu_);
-  bool writer_done_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
   std::thread completer_;
   absl::Mutex shutdown_mu_;

@@ -13,13 +13,17 @@ APT_PACKAGES=(
 # Extra packages by feature; callers ask for them with flags.
 WINDOWS_PACKAGES=(g++-mingw-w64-x86-64-posix wine wine64)
 SYSTEMD_PACKAGES=(systemd)
+# --config=clang and --config=asan: clang-14, its sanitizer runtimes, and
+# llvm-symbolizer for the reports' stacks.
+CLANG_PACKAGES=(clang-14 libclang-rt-14-dev llvm-14)
 
 want=("${APT_PACKAGES[@]}")
 for arg in "$@"; do
   case "$arg" in
     --windows) want+=("${WINDOWS_PACKAGES[@]}") ;;
     --systemd) want+=("${SYSTEMD_PACKAGES[@]}") ;;
-    *) echo "install-deps: unknown flag $arg (known: --windows --systemd)" >&2; exit 2 ;;
+    --clang) want+=("${CLANG_PACKAGES[@]}") ;;
+    *) echo "install-deps: unknown flag $arg (known: --windows --systemd --clang)" >&2; exit 2 ;;
   esac
 done
 

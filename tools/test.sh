@@ -6,7 +6,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 
-bash tools/install-deps.sh --windows --systemd || { echo "0 passed, 1 failed"; exit 1; }
+bash tools/install-deps.sh --windows --systemd --clang || { echo "0 passed, 1 failed"; exit 1; }
 
 failed_steps=()
 passed=0
@@ -14,12 +14,18 @@ failed=0
 
 step() {  # step NAME COMMAND...: a check that counts as one test case
   local name=$1; shift
+  local start=$SECONDS
   echo "=== $name"
   if "$@"; then
-    passed=$((passed + 1)); echo "--- $name: ok"
+    passed=$((passed + 1)); echo "--- $name: ok ($((SECONDS - start)) s)"
   else
-    failed=$((failed + 1)); failed_steps+=("$name"); echo "--- $name: FAILED"
+    failed=$((failed + 1)); failed_steps+=("$name"); echo "--- $name: FAILED ($((SECONDS - start)) s)"
   fi
+}
+
+bazel_quiet() {  # bazel ARGS...: bazel's output without its progress lines
+  bazel "$@" 2>&1 | grep -v -E '^(INFO|Loading|Analyzing)' | tail -n 60
+  return "${PIPESTATUS[0]}"
 }
 
 step "buf lint" buf lint
@@ -45,6 +51,11 @@ fi
 step "windows: mingw-w64 build of the WMI COM layer, probe under Wine" bash tools/windows-check.sh
 step "deploy: systemd units verify, example scenarios load" bash tools/deploy-check.sh
 step "quick start: tools/demo.sh fails a VM over and commits it" bash tools/quickstart-check.sh
+# Last, so that the steps above see the default configuration's outputs. Each
+# config has its own output directory (.bazelrc): none rebuilds another's.
+# --keep_going: every file clang refuses is listed, not only the first.
+step "clang-14: bazel build --config=clang //... (-Wthread-safety -Werror)" bazel_quiet build --config=clang --keep_going //...
+step "asan+ubsan+lsan: bazel test --config=asan //..." bazel_quiet test --config=asan //...
 
 if [ "${#failed_steps[@]}" -gt 0 ]; then
   echo "Failed: ${failed_steps[*]}"

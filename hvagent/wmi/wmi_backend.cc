@@ -187,9 +187,8 @@ MethodResult WmiBackend::CallLocked(const std::string& path, const std::string& 
 MethodResult WmiBackend::Invoke(const Operation& op) {
   absl::MutexLock lock(&mu_);
   const std::string vm = VmPath(op.vm_id);
-  auto replication_service = [&]() { return ServicePathLocked("Msvm_ReplicationService"); };
-  auto with_service = [&](const std::string& method, const WmiProperties& in) {
-    absl::StatusOr<std::string> svc = replication_service();
+  auto with_service = [&](const std::string& method, const WmiProperties& in) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    absl::StatusOr<std::string> svc = ServicePathLocked("Msvm_ReplicationService");
     if (!svc.ok()) return Result(ErrorDetailOf(svc.status()).return_code(), std::string(svc.status().message()));
     return CallLocked(*svc, method, in);
   };
