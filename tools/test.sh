@@ -45,6 +45,7 @@ fi
 step "windows: mingw-w64 build of the WMI COM layer, probe under Wine" bash tools/windows-check.sh
 step "deploy: systemd units verify, example scenarios load" bash tools/deploy-check.sh
 step "quick start: tools/demo.sh fails a VM over and commits it" bash tools/quickstart-check.sh
+step "fuzz: every libFuzzer target 20 s (clang-14, ASan, UBSan), no crash" bash tools/fuzz.sh 20
 
 if [ "${#failed_steps[@]}" -gt 0 ]; then
   echo "Failed: ${failed_steps[*]}"
