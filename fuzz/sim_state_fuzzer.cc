@@ -10,6 +10,7 @@
 #include <string>
 
 #include "common/clock.h"
+#include "google/protobuf/stubs/logging.h"
 #include "fuzz/properties.h"
 #include "fuzz/sim_clock.h"
 #include "fuzz/temp_file.h"
@@ -30,6 +31,12 @@ void CheckJobs(SimBackend& sim) {
 }
 
 }  // namespace
+
+// Protobuf logs every input it cannot parse: noise, and slow.
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  google::protobuf::SetLogHandler(nullptr);
+  return 0;
+}
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const std::string state_path = hvdr::fuzz::TempPath("sim.state");
@@ -64,6 +71,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   // What it wrote back is a state it opens.
   absl::StatusOr<std::unique_ptr<SimBackend>> again = SimBackend::Open(options, hvdr::sim::v1::Scenario());
+  if (!again.ok()) std::fprintf(stderr, "reopen: %s\n", again.status().ToString().c_str());
   FUZZ_CHECK(again.ok());
   CheckJobs(**again);
   std::remove(state_path.c_str());

@@ -165,6 +165,13 @@ absl::Status SimBackend::ValidateScenario(const Scenario& scenario) {
       return absl::InvalidArgumentError(absl::StrCat(at, ".operation: not an operation"));
     }
   }
+  // Protobuf text format takes any bytes in a string, but proto3 strings
+  // must be UTF-8 to parse: the state file written from such a scenario
+  // could not be read back after a restart (nor the VM's inventory sent).
+  Scenario parsed;
+  if (!parsed.ParseFromString(scenario.SerializeAsString())) {
+    return absl::InvalidArgumentError("a string (a name, an id, a message) is not valid UTF-8");
+  }
   return absl::OkStatus();
 }
 

@@ -566,6 +566,19 @@ TEST_F(SimBackendTest, DamagedStateFileIsDataLossNamingTheField) {
   EXPECT_EQ((*backend)->Snapshot().fault_uses(0), 1);
 }
 
+// Found by fuzz/sim_scenario_fuzzer: a recovery point id of bytes that are
+// not UTF-8 loaded, and the state file the simulator then wrote could not
+// be read back after a restart (DATA_LOSS).
+TEST(SimScenarioTest, StringsThatAreNotUtf8AreRefused) {
+  Scenario s;
+  auto* vm = s.add_vms();
+  vm->set_vm_id(kTestVm);
+  vm->add_recovery_points()->set_id("\x9f\x8f-rp");
+  absl::Status status = SimBackend::ValidateScenario(s);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(status.message()), HasSubstr("UTF-8"));
+}
+
 TEST(SimScenarioTest, BadScenariosNameTheField) {
   struct Case {
     std::function<void(Scenario&)> mutate;
