@@ -22,15 +22,12 @@ inline void ToProto(absl::Time t, google::protobuf::Timestamp* ts) {
     ts->Clear();
     return;
   }
-  int64_t ns = absl::ToUnixNanos(t);
-  int64_t s = ns / 1000000000;
-  int32_t n = static_cast<int32_t>(ns % 1000000000);
-  if (n < 0) {
-    --s;
-    n += 1000000000;
-  }
+  // Seconds and the nanoseconds past them, not ToUnixNanos: int64
+  // nanoseconds end in 2262, a Timestamp's range in 9999 (CIM datetimes
+  // from WMI can say so).
+  const int64_t s = absl::ToUnixSeconds(t);  // rounds down
   ts->set_seconds(s);
-  ts->set_nanos(n);
+  ts->set_nanos(static_cast<int32_t>(absl::ToInt64Nanoseconds(t - absl::FromUnixSeconds(s))));
 }
 
 inline google::protobuf::Timestamp ToProto(absl::Time t) {

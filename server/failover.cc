@@ -38,6 +38,21 @@ constexpr size_t kMaxAddresses = 64;
 // An IPv6 address with an embedded IPv4 one, or a prefix length, fits.
 constexpr size_t kMaxAddressLength = 64;
 
+template <typename T>
+bool Contains(const std::vector<T>& v, T x) {
+  return std::find(v.begin(), v.end(), x) != v.end();
+}
+
+std::string CopyList(const std::vector<dr::v1::VirtualMachine>& copies) {
+  std::vector<std::string> names;
+  for (const auto& vm : copies) {
+    names.push_back(absl::StrCat(vm.name(), " (", dr::v1::ReplicationMode_Name(vm.replication_mode()), ")"));
+  }
+  return absl::StrJoin(names, ", ");
+}
+
+}  // namespace
+
 absl::Status CheckNetworkSettings(const std::vector<dr::v1::FailoverNetworkAdapterSettings>& nics) {
   if (nics.empty()) {
     return InvalidParameter("network_settings", "MISSING", "at least one adapter is required");
@@ -89,21 +104,6 @@ absl::Status CheckNetworkSettings(const std::vector<dr::v1::FailoverNetworkAdapt
   }
   return absl::OkStatus();
 }
-
-template <typename T>
-bool Contains(const std::vector<T>& v, T x) {
-  return std::find(v.begin(), v.end(), x) != v.end();
-}
-
-std::string CopyList(const std::vector<dr::v1::VirtualMachine>& copies) {
-  std::vector<std::string> names;
-  for (const auto& vm : copies) {
-    names.push_back(absl::StrCat(vm.name(), " (", dr::v1::ReplicationMode_Name(vm.replication_mode()), ")"));
-  }
-  return absl::StrJoin(names, ", ");
-}
-
-}  // namespace
 
 absl::StatusOr<dr::v1::VirtualMachine> FailoverLogic::Resolve(const OperationRequest& r,
                                                               const OperationRule& rule) {

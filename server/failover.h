@@ -12,11 +12,13 @@
 
 #include "absl/random/random.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/clock.h"
 #include "common/hyperv_rules.h"
 #include "dr/v1/failover_service.pb.h"
 #include "server/agent_client.h"
+#include "server/names.h"
 #include "storage/store.h"
 
 namespace hvdr {
@@ -45,6 +47,49 @@ struct OperationRequest {
   // operator or from cron is the same request.
   std::string fingerprint;
 };
+
+namespace internal {
+// The recovery point of requests that have one, in its canonical spelling.
+template <typename Req>
+auto CanonicalRecoveryPoint(Req* r, int) -> decltype(r->recovery_point(), void()) {
+  auto point = ParseRecoveryPointName("recovery_point", r->recovery_point());
+  if (point.ok()) r->set_recovery_point(absl::StrCat(point->first, "/recoveryPoints/", point->second));
+}
+template <typename Req>
+void CanonicalRecoveryPoint(Req*, long) {}
+}  // namespace internal
+
+// The OperationRequest of a FailoverService request `req` of method
+// `method` (the handlers' conversion): the fields every method has, and the
+// fingerprint. Method-specific fields (recovery_point, network_settings)
+// are the caller's to copy.
+template <typename Req>
+OperationRequest MakeOperationRequest(dr::v1::JobType type, const char* method, const Req& req) {
+  OperationRequest r;
+  r.type = type;
+  r.method = method;
+  r.virtual_machine = req.virtual_machine();
+  r.request_id = req.request_id();
+  r.requester = req.requester();
+  // Who asks is not part of what is asked: the same retry from another
+  // operator (or from cron) is the same request.
+  Req fp = req;
+  fp.clear_request_id();
+  fp.clear_requester();
+  // A retry that spells the VM's GUID another way is the same request.
+  absl::StatusOr<VmName> vm = ParseVmName("virtual_machine", fp.virtual_machine());
+  if (vm.ok()) fp.set_virtual_machine(vm->name());
+  internal::CanonicalRecoveryPoint(&fp, 0);
+  r.fingerprint = fp.SerializeAsString();
+  return r;
+}
+
+// SetFailoverNetworkAdapterSettings' settings: 1-64 adapters, each named,
+// DHCP or static addresses (not both), every address an IPv4 or IPv6
+// address, one subnet per address or none, and bounded lengths. Errors are
+// INVALID_ARGUMENT (32773) naming the field, e.g.
+// "network_settings[1].dns_servers[0]".
+absl::Status CheckNetworkSettings(const std::vector<dr::v1::FailoverNetworkAdapterSettings>& nics);
 
 class FailoverLogic {
  public:

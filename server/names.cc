@@ -216,6 +216,13 @@ absl::Status CheckAgentAddress(absl::string_view field, absl::string_view addres
   return absl::OkStatus();
 }
 
+absl::Status NotFoundAs(absl::Status status, absl::string_view field, absl::string_view name) {
+  if (status.code() == absl::StatusCode::kNotFound) {
+    return NotFoundParameter(field, "NOT_FOUND", absl::StrCat(name, " does not exist"));
+  }
+  return status;
+}
+
 std::string HostName(absl::string_view id) { return absl::StrCat("hosts/", id); }
 std::string SiteName(absl::string_view id) { return absl::StrCat("sites/", id); }
 

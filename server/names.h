@@ -67,6 +67,11 @@ absl::Status CheckLength(absl::string_view field, absl::string_view value, size_
 // refused: INVALID_ARGUMENT naming `field`, with a reason saying which.
 absl::Status CheckAgentAddress(absl::string_view field, absl::string_view address);
 
+// A store's NOT_FOUND said in terms of the request: NOT_FOUND (32773)
+// naming `field`, "<name> does not exist". Other statuses are returned as
+// they are.
+absl::Status NotFoundAs(absl::Status status, absl::string_view field, absl::string_view name);
+
 std::string HostName(absl::string_view id);
 std::string SiteName(absl::string_view id);
 

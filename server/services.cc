@@ -37,47 +37,9 @@ grpc::ServerUnaryReactor* TooLarge(grpc::CallbackServerContext* context,
   return Reply<Resp>(context, size, response);
 }
 
-// NOT_FOUND from the store, said in terms of the request field.
-absl::Status Lookup(absl::Status s, absl::string_view field, absl::string_view name) {
-  if (s.code() == absl::StatusCode::kNotFound) {
-    return NotFoundParameter(field, "NOT_FOUND", absl::StrCat(name, " does not exist"));
-  }
-  return s;
-}
-
 template <typename T>
 absl::StatusOr<T> Found(absl::StatusOr<T> r, absl::string_view field, absl::string_view name) {
-  if (!r.ok()) return Lookup(r.status(), field, name);
-  return r;
-}
-
-// The recovery point of requests that have one, in its canonical spelling.
-template <typename Req>
-auto CanonicalRecoveryPoint(Req* r, int) -> decltype(r->recovery_point(), void()) {
-  auto point = ParseRecoveryPointName("recovery_point", r->recovery_point());
-  if (point.ok()) r->set_recovery_point(absl::StrCat(point->first, "/recoveryPoints/", point->second));
-}
-template <typename Req>
-void CanonicalRecoveryPoint(Req*, long) {}
-
-template <typename Req>
-OperationRequest Common(dr::v1::JobType type, const char* method, const Req& req) {
-  OperationRequest r;
-  r.type = type;
-  r.method = method;
-  r.virtual_machine = req.virtual_machine();
-  r.request_id = req.request_id();
-  r.requester = req.requester();
-  // Who asks is not part of what is asked: the same retry from another
-  // operator (or from cron) is the same request.
-  Req fp = req;
-  fp.clear_request_id();
-  fp.clear_requester();
-  // A retry that spells the VM's GUID another way is the same request.
-  absl::StatusOr<VmName> vm = ParseVmName("virtual_machine", fp.virtual_machine());
-  if (vm.ok()) fp.set_virtual_machine(vm->name());
-  CanonicalRecoveryPoint(&fp, 0);
-  r.fingerprint = fp.SerializeAsString();
+  if (!r.ok()) return NotFoundAs(r.status(), field, name);
   return r;
 }
 
@@ -100,9 +62,7 @@ grpc::ServerUnaryReactor* TopologyServiceImpl::RegisterHost(grpc::CallbackServer
 grpc::ServerUnaryReactor* TopologyServiceImpl::GetHost(grpc::CallbackServerContext* c,
                                                        const dr::v1::GetHostRequest* r, dr::v1::Host* out) {
   if (auto* big = TooLarge(c, *r, limits_.max_request_bytes, out)) return big;
-  absl::Status valid = ParseHostName("name", r->name()).status();
-  if (!valid.ok()) return Reply<dr::v1::Host>(c, valid, out);
-  return Reply(c, Found(store_->GetHost(r->name()), "name", r->name()), out);
+  return Reply(c, server::GetHost(store_, *r), out);
 }
 
 grpc::ServerUnaryReactor* TopologyServiceImpl::ListHosts(grpc::CallbackServerContext* c,
@@ -138,24 +98,14 @@ grpc::ServerUnaryReactor* TopologyServiceImpl::ListSites(grpc::CallbackServerCon
                                                          const dr::v1::ListSitesRequest* r,
                                                          dr::v1::ListSitesResponse* out) {
   if (auto* big = TooLarge(c, *r, limits_.max_request_bytes, out)) return big;
-  auto result = [&]() -> absl::StatusOr<dr::v1::ListSitesResponse> {
-    RETURN_IF_ERROR(CheckPageSize(r->page_size()));
-    ASSIGN_OR_RETURN(Page<dr::v1::Site> page, store_->ListSites({r->page_size(), r->page_token()}));
-    dr::v1::ListSitesResponse resp;
-    for (auto& s : page.items) *resp.add_sites() = std::move(s);
-    resp.set_next_page_token(page.next_page_token);
-    return resp;
-  }();
-  return Reply(c, std::move(result), out);
+  return Reply(c, server::ListSites(store_, *r), out);
 }
 
 grpc::ServerUnaryReactor* TopologyServiceImpl::GetVirtualMachine(grpc::CallbackServerContext* c,
                                                                  const dr::v1::GetVirtualMachineRequest* r,
                                                                  dr::v1::VirtualMachine* out) {
   if (auto* big = TooLarge(c, *r, limits_.max_request_bytes, out)) return big;
-  absl::StatusOr<VmName> vm = ParseVmName("name", r->name());
-  if (!vm.ok()) return Reply<dr::v1::VirtualMachine>(c, vm.status(), out);
-  return Reply(c, Found(store_->GetVirtualMachine(vm->name()), "name", r->name()), out);
+  return Reply(c, server::GetVirtualMachine(store_, *r), out);
 }
 
 grpc::ServerUnaryReactor* TopologyServiceImpl::ListVirtualMachines(
@@ -169,31 +119,14 @@ grpc::ServerUnaryReactor* TopologyServiceImpl::ListReplicationRelationships(
     grpc::CallbackServerContext* c, const dr::v1::ListReplicationRelationshipsRequest* r,
     dr::v1::ListReplicationRelationshipsResponse* out) {
   if (auto* big = TooLarge(c, *r, limits_.max_request_bytes, out)) return big;
-  auto result = [&]() -> absl::StatusOr<dr::v1::ListReplicationRelationshipsResponse> {
-    ASSIGN_OR_RETURN(VmName vm, ParseVmName("parent", r->parent()));
-    ASSIGN_OR_RETURN(auto rels, Found(store_->ListReplicationRelationships(vm.name()), "parent", r->parent()));
-    dr::v1::ListReplicationRelationshipsResponse resp;
-    for (auto& rel : rels) *resp.add_replication_relationships() = std::move(rel);
-    return resp;
-  }();
-  return Reply(c, std::move(result), out);
+  return Reply(c, server::ListReplicationRelationships(store_, *r), out);
 }
 
 grpc::ServerUnaryReactor* TopologyServiceImpl::ListRecoveryPoints(grpc::CallbackServerContext* c,
                                                                   const dr::v1::ListRecoveryPointsRequest* r,
                                                                   dr::v1::ListRecoveryPointsResponse* out) {
   if (auto* big = TooLarge(c, *r, limits_.max_request_bytes, out)) return big;
-  auto result = [&]() -> absl::StatusOr<dr::v1::ListRecoveryPointsResponse> {
-    ASSIGN_OR_RETURN(VmName vm, ParseVmName("parent", r->parent()));
-    RETURN_IF_ERROR(CheckPageSize(r->page_size()));
-    ASSIGN_OR_RETURN(auto page, Found(store_->ListRecoveryPoints(vm.name(), {r->page_size(), r->page_token()}),
-                                      "parent", r->parent()));
-    dr::v1::ListRecoveryPointsResponse resp;
-    for (auto& p : page.items) *resp.add_recovery_points() = std::move(p);
-    resp.set_next_page_token(page.next_page_token);
-    return resp;
-  }();
-  return Reply(c, std::move(result), out);
+  return Reply(c, server::ListRecoveryPoints(store_, *r), out);
 }
 
 // ---- FailoverService ----
@@ -215,7 +148,7 @@ grpc::ServerUnaryReactor* FailoverServiceImpl::Submit(grpc::CallbackServerContex
   grpc::ServerUnaryReactor* FailoverServiceImpl::Method(                                       \
       grpc::CallbackServerContext* c, const dr::v1::Method##Request* r, dr::v1::JobResponse* out) { \
     if (auto* big = TooLarge(c, *r, limits_.max_request_bytes, out)) return big;               \
-    OperationRequest op = Common(dr::v1::Type, #Method, *r);                                   \
+    OperationRequest op = MakeOperationRequest(dr::v1::Type, #Method, *r);                     \
     Extra;                                                                                     \
     return Submit(c, op, out);                                                                 \
   }
@@ -256,7 +189,7 @@ class WatchReactor final : public SerialWriteReactor<dr::v1::WatchJobResponse>, 
     hub_->Watch(job_, this);
     absl::StatusOr<dr::v1::Job> current = store->GetJob(job_);
     if (!current.ok()) {
-      Close(ApiGrpcStatus(Lookup(current.status(), "name", job_), context));
+      Close(ApiGrpcStatus(NotFoundAs(current.status(), "name", job_), context));
       return;
     }
     OnJob(*current);

@@ -27,6 +27,61 @@ absl::Status CheckPageSize(int32_t page_size) {
   return absl::OkStatus();
 }
 
+absl::Status CheckRegisterHostRequest(const dr::v1::RegisterHostRequest& r) {
+  RETURN_IF_ERROR(CheckId("host_id", r.host_id()));
+  RETURN_IF_ERROR(ParseSiteName("site", r.site()).status());
+  RETURN_IF_ERROR(CheckAgentAddress("agent_address", r.agent_address()));
+  return CheckRequestId("request_id", r.request_id());
+}
+
+absl::StatusOr<dr::v1::Host> GetHost(Store* store, const dr::v1::GetHostRequest& r) {
+  RETURN_IF_ERROR(ParseHostName("name", r.name()).status());
+  absl::StatusOr<dr::v1::Host> host = store->GetHost(r.name());
+  if (!host.ok()) return NotFoundAs(host.status(), "name", r.name());
+  return host;
+}
+
+absl::StatusOr<dr::v1::ListSitesResponse> ListSites(Store* store, const dr::v1::ListSitesRequest& r) {
+  RETURN_IF_ERROR(CheckPageSize(r.page_size()));
+  ASSIGN_OR_RETURN(Page<dr::v1::Site> page, store->ListSites({r.page_size(), r.page_token()}));
+  dr::v1::ListSitesResponse resp;
+  for (auto& s : page.items) *resp.add_sites() = std::move(s);
+  resp.set_next_page_token(page.next_page_token);
+  return resp;
+}
+
+absl::StatusOr<dr::v1::VirtualMachine> GetVirtualMachine(Store* store,
+                                                         const dr::v1::GetVirtualMachineRequest& r) {
+  ASSIGN_OR_RETURN(VmName vm, ParseVmName("name", r.name()));
+  absl::StatusOr<dr::v1::VirtualMachine> found = store->GetVirtualMachine(vm.name());
+  if (!found.ok()) return NotFoundAs(found.status(), "name", r.name());
+  return found;
+}
+
+absl::StatusOr<dr::v1::ListReplicationRelationshipsResponse> ListReplicationRelationships(
+    Store* store, const dr::v1::ListReplicationRelationshipsRequest& r) {
+  ASSIGN_OR_RETURN(VmName vm, ParseVmName("parent", r.parent()));
+  absl::StatusOr<std::vector<dr::v1::ReplicationRelationship>> rels =
+      store->ListReplicationRelationships(vm.name());
+  if (!rels.ok()) return NotFoundAs(rels.status(), "parent", r.parent());
+  dr::v1::ListReplicationRelationshipsResponse resp;
+  for (auto& rel : *rels) *resp.add_replication_relationships() = std::move(rel);
+  return resp;
+}
+
+absl::StatusOr<dr::v1::ListRecoveryPointsResponse> ListRecoveryPoints(
+    Store* store, const dr::v1::ListRecoveryPointsRequest& r) {
+  ASSIGN_OR_RETURN(VmName vm, ParseVmName("parent", r.parent()));
+  RETURN_IF_ERROR(CheckPageSize(r.page_size()));
+  absl::StatusOr<Page<dr::v1::RecoveryPoint>> page =
+      store->ListRecoveryPoints(vm.name(), {r.page_size(), r.page_token()});
+  if (!page.ok()) return NotFoundAs(page.status(), "parent", r.parent());
+  dr::v1::ListRecoveryPointsResponse resp;
+  for (auto& p : page->items) *resp.add_recovery_points() = std::move(p);
+  resp.set_next_page_token(page->next_page_token);
+  return resp;
+}
+
 absl::Status ForEachHost(Store* store, const std::function<bool(const dr::v1::Host&)>& visit) {
   std::string token;
   do {
@@ -69,10 +124,7 @@ void Topology::Register(const dr::v1::RegisterHostRequest& r, HostDone done) {
     absl::optional<dr::v1::Host> answer;
   };
   absl::StatusOr<Registered> registered = [&]() -> absl::StatusOr<Registered> {
-    RETURN_IF_ERROR(CheckId("host_id", r.host_id()));
-    RETURN_IF_ERROR(ParseSiteName("site", r.site()).status());
-    RETURN_IF_ERROR(CheckAgentAddress("agent_address", r.agent_address()));
-    RETURN_IF_ERROR(CheckRequestId("request_id", r.request_id()));
+    RETURN_IF_ERROR(CheckRegisterHostRequest(r));
     dr::v1::RegisterHostRequest fp = r;
     fp.clear_request_id();
     const RequestKey key{r.request_id(), "dr.v1.TopologyService/RegisterHost", fp.SerializeAsString()};

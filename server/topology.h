@@ -130,6 +130,22 @@ class Topology {
   Executor work_{2};
 };
 
+// RegisterHost's checks of the request itself (host_id, site,
+// agent_address, request_id), before anything is recorded.
+absl::Status CheckRegisterHostRequest(const dr::v1::RegisterHostRequest& request);
+
+// The TopologyService methods answered from the store alone, as the
+// handlers run them: the request's checks, then the read. A name that is
+// well formed but unknown is NOT_FOUND naming the request's field.
+absl::StatusOr<dr::v1::Host> GetHost(Store* store, const dr::v1::GetHostRequest& request);
+absl::StatusOr<dr::v1::ListSitesResponse> ListSites(Store* store, const dr::v1::ListSitesRequest& request);
+absl::StatusOr<dr::v1::VirtualMachine> GetVirtualMachine(Store* store,
+                                                         const dr::v1::GetVirtualMachineRequest& request);
+absl::StatusOr<dr::v1::ListReplicationRelationshipsResponse> ListReplicationRelationships(
+    Store* store, const dr::v1::ListReplicationRelationshipsRequest& request);
+absl::StatusOr<dr::v1::ListRecoveryPointsResponse> ListRecoveryPoints(
+    Store* store, const dr::v1::ListRecoveryPointsRequest& request);
+
 // INVALID_ARGUMENT for page_size < 0.
 absl::Status CheckPageSize(int32_t page_size);
 

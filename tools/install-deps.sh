@@ -9,6 +9,7 @@ APT_PACKAGES=(
   libabsl-dev libsqlite3-dev sqlite3 libgtest-dev libgmock-dev
   libspdlog-dev libfmt-dev nlohmann-json3-dev libgoogle-perftools-dev libssl-dev
   ca-certificates libcap2-bin
+  clang-14 libclang-rt-14-dev
 )
 # Extra packages by feature; callers ask for them with flags.
 WINDOWS_PACKAGES=(g++-mingw-w64-x86-64-posix wine wine64)

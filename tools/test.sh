@@ -51,11 +51,13 @@ fi
 step "windows: mingw-w64 build of the WMI COM layer, probe under Wine" bash tools/windows-check.sh
 step "deploy: systemd units verify, example scenarios load" bash tools/deploy-check.sh
 step "quick start: tools/demo.sh fails a VM over and commits it" bash tools/quickstart-check.sh
+step "clang-format: every C++ file as .clang-format says" bash tools/format-check.sh
 # Last, so that the steps above see the default configuration's outputs. Each
 # config has its own output directory (.bazelrc): none rebuilds another's.
 # --keep_going: every file clang refuses is listed, not only the first.
 step "clang-14: bazel build --config=clang //... (-Wthread-safety -Werror)" bazel_quiet build --config=clang --keep_going //...
 step "asan+ubsan+lsan: bazel test --config=asan //..." bazel_quiet test --config=asan //...
+step "fuzz: every libFuzzer target 10 s (clang-14, ASan, UBSan), no crash" bash tools/fuzz.sh 10
 
 if [ "${#failed_steps[@]}" -gt 0 ]; then
   echo "Failed: ${failed_steps[*]}"

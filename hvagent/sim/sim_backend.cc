@@ -165,6 +165,69 @@ absl::Status SimBackend::ValidateScenario(const Scenario& scenario) {
       return absl::InvalidArgumentError(absl::StrCat(at, ".operation: not an operation"));
     }
   }
+  // Protobuf text format takes any bytes in a string, but proto3 strings
+  // must be UTF-8 to parse: the state file written from such a scenario
+  // could not be read back after a restart (nor the VM's inventory sent).
+  Scenario parsed;
+  if (!parsed.ParseFromString(scenario.SerializeAsString())) {
+    return absl::InvalidArgumentError("a string (a name, an id, a message) is not valid UTF-8");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SimBackend::ValidateState(const SimState& state) {
+  // Times are microseconds since the epoch up to the end of year 9999: the
+  // job arithmetic (elapsed * 100, end + TimeBeforeRemoval) then stays far
+  // from int64's bounds.
+  constexpr int64_t kMaxUs = int64_t{253402300799} * 1000000;
+  auto time_ok = [](int64_t us) { return us >= 0 && us <= kMaxUs; };
+  Scenario config = state.scenario();
+  // The state keeps its VMs apart from the scenario's configuration; faults
+  // name them.
+  *config.mutable_vms() = state.vms();
+  absl::Status s = ValidateScenario(config);
+  if (!s.ok()) return s;
+  for (int i = 0; i < state.vms_size(); ++i) {
+    const SimVm& vm = state.vms(i);
+    if (!time_ok(vm.last_replication_us())) {
+      return absl::InvalidArgumentError(absl::StrCat("vms[", i, "].last_replication_us: out of range"));
+    }
+    for (int r = 0; r < vm.recovery_points_size(); ++r) {
+      if (!time_ok(vm.recovery_points(r).create_us())) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("vms[", i, "].recovery_points[", r, "].create_us: out of range"));
+      }
+    }
+  }
+  for (int i = 0; i < state.jobs_size(); ++i) {
+    const SimJob& job = state.jobs(i);
+    const std::string at = absl::StrCat("jobs[", i, "]");
+    if (job.job_id().empty()) return absl::InvalidArgumentError(absl::StrCat(at, ".job_id: is required"));
+    if (!time_ok(job.start_us()) || !time_ok(job.end_us())) {
+      return absl::InvalidArgumentError(absl::StrCat(at, ": start_us or end_us out of range"));
+    }
+    if (job.percent() > 100) return absl::InvalidArgumentError(absl::StrCat(at, ".percent: must be 0-100"));
+    if (FindRule(job.type()) == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat(at, ".type: not an operation"));
+    }
+    if (job.fault().fail_at_percent() > 100 || job.fault().vanish_at_percent() > 100) {
+      return absl::InvalidArgumentError(absl::StrCat(at, ".fault: percents must be 0-100"));
+    }
+  }
+  for (int i = 0; i < state.history_size(); ++i) {
+    if (!time_ok(state.history(i).start_us())) {
+      return absl::InvalidArgumentError(absl::StrCat("history[", i, "].start_us: out of range"));
+    }
+  }
+  if (state.next_job_number() < 0 || state.next_job_number() > kMaxUs) {
+    return absl::InvalidArgumentError("next_job_number: out of range");
+  }
+  if (state.history_dropped() < 0 || state.history_dropped() > kMaxUs) {
+    return absl::InvalidArgumentError("history_dropped: out of range");
+  }
+  if (state.fault_uses_size() > state.scenario().faults_size()) {
+    return absl::InvalidArgumentError("fault_uses: more entries than faults");
+  }
   return absl::OkStatus();
 }
 
@@ -196,6 +259,13 @@ absl::StatusOr<std::unique_ptr<SimBackend>> SimBackend::Open(const Options& opti
         return absl::DataLossError(absl::StrCat("state file ", options.state_path,
                                                 " is not a simulator state; move it away"));
       }
+      absl::Status valid = ValidateState(state);
+      if (!valid.ok()) {
+        return absl::DataLossError(absl::StrCat("state file ", options.state_path, " is damaged (",
+                                                valid.message(), "); move it away"));
+      }
+      // One use counter per fault (a state may hold fewer: unused ones).
+      state.mutable_fault_uses()->Resize(state.scenario().faults_size(), 0);
       resumed = true;
     }
   }

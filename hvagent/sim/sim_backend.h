@@ -44,8 +44,8 @@ class SimBackend final : public agent::Backend {
 
   // Resumes from the state file when it exists (the scenario is then
   // ignored: the hypervisor remembers); otherwise starts from `scenario`.
-  // INVALID_ARGUMENT naming the field for a bad scenario; DATA_LOSS for an
-  // unreadable state file.
+  // INVALID_ARGUMENT naming the field for a bad scenario; DATA_LOSS for a
+  // state file that is unreadable or fails ValidateState.
   static absl::StatusOr<std::unique_ptr<SimBackend>> Open(
       const Options& options, const hvdr::sim::v1::Scenario& scenario);
 
@@ -54,6 +54,11 @@ class SimBackend final : public agent::Backend {
 
   // Checks a scenario; errors name the field, e.g. "vms[2].vm_id".
   static absl::Status ValidateScenario(const hvdr::sim::v1::Scenario& scenario);
+  // Checks a state read back from the state file: what the simulator could
+  // have written (a valid scenario over its VMs, times of 0 to year 9999 in
+  // microseconds, percents 0-100, jobs of known operations, no more fault
+  // counters than faults). Errors name the field, e.g. "jobs[0].percent".
+  static absl::Status ValidateState(const hvdr::sim::v1::SimState& state);
 
   absl::StatusOr<dr::v1::GetInventoryResponse> GetInventory() override;
   absl::StatusOr<dr::v1::VirtualMachineInventory> GetVirtualMachine(

@@ -526,6 +526,59 @@ TEST_F(SimBackendTest, CorruptStateFileIsDataLoss) {
   EXPECT_THAT(std::string(backend.status().message()), HasSubstr(path));
 }
 
+// Found by fuzz/sim_state_fuzzer: a state file that parses but that the
+// simulator could not have written (a job started at INT64_MIN overflowed
+// the progress arithmetic; fault counters fewer than faults were read past
+// their end) is DATA_LOSS naming the field, not undefined behaviour later.
+TEST_F(SimBackendTest, DamagedStateFileIsDataLossNamingTheField) {
+  const std::string path = absl::StrCat(std::getenv("TEST_TMPDIR"), "/damaged-state.bin");
+  auto write = [&](const hvdr::sim::v1::SimState& state) {
+    FILE* f = std::fopen(path.c_str(), "w");
+    const std::string bytes = state.SerializeAsString();
+    std::fwrite(bytes.data(), 1, bytes.size(), f);
+    std::fclose(f);
+  };
+  hvdr::sim::v1::SimState state;
+  state.add_vms()->set_vm_id(kTestVm);
+  auto* job = state.add_jobs();
+  job->set_job_id("j1");
+  job->set_type(dr::v1::JOB_TYPE_INITIATE_FAILOVER);
+  job->set_vm_id(kTestVm);
+  job->set_state(dr::v1::JOB_STATE_RUNNING);
+  job->set_start_us(INT64_MIN);
+  write(state);
+  auto backend = SimBackend::Open({path, &clock_}, Scenario());
+  EXPECT_EQ(backend.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(std::string(backend.status().message()), HasSubstr("jobs[0]"));
+
+  // Fewer fault counters than faults: the missing ones count as unused.
+  job->set_start_us(absl::ToUnixMicros(clock_.Now()));
+  auto* fault = state.mutable_scenario()->add_faults();
+  fault->set_operation(dr::v1::JOB_TYPE_REVERT_FAILOVER);
+  fault->set_return_code(dr::v1::RETURN_CODE_INVALID_STATE);
+  write(state);
+  backend = SimBackend::Open({path, &clock_}, Scenario());
+  ASSERT_TRUE(backend.ok()) << backend.status();
+  agent::Operation op;
+  op.type = dr::v1::JOB_TYPE_REVERT_FAILOVER;
+  op.vm_id = kTestVm;
+  EXPECT_EQ((*backend)->Invoke(op).return_code, dr::v1::RETURN_CODE_INVALID_STATE);
+  EXPECT_EQ((*backend)->Snapshot().fault_uses(0), 1);
+}
+
+// Found by fuzz/sim_scenario_fuzzer: a recovery point id of bytes that are
+// not UTF-8 loaded, and the state file the simulator then wrote could not
+// be read back after a restart (DATA_LOSS).
+TEST(SimScenarioTest, StringsThatAreNotUtf8AreRefused) {
+  Scenario s;
+  auto* vm = s.add_vms();
+  vm->set_vm_id(kTestVm);
+  vm->add_recovery_points()->set_id("\x9f\x8f-rp");
+  absl::Status status = SimBackend::ValidateScenario(s);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(status.message()), HasSubstr("UTF-8"));
+}
+
 TEST(SimScenarioTest, BadScenariosNameTheField) {
   struct Case {
     std::function<void(Scenario&)> mutate;

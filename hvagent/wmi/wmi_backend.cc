@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <map>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -101,20 +102,32 @@ std::string JobIdFromPath(const std::string& path) {
 }
 
 absl::Time ParseCimDateTime(const std::string& text) {
-  // yyyymmddHHMMSS.mmmmmmsUUU
-  if (text.size() < 25 || text[14] != '.') return absl::InfinitePast();
-  int y, mo, d, h, mi, s, us, off;
-  if (!absl::SimpleAtoi(text.substr(0, 4), &y) || !absl::SimpleAtoi(text.substr(4, 2), &mo) ||
-      !absl::SimpleAtoi(text.substr(6, 2), &d) || !absl::SimpleAtoi(text.substr(8, 2), &h) ||
-      !absl::SimpleAtoi(text.substr(10, 2), &mi) || !absl::SimpleAtoi(text.substr(12, 2), &s) ||
-      !absl::SimpleAtoi(text.substr(15, 6), &us) || !absl::SimpleAtoi(text.substr(22, 3), &off)) {
+  // yyyymmddHHMMSS.mmmmmmsUUU: digits throughout but for '.' and the sign
+  // of the UTC offset in minutes (':' would make it an interval).
+  if (text.size() != 25 || text[14] != '.' || (text[21] != '+' && text[21] != '-')) {
     return absl::InfinitePast();
   }
-  if (y <= 1601 || mo < 1 || mo > 12 || d < 1 || d > 31) return absl::InfinitePast();
-  if (text[21] == '-') off = -off;
-  absl::CivilSecond civil(y, mo, d, h, mi, s);
-  return absl::FromCivil(civil, absl::UTCTimeZone()) + absl::Microseconds(us) -
-         absl::Minutes(off);
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (i != 14 && i != 21 && !absl::ascii_isdigit(text[i])) return absl::InfinitePast();
+  }
+  auto field = [&](size_t at, size_t n) {
+    int v = 0;
+    for (size_t i = at; i < at + n; ++i) v = v * 10 + (text[i] - '0');
+    return v;
+  };
+  const int y = field(0, 4), mo = field(4, 2), d = field(6, 2), h = field(8, 2), mi = field(10, 2),
+            s = field(12, 2), us = field(15, 6), off = field(22, 3);
+  // Year 1601 and before: Windows' zero date, "never".
+  if (y <= 1601 || mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || s > 59) return absl::InfinitePast();
+  const absl::CivilSecond civil(y, mo, d, h, mi, s);
+  if (civil.day() != d) return absl::InfinitePast();  // 31 April, 30 February
+  const absl::Time t = absl::FromCivil(civil, absl::UTCTimeZone()) + absl::Microseconds(us) -
+                       absl::Minutes(text[21] == '-' ? -off : off);
+  // What a google.protobuf.Timestamp can carry (to 9999-12-31 UTC).
+  if (t >= absl::FromCivil(absl::CivilSecond(10000, 1, 1, 0, 0, 0), absl::UTCTimeZone())) {
+    return absl::InfinitePast();
+  }
+  return t;
 }
 
 dr::v1::ReturnCode ReturnCodeFromWmi(int64_t value) {

@@ -34,8 +34,10 @@ std::string SettingDataPath(const std::string& instance_id);
 // The InstanceID in a Msvm_ConcreteJob path, or "" when `path` is not one.
 std::string JobIdFromPath(const std::string& path);
 
-// A CIM DATETIME ("yyyymmddHHMMSS.mmmmmmsUUU") as absl::Time; InfinitePast
-// for an empty, all-zero or malformed value.
+// A CIM DATETIME ("yyyymmddHHMMSS.mmmmmmsUUU", s the sign of the UTC offset
+// UUU in minutes) as absl::Time; InfinitePast for an empty, all-zero or
+// malformed value (a field out of range, such as hour 61 or 30 February),
+// year 1601 or before (Windows' zero date), and a time past 9999 UTC.
 absl::Time ParseCimDateTime(const std::string& text);
 // A method's ReturnValue as a ReturnCode; values Hyper-V does not define
 // become 32768 Failed.

@@ -84,6 +84,22 @@ TEST(WmiPathsTest, CimDateTimes) {
   EXPECT_EQ(ParseCimDateTime("garbage"), absl::InfinitePast());
 }
 
+// Found by fuzz/wmi_fuzzer: hour 61 and minute 79 were taken and carried
+// into the next days (here past year 9999, out of a Timestamp's range).
+TEST(WmiPathsTest, CimDateTimesOutOfRangeAreMalformed) {
+  for (const char* text : {"99991230617979.999999+000", "20261122240000.000000+000",
+                           "20261122006000.000000+000", "20261122000060.000000+000",
+                           "20260230000000.000000+000", "20261300000000.000000+000",
+                           "20261122000000.000000:000", "2026112200000 .000000+000",
+                           "+0261122000000.000000+000", "20261122000000.000000+000 ",
+                           "99991231235959.999999-001"}) {
+    EXPECT_EQ(ParseCimDateTime(text), absl::InfinitePast()) << text;
+  }
+  EXPECT_EQ(ParseCimDateTime("99991231235959.999999+000"),
+            absl::FromCivil(absl::CivilSecond(9999, 12, 31, 23, 59, 59), absl::UTCTimeZone()) +
+                absl::Microseconds(999999));
+}
+
 TEST(WmiCodesTest, EveryReturnCodeIsMapped) {
   for (int64_t v : {0, 4096, 32768, 32769, 32770, 32771, 32772, 32773, 32774, 32775, 32776,
                     32777, 32778, 32779}) {
