@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "fuzz/properties.h"
 #include "storage/page_token.h"
+#include "storage/refusal.h"
 
 namespace {
 
@@ -19,7 +20,7 @@ const hvdr::PageTokens& Tokens() {
   return *tokens;
 }
 
-std::string Reason(const absl::Status& s) { return hvdr::ErrorDetailOf(s).reason(); }
+std::string Reason(const absl::Status& s) { return hvdr::RefusalOf(s).other; }
 
 }  // namespace
 
@@ -36,7 +37,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     absl::StatusOr<std::string> reparsed = tokens.Parse(kind, query, again);
     FUZZ_CHECK(reparsed.ok() && *reparsed == *key);
   } else {
-    hvdr::fuzz::CheckRefusal(key.status(), "page_token");
+    FUZZ_CHECK(hvdr::RefusalOf(key.status()).kind == hvdr::Refusal::kBadPageToken);
   }
 
   // The token's bytes as a key: a round trip through Make and Parse.
@@ -52,7 +53,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   tampered[0] = tampered[0] == 'A' ? 'B' : 'A';
   absl::StatusOr<std::string> forged = tokens.Parse(kind, query, tampered);
   FUZZ_CHECK(!forged.ok());
-  hvdr::fuzz::CheckRefusal(forged.status(), "page_token");
+  FUZZ_CHECK(hvdr::RefusalOf(forged.status()).kind == hvdr::Refusal::kBadPageToken);
   // Another filter or another list: refused as such. (Kinds are the
   // server's constants, never holding ':'; the query goes through a hash.)
   const std::string other_query = absl::StrCat(query, "x");

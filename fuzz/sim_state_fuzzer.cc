@@ -55,7 +55,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     FUZZ_CHECK((*sim)->GetInventory().ok());
     CheckJobs(**sim);
-    const hvdr::sim::v1::SimState snapshot = (*sim)->Snapshot();
+    const hvdr::sim::v1::SimState snapshot = (*sim)->SnapshotForTest();
     for (const auto& vm : snapshot.vms()) {
       FUZZ_CHECK((*sim)->GetVirtualMachine(vm.vm_id()).ok());
       hvdr::agent::Operation op;

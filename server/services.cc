@@ -289,7 +289,7 @@ grpc::ServerUnaryReactor* JobServiceImpl::ListJobs(grpc::CallbackServerContext* 
       RETURN_IF_ERROR(ParseHostName("host", r->host()).status());
       f.host = r->host();
     }
-    ASSIGN_OR_RETURN(Page<dr::v1::Job> page, store_->ListJobs(f, {r->page_size(), r->page_token()}));
+    ASSIGN_OR_RETURN(Page<dr::v1::Job> page, Api(store_->ListJobs(f, {r->page_size(), r->page_token()})));
     dr::v1::ListJobsResponse resp;
     for (auto& j : page.items) *resp.add_jobs() = std::move(j);
     resp.set_next_page_token(page.next_page_token);
@@ -305,7 +305,7 @@ grpc::ServerUnaryReactor* JobServiceImpl::ListJobEvents(grpc::CallbackServerCont
   auto result = [&]() -> absl::StatusOr<dr::v1::ListJobEventsResponse> {
     RETURN_IF_ERROR(CheckJobName("parent", r->parent()));
     RETURN_IF_ERROR(CheckPageSize(r->page_size()));
-    ASSIGN_OR_RETURN(auto page, Found(store_->ListJobEvents(r->parent(), {r->page_size(), r->page_token()}),
+    ASSIGN_OR_RETURN(auto page, Found(Api(store_->ListJobEvents(r->parent(), {r->page_size(), r->page_token()})),
                                       "parent", r->parent()));
     dr::v1::ListJobEventsResponse resp;
     for (auto& e : page.items) *resp.add_job_events() = std::move(e);

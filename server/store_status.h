@@ -9,6 +9,7 @@
 #include <grpcpp/support/status.h>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 
 namespace hvdr {
 namespace server {
@@ -16,6 +17,13 @@ namespace server {
 // `status` with a refusal of the store restated as the API's error (see the
 // table in store_status.cc); any other status unchanged.
 absl::Status ApiStatus(const absl::Status& status);
+
+// `result`, with its error said by ApiStatus.
+template <typename T>
+absl::StatusOr<T> Api(absl::StatusOr<T> result) {
+  if (!result.ok()) return ApiStatus(result.status());
+  return result;
+}
 
 // ToGrpcStatus(ApiStatus(status), context) (common/grpc_status.h).
 grpc::Status ApiGrpcStatus(const absl::Status& status, grpc::ServerContextBase* context);

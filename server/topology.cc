@@ -43,7 +43,7 @@ absl::StatusOr<dr::v1::Host> GetHost(Store* store, const dr::v1::GetHostRequest&
 
 absl::StatusOr<dr::v1::ListSitesResponse> ListSites(Store* store, const dr::v1::ListSitesRequest& r) {
   RETURN_IF_ERROR(CheckPageSize(r.page_size()));
-  ASSIGN_OR_RETURN(Page<dr::v1::Site> page, store->ListSites({r.page_size(), r.page_token()}));
+  ASSIGN_OR_RETURN(Page<dr::v1::Site> page, Api(store->ListSites({r.page_size(), r.page_token()})));
   dr::v1::ListSitesResponse resp;
   for (auto& s : page.items) *resp.add_sites() = std::move(s);
   resp.set_next_page_token(page.next_page_token);
@@ -75,7 +75,7 @@ absl::StatusOr<dr::v1::ListRecoveryPointsResponse> ListRecoveryPoints(
   RETURN_IF_ERROR(CheckPageSize(r.page_size()));
   absl::StatusOr<Page<dr::v1::RecoveryPoint>> page =
       store->ListRecoveryPoints(vm.name(), {r.page_size(), r.page_token()});
-  if (!page.ok()) return NotFoundAs(page.status(), "parent", r.parent());
+  if (!page.ok()) return NotFoundAs(ApiStatus(page.status()), "parent", r.parent());
   dr::v1::ListRecoveryPointsResponse resp;
   for (auto& p : page->items) *resp.add_recovery_points() = std::move(p);
   resp.set_next_page_token(page->next_page_token);
@@ -368,7 +368,8 @@ absl::StatusOr<dr::v1::Host> Topology::Record(const InventoryCall& call, const g
 absl::StatusOr<dr::v1::ListHostsResponse> Topology::ListHosts(const dr::v1::ListHostsRequest& r) {
   RETURN_IF_ERROR(CheckPageSize(r.page_size()));
   if (!r.site().empty()) RETURN_IF_ERROR(ParseSiteName("site", r.site()).status());
-  ASSIGN_OR_RETURN(Page<dr::v1::Host> page, store_->ListHosts(r.site(), {r.page_size(), r.page_token()}));
+  ASSIGN_OR_RETURN(Page<dr::v1::Host> page,
+                   Api(store_->ListHosts(r.site(), {r.page_size(), r.page_token()})));
   dr::v1::ListHostsResponse out;
   for (auto& h : page.items) *out.add_hosts() = std::move(h);
   out.set_next_page_token(page.next_page_token);
@@ -408,7 +409,7 @@ absl::StatusOr<dr::v1::ListVirtualMachinesResponse> Topology::ListVirtualMachine
   f.filter_replication_mode = r.filter_replication_mode();
   f.replication_mode = r.replication_mode();
   ASSIGN_OR_RETURN(Page<dr::v1::VirtualMachine> page,
-                   store_->ListVirtualMachines(f, {r.page_size(), r.page_token()}));
+                   Api(store_->ListVirtualMachines(f, {r.page_size(), r.page_token()})));
   dr::v1::ListVirtualMachinesResponse out;
   for (auto& vm : page.items) *out.add_virtual_machines() = std::move(vm);
   out.set_next_page_token(page.next_page_token);

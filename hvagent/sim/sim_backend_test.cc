@@ -563,7 +563,7 @@ TEST_F(SimBackendTest, DamagedStateFileIsDataLossNamingTheField) {
   op.type = dr::v1::JOB_TYPE_REVERT_FAILOVER;
   op.vm_id = kTestVm;
   EXPECT_EQ((*backend)->Invoke(op).return_code, dr::v1::RETURN_CODE_INVALID_STATE);
-  EXPECT_EQ((*backend)->Snapshot().fault_uses(0), 1);
+  EXPECT_EQ((*backend)->SnapshotForTest().fault_uses(0), 1);
 }
 
 // Found by fuzz/sim_scenario_fuzzer: a recovery point id of bytes that are
