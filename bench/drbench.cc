@@ -20,27 +20,29 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "bench/load.h"
 #include "common/proto_time.h"
+#include "db/sqlite.h"
 #include "dr/v1/topology_service.grpc.pb.h"
 #include "nlohmann/json.hpp"
 #include "storage/schema.h"
-#include "db/sqlite.h"
 #include "storage/sqlite_store.h"
 #include "tests/testing/subprocess.h"
 
 ABSL_FLAG(int, concurrency, 256,
           "requests in flight for the saturation figures (no-op ceiling and acceptance alike)");
-ABSL_FLAG(std::string, bin_dir, "", "directory holding server/drserver, hvagent/hvagent, bench/noop_server");
+ABSL_FLAG(std::string, bin_dir, "",
+          "directory holding server/drserver, hvagent/hvagent, bench/noop_server");
 ABSL_FLAG(std::string, work_dir, "/tmp/hvdr-bench", "scratch directory (databases, logs)");
 ABSL_FLAG(std::string, json, "bench-results.json", "where to write the numbers as JSON");
 ABSL_FLAG(int, runs, 3, "runs per figure (median, min, max)");
 ABSL_FLAG(int, acceptance_requests, 3000, "requests per acceptance run at saturation");
-ABSL_FLAG(int, fanout_channels, 16, "client connections the WatchJob fan-out watchers are spread over");
+ABSL_FLAG(int, fanout_channels, 16,
+          "client connections the WatchJob fan-out watchers are spread over");
 ABSL_FLAG(bool, quick, false, "smaller sizes, for a smoke run");
 ABSL_FLAG(std::string, only, "", "run only the groups whose name contains this");
 ABSL_FLAG(std::string, db_synchronous, "FULL",
@@ -82,13 +84,18 @@ const Figure* Find(const std::string& name) {
 
 int Runs() { return std::max(1, absl::GetFlag(FLAGS_runs)); }
 bool Quick() { return absl::GetFlag(FLAGS_quick); }
-std::string Bin(const std::string& rel) { return absl::StrCat(absl::GetFlag(FLAGS_bin_dir), "/", rel); }
+std::string Bin(const std::string& rel) {
+  return absl::StrCat(absl::GetFlag(FLAGS_bin_dir), "/", rel);
+}
 bool Wanted(const std::string& group) {
-  return absl::GetFlag(FLAGS_only).empty() || group.find(absl::GetFlag(FLAGS_only)) != std::string::npos;
+  return absl::GetFlag(FLAGS_only).empty() ||
+         group.find(absl::GetFlag(FLAGS_only)) != std::string::npos;
 }
 void Say(const std::string& s) { std::cerr << "drbench: " << s << std::endl; }
 
-std::string Guid(int host, int vm) { return absl::StrFormat("B0000000-0000-4000-8000-%04d%08d", host, vm); }
+std::string Guid(int host, int vm) {
+  return absl::StrFormat("B0000000-0000-4000-8000-%04d%08d", host, vm);
+}
 std::string HostId(int host) { return absl::StrFormat("hv-%02d", host); }
 
 // drserver and simulated agents as processes.
@@ -115,7 +122,8 @@ class Estate {
         std::ofstream out(base + ".scenario");
         out << "host_name: \"" << HostId(h) << "\"\n";
         out << "default_job_duration_ms: " << std::max(job_ms, 1) << "\n";
-        for (int op : {97, 98, 99}) out << "durations { operation: " << op << " duration_ms: " << job_ms << " }\n";
+        for (int op : {97, 98, 99})
+          out << "durations { operation: " << op << " duration_ms: " << job_ms << " }\n";
         for (int v = 0; v < vms; ++v) {
           out << "vms { vm_id: \"" << Guid(h, v) << "\" name: \"vm-" << h << "-" << v
               << "\" mode: REPLICATION_MODE_REPLICA state: REPLICATION_STATE_REPLICATING "
@@ -123,10 +131,11 @@ class Estate {
         }
       }
       auto p = std::make_unique<Subprocess>();
-      (void)p->Start({Bin("hvagent/hvagent"), "--scenario=" + base + ".scenario", "--journal=" + base + ".journal",
-                      "--journal_synchronous=NORMAL", "--listen=127.0.0.1:0", "--port_file=" + base + ".port",
-                      absl::StrCat("--poll_interval_ms=", poll_ms)},
-                     base + ".log");
+      (void)p->Start(
+          {Bin("hvagent/hvagent"), "--scenario=" + base + ".scenario",
+           "--journal=" + base + ".journal", "--journal_synchronous=NORMAL", "--listen=127.0.0.1:0",
+           "--port_file=" + base + ".port", absl::StrCat("--poll_interval_ms=", poll_ms)},
+          base + ".log");
       auto port = p->WaitForPortFile(base + ".port", absl::Seconds(60));
       if (!port.ok()) {
         Say(absl::StrCat("agent ", HostId(h), ": ", port.status().ToString()));
@@ -175,10 +184,11 @@ class Estate {
 
   void StartServer() {
     server_ = std::make_unique<Subprocess>();
-    (void)server_->Start({Bin("server/drserver"), "--db=" + dir_ + "/drserver.db", "--listen=127.0.0.1:0",
-                          "--port_file=" + dir_ + "/drserver.port", "--sync_interval_s=86400",
-                          "--db_synchronous=" + absl::GetFlag(FLAGS_db_synchronous)},
-                         dir_ + "/drserver.log");
+    (void)server_->Start(
+        {Bin("server/drserver"), "--db=" + dir_ + "/drserver.db", "--listen=127.0.0.1:0",
+         "--port_file=" + dir_ + "/drserver.port", "--sync_interval_s=86400",
+         "--db_synchronous=" + absl::GetFlag(FLAGS_db_synchronous)},
+        dir_ + "/drserver.log");
     auto port = server_->WaitForPortFile(dir_ + "/drserver.port", absl::Seconds(120));
     if (!port.ok()) {
       Say(absl::StrCat("drserver: ", port.status().ToString()));
@@ -259,7 +269,8 @@ MakeRequest Requests(const std::string& tag, int first, int hosts, int offset) {
   return [=](int i) {
     dr::v1::InitiateFailoverRequest r;
     const int h = first + i % hosts;
-    r.set_virtual_machine(absl::StrCat("hosts/", HostId(h), "/virtualMachines/", Guid(h, offset + i / hosts)));
+    r.set_virtual_machine(
+        absl::StrCat("hosts/", HostId(h), "/virtualMachines/", Guid(h, offset + i / hosts)));
     r.set_request_id(absl::StrCat("bench-", tag, "-", i));
     r.set_requester("drbench");
     return r;
@@ -269,7 +280,8 @@ MakeRequest Requests(const std::string& tag, int first, int hosts, int offset) {
 int Concurrency() { return absl::GetFlag(FLAGS_concurrency); }
 
 void CheckOk(const LoadResult& r, const std::string& what) {
-  if (r.failed > 0) Say(absl::StrCat(what, ": ", r.failed, " calls failed, first: ", r.first_error));
+  if (r.failed > 0)
+    Say(absl::StrCat(what, ": ", r.failed, " calls failed, first: ", r.first_error));
 }
 
 // CPU time used by a set of processes (0: this one) from construction to
@@ -278,7 +290,9 @@ void CheckOk(const LoadResult& r, const std::string& what) {
 class CpuMeter {
  public:
   explicit CpuMeter(std::vector<int> pids) : pids_(std::move(pids)) { start_ = Now(); }
-  double PerOpUs(int ops) const { return absl::ToDoubleMicroseconds(Now() - start_) / std::max(ops, 1); }
+  double PerOpUs(int ops) const {
+    return absl::ToDoubleMicroseconds(Now() - start_) / std::max(ops, 1);
+  }
 
  private:
   absl::Duration Now() const {
@@ -292,7 +306,9 @@ class CpuMeter {
 
 // WatchJob fan-out, product and ceiling alike: watcher counts, watchers per
 // job, client connections.
-std::vector<int> FanOutSizes() { return Quick() ? std::vector<int>{1000} : std::vector<int>{1000, 10000}; }
+std::vector<int> FanOutSizes() {
+  return Quick() ? std::vector<int>{1000} : std::vector<int>{1000, 10000};
+}
 constexpr int kWatchersPerJob = 100;
 int FanOutChannels() { return absl::GetFlag(FLAGS_fanout_channels); }
 
@@ -300,25 +316,30 @@ void Ceilings() {
   const int unary = Quick() ? 3000 : 20000;
   Estate dir("noop");
   Subprocess noop;
-  (void)noop.Start({Bin("bench/noop_server"), "--port_file=" + dir.dir() + "/noop.port"}, dir.dir() + "/noop.log");
+  (void)noop.Start({Bin("bench/noop_server"), "--port_file=" + dir.dir() + "/noop.port"},
+                   dir.dir() + "/noop.log");
   auto port = noop.WaitForPortFile(dir.dir() + "/noop.port", absl::Seconds(30));
   if (!port.ok()) std::exit(1);
   const std::string address = absl::StrCat("127.0.0.1:", *port);
-  auto stub = dr::v1::FailoverService::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  auto stub = dr::v1::FailoverService::NewStub(
+      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
   auto any = Requests("noop", 0, 1, 0);
   ClosedLoop(stub.get(), 1000, Concurrency(), any);  // warm up
   for (int run = 0; run < Runs(); ++run) {
     CpuMeter server_cpu({noop.pid()}), client_cpu({0});
     LoadResult r = ClosedLoop(stub.get(), unary, Concurrency(), any);
     CheckOk(r, "no-op unary");
-    F("ceiling 1: no-op unary, CPU per request: server", "us").runs.push_back(server_cpu.PerOpUs(unary));
-    F("ceiling 1: no-op unary, CPU per request: client", "us").runs.push_back(client_cpu.PerOpUs(unary));
+    F("ceiling 1: no-op unary, CPU per request: server", "us")
+        .runs.push_back(server_cpu.PerOpUs(unary));
+    F("ceiling 1: no-op unary, CPU per request: client", "us")
+        .runs.push_back(client_cpu.PerOpUs(unary));
     Latencies l = Summarize(r.latencies_ms);
     F("ceiling 1: no-op unary, saturation", "req/s").runs.push_back(r.Rate());
     F("ceiling 1: no-op unary, saturation p50", "ms").runs.push_back(l.p50_ms);
     F("ceiling 1: no-op unary, saturation p99", "ms").runs.push_back(l.p99_ms);
     LoadResult fixed = FixedRate(stub.get(), Quick() ? 1000 : 2000, 1000, any);
-    F("ceiling 1: no-op unary, p99 at 1,000 req/s", "ms").runs.push_back(Summarize(fixed.latencies_ms).p99_ms);
+    F("ceiling 1: no-op unary, p99 at 1,000 req/s", "ms")
+        .runs.push_back(Summarize(fixed.latencies_ms).p99_ms);
   }
   for (int run = 0; run < Runs(); ++run) {
     FanOut fan(address, 4);
@@ -326,7 +347,8 @@ void Ceilings() {
     const absl::Time start = absl::Now();
     fan.Start({absl::StrCat("jobs/stream-", per_stream)}, 4);
     FanOutResult r = fan.Wait(absl::Seconds(120));
-    F("ceiling 2: no-op server stream", "msg/s").runs.push_back(r.messages / absl::ToDoubleSeconds(absl::Now() - start));
+    F("ceiling 2: no-op server stream", "msg/s")
+        .runs.push_back(r.messages / absl::ToDoubleSeconds(absl::Now() - start));
   }
   // The fan-out ceiling: the product's watch pattern (100 watchers per job,
   // every job's new version at the same moment, every 300 ms, as a site's
@@ -334,15 +356,19 @@ void Ceilings() {
   for (int watchers : FanOutSizes()) {
     for (int run = 0; run < Runs(); ++run) {
       std::vector<std::string> names;
-      for (int j = 0; j < watchers / kWatchersPerJob; ++j) names.push_back(absl::StrCat("jobs/tick-", j, "-20-300"));
+      for (int j = 0; j < watchers / kWatchersPerJob; ++j)
+        names.push_back(absl::StrCat("jobs/tick-", j, "-20-300"));
       FanOut fan(address, FanOutChannels());
       fan.Start(names, watchers);
       FanOutResult r = fan.Wait(absl::Seconds(60));
-      if (r.streams_failed > 0) Say(absl::StrCat("no-op fan-out: ", r.streams_failed, " streams failed"));
+      if (r.streams_failed > 0)
+        Say(absl::StrCat("no-op fan-out: ", r.streams_failed, " streams failed"));
       Latencies l = Summarize(r.delays_ms);
-      F(absl::StrFormat("ceiling 2: no-op WatchJob fan-out, %d watchers, p99 delivery", watchers), "ms")
+      F(absl::StrFormat("ceiling 2: no-op WatchJob fan-out, %d watchers, p99 delivery", watchers),
+        "ms")
           .runs.push_back(l.p99_ms);
-      F(absl::StrFormat("ceiling 2: no-op WatchJob fan-out, %d watchers, p50 delivery", watchers), "ms")
+      F(absl::StrFormat("ceiling 2: no-op WatchJob fan-out, %d watchers, p50 delivery", watchers),
+        "ms")
           .runs.push_back(l.p50_ms);
     }
   }
@@ -354,10 +380,12 @@ void Ceilings() {
     auto db = Sqlite::Open(path, {});
     if (!db.ok() || !MigrateSchema(**db).ok()) std::exit(1);
     (void)(*db)->Exec(
-        "INSERT INTO jobs(name, type, state, create_us, vm, host) VALUES ('jobs/raw', 97, 4, 1, 'v', 'h')");
+        "INSERT INTO jobs(name, type, state, create_us, vm, host) VALUES ('jobs/raw', 97, 4, 1, "
+        "'v', 'h')");
     auto insert = [&](int64_t seq) {
       auto s = (*db)->Prepare(
-          "INSERT INTO job_events(job, sequence, event_us, state, percent, return_code, error_code, message) "
+          "INSERT INTO job_events(job, sequence, event_us, state, percent, return_code, "
+          "error_code, message) "
           "VALUES ('jobs/raw', ?, ?, 4, 50, 4096, 0, 'bench')");
       s->Bind(1, seq).Bind(2, seq);
       (void)s->Run();
@@ -371,7 +399,8 @@ void Ceilings() {
         return absl::OkStatus();
       });
     }
-    F("ceiling 3: SQLite single-row transactions", "tx/s").runs.push_back(singles / absl::ToDoubleSeconds(absl::Now() - start));
+    F("ceiling 3: SQLite single-row transactions", "tx/s")
+        .runs.push_back(singles / absl::ToDoubleSeconds(absl::Now() - start));
     const int batches = Quick() ? 10 : 50, rows = 1000;
     start = absl::Now();
     for (int b = 0; b < batches; ++b) {
@@ -397,7 +426,8 @@ void Acceptance() {
     // CPU per accepted request until every job of the run has ended: the
     // acceptance, and the execution the same jobs cost meanwhile.
     CpuMeter server_cpu({e.server_pid()}), agents_cpu(e.agent_pids()), client_cpu({0});
-    LoadResult r = ClosedLoop(e.failover(), per_run, Concurrency(), Requests(absl::StrCat("sat", run), 0, hosts, offset));
+    LoadResult r = ClosedLoop(e.failover(), per_run, Concurrency(),
+                              Requests(absl::StrCat("sat", run), 0, hosts, offset));
     offset += per_run / hosts;
     CheckOk(r, "acceptance");
     const double client_us = client_cpu.PerOpUs(per_run);
@@ -406,10 +436,13 @@ void Acceptance() {
     F("product 1: acceptance, saturation p50", "ms").runs.push_back(l.p50_ms);
     F("product 1: acceptance, saturation p99", "ms").runs.push_back(l.p99_ms);
     e.WaitIdle(absl::Seconds(60));
-    F("product 1: CPU per job accepted and run: drserver", "us").runs.push_back(server_cpu.PerOpUs(per_run));
-    F("product 1: CPU per job accepted and run: 10 agents", "us").runs.push_back(agents_cpu.PerOpUs(per_run));
+    F("product 1: CPU per job accepted and run: drserver", "us")
+        .runs.push_back(server_cpu.PerOpUs(per_run));
+    F("product 1: CPU per job accepted and run: 10 agents", "us")
+        .runs.push_back(agents_cpu.PerOpUs(per_run));
     F("product 1: CPU per job accepted and run: client", "us").runs.push_back(client_us);
-    LoadResult f = FixedRate(e.failover(), fixed, 1000, Requests(absl::StrCat("fix", run), 0, hosts, offset));
+    LoadResult f =
+        FixedRate(e.failover(), fixed, 1000, Requests(absl::StrCat("fix", run), 0, hosts, offset));
     offset += fixed / hosts;
     CheckOk(f, "acceptance at 1,000/s");
     Latencies fl = Summarize(f.latencies_ms);
@@ -431,8 +464,10 @@ void EndToEnd() {
     e.WaitIdle(absl::Seconds(300));
     const double secs = absl::ToDoubleSeconds(absl::Now() - start);
     const int completed = e.CountJobs(dr::v1::JOB_STATE_COMPLETED);
-    if (completed != total) Say(absl::StrCat("end to end: ", completed, " of ", total, " jobs completed"));
-    F(absl::StrFormat("product 2: jobs completed end to end (%d VMs, %d hosts)", total, hosts), "jobs/s")
+    if (completed != total)
+      Say(absl::StrCat("end to end: ", completed, " of ", total, " jobs completed"));
+    F(absl::StrFormat("product 2: jobs completed end to end (%d VMs, %d hosts)", total, hosts),
+      "jobs/s")
         .runs.push_back(completed / secs);
   }
 }
@@ -461,11 +496,15 @@ void FanOutBench() {
       fan.Start(names, watchers);
       const int64_t rss = ResidentBytes(e.server_pid());
       FanOutResult res = fan.Wait(absl::Seconds(60));
-      if (res.streams_failed > 0) Say(absl::StrCat("fan-out: ", res.streams_failed, " streams failed"));
+      if (res.streams_failed > 0)
+        Say(absl::StrCat("fan-out: ", res.streams_failed, " streams failed"));
       Latencies l = Summarize(res.delays_ms);
-      F(absl::StrFormat("product 3: WatchJob fan-out, %d watchers, p99 delivery", watchers), "ms").runs.push_back(l.p99_ms);
-      F(absl::StrFormat("product 3: WatchJob fan-out, %d watchers, p50 delivery", watchers), "ms").runs.push_back(l.p50_ms);
-      F(absl::StrFormat("product 3: WatchJob fan-out, %d watchers, messages measured", watchers), "msgs")
+      F(absl::StrFormat("product 3: WatchJob fan-out, %d watchers, p99 delivery", watchers), "ms")
+          .runs.push_back(l.p99_ms);
+      F(absl::StrFormat("product 3: WatchJob fan-out, %d watchers, p50 delivery", watchers), "ms")
+          .runs.push_back(l.p50_ms);
+      F(absl::StrFormat("product 3: WatchJob fan-out, %d watchers, messages measured", watchers),
+        "msgs")
           .runs.push_back(static_cast<double>(res.delays_ms.size()));
       F(absl::StrFormat("product 3: drserver resident memory, %d watchers", watchers), "MiB")
           .runs.push_back(std::max(rss, rss_before) / 1048576.0);
@@ -475,8 +514,8 @@ void FanOutBench() {
 }
 
 void Growth() {
-  const std::vector<int> sizes = Quick() ? std::vector<int>{1000, 10000}
-                                         : std::vector<int>{1000, 10000, 100000, 1000000};
+  const std::vector<int> sizes =
+      Quick() ? std::vector<int>{1000, 10000} : std::vector<int>{1000, 10000, 100000, 1000000};
   for (int stored : sizes) {
     const int real = std::min(stored, Quick() ? 1000 : 3000), hosts = 4;
     const int per_host = real / hosts;
@@ -491,7 +530,8 @@ void Growth() {
       LoadResult r = ClosedLoop(e.failover(), per_run, Concurrency(),
                                 Requests(absl::StrCat("g", run), 0, hosts, run * per_host_per_run));
       CheckOk(r, "growth");
-      F(absl::StrFormat("product 4: acceptance with %d VMs stored", stored), "req/s").runs.push_back(r.Rate());
+      F(absl::StrFormat("product 4: acceptance with %d VMs stored", stored), "req/s")
+          .runs.push_back(r.Rate());
       e.WaitIdle(absl::Seconds(60));
     }
   }
@@ -519,39 +559,70 @@ int Main(int argc, char** argv) {
     return 1;
   }
   const absl::Time begin = absl::Now();
-  if (Wanted("ceiling")) { Say("ceilings"); Ceilings(); }
-  if (Wanted("acceptance")) { Say("product 1: acceptance"); Acceptance(); }
-  if (Wanted("e2e")) { Say("product 2: end to end"); EndToEnd(); }
-  if (Wanted("fanout")) { Say("product 3: watch fan-out"); FanOutBench(); }
-  if (Wanted("growth")) { Say("product 4: topology growth"); Growth(); }
+  if (Wanted("ceiling")) {
+    Say("ceilings");
+    Ceilings();
+  }
+  if (Wanted("acceptance")) {
+    Say("product 1: acceptance");
+    Acceptance();
+  }
+  if (Wanted("e2e")) {
+    Say("product 2: end to end");
+    EndToEnd();
+  }
+  if (Wanted("fanout")) {
+    Say("product 3: watch fan-out");
+    FanOutBench();
+  }
+  if (Wanted("growth")) {
+    Say("product 4: topology growth");
+    Growth();
+  }
 
   std::printf("\n%-66s %10s %10s %10s  %s\n", "figure", "median", "min", "max", "unit");
   for (const Figure& f : figures) {
-    std::printf("%-66s %10.1f %10.1f %10.1f  %s\n", f.name.c_str(), f.Median(), f.Min(), f.Max(), f.unit.c_str());
+    std::printf("%-66s %10.1f %10.1f %10.1f  %s\n", f.name.c_str(), f.Median(), f.Min(), f.Max(),
+                f.unit.c_str());
   }
   std::vector<Target> targets;
-  auto med = [](const std::string& name) { const Figure* f = Find(name); return f ? f->Median() : -1.0; };
-  if (Find("product 1: InitiateFailover acceptance, saturation") && Find("ceiling 1: no-op unary, saturation")) {
-    targets.push_back({"acceptance / no-op unary ceiling", 100 * med("product 1: InitiateFailover acceptance, saturation") /
-                                                               med("ceiling 1: no-op unary, saturation"), 50, true, "%"});
-    targets.push_back({"acceptance p99 at 1,000 req/s", med("product 1: acceptance p99 at 1,000 req/s"), 5, false, "ms"});
+  auto med = [](const std::string& name) {
+    const Figure* f = Find(name);
+    return f ? f->Median() : -1.0;
+  };
+  if (Find("product 1: InitiateFailover acceptance, saturation") &&
+      Find("ceiling 1: no-op unary, saturation")) {
+    targets.push_back({"acceptance / no-op unary ceiling",
+                       100 * med("product 1: InitiateFailover acceptance, saturation") /
+                           med("ceiling 1: no-op unary, saturation"),
+                       50, true, "%"});
+    targets.push_back({"acceptance p99 at 1,000 req/s",
+                       med("product 1: acceptance p99 at 1,000 req/s"), 5, false, "ms"});
   }
   for (const Figure& f : figures) {
-    if (f.name.rfind("product 2:", 0) == 0) targets.push_back({"jobs completed end to end", f.Median(), 2000, true, "jobs/s"});
+    if (f.name.rfind("product 2:", 0) == 0)
+      targets.push_back({"jobs completed end to end", f.Median(), 2000, true, "jobs/s"});
   }
   if (Find("product 3: WatchJob fan-out, 10000 watchers, p99 delivery")) {
-    targets.push_back({"10,000 watchers: p99 delivery", med("product 3: WatchJob fan-out, 10000 watchers, p99 delivery"), 100, false, "ms"});
-    targets.push_back({"10,000 watchers: drserver resident memory", med("product 3: drserver resident memory, 10000 watchers"), 1024, false, "MiB"});
+    targets.push_back({"10,000 watchers: p99 delivery",
+                       med("product 3: WatchJob fan-out, 10000 watchers, p99 delivery"), 100, false,
+                       "ms"});
+    targets.push_back({"10,000 watchers: drserver resident memory",
+                       med("product 3: drserver resident memory, 10000 watchers"), 1024, false,
+                       "MiB"});
   }
-  if (Find("product 4: acceptance with 1000000 VMs stored") && Find("product 4: acceptance with 1000 VMs stored")) {
-    targets.push_back({"acceptance at 1,000,000 VMs / at 1,000", 100 * med("product 4: acceptance with 1000000 VMs stored") /
-                                                                     med("product 4: acceptance with 1000 VMs stored"), 80, true, "%"});
+  if (Find("product 4: acceptance with 1000000 VMs stored") &&
+      Find("product 4: acceptance with 1000 VMs stored")) {
+    targets.push_back({"acceptance at 1,000,000 VMs / at 1,000",
+                       100 * med("product 4: acceptance with 1000000 VMs stored") /
+                           med("product 4: acceptance with 1000 VMs stored"),
+                       80, true, "%"});
   }
   std::printf("\n%-50s %10s %10s  %s\n", "target", "measured", "goal", "");
   for (const Target& t : targets) {
     const bool met = t.higher_is_better ? t.measured >= t.goal : t.measured <= t.goal;
-    std::printf("%-50s %10.1f %s%9.1f  %s %s\n", t.what.c_str(), t.measured, t.higher_is_better ? ">=" : "<=", t.goal,
-                t.unit.c_str(), met ? "met" : "NOT MET");
+    std::printf("%-50s %10.1f %s%9.1f  %s %s\n", t.what.c_str(), t.measured,
+                t.higher_is_better ? ">=" : "<=", t.goal, t.unit.c_str(), met ? "met" : "NOT MET");
   }
   nlohmann::json j;
   j["runs"] = Runs();
@@ -559,15 +630,24 @@ int Main(int argc, char** argv) {
   j["cores"] = std::thread::hardware_concurrency();
   j["seconds"] = absl::ToDoubleSeconds(absl::Now() - begin);
   for (const Figure& f : figures) {
-    j["figures"].push_back({{"name", f.name}, {"unit", f.unit}, {"median", f.Median()}, {"min", f.Min()},
-                            {"max", f.Max()}, {"runs", f.runs}});
+    j["figures"].push_back({{"name", f.name},
+                            {"unit", f.unit},
+                            {"median", f.Median()},
+                            {"min", f.Min()},
+                            {"max", f.Max()},
+                            {"runs", f.runs}});
   }
   for (const Target& t : targets) {
     const bool met = t.higher_is_better ? t.measured >= t.goal : t.measured <= t.goal;
-    j["targets"].push_back({{"target", t.what}, {"measured", t.measured}, {"goal", t.goal}, {"unit", t.unit}, {"met", met}});
+    j["targets"].push_back({{"target", t.what},
+                            {"measured", t.measured},
+                            {"goal", t.goal},
+                            {"unit", t.unit},
+                            {"met", met}});
   }
   std::ofstream(absl::GetFlag(FLAGS_json)) << j.dump(2) << std::endl;
-  std::printf("\nJSON: %s (%.0f s)\n", absl::GetFlag(FLAGS_json).c_str(), absl::ToDoubleSeconds(absl::Now() - begin));
+  std::printf("\nJSON: %s (%.0f s)\n", absl::GetFlag(FLAGS_json).c_str(),
+              absl::ToDoubleSeconds(absl::Now() - begin));
   return 0;
 }
 

@@ -22,7 +22,9 @@ Latencies Summarize(std::vector<double> ms) {
   Latencies l;
   if (ms.empty()) return l;
   std::sort(ms.begin(), ms.end());
-  auto at = [&](double q) { return ms[std::min(ms.size() - 1, static_cast<size_t>(q * (ms.size() - 1) + 0.5))]; };
+  auto at = [&](double q) {
+    return ms[std::min(ms.size() - 1, static_cast<size_t>(q * (ms.size() - 1) + 0.5))];
+  };
   l.p50_ms = at(0.50);
   l.p99_ms = at(0.99);
   l.max_ms = ms.back();
@@ -50,24 +52,24 @@ void Issue(dr::v1::FailoverService::Stub* stub, dr::v1::InitiateFailoverRequest 
   call->request = std::move(request);
   call->context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
   call->start = absl::Now();
-  stub->async()->InitiateFailover(&call->context, &call->request, &call->response,
-                                  [call, shared, then](grpc::Status status) {
-                                    const double ms = absl::ToDoubleMilliseconds(absl::Now() - call->start);
-                                    {
-                                      absl::MutexLock lock(&shared->mu);
-                                      shared->result.latencies_ms.push_back(ms);
-                                      if (status.ok()) {
-                                        ++shared->result.ok;
-                                      } else {
-                                        if (shared->result.failed++ == 0) {
-                                          shared->result.first_error = status.error_message();
-                                        }
-                                      }
-                                      ++shared->done;
-                                    }
-                                    delete call;
-                                    if (then) then();
-                                  });
+  stub->async()->InitiateFailover(
+      &call->context, &call->request, &call->response, [call, shared, then](grpc::Status status) {
+        const double ms = absl::ToDoubleMilliseconds(absl::Now() - call->start);
+        {
+          absl::MutexLock lock(&shared->mu);
+          shared->result.latencies_ms.push_back(ms);
+          if (status.ok()) {
+            ++shared->result.ok;
+          } else {
+            if (shared->result.failed++ == 0) {
+              shared->result.first_error = status.error_message();
+            }
+          }
+          ++shared->done;
+        }
+        delete call;
+        if (then) then();
+      });
 }
 
 LoadResult Finish(std::shared_ptr<Shared> shared, int total, absl::Time start) {
@@ -94,7 +96,8 @@ LoadResult ClosedLoop(dr::v1::FailoverService::Stub* stub, int total, int concur
   return Finish(shared, total, start);
 }
 
-LoadResult FixedRate(dr::v1::FailoverService::Stub* stub, int total, double rate, const MakeRequest& make) {
+LoadResult FixedRate(dr::v1::FailoverService::Stub* stub, int total, double rate,
+                     const MakeRequest& make) {
   auto shared = std::make_shared<Shared>();
   const absl::Time start = absl::Now();
   for (int i = 0; i < total; ++i) {
@@ -181,7 +184,9 @@ void FanOut::Start(const std::vector<std::string>& jobs, int watchers) {
     new Stream(stubs_[i % stubs_.size()].get(), jobs[i % jobs.size()], state_);
   }
   absl::MutexLock lock(&state_->mu);
-  auto opened = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(state_->mu) { return state_->open >= state_->started; };
+  auto opened = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(state_->mu) {
+    return state_->open >= state_->started;
+  };
   state_->mu.AwaitWithTimeout(absl::Condition(&opened), absl::Seconds(120));
   state_->measuring = true;
 }
@@ -226,7 +231,8 @@ absl::Duration CpuTime(int pid) {
     if (i == 15) stime = std::strtoll(field.c_str(), nullptr, 10);
   }
   const long ticks = sysconf(_SC_CLK_TCK);
-  return absl::Seconds(static_cast<double>(utime + stime) / static_cast<double>(ticks > 0 ? ticks : 100));
+  return absl::Seconds(static_cast<double>(utime + stime) /
+                       static_cast<double>(ticks > 0 ? ticks : 100));
 }
 
 }  // namespace bench

@@ -24,10 +24,10 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "common/proto_time.h"
 #include "dr/v1/failover_service.grpc.pb.h"
@@ -203,8 +203,8 @@ void Ticker::Loop(Shard& shard) {
 }
 
 class NoopJobs final : public dr::v1::JobService::CallbackService {
-  grpc::ServerWriteReactor<dr::v1::WatchJobResponse>* WatchJob(grpc::CallbackServerContext*,
-                                                               const dr::v1::WatchJobRequest* r) override {
+  grpc::ServerWriteReactor<dr::v1::WatchJobResponse>* WatchJob(
+      grpc::CallbackServerContext*, const dr::v1::WatchJobRequest* r) override {
     std::vector<std::string> parts = absl::StrSplit(r->name(), '-');
     int n = 0, period_ms = 0;
     if (parts.size() == 4 && parts[0] == "jobs/tick" && absl::SimpleAtoi(parts[2], &n) &&
@@ -245,7 +245,8 @@ int main(int argc, char** argv) {
   if (!server || port == 0) return 1;
   if (!absl::GetFlag(FLAGS_port_file).empty()) {
     std::ofstream(absl::GetFlag(FLAGS_port_file) + ".tmp") << port << "\n";
-    std::rename((absl::GetFlag(FLAGS_port_file) + ".tmp").c_str(), absl::GetFlag(FLAGS_port_file).c_str());
+    std::rename((absl::GetFlag(FLAGS_port_file) + ".tmp").c_str(),
+                absl::GetFlag(FLAGS_port_file).c_str());
   }
   int sig = 0;
   sigwait(&signals, &sig);

@@ -10,8 +10,9 @@ namespace {
 const FlagSpec kTestSpec{{"recovery-point", "site"}, {"no-wait"}};
 
 TEST(ArgsTest, FlagsInEveryForm) {
-  auto a = ParseArgs({"failover", "sql-01", "--recovery-point", "rp-1", "--no-wait", "--site=sites/dr"},
-                     kTestSpec);
+  auto a =
+      ParseArgs({"failover", "sql-01", "--recovery-point", "rp-1", "--no-wait", "--site=sites/dr"},
+                kTestSpec);
   ASSERT_TRUE(a.ok()) << a.status();
   EXPECT_EQ(a->positional, (std::vector<std::string>{"failover", "sql-01"}));
   EXPECT_EQ(a->Get("recovery-point"), "rp-1");

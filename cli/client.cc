@@ -16,11 +16,13 @@ using dr::v1::TopologyService;
 
 std::string NewRequestId() {
   absl::BitGen gen;
-  return absl::StrFormat("drctl-%016x%016x", absl::Uniform<uint64_t>(gen), absl::Uniform<uint64_t>(gen));
+  return absl::StrFormat("drctl-%016x%016x", absl::Uniform<uint64_t>(gen),
+                         absl::Uniform<uint64_t>(gen));
 }
 
-DrClient::DrClient(TopologyService::StubInterface* topology, FailoverService::StubInterface* failover,
-                   JobService::StubInterface* jobs, const Options& options)
+DrClient::DrClient(TopologyService::StubInterface* topology,
+                   FailoverService::StubInterface* failover, JobService::StubInterface* jobs,
+                   const Options& options)
     : topology_(topology), failover_(failover), jobs_(jobs), options_(options) {}
 
 std::unique_ptr<DrClient> DrClient::Connect(const std::shared_ptr<grpc::ChannelInterface>& channel,
@@ -28,7 +30,8 @@ std::unique_ptr<DrClient> DrClient::Connect(const std::shared_ptr<grpc::ChannelI
   std::unique_ptr<TopologyService::StubInterface> topology = TopologyService::NewStub(channel);
   std::unique_ptr<FailoverService::StubInterface> failover = FailoverService::NewStub(channel);
   std::unique_ptr<JobService::StubInterface> jobs = JobService::NewStub(channel);
-  std::unique_ptr<DrClient> client(new DrClient(topology.get(), failover.get(), jobs.get(), options));
+  std::unique_ptr<DrClient> client(
+      new DrClient(topology.get(), failover.get(), jobs.get(), options));
   client->own_topology_ = std::move(topology);
   client->own_failover_ = std::move(failover);
   client->own_jobs_ = std::move(jobs);
@@ -37,7 +40,8 @@ std::unique_ptr<DrClient> DrClient::Connect(const std::shared_ptr<grpc::ChannelI
 
 template <typename Stub, typename Req, typename Resp>
 absl::StatusOr<Resp> DrClient::Call(Stub* stub,
-                                    grpc::Status (Stub::*method)(grpc::ClientContext*, const Req&, Resp*),
+                                    grpc::Status (Stub::*method)(grpc::ClientContext*, const Req&,
+                                                                 Resp*),
                                     const Req& request) {
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + options_.timeout));
@@ -62,7 +66,8 @@ absl::StatusOr<dr::v1::Host> DrClient::SyncHost(const dr::v1::SyncHostRequest& r
 absl::StatusOr<dr::v1::ListSitesResponse> DrClient::ListSites(const dr::v1::ListSitesRequest& r) {
   return Call(topology_, &TopologyService::StubInterface::ListSites, r);
 }
-absl::StatusOr<dr::v1::VirtualMachine> DrClient::GetVirtualMachine(const dr::v1::GetVirtualMachineRequest& r) {
+absl::StatusOr<dr::v1::VirtualMachine> DrClient::GetVirtualMachine(
+    const dr::v1::GetVirtualMachineRequest& r) {
   return Call(topology_, &TopologyService::StubInterface::GetVirtualMachine, r);
 }
 absl::StatusOr<dr::v1::ListVirtualMachinesResponse> DrClient::ListVirtualMachines(
@@ -91,22 +96,28 @@ absl::StatusOr<dr::v1::ListRecoveryPointsResponse> DrClient::ListRecoveryPoints(
   return Call(topology_, &TopologyService::StubInterface::ListRecoveryPoints, r);
 }
 
-absl::StatusOr<dr::v1::JobResponse> DrClient::InitiateFailover(const dr::v1::InitiateFailoverRequest& r) {
+absl::StatusOr<dr::v1::JobResponse> DrClient::InitiateFailover(
+    const dr::v1::InitiateFailoverRequest& r) {
   return Call(failover_, &FailoverService::StubInterface::InitiateFailover, r);
 }
-absl::StatusOr<dr::v1::JobResponse> DrClient::RevertFailover(const dr::v1::RevertFailoverRequest& r) {
+absl::StatusOr<dr::v1::JobResponse> DrClient::RevertFailover(
+    const dr::v1::RevertFailoverRequest& r) {
   return Call(failover_, &FailoverService::StubInterface::RevertFailover, r);
 }
-absl::StatusOr<dr::v1::JobResponse> DrClient::CommitFailover(const dr::v1::CommitFailoverRequest& r) {
+absl::StatusOr<dr::v1::JobResponse> DrClient::CommitFailover(
+    const dr::v1::CommitFailoverRequest& r) {
   return Call(failover_, &FailoverService::StubInterface::CommitFailover, r);
 }
-absl::StatusOr<dr::v1::JobResponse> DrClient::StartTestFailover(const dr::v1::StartTestFailoverRequest& r) {
+absl::StatusOr<dr::v1::JobResponse> DrClient::StartTestFailover(
+    const dr::v1::StartTestFailoverRequest& r) {
   return Call(failover_, &FailoverService::StubInterface::StartTestFailover, r);
 }
-absl::StatusOr<dr::v1::JobResponse> DrClient::CleanupTestFailover(const dr::v1::CleanupTestFailoverRequest& r) {
+absl::StatusOr<dr::v1::JobResponse> DrClient::CleanupTestFailover(
+    const dr::v1::CleanupTestFailoverRequest& r) {
   return Call(failover_, &FailoverService::StubInterface::CleanupTestFailover, r);
 }
-absl::StatusOr<dr::v1::JobResponse> DrClient::ReverseReplication(const dr::v1::ReverseReplicationRequest& r) {
+absl::StatusOr<dr::v1::JobResponse> DrClient::ReverseReplication(
+    const dr::v1::ReverseReplicationRequest& r) {
   return Call(failover_, &FailoverService::StubInterface::ReverseReplication, r);
 }
 absl::StatusOr<dr::v1::JobResponse> DrClient::SetFailoverNetworkAdapterSettings(
@@ -117,10 +128,12 @@ absl::StatusOr<dr::v1::JobResponse> DrClient::PrepareForPlannedFailover(
     const dr::v1::PrepareForPlannedFailoverRequest& r) {
   return Call(failover_, &FailoverService::StubInterface::PrepareForPlannedFailover, r);
 }
-absl::StatusOr<dr::v1::JobResponse> DrClient::StartVirtualMachine(const dr::v1::StartVirtualMachineRequest& r) {
+absl::StatusOr<dr::v1::JobResponse> DrClient::StartVirtualMachine(
+    const dr::v1::StartVirtualMachineRequest& r) {
   return Call(failover_, &FailoverService::StubInterface::StartVirtualMachine, r);
 }
-absl::StatusOr<dr::v1::JobResponse> DrClient::StopVirtualMachine(const dr::v1::StopVirtualMachineRequest& r) {
+absl::StatusOr<dr::v1::JobResponse> DrClient::StopVirtualMachine(
+    const dr::v1::StopVirtualMachineRequest& r) {
   return Call(failover_, &FailoverService::StubInterface::StopVirtualMachine, r);
 }
 
@@ -130,7 +143,8 @@ absl::StatusOr<dr::v1::Job> DrClient::GetJob(const dr::v1::GetJobRequest& r) {
 absl::StatusOr<dr::v1::ListJobsResponse> DrClient::ListJobs(const dr::v1::ListJobsRequest& r) {
   return Call(jobs_, &JobService::StubInterface::ListJobs, r);
 }
-absl::StatusOr<dr::v1::ListJobEventsResponse> DrClient::ListJobEvents(const dr::v1::ListJobEventsRequest& r) {
+absl::StatusOr<dr::v1::ListJobEventsResponse> DrClient::ListJobEvents(
+    const dr::v1::ListJobEventsRequest& r) {
   return Call(jobs_, &JobService::StubInterface::ListJobEvents, r);
 }
 absl::StatusOr<dr::v1::Job> DrClient::CancelJob(const dr::v1::CancelJobRequest& r) {
@@ -143,7 +157,8 @@ absl::Status DrClient::WatchJob(const std::string& name, absl::Time deadline,
   context.set_deadline(absl::ToChronoTime(deadline));
   dr::v1::WatchJobRequest request;
   request.set_name(name);
-  std::unique_ptr<grpc::ClientReaderInterface<dr::v1::WatchJobResponse>> reader = jobs_->WatchJob(&context, request);
+  std::unique_ptr<grpc::ClientReaderInterface<dr::v1::WatchJobResponse>> reader =
+      jobs_->WatchJob(&context, request);
   dr::v1::WatchJobResponse message;
   while (reader->Read(&message)) on_job(message.job());
   return FromGrpcStatus(reader->Finish(), &context);

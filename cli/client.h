@@ -40,7 +40,8 @@ class DrClient {
     absl::Duration timeout = absl::Seconds(30);
   };
 
-  DrClient(dr::v1::TopologyService::StubInterface* topology, dr::v1::FailoverService::StubInterface* failover,
+  DrClient(dr::v1::TopologyService::StubInterface* topology,
+           dr::v1::FailoverService::StubInterface* failover,
            dr::v1::JobService::StubInterface* jobs, const Options& options);
   // A client with stubs of its own on `channel`.
   static std::unique_ptr<DrClient> Connect(const std::shared_ptr<grpc::ChannelInterface>& channel,
@@ -54,7 +55,8 @@ class DrClient {
   absl::Status DeleteHost(const dr::v1::DeleteHostRequest& request);
   absl::StatusOr<dr::v1::Host> SyncHost(const dr::v1::SyncHostRequest& request);
   absl::StatusOr<dr::v1::ListSitesResponse> ListSites(const dr::v1::ListSitesRequest& request);
-  absl::StatusOr<dr::v1::VirtualMachine> GetVirtualMachine(const dr::v1::GetVirtualMachineRequest& request);
+  absl::StatusOr<dr::v1::VirtualMachine> GetVirtualMachine(
+      const dr::v1::GetVirtualMachineRequest& request);
   // One page.
   absl::StatusOr<dr::v1::ListVirtualMachinesResponse> ListVirtualMachines(
       const dr::v1::ListVirtualMachinesRequest& request);
@@ -68,23 +70,30 @@ class DrClient {
       const dr::v1::ListRecoveryPointsRequest& request);
 
   // FailoverService: the job drserver recorded (return code 4096).
-  absl::StatusOr<dr::v1::JobResponse> InitiateFailover(const dr::v1::InitiateFailoverRequest& request);
+  absl::StatusOr<dr::v1::JobResponse> InitiateFailover(
+      const dr::v1::InitiateFailoverRequest& request);
   absl::StatusOr<dr::v1::JobResponse> RevertFailover(const dr::v1::RevertFailoverRequest& request);
   absl::StatusOr<dr::v1::JobResponse> CommitFailover(const dr::v1::CommitFailoverRequest& request);
-  absl::StatusOr<dr::v1::JobResponse> StartTestFailover(const dr::v1::StartTestFailoverRequest& request);
-  absl::StatusOr<dr::v1::JobResponse> CleanupTestFailover(const dr::v1::CleanupTestFailoverRequest& request);
-  absl::StatusOr<dr::v1::JobResponse> ReverseReplication(const dr::v1::ReverseReplicationRequest& request);
+  absl::StatusOr<dr::v1::JobResponse> StartTestFailover(
+      const dr::v1::StartTestFailoverRequest& request);
+  absl::StatusOr<dr::v1::JobResponse> CleanupTestFailover(
+      const dr::v1::CleanupTestFailoverRequest& request);
+  absl::StatusOr<dr::v1::JobResponse> ReverseReplication(
+      const dr::v1::ReverseReplicationRequest& request);
   absl::StatusOr<dr::v1::JobResponse> SetFailoverNetworkAdapterSettings(
       const dr::v1::SetFailoverNetworkAdapterSettingsRequest& request);
   absl::StatusOr<dr::v1::JobResponse> PrepareForPlannedFailover(
       const dr::v1::PrepareForPlannedFailoverRequest& request);
-  absl::StatusOr<dr::v1::JobResponse> StartVirtualMachine(const dr::v1::StartVirtualMachineRequest& request);
-  absl::StatusOr<dr::v1::JobResponse> StopVirtualMachine(const dr::v1::StopVirtualMachineRequest& request);
+  absl::StatusOr<dr::v1::JobResponse> StartVirtualMachine(
+      const dr::v1::StartVirtualMachineRequest& request);
+  absl::StatusOr<dr::v1::JobResponse> StopVirtualMachine(
+      const dr::v1::StopVirtualMachineRequest& request);
 
   // JobService.
   absl::StatusOr<dr::v1::Job> GetJob(const dr::v1::GetJobRequest& request);
   absl::StatusOr<dr::v1::ListJobsResponse> ListJobs(const dr::v1::ListJobsRequest& request);
-  absl::StatusOr<dr::v1::ListJobEventsResponse> ListJobEvents(const dr::v1::ListJobEventsRequest& request);
+  absl::StatusOr<dr::v1::ListJobEventsResponse> ListJobEvents(
+      const dr::v1::ListJobEventsRequest& request);
   absl::StatusOr<dr::v1::Job> CancelJob(const dr::v1::CancelJobRequest& request);
   // One WatchJob stream of job `name` until it ends or `deadline` passes:
   // `on_job` gets every version read, on the caller's thread. Returns how
@@ -95,7 +104,8 @@ class DrClient {
 
  private:
   template <typename Stub, typename Req, typename Resp>
-  absl::StatusOr<Resp> Call(Stub* stub, grpc::Status (Stub::*method)(grpc::ClientContext*, const Req&, Resp*),
+  absl::StatusOr<Resp> Call(Stub* stub,
+                            grpc::Status (Stub::*method)(grpc::ClientContext*, const Req&, Resp*),
                             const Req& request);
 
   std::unique_ptr<dr::v1::TopologyService::StubInterface> own_topology_;

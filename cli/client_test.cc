@@ -14,9 +14,9 @@ namespace cli {
 namespace {
 
 using ::testing::_;
+using testing::FakeJobReader;
 using ::testing::Return;
 using ::testing::StrictMock;
-using testing::FakeJobReader;
 
 constexpr absl::Duration kTestTimeout = absl::Seconds(7);
 
@@ -56,9 +56,11 @@ TEST_F(DrClientTest, EveryCallHasTheDeadlineOfTheTimeout) {
 TEST_F(DrClientTest, SendsTheLogicalNameAndRequestIdAsGiven) {
   dr::v1::InitiateFailoverRequest sent;
   EXPECT_CALL(failover_, InitiateFailover(_, _, _))
-      .WillOnce([&](grpc::ClientContext*, const dr::v1::InitiateFailoverRequest& r, dr::v1::JobResponse* resp) {
+      .WillOnce([&](grpc::ClientContext*, const dr::v1::InitiateFailoverRequest& r,
+                    dr::v1::JobResponse* resp) {
         sent = r;
-        resp->mutable_job()->set_virtual_machine("hosts/hv-dr-1/virtualMachines/0DD0C0DE-0000-4000-8000-000000000001");
+        resp->mutable_job()->set_virtual_machine(
+            "hosts/hv-dr-1/virtualMachines/0DD0C0DE-0000-4000-8000-000000000001");
         return grpc::Status::OK;
       });
   dr::v1::InitiateFailoverRequest r;
@@ -120,21 +122,25 @@ TEST_F(DrClientTest, WatchJobHandsOverEveryVersionUnderTheGivenDeadline) {
   EXPECT_CALL(jobs_, WatchJobRaw(_, _))
       .WillOnce([&](grpc::ClientContext* c, const dr::v1::WatchJobRequest& r) {
         EXPECT_EQ(r.name(), "jobs/j1");
-        EXPECT_LT(absl::AbsDuration(absl::FromChrono(c->deadline()) - deadline), absl::Milliseconds(1));
+        EXPECT_LT(absl::AbsDuration(absl::FromChrono(c->deadline()) - deadline),
+                  absl::Milliseconds(1));
         return new FakeJobReader({running, done}, grpc::Status::OK);
       });
   std::vector<dr::v1::JobState> seen;
-  absl::Status st = client_.WatchJob("jobs/j1", deadline, [&](const dr::v1::Job& j) { seen.push_back(j.state()); });
+  absl::Status st = client_.WatchJob("jobs/j1", deadline,
+                                     [&](const dr::v1::Job& j) { seen.push_back(j.state()); });
   EXPECT_TRUE(st.ok()) << st;
-  EXPECT_EQ(seen, (std::vector<dr::v1::JobState>{dr::v1::JOB_STATE_RUNNING, dr::v1::JOB_STATE_COMPLETED}));
+  EXPECT_EQ(seen, (std::vector<dr::v1::JobState>{dr::v1::JOB_STATE_RUNNING,
+                                                 dr::v1::JOB_STATE_COMPLETED}));
 }
 
 TEST_F(DrClientTest, WatchJobReturnsHowTheStreamEnded) {
   EXPECT_CALL(jobs_, WatchJobRaw(_, _)).WillOnce([](grpc::ClientContext*, auto&) {
     return new FakeJobReader({}, grpc::Status(grpc::StatusCode::UNAVAILABLE, "restarting"));
   });
-  EXPECT_EQ(client_.WatchJob("jobs/j1", absl::Now() + absl::Seconds(5), [](const dr::v1::Job&) {}).code(),
-            absl::StatusCode::kUnavailable);
+  EXPECT_EQ(
+      client_.WatchJob("jobs/j1", absl::Now() + absl::Seconds(5), [](const dr::v1::Job&) {}).code(),
+      absl::StatusCode::kUnavailable);
 }
 
 TEST(NewRequestIdTest, IsFreshAndWellFormed) {

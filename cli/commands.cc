@@ -18,7 +18,8 @@ Usage: drctl [global flags] COMMAND [ARGS] [flags]
 
 )";
 
-constexpr char kHelpTail[] = R"(VM is a display name, a VM GUID, or hosts/{host}/virtualMachines/{guid}. A
+constexpr char kHelpTail[] =
+    R"(VM is a display name, a VM GUID, or hosts/{host}/virtualMachines/{guid}. A
 name or GUID names two copies (primary and replica): for an operation
 drserver picks the copy it runs on (the replica for failover, revert, commit,
 test-failover, cleanup, reverse and reip; the primary for prepare), also when
@@ -58,7 +59,8 @@ struct SectionHelp {
 };
 constexpr SectionHelp kSections[] = {
     {Section::kTopology, "Topology", 35},
-    {Section::kOperations, "Operations (each records a job; drctl waits for it unless --no-wait)", 47},
+    {Section::kOperations, "Operations (each records a job; drctl waits for it unless --no-wait)",
+     47},
     {Section::kJobs, "Jobs", 0},
 };
 
@@ -80,7 +82,8 @@ int HostsList(Ctx& ctx, const ParsedArgs& a) {
   dr::v1::ListHostsRequest r;
   if (a.Has("site")) r.set_site(SiteArg(a.Get("site")));
   r.set_page_size(1000);
-  return Show(ctx, ctx.client->ListHosts(r), [&](const auto& hosts) { PrintHosts(*ctx.out, hosts); });
+  return Show(ctx, ctx.client->ListHosts(r),
+              [&](const auto& hosts) { PrintHosts(*ctx.out, hosts); });
 }
 
 int HostsAdd(Ctx& ctx, const ParsedArgs& a) {
@@ -96,8 +99,8 @@ int HostsAdd(Ctx& ctx, const ParsedArgs& a) {
   if (ctx.json) {
     *ctx.out << ToJson(*h) << std::endl;
   } else {
-    *ctx.out << h->name() << " registered in " << h->site() << ": agent " << h->agent_address() << " "
-             << Short(dr::v1::Reachability_Name(h->reachability()), 13)
+    *ctx.out << h->name() << " registered in " << h->site() << ": agent " << h->agent_address()
+             << " " << Short(dr::v1::Reachability_Name(h->reachability()), 13)
              << (h->last_error().empty() ? "" : " (" + h->last_error() + ")") << std::endl;
   }
   return kOk;
@@ -148,7 +151,8 @@ int VmsList(Ctx& ctx, const ParsedArgs& a) {
   r.set_parent(a.Has("host") ? HostArg(a.Get("host")) : "hosts/-");
   if (a.Has("site")) r.set_site(SiteArg(a.Get("site")));
   for (const auto& s : a.All("state")) {
-    auto v = ParseEnum<dr::v1::ReplicationState>("--state", "REPLICATION_STATE_", s, dr::v1::ReplicationState_Parse);
+    auto v = ParseEnum<dr::v1::ReplicationState>("--state", "REPLICATION_STATE_", s,
+                                                 dr::v1::ReplicationState_Parse);
     if (!v.ok()) return Fail(ctx, v.status());
     r.add_replication_states(*v);
   }
@@ -185,7 +189,8 @@ int VmsShow(Ctx& ctx, const ParsedArgs& a) {
   if (!points.ok()) return Fail(ctx, points.status());
   dr::v1::ListReplicationRelationshipsRequest rr;
   rr.set_parent(*name);
-  absl::StatusOr<dr::v1::ListReplicationRelationshipsResponse> rels = ctx.client->ListReplicationRelationships(rr);
+  absl::StatusOr<dr::v1::ListReplicationRelationshipsResponse> rels =
+      ctx.client->ListReplicationRelationships(rr);
   if (!rels.ok()) return Fail(ctx, rels.status());
   if (ctx.json) {
     *ctx.out << VirtualMachineJson(*vm, *rels, *points) << std::endl;
@@ -254,7 +259,8 @@ int JobsEvents(Ctx& ctx, const ParsedArgs& a) {
   r.set_parent(JobOperand(ctx, a, &exit));
   if (exit != kOk) return exit;
   r.set_page_size(1000);
-  return Show(ctx, ctx.client->ListJobEvents(r), [&](const auto& events) { PrintJobEvents(*ctx.out, events); });
+  return Show(ctx, ctx.client->ListJobEvents(r),
+              [&](const auto& events) { PrintJobEvents(*ctx.out, events); });
 }
 
 int JobsCancel(Ctx& ctx, const ParsedArgs& a) {
@@ -266,9 +272,14 @@ int JobsCancel(Ctx& ctx, const ParsedArgs& a) {
   return ShowJob(ctx, ctx.client->CancelJob(r));
 }
 
-Command Op(const std::string& command, std::string usage, std::string summary, bool same_line = false) {
+Command Op(const std::string& command, std::string usage, std::string summary,
+           bool same_line = false) {
   const OperationSpec* op = FindOperation(command);
-  return {command, std::move(usage), std::move(summary), Section::kOperations, same_line,
+  return {command,
+          std::move(usage),
+          std::move(summary),
+          Section::kOperations,
+          same_line,
           [op](Ctx& ctx, const ParsedArgs& a) { return RunOperation(ctx, *op, a); }};
 }
 
@@ -306,9 +317,11 @@ const std::vector<Command>& Commands() {
       {"hosts sync", "HOST", "", S::kTopology, false, HostsSync},
       {"hosts remove", "HOST", "", S::kTopology, false, HostsRemove},
       {"sites list", "", "", S::kTopology, false, SitesList},
-      {"vms list", "[--site SITE] [--host HOST] [--state STATE]... [--health HEALTH]... [--mode MODE]", "",
+      {"vms list",
+       "[--site SITE] [--host HOST] [--state STATE]... [--health HEALTH]... [--mode MODE]", "",
        S::kTopology, false, VmsList},
-      {"vms show", "VM", "(with its relationships and recovery points)", S::kTopology, false, VmsShow},
+      {"vms show", "VM", "(with its relationships and recovery points)", S::kTopology, false,
+       VmsShow},
       Op("failover", "VM [--recovery-point ID|latest]", "InitiateFailover on the replica copy"),
       Op("revert", "VM", "RevertFailover"),
       Op("commit", "VM", "CommitFailover"),
@@ -318,9 +331,10 @@ const std::vector<Command>& Commands() {
       Op("prepare", "VM", "planned failover: prepare the (off) primary"),
       Op("start", "VM", "start / turn off a VM copy"),
       Op("stop", "VM", "", /*same_line=*/true),
-      Op("reip", "VM --adapter NAME (--dhcp | --ip IP [--subnet MASK] [--gateway IP] [--dns IP]...)", ""),
-      {"jobs list", "[--state STATE]... [--vm VM] [--host HOST] [--type TYPE]... [--limit N]", "", S::kJobs, false,
-       JobsList},
+      Op("reip",
+         "VM --adapter NAME (--dhcp | --ip IP [--subnet MASK] [--gateway IP] [--dns IP]...)", ""),
+      {"jobs list", "[--state STATE]... [--vm VM] [--host HOST] [--type TYPE]... [--limit N]", "",
+       S::kJobs, false, JobsList},
       {"jobs get", "JOB", "", S::kJobs, false, JobsGet},
       {"jobs watch", "JOB", "", S::kJobs, true, JobsWatch},
       {"jobs events", "JOB", "", S::kJobs, true, JobsEvents},
@@ -330,11 +344,11 @@ const std::vector<Command>& Commands() {
 }
 
 const FlagSpec& Flags() {
-  static const FlagSpec* const kFlags =
-      new FlagSpec{{"server", "output", "request-id", "requester", "wait-timeout", "timeout", "site", "host", "agent",
-                    "state", "health", "mode", "type", "vm", "limit", "recovery-point", "adapter", "ip", "subnet",
-                    "gateway", "dns"},
-                   {"no-wait", "dhcp", "help"}};
+  static const FlagSpec* const kFlags = new FlagSpec{
+      {"server", "output",         "request-id", "requester", "wait-timeout", "timeout", "site",
+       "host",   "agent",          "state",      "health",    "mode",         "type",    "vm",
+       "limit",  "recovery-point", "adapter",    "ip",        "subnet",       "gateway", "dns"},
+      {"no-wait", "dhcp", "help"}};
   return *kFlags;
 }
 

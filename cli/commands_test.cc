@@ -16,7 +16,8 @@ using ::testing::Contains;
 using ::testing::HasSubstr;
 using ::testing::Return;
 
-constexpr char kTestReplica[] = "hosts/hv-dr-1/virtualMachines/0DD0C0DE-0000-4000-8000-000000000001";
+constexpr char kTestReplica[] =
+    "hosts/hv-dr-1/virtualMachines/0DD0C0DE-0000-4000-8000-000000000001";
 
 ParsedArgs Parse(std::vector<std::string> args) {
   absl::StatusOr<ParsedArgs> a = ParseArgs(args, Flags());
@@ -31,10 +32,15 @@ TEST(CommandsTest, HelpListsEveryCommandWithItsUsage) {
     EXPECT_THAT(help, HasSubstr(c.usage.empty() ? c.name : c.name + " " + c.usage)) << c.name;
     EXPECT_TRUE(c.handler) << c.name;
   }
-  EXPECT_THAT(lines, Contains("  start VM | stop VM                           start / turn off a VM copy"));
-  EXPECT_THAT(lines, Contains("  jobs get JOB | jobs watch JOB | jobs events JOB | jobs cancel JOB"));
-  EXPECT_THAT(lines, Contains("  vms show VM                      (with its relationships and recovery points)"));
-  EXPECT_THAT(lines, Contains("  test-failover VM [--recovery-point ID|latest]  TestReplicaSystem"));
+  EXPECT_THAT(
+      lines, Contains("  start VM | stop VM                           start / turn off a VM copy"));
+  EXPECT_THAT(lines,
+              Contains("  jobs get JOB | jobs watch JOB | jobs events JOB | jobs cancel JOB"));
+  EXPECT_THAT(
+      lines,
+      Contains("  vms show VM                      (with its relationships and recovery points)"));
+  EXPECT_THAT(lines,
+              Contains("  test-failover VM [--recovery-point ID|latest]  TestReplicaSystem"));
   EXPECT_THAT(help, HasSubstr("\nExit status\n"));
 }
 
@@ -76,7 +82,8 @@ TEST(CommandsTest, UnknownCommandsAndSubcommandsAreUsageErrors) {
 TEST(CommandsTest, OperationsRunThroughTheTable) {
   testing::TestCli cli;
   EXPECT_CALL(cli.failover, RevertFailover(_, _, _))
-      .WillOnce([](grpc::ClientContext*, const dr::v1::RevertFailoverRequest& r, dr::v1::JobResponse* resp) {
+      .WillOnce([](grpc::ClientContext*, const dr::v1::RevertFailoverRequest& r,
+                   dr::v1::JobResponse* resp) {
         EXPECT_EQ(r.virtual_machine(), "virtualMachines/sql-01");
         resp->mutable_job()->set_name("jobs/j1");
         return grpc::Status::OK;
@@ -88,7 +95,8 @@ TEST(CommandsTest, OperationsRunThroughTheTable) {
 TEST(CommandsTest, HostsListPrintsATable) {
   testing::TestCli cli;
   EXPECT_CALL(cli.topology, ListHosts(_, _, _))
-      .WillOnce([](grpc::ClientContext*, const dr::v1::ListHostsRequest& r, dr::v1::ListHostsResponse* resp) {
+      .WillOnce([](grpc::ClientContext*, const dr::v1::ListHostsRequest& r,
+                   dr::v1::ListHostsResponse* resp) {
         EXPECT_EQ(r.site(), "sites/dr");
         resp->add_hosts()->set_name("hosts/hv-dr-1");
         return grpc::Status::OK;
@@ -120,14 +128,17 @@ TEST(CommandsTest, VmsShowReadsTheOneCopyTheNameMeans) {
         return grpc::Status::OK;
       });
   EXPECT_CALL(cli.topology, GetVirtualMachine(_, _, _))
-      .WillOnce([](grpc::ClientContext*, const dr::v1::GetVirtualMachineRequest& r, dr::v1::VirtualMachine* vm) {
+      .WillOnce([](grpc::ClientContext*, const dr::v1::GetVirtualMachineRequest& r,
+                   dr::v1::VirtualMachine* vm) {
         EXPECT_EQ(r.name(), kTestReplica);
         vm->set_name(r.name());
         return grpc::Status::OK;
       });
   EXPECT_CALL(cli.topology, ListRecoveryPoints(_, _, _)).WillOnce(Return(grpc::Status::OK));
-  EXPECT_CALL(cli.topology, ListReplicationRelationships(_, _, _)).WillOnce(Return(grpc::Status::OK));
-  EXPECT_EQ(RunCommand(cli.ctx, Parse({"vms", "show", "sql-01", "--host", "hv-dr-1"})), kOk) << cli.err.str();
+  EXPECT_CALL(cli.topology, ListReplicationRelationships(_, _, _))
+      .WillOnce(Return(grpc::Status::OK));
+  EXPECT_EQ(RunCommand(cli.ctx, Parse({"vms", "show", "sql-01", "--host", "hv-dr-1"})), kOk)
+      << cli.err.str();
   EXPECT_THAT(cli.out.str(), HasSubstr("\"virtual_machine\": {"));
 }
 
@@ -143,7 +154,8 @@ TEST(CommandsTest, JobsGetAndCancelNameTheJob) {
       .WillOnce(Return(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "jobs/j1 is terminal")));
   EXPECT_EQ(RunCommand(cli.ctx, Parse({"jobs", "get", "j1"})), kOk);
   EXPECT_THAT(cli.out.str(), HasSubstr("job:         jobs/j1\n"));
-  EXPECT_EQ(RunCommand(cli.ctx, Parse({"jobs", "cancel", "jobs/j1", "--request-id", "c1"})), kRefused);
+  EXPECT_EQ(RunCommand(cli.ctx, Parse({"jobs", "cancel", "jobs/j1", "--request-id", "c1"})),
+            kRefused);
   EXPECT_THAT(cli.err.str(), HasSubstr("jobs/j1 is terminal"));
 }
 

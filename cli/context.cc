@@ -19,8 +19,7 @@ int ExitFor(const absl::Status& s) {
     case absl::StatusCode::kAlreadyExists:
     case absl::StatusCode::kOutOfRange:
     case absl::StatusCode::kPermissionDenied:
-    case absl::StatusCode::kUnimplemented:
-      return kRefused;
+    case absl::StatusCode::kUnimplemented: return kRefused;
     default: return kError;
   }
 }
@@ -28,7 +27,8 @@ int ExitFor(const absl::Status& s) {
 int Fail(const Ctx& ctx, const absl::Status& s) {
   const int code = ExitFor(s);
   std::string message(s.message());
-  if (code == kUnreachable) message = absl::StrCat("cannot reach drserver at ", ctx.server, ": ", message);
+  if (code == kUnreachable)
+    message = absl::StrCat("cannot reach drserver at ", ctx.server, ": ", message);
   if (ctx.json) {
     *ctx.out << ErrorJson(s, message, code) << std::endl;
   } else {
@@ -42,11 +42,16 @@ int Usage(const Ctx& ctx, const std::string& message) {
   return kUsage;
 }
 
-std::string HostArg(const std::string& s) { return absl::StartsWith(s, "hosts/") ? s : "hosts/" + s; }
+std::string HostArg(const std::string& s) {
+  return absl::StartsWith(s, "hosts/") ? s : "hosts/" + s;
+}
 std::string JobArg(const std::string& s) { return absl::StartsWith(s, "jobs/") ? s : "jobs/" + s; }
-std::string SiteArg(const std::string& s) { return absl::StartsWith(s, "sites/") ? s : "sites/" + s; }
+std::string SiteArg(const std::string& s) {
+  return absl::StartsWith(s, "sites/") ? s : "sites/" + s;
+}
 
-absl::StatusOr<std::string> FindOneCopy(const Ctx& ctx, const std::string& arg, const std::string& host) {
+absl::StatusOr<std::string> FindOneCopy(const Ctx& ctx, const std::string& arg,
+                                        const std::string& host) {
   if (absl::StartsWith(arg, "hosts/")) return arg;
   constexpr absl::string_view kLogical = "virtualMachines/";
   const std::string id = absl::StartsWith(arg, kLogical) ? arg.substr(kLogical.size()) : arg;
@@ -58,16 +63,19 @@ absl::StatusOr<std::string> FindOneCopy(const Ctx& ctx, const std::string& arg, 
   if (!resp.ok()) return resp.status();
   if (resp->virtual_machines_size() == 1) return resp->virtual_machines(0).name();
   if (resp->virtual_machines().empty()) {
-    return NotFoundParameter("virtual_machine", "VM_NOT_FOUND",
-                             absl::StrCat("no VM named \"", id, "\"", host.empty() ? "" : " on " + HostArg(host)));
+    return NotFoundParameter(
+        "virtual_machine", "VM_NOT_FOUND",
+        absl::StrCat("no VM named \"", id, "\"", host.empty() ? "" : " on " + HostArg(host)));
   }
   std::vector<std::string> found;
   for (const auto& vm : resp->virtual_machines()) {
-    found.push_back(absl::StrCat(vm.name(), " (", Short(dr::v1::ReplicationMode_Name(vm.replication_mode()), 17), ")"));
+    found.push_back(absl::StrCat(
+        vm.name(), " (", Short(dr::v1::ReplicationMode_Name(vm.replication_mode()), 17), ")"));
   }
-  return InvalidParameter("virtual_machine", "AMBIGUOUS",
-                          absl::StrCat("\"", id, "\" matches ", found.size(), " VM copies: ", absl::StrJoin(found, ", "),
-                                       "; pass --host or the full name"));
+  return InvalidParameter(
+      "virtual_machine", "AMBIGUOUS",
+      absl::StrCat("\"", id, "\" matches ", found.size(),
+                   " VM copies: ", absl::StrJoin(found, ", "), "; pass --host or the full name"));
 }
 
 }  // namespace cli

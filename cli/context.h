@@ -69,14 +69,15 @@ std::string SiteArg(const std::string& s);
 // filter: the server matches) and exactly one must come back: none is
 // NOT_FOUND (VM_NOT_FOUND), several INVALID_ARGUMENT (AMBIGUOUS, naming
 // them and --host). Operations never need this: they send the logical name.
-absl::StatusOr<std::string> FindOneCopy(const Ctx& ctx, const std::string& arg, const std::string& host);
+absl::StatusOr<std::string> FindOneCopy(const Ctx& ctx, const std::string& arg,
+                                        const std::string& host);
 
 // An enum flag value in Hyper-V's words: "replicating", "initiate-failover",
 // the full name (REPLICATION_STATE_REPLICATING) or the number. Else
 // INVALID_ARGUMENT naming `flag` (reason UNKNOWN_VALUE).
 template <typename E>
-absl::StatusOr<E> ParseEnum(const std::string& flag, const std::string& prefix, const std::string& text,
-                            bool (*parse)(const std::string&, E*)) {
+absl::StatusOr<E> ParseEnum(const std::string& flag, const std::string& prefix,
+                            const std::string& text, bool (*parse)(const std::string&, E*)) {
   std::string upper = absl::AsciiStrToUpper(text);
   for (char& c : upper) {
     if (c == '-') c = '_';
@@ -85,7 +86,8 @@ absl::StatusOr<E> ParseEnum(const std::string& flag, const std::string& prefix, 
   int number = 0;
   if (parse(upper, &value) || parse(prefix + upper, &value)) return value;
   if (absl::SimpleAtoi(text, &number)) return static_cast<E>(number);
-  return InvalidParameter(flag, "UNKNOWN_VALUE", absl::StrCat("\"", text, "\" is not a known value"));
+  return InvalidParameter(flag, "UNKNOWN_VALUE",
+                          absl::StrCat("\"", text, "\" is not a known value"));
 }
 
 }  // namespace cli

@@ -14,8 +14,10 @@ using ::testing::_;
 using ::testing::HasSubstr;
 using ::testing::Return;
 
-constexpr char kTestReplica[] = "hosts/hv-dr-1/virtualMachines/0DD0C0DE-0000-4000-8000-000000000001";
-constexpr char kTestPrimary[] = "hosts/hv-prod-1/virtualMachines/0DD0C0DE-0000-4000-8000-000000000001";
+constexpr char kTestReplica[] =
+    "hosts/hv-dr-1/virtualMachines/0DD0C0DE-0000-4000-8000-000000000001";
+constexpr char kTestPrimary[] =
+    "hosts/hv-prod-1/virtualMachines/0DD0C0DE-0000-4000-8000-000000000001";
 
 TEST(ExitForTest, MapsCodesToTheDocumentedStatuses) {
   EXPECT_EQ(ExitFor(absl::OkStatus()), kOk);
@@ -33,14 +35,16 @@ TEST(ExitForTest, MapsCodesToTheDocumentedStatuses) {
 TEST(FailTest, TextGoesToStderrNamingTheServerWhenUnreachable) {
   testing::TestCli cli;
   EXPECT_EQ(Fail(cli.ctx, absl::UnavailableError("connection refused")), kUnreachable);
-  EXPECT_THAT(cli.err.str(), HasSubstr("drctl: cannot reach drserver at drserver.test:50051: connection refused"));
+  EXPECT_THAT(cli.err.str(),
+              HasSubstr("drctl: cannot reach drserver at drserver.test:50051: connection refused"));
   EXPECT_EQ(cli.out.str(), "");
 }
 
 TEST(FailTest, JsonGoesToStdout) {
   testing::TestCli cli;
   cli.ctx.json = true;
-  EXPECT_EQ(Fail(cli.ctx, InvalidParameter("virtual_machine", "AMBIGUOUS", "two copies")), kRefused);
+  EXPECT_EQ(Fail(cli.ctx, InvalidParameter("virtual_machine", "AMBIGUOUS", "two copies")),
+            kRefused);
   nlohmann::json j = nlohmann::json::parse(cli.out.str());
   EXPECT_EQ(j["error"]["reason"], "AMBIGUOUS");
   EXPECT_EQ(j["exit_status"], kRefused);
@@ -113,7 +117,8 @@ TEST(FindOneCopyTest, TwoCopiesAreAmbiguousAndHintAtHost) {
   absl::StatusOr<std::string> copy = FindOneCopy(cli.ctx, "sql-01", "");
   EXPECT_EQ(copy.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(ErrorDetailOf(copy.status()).reason(), "AMBIGUOUS");
-  EXPECT_THAT(copy.status().message(), HasSubstr(absl::StrCat(kTestPrimary, " (primary), ", kTestReplica, " (replica)")));
+  EXPECT_THAT(copy.status().message(),
+              HasSubstr(absl::StrCat(kTestPrimary, " (primary), ", kTestReplica, " (replica)")));
   EXPECT_THAT(copy.status().message(), HasSubstr("pass --host"));
 }
 

@@ -41,7 +41,8 @@ int Main(int argc, char** argv) {
   DrClient::Options options;
   int secs = 0;
   if (a.Has("timeout")) {
-    if (!absl::SimpleAtoi(a.Get("timeout"), &secs) || secs <= 0) return Usage(ctx, "--timeout takes seconds > 0");
+    if (!absl::SimpleAtoi(a.Get("timeout"), &secs) || secs <= 0)
+      return Usage(ctx, "--timeout takes seconds > 0");
     options.timeout = absl::Seconds(secs);
   }
   if (a.Has("wait-timeout")) {
@@ -50,8 +51,8 @@ int Main(int argc, char** argv) {
     }
     ctx.wait_timeout = absl::Seconds(secs);
   }
-  std::unique_ptr<DrClient> client =
-      DrClient::Connect(grpc::CreateChannel(ctx.server, grpc::InsecureChannelCredentials()), options);
+  std::unique_ptr<DrClient> client = DrClient::Connect(
+      grpc::CreateChannel(ctx.server, grpc::InsecureChannelCredentials()), options);
   ctx.client = client.get();
   return RunCommand(ctx, a);
 }

@@ -24,7 +24,8 @@ namespace testing {
 // A WatchJob stream that yields `jobs`, then ends with `end`.
 class FakeJobReader final : public grpc::ClientReaderInterface<dr::v1::WatchJobResponse> {
  public:
-  FakeJobReader(std::vector<dr::v1::Job> jobs, grpc::Status end) : jobs_(std::move(jobs)), end_(std::move(end)) {}
+  FakeJobReader(std::vector<dr::v1::Job> jobs, grpc::Status end)
+      : jobs_(std::move(jobs)), end_(std::move(end)) {}
   bool Read(dr::v1::WatchJobResponse* m) override {
     if (next_ >= jobs_.size()) return false;
     *m->mutable_job() = jobs_[next_++];

@@ -15,7 +15,8 @@ template <typename Req>
 constexpr bool kHasRecoveryPoint = std::is_same_v<Req, dr::v1::InitiateFailoverRequest> ||
                                    std::is_same_v<Req, dr::v1::StartTestFailoverRequest>;
 template <typename Req>
-constexpr bool kHasNetworkSettings = std::is_same_v<Req, dr::v1::SetFailoverNetworkAdapterSettingsRequest>;
+constexpr bool kHasNetworkSettings =
+    std::is_same_v<Req, dr::v1::SetFailoverNetworkAdapterSettingsRequest>;
 
 template <typename Req, absl::StatusOr<dr::v1::JobResponse> (DrClient::*kCall)(const Req&)>
 absl::StatusOr<dr::v1::JobResponse> Send(DrClient& client, const OperationFields& f) {
@@ -41,7 +42,8 @@ OperationSpec Spec(std::string command, std::string method) {
 
 // The virtual_machine an operation sends: a copy the user named (a full
 // name, or a name on --host), else the logical VM.
-absl::StatusOr<std::string> OperationVm(const Ctx& ctx, const std::string& arg, const std::string& host) {
+absl::StatusOr<std::string> OperationVm(const Ctx& ctx, const std::string& arg,
+                                        const std::string& host) {
   if (absl::StartsWith(arg, "hosts/") || absl::StartsWith(arg, "virtualMachines/")) return arg;
   if (!host.empty()) return FindOneCopy(ctx, arg, host);
   return absl::StrCat("virtualMachines/", arg);
@@ -51,18 +53,25 @@ absl::StatusOr<std::string> OperationVm(const Ctx& ctx, const std::string& arg, 
 
 const std::vector<OperationSpec>& Operations() {
   static const std::vector<OperationSpec>* const kOperations = new std::vector<OperationSpec>{
-      Spec<dr::v1::InitiateFailoverRequest, &DrClient::InitiateFailover>("failover", "InitiateFailover"),
+      Spec<dr::v1::InitiateFailoverRequest, &DrClient::InitiateFailover>("failover",
+                                                                         "InitiateFailover"),
       Spec<dr::v1::RevertFailoverRequest, &DrClient::RevertFailover>("revert", "RevertFailover"),
       Spec<dr::v1::CommitFailoverRequest, &DrClient::CommitFailover>("commit", "CommitFailover"),
-      Spec<dr::v1::StartTestFailoverRequest, &DrClient::StartTestFailover>("test-failover", "StartTestFailover"),
-      Spec<dr::v1::CleanupTestFailoverRequest, &DrClient::CleanupTestFailover>("cleanup", "CleanupTestFailover"),
-      Spec<dr::v1::ReverseReplicationRequest, &DrClient::ReverseReplication>("reverse", "ReverseReplication"),
+      Spec<dr::v1::StartTestFailoverRequest, &DrClient::StartTestFailover>("test-failover",
+                                                                           "StartTestFailover"),
+      Spec<dr::v1::CleanupTestFailoverRequest, &DrClient::CleanupTestFailover>(
+          "cleanup", "CleanupTestFailover"),
+      Spec<dr::v1::ReverseReplicationRequest, &DrClient::ReverseReplication>("reverse",
+                                                                             "ReverseReplication"),
       Spec<dr::v1::PrepareForPlannedFailoverRequest, &DrClient::PrepareForPlannedFailover>(
           "prepare", "PrepareForPlannedFailover"),
-      Spec<dr::v1::StartVirtualMachineRequest, &DrClient::StartVirtualMachine>("start", "StartVirtualMachine"),
-      Spec<dr::v1::StopVirtualMachineRequest, &DrClient::StopVirtualMachine>("stop", "StopVirtualMachine"),
-      Spec<dr::v1::SetFailoverNetworkAdapterSettingsRequest, &DrClient::SetFailoverNetworkAdapterSettings>(
-          "reip", "SetFailoverNetworkAdapterSettings"),
+      Spec<dr::v1::StartVirtualMachineRequest, &DrClient::StartVirtualMachine>(
+          "start", "StartVirtualMachine"),
+      Spec<dr::v1::StopVirtualMachineRequest, &DrClient::StopVirtualMachine>("stop",
+                                                                             "StopVirtualMachine"),
+      Spec<dr::v1::SetFailoverNetworkAdapterSettingsRequest,
+           &DrClient::SetFailoverNetworkAdapterSettings>("reip",
+                                                         "SetFailoverNetworkAdapterSettings"),
   };
   return *kOperations;
 }
@@ -80,7 +89,8 @@ int RunOperation(Ctx& ctx, const OperationSpec& op, const ParsedArgs& a) {
     return Usage(ctx, absl::StrCat("--recovery-point does not apply to ", op.command));
   }
   for (const char* f : {"adapter", "ip", "subnet", "gateway", "dns", "dhcp"}) {
-    if (!op.takes_network_settings && a.Has(f)) return Usage(ctx, absl::StrCat("--", f, " applies to reip only"));
+    if (!op.takes_network_settings && a.Has(f))
+      return Usage(ctx, absl::StrCat("--", f, " applies to reip only"));
   }
   OperationFields fields;
   absl::StatusOr<std::string> vm = OperationVm(ctx, a.positional[1], a.Get("host"));
@@ -88,7 +98,8 @@ int RunOperation(Ctx& ctx, const OperationSpec& op, const ParsedArgs& a) {
   fields.virtual_machine = *vm;
   std::string point = a.Get("recovery-point");
   if (point == "latest") point.clear();
-  if (!point.empty() && !absl::StartsWith(point, "hosts/") && !absl::StartsWith(point, "virtualMachines/")) {
+  if (!point.empty() && !absl::StartsWith(point, "hosts/") &&
+      !absl::StartsWith(point, "virtualMachines/")) {
     point = absl::StrCat(*vm, "/recoveryPoints/", point);
   }
   fields.recovery_point = point;
@@ -108,7 +119,9 @@ int RunOperation(Ctx& ctx, const OperationSpec& op, const ParsedArgs& a) {
     absl::Status st = resp.status();
     if (ErrorDetailOf(st).reason() == "AMBIGUOUS_VIRTUAL_MACHINE") {
       absl::Status hinted(st.code(), absl::StrCat(st.message(), " (or pass --host)"));
-      st.ForEachPayload([&](absl::string_view url, const absl::Cord& payload) { hinted.SetPayload(url, payload); });
+      st.ForEachPayload([&](absl::string_view url, const absl::Cord& payload) {
+        hinted.SetPayload(url, payload);
+      });
       st = hinted;
     }
     return Fail(ctx, st);
@@ -118,9 +131,9 @@ int RunOperation(Ctx& ctx, const OperationSpec& op, const ParsedArgs& a) {
     return kOk;
   }
   if (!ctx.json) {
-    *ctx.out << op.method << " " << resp->job().virtual_machine() << ": accepted as " << resp->job().name()
-             << " (return code " << static_cast<int>(resp->return_code()) << ", request_id " << fields.request_id
-             << ")" << std::endl;
+    *ctx.out << op.method << " " << resp->job().virtual_machine() << ": accepted as "
+             << resp->job().name() << " (return code " << static_cast<int>(resp->return_code())
+             << ", request_id " << fields.request_id << ")" << std::endl;
   }
   return WaitForJob(ctx, resp->job().name());
 }
@@ -158,16 +171,18 @@ int WaitForJob(Ctx& ctx, const std::string& name) {
   }
   if (last.state() >= dr::v1::JOB_STATE_COMPLETED) {
     if (!ctx.json) {
-      *ctx.err << "drctl: " << name << " ended " << StateWord(last.state()) << ": error " << last.error_code() << " "
-               << last.error_summary()
-               << (last.error_description().empty() ? "" : " (" + last.error_description() + ")") << std::endl;
+      *ctx.err << "drctl: " << name << " ended " << StateWord(last.state()) << ": error "
+               << last.error_code() << " " << last.error_summary()
+               << (last.error_description().empty() ? "" : " (" + last.error_description() + ")")
+               << std::endl;
     }
     return kJobFailed;
   }
   if (!ctx.json) {
     *ctx.err << "drctl: gave up waiting for " << name << " (" << StateWord(last.state())
-             << (last.return_code() == dr::v1::RETURN_CODE_STATUS_UNKNOWN ? ", status unknown: agent unreachable"
-                                                                          : "")
+             << (last.return_code() == dr::v1::RETURN_CODE_STATUS_UNKNOWN
+                     ? ", status unknown: agent unreachable"
+                     : "")
              << "); it goes on: drctl jobs watch " << name << std::endl;
   }
   return kTimeout;

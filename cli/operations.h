@@ -37,7 +37,8 @@ struct OperationSpec {
   // --recovery-point; --adapter, --dhcp, --ip, --subnet, --gateway, --dns.
   bool takes_recovery_point = false;
   bool takes_network_settings = false;
-  absl::StatusOr<dr::v1::JobResponse> (*send)(DrClient& client, const OperationFields& fields) = nullptr;
+  absl::StatusOr<dr::v1::JobResponse> (*send)(DrClient& client,
+                                              const OperationFields& fields) = nullptr;
 };
 
 // failover, revert, commit, test-failover, cleanup, reverse, prepare,

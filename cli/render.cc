@@ -116,7 +116,8 @@ void PrintJob(std::ostream& out, const dr::v1::Job& job) {
   out << "job:         " << job.name() << "\n"
       << "type:        " << TypeWord(job.type()) << "\n"
       << "state:       " << StateWord(job.state()) << " (" << job.percent_complete() << "%)\n"
-      << "return code: " << static_cast<int>(job.return_code()) << " " << ReturnCodeText(job.return_code()) << "\n"
+      << "return code: " << static_cast<int>(job.return_code()) << " "
+      << ReturnCodeText(job.return_code()) << "\n"
       << "vm:          " << job.virtual_machine() << "\n";
   if (!job.recovery_point().empty()) out << "point:       " << job.recovery_point() << "\n";
   if (job.error_code() != 0 || !job.error_summary().empty()) {
@@ -133,18 +134,21 @@ void PrintHosts(std::ostream& out, const dr::v1::ListHostsResponse& hosts) {
   out << absl::StrFormat(kRow, "HOST", "SITE", "AGENT", "REACHABLE", "STALE", "LAST SYNC");
   for (const auto& h : hosts.hosts()) {
     out << absl::StrFormat(kRow, h.name(), h.site(), h.agent_address(),
-                           Short(dr::v1::Reachability_Name(h.reachability()), 13), h.stale() ? "yes" : "no",
+                           Short(dr::v1::Reachability_Name(h.reachability()), 13),
+                           h.stale() ? "yes" : "no",
                            h.has_last_sync_time() ? Rfc3339(h.last_sync_time()) : "-");
     if (!h.last_error().empty()) out << "    last error: " << h.last_error() << "\n";
   }
 }
 
-void PrintVirtualMachines(std::ostream& out, const dr::v1::ListVirtualMachinesResponse& vms, absl::Time now) {
-  out << absl::StrFormat("%-12s %-38s %-14s %-8s %-28s %-9s %-9s %s\n", "NAME", "GUID", "HOST", "MODE", "STATE",
-                         "HEALTH", "POWER", "LAST REPLICATION");
+void PrintVirtualMachines(std::ostream& out, const dr::v1::ListVirtualMachinesResponse& vms,
+                          absl::Time now) {
+  out << absl::StrFormat("%-12s %-38s %-14s %-8s %-28s %-9s %-9s %s\n", "NAME", "GUID", "HOST",
+                         "MODE", "STATE", "HEALTH", "POWER", "LAST REPLICATION");
   for (const auto& vm : vms.virtual_machines()) {
-    out << absl::StrFormat("%-12s %-38s %-14s %-8s %-28s %-9s %-9s %s%s\n", vm.display_name(), vm.vm_id(),
-                           vm.host().substr(6), Short(dr::v1::ReplicationMode_Name(vm.replication_mode()), 17),
+    out << absl::StrFormat("%-12s %-38s %-14s %-8s %-28s %-9s %-9s %s%s\n", vm.display_name(),
+                           vm.vm_id(), vm.host().substr(6),
+                           Short(dr::v1::ReplicationMode_Name(vm.replication_mode()), 17),
                            Short(dr::v1::ReplicationState_Name(vm.replication_state()), 18),
                            Short(dr::v1::ReplicationHealth_Name(vm.replication_health()), 19),
                            PowerWord(vm.enabled_state()), Rpo(vm, now),
@@ -156,8 +160,9 @@ void PrintVirtualMachine(std::ostream& out, const dr::v1::VirtualMachine& vm,
                          const dr::v1::ListReplicationRelationshipsResponse& relationships,
                          const dr::v1::ListRecoveryPointsResponse& points, absl::Time now) {
   out << vm.display_name() << " (" << vm.name() << ")\n"
-      << "  site " << vm.site() << ", mode " << Short(dr::v1::ReplicationMode_Name(vm.replication_mode()), 17)
-      << ", state " << Short(dr::v1::ReplicationState_Name(vm.replication_state()), 18) << ", health "
+      << "  site " << vm.site() << ", mode "
+      << Short(dr::v1::ReplicationMode_Name(vm.replication_mode()), 17) << ", state "
+      << Short(dr::v1::ReplicationState_Name(vm.replication_state()), 18) << ", health "
       << Short(dr::v1::ReplicationHealth_Name(vm.replication_health()), 19) << "\n"
       << "  last replication " << Rpo(vm, now) << ", pending " << vm.pending_replication_bytes()
       << " bytes, latency " << vm.replication_latency_seconds() << "s"
@@ -168,8 +173,10 @@ void PrintVirtualMachine(std::ostream& out, const dr::v1::VirtualMachine& vm,
   }
   out << "  recovery points (" << points.recovery_points_size() << "):\n";
   for (const auto& p : points.recovery_points()) {
-    out << "    " << absl::StrFormat("%-24s %-26s %s\n", LastSegment(p.name()),
-                                     Short(dr::v1::RecoveryPointType_Name(p.type()), 20), Rfc3339(p.create_time()));
+    out << "    "
+        << absl::StrFormat("%-24s %-26s %s\n", LastSegment(p.name()),
+                           Short(dr::v1::RecoveryPointType_Name(p.type()), 20),
+                           Rfc3339(p.create_time()));
   }
   out << std::flush;
 }
@@ -177,31 +184,36 @@ void PrintVirtualMachine(std::ostream& out, const dr::v1::VirtualMachine& vm,
 std::string VirtualMachineJson(const dr::v1::VirtualMachine& vm,
                                const dr::v1::ListReplicationRelationshipsResponse& relationships,
                                const dr::v1::ListRecoveryPointsResponse& points) {
-  return absl::StrCat("{\"virtual_machine\": ", ToJson(vm), ",\n\"replication_relationships\": ",
-                      ToJson(relationships), ",\n\"recovery_points\": ", ToJson(points), "}");
+  return absl::StrCat("{\"virtual_machine\": ", ToJson(vm),
+                      ",\n\"replication_relationships\": ", ToJson(relationships),
+                      ",\n\"recovery_points\": ", ToJson(points), "}");
 }
 
 void PrintJobs(std::ostream& out, const dr::v1::ListJobsResponse& jobs) {
-  out << absl::StrFormat("%-34s %-22s %-10s %4s %-6s %s\n", "JOB", "TYPE", "STATE", "%", "CODE", "VM");
+  out << absl::StrFormat("%-34s %-22s %-10s %4s %-6s %s\n", "JOB", "TYPE", "STATE", "%", "CODE",
+                         "VM");
   for (const auto& j : jobs.jobs()) {
-    out << absl::StrFormat("%-34s %-22s %-10s %4d %-6d %s\n", j.name(), TypeWord(j.type()), StateWord(j.state()),
-                           j.percent_complete(), static_cast<int>(j.return_code()), j.virtual_machine());
+    out << absl::StrFormat("%-34s %-22s %-10s %4d %-6d %s\n", j.name(), TypeWord(j.type()),
+                           StateWord(j.state()), j.percent_complete(),
+                           static_cast<int>(j.return_code()), j.virtual_machine());
   }
 }
 
 void PrintJobEvents(std::ostream& out, const dr::v1::ListJobEventsResponse& events) {
   for (const auto& e : events.job_events()) {
-    out << absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", FromProto(e.event_time()), absl::UTCTimeZone()) << " #"
-        << e.sequence() << " " << StateWord(e.state()) << " " << e.percent_complete() << "% code "
-        << static_cast<int>(e.return_code()) << (e.message().empty() ? "" : " " + e.message()) << "\n";
+    out << absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", FromProto(e.event_time()), absl::UTCTimeZone())
+        << " #" << e.sequence() << " " << StateWord(e.state()) << " " << e.percent_complete()
+        << "% code " << static_cast<int>(e.return_code())
+        << (e.message().empty() ? "" : " " + e.message()) << "\n";
   }
   out << std::flush;
 }
 
 std::string ErrorLine(const absl::Status& status, const std::string& message) {
   const dr::v1::ErrorDetail d = ErrorDetailOf(status);
-  return absl::StrCat("drctl: ", message, " [", absl::StatusCodeToString(status.code()), ", Hyper-V ",
-                      static_cast<int>(d.return_code()), " ", ReturnCodeText(d.return_code()), "]");
+  return absl::StrCat("drctl: ", message, " [", absl::StatusCodeToString(status.code()),
+                      ", Hyper-V ", static_cast<int>(d.return_code()), " ",
+                      ReturnCodeText(d.return_code()), "]");
 }
 
 std::string ErrorJson(const absl::Status& status, const std::string& message, int exit_status) {

@@ -45,7 +45,8 @@ std::string Rpo(const dr::v1::VirtualMachine& vm, absl::Time now);
 // A job as a block of "field: value" lines.
 void PrintJob(std::ostream& out, const dr::v1::Job& job);
 void PrintHosts(std::ostream& out, const dr::v1::ListHostsResponse& hosts);
-void PrintVirtualMachines(std::ostream& out, const dr::v1::ListVirtualMachinesResponse& vms, absl::Time now);
+void PrintVirtualMachines(std::ostream& out, const dr::v1::ListVirtualMachinesResponse& vms,
+                          absl::Time now);
 // One VM copy with its relationships and recovery points, as text and as
 // one JSON document.
 void PrintVirtualMachine(std::ostream& out, const dr::v1::VirtualMachine& vm,

@@ -70,7 +70,8 @@ TEST(RenderTest, HostsTableShowsLastErrors) {
   std::vector<std::string> lines = absl::StrSplit(out.str(), '\n');
   ASSERT_EQ(lines.size(), 4u);
   EXPECT_THAT(lines[0], ::testing::StartsWith("HOST                     SITE"));
-  EXPECT_THAT(lines[1], ::testing::StartsWith("hosts/hv-dr-1            sites/dr         10.0.0.2:50061"));
+  EXPECT_THAT(lines[1],
+              ::testing::StartsWith("hosts/hv-dr-1            sites/dr         10.0.0.2:50061"));
   EXPECT_THAT(lines[1], HasSubstr("unreachable  no     -"));
   EXPECT_EQ(lines[2], "    last error: connection refused");
 }
@@ -110,7 +111,9 @@ TEST(RenderTest, JobsTableAndEvents) {
   j->set_percent_complete(100);
   std::ostringstream out;
   PrintJobs(out, jobs);
-  EXPECT_THAT(out.str(), HasSubstr("jobs/j1                            CommitFailover         Completed   100 0"));
+  EXPECT_THAT(
+      out.str(),
+      HasSubstr("jobs/j1                            CommitFailover         Completed   100 0"));
 
   dr::v1::ListJobEventsResponse events;
   dr::v1::JobEvent* e = events.add_job_events();

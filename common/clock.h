@@ -25,26 +25,22 @@ class RealClock final : public Clock {
  public:
   static Clock* Get();
   absl::Time Now() override { return absl::Now(); }
-  void SleepUntil(absl::Time deadline) override {
-    absl::SleepFor(deadline - absl::Now());
-  }
+  void SleepUntil(absl::Time deadline) override { absl::SleepFor(deadline - absl::Now()); }
 };
 
 // Time that moves only when told to. SleepUntil blocks until another thread
 // advances the clock past the deadline.
 class FakeClock final : public Clock {
  public:
-  explicit FakeClock(absl::Time start = absl::FromUnixSeconds(1700000000))
-      : now_(start) {}
+  explicit FakeClock(absl::Time start = absl::FromUnixSeconds(1700000000)) : now_(start) {}
   absl::Time Now() override {
     absl::MutexLock lock(&mu_);
     return now_;
   }
   void SleepUntil(absl::Time deadline) override {
     absl::MutexLock lock(&mu_);
-    auto reached = [this, deadline]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return now_ >= deadline;
-    };
+    auto reached = [this, deadline]()
+                       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return now_ >= deadline; };
     mu_.Await(absl::Condition(&reached));
   }
   void Advance(absl::Duration d) {

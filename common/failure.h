@@ -22,10 +22,8 @@ inline bool IsStorageFailure(const absl::Status& status) {
     case absl::StatusCode::kResourceExhausted:
     case absl::StatusCode::kUnavailable:
     case absl::StatusCode::kInternal:
-    case absl::StatusCode::kDataLoss:
-      return true;
-    default:
-      return false;
+    case absl::StatusCode::kDataLoss: return true;
+    default: return false;
   }
 }
 

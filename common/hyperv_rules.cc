@@ -111,8 +111,10 @@ const std::vector<OperationRule>& HyperVRules() {
     {
       // Start: a replica VM starts only once failed over (INFERRED: states 5
       // and 6); other VMs whenever they are off.
-      OperationRule r = Rule(JOB_TYPE_START_VIRTUAL_MACHINE, {REPLICATION_MODE_NONE, REPLICATION_MODE_PRIMARY, REPLICATION_MODE_REPLICA,
-                       REPLICATION_MODE_TEST_REPLICA, REPLICATION_MODE_EXTENDED_REPLICA});
+      OperationRule r =
+          Rule(JOB_TYPE_START_VIRTUAL_MACHINE,
+               {REPLICATION_MODE_NONE, REPLICATION_MODE_PRIMARY, REPLICATION_MODE_REPLICA,
+                REPLICATION_MODE_TEST_REPLICA, REPLICATION_MODE_EXTENDED_REPLICA});
       r.states = {REPLICATION_STATE_RECOVERED, REPLICATION_STATE_COMMITTED};
       r.states_for_replicas_only = true;
       r.enabled = ENABLED_STATE_DISABLED;
@@ -121,8 +123,10 @@ const std::vector<OperationRule>& HyperVRules() {
       rules->push_back(r);
     }
     {
-      OperationRule r = Rule(JOB_TYPE_STOP_VIRTUAL_MACHINE, {REPLICATION_MODE_NONE, REPLICATION_MODE_PRIMARY, REPLICATION_MODE_REPLICA,
-                       REPLICATION_MODE_TEST_REPLICA, REPLICATION_MODE_EXTENDED_REPLICA});
+      OperationRule r =
+          Rule(JOB_TYPE_STOP_VIRTUAL_MACHINE,
+               {REPLICATION_MODE_NONE, REPLICATION_MODE_PRIMARY, REPLICATION_MODE_REPLICA,
+                REPLICATION_MODE_TEST_REPLICA, REPLICATION_MODE_EXTENDED_REPLICA});
       r.enabled = ENABLED_STATE_ENABLED;
       r.enabled_after = ENABLED_STATE_DISABLED;
       r.default_duration_ms = 1500;
@@ -137,7 +141,8 @@ bool VmStateProvesCompletion(JobType type, const VirtualMachine& vm) {
   const OperationRule* rule = FindRule(type);
   if (rule == nullptr) return false;
   if (rule->sets_state_after) return vm.replication_state() == rule->state_after;
-  if (rule->enabled_after != ENABLED_STATE_UNKNOWN) return vm.enabled_state() == rule->enabled_after;
+  if (rule->enabled_after != ENABLED_STATE_UNKNOWN)
+    return vm.enabled_state() == rule->enabled_after;
   return false;
 }
 

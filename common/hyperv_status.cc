@@ -14,66 +14,42 @@ bool IsValidReturnCode(uint32_t code) {
 absl::StatusCode CanonicalCodeFor(ReturnCode code) {
   switch (code) {
     case dr::v1::RETURN_CODE_COMPLETED:
-    case dr::v1::RETURN_CODE_JOB_STARTED:
-      return absl::StatusCode::kOk;
-    case dr::v1::RETURN_CODE_FAILED:
-      return absl::StatusCode::kInternal;
-    case dr::v1::RETURN_CODE_ACCESS_DENIED:
-      return absl::StatusCode::kPermissionDenied;
-    case dr::v1::RETURN_CODE_NOT_SUPPORTED:
-      return absl::StatusCode::kUnimplemented;
-    case dr::v1::RETURN_CODE_STATUS_UNKNOWN:
-      return absl::StatusCode::kUnknown;
-    case dr::v1::RETURN_CODE_TIMEOUT:
-      return absl::StatusCode::kDeadlineExceeded;
-    case dr::v1::RETURN_CODE_INVALID_PARAMETER:
-      return absl::StatusCode::kInvalidArgument;
-    case dr::v1::RETURN_CODE_SYSTEM_IN_USE:
-      return absl::StatusCode::kAborted;
-    case dr::v1::RETURN_CODE_INVALID_STATE:
-      return absl::StatusCode::kFailedPrecondition;
-    case dr::v1::RETURN_CODE_INCORRECT_DATA_TYPE:
-      return absl::StatusCode::kInvalidArgument;
-    case dr::v1::RETURN_CODE_SYSTEM_NOT_AVAILABLE:
-      return absl::StatusCode::kUnavailable;
-    case dr::v1::RETURN_CODE_OUT_OF_MEMORY:
-      return absl::StatusCode::kResourceExhausted;
-    case dr::v1::RETURN_CODE_FILE_NOT_FOUND:
-      return absl::StatusCode::kNotFound;
-    default:
-      return absl::StatusCode::kUnknown;
+    case dr::v1::RETURN_CODE_JOB_STARTED: return absl::StatusCode::kOk;
+    case dr::v1::RETURN_CODE_FAILED: return absl::StatusCode::kInternal;
+    case dr::v1::RETURN_CODE_ACCESS_DENIED: return absl::StatusCode::kPermissionDenied;
+    case dr::v1::RETURN_CODE_NOT_SUPPORTED: return absl::StatusCode::kUnimplemented;
+    case dr::v1::RETURN_CODE_STATUS_UNKNOWN: return absl::StatusCode::kUnknown;
+    case dr::v1::RETURN_CODE_TIMEOUT: return absl::StatusCode::kDeadlineExceeded;
+    case dr::v1::RETURN_CODE_INVALID_PARAMETER: return absl::StatusCode::kInvalidArgument;
+    case dr::v1::RETURN_CODE_SYSTEM_IN_USE: return absl::StatusCode::kAborted;
+    case dr::v1::RETURN_CODE_INVALID_STATE: return absl::StatusCode::kFailedPrecondition;
+    case dr::v1::RETURN_CODE_INCORRECT_DATA_TYPE: return absl::StatusCode::kInvalidArgument;
+    case dr::v1::RETURN_CODE_SYSTEM_NOT_AVAILABLE: return absl::StatusCode::kUnavailable;
+    case dr::v1::RETURN_CODE_OUT_OF_MEMORY: return absl::StatusCode::kResourceExhausted;
+    case dr::v1::RETURN_CODE_FILE_NOT_FOUND: return absl::StatusCode::kNotFound;
+    default: return absl::StatusCode::kUnknown;
   }
 }
 
 ReturnCode DefaultReturnCodeFor(absl::StatusCode code) {
   switch (code) {
-    case absl::StatusCode::kOk:
-      return dr::v1::RETURN_CODE_COMPLETED;
+    case absl::StatusCode::kOk: return dr::v1::RETURN_CODE_COMPLETED;
     case absl::StatusCode::kInvalidArgument:
     case absl::StatusCode::kOutOfRange:
     case absl::StatusCode::kNotFound:
       // Hyper-V answers a reference to a missing object with 32773.
       return dr::v1::RETURN_CODE_INVALID_PARAMETER;
     case absl::StatusCode::kAlreadyExists:
-    case absl::StatusCode::kAborted:
-      return dr::v1::RETURN_CODE_SYSTEM_IN_USE;
-    case absl::StatusCode::kFailedPrecondition:
-      return dr::v1::RETURN_CODE_INVALID_STATE;
+    case absl::StatusCode::kAborted: return dr::v1::RETURN_CODE_SYSTEM_IN_USE;
+    case absl::StatusCode::kFailedPrecondition: return dr::v1::RETURN_CODE_INVALID_STATE;
     case absl::StatusCode::kPermissionDenied:
-    case absl::StatusCode::kUnauthenticated:
-      return dr::v1::RETURN_CODE_ACCESS_DENIED;
-    case absl::StatusCode::kUnimplemented:
-      return dr::v1::RETURN_CODE_NOT_SUPPORTED;
-    case absl::StatusCode::kDeadlineExceeded:
-      return dr::v1::RETURN_CODE_TIMEOUT;
-    case absl::StatusCode::kUnavailable:
-      return dr::v1::RETURN_CODE_SYSTEM_NOT_AVAILABLE;
-    case absl::StatusCode::kResourceExhausted:
-      return dr::v1::RETURN_CODE_OUT_OF_MEMORY;
-    case absl::StatusCode::kUnknown:
-      return dr::v1::RETURN_CODE_STATUS_UNKNOWN;
-    default:
-      return dr::v1::RETURN_CODE_FAILED;
+    case absl::StatusCode::kUnauthenticated: return dr::v1::RETURN_CODE_ACCESS_DENIED;
+    case absl::StatusCode::kUnimplemented: return dr::v1::RETURN_CODE_NOT_SUPPORTED;
+    case absl::StatusCode::kDeadlineExceeded: return dr::v1::RETURN_CODE_TIMEOUT;
+    case absl::StatusCode::kUnavailable: return dr::v1::RETURN_CODE_SYSTEM_NOT_AVAILABLE;
+    case absl::StatusCode::kResourceExhausted: return dr::v1::RETURN_CODE_OUT_OF_MEMORY;
+    case absl::StatusCode::kUnknown: return dr::v1::RETURN_CODE_STATUS_UNKNOWN;
+    default: return dr::v1::RETURN_CODE_FAILED;
   }
 }
 
@@ -97,12 +73,11 @@ absl::string_view ReturnCodeText(ReturnCode code) {
   }
 }
 
-absl::Status HyperVError(ReturnCode code, absl::string_view field,
-                         absl::string_view reason, absl::string_view message) {
+absl::Status HyperVError(ReturnCode code, absl::string_view field, absl::string_view reason,
+                         absl::string_view message) {
   absl::StatusCode canonical = CanonicalCodeFor(code);
   if (canonical == absl::StatusCode::kOk) canonical = absl::StatusCode::kUnknown;
-  std::string text = field.empty() ? std::string(message)
-                                   : absl::StrCat(field, ": ", message);
+  std::string text = field.empty() ? std::string(message) : absl::StrCat(field, ": ", message);
   absl::Status status(canonical, text);
   dr::v1::ErrorDetail detail;
   detail.set_return_code(code);
@@ -141,8 +116,8 @@ absl::Status ErrorWithDetail(absl::StatusCode code, ReturnCode return_code, absl
   return status;
 }
 
-absl::Status Exhausted(absl::string_view field, absl::string_view reason,
-                       absl::string_view message, absl::Duration retry_after) {
+absl::Status Exhausted(absl::string_view field, absl::string_view reason, absl::string_view message,
+                       absl::Duration retry_after) {
   absl::Status status = HyperVError(dr::v1::RETURN_CODE_OUT_OF_MEMORY, field, reason, message);
   dr::v1::ErrorDetail detail = ErrorDetailOf(status);
   const int64_t nanos = absl::ToInt64Nanoseconds(retry_after);
@@ -152,8 +127,8 @@ absl::Status Exhausted(absl::string_view field, absl::string_view reason,
   return status;
 }
 
-absl::Status Restated(const absl::Status& status, absl::string_view field,
-                      absl::string_view reason, absl::string_view message) {
+absl::Status Restated(const absl::Status& status, absl::string_view field, absl::string_view reason,
+                      absl::string_view message) {
   dr::v1::ErrorDetail detail = ErrorDetailOf(status);
   detail.set_field(std::string(field));
   if (!reason.empty()) detail.set_reason(std::string(reason));

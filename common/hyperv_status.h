@@ -23,8 +23,7 @@
 namespace hvdr {
 
 // The payload URL under which an ErrorDetail is attached to an absl::Status.
-inline constexpr absl::string_view kErrorDetailUrl =
-    "type.googleapis.com/dr.v1.ErrorDetail";
+inline constexpr absl::string_view kErrorDetailUrl = "type.googleapis.com/dr.v1.ErrorDetail";
 
 // True for the codes a Hyper-V replication method can return.
 bool IsValidReturnCode(uint32_t code);
@@ -42,8 +41,8 @@ absl::string_view ReturnCodeText(dr::v1::ReturnCode code);
 // A status with the canonical code for `code` and an ErrorDetail payload.
 // `field` names the request field at fault ("" when none), `reason` is
 // UPPER_SNAKE_CASE. The message is prefixed with the field when given.
-absl::Status HyperVError(dr::v1::ReturnCode code, absl::string_view field,
-                         absl::string_view reason, absl::string_view message);
+absl::Status HyperVError(dr::v1::ReturnCode code, absl::string_view field, absl::string_view reason,
+                         absl::string_view message);
 
 // Shorthands for the common refusals.
 absl::Status InvalidParameter(absl::string_view field, absl::string_view reason,
@@ -67,8 +66,8 @@ absl::Status ErrorWithDetail(absl::StatusCode code, dr::v1::ReturnCode return_co
 // documented code for "no room for more now") and retry advice: the detail's
 // `retry_after` says how long to wait before retrying. For queue and stream
 // limits, which clear as work drains.
-absl::Status Exhausted(absl::string_view field, absl::string_view reason,
-                       absl::string_view message, absl::Duration retry_after);
+absl::Status Exhausted(absl::string_view field, absl::string_view reason, absl::string_view message,
+                       absl::Duration retry_after);
 
 // `status` said in the caller's terms: the same canonical code, Hyper-V
 // code, reason and retry advice, but naming `field` and with `message`
@@ -76,8 +75,8 @@ absl::Status Exhausted(absl::string_view field, absl::string_view reason,
 // from a lower layer (the agent, the store) naming fields and ids of its
 // own. `reason` replaces the detail's reason unless empty. REQUIRES:
 // !status.ok().
-absl::Status Restated(const absl::Status& status, absl::string_view field,
-                      absl::string_view reason, absl::string_view message);
+absl::Status Restated(const absl::Status& status, absl::string_view field, absl::string_view reason,
+                      absl::string_view message);
 
 // The ErrorDetail of `status`: its payload when present, otherwise one built
 // from DefaultReturnCodeFor(status.code()). REQUIRES: !status.ok().

@@ -49,8 +49,7 @@ TEST(HyperVStatusTest, StatusWithoutPayloadGetsDefaultCode) {
             dr::v1::RETURN_CODE_INVALID_STATE);
   EXPECT_EQ(ErrorDetailOf(absl::UnavailableError("x")).return_code(),
             dr::v1::RETURN_CODE_SYSTEM_NOT_AVAILABLE);
-  EXPECT_EQ(ErrorDetailOf(absl::InternalError("x")).return_code(),
-            dr::v1::RETURN_CODE_FAILED);
+  EXPECT_EQ(ErrorDetailOf(absl::InternalError("x")).return_code(), dr::v1::RETURN_CODE_FAILED);
 }
 
 TEST(HyperVStatusTest, NotFoundParameterIsNotFoundWith32773) {
@@ -94,14 +93,13 @@ TEST(HyperVStatusTest, ValidReturnCodes) {
 
 TEST(HyperVStatusTest, ReturnCodeTextIsHyperVs) {
   EXPECT_EQ(ReturnCodeText(dr::v1::RETURN_CODE_SYSTEM_IN_USE), "System is in use");
-  EXPECT_EQ(ReturnCodeText(dr::v1::RETURN_CODE_INVALID_STATE),
-            "Invalid state for this operation");
+  EXPECT_EQ(ReturnCodeText(dr::v1::RETURN_CODE_INVALID_STATE), "Invalid state for this operation");
 }
 
 }  // namespace
 TEST(HyperVStatusTest, ErrorWithDetailKeepsTheMessageAndCarriesTheDetail) {
-  absl::Status s = ErrorWithDetail(absl::StatusCode::kDataLoss, dr::v1::RETURN_CODE_FAILED, "db", "DB_TRUNCATED",
-                                   "database /x.db: is truncated");
+  absl::Status s = ErrorWithDetail(absl::StatusCode::kDataLoss, dr::v1::RETURN_CODE_FAILED, "db",
+                                   "DB_TRUNCATED", "database /x.db: is truncated");
   EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss);
   EXPECT_EQ(s.message(), "database /x.db: is truncated");
   EXPECT_EQ(ErrorDetailOf(s).return_code(), dr::v1::RETURN_CODE_FAILED);

@@ -24,7 +24,8 @@ TEST(ProtoTimeTest, BeforeTheEpochNanosArePositive) {
 // 2262 int64 nanoseconds overflow, and the time was clamped.
 TEST(ProtoTimeTest, LastSecondOfYear9999RoundTrips) {
   const absl::Time t =
-      absl::FromCivil(absl::CivilSecond(9999, 12, 31, 23, 59, 59), absl::UTCTimeZone()) + absl::Microseconds(999999);
+      absl::FromCivil(absl::CivilSecond(9999, 12, 31, 23, 59, 59), absl::UTCTimeZone()) +
+      absl::Microseconds(999999);
   google::protobuf::Timestamp ts = ToProto(t);
   EXPECT_EQ(ts.seconds(), 253402300799);
   EXPECT_EQ(ts.nanos(), 999999000);

@@ -10,10 +10,10 @@
 #define HVDR_CONCAT_(a, b) HVDR_CONCAT_INNER_(a, b)
 
 // Returns from the current function with `expr`'s status if it is not OK.
-#define RETURN_IF_ERROR(expr)                        \
-  do {                                               \
-    ::absl::Status hvdr_status_ = (expr);            \
-    if (!hvdr_status_.ok()) return hvdr_status_;     \
+#define RETURN_IF_ERROR(expr)                    \
+  do {                                           \
+    ::absl::Status hvdr_status_ = (expr);        \
+    if (!hvdr_status_.ok()) return hvdr_status_; \
   } while (0)
 
 // `lhs` = the value of the StatusOr `rexpr`, or returns its status.
@@ -21,8 +21,8 @@
 #define ASSIGN_OR_RETURN(lhs, rexpr) \
   HVDR_ASSIGN_OR_RETURN_IMPL_(HVDR_CONCAT_(hvdr_statusor_, __LINE__), lhs, rexpr)
 
-#define HVDR_ASSIGN_OR_RETURN_IMPL_(statusor, lhs, rexpr) \
-  auto statusor = (rexpr);                                \
+#define HVDR_ASSIGN_OR_RETURN_IMPL_(statusor, lhs, rexpr)  \
+  auto statusor = (rexpr);                                 \
   if (!statusor.ok()) return std::move(statusor).status(); \
   lhs = std::move(statusor).value()
 

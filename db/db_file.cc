@@ -44,8 +44,8 @@ absl::Status CheckDirectory(const std::string& path) {
   const std::string dir = DirectoryOf(path);
   struct stat st;
   if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-    return Refuse(absl::StatusCode::kNotFound, kDbDirectoryMissing,
-                  path, absl::StrCat("directory ", dir, " does not exist"));
+    return Refuse(absl::StatusCode::kNotFound, kDbDirectoryMissing, path,
+                  absl::StrCat("directory ", dir, " does not exist"));
   }
   if (access(dir.c_str(), W_OK | X_OK) != 0) {
     return Refuse(absl::StatusCode::kPermissionDenied, kDbDirectoryReadOnly, path,
@@ -97,7 +97,8 @@ int QueryColumn(sqlite3* db, const char* sql, std::vector<std::string>* out) {
 
 }  // namespace
 
-absl::Status DbProblem(absl::StatusCode code, absl::string_view problem, absl::string_view message) {
+absl::Status DbProblem(absl::StatusCode code, absl::string_view problem,
+                       absl::string_view message) {
   absl::Status s(code, message);
   s.SetPayload(kDbProblemUrl, absl::Cord(problem));
   return s;
@@ -112,20 +113,19 @@ absl::Status CheckDatabaseFile(const std::string& path, const Schema& schema) {
   struct stat st;
   if (stat(path.c_str(), &st) != 0) {
     if (errno == ENOENT) return CheckDirectory(path);  // a new database
-    return Refuse(absl::StatusCode::kPermissionDenied, kDbUnreadable,
-                  path, absl::StrCat("cannot be read: ", strerror(errno)));
+    return Refuse(absl::StatusCode::kPermissionDenied, kDbUnreadable, path,
+                  absl::StrCat("cannot be read: ", strerror(errno)));
   }
   if (S_ISDIR(st.st_mode)) {
-    return Refuse(absl::StatusCode::kInvalidArgument, kDbIsDirectory,
-                  path, "is a directory, not a database file");
+    return Refuse(absl::StatusCode::kInvalidArgument, kDbIsDirectory, path,
+                  "is a directory, not a database file");
   }
   if (!S_ISREG(st.st_mode)) {
-    return Refuse(absl::StatusCode::kInvalidArgument, kDbNotAFile,
-                  path, "is not a regular file");
+    return Refuse(absl::StatusCode::kInvalidArgument, kDbNotAFile, path, "is not a regular file");
   }
   if (access(path.c_str(), R_OK) != 0) {
-    return Refuse(absl::StatusCode::kPermissionDenied, kDbUnreadable,
-                  path, absl::StrCat("cannot be read: ", strerror(errno)));
+    return Refuse(absl::StatusCode::kPermissionDenied, kDbUnreadable, path,
+                  absl::StrCat("cannot be read: ", strerror(errno)));
   }
   if (st.st_size > 0) {
     // Without a -wal file the database file is all there is: immutable
@@ -135,8 +135,8 @@ absl::Status CheckDatabaseFile(const std::string& path, const Schema& schema) {
     int rc = sqlite3_open_v2(ReadOnlyUri(path, immutable).c_str(), &ro.db_,
                              SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX, nullptr);
     if (rc != SQLITE_OK) {
-      return Refuse(absl::StatusCode::kPermissionDenied, kDbUnreadable,
-                    path, absl::StrCat("cannot be opened: ", sqlite3_errstr(rc)));
+      return Refuse(absl::StatusCode::kPermissionDenied, kDbUnreadable, path,
+                    absl::StrCat("cannot be opened: ", sqlite3_errstr(rc)));
     }
     // The 100-byte header, read through SQLite's own descriptor (a
     // descriptor of our own would drop SQLite's locks when closed).
@@ -146,15 +146,15 @@ absl::Status CheckDatabaseFile(const std::string& path, const Schema& schema) {
     if (sqlite3_file_control(ro.db_, "main", SQLITE_FCNTL_FILE_POINTER, &file) != SQLITE_OK ||
         file == nullptr || file->pMethods == nullptr ||
         file->pMethods->xFileSize(file, &file_size) != SQLITE_OK) {
-      return Refuse(absl::StatusCode::kPermissionDenied, kDbUnreadable,
-                    path, "cannot be read");
+      return Refuse(absl::StatusCode::kPermissionDenied, kDbUnreadable, path, "cannot be read");
     }
     const int got = file->pMethods->xRead(file, header, sizeof(header), 0);
     static constexpr char kMagic[] = "SQLite format 3";  // and its NUL: 16 bytes
     if ((got != SQLITE_OK && got != SQLITE_IOERR_SHORT_READ) || memcmp(header, kMagic, 16) != 0) {
-      return Refuse(absl::StatusCode::kDataLoss, kDbNotSqlite, path,
-                    absl::StrCat("is not an SQLite database (", st.st_size,
-                                 " bytes without SQLite's header); give --db a new path or the right file"));
+      return Refuse(
+          absl::StatusCode::kDataLoss, kDbNotSqlite, path,
+          absl::StrCat("is not an SQLite database (", st.st_size,
+                       " bytes without SQLite's header); give --db a new path or the right file"));
     }
     uint32_t page_size = BigEndian(header + 16, 2);
     if (page_size == 1) page_size = 65536;
@@ -176,7 +176,8 @@ absl::Status CheckDatabaseFile(const std::string& path, const Schema& schema) {
     if (rc == SQLITE_OK) rc = QueryColumn(ro.db_, "PRAGMA user_version", &version);
     std::vector<std::string> tables;
     if (rc == SQLITE_OK) {
-      rc = QueryColumn(ro.db_, "SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name", &tables);
+      rc = QueryColumn(ro.db_, "SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name",
+                       &tables);
     }
     if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED) {
       return Refuse(absl::StatusCode::kFailedPrecondition, kDbInUse, path,
@@ -184,7 +185,8 @@ absl::Status CheckDatabaseFile(const std::string& path, const Schema& schema) {
     }
     if (rc != SQLITE_OK) {
       const bool corrupt = (rc & 0xff) == SQLITE_CORRUPT || (rc & 0xff) == SQLITE_NOTADB;
-      return Refuse(corrupt ? absl::StatusCode::kDataLoss : absl::StatusCode::kPermissionDenied, corrupt ? kDbCorrupt : kDbUnreadable, path,
+      return Refuse(corrupt ? absl::StatusCode::kDataLoss : absl::StatusCode::kPermissionDenied,
+                    corrupt ? kDbCorrupt : kDbUnreadable, path,
                     absl::StrCat("cannot be read: ", sqlite3_errmsg(ro.db_)));
     }
     int64_t app_id = 0;
@@ -205,26 +207,27 @@ absl::Status CheckDatabaseFile(const std::string& path, const Schema& schema) {
       ours = all || (tables.empty() && (user_version == 0 || user_version > schema.latest()));
     }
     if (!ours) {
-      std::vector<std::string> shown(tables.begin(), tables.begin() + std::min<size_t>(tables.size(), 5));
-      return Refuse(absl::StatusCode::kFailedPrecondition, kDbForeign,
-                    path,
-                    absl::StrFormat("is an SQLite database of another program (application_id 0x%08x, "
-                                    "tables: %s%s); refusing to touch it",
-                                    static_cast<uint32_t>(app_id),
-                                    tables.empty() ? "none" : absl::StrJoin(shown, ", "),
-                                    tables.size() > shown.size() ? ", ..." : ""));
+      std::vector<std::string> shown(tables.begin(),
+                                     tables.begin() + std::min<size_t>(tables.size(), 5));
+      return Refuse(
+          absl::StatusCode::kFailedPrecondition, kDbForeign, path,
+          absl::StrFormat("is an SQLite database of another program (application_id 0x%08x, "
+                          "tables: %s%s); refusing to touch it",
+                          static_cast<uint32_t>(app_id),
+                          tables.empty() ? "none" : absl::StrJoin(shown, ", "),
+                          tables.size() > shown.size() ? ", ..." : ""));
     }
     if (user_version > schema.latest()) {
-      return Refuse(absl::StatusCode::kFailedPrecondition, kDbNewerSchema,
-                    path,
+      return Refuse(absl::StatusCode::kFailedPrecondition, kDbNewerSchema, path,
                     absl::StrCat("schema version ", user_version, " is newer than this program's (",
                                  schema.latest(),
                                  "): it was written by a newer release; refusing to open it"));
     }
   }
   if (access(path.c_str(), W_OK) != 0) {
-    return Refuse(absl::StatusCode::kPermissionDenied, kDbReadOnly, path,
-                  absl::StrCat("is not writable (", strerror(errno), "): it is written to while open"));
+    return Refuse(
+        absl::StatusCode::kPermissionDenied, kDbReadOnly, path,
+        absl::StrCat("is not writable (", strerror(errno), "): it is written to while open"));
   }
   return CheckDirectory(path);
 }

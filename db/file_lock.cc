@@ -13,7 +13,8 @@ namespace hvdr {
 absl::StatusOr<std::unique_ptr<FileLock>> FileLock::TryAcquire(const std::string& path) {
   const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) {
-    return absl::UnavailableError(absl::StrCat("cannot open lock file ", path, ": ", strerror(errno)));
+    return absl::UnavailableError(
+        absl::StrCat("cannot open lock file ", path, ": ", strerror(errno)));
   }
   if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
     const int err = errno;

@@ -34,7 +34,9 @@ TEST(FileLockTest, AnotherProcessIsRefusedAndTheLockDiesWithItsHolder) {
   auto held = FileLock::TryAcquire(path);
   ASSERT_TRUE(held.ok());
   const pid_t child = fork();
-  if (child == 0) _exit(FileLock::TryAcquire(path).status().code() == absl::StatusCode::kFailedPrecondition ? 0 : 1);
+  if (child == 0)
+    _exit(FileLock::TryAcquire(path).status().code() == absl::StatusCode::kFailedPrecondition ? 0
+                                                                                              : 1);
   int status = 0;
   waitpid(child, &status, 0);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);

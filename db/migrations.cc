@@ -9,9 +9,9 @@ absl::Status Migrate(Sqlite& db, const Schema& schema, int target) {
   absl::StatusOr<int64_t> version = db.QueryInt("PRAGMA user_version");
   if (!version.ok()) return version.status();
   if (*version > schema.latest()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "database schema version ", *version, " is newer than this program's (", schema.latest(),
-        "); refusing to open it"));
+    return absl::FailedPreconditionError(absl::StrCat("database schema version ", *version,
+                                                      " is newer than this program's (",
+                                                      schema.latest(), "); refusing to open it"));
   }
   absl::StatusOr<int64_t> app_id = db.QueryInt("PRAGMA application_id");
   if (!app_id.ok()) return app_id.status();
@@ -34,8 +34,8 @@ absl::Status Migrate(Sqlite& db, const Schema& schema, int target) {
       return db.Exec(absl::StrCat("PRAGMA user_version = ", v + 1));
     });
     if (!s.ok()) {
-      return absl::Status(s.code(), absl::StrCat("schema migration ", v, " -> ", v + 1,
-                                                 " failed: ", s.message()));
+      return absl::Status(
+          s.code(), absl::StrCat("schema migration ", v, " -> ", v + 1, " failed: ", s.message()));
     }
   }
   return absl::OkStatus();

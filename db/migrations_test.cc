@@ -53,7 +53,8 @@ TEST(MigrationsTest, RefusesAnotherProgramsDatabase) {
 }
 
 TEST(MigrationsTest, AFailedStepLeavesTheVersionBefore) {
-  const Schema bad{0x54455354, {"CREATE TABLE a (x INTEGER);", "ALTER TABLE nope ADD COLUMN y;"}, {}};
+  const Schema bad{
+      0x54455354, {"CREATE TABLE a (x INTEGER);", "ALTER TABLE nope ADD COLUMN y;"}, {}};
   auto db = Sqlite::Open(":memory:", {});
   ASSERT_TRUE(db.ok());
   absl::Status s = Migrate(**db, bad);

@@ -19,14 +19,12 @@ Stmt& Stmt::Bind(int index, int64_t value) {
 }
 
 Stmt& Stmt::Bind(int index, absl::string_view value) {
-  sqlite3_bind_text(stmt_, index, value.data(), static_cast<int>(value.size()),
-                    SQLITE_TRANSIENT);
+  sqlite3_bind_text(stmt_, index, value.data(), static_cast<int>(value.size()), SQLITE_TRANSIENT);
   return *this;
 }
 
 Stmt& Stmt::BindBlob(int index, absl::string_view bytes) {
-  sqlite3_bind_blob(stmt_, index, bytes.data(), static_cast<int>(bytes.size()),
-                    SQLITE_TRANSIENT);
+  sqlite3_bind_blob(stmt_, index, bytes.data(), static_cast<int>(bytes.size()), SQLITE_TRANSIENT);
   return *this;
 }
 
@@ -61,13 +59,10 @@ int64_t Stmt::Int(int column) const { return sqlite3_column_int64(stmt_, column)
 std::string Stmt::Text(int column) const {
   const unsigned char* text = sqlite3_column_text(stmt_, column);
   if (text == nullptr) return "";
-  return std::string(reinterpret_cast<const char*>(text),
-                     sqlite3_column_bytes(stmt_, column));
+  return std::string(reinterpret_cast<const char*>(text), sqlite3_column_bytes(stmt_, column));
 }
 
-bool Stmt::IsNull(int column) const {
-  return sqlite3_column_type(stmt_, column) == SQLITE_NULL;
-}
+bool Stmt::IsNull(int column) const { return sqlite3_column_type(stmt_, column) == SQLITE_NULL; }
 
 namespace {
 
@@ -88,15 +83,13 @@ absl::StatusOr<std::unique_ptr<Sqlite>> Sqlite::Open(const std::string& path,
                                                      const Options& options) {
   ConfigureOnce();
   sqlite3* raw = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &raw,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                               SQLITE_OPEN_NOMUTEX,
-                           nullptr);
+  int rc =
+      sqlite3_open_v2(path.c_str(), &raw,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     std::string msg = raw != nullptr ? sqlite3_errmsg(raw) : sqlite3_errstr(rc);
     sqlite3_close(raw);
-    return absl::UnavailableError(
-        absl::StrCat("cannot open database ", path, ": ", msg));
+    return absl::UnavailableError(absl::StrCat("cannot open database ", path, ": ", msg));
   }
   std::unique_ptr<Sqlite> db(new Sqlite(raw, options.busy_timeout_ms));
   sqlite3_extended_result_codes(raw, 1);
@@ -104,16 +97,14 @@ absl::StatusOr<std::unique_ptr<Sqlite>> Sqlite::Open(const std::string& path,
   if (options.synchronous != "FULL" && options.synchronous != "NORMAL" &&
       options.synchronous != "EXTRA") {
     return absl::InvalidArgumentError(
-        absl::StrCat("synchronous: must be FULL, NORMAL or EXTRA, not ",
-                     options.synchronous));
+        absl::StrCat("synchronous: must be FULL, NORMAL or EXTRA, not ", options.synchronous));
   }
   absl::Status s = db->Exec(absl::StrCat(
       "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; PRAGMA synchronous=", options.synchronous,
       "; PRAGMA mmap_size=", options.mmap_bytes, "; PRAGMA cache_size=-", options.cache_kib,
       "; PRAGMA temp_store=MEMORY;"));
   if (!s.ok()) {
-    return absl::Status(s.code(), absl::StrCat("cannot open database ", path,
-                                               ": ", s.message()));
+    return absl::Status(s.code(), absl::StrCat("cannot open database ", path, ": ", s.message()));
   }
   return db;
 }
@@ -177,25 +168,21 @@ int64_t Sqlite::Changes() const { return sqlite3_changes64(db_); }
 int64_t Sqlite::LastInsertRowId() const { return sqlite3_last_insert_rowid(db_); }
 
 absl::Status Sqlite::Error(int rc, absl::string_view what) const {
-  std::string msg = absl::StrCat(sqlite3_errmsg(db_), " [sqlite ", rc, "] in: ",
-                                 what.substr(0, 120));
+  std::string msg =
+      absl::StrCat(sqlite3_errmsg(db_), " [sqlite ", rc, "] in: ", what.substr(0, 120));
   switch (rc & 0xff) {
     case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-      return absl::UnavailableError(msg);
+    case SQLITE_LOCKED: return absl::UnavailableError(msg);
     case SQLITE_FULL:
-    case SQLITE_NOMEM:
-      return absl::ResourceExhaustedError(msg);
+    case SQLITE_NOMEM: return absl::ResourceExhaustedError(msg);
     case SQLITE_CONSTRAINT:
       if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
         return absl::AlreadyExistsError(msg);
       }
       return absl::FailedPreconditionError(msg);
     case SQLITE_CANTOPEN:
-    case SQLITE_IOERR:
-      return absl::UnavailableError(msg);
-    default:
-      return absl::InternalError(msg);
+    case SQLITE_IOERR: return absl::UnavailableError(msg);
+    default: return absl::InternalError(msg);
   }
 }
 

@@ -29,18 +29,14 @@ class Sqlite;
 class Stmt {
  public:
   Stmt(Sqlite* db, sqlite3_stmt* stmt) : db_(db), stmt_(stmt) {}
-  Stmt(Stmt&& other) noexcept : db_(other.db_), stmt_(other.stmt_) {
-    other.stmt_ = nullptr;
-  }
+  Stmt(Stmt&& other) noexcept : db_(other.db_), stmt_(other.stmt_) { other.stmt_ = nullptr; }
   Stmt(const Stmt&) = delete;
   Stmt& operator=(const Stmt&) = delete;
   ~Stmt();
 
   Stmt& Bind(int index, int64_t value);
   Stmt& Bind(int index, absl::string_view value);
-  Stmt& Bind(int index, const std::string& value) {
-    return Bind(index, absl::string_view(value));
-  }
+  Stmt& Bind(int index, const std::string& value) { return Bind(index, absl::string_view(value)); }
   Stmt& Bind(int index, const char* value) { return Bind(index, absl::string_view(value)); }
   Stmt& BindNull(int index);
   // Binds bytes (e.g. a serialized proto) as a BLOB.

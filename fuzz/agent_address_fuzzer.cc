@@ -37,10 +37,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FUZZ_CHECK(host.find(':') == std::string::npos);
   }
   // The same address, spelt otherwise, is as valid.
-  FUZZ_CHECK(hvdr::server::CheckAgentAddress("a", absl::StrCat(absl::AsciiStrToUpper(host), ":", port)).ok());
+  FUZZ_CHECK(
+      hvdr::server::CheckAgentAddress("a", absl::StrCat(absl::AsciiStrToUpper(host), ":", port))
+          .ok());
   FUZZ_CHECK(hvdr::server::CheckAgentAddress("a", absl::StrCat(host, ":", port_number)).ok());
-  FUZZ_CHECK(hvdr::server::CheckAgentAddress("a", absl::StrCat(host, ":", std::string(5 - port.size(), '0'), port)).ok());
-  const bool dns = host.front() != '[' && host.find_first_not_of("0123456789.") != std::string::npos;
+  FUZZ_CHECK(hvdr::server::CheckAgentAddress(
+                 "a", absl::StrCat(host, ":", std::string(5 - port.size(), '0'), port))
+                 .ok());
+  const bool dns =
+      host.front() != '[' && host.find_first_not_of("0123456789.") != std::string::npos;
   if (dns && host.back() != '.') {
     FUZZ_CHECK(hvdr::server::CheckAgentAddress("a", absl::StrCat(host, ".:", port)).ok());
   }

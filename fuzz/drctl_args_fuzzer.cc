@@ -20,10 +20,10 @@ using hvdr::cli::ParsedArgs;
 
 // The flags drctl's commands take.
 const FlagSpec& Spec() {
-  static const FlagSpec* spec = new FlagSpec{
-      {"server", "recovery-point", "request-id", "requester", "filter", "page-size", "page-token",
-       "site", "agent-address", "state", "type", "timeout", "output"},
-      {"no-wait", "json", "dry-run", "all", "help", "watch"}};
+  static const FlagSpec* spec =
+      new FlagSpec{{"server", "recovery-point", "request-id", "requester", "filter", "page-size",
+                    "page-token", "site", "agent-address", "state", "type", "timeout", "output"},
+                   {"no-wait", "json", "dry-run", "all", "help", "watch"}};
   return *spec;
 }
 

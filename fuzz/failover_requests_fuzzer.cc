@@ -42,7 +42,8 @@ constexpr int64_t kMaxRequestBytes = 4 << 20;  // ApiLimits' default
 // The same request asked again by someone else, with the GUID spelt in
 // lower case: the fingerprint must not change.
 template <typename Req>
-void CheckFingerprint(const Req& req, const OperationRequest& op, dr::v1::JobType type, const char* method) {
+void CheckFingerprint(const Req& req, const OperationRequest& op, dr::v1::JobType type,
+                      const char* method) {
   Req retry = req;
   retry.set_request_id(req.request_id() + "-retry");
   retry.set_requester(req.requester() + " (cron)");
@@ -97,8 +98,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   namespace v1 = dr::v1;
   switch (method) {
     case 0:
-      Run<v1::InitiateFailoverRequest>(data, size, v1::JOB_TYPE_INITIATE_FAILOVER, "InitiateFailover",
-                                       [](const auto& r, OperationRequest* op) { op->recovery_point = r.recovery_point(); });
+      Run<v1::InitiateFailoverRequest>(
+          data, size, v1::JOB_TYPE_INITIATE_FAILOVER, "InitiateFailover",
+          [](const auto& r, OperationRequest* op) { op->recovery_point = r.recovery_point(); });
       break;
     case 1:
       Run<v1::RevertFailoverRequest>(data, size, v1::JOB_TYPE_REVERT_FAILOVER, "RevertFailover");
@@ -107,19 +109,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       Run<v1::CommitFailoverRequest>(data, size, v1::JOB_TYPE_COMMIT_FAILOVER, "CommitFailover");
       break;
     case 3:
-      Run<v1::StartTestFailoverRequest>(data, size, v1::JOB_TYPE_INITIATE_TEST_REPLICA, "StartTestFailover",
-                                        [](const auto& r, OperationRequest* op) { op->recovery_point = r.recovery_point(); });
+      Run<v1::StartTestFailoverRequest>(
+          data, size, v1::JOB_TYPE_INITIATE_TEST_REPLICA, "StartTestFailover",
+          [](const auto& r, OperationRequest* op) { op->recovery_point = r.recovery_point(); });
       break;
     case 4:
-      Run<v1::CleanupTestFailoverRequest>(data, size, v1::JOB_TYPE_REMOVE_TEST_REPLICA, "CleanupTestFailover");
+      Run<v1::CleanupTestFailoverRequest>(data, size, v1::JOB_TYPE_REMOVE_TEST_REPLICA,
+                                          "CleanupTestFailover");
       break;
     case 5:
-      Run<v1::ReverseReplicationRequest>(data, size, v1::JOB_TYPE_REVERSE_REPLICATION, "ReverseReplication");
+      Run<v1::ReverseReplicationRequest>(data, size, v1::JOB_TYPE_REVERSE_REPLICATION,
+                                         "ReverseReplication");
       break;
     case 6:
       Run<v1::SetFailoverNetworkAdapterSettingsRequest>(
-          data, size, v1::JOB_TYPE_SET_FAILOVER_NETWORK_SETTINGS, "SetFailoverNetworkAdapterSettings",
-          [](const auto& r, OperationRequest* op) {
+          data, size, v1::JOB_TYPE_SET_FAILOVER_NETWORK_SETTINGS,
+          "SetFailoverNetworkAdapterSettings", [](const auto& r, OperationRequest* op) {
             op->network_settings.assign(r.network_settings().begin(), r.network_settings().end());
           });
       break;
@@ -128,10 +133,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                                                 "PrepareForPlannedFailover");
       break;
     case 8:
-      Run<v1::StartVirtualMachineRequest>(data, size, v1::JOB_TYPE_START_VIRTUAL_MACHINE, "StartVirtualMachine");
+      Run<v1::StartVirtualMachineRequest>(data, size, v1::JOB_TYPE_START_VIRTUAL_MACHINE,
+                                          "StartVirtualMachine");
       break;
     default:
-      Run<v1::StopVirtualMachineRequest>(data, size, v1::JOB_TYPE_STOP_VIRTUAL_MACHINE, "StopVirtualMachine");
+      Run<v1::StopVirtualMachineRequest>(data, size, v1::JOB_TYPE_STOP_VIRTUAL_MACHINE,
+                                         "StopVirtualMachine");
       break;
   }
   return 0;

@@ -26,7 +26,8 @@ void CheckGuid(const std::string& s) {
     absl::StatusOr<std::string> again = server::CanonicalVmGuid("guid", spelling);
     FUZZ_CHECK(again.ok() && *again == *g);
   }
-  FUZZ_CHECK(absl::AsciiStrToUpper(s) == *g || absl::AsciiStrToUpper(s) == absl::StrCat("{", *g, "}"));
+  FUZZ_CHECK(absl::AsciiStrToUpper(s) == *g ||
+             absl::AsciiStrToUpper(s) == absl::StrCat("{", *g, "}"));
 }
 
 void CheckNames(const std::string& s) {
@@ -69,13 +70,15 @@ void CheckNames(const std::string& s) {
   if (absl::StatusOr<std::string> logical = server::ParseLogicalVmName("vm", s); logical.ok()) {
     FUZZ_CHECK(server::IsLogicalVmName(s));
     FUZZ_CHECK(absl::StrCat("virtualMachines/", *logical) == s);
-    FUZZ_CHECK(!logical->empty() && logical->size() <= 256 && logical->find('/') == std::string::npos);
+    FUZZ_CHECK(!logical->empty() && logical->size() <= 256 &&
+               logical->find('/') == std::string::npos);
   } else {
     CheckRefusal(logical.status(), "vm");
   }
   if (auto point = server::ParseRecoveryPointName("point", s); point.ok()) {
     FUZZ_CHECK(server::ParseVmName("vm", point->first).ok());
-    auto again = server::ParseRecoveryPointName("point", absl::StrCat(point->first, "/recoveryPoints/", point->second));
+    auto again = server::ParseRecoveryPointName(
+        "point", absl::StrCat(point->first, "/recoveryPoints/", point->second));
     FUZZ_CHECK(again.ok() && *again == *point);
   } else {
     CheckRefusal(point.status(), "point");

@@ -49,8 +49,9 @@ std::unique_ptr<SqliteStore> OpenSeededStore() {
   absl::StatusOr<std::unique_ptr<SqliteStore>> store = SqliteStore::Open(":memory:", {});
   Must(store.status(), "open");
   const absl::Time now = absl::FromUnixSeconds(1767225600);  // 2026-01-01
-  for (auto [name, site, address] : {std::tuple{kPrimaryHost, "sites/primary", "hv-pri-1.example.org:50061"},
-                                     std::tuple{kDrHost, "sites/dr", "10.0.0.2:50061"}}) {
+  for (auto [name, site, address] :
+       {std::tuple{kPrimaryHost, "sites/primary", "hv-pri-1.example.org:50061"},
+        std::tuple{kDrHost, "sites/dr", "10.0.0.2:50061"}}) {
     dr::v1::Host host;
     host.set_name(name);
     host.set_site(site);
@@ -58,10 +59,11 @@ std::unique_ptr<SqliteStore> OpenSeededStore() {
     ToProto(now, host.mutable_create_time());
     Must((*store)->CreateHost(host, nullptr).status(), "host");
   }
-  Must((*store)->ReplaceInventory(kPrimaryHost,
-                                  {Vm(kSqlVm, "sql-01", dr::v1::REPLICATION_MODE_PRIMARY,
-                                      dr::v1::REPLICATION_STATE_REPLICATING, dr::v1::ENABLED_STATE_ENABLED)},
-                                  now),
+  Must((*store)->ReplaceInventory(
+           kPrimaryHost,
+           {Vm(kSqlVm, "sql-01", dr::v1::REPLICATION_MODE_PRIMARY,
+               dr::v1::REPLICATION_STATE_REPLICATING, dr::v1::ENABLED_STATE_ENABLED)},
+           now),
        "primary inventory");
   dr::v1::VirtualMachineInventory replica =
       Vm(kSqlVm, "sql-01", dr::v1::REPLICATION_MODE_REPLICA, dr::v1::REPLICATION_STATE_REPLICATING,

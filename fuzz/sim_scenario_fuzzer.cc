@@ -12,12 +12,12 @@
 #include <string>
 
 #include "common/clock.h"
-#include "google/protobuf/stubs/logging.h"
 #include "common/hyperv_rules.h"
 #include "common/hyperv_status.h"
 #include "fuzz/properties.h"
 #include "fuzz/sim_clock.h"
 #include "fuzz/temp_file.h"
+#include "google/protobuf/stubs/logging.h"
 #include "hvagent/sim/sim_backend.h"
 
 namespace {
@@ -26,7 +26,8 @@ using hvdr::sim::SimBackend;
 
 constexpr int kMaxVmsRun = 4;
 
-void Exercise(SimBackend& sim, hvdr::fuzz::JumpClock& clock, const hvdr::sim::v1::Scenario& scenario) {
+void Exercise(SimBackend& sim, hvdr::fuzz::JumpClock& clock,
+              const hvdr::sim::v1::Scenario& scenario) {
   absl::StatusOr<dr::v1::GetInventoryResponse> inv = sim.GetInventory();
   FUZZ_CHECK(inv.ok());
   FUZZ_CHECK(inv->virtual_machines_size() == scenario.vms_size());
@@ -34,18 +35,23 @@ void Exercise(SimBackend& sim, hvdr::fuzz::JumpClock& clock, const hvdr::sim::v1
     const std::string& vm_id = scenario.vms(i).vm_id();
     FUZZ_CHECK(sim.GetVirtualMachine(vm_id).ok());
     for (int t = 0; t <= dr::v1::JobType_MAX; ++t) {
-      if (!dr::v1::JobType_IsValid(t) || hvdr::FindRule(static_cast<dr::v1::JobType>(t)) == nullptr) continue;
+      if (!dr::v1::JobType_IsValid(t) || hvdr::FindRule(static_cast<dr::v1::JobType>(t)) == nullptr)
+        continue;
       hvdr::agent::Operation op;
       op.type = static_cast<dr::v1::JobType>(t);
       op.vm_id = vm_id;
-      if (scenario.vms(i).recovery_points_size() > 0) op.recovery_point_id = scenario.vms(i).recovery_points(0).id();
+      if (scenario.vms(i).recovery_points_size() > 0)
+        op.recovery_point_id = scenario.vms(i).recovery_points(0).id();
       if (op.type == dr::v1::JOB_TYPE_SET_FAILOVER_NETWORK_SETTINGS) {
         auto& nic = op.network_settings.emplace_back();
-        nic.set_adapter(scenario.vms(i).network_adapters_size() > 0 ? scenario.vms(i).network_adapters(0) : "nic");
+        nic.set_adapter(scenario.vms(i).network_adapters_size() > 0
+                            ? scenario.vms(i).network_adapters(0)
+                            : "nic");
         nic.set_dhcp_enabled(true);
       }
       hvdr::agent::MethodResult r = sim.Invoke(op);
-      FUZZ_CHECK(r.return_code == dr::v1::RETURN_CODE_COMPLETED || r.return_code == dr::v1::RETURN_CODE_JOB_STARTED ||
+      FUZZ_CHECK(r.return_code == dr::v1::RETURN_CODE_COMPLETED ||
+                 r.return_code == dr::v1::RETURN_CODE_JOB_STARTED ||
                  hvdr::IsValidReturnCode(static_cast<uint32_t>(r.return_code)));
       if (r.return_code != dr::v1::RETURN_CODE_JOB_STARTED) {
         FUZZ_CHECK(!r.message.empty());
@@ -98,7 +104,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   // The hypervisor remembers: reopened from its state file (the scenario
   // is then ignored), it reports the same VMs.
-  absl::StatusOr<std::unique_ptr<SimBackend>> again = SimBackend::Open(options, hvdr::sim::v1::Scenario());
+  absl::StatusOr<std::unique_ptr<SimBackend>> again =
+      SimBackend::Open(options, hvdr::sim::v1::Scenario());
   if (!again.ok()) std::fprintf(stderr, "reopen: %s\n", again.status().ToString().c_str());
   FUZZ_CHECK(again.ok());
   absl::StatusOr<dr::v1::GetInventoryResponse> after = (*again)->GetInventory();

@@ -10,10 +10,10 @@
 #include <string>
 
 #include "common/clock.h"
-#include "google/protobuf/stubs/logging.h"
 #include "fuzz/properties.h"
 #include "fuzz/sim_clock.h"
 #include "fuzz/temp_file.h"
+#include "google/protobuf/stubs/logging.h"
 #include "hvagent/sim/sim_backend.h"
 
 namespace {
@@ -47,7 +47,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   options.clock = &clock;
   options.max_history = 50;
   {
-    absl::StatusOr<std::unique_ptr<SimBackend>> sim = SimBackend::Open(options, hvdr::sim::v1::Scenario());
+    absl::StatusOr<std::unique_ptr<SimBackend>> sim =
+        SimBackend::Open(options, hvdr::sim::v1::Scenario());
     if (!sim.ok()) {
       FUZZ_CHECK(sim.status().code() == absl::StatusCode::kDataLoss);
       FUZZ_CHECK(!sim.status().message().empty());
@@ -70,7 +71,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
   }
   // What it wrote back is a state it opens.
-  absl::StatusOr<std::unique_ptr<SimBackend>> again = SimBackend::Open(options, hvdr::sim::v1::Scenario());
+  absl::StatusOr<std::unique_ptr<SimBackend>> again =
+      SimBackend::Open(options, hvdr::sim::v1::Scenario());
   if (!again.ok()) std::fprintf(stderr, "reopen: %s\n", again.status().ToString().c_str());
   FUZZ_CHECK(again.ok());
   CheckJobs(**again);

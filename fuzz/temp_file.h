@@ -15,7 +15,8 @@ namespace fuzz {
 // $TEST_TMPDIR (under bazel test) or /tmp, then hvdr-fuzz-<pid>-<name>.
 inline std::string TempPath(const std::string& name) {
   const char* dir = std::getenv("TEST_TMPDIR");
-  return std::string(dir != nullptr ? dir : "/tmp") + "/hvdr-fuzz-" + std::to_string(getpid()) + "-" + name;
+  return std::string(dir != nullptr ? dir : "/tmp") + "/hvdr-fuzz-" + std::to_string(getpid()) +
+         "-" + name;
 }
 
 // Replaces the file at `path` with `size` bytes of `data`; aborts when it

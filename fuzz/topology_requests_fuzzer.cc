@@ -34,7 +34,8 @@ struct World {
     topology.reset();
     store = hvdr::fuzz::OpenSeededStore();
     // No agents: only DeleteHost and the lists run, which need none.
-    topology = std::make_unique<server::Topology>(store.get(), nullptr, &clock, server::Topology::Options());
+    topology = std::make_unique<server::Topology>(store.get(), nullptr, &clock,
+                                                  server::Topology::Options());
   }
 };
 
@@ -156,7 +157,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     case 7: {
       v1::ListVirtualMachinesRequest r;
       if (!Parse(data, size, &r)) break;
-      auto call = [&](const v1::ListVirtualMachinesRequest& q) { return w.topology->ListVirtualMachines(q); };
+      auto call = [&](const v1::ListVirtualMachinesRequest& q) {
+        return w.topology->ListVirtualMachines(q);
+      };
       auto resp = call(r);
       if (resp.ok()) {
         for (const auto& vm : resp->virtual_machines()) {
@@ -177,7 +180,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     default: {
       v1::ListRecoveryPointsRequest r;
       if (!Parse(data, size, &r)) break;
-      auto call = [&](const v1::ListRecoveryPointsRequest& q) { return server::ListRecoveryPoints(store, q); };
+      auto call = [&](const v1::ListRecoveryPointsRequest& q) {
+        return server::ListRecoveryPoints(store, q);
+      };
       CheckList(r, call(r), call);
       break;
     }

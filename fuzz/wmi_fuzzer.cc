@@ -55,13 +55,33 @@ class Bytes {
 };
 
 // The properties the backend reads, by any class.
-constexpr const char* kNames[] = {
-    "Name", "ElementName", "EnabledState", "ReplicationMode", "InstanceID", "ReplicationState",
-    "ReplicationHealth", "LastReplicationTime", "PrimaryConnectionPoint", "RecoveryConnectionPoint",
-    "ReplicationInterval", "PendingReplicationSize", "ReplicationLatency", "VirtualSystemIdentifier",
-    "VirtualSystemType", "CreationTime", "JobState", "PercentComplete", "StartTime",
-    "TimeOfLastStateChange", "ErrorCode", "ErrorSummaryDescription", "ErrorDescription", "Cancellable",
-    "JobType", "ReturnValue", "Job"};
+constexpr const char* kNames[] = {"Name",
+                                  "ElementName",
+                                  "EnabledState",
+                                  "ReplicationMode",
+                                  "InstanceID",
+                                  "ReplicationState",
+                                  "ReplicationHealth",
+                                  "LastReplicationTime",
+                                  "PrimaryConnectionPoint",
+                                  "RecoveryConnectionPoint",
+                                  "ReplicationInterval",
+                                  "PendingReplicationSize",
+                                  "ReplicationLatency",
+                                  "VirtualSystemIdentifier",
+                                  "VirtualSystemType",
+                                  "CreationTime",
+                                  "JobState",
+                                  "PercentComplete",
+                                  "StartTime",
+                                  "TimeOfLastStateChange",
+                                  "ErrorCode",
+                                  "ErrorSummaryDescription",
+                                  "ErrorDescription",
+                                  "Cancellable",
+                                  "JobType",
+                                  "ReturnValue",
+                                  "Job"};
 
 wmi::WmiValue Value(Bytes& in) {
   switch (in.Byte() % 6) {
@@ -103,8 +123,8 @@ class FuzzSession final : public wmi::WmiSession {
     *out = Object(*in_);
     return wmi::WmiStatus();
   }
-  wmi::WmiStatus ExecMethod(const std::string& path, const std::string& method, const wmi::WmiProperties&,
-                            wmi::WmiProperties* out) override {
+  wmi::WmiStatus ExecMethod(const std::string& path, const std::string& method,
+                            const wmi::WmiProperties&, wmi::WmiProperties* out) override {
     if (Fails()) return wmi::StatusFromHresult(0x80070005, path + "." + method);
     *out = Properties(*in_);
     return wmi::WmiStatus();
@@ -133,8 +153,9 @@ void CheckDateTime(const std::string& text) {
   FUZZ_CHECK(civil.year() >= 1601 && civil.year() <= 9999);
   if (civil.year() == 1601) return;
   const int64_t us = absl::ToInt64Microseconds(t - absl::FromCivil(civil, absl::UTCTimeZone()));
-  const std::string again = absl::StrFormat("%04d%02d%02d%02d%02d%02d.%06d+000", civil.year(), civil.month(),
-                                            civil.day(), civil.hour(), civil.minute(), civil.second(), us);
+  const std::string again =
+      absl::StrFormat("%04d%02d%02d%02d%02d%02d.%06d+000", civil.year(), civil.month(), civil.day(),
+                      civil.hour(), civil.minute(), civil.second(), us);
   FUZZ_CHECK(wmi::ParseCimDateTime(again) == t);
 }
 
@@ -142,7 +163,8 @@ void CheckInventory(const dr::v1::GetInventoryResponse& inv) {
   FUZZ_CHECK(ValidTimestamp(inv.read_time()));
   for (const auto& v : inv.virtual_machines()) {
     FUZZ_CHECK(ValidTimestamp(v.virtual_machine().last_replication_time()));
-    for (const auto& r : v.replication_relationships()) FUZZ_CHECK(ValidTimestamp(r.last_replication_time()));
+    for (const auto& r : v.replication_relationships())
+      FUZZ_CHECK(ValidTimestamp(r.last_replication_time()));
     for (const auto& p : v.recovery_points()) FUZZ_CHECK(ValidTimestamp(p.create_time()));
   }
 }
@@ -188,7 +210,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     op.vm_id = "11111111-0000-0000-0000-000000000001";
     hvdr::agent::MethodResult r = backend.Invoke(op);
     FUZZ_CHECK(hvdr::IsValidReturnCode(static_cast<uint32_t>(r.return_code)) ||
-               r.return_code == dr::v1::RETURN_CODE_COMPLETED || r.return_code == dr::v1::RETURN_CODE_JOB_STARTED);
+               r.return_code == dr::v1::RETURN_CODE_COMPLETED ||
+               r.return_code == dr::v1::RETURN_CODE_JOB_STARTED);
     if (r.return_code == dr::v1::RETURN_CODE_JOB_STARTED) FUZZ_CHECK(!r.job_id.empty());
   }
   backend.CancelJob(in[1]);

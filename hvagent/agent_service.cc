@@ -5,8 +5,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
-#include "common/serial_write_reactor.h"
 #include "common/hyperv_status.h"
+#include "common/serial_write_reactor.h"
 #include "spdlog/spdlog.h"
 
 namespace hvdr {
@@ -48,10 +48,11 @@ absl::StatusOr<Operation> NetworkOperation(
 absl::Status ParseJobRequest(const dr::v1::AgentJobRequest& request, JobRequest* out) {
   using R = dr::v1::AgentJobRequest;
   absl::StatusOr<Operation> op;
-#define HVDR_CASE(Case, field, Type, RecoveryPoint)                                            \
-  case R::Case:                                                                                 \
-    out->job_id = request.field().job_id();                                                     \
-    op = ToOperation(dr::v1::Type, request.field().job_id(), request.field().vm_id(), RecoveryPoint); \
+#define HVDR_CASE(Case, field, Type, RecoveryPoint)                                   \
+  case R::Case:                                                                       \
+    out->job_id = request.field().job_id();                                           \
+    op = ToOperation(dr::v1::Type, request.field().job_id(), request.field().vm_id(), \
+                     RecoveryPoint);                                                  \
     break;
   switch (request.operation_case()) {
     HVDR_CASE(kInitiateFailover, initiate_failover, JOB_TYPE_INITIATE_FAILOVER,
@@ -201,8 +202,10 @@ class JobSession final
     uint64_t subscription = 0;
     absl::Status valid = ParseJobRequest(job, &parsed);
     absl::StatusOr<AgentJobStatus> started =
-        valid.ok() ? StartJob(runner_, parsed, [this](const AgentJobStatus& s) { Push(s); }, &subscription)
-                   : valid;
+        valid.ok()
+            ? StartJob(
+                  runner_, parsed, [this](const AgentJobStatus& s) { Push(s); }, &subscription)
+            : valid;
     const std::string& job_id = parsed.job_id;
     absl::MutexLock lock(&mu_);
     if (closed_) {  // the stream ended while the job was starting
@@ -226,7 +229,8 @@ class JobSession final
   }
 
   void MaybeWriteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (writing() || finished() || (pending_.statuses().empty() && pending_.refusals().empty())) return;
+    if (writing() || finished() || (pending_.statuses().empty() && pending_.refusals().empty()))
+      return;
     out_.Clear();
     out_.Swap(&pending_);
     index_.clear();
@@ -235,12 +239,12 @@ class JobSession final
 
   AgentServiceImpl* const service_;
   JobRunner* const runner_;
-  dr::v1::RunJobsRequest in_;  // owned by the read in flight
-  dr::v1::RunJobsResponse out_ ABSL_GUARDED_BY(mu_);      // the write in flight
-  dr::v1::RunJobsResponse pending_ ABSL_GUARDED_BY(mu_);  // the next write
+  dr::v1::RunJobsRequest in_;                              // owned by the read in flight
+  dr::v1::RunJobsResponse out_ ABSL_GUARDED_BY(mu_);       // the write in flight
+  dr::v1::RunJobsResponse pending_ ABSL_GUARDED_BY(mu_);   // the next write
   std::map<std::string, int> index_ ABSL_GUARDED_BY(mu_);  // job -> its last status in pending_
   std::multimap<std::string, uint64_t> subscriptions_ ABSL_GUARDED_BY(mu_);
-  int running_ ABSL_GUARDED_BY(mu_) = 0;   // job starts on the executor
+  int running_ ABSL_GUARDED_BY(mu_) = 0;      // job starts on the executor
   bool closed_ ABSL_GUARDED_BY(mu_) = false;  // OnDone ran
 };
 
@@ -382,27 +386,32 @@ grpc::ServerWriteReactor<AgentJobStatus>* AgentServiceImpl::Operate(
 }
 
 // Each per-job call is its RunJobs entry on a stream of its own.
-#define HVDR_AGENT_OPERATION(Method, Request, field)                                 \
-  grpc::ServerWriteReactor<AgentJobStatus>* AgentServiceImpl::Method(                \
-      grpc::CallbackServerContext* context, const dr::v1::Request* request) {        \
-    dr::v1::AgentJobRequest job;                                                     \
-    *job.mutable_##field() = *request;                                               \
-    return Operate(context, job);                                                    \
+#define HVDR_AGENT_OPERATION(Method, Request, field)                          \
+  grpc::ServerWriteReactor<AgentJobStatus>* AgentServiceImpl::Method(         \
+      grpc::CallbackServerContext* context, const dr::v1::Request* request) { \
+    dr::v1::AgentJobRequest job;                                              \
+    *job.mutable_##field() = *request;                                        \
+    return Operate(context, job);                                             \
   }
 
 HVDR_AGENT_OPERATION(InitiateFailover, HostAgentServiceInitiateFailoverRequest, initiate_failover)
 HVDR_AGENT_OPERATION(RevertFailover, HostAgentServiceRevertFailoverRequest, revert_failover)
 HVDR_AGENT_OPERATION(CommitFailover, HostAgentServiceCommitFailoverRequest, commit_failover)
-HVDR_AGENT_OPERATION(StartTestFailover, HostAgentServiceStartTestFailoverRequest, start_test_failover)
-HVDR_AGENT_OPERATION(CleanupTestFailover, HostAgentServiceCleanupTestFailoverRequest, cleanup_test_failover)
-HVDR_AGENT_OPERATION(ReverseReplication, HostAgentServiceReverseReplicationRequest, reverse_replication)
+HVDR_AGENT_OPERATION(StartTestFailover, HostAgentServiceStartTestFailoverRequest,
+                     start_test_failover)
+HVDR_AGENT_OPERATION(CleanupTestFailover, HostAgentServiceCleanupTestFailoverRequest,
+                     cleanup_test_failover)
+HVDR_AGENT_OPERATION(ReverseReplication, HostAgentServiceReverseReplicationRequest,
+                     reverse_replication)
 HVDR_AGENT_OPERATION(SetFailoverNetworkAdapterSettings,
                      HostAgentServiceSetFailoverNetworkAdapterSettingsRequest,
                      set_failover_network_adapter_settings)
 HVDR_AGENT_OPERATION(PrepareForPlannedFailover, HostAgentServicePrepareForPlannedFailoverRequest,
                      prepare_for_planned_failover)
-HVDR_AGENT_OPERATION(StartVirtualMachine, HostAgentServiceStartVirtualMachineRequest, start_virtual_machine)
-HVDR_AGENT_OPERATION(StopVirtualMachine, HostAgentServiceStopVirtualMachineRequest, stop_virtual_machine)
+HVDR_AGENT_OPERATION(StartVirtualMachine, HostAgentServiceStartVirtualMachineRequest,
+                     start_virtual_machine)
+HVDR_AGENT_OPERATION(StopVirtualMachine, HostAgentServiceStopVirtualMachineRequest,
+                     stop_virtual_machine)
 HVDR_AGENT_OPERATION(WatchJob, HostAgentServiceWatchJobRequest, watch_job)
 #undef HVDR_AGENT_OPERATION
 

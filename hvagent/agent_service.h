@@ -19,8 +19,8 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
-#include "dr/v1/agent_service.grpc.pb.h"
 #include "common/executor.h"
+#include "dr/v1/agent_service.grpc.pb.h"
 #include "hvagent/backend.h"
 #include "hvagent/job_runner.h"
 

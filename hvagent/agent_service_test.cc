@@ -250,8 +250,9 @@ struct Session {
   std::map<std::string, dr::v1::AgentJobRefusal> refusals;
   int messages = 0;
 };
-Session ReadUntilEnded(grpc::ClientReaderWriter<dr::v1::RunJobsRequest, dr::v1::RunJobsResponse>* stream,
-                       const std::set<std::string>& jobs) {
+Session ReadUntilEnded(
+    grpc::ClientReaderWriter<dr::v1::RunJobsRequest, dr::v1::RunJobsResponse>* stream,
+    const std::set<std::string>& jobs) {
   Session out;
   std::set<std::string> open = jobs;
   dr::v1::RunJobsResponse r;
@@ -284,7 +285,8 @@ TEST_F(AgentServiceTest, RunJobsCarriesManyJobsOnOneStream) {
   EXPECT_TRUE(got.statuses["jobs/s1"].back().terminal());
   EXPECT_EQ(got.statuses["jobs/s1"].front().state(), dr::v1::JOB_STATE_NEW);
   for (size_t i = 1; i < got.statuses["jobs/s1"].size(); ++i) {
-    EXPECT_GE(got.statuses["jobs/s1"][i].percent_complete(), got.statuses["jobs/s1"][i - 1].percent_complete());
+    EXPECT_GE(got.statuses["jobs/s1"][i].percent_complete(),
+              got.statuses["jobs/s1"][i - 1].percent_complete());
   }
   // Starting a replica VM is refused by the hypervisor: a terminal status
   // with Hyper-V's return code, not a refusal of the request.
@@ -317,11 +319,14 @@ TEST_F(AgentServiceTest, RunJobsRefusesBadRequestsPerJob) {
   ASSERT_TRUE(stream->Write(req));
   Session got = ReadUntilEnded(stream.get(), {"jobs/no-vm", "jobs/good", "jobs/never-started"});
   ASSERT_EQ(got.refusals.count("jobs/no-vm"), 1u);
-  EXPECT_EQ(got.refusals["jobs/no-vm"].code(), static_cast<int>(absl::StatusCode::kInvalidArgument));
+  EXPECT_EQ(got.refusals["jobs/no-vm"].code(),
+            static_cast<int>(absl::StatusCode::kInvalidArgument));
   EXPECT_EQ(got.refusals["jobs/no-vm"].detail().field(), "vm_id");
-  EXPECT_EQ(got.refusals["jobs/no-vm"].detail().return_code(), dr::v1::RETURN_CODE_INVALID_PARAMETER);
+  EXPECT_EQ(got.refusals["jobs/no-vm"].detail().return_code(),
+            dr::v1::RETURN_CODE_INVALID_PARAMETER);
   ASSERT_EQ(got.refusals.count("jobs/never-started"), 1u);
-  EXPECT_EQ(got.refusals["jobs/never-started"].code(), static_cast<int>(absl::StatusCode::kNotFound));
+  EXPECT_EQ(got.refusals["jobs/never-started"].code(),
+            static_cast<int>(absl::StatusCode::kNotFound));
   // One bad job does not sink the others on the stream.
   EXPECT_EQ(got.statuses["jobs/good"].back().state(), dr::v1::JOB_STATE_COMPLETED);
   // A job id reused for another VM is refused, and nothing runs twice.
@@ -330,7 +335,8 @@ TEST_F(AgentServiceTest, RunJobsRefusesBadRequestsPerJob) {
   ASSERT_TRUE(stream->Write(reused));
   Session second = ReadUntilEnded(stream.get(), {"jobs/good"});
   ASSERT_EQ(second.refusals.count("jobs/good"), 1u);
-  EXPECT_EQ(second.refusals["jobs/good"].code(), static_cast<int>(absl::StatusCode::kFailedPrecondition));
+  EXPECT_EQ(second.refusals["jobs/good"].code(),
+            static_cast<int>(absl::StatusCode::kFailedPrecondition));
   EXPECT_EQ(backend_->SnapshotForTest().history_size(), 1);
 }
 

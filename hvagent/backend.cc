@@ -14,10 +14,8 @@ bool IsAgentOperation(dr::v1::JobType type) {
     case dr::v1::JOB_TYPE_REPLICATION_STATE_CHANGE:
     case dr::v1::JOB_TYPE_SET_FAILOVER_NETWORK_SETTINGS:
     case dr::v1::JOB_TYPE_START_VIRTUAL_MACHINE:
-    case dr::v1::JOB_TYPE_STOP_VIRTUAL_MACHINE:
-      return true;
-    default:
-      return false;
+    case dr::v1::JOB_TYPE_STOP_VIRTUAL_MACHINE: return true;
+    default: return false;
   }
 }
 

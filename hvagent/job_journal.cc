@@ -64,7 +64,7 @@ JournalEntry Read(const Stmt& s) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<JobJournal>> JobJournal::Open(const std::string& path,
-                                                              const std::string& synchronous) {
+                                                             const std::string& synchronous) {
   Sqlite::Options options;
   options.synchronous = synchronous;
   // Nobody else waits on this file: a second agent on it is an error.
@@ -112,7 +112,8 @@ absl::StatusOr<std::unique_ptr<JobJournal>> JobJournal::Open(const std::string& 
           pruned += *n;
           if (*n < kPruneBatch) break;
         }
-        if (pruned > 0) spdlog::info("journal: pruned {} done jobs older than the retention", pruned);
+        if (pruned > 0)
+          spdlog::info("journal: pruned {} done jobs older than the retention", pruned);
       }
     });
   }
@@ -137,8 +138,8 @@ absl::Status JobJournal::CheckpointOnce() {
 
 absl::StatusOr<JournalEntry> JobJournal::Get(const std::string& job_id) {
   absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Stmt s, db_->Prepare(absl::StrCat("SELECT ", kCols,
-                                                      " FROM agent_jobs WHERE job_id = ?")));
+  ASSIGN_OR_RETURN(
+      Stmt s, db_->Prepare(absl::StrCat("SELECT ", kCols, " FROM agent_jobs WHERE job_id = ?")));
   s.Bind(1, job_id);
   ASSIGN_OR_RETURN(bool row, s.Step());
   if (!row) return absl::NotFoundError(absl::StrCat("job ", job_id, " unknown to this agent"));
@@ -148,9 +149,11 @@ absl::StatusOr<JournalEntry> JobJournal::Get(const std::string& job_id) {
 absl::Status JobJournal::InsertPending(const std::string& job_id, const Operation& op,
                                        absl::Time now) {
   absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Stmt s, db_->Prepare(
-      "INSERT INTO agent_jobs(job_id, type, vm_id, recovery_point_id, network_settings, phase, "
-      "created_us) VALUES (?, ?, ?, ?, ?, 0, ?)"));
+  ASSIGN_OR_RETURN(
+      Stmt s,
+      db_->Prepare(
+          "INSERT INTO agent_jobs(job_id, type, vm_id, recovery_point_id, network_settings, phase, "
+          "created_us) VALUES (?, ?, ?, ?, ?, 0, ?)"));
   s.Bind(1, job_id)
       .Bind(2, static_cast<int64_t>(op.type))
       .Bind(3, op.vm_id)
@@ -170,8 +173,9 @@ absl::Status JobJournal::InsertPending(const std::string& job_id, const Operatio
 absl::Status JobJournal::MarkStarted(const std::string& job_id,
                                      const std::string& hypervisor_job_id) {
   absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Stmt s, db_->Prepare(
-      "UPDATE agent_jobs SET phase = 1, hv_job_id = ? WHERE job_id = ? AND phase < 2"));
+  ASSIGN_OR_RETURN(
+      Stmt s, db_->Prepare(
+                  "UPDATE agent_jobs SET phase = 1, hv_job_id = ? WHERE job_id = ? AND phase < 2"));
   written_ = true;
   RETURN_IF_ERROR(s.Bind(1, hypervisor_job_id).Bind(2, job_id).Run());
   if (db_->Changes() == 0) return absl::NotFoundError(absl::StrCat("job ", job_id, " not open"));
@@ -192,8 +196,9 @@ std::vector<absl::Status> JobJournal::MarkDone(
   absl::Status tx = InTransaction(db, [&]() -> absl::Status {
     for (size_t i = 0; i < done.size(); ++i) {
       const auto& [job_id, status] = done[i];
-      ASSIGN_OR_RETURN(Stmt s, db.Prepare(  // cached; reset when `s` goes
-          "UPDATE agent_jobs SET phase = 2, final_status = ? WHERE job_id = ?"));
+      ASSIGN_OR_RETURN(Stmt s,
+                       db.Prepare(  // cached; reset when `s` goes
+                           "UPDATE agent_jobs SET phase = 2, final_status = ? WHERE job_id = ?"));
       RETURN_IF_ERROR(s.BindBlob(1, status.SerializeAsString()).Bind(2, job_id).Run());
       if (db.Changes() == 0) out[i] = absl::NotFoundError(absl::StrCat("job ", job_id, " unknown"));
     }
@@ -210,10 +215,11 @@ void JobJournal::SetRetention(absl::Duration retention) {
 
 absl::StatusOr<int> JobJournal::PruneDone(absl::Time cutoff, int max_entries) {
   absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Stmt s, db_->Prepare(
-      "DELETE FROM agent_jobs WHERE job_id IN (SELECT job_id FROM agent_jobs "
-      "WHERE phase = 2 AND created_us < ? ORDER BY created_us LIMIT ?)"));
-  RETURN_IF_ERROR(s.Bind(1, absl::ToUnixMicros(cutoff)).Bind(2, static_cast<int64_t>(max_entries)).Run());
+  ASSIGN_OR_RETURN(
+      Stmt s, db_->Prepare("DELETE FROM agent_jobs WHERE job_id IN (SELECT job_id FROM agent_jobs "
+                           "WHERE phase = 2 AND created_us < ? ORDER BY created_us LIMIT ?)"));
+  RETURN_IF_ERROR(
+      s.Bind(1, absl::ToUnixMicros(cutoff)).Bind(2, static_cast<int64_t>(max_entries)).Run());
   const int deleted = static_cast<int>(db_->Changes());
   if (deleted > 0) written_ = true;
   return deleted;
@@ -221,8 +227,9 @@ absl::StatusOr<int> JobJournal::PruneDone(absl::Time cutoff, int max_entries) {
 
 absl::StatusOr<std::vector<JournalEntry>> JobJournal::ListUnfinished() {
   absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Stmt s, db_->Prepare(absl::StrCat(
-      "SELECT ", kCols, " FROM agent_jobs WHERE phase < 2 ORDER BY created_us")));
+  ASSIGN_OR_RETURN(
+      Stmt s, db_->Prepare(absl::StrCat("SELECT ", kCols,
+                                        " FROM agent_jobs WHERE phase < 2 ORDER BY created_us")));
   std::vector<JournalEntry> out;
   while (true) {
     ASSIGN_OR_RETURN(bool row, s.Step());

@@ -20,9 +20,9 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
+#include "db/sqlite.h"
 #include "dr/v1/agent_service.pb.h"
 #include "hvagent/backend.h"
-#include "db/sqlite.h"
 
 namespace hvdr {
 namespace agent {

@@ -66,8 +66,10 @@ TEST(JobJournalTest, PruneDeletesOldDoneEntriesOnlyInBatches) {
     ASSERT_TRUE((*j)->InsertPending(id, Failover("vm"), absl::FromUnixSeconds(100 + i)).ok());
     ASSERT_TRUE((*j)->MarkDone(id, done).ok());
   }
-  ASSERT_TRUE((*j)->InsertPending("jobs/old-pending", Failover("vm"), absl::FromUnixSeconds(50)).ok());
-  ASSERT_TRUE((*j)->InsertPending("jobs/old-started", Failover("vm"), absl::FromUnixSeconds(51)).ok());
+  ASSERT_TRUE(
+      (*j)->InsertPending("jobs/old-pending", Failover("vm"), absl::FromUnixSeconds(50)).ok());
+  ASSERT_TRUE(
+      (*j)->InsertPending("jobs/old-started", Failover("vm"), absl::FromUnixSeconds(51)).ok());
   ASSERT_TRUE((*j)->MarkStarted("jobs/old-started", "hv-1").ok());
   ASSERT_TRUE((*j)->InsertPending("jobs/recent", Failover("vm"), absl::FromUnixSeconds(1000)).ok());
   ASSERT_TRUE((*j)->MarkDone("jobs/recent", done).ok());
@@ -151,7 +153,8 @@ TEST(JobJournalTest, ASecondOpenOfAJournalInUseIsRefused) {
   auto second = JobJournal::Open(path);  // before the first wrote anything
   ASSERT_FALSE(second.ok());
   EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_THAT(std::string(second.status().message()), ::testing::HasSubstr("in use by another process"));
+  EXPECT_THAT(std::string(second.status().message()),
+              ::testing::HasSubstr("in use by another process"));
   EXPECT_TRUE((*first)->InsertPending("jobs/a", Failover("vm-a"), absl::FromUnixSeconds(100)).ok());
   first->reset();
   EXPECT_TRUE(JobJournal::Open(path).ok());  // free again once closed

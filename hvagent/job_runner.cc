@@ -254,13 +254,14 @@ void JobRunner::Launch(const std::string& job_id, const Operation& op) {
     it->second.hypervisor_job_id = result.job_id;
     AgentJobStatus status = it->second.status;
     status.set_hypervisor_job_id(result.job_id);
-    if (with_vm.has_virtual_machine()) *status.mutable_virtual_machine() = with_vm.virtual_machine();
+    if (with_vm.has_virtual_machine())
+      *status.mutable_virtual_machine() = with_vm.virtual_machine();
     PublishLocked(job_id, status);
     return;
   }
   spdlog::warn("job {}: {} on VM {} refused: {} ({}) {}", job_id, dr::v1::JobType_Name(op.type),
-               op.vm_id, static_cast<int>(result.return_code), std::string(ReturnCodeText(result.return_code)),
-               result.message);
+               op.vm_id, static_cast<int>(result.return_code),
+               std::string(ReturnCodeText(result.return_code)), result.message);
   AgentJobStatus status = RefusedStatus(job_id, result, options_.clock->Now());
   AttachVm(op.vm_id, &status);
   absl::Status s = journal_->MarkDone(job_id, status);
@@ -302,7 +303,8 @@ absl::StatusOr<AgentJobStatus> JobRunner::Watch(const std::string& job_id, Liste
     if (listener) listener(e.final_status);
     return e.final_status;
   }
-  return absl::InternalError(absl::StrCat("job ", job_id, " is open in the journal but not tracked"));
+  return absl::InternalError(
+      absl::StrCat("job ", job_id, " is open in the journal but not tracked"));
 }
 
 void JobRunner::Unsubscribe(uint64_t subscription) {
@@ -363,7 +365,8 @@ void JobRunner::PollOnce() {
       continue;
     }
     if (!info.ok()) {
-      spdlog::warn("job {}: reading hypervisor job {}: {}", job_id, hv_job, info.status().ToString());
+      spdlog::warn("job {}: reading hypervisor job {}: {}", job_id, hv_job,
+                   info.status().ToString());
       continue;
     }
     AgentJobStatus status = StatusFromJob(job_id, *info);
@@ -427,18 +430,20 @@ absl::optional<AgentJobStatus> JobRunner::Vanished(const std::string& job_id,
     return done;
   }
   if (first) {
-    spdlog::error("job {}: hypervisor job {} vanished before its outcome was read, and the VM's "
-                  "state does not prove the outcome: status unknown until it does, or an "
-                  "operator abandons the job",
-                  job_id, hv_job);
+    spdlog::error(
+        "job {}: hypervisor job {} vanished before its outcome was read, and the VM's "
+        "state does not prove the outcome: status unknown until it does, or an "
+        "operator abandons the job",
+        job_id, hv_job);
   }
   AgentJobStatus unknown = last;
   unknown.set_return_code(dr::v1::RETURN_CODE_STATUS_UNKNOWN);
   unknown.set_error_summary(std::string(ReturnCodeText(dr::v1::RETURN_CODE_STATUS_UNKNOWN)));
   unknown.set_error_description(absl::StrCat(
       "Hyper-V removed job ", hv_job, " before the agent read its outcome, and the VM's state",
-      vm.ok() ? absl::StrCat(" (", dr::v1::ReplicationState_Name(vm->virtual_machine().replication_state()),
-                             ", ", dr::v1::EnabledState_Name(vm->virtual_machine().enabled_state()), ")")
+      vm.ok() ? absl::StrCat(
+                    " (", dr::v1::ReplicationState_Name(vm->virtual_machine().replication_state()),
+                    ", ", dr::v1::EnabledState_Name(vm->virtual_machine().enabled_state()), ")")
               : absl::StrCat(" (unreadable: ", vm.status().message(), ")"),
       " does not prove that ", dr::v1::JobType_Name(op.type),
       " completed; check the VM, then abandon the job (JobService.AbandonJob) to release it"));

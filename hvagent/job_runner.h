@@ -28,9 +28,9 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
-#include "absl/types/optional.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "absl/types/optional.h"
 #include "common/clock.h"
 #include "dr/v1/agent_service.pb.h"
 #include "hvagent/backend.h"
@@ -115,7 +115,8 @@ class JobRunner {
   // otherwise publishes 32771 saying why and returns nothing (the next poll
   // looks again).
   absl::optional<dr::v1::AgentJobStatus> Vanished(const std::string& job_id,
-                                                  const std::string& hv_job) ABSL_LOCKS_EXCLUDED(mu_);
+                                                  const std::string& hv_job)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   Backend* const backend_;
   JobJournal* const journal_;

@@ -38,12 +38,14 @@ ABSL_FLAG(std::string, scenario, "",
 ABSL_FLAG(std::string, state, "",
           "sim: the simulated hypervisor's state file; it outlives the agent like vmms.exe");
 ABSL_FLAG(std::string, journal, "hvagent-journal.db", "the agent's job journal (SQLite)");
-ABSL_FLAG(int64_t, sim_max_history, 100000,
-          "--backend=sim: operations the simulated hypervisor's ledger (SimState.history) keeps, the "
-          "newest; older ones are only counted (history_dropped); 0: all");
-ABSL_FLAG(int, journal_retention_days, 30,
-          "done jobs are pruned from the journal this many days after they were created (never an "
-          "unfinished one); must exceed the longest time drserver may be down; 0: keep them forever");
+ABSL_FLAG(
+    int64_t, sim_max_history, 100000,
+    "--backend=sim: operations the simulated hypervisor's ledger (SimState.history) keeps, the "
+    "newest; older ones are only counted (history_dropped); 0: all");
+ABSL_FLAG(
+    int, journal_retention_days, 30,
+    "done jobs are pruned from the journal this many days after they were created (never an "
+    "unfinished one); must exceed the longest time drserver may be down; 0: keep them forever");
 ABSL_FLAG(int, poll_interval_ms, 100, "how often running hypervisor jobs are read");
 ABSL_FLAG(std::string, journal_synchronous, "FULL",
           "SQLite synchronous for the journal: FULL survives power loss; NORMAL a process crash");
@@ -112,7 +114,8 @@ int main(int argc, char** argv) {
   auto journal = hvdr::agent::JobJournal::Open(absl::GetFlag(FLAGS_journal),
                                                absl::GetFlag(FLAGS_journal_synchronous));
   if (!journal.ok()) return Fail(absl::StrCat("--journal: ", journal.status().message()));
-  if (absl::GetFlag(FLAGS_journal_retention_days) < 0) return Fail("--journal_retention_days: must be 0 or more");
+  if (absl::GetFlag(FLAGS_journal_retention_days) < 0)
+    return Fail("--journal_retention_days: must be 0 or more");
   (*journal)->SetRetention(absl::Hours(24) * absl::GetFlag(FLAGS_journal_retention_days));
   if (absl::GetFlag(FLAGS_poll_interval_ms) <= 0) {
     return Fail("--poll_interval_ms: must be positive");

@@ -26,9 +26,8 @@ std::shared_ptr<dr::v1::HostAgentService::StubInterface> ChannelAgentStubFactory
               static_cast<int>(absl::ToInt64Milliseconds(options_.keepalive_timeout)));
   args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
-  std::shared_ptr<dr::v1::HostAgentService::StubInterface> stub =
-      dr::v1::HostAgentService::NewStub(
-          grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
+  std::shared_ptr<dr::v1::HostAgentService::StubInterface> stub = dr::v1::HostAgentService::NewStub(
+      grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
   stubs_.emplace(address, stub);
   return stub;
 }
@@ -72,13 +71,20 @@ std::string EncodeAgentOperation(const AgentOperation& op) {
       for (const auto& n : op.network_settings) *r.add_network_settings() = n;
       return r.SerializeAsString();
     }
-    case JOB_TYPE_REVERT_FAILOVER: return Fill<HostAgentServiceRevertFailoverRequest>(op).SerializeAsString();
-    case JOB_TYPE_COMMIT_FAILOVER: return Fill<HostAgentServiceCommitFailoverRequest>(op).SerializeAsString();
-    case JOB_TYPE_REMOVE_TEST_REPLICA: return Fill<HostAgentServiceCleanupTestFailoverRequest>(op).SerializeAsString();
-    case JOB_TYPE_REVERSE_REPLICATION: return Fill<HostAgentServiceReverseReplicationRequest>(op).SerializeAsString();
-    case JOB_TYPE_REPLICATION_STATE_CHANGE: return Fill<HostAgentServicePrepareForPlannedFailoverRequest>(op).SerializeAsString();
-    case JOB_TYPE_START_VIRTUAL_MACHINE: return Fill<HostAgentServiceStartVirtualMachineRequest>(op).SerializeAsString();
-    case JOB_TYPE_STOP_VIRTUAL_MACHINE: return Fill<HostAgentServiceStopVirtualMachineRequest>(op).SerializeAsString();
+    case JOB_TYPE_REVERT_FAILOVER:
+      return Fill<HostAgentServiceRevertFailoverRequest>(op).SerializeAsString();
+    case JOB_TYPE_COMMIT_FAILOVER:
+      return Fill<HostAgentServiceCommitFailoverRequest>(op).SerializeAsString();
+    case JOB_TYPE_REMOVE_TEST_REPLICA:
+      return Fill<HostAgentServiceCleanupTestFailoverRequest>(op).SerializeAsString();
+    case JOB_TYPE_REVERSE_REPLICATION:
+      return Fill<HostAgentServiceReverseReplicationRequest>(op).SerializeAsString();
+    case JOB_TYPE_REPLICATION_STATE_CHANGE:
+      return Fill<HostAgentServicePrepareForPlannedFailoverRequest>(op).SerializeAsString();
+    case JOB_TYPE_START_VIRTUAL_MACHINE:
+      return Fill<HostAgentServiceStartVirtualMachineRequest>(op).SerializeAsString();
+    case JOB_TYPE_STOP_VIRTUAL_MACHINE:
+      return Fill<HostAgentServiceStopVirtualMachineRequest>(op).SerializeAsString();
     default: return "";
   }
 }
@@ -92,15 +98,27 @@ absl::StatusOr<dr::v1::AgentJobRequest> ToAgentJobRequest(dr::v1::JobType type,
     case JOB_TYPE_INITIATE_FAILOVER: parsed = Parse(bytes, r.mutable_initiate_failover()); break;
     case JOB_TYPE_REVERT_FAILOVER: parsed = Parse(bytes, r.mutable_revert_failover()); break;
     case JOB_TYPE_COMMIT_FAILOVER: parsed = Parse(bytes, r.mutable_commit_failover()); break;
-    case JOB_TYPE_INITIATE_TEST_REPLICA: parsed = Parse(bytes, r.mutable_start_test_failover()); break;
-    case JOB_TYPE_REMOVE_TEST_REPLICA: parsed = Parse(bytes, r.mutable_cleanup_test_failover()); break;
-    case JOB_TYPE_REVERSE_REPLICATION: parsed = Parse(bytes, r.mutable_reverse_replication()); break;
+    case JOB_TYPE_INITIATE_TEST_REPLICA:
+      parsed = Parse(bytes, r.mutable_start_test_failover());
+      break;
+    case JOB_TYPE_REMOVE_TEST_REPLICA:
+      parsed = Parse(bytes, r.mutable_cleanup_test_failover());
+      break;
+    case JOB_TYPE_REVERSE_REPLICATION:
+      parsed = Parse(bytes, r.mutable_reverse_replication());
+      break;
     case JOB_TYPE_SET_FAILOVER_NETWORK_SETTINGS:
       parsed = Parse(bytes, r.mutable_set_failover_network_adapter_settings());
       break;
-    case JOB_TYPE_REPLICATION_STATE_CHANGE: parsed = Parse(bytes, r.mutable_prepare_for_planned_failover()); break;
-    case JOB_TYPE_START_VIRTUAL_MACHINE: parsed = Parse(bytes, r.mutable_start_virtual_machine()); break;
-    case JOB_TYPE_STOP_VIRTUAL_MACHINE: parsed = Parse(bytes, r.mutable_stop_virtual_machine()); break;
+    case JOB_TYPE_REPLICATION_STATE_CHANGE:
+      parsed = Parse(bytes, r.mutable_prepare_for_planned_failover());
+      break;
+    case JOB_TYPE_START_VIRTUAL_MACHINE:
+      parsed = Parse(bytes, r.mutable_start_virtual_machine());
+      break;
+    case JOB_TYPE_STOP_VIRTUAL_MACHINE:
+      parsed = Parse(bytes, r.mutable_stop_virtual_machine());
+      break;
     default:
       return absl::InvalidArgumentError(absl::StrCat(JobType_Name(type), " has no agent call"));
   }

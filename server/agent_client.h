@@ -24,7 +24,8 @@ class AgentStubFactory {
  public:
   virtual ~AgentStubFactory() = default;
   // The stub for the agent at `address` (host:port). Never null.
-  virtual std::shared_ptr<dr::v1::HostAgentService::StubInterface> Get(const std::string& address) = 0;
+  virtual std::shared_ptr<dr::v1::HostAgentService::StubInterface> Get(
+      const std::string& address) = 0;
 };
 
 // One insecure channel per address, kept for the server's lifetime. The

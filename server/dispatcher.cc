@@ -124,8 +124,7 @@ bool Retriable(grpc::StatusCode code) {
     case grpc::StatusCode::ABORTED:
     case grpc::StatusCode::OK:  // the stream ended before the job did
       return true;
-    default:
-      return false;
+    default: return false;
   }
 }
 
@@ -256,18 +255,18 @@ void Dispatcher::OnStatus(const AgentJobStatus& status) {
   u.end_time = FromProto(status.end_time());
   u.event_time = clock_->Now();
   u.keep_state_if_behind = true;
-  u.message = !status.outcome_note().empty()
-                  ? status.outcome_note()
-                  : status.terminal()
-                        ? absl::StrCat(dr::v1::JobState_Name(status.state()), " on the hypervisor")
-                        : "";
+  u.message = !status.outcome_note().empty() ? status.outcome_note()
+              : status.terminal()
+                  ? absl::StrCat(dr::v1::JobState_Name(status.state()), " on the hypervisor")
+                  : "";
   if (!IsValidReturnCode(static_cast<uint32_t>(status.return_code()))) {
     // An agent's bug: recorded as the failure it is, saying what it sent.
     spdlog::error("{}: agent at {} reported return code {}, which Hyper-V does not define", job,
                   t.agent, static_cast<int>(status.return_code()));
     u.return_code = dr::v1::RETURN_CODE_FAILED;
-    u.message = absl::StrCat("the agent reported return code ", static_cast<int>(status.return_code()),
-                             ", which Hyper-V does not define; recorded as 32768 (Failed)");
+    u.message =
+        absl::StrCat("the agent reported return code ", static_cast<int>(status.return_code()),
+                     ", which Hyper-V does not define; recorded as 32768 (Failed)");
   }
   if (status.has_virtual_machine()) {
     u.has_vm_state = true;
@@ -345,9 +344,10 @@ void Dispatcher::OnSessionDone(Session* session, const grpc::Status& status) {
         FailLocked(job, jobs_[job], dr::v1::RETURN_CODE_NOT_SUPPORTED, why);
       }
     } else {
-      const std::string why = absl::StrCat(
-          "agent at ", address, ": ",
-          status.error_message().empty() ? "stream ended before the job did" : status.error_message());
+      const std::string why =
+          absl::StrCat("agent at ", address, ": ",
+                       status.error_message().empty() ? "stream ended before the job did"
+                                                      : status.error_message());
       int retried = 0;
       for (auto& [job, t] : jobs_) {
         if (t.session != session) continue;
@@ -486,17 +486,18 @@ void Dispatcher::RetryLocked(const std::string& job, Tracked& t, const std::stri
     const absl::Time first = t.first_failure;
     t.deadline = std::make_unique<grpc::Alarm>();
     ++pending_alarms_;
-    t.deadline->Set(absl::ToChronoTime(first + options_.retry_deadline), [this, job, first](bool fired) {
-      absl::MutexLock lock(&mu_);
-      --pending_alarms_;
-      if (!fired || shutting_down_) return;
-      auto it = jobs_.find(job);
-      if (it == jobs_.end() || it->second.ending || it->second.first_failure != first ||
-          it->second.unknown_reported) {
-        return;
-      }
-      ReportUnknownLocked(job, it->second, it->second.failure);
-    });
+    t.deadline->Set(absl::ToChronoTime(first + options_.retry_deadline),
+                    [this, job, first](bool fired) {
+                      absl::MutexLock lock(&mu_);
+                      --pending_alarms_;
+                      if (!fired || shutting_down_) return;
+                      auto it = jobs_.find(job);
+                      if (it == jobs_.end() || it->second.ending ||
+                          it->second.first_failure != first || it->second.unknown_reported) {
+                        return;
+                      }
+                      ReportUnknownLocked(job, it->second, it->second.failure);
+                    });
   }
   t.backoff = std::min(t.backoff * 2, options_.max_backoff);
   t.alarm = std::make_unique<grpc::Alarm>();
@@ -543,18 +544,19 @@ absl::StatusOr<dr::v1::Job> Dispatcher::Cancel(const dr::v1::Job& job) {
   grpc::Status status = stub->CancelJob(&context, request, &response);
   if (!status.ok()) {
     absl::Status s = FromGrpcStatus(status, &context);
-    if (s.code() == absl::StatusCode::kUnavailable || s.code() == absl::StatusCode::kDeadlineExceeded) {
+    if (s.code() == absl::StatusCode::kUnavailable ||
+        s.code() == absl::StatusCode::kDeadlineExceeded) {
       return HyperVError(dr::v1::RETURN_CODE_SYSTEM_NOT_AVAILABLE, "name", "AGENT_UNREACHABLE",
                          absl::StrCat("agent at ", host->agent_address(), ": ", s.message()));
     }
     // The agent names its own field (job_id) and the hypervisor's job id:
     // say it in the API's terms, the request's `name` and the job's name.
     dr::v1::ErrorDetail detail = ErrorDetailOf(s);
-    return Restated(s, "name", "",
-                    absl::StrCat(job.name(), " cannot be cancelled: ",
-                                 ReturnCodeText(detail.return_code()),
-                                 detail.reason().empty() ? "" : absl::StrCat(" (", detail.reason(), ")"),
-                                 ", answered the agent of ", job.host()));
+    return Restated(
+        s, "name", "",
+        absl::StrCat(job.name(), " cannot be cancelled: ", ReturnCodeText(detail.return_code()),
+                     detail.reason().empty() ? "" : absl::StrCat(" (", detail.reason(), ")"),
+                     ", answered the agent of ", job.host()));
   }
   spdlog::info("{}: cancel accepted by the agent", job.name());
   writer_->Flush();

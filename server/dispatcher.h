@@ -131,9 +131,9 @@ class Dispatcher {
     Session* session = nullptr;  // the stream the job was last sent on
     std::unique_ptr<grpc::Alarm> alarm;
     std::unique_ptr<grpc::Alarm> deadline;  // reports 32771 at first_failure + retry_deadline
-    std::string address;    // known at first dispatch; read again on retries
-    std::string operation;  // likewise
-    std::string agent;      // the agent the job was last sent to (for messages)
+    std::string address;                    // known at first dispatch; read again on retries
+    std::string operation;                  // likewise
+    std::string agent;                      // the agent the job was last sent to (for messages)
   };
 
   // Sends the job to its agent's stream (opening one if needed).
@@ -146,7 +146,8 @@ class Dispatcher {
   void OnSessionUp(Session* session) ABSL_LOCKS_EXCLUDED(mu_);
   // Opens a session to `address` if none is open. Returns the fresh session
   // to Start() once the lock is released (null when one was open).
-  std::shared_ptr<Session> OpenLocked(const std::string& address) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::shared_ptr<Session> OpenLocked(const std::string& address)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ScheduleReconnectLocked(const std::string& address) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ReportUnknownLocked(const std::string& job, Tracked& t, const std::string& why)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -179,7 +180,7 @@ class Dispatcher {
     std::unique_ptr<grpc::Alarm> reconnect;
   };
   std::map<std::string, Kept> kept_ ABSL_GUARDED_BY(mu_);
-  LinkListener link_listener_;  // set before the first KeepConnected
+  LinkListener link_listener_;       // set before the first KeepConnected
   JobEndListener job_end_listener_;  // set before the first Dispatch
   bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
   int live_sessions_ ABSL_GUARDED_BY(mu_) = 0;

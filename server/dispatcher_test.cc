@@ -43,7 +43,8 @@ class FakeAgent final : public dr::v1::HostAgentService::CallbackService {
 
  private:
   // One read, then one write with every answer, then the next read.
-  class Stream final : public grpc::ServerBidiReactor<dr::v1::RunJobsRequest, dr::v1::RunJobsResponse> {
+  class Stream final
+      : public grpc::ServerBidiReactor<dr::v1::RunJobsRequest, dr::v1::RunJobsResponse> {
    public:
     explicit Stream(FakeAgent* agent) : agent_(agent) { StartRead(&in_); }
     void OnReadDone(bool ok) override {
@@ -140,7 +141,8 @@ class DispatcherTest : public ::testing::Test {
     Dispatcher::Options options;
     options.initial_backoff = absl::Milliseconds(10);
     options.max_backoff = absl::Milliseconds(50);
-    dispatcher_ = std::make_unique<Dispatcher>(store_.get(), agents_.get(), writer_.get(), &clock_, options);
+    dispatcher_ =
+        std::make_unique<Dispatcher>(store_.get(), agents_.get(), writer_.get(), &clock_, options);
   }
   void TearDown() override {
     dispatcher_->Shutdown();
@@ -203,19 +205,22 @@ TEST_F(DispatcherTest, ManyJobsShareOneStream) {
 }
 
 TEST_F(DispatcherTest, AFinalRefusalFailsTheJobWithTheAgentsReturnCode) {
-  agent_.Set("jobs/j1", {1, grpc::StatusCode::FAILED_PRECONDITION, dr::v1::RETURN_CODE_INVALID_STATE});
+  agent_.Set("jobs/j1",
+             {1, grpc::StatusCode::FAILED_PRECONDITION, dr::v1::RETURN_CODE_INVALID_STATE});
   const std::string refused = Dispatch(1);
   const std::string fine = Dispatch(2);
   dr::v1::Job j = WaitEnded(refused);
   EXPECT_EQ(j.state(), dr::v1::JOB_STATE_EXCEPTION);
   EXPECT_EQ(j.return_code(), dr::v1::RETURN_CODE_INVALID_STATE);
-  EXPECT_NE(j.error_description().find("the fake agent says no"), std::string::npos) << j.error_description();
+  EXPECT_NE(j.error_description().find("the fake agent says no"), std::string::npos)
+      << j.error_description();
   EXPECT_EQ(WaitEnded(fine).state(), dr::v1::JOB_STATE_COMPLETED) << "the stream goes on";
   EXPECT_EQ(agent_.received(), 2);
 }
 
 TEST_F(DispatcherTest, ATransientRefusalIsRetriedOnTheSameStream) {
-  agent_.Set("jobs/j3", {2, grpc::StatusCode::UNAVAILABLE, dr::v1::RETURN_CODE_SYSTEM_NOT_AVAILABLE});
+  agent_.Set("jobs/j3",
+             {2, grpc::StatusCode::UNAVAILABLE, dr::v1::RETURN_CODE_SYSTEM_NOT_AVAILABLE});
   const std::string name = Dispatch(3);
   dr::v1::Job j = WaitEnded(name);
   EXPECT_EQ(j.state(), dr::v1::JOB_STATE_COMPLETED);

@@ -5,8 +5,8 @@
 #include <algorithm>
 #include <optional>
 
-#include "absl/strings/str_cat.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "common/hyperv_rules.h"
@@ -46,7 +46,8 @@ bool Contains(const std::vector<T>& v, T x) {
 std::string CopyList(const std::vector<dr::v1::VirtualMachine>& copies) {
   std::vector<std::string> names;
   for (const auto& vm : copies) {
-    names.push_back(absl::StrCat(vm.name(), " (", dr::v1::ReplicationMode_Name(vm.replication_mode()), ")"));
+    names.push_back(
+        absl::StrCat(vm.name(), " (", dr::v1::ReplicationMode_Name(vm.replication_mode()), ")"));
   }
   return absl::StrJoin(names, ", ");
 }
@@ -66,15 +67,18 @@ absl::Status CheckNetworkSettings(const std::vector<dr::v1::FailoverNetworkAdapt
     const std::string at = absl::StrCat("network_settings[", i, "]");
     if (n.adapter().empty()) return InvalidParameter(at + ".adapter", "MISSING", "is required");
     RETURN_IF_ERROR(CheckLength(at + ".adapter", n.adapter(), kMaxAdapterLength));
-    for (auto [field, list] : {std::pair{"ip_addresses", &n.ip_addresses()}, std::pair{"subnets", &n.subnets()},
-                               std::pair{"default_gateways", &n.default_gateways()},
-                               std::pair{"dns_servers", &n.dns_servers()}}) {
+    for (auto [field, list] :
+         {std::pair{"ip_addresses", &n.ip_addresses()}, std::pair{"subnets", &n.subnets()},
+          std::pair{"default_gateways", &n.default_gateways()},
+          std::pair{"dns_servers", &n.dns_servers()}}) {
       if (static_cast<size_t>(list->size()) > kMaxAddresses) {
-        return InvalidParameter(absl::StrCat(at, ".", field), "TOO_MANY",
-                                absl::StrCat("at most ", kMaxAddresses, " entries, got ", list->size()));
+        return InvalidParameter(
+            absl::StrCat(at, ".", field), "TOO_MANY",
+            absl::StrCat("at most ", kMaxAddresses, " entries, got ", list->size()));
       }
       for (int j = 0; j < list->size(); ++j) {
-        RETURN_IF_ERROR(CheckLength(absl::StrCat(at, ".", field, "[", j, "]"), (*list)[j], kMaxAddressLength));
+        RETURN_IF_ERROR(
+            CheckLength(absl::StrCat(at, ".", field, "[", j, "]"), (*list)[j], kMaxAddressLength));
       }
     }
     if (!n.dhcp_enabled() && n.ip_addresses().empty()) {
@@ -110,11 +114,13 @@ absl::StatusOr<dr::v1::VirtualMachine> FailoverLogic::Resolve(const OperationReq
   ASSIGN_OR_RETURN(std::string id, ParseLogicalVmName("virtual_machine", r.virtual_machine));
   VirtualMachineFilter filter;
   filter.display_name_or_id = id;
-  ASSIGN_OR_RETURN(Page<dr::v1::VirtualMachine> page, store_->ListVirtualMachines(filter, {1000, ""}));
+  ASSIGN_OR_RETURN(Page<dr::v1::VirtualMachine> page,
+                   store_->ListVirtualMachines(filter, {1000, ""}));
   if (page.items.empty()) {
-    return NotFoundParameter("virtual_machine", "VM_NOT_FOUND",
-                             absl::StrCat(r.virtual_machine, ": no VM copy has the display name or GUID \"",
-                                          id, "\" in the inventory"));
+    return NotFoundParameter(
+        "virtual_machine", "VM_NOT_FOUND",
+        absl::StrCat(r.virtual_machine, ": no VM copy has the display name or GUID \"", id,
+                     "\" in the inventory"));
   }
   std::vector<dr::v1::VirtualMachine> qualify;
   for (const auto& vm : page.items) {
@@ -124,14 +130,14 @@ absl::StatusOr<dr::v1::VirtualMachine> FailoverLogic::Resolve(const OperationReq
   std::vector<std::string> modes;
   for (auto m : rule.modes) modes.push_back(dr::v1::ReplicationMode_Name(m));
   if (qualify.empty()) {
-    return InvalidState("virtual_machine", "NO_COPY_FOR_OPERATION",
-                        absl::StrCat(r.virtual_machine, ": ", r.method, " runs on a copy in mode ",
-                                     absl::StrJoin(modes, " or "), "; the copies are ",
-                                     CopyList(page.items)));
+    return InvalidState(
+        "virtual_machine", "NO_COPY_FOR_OPERATION",
+        absl::StrCat(r.virtual_machine, ": ", r.method, " runs on a copy in mode ",
+                     absl::StrJoin(modes, " or "), "; the copies are ", CopyList(page.items)));
   }
   return InvalidParameter("virtual_machine", "AMBIGUOUS_VIRTUAL_MACHINE",
-                          absl::StrCat(r.virtual_machine, " names ", qualify.size(), " copies ", r.method,
-                                       " could run on: ", CopyList(qualify),
+                          absl::StrCat(r.virtual_machine, " names ", qualify.size(), " copies ",
+                                       r.method, " could run on: ", CopyList(qualify),
                                        "; name one as hosts/{host}/virtualMachines/{guid}"));
 }
 
@@ -152,10 +158,11 @@ absl::Status FailoverLogic::CheckFor(const OperationRequest& r, bool check_busy,
   } else {
     absl::StatusOr<VmName> parsed = ParseVmName("virtual_machine", r.virtual_machine);
     if (!parsed.ok() && !r.virtual_machine.empty()) {
-      return InvalidParameter("virtual_machine", "MALFORMED_NAME",
-                              absl::StrCat("must look like hosts/{host}/virtualMachines/{vm-guid} or ",
-                                           "virtualMachines/{guid-or-display-name}, got \"",
-                                           r.virtual_machine.substr(0, 200), "\""));
+      return InvalidParameter(
+          "virtual_machine", "MALFORMED_NAME",
+          absl::StrCat("must look like hosts/{host}/virtualMachines/{vm-guid} or ",
+                       "virtualMachines/{guid-or-display-name}, got \"",
+                       r.virtual_machine.substr(0, 200), "\""));
     }
     RETURN_IF_ERROR(parsed.status());
     vm_host = parsed->host;
@@ -186,9 +193,9 @@ absl::Status FailoverLogic::CheckFor(const OperationRequest& r, bool check_busy,
     } else {
       ASSIGN_OR_RETURN(auto parsed, ParseRecoveryPointName("recovery_point", r.recovery_point));
       if (!logical && parsed.first != r.virtual_machine) {
-        return InvalidParameter("recovery_point", "RECOVERY_POINT_OF_ANOTHER_VM",
-                                absl::StrCat(r.recovery_point, " is not a recovery point of ",
-                                             r.virtual_machine));
+        return InvalidParameter(
+            "recovery_point", "RECOVERY_POINT_OF_ANOTHER_VM",
+            absl::StrCat(r.recovery_point, " is not a recovery point of ", r.virtual_machine));
       }
       point_id = parsed.second;
     }
@@ -210,9 +217,10 @@ absl::Status FailoverLogic::CheckFor(const OperationRequest& r, bool check_busy,
   } else {
     vm = store_->GetVirtualMachine(r.virtual_machine);
     if (vm.status().code() == absl::StatusCode::kNotFound) {
-      return NotFoundParameter("virtual_machine", "VM_NOT_FOUND",
-                               absl::StrCat(r.virtual_machine, " is not in the inventory (register or sync ",
-                                            vm_host, ")"));
+      return NotFoundParameter(
+          "virtual_machine", "VM_NOT_FOUND",
+          absl::StrCat(r.virtual_machine, " is not in the inventory (register or sync ", vm_host,
+                       ")"));
     }
     if (!vm.ok()) return vm.status();
   }
@@ -221,10 +229,10 @@ absl::Status FailoverLogic::CheckFor(const OperationRequest& r, bool check_busy,
   if (!point_id.empty()) {
     point = absl::StrCat(name, "/recoveryPoints/", point_id);
     if (logical && !point_under_logical && point != r.recovery_point) {
-      return InvalidParameter("recovery_point", "RECOVERY_POINT_OF_ANOTHER_VM",
-                              absl::StrCat(r.recovery_point, " is not a recovery point of ", name,
-                                           ", the copy ", r.virtual_machine, " resolves to for ",
-                                           r.method));
+      return InvalidParameter(
+          "recovery_point", "RECOVERY_POINT_OF_ANOTHER_VM",
+          absl::StrCat(r.recovery_point, " is not a recovery point of ", name, ", the copy ",
+                       r.virtual_machine, " resolves to for ", r.method));
     }
     absl::StatusOr<dr::v1::RecoveryPoint> rp = store_->GetRecoveryPoint(point);
     if (rp.status().code() == absl::StatusCode::kNotFound) {
@@ -235,31 +243,32 @@ absl::Status FailoverLogic::CheckFor(const OperationRequest& r, bool check_busy,
     if (!rp.ok()) return rp.status();
   }
   if (!Contains(rule->modes, vm->replication_mode())) {
-    return InvalidState("virtual_machine", "WRONG_REPLICATION_MODE",
-                        absl::StrCat(name, " (", vm->display_name(), ") is in mode ",
-                                     dr::v1::ReplicationMode_Name(vm->replication_mode()), "; ",
-                                     r.method, " needs ",
-                                     dr::v1::ReplicationMode_Name(rule->modes.front())));
+    return InvalidState(
+        "virtual_machine", "WRONG_REPLICATION_MODE",
+        absl::StrCat(name, " (", vm->display_name(), ") is in mode ",
+                     dr::v1::ReplicationMode_Name(vm->replication_mode()), "; ", r.method,
+                     " needs ", dr::v1::ReplicationMode_Name(rule->modes.front())));
   }
   const bool is_replica = vm->replication_mode() == dr::v1::REPLICATION_MODE_REPLICA ||
                           vm->replication_mode() == dr::v1::REPLICATION_MODE_EXTENDED_REPLICA;
   if (!rule->states.empty() && (!rule->states_for_replicas_only || is_replica) &&
       !Contains(rule->states, vm->replication_state())) {
     return InvalidState("virtual_machine", "WRONG_REPLICATION_STATE",
-                        absl::StrCat(name, " (", vm->display_name(),
-                                     ") is in replication state ",
+                        absl::StrCat(name, " (", vm->display_name(), ") is in replication state ",
                                      dr::v1::ReplicationState_Name(vm->replication_state()),
                                      ", which does not allow ", r.method));
   }
   // The stored power state is as fresh as the last job or sync; the
   // hypervisor checks again in any case.
   if (rule->enabled != dr::v1::ENABLED_STATE_UNKNOWN &&
-      vm->enabled_state() != dr::v1::ENABLED_STATE_UNKNOWN && vm->enabled_state() != rule->enabled) {
-    return InvalidState("virtual_machine", "WRONG_POWER_STATE",
-                        absl::StrCat(name, " (", vm->display_name(), ") must be ",
-                                     rule->enabled == dr::v1::ENABLED_STATE_DISABLED ? "off" : "running",
-                                     " for ", r.method, "; it is ",
-                                     vm->enabled_state() == dr::v1::ENABLED_STATE_ENABLED ? "running" : "off"));
+      vm->enabled_state() != dr::v1::ENABLED_STATE_UNKNOWN &&
+      vm->enabled_state() != rule->enabled) {
+    return InvalidState(
+        "virtual_machine", "WRONG_POWER_STATE",
+        absl::StrCat(name, " (", vm->display_name(), ") must be ",
+                     rule->enabled == dr::v1::ENABLED_STATE_DISABLED ? "off" : "running", " for ",
+                     r.method, "; it is ",
+                     vm->enabled_state() == dr::v1::ENABLED_STATE_ENABLED ? "running" : "off"));
   }
   if (check_busy && !vm->active_job().empty()) {
     return HyperVError(dr::v1::RETURN_CODE_SYSTEM_IN_USE, "virtual_machine", "VM_BUSY",
@@ -281,8 +290,9 @@ absl::Status FailoverLogic::CheckFor(const OperationRequest& r, bool check_busy,
   if (down) {
     return HyperVError(
         dr::v1::RETURN_CODE_SYSTEM_NOT_AVAILABLE, "virtual_machine", "HOST_UNREACHABLE",
-        absl::StrCat(vm->host(), " (agent ", host->agent_address(), ") is unreachable: ",
-                     link.state == Dispatcher::Link::State::kDown ? link.error : host->last_error()));
+        absl::StrCat(
+            vm->host(), " (agent ", host->agent_address(), ") is unreachable: ",
+            link.state == Dispatcher::Link::State::kDown ? link.error : host->last_error()));
   }
   out->vm = *std::move(vm);
   out->host = *std::move(host);
@@ -310,9 +320,10 @@ absl::StatusOr<std::optional<dr::v1::JobResponse>> FailoverLogic::Replayed(const
   if (seen.status().code() == absl::StatusCode::kNotFound) return std::nullopt;
   if (!seen.ok()) return seen.status();
   if (seen->method != key.method || seen->fingerprint != key.fingerprint) {
-    return InvalidParameter("request_id", "REQUEST_ID_REUSED",
-                            absl::StrCat("\"", key.request_id, "\" was already used for a different ",
-                                         "request (", seen->method, "); use a new request_id"));
+    return InvalidParameter(
+        "request_id", "REQUEST_ID_REUSED",
+        absl::StrCat("\"", key.request_id, "\" was already used for a different ", "request (",
+                     seen->method, "); use a new request_id"));
   }
   if (seen->job.empty()) return std::nullopt;
   ASSIGN_OR_RETURN(dr::v1::Job job, store_->GetJob(seen->job));
@@ -336,7 +347,8 @@ void FailoverLogic::Submit(const OperationRequest& request, Done reply) {
   if (vm_name.ok()) r.virtual_machine = vm_name->name();
   if (!r.recovery_point.empty()) {
     auto point = ParseRecoveryPointName("recovery_point", r.recovery_point);
-    if (point.ok()) r.recovery_point = absl::StrCat(point->first, "/recoveryPoints/", point->second);
+    if (point.ok())
+      r.recovery_point = absl::StrCat(point->first, "/recoveryPoints/", point->second);
   }
   absl::Status valid = CheckRequestId("request_id", r.request_id);
   if (!valid.ok()) return done(valid);
@@ -381,7 +393,8 @@ void FailoverLogic::Submit(const OperationRequest& request, Done reply) {
   job.set_requester(r.requester);
   job.set_host(vm.host());
   ToProto(clock_->Now(), job.mutable_create_time());
-  Create(std::move(job), std::move(key), std::move(op), checked.host.agent_address(), 0, std::move(done));
+  Create(std::move(job), std::move(key), std::move(op), checked.host.agent_address(), 0,
+         std::move(done));
 }
 
 void FailoverLogic::Create(dr::v1::Job job, RequestKey key, AgentOperation op, std::string address,
@@ -390,8 +403,8 @@ void FailoverLogic::Create(dr::v1::Job job, RequestKey key, AgentOperation op, s
   std::string operation = EncodeAgentOperation(op);
   writer_->SubmitCreate(
       job, key, operation,
-      [this, job, key, op, operation, address, attempt, done](const WriteResult& result) mutable
-      -> std::function<void()> {
+      [this, job, key, op, operation, address, attempt,
+       done](const WriteResult& result) mutable -> std::function<void()> {
         if (result.status.code() == absl::StatusCode::kAlreadyExists && attempt < 3) {
           job.set_name(NewJobName());  // the random job name was taken: draw another
           Create(std::move(job), std::move(key), std::move(op), std::move(address), attempt + 1,

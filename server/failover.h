@@ -53,7 +53,8 @@ namespace internal {
 template <typename Req>
 auto CanonicalRecoveryPoint(Req* r, int) -> decltype(r->recovery_point(), void()) {
   auto point = ParseRecoveryPointName("recovery_point", r->recovery_point());
-  if (point.ok()) r->set_recovery_point(absl::StrCat(point->first, "/recoveryPoints/", point->second));
+  if (point.ok())
+    r->set_recovery_point(absl::StrCat(point->first, "/recoveryPoints/", point->second));
 }
 template <typename Req>
 void CanonicalRecoveryPoint(Req*, long) {}
@@ -119,7 +120,7 @@ class FailoverLogic {
 
  private:
   struct Checked {
-    dr::v1::VirtualMachine vm;    // the copy the operation runs on
+    dr::v1::VirtualMachine vm;  // the copy the operation runs on
     dr::v1::Host host;
     std::string recovery_point;     // under the copy's name; "" for the latest
     std::string recovery_point_id;  // its id
@@ -138,8 +139,8 @@ class FailoverLogic {
   // job name: a batch of creations touches a few pages, not one per job),
   // then 32 random bits against other processes and clocks set back.
   std::string NewJobName();
-  void Create(dr::v1::Job job, RequestKey key, AgentOperation op, std::string address,
-              int attempt, Done done);
+  void Create(dr::v1::Job job, RequestKey key, AgentOperation op, std::string address, int attempt,
+              Done done);
 
   Store* const store_;
   JobWriter* const writer_;

@@ -128,7 +128,8 @@ TEST_F(FailoverLogicTest, AnotherRequestOnTheClaimedVmIsVmBusy) {
   EXPECT_EQ(ErrorDetailOf(other.status()).field(), "virtual_machine");
   EXPECT_EQ(ErrorDetailOf(other.status()).reason(), "VM_BUSY");
   // The dry run checks it too.
-  EXPECT_EQ(logic_->CheckForTest(Failover(kTestVm, "step-3"), nullptr).code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(logic_->CheckForTest(Failover(kTestVm, "step-3"), nullptr).code(),
+            absl::StatusCode::kAborted);
 }
 
 }  // namespace

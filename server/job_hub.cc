@@ -9,7 +9,8 @@ namespace server {
 
 JobHub::JobHub(const Options& options) : options_(options) {
   int threads = options_.delivery_threads;
-  if (threads <= 0) threads = std::max(4, 4 * static_cast<int>(std::thread::hardware_concurrency()));
+  if (threads <= 0)
+    threads = std::max(4, 4 * static_cast<int>(std::thread::hardware_concurrency()));
   threads = std::min(threads, kShards);
   for (int i = 0; i < threads; ++i) lanes_.push_back(std::make_unique<Lane>());
   for (int i = 0; i < threads; ++i) lanes_[i]->thread = std::thread([this, i] { DeliveryLoop(i); });
@@ -30,7 +31,9 @@ JobHub::~JobHub() {
   for (auto& lane : lanes_) lane->thread.join();
 }
 
-size_t JobHub::ShardIndex(const std::string& job) { return std::hash<std::string>()(job) % kShards; }
+size_t JobHub::ShardIndex(const std::string& job) {
+  return std::hash<std::string>()(job) % kShards;
+}
 
 int JobHub::DeliveryThreadForTest(const std::string& job) const {
   return static_cast<int>(ShardIndex(job) % lanes_.size());
@@ -54,7 +57,9 @@ void JobHub::DeliveryLoop(int lane_index) {
   while (true) {
     {
       absl::MutexLock lock(&lane.mu);
-      auto ready = [&lane]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(lane.mu) { return lane.work || lane.stopping; };
+      auto ready = [&lane]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(lane.mu) {
+        return lane.work || lane.stopping;
+      };
       lane.mu.Await(absl::Condition(&ready));
       if (lane.stopping) return;
       lane.work = false;
@@ -70,7 +75,8 @@ void JobHub::DeliveryLoop(int lane_index) {
         for (const dr::v1::Job& job : jobs) {
           auto it = s.entries.find(job.name());
           targets.emplace_back();
-          if (it != s.entries.end()) targets.back().assign(it->second.watchers.begin(), it->second.watchers.end());
+          if (it != s.entries.end())
+            targets.back().assign(it->second.watchers.begin(), it->second.watchers.end());
         }
         s.delivering = true;  // Unwatch waits: the pointers copied above stay valid
       }
@@ -109,8 +115,9 @@ void JobHub::Publish(const dr::v1::Job& job) {
   Entry& e = it->second;
   if (job.version() <= e.last.version()) return;
   const absl::Time now = options_.clock->Now();
-  const bool progress_only = job.state() == e.last.state() && job.return_code() == e.last.return_code() &&
-                             job.error_code() == e.last.error_code() && job.state() < dr::v1::JOB_STATE_COMPLETED;
+  const bool progress_only =
+      job.state() == e.last.state() && job.return_code() == e.last.return_code() &&
+      job.error_code() == e.last.error_code() && job.state() < dr::v1::JOB_STATE_COMPLETED;
   if (progress_only && now - e.last_delivery < options_.progress_interval) {
     if (!e.has_pending || job.version() > e.pending.version()) {
       e.pending = job;
@@ -127,7 +134,8 @@ void JobHub::Flush() {
   for (Shard& s : shards_) {
     absl::MutexLock lock(&s.mu);
     for (auto& [name, e] : s.entries) {
-      if (e.has_pending && now - e.pending_since >= options_.progress_interval) Deliver(s, e, e.pending, now);
+      if (e.has_pending && now - e.pending_since >= options_.progress_interval)
+        Deliver(s, e, e.pending, now);
     }
   }
 }
@@ -135,7 +143,9 @@ void JobHub::Flush() {
 void JobHub::Drain() {
   for (Shard& s : shards_) {
     absl::MutexLock lock(&s.mu);
-    auto idle = [&s]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(s.mu) { return s.ready.empty() && !s.delivering; };
+    auto idle = [&s]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(s.mu) {
+      return s.ready.empty() && !s.delivering;
+    };
     s.mu.Await(absl::Condition(&idle));
   }
 }

@@ -26,9 +26,9 @@
 
 #include <array>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
-#include <memory>
 #include <thread>
 #include <vector>
 
@@ -98,11 +98,11 @@ class JobHub {
   static constexpr int kShards = 64;
   struct Entry {
     std::set<JobWatcher*> watchers;
-    dr::v1::Job last;            // last delivered
+    dr::v1::Job last;  // last delivered
     absl::Time last_delivery = absl::InfinitePast();
     bool has_pending = false;
-    dr::v1::Job pending;         // newest progress held back
-    absl::Time pending_since;    // when it arrived
+    dr::v1::Job pending;       // newest progress held back
+    absl::Time pending_since;  // when it arrived
   };
   struct Shard {
     absl::Mutex mu;
@@ -122,7 +122,8 @@ class JobHub {
   static size_t ShardIndex(const std::string& job);
   Shard& ShardFor(const std::string& job) { return shards_[ShardIndex(job)]; }
   // Records `job` as delivered to `e` (an entry of `s`) and queues it on `s`.
-  void Deliver(Shard& s, Entry& e, const dr::v1::Job& job, absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s.mu);
+  void Deliver(Shard& s, Entry& e, const dr::v1::Job& job, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(s.mu);
   void DeliveryLoop(int lane);
 
   const Options options_;

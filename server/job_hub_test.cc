@@ -43,9 +43,9 @@ class JobHubTest : public ::testing::Test {
 
 TEST_F(JobHubTest, StateChangesGoOutAtOnceProgressIsCoalesced) {
   hub_.Watch("jobs/j", &w_);
-  hub_.Publish(Version(2, dr::v1::JOB_STATE_RUNNING, 10));   // new state: at once
-  hub_.Publish(Version(3, dr::v1::JOB_STATE_RUNNING, 20));   // progress within 250 ms: held
-  hub_.Publish(Version(4, dr::v1::JOB_STATE_RUNNING, 30));   // replaces the held one
+  hub_.Publish(Version(2, dr::v1::JOB_STATE_RUNNING, 10));  // new state: at once
+  hub_.Publish(Version(3, dr::v1::JOB_STATE_RUNNING, 20));  // progress within 250 ms: held
+  hub_.Publish(Version(4, dr::v1::JOB_STATE_RUNNING, 30));  // replaces the held one
   ASSERT_EQ(Seen().size(), 1u);
   clock_.Advance(absl::Milliseconds(100));
   hub_.Flush();
@@ -55,7 +55,7 @@ TEST_F(JobHubTest, StateChangesGoOutAtOnceProgressIsCoalesced) {
   ASSERT_EQ(Seen().size(), 2u);
   EXPECT_EQ(Seen()[1].version(), 4);
   EXPECT_EQ(Seen()[1].percent_complete(), 30u);
-  hub_.Publish(Version(5, dr::v1::JOB_STATE_RUNNING, 40));   // held again
+  hub_.Publish(Version(5, dr::v1::JOB_STATE_RUNNING, 40));     // held again
   hub_.Publish(Version(6, dr::v1::JOB_STATE_COMPLETED, 100));  // terminal: at once
   ASSERT_EQ(Seen().size(), 3u);
   EXPECT_EQ(Seen()[2].state(), dr::v1::JOB_STATE_COMPLETED);

@@ -57,13 +57,12 @@ void JobWriter::SubmitCreate(dr::v1::Job job, RequestKey key, std::string operat
       return;
     }
   }
-  WriteResult refused{
-      Exhausted("request", "QUEUE_FULL",
-                absl::StrCat("drserver has ", options_.max_queued_creations,
-                             " new jobs waiting to be stored; retry later"),
-                options_.queue_full_retry_after),
-      {},
-      false};
+  WriteResult refused{Exhausted("request", "QUEUE_FULL",
+                                absl::StrCat("drserver has ", options_.max_queued_creations,
+                                             " new jobs waiting to be stored; retry later"),
+                                options_.queue_full_retry_after),
+                      {},
+                      false};
   std::function<void()> then = item.create_done(refused);
   if (then) then();
 }
@@ -81,9 +80,8 @@ void JobWriter::Loop() {
     std::vector<Item> batch;
     {
       absl::MutexLock lock(&mu_);
-      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return !queue_.empty() || stopping_;
-      };
+      auto ready = [this]()
+                       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !queue_.empty() || stopping_; };
       mu_.Await(absl::Condition(&ready));
       if (queue_.empty() && stopping_) return;
       while (!queue_.empty() && static_cast<int>(batch.size()) < options_.max_batch) {
@@ -125,9 +123,10 @@ void JobWriter::Loop() {
     if (stopping_) {
       // Shutting down: the agents' journals keep these outcomes; the next
       // start re-attaches the jobs and reads them again.
-      spdlog::error("{} job updates not recorded at shutdown ({}); they will be read from the "
-                    "agents again at the next start",
-                    retry.size(), last_failure.ToString());
+      spdlog::error(
+          "{} job updates not recorded at shutdown ({}); they will be read from the "
+          "agents again at the next start",
+          retry.size(), last_failure.ToString());
       Committed dropped;
       for (Item& item : retry) {
         dropped.items.push_back(std::move(item));
@@ -137,9 +136,10 @@ void JobWriter::Loop() {
       continue;
     }
     if (retrying_ == 0) {
-      spdlog::error("store cannot write ({}); {} job updates kept and retried until they are "
-                    "durable",
-                    last_failure.ToString(), retry.size());
+      spdlog::error(
+          "store cannot write ({}); {} job updates kept and retried until they are "
+          "durable",
+          last_failure.ToString(), retry.size());
     }
     retrying_ = static_cast<int64_t>(retry.size());
     for (auto it = retry.rbegin(); it != retry.rend(); ++it) queue_.push_front(std::move(*it));

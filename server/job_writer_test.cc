@@ -26,7 +26,8 @@ class FullDiskStore final : public ForwardingStore {
     if (absl::Notification* gate = gate_.load()) gate->WaitForNotification();
     if (full_) {
       return std::vector<WriteResult>(
-          ops.size(), WriteResult{absl::ResourceExhaustedError("database or disk is full"), {}, false});
+          ops.size(),
+          WriteResult{absl::ResourceExhaustedError("database or disk is full"), {}, false});
     }
     return ForwardingStore::Write(ops);
   }
@@ -119,7 +120,8 @@ TEST_F(JobWriterTest, StatusesOutliveAFullDiskAndArePublishedOnlyOnceDurable) {
   std::atomic<int> answered{0};
   for (const std::string& job : jobs) {
     writer_->Submit(Update(job, dr::v1::JOB_STATE_RUNNING, 40), [&](const auto&) { ++answered; });
-    writer_->Submit(Update(job, dr::v1::JOB_STATE_COMPLETED, 100), [&](const auto&) { ++answered; });
+    writer_->Submit(Update(job, dr::v1::JOB_STATE_COMPLETED, 100),
+                    [&](const auto&) { ++answered; });
   }
   // The writer keeps trying while the disk is full...
   const int before = store_->writes_;
@@ -130,9 +132,9 @@ TEST_F(JobWriterTest, StatusesOutliveAFullDiskAndArePublishedOnlyOnceDurable) {
   for (int i = 0; i < kJobs; ++i) {
     EXPECT_TRUE(watchers[i]->seen().empty()) << "a watcher saw a version that is not stored";
     EXPECT_EQ(sqlite_->GetJob(jobs[i])->state(), dr::v1::JOB_STATE_NEW);
-    EXPECT_EQ(
-        sqlite_->GetVirtualMachine(absl::StrCat(kTestHost, "/virtualMachines/VM-", i))->active_job(),
-        jobs[i]);
+    EXPECT_EQ(sqlite_->GetVirtualMachine(absl::StrCat(kTestHost, "/virtualMachines/VM-", i))
+                  ->active_job(),
+              jobs[i]);
   }
   // ...and once space is freed, every job reaches its true state, in
   // order, with no restart.
@@ -145,9 +147,9 @@ TEST_F(JobWriterTest, StatusesOutliveAFullDiskAndArePublishedOnlyOnceDurable) {
     absl::StatusOr<dr::v1::Job> job = sqlite_->GetJob(jobs[i]);
     ASSERT_TRUE(job.ok());
     EXPECT_EQ(job->state(), dr::v1::JOB_STATE_COMPLETED);
-    EXPECT_EQ(
-        sqlite_->GetVirtualMachine(absl::StrCat(kTestHost, "/virtualMachines/VM-", i))->active_job(),
-        "");
+    EXPECT_EQ(sqlite_->GetVirtualMachine(absl::StrCat(kTestHost, "/virtualMachines/VM-", i))
+                  ->active_job(),
+              "");
     auto events = sqlite_->ListJobEvents(jobs[i], {});
     ASSERT_TRUE(events.ok());
     ASSERT_EQ(events->items.size(), 3u) << "New, Running, Completed";
@@ -172,11 +174,12 @@ TEST_F(JobWriterTest, CreationThatCannotBeStoredIsAnsweredWithTheError) {
   job.set_host(kTestHost);
   absl::Notification done;
   absl::Status status;
-  writer_->SubmitCreate(job, {"rq", "m", "f"}, "", [&](const WriteResult& r) -> std::function<void()> {
-    status = r.status;
-    done.Notify();
-    return nullptr;
-  });
+  writer_->SubmitCreate(job, {"rq", "m", "f"}, "",
+                        [&](const WriteResult& r) -> std::function<void()> {
+                          status = r.status;
+                          done.Notify();
+                          return nullptr;
+                        });
   done.WaitForNotification();
   EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted);
   EXPECT_EQ(sqlite_->GetJob("jobs/new").status().code(), absl::StatusCode::kNotFound);
@@ -231,9 +234,10 @@ TEST_F(JobWriterTest, FullQueueRefusesCreationsButNeverAgentStatuses) {
   std::atomic<int> updated{0};
   for (const std::string& job : jobs) {
     for (int p = 1; p <= 2 * kBound; ++p) {
-      writer_->Submit(Update(job, dr::v1::JOB_STATE_RUNNING, p), [&](const absl::StatusOr<dr::v1::Job>& r) {
-        if (r.ok()) ++updated;
-      });
+      writer_->Submit(Update(job, dr::v1::JOB_STATE_RUNNING, p),
+                      [&](const absl::StatusOr<dr::v1::Job>& r) {
+                        if (r.ok()) ++updated;
+                      });
     }
     writer_->Submit(Update(job, dr::v1::JOB_STATE_COMPLETED, 100),
                     [&](const absl::StatusOr<dr::v1::Job>& r) {
@@ -244,7 +248,8 @@ TEST_F(JobWriterTest, FullQueueRefusesCreationsButNeverAgentStatuses) {
   writer_->Flush();
   store_->gate_ = nullptr;
   EXPECT_EQ(updated, static_cast<int>(jobs.size()) * (2 * kBound + 1));
-  for (const std::string& job : jobs) EXPECT_EQ(sqlite_->GetJob(job)->state(), dr::v1::JOB_STATE_COMPLETED);
+  for (const std::string& job : jobs)
+    EXPECT_EQ(sqlite_->GetJob(job)->state(), dr::v1::JOB_STATE_COMPLETED);
   absl::MutexLock lock(&mu);
   for (int i = 0; i <= kBound; ++i) {
     EXPECT_TRUE(created[i].ok()) << i << ": " << created[i];
@@ -252,11 +257,12 @@ TEST_F(JobWriterTest, FullQueueRefusesCreationsButNeverAgentStatuses) {
   }
   // Once the queue drained, creations are accepted again.
   absl::Notification again;
-  writer_->SubmitCreate(new_job(19), {"new-again", "m", "f"}, "", [&](const WriteResult& r) -> std::function<void()> {
-    EXPECT_TRUE(r.status.ok()) << r.status;
-    again.Notify();
-    return nullptr;
-  });
+  writer_->SubmitCreate(new_job(19), {"new-again", "m", "f"}, "",
+                        [&](const WriteResult& r) -> std::function<void()> {
+                          EXPECT_TRUE(r.status.ok()) << r.status;
+                          again.Notify();
+                          return nullptr;
+                        });
   again.WaitForNotification();
 }
 
@@ -264,10 +270,11 @@ TEST_F(JobWriterTest, ShutdownGivesUpRetriesInsteadOfHanging) {
   const std::string job = Create(0);
   store_->full_ = true;
   absl::Notification done;
-  writer_->Submit(Update(job, dr::v1::JOB_STATE_RUNNING, 10), [&](const absl::StatusOr<dr::v1::Job>& r) {
-    EXPECT_EQ(r.status().code(), absl::StatusCode::kResourceExhausted);
-    done.Notify();
-  });
+  writer_->Submit(Update(job, dr::v1::JOB_STATE_RUNNING, 10),
+                  [&](const absl::StatusOr<dr::v1::Job>& r) {
+                    EXPECT_EQ(r.status().code(), absl::StatusCode::kResourceExhausted);
+                    done.Notify();
+                  });
   while (writer_->RetryingForTest() == 0) absl::SleepFor(absl::Milliseconds(1));
   writer_->Shutdown();
   EXPECT_TRUE(done.HasBeenNotified());

@@ -24,9 +24,10 @@ absl::StatusOr<std::optional<dr::v1::Job>> Replay(Store* store, const RequestKey
   if (seen.status().code() == absl::StatusCode::kNotFound) return std::nullopt;
   RETURN_IF_ERROR(seen.status());
   if (seen->method != key.method || seen->fingerprint != key.fingerprint) {
-    return InvalidParameter("request_id", "REQUEST_ID_REUSED",
-                            absl::StrCat("\"", key.request_id, "\" was already used for a different request (",
-                                         seen->method, "); use a new request_id"));
+    return InvalidParameter(
+        "request_id", "REQUEST_ID_REUSED",
+        absl::StrCat("\"", key.request_id, "\" was already used for a different request (",
+                     seen->method, "); use a new request_id"));
   }
   ASSIGN_OR_RETURN(dr::v1::Job job, store->GetJob(seen->job));
   return job;
@@ -50,11 +51,13 @@ absl::StatusOr<dr::v1::Job> CancelJob(Store* store, Dispatcher* dispatcher,
   }
   RETURN_IF_ERROR(job.status());
   if (IsTerminalJobState(job->state())) {
-    return InvalidState("name", "JOB_TERMINAL",
-                        absl::StrCat(r.name(), " already ended in ", dr::v1::JobState_Name(job->state())));
+    return InvalidState(
+        "name", "JOB_TERMINAL",
+        absl::StrCat(r.name(), " already ended in ", dr::v1::JobState_Name(job->state())));
   }
   ASSIGN_OR_RETURN(dr::v1::Job cancelled, dispatcher->Cancel(*job));
-  absl::Status recorded = store->PutRequest(key.request_id, {key.method, key.fingerprint, "", r.name()});
+  absl::Status recorded =
+      store->PutRequest(key.request_id, {key.method, key.fingerprint, "", r.name()});
   if (recorded.code() == absl::StatusCode::kAlreadyExists) {
     // A retry racing this call recorded it first (or the request_id was
     // taken meanwhile by another request): answer as a replay would.
@@ -108,14 +111,16 @@ void AbandonJob(JobWriter* writer, Dispatcher* dispatcher, Clock* clock,
   u.only_if_return_code = dr::v1::RETURN_CODE_STATUS_UNKNOWN;
   u.request = RequestKey{r.request_id(), "dr.v1.JobService/AbandonJob", fp.SerializeAsString()};
   const std::string name = r.name();
-  writer->Submit(std::move(u), [dispatcher, name, who, done](const absl::StatusOr<dr::v1::Job>& job) {
+  writer->Submit(std::move(u), [dispatcher, name, who,
+                                done](const absl::StatusOr<dr::v1::Job>& job) {
     if (job.status().code() == absl::StatusCode::kNotFound) {
       return done(NotFoundParameter("name", "NOT_FOUND", absl::StrCat(name, " does not exist")));
     }
     if (!job.ok()) {
       const Refusal refusal = RefusalOf(job.status()).kind;
       if (refusal == Refusal::kJobEnded || refusal == Refusal::kJobOutcomeKnown) {
-        const std::string reason = refusal == Refusal::kJobEnded ? "JOB_TERMINAL" : "JOB_STATUS_KNOWN";
+        const std::string reason =
+            refusal == Refusal::kJobEnded ? "JOB_TERMINAL" : "JOB_STATUS_KNOWN";
         // Said in terms of this request: the job, not a state field.
         return done(InvalidState("name", reason,
                                  absl::StrCat(job.status().message(),

@@ -2,9 +2,9 @@
 #ifndef HVDR_SERVER_JOBS_H_
 #define HVDR_SERVER_JOBS_H_
 
+#include <functional>
 #include "absl/status/statusor.h"
 #include "dr/v1/job_service.pb.h"
-#include <functional>
 
 #include "common/clock.h"
 #include "server/dispatcher.h"

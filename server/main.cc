@@ -14,16 +14,19 @@
 #include "server/server.h"
 #include "spdlog/spdlog.h"
 
-ABSL_FLAG(std::string, listen, "127.0.0.1:50051", "host:port to serve the dr.v1 API on; port 0 picks one");
+ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
+          "host:port to serve the dr.v1 API on; port 0 picks one");
 ABSL_FLAG(std::string, port_file, "", "if set, write the bound port here once serving");
 ABSL_FLAG(std::string, db, "drserver.db", "SQLite database (created if missing)");
 ABSL_FLAG(std::string, db_synchronous, "FULL",
           "SQLite synchronous: FULL survives power loss; NORMAL survives a process crash");
 ABSL_FLAG(int, sync_interval_s, 60, "seconds between inventory syncs of every host");
-ABSL_FLAG(int, retry_deadline_s, 30,
-          "seconds an agent may stay unreachable before its running jobs report 32771 (status unknown)");
-ABSL_FLAG(int, agent_timeout_s, 10,
-          "deadline of inventory and cancel calls to agents, and of each connection attempt, in seconds");
+ABSL_FLAG(
+    int, retry_deadline_s, 30,
+    "seconds an agent may stay unreachable before its running jobs report 32771 (status unknown)");
+ABSL_FLAG(
+    int, agent_timeout_s, 10,
+    "deadline of inventory and cancel calls to agents, and of each connection attempt, in seconds");
 ABSL_FLAG(int, agent_keepalive_s, 10,
           "seconds between HTTP/2 keepalive pings on each agent connection (a hung agent is found "
           "within agent_keepalive_s + agent_keepalive_timeout_s)");
@@ -40,15 +43,15 @@ ABSL_FLAG(int64_t, max_request_bytes, 4 << 20,
 ABSL_FLAG(int, max_watches_per_client, 1000,
           "concurrent JobService.WatchJob streams per client connection; more are refused with "
           "RESOURCE_EXHAUSTED (32778) and retry advice; 0: no limit");
-ABSL_FLAG(int, max_watches, 100000,
-          "concurrent JobService.WatchJob streams in all; 0: no limit");
+ABSL_FLAG(int, max_watches, 100000, "concurrent JobService.WatchJob streams in all; 0: no limit");
 
 ABSL_FLAG(int, job_retention_days, 90,
           "terminal jobs, their events and request_ids are pruned this many days after they ended "
           "(in the background, in batches of 500); running jobs never; 0: keep them forever");
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage("drserver --listen=0.0.0.0:50051 --db=/var/lib/drserver/drserver.db");
+  absl::SetProgramUsageMessage(
+      "drserver --listen=0.0.0.0:50051 --db=/var/lib/drserver/drserver.db");
   absl::ParseCommandLine(argc, argv);
   // Lock-order checking costs on every lock in production; tests run it.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
@@ -59,12 +62,12 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  for (auto [name, value] : {std::pair{"sync_interval_s", absl::GetFlag(FLAGS_sync_interval_s)},
-                             std::pair{"retry_deadline_s", absl::GetFlag(FLAGS_retry_deadline_s)},
-                             std::pair{"agent_timeout_s", absl::GetFlag(FLAGS_agent_timeout_s)},
-                             std::pair{"agent_keepalive_s", absl::GetFlag(FLAGS_agent_keepalive_s)},
-                             std::pair{"agent_keepalive_timeout_s",
-                                       absl::GetFlag(FLAGS_agent_keepalive_timeout_s)}}) {
+  for (auto [name, value] :
+       {std::pair{"sync_interval_s", absl::GetFlag(FLAGS_sync_interval_s)},
+        std::pair{"retry_deadline_s", absl::GetFlag(FLAGS_retry_deadline_s)},
+        std::pair{"agent_timeout_s", absl::GetFlag(FLAGS_agent_timeout_s)},
+        std::pair{"agent_keepalive_s", absl::GetFlag(FLAGS_agent_keepalive_s)},
+        std::pair{"agent_keepalive_timeout_s", absl::GetFlag(FLAGS_agent_keepalive_timeout_s)}}) {
     if (value <= 0) {
       spdlog::error("--{}: must be positive, got {}", name, value);
       return 2;
@@ -110,7 +113,8 @@ int main(int argc, char** argv) {
   }
   int sig = 0;
   sigwait(&signals, &sig);
-  spdlog::info("signal {}: shutting down (running jobs go on and are re-attached at the next start)", sig);
+  spdlog::info(
+      "signal {}: shutting down (running jobs go on and are re-attached at the next start)", sig);
   (*server)->Shutdown();
   spdlog::info("stopped");
   return 0;

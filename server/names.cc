@@ -14,8 +14,9 @@ namespace server {
 namespace {
 
 absl::Status Malformed(absl::string_view field, absl::string_view want, absl::string_view got) {
-  return InvalidParameter(field, "MALFORMED_NAME",
-                          absl::StrCat("must look like ", want, ", got \"", got.substr(0, 200), "\""));
+  return InvalidParameter(
+      field, "MALFORMED_NAME",
+      absl::StrCat("must look like ", want, ", got \"", got.substr(0, 200), "\""));
 }
 
 }  // namespace
@@ -31,9 +32,10 @@ absl::StatusOr<std::string> CanonicalVmGuid(absl::string_view field, absl::strin
     out.push_back(absl::ascii_toupper(g[i]));
   }
   if (!ok) {
-    return InvalidParameter(field, "MALFORMED_GUID",
-                            absl::StrCat("must be a VM GUID (8-4-4-4-12 hex digits, braces optional), got \"",
-                                         guid.substr(0, 80), "\""));
+    return InvalidParameter(
+        field, "MALFORMED_GUID",
+        absl::StrCat("must be a VM GUID (8-4-4-4-12 hex digits, braces optional), got \"",
+                     guid.substr(0, 80), "\""));
   }
   return out;
 }
@@ -47,17 +49,18 @@ absl::Status CheckId(absl::string_view field, absl::string_view id) {
   bool ok = id.size() <= 63 && absl::ascii_islower(id[0]);
   for (char c : id) ok = ok && (absl::ascii_islower(c) || absl::ascii_isdigit(c) || c == '-');
   if (!ok) {
-    return InvalidParameter(field, "MALFORMED_ID",
-                            absl::StrCat("must be 1-63 of a-z, 0-9 and '-', starting with a letter; got \"",
-                                         id.substr(0, 80), "\""));
+    return InvalidParameter(
+        field, "MALFORMED_ID",
+        absl::StrCat("must be 1-63 of a-z, 0-9 and '-', starting with a letter; got \"",
+                     id.substr(0, 80), "\""));
   }
   return absl::OkStatus();
 }
 
 absl::Status CheckRequestId(absl::string_view field, absl::string_view request_id) {
   if (request_id.empty()) {
-    return InvalidParameter(field, "MISSING",
-                            "is required: a unique id per request (e.g. a UUID) makes retries safe");
+    return InvalidParameter(
+        field, "MISSING", "is required: a unique id per request (e.g. a UUID) makes retries safe");
   }
   bool ok = request_id.size() <= 128;
   for (char c : request_id) {
@@ -96,9 +99,10 @@ absl::StatusOr<VmName> ParseVmName(absl::string_view field, absl::string_view na
   }
   absl::StatusOr<std::string> guid = CanonicalVmGuid(field, parts[3]);
   if (!guid.ok()) {
-    return InvalidParameter(field, "MALFORMED_GUID",
-                            absl::StrCat("must look like ", kWant, " with {vm-guid} 8-4-4-4-12 hex digits; got \"",
-                                         name.substr(0, 200), "\""));
+    return InvalidParameter(
+        field, "MALFORMED_GUID",
+        absl::StrCat("must look like ", kWant, " with {vm-guid} 8-4-4-4-12 hex digits; got \"",
+                     name.substr(0, 200), "\""));
   }
   return VmName{absl::StrCat("hosts/", parts[1]), *std::move(guid)};
 }
@@ -110,7 +114,8 @@ absl::StatusOr<std::string> ParseLogicalVmName(absl::string_view field, absl::st
   if (name.empty()) return InvalidParameter(field, "MISSING", "is required");
   if (!IsLogicalVmName(name)) return Malformed(field, kWant, name);
   absl::string_view id = name.substr(16);
-  if (id.empty() || id.size() > 256 || absl::StrContains(id, '/')) return Malformed(field, kWant, name);
+  if (id.empty() || id.size() > 256 || absl::StrContains(id, '/'))
+    return Malformed(field, kWant, name);
   return std::string(id);
 }
 
@@ -122,7 +127,8 @@ absl::StatusOr<std::pair<std::string, std::string>> ParseRecoveryPointName(absl:
   absl::StatusOr<VmName> vm = ParseVmName(field, name.substr(0, at));
   if (!vm.ok()) return vm.status();
   absl::string_view id = name.substr(at + 16);
-  if (id.empty() || absl::StrContains(id, '/') || id.size() > 256) return Malformed(field, kWant, name);
+  if (id.empty() || absl::StrContains(id, '/') || id.size() > 256)
+    return Malformed(field, kWant, name);
   return std::make_pair(vm->name(), std::string(id));
 }
 
@@ -141,7 +147,8 @@ bool IsDnsName(absl::string_view host) {
   if (!host.empty() && host.back() == '.') host.remove_suffix(1);
   if (host.empty() || host.size() > 253) return false;
   for (absl::string_view label : absl::StrSplit(host, '.')) {
-    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') return false;
+    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-')
+      return false;
     for (char c : label) {
       if (!absl::ascii_isalnum(c) && c != '-') return false;
     }
@@ -152,34 +159,41 @@ bool IsDnsName(absl::string_view host) {
 }  // namespace
 
 absl::Status CheckAgentAddress(absl::string_view field, absl::string_view address) {
-  constexpr absl::string_view kWant = "host:port (an IPv4 address, [IPv6] or a DNS name; port 1-65535)";
+  constexpr absl::string_view kWant =
+      "host:port (an IPv4 address, [IPv6] or a DNS name; port 1-65535)";
   auto bad = [&](absl::string_view reason, absl::string_view why) {
-    return InvalidParameter(field, reason,
-                            absl::StrCat(why, "; must be ", kWant, ", got \"", address.substr(0, 300), "\""));
+    return InvalidParameter(
+        field, reason,
+        absl::StrCat(why, "; must be ", kWant, ", got \"", address.substr(0, 300), "\""));
   };
-  if (address.empty()) return InvalidParameter(field, "MISSING", absl::StrCat("is required: ", kWant));
+  if (address.empty())
+    return InvalidParameter(field, "MISSING", absl::StrCat("is required: ", kWant));
   for (char c : address) {
-    if (absl::ascii_isspace(c) || absl::ascii_iscntrl(c)) return bad("ADDRESS_HAS_WHITESPACE", "contains whitespace");
+    if (absl::ascii_isspace(c) || absl::ascii_iscntrl(c))
+      return bad("ADDRESS_HAS_WHITESPACE", "contains whitespace");
   }
   if (absl::StrContains(address, "://")) return bad("ADDRESS_IS_URL", "is a URL, not an address");
-  for (absl::string_view scheme : {"dns:", "unix:", "unix-abstract:", "ipv4:", "ipv6:", "vsock:", "xds:",
-                                   "passthrough:", "http:", "https:"}) {
+  for (absl::string_view scheme : {"dns:", "unix:", "unix-abstract:", "ipv4:", "ipv6:", "vsock:",
+                                   "xds:", "passthrough:", "http:", "https:"}) {
     if (absl::StartsWithIgnoreCase(address, scheme)) {
-      return bad("ADDRESS_IS_GRPC_TARGET", absl::StrCat("is gRPC target syntax (", scheme, "...), not an address"));
+      return bad("ADDRESS_IS_GRPC_TARGET",
+                 absl::StrCat("is gRPC target syntax (", scheme, "...), not an address"));
     }
   }
   absl::string_view host;
   absl::string_view port;
   if (address.front() == '[') {
     const size_t close = address.find(']');
-    if (close == absl::string_view::npos) return bad("MALFORMED_IPV6", "opens '[' without closing it");
+    if (close == absl::string_view::npos)
+      return bad("MALFORMED_IPV6", "opens '[' without closing it");
     host = address.substr(1, close - 1);
     unsigned char buf[16];
     if (!host.empty() && inet_pton(AF_INET6, std::string(host).c_str(), buf) != 1) {
       return bad("MALFORMED_IPV6", "has an invalid IPv6 address in brackets");
     }
     absl::string_view rest = address.substr(close + 1);
-    if (rest.empty() || rest.front() != ':') return bad("MISSING_PORT", "has no :port after the brackets");
+    if (rest.empty() || rest.front() != ':')
+      return bad("MISSING_PORT", "has no :port after the brackets");
     port = rest.substr(1);
   } else {
     const size_t colon = address.rfind(':');
@@ -187,7 +201,8 @@ absl::Status CheckAgentAddress(absl::string_view field, absl::string_view addres
     host = address.substr(0, colon);
     port = address.substr(colon + 1);
     if (absl::StrContains(host, ':')) {
-      return bad("UNBRACKETED_IPV6", "has an IPv6 address (or several colons) without brackets: write [addr]:port");
+      return bad("UNBRACKETED_IPV6",
+                 "has an IPv6 address (or several colons) without brackets: write [addr]:port");
     }
   }
   if (host.empty()) return bad("MISSING_HOST", "has no host");
@@ -210,8 +225,9 @@ absl::Status CheckAgentAddress(absl::string_view field, absl::string_view addres
     return bad("HOST_NAME_TOO_LONG", "has a host name longer than 253 characters");
   }
   if (!IsDnsName(host)) {
-    return bad("MALFORMED_HOST_NAME",
-               "has a host name that is not DNS labels of 1-63 letters, digits and '-' separated by dots");
+    return bad(
+        "MALFORMED_HOST_NAME",
+        "has a host name that is not DNS labels of 1-63 letters, digits and '-' separated by dots");
   }
   return absl::OkStatus();
 }
@@ -228,8 +244,9 @@ std::string SiteName(absl::string_view id) { return absl::StrCat("sites/", id); 
 
 absl::Status CheckRequestSize(size_t bytes, int64_t max_bytes) {
   if (max_bytes <= 0 || bytes <= static_cast<uint64_t>(max_bytes)) return absl::OkStatus();
-  return InvalidParameter("request", "REQUEST_TOO_LARGE",
-                          absl::StrCat("is ", bytes, " bytes; drserver accepts at most ", max_bytes));
+  return InvalidParameter(
+      "request", "REQUEST_TOO_LARGE",
+      absl::StrCat("is ", bytes, " bytes; drserver accepts at most ", max_bytes));
 }
 
 absl::Status CheckLength(absl::string_view field, absl::string_view value, size_t max) {

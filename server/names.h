@@ -47,8 +47,8 @@ bool IsLogicalVmName(absl::string_view name);
 absl::StatusOr<std::string> ParseLogicalVmName(absl::string_view field, absl::string_view name);
 // Returns the VM name the point belongs to (canonical, as VmName::name())
 // and the point's id.
-absl::StatusOr<std::pair<std::string, std::string>> ParseRecoveryPointName(
-    absl::string_view field, absl::string_view name);
+absl::StatusOr<std::pair<std::string, std::string>> ParseRecoveryPointName(absl::string_view field,
+                                                                           absl::string_view name);
 absl::Status CheckJobName(absl::string_view field, absl::string_view name);
 // A request of `bytes` (serialized) is at most `max_bytes`: otherwise
 // INVALID_ARGUMENT, 32773, field "request", reason REQUEST_TOO_LARGE.

@@ -27,18 +27,19 @@ TEST(CanonicalVmGuidTest, EverySpellingUsersPasteIsTheOneCanonicalForm) {
 }
 
 TEST(CanonicalVmGuidTest, WhatIsNotAGuidIsRefusedNamingTheField) {
-  for (const char* bad : {"", "----", "{}", "{", "}", "0000000000000000000000000000000000000000000000000000000000000000",
-                          "0DD0C0DE-0000-4000-8000-00000000000",     // last group short
-                          "0DD0C0DE-0000-4000-8000-00000000000AB",   // last group long
-                          "0DD0C0D-E0000-4000-8000-00000000000A",    // dash misplaced
-                          "0DD0C0DE00000-4000-8000-00000000000A",    // dash missing
-                          "0DD0C0DG-0000-4000-8000-00000000000A",    // not hex
-                          "{0DD0C0DE-0000-4000-8000-00000000000A",   // one brace
-                          "0DD0C0DE-0000-4000-8000-00000000000A}",
-                          "{{0DD0C0DE-0000-4000-8000-00000000000A}}",
-                          " 0DD0C0DE-0000-4000-8000-00000000000A",   // space
-                          "0DD0C0DE000040008000000000000000",        // no dashes
-                          "(0DD0C0DE-0000-4000-8000-00000000000A)"}) {
+  for (const char* bad :
+       {"", "----", "{}", "{", "}",
+        "0000000000000000000000000000000000000000000000000000000000000000",
+        "0DD0C0DE-0000-4000-8000-00000000000",    // last group short
+        "0DD0C0DE-0000-4000-8000-00000000000AB",  // last group long
+        "0DD0C0D-E0000-4000-8000-00000000000A",   // dash misplaced
+        "0DD0C0DE00000-4000-8000-00000000000A",   // dash missing
+        "0DD0C0DG-0000-4000-8000-00000000000A",   // not hex
+        "{0DD0C0DE-0000-4000-8000-00000000000A",  // one brace
+        "0DD0C0DE-0000-4000-8000-00000000000A}", "{{0DD0C0DE-0000-4000-8000-00000000000A}}",
+        " 0DD0C0DE-0000-4000-8000-00000000000A",  // space
+        "0DD0C0DE000040008000000000000000",       // no dashes
+        "(0DD0C0DE-0000-4000-8000-00000000000A)"}) {
     auto guid = CanonicalVmGuid("virtual_machine", bad);
     EXPECT_EQ(guid.status().code(), absl::StatusCode::kInvalidArgument) << "\"" << bad << "\"";
     EXPECT_EQ(ErrorDetailOf(guid.status()).field(), "virtual_machine") << bad;
@@ -48,9 +49,10 @@ TEST(CanonicalVmGuidTest, WhatIsNotAGuidIsRefusedNamingTheField) {
 }
 
 TEST(ParseVmNameTest, GuidSpellingsParseToTheCanonicalName) {
-  for (const char* name : {"hosts/hv-dr-1/virtualMachines/0dd0c0de-0000-4000-8000-00000000000a",
-                           "hosts/hv-dr-1/virtualMachines/{0DD0C0DE-0000-4000-8000-00000000000A}",
-                           "hosts/hv-dr-1/virtualMachines/{0dd0c0de-0000-4000-8000-00000000000a}"}) {
+  for (const char* name :
+       {"hosts/hv-dr-1/virtualMachines/0dd0c0de-0000-4000-8000-00000000000a",
+        "hosts/hv-dr-1/virtualMachines/{0DD0C0DE-0000-4000-8000-00000000000A}",
+        "hosts/hv-dr-1/virtualMachines/{0dd0c0de-0000-4000-8000-00000000000a}"}) {
     auto vm = ParseVmName("virtual_machine", name);
     ASSERT_TRUE(vm.ok()) << name << ": " << vm.status();
     EXPECT_EQ(vm->host, "hosts/hv-dr-1");
@@ -61,7 +63,8 @@ TEST(ParseVmNameTest, GuidSpellingsParseToTheCanonicalName) {
 
 TEST(ParseVmNameTest, NamesWithoutAGuidAreRefusedNamingTheField) {
   for (const char* name : {"hosts/hv-dr-1/virtualMachines/----", "hosts/hv-dr-1/virtualMachines/{}",
-                           "hosts/hv-dr-1/virtualMachines/0000000000000000000000000000000000000000000000000000000000000000",
+                           "hosts/hv-dr-1/virtualMachines/"
+                           "0000000000000000000000000000000000000000000000000000000000000000",
                            "hosts/hv-dr-1/virtualMachines/0DD0C0DE-0000-4000-8000-0000000000",
                            "hosts/hv-dr-1/virtualMachines/sql-01", "hosts/hv-dr-1/virtualMachines/",
                            "hosts/HV/virtualMachines/0DD0C0DE-0000-4000-8000-00000000000A",
@@ -69,17 +72,20 @@ TEST(ParseVmNameTest, NamesWithoutAGuidAreRefusedNamingTheField) {
     auto vm = ParseVmName("parent", name);
     EXPECT_EQ(vm.status().code(), absl::StatusCode::kInvalidArgument) << name;
     EXPECT_EQ(ErrorDetailOf(vm.status()).field(), "parent") << name;
-    EXPECT_THAT(std::string(vm.status().message()), HasSubstr("hosts/{host}/virtualMachines/{vm-guid}"));
+    EXPECT_THAT(std::string(vm.status().message()),
+                HasSubstr("hosts/{host}/virtualMachines/{vm-guid}"));
   }
 }
 
 TEST(ParseRecoveryPointNameTest, TheVmPartIsCanonical) {
   auto rp = ParseRecoveryPointName(
-      "recovery_point", "hosts/hv-dr-1/virtualMachines/{0dd0c0de-0000-4000-8000-00000000000a}/recoveryPoints/rp-1");
+      "recovery_point",
+      "hosts/hv-dr-1/virtualMachines/{0dd0c0de-0000-4000-8000-00000000000a}/recoveryPoints/rp-1");
   ASSERT_TRUE(rp.ok()) << rp.status();
   EXPECT_EQ(rp->first, std::string("hosts/hv-dr-1/virtualMachines/") + kTestGuid);
   EXPECT_EQ(rp->second, "rp-1");
-  auto bad = ParseRecoveryPointName("recovery_point", "hosts/hv-dr-1/virtualMachines/{}/recoveryPoints/rp-1");
+  auto bad = ParseRecoveryPointName("recovery_point",
+                                    "hosts/hv-dr-1/virtualMachines/{}/recoveryPoints/rp-1");
   EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(ErrorDetailOf(bad.status()).field(), "recovery_point");
 }
@@ -90,10 +96,12 @@ TEST(CheckAgentAddressTest, HostPortAddressesAreAccepted) {
   ASSERT_EQ(name253.size(), 253u);
   for (const std::string& address :
        {std::string("127.0.0.1:50061"), std::string("10.0.0.7:1"), std::string("0.0.0.0:65535"),
-        std::string("[::1]:50061"), std::string("[fd00:10::7]:443"), std::string("[::ffff:10.0.0.1]:5"),
-        std::string("hv-dr-1:50061"), std::string("hv-dr-1.corp.example.com:50061"),
-        std::string("HV-DR-1.Corp.Example.COM:50061"), std::string("hv-dr-1.corp.example.com.:50061"),
-        std::string("1host:9"), std::string("localhost:7"), name253 + ":50061", name253 + ".:50061"}) {
+        std::string("[::1]:50061"), std::string("[fd00:10::7]:443"),
+        std::string("[::ffff:10.0.0.1]:5"), std::string("hv-dr-1:50061"),
+        std::string("hv-dr-1.corp.example.com:50061"),
+        std::string("HV-DR-1.Corp.Example.COM:50061"),
+        std::string("hv-dr-1.corp.example.com.:50061"), std::string("1host:9"),
+        std::string("localhost:7"), name253 + ":50061", name253 + ".:50061"}) {
     EXPECT_TRUE(CheckAgentAddress("agent_address", address).ok()) << address;
   }
 }

@@ -88,8 +88,10 @@ TEST_F(RetentionTest, PrunesJobsPastTheRetentionInBoundedBatchesAndKeepsTheRest)
   EXPECT_EQ(store_->batches_, (std::vector<int>{10, 10, 3})) << "never one huge transaction";
   EXPECT_EQ(store_->max_asked_, 10);
   for (int i = 0; i < kOld; ++i) {
-    EXPECT_EQ(sqlite_->GetJob(absl::StrCat("jobs/old-", i)).status().code(), absl::StatusCode::kNotFound);
-    EXPECT_EQ(sqlite_->GetRequest(absl::StrCat("req-old-", i)).status().code(), absl::StatusCode::kNotFound);
+    EXPECT_EQ(sqlite_->GetJob(absl::StrCat("jobs/old-", i)).status().code(),
+              absl::StatusCode::kNotFound);
+    EXPECT_EQ(sqlite_->GetRequest(absl::StrCat("req-old-", i)).status().code(),
+              absl::StatusCode::kNotFound);
   }
   EXPECT_TRUE(sqlite_->GetJob("jobs/recent").ok());
   EXPECT_TRUE(sqlite_->GetRequest("req-recent").ok());

@@ -11,17 +11,17 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "absl/strings/match.h"
 #include <algorithm>
 #include <limits>
+#include "absl/strings/match.h"
 
 #include "absl/strings/str_cat.h"
 #include "common/hyperv_status.h"
-#include "grpc/health/v1/health.pb.h"
-#include "spdlog/spdlog.h"
 #include "common/status_macros.h"
 #include "db/db_file.h"
+#include "grpc/health/v1/health.pb.h"
 #include "server/store_status.h"
+#include "spdlog/spdlog.h"
 
 namespace hvdr {
 namespace server {
@@ -29,7 +29,8 @@ namespace server {
 namespace {
 
 absl::Status ListenFailed(const std::string& listen, absl::string_view why) {
-  return ErrorWithDetail(absl::StatusCode::kUnavailable, dr::v1::RETURN_CODE_SYSTEM_IN_USE, "listen", kListenFailed,
+  return ErrorWithDetail(absl::StatusCode::kUnavailable, dr::v1::RETURN_CODE_SYSTEM_IN_USE,
+                         "listen", kListenFailed,
                          absl::StrCat("cannot listen on ", listen, ": ", why));
 }
 
@@ -43,7 +44,8 @@ absl::Status CheckListen(const std::string& listen) {
   if (colon == std::string::npos) return ListenFailed(listen, "not host:port");
   std::string host = listen.substr(0, colon);
   const std::string port = listen.substr(colon + 1);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
   addrinfo hints = {};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -73,8 +75,8 @@ const char* const kHealthServices[] = {"", dr::v1::TopologyService::service_full
 int StartupExitCode(const absl::Status& status) {
   const std::string reason = ErrorDetailOf(status).reason();
   if (reason == kListenFailed) return 3;
-  for (const char* r : {kDbIsDirectory, kDbNotAFile, kDbUnreadable, kDbReadOnly, kDbDirectoryMissing,
-                        kDbDirectoryReadOnly}) {
+  for (const char* r : {kDbIsDirectory, kDbNotAFile, kDbUnreadable, kDbReadOnly,
+                        kDbDirectoryMissing, kDbDirectoryReadOnly}) {
     if (reason == r) return 4;
   }
   for (const char* r : {kDbNotSqlite, kDbTruncated, kDbCorrupt}) {
@@ -119,7 +121,8 @@ absl::StatusOr<std::unique_ptr<DrServer>> DrServer::Create(const Options& option
   Topology::Options topology_options;
   topology_options.sync_interval = options.sync_interval;
   topology_options.agent_timeout = options.agent_timeout;
-  s->topology_ = std::make_unique<Topology>(s->store_.get(), agents, options.clock, topology_options);
+  s->topology_ =
+      std::make_unique<Topology>(s->store_.get(), agents, options.clock, topology_options);
   s->topology_->SetDispatcher(s->dispatcher_.get());
   // A job whose end changes more than its VM's state fields (recovery
   // points, a test VM made or removed, a reversed relationship: see
@@ -134,7 +137,8 @@ absl::StatusOr<std::unique_ptr<DrServer>> DrServer::Create(const Options& option
     if (!abandoned && (rule == nullptr || !rule->changes_inventory)) return;
     self->work_->Schedule([self, host = job.host()] {
       self->topology_->SyncHostAsync(host, [host](const absl::StatusOr<dr::v1::Host>& synced) {
-        if (!synced.ok()) spdlog::warn("{}: sync after a job's end: {}", host, synced.status().ToString());
+        if (!synced.ok())
+          spdlog::warn("{}: sync after a job's end: {}", host, synced.status().ToString());
       });
     });
   });
@@ -147,9 +151,9 @@ absl::StatusOr<std::unique_ptr<DrServer>> DrServer::Create(const Options& option
   s->topology_service_ =
       std::make_unique<TopologyServiceImpl>(s->topology_.get(), s->store_.get(), limits);
   s->failover_service_ = std::make_unique<FailoverServiceImpl>(s->failover_.get(), limits);
-  s->job_service_ = std::make_unique<JobServiceImpl>(s->store_.get(), &s->hub_, s->dispatcher_.get(),
-                                                     s->writer_.get(), options.clock, s->work_.get(),
-                                                     limits);
+  s->job_service_ =
+      std::make_unique<JobServiceImpl>(s->store_.get(), &s->hub_, s->dispatcher_.get(),
+                                       s->writer_.get(), options.clock, s->work_.get(), limits);
 
   grpc::EnableDefaultHealthCheckService(true);
   // gRPC's health service has no protobuf descriptor of its own: this one
@@ -213,9 +217,11 @@ void DrServer::OnAgentLink(const std::string& address, const Dispatcher::Link& l
     if (h.agent_address() != address) return true;
     if (link.state == Dispatcher::Link::State::kUp) {
       // Back: read what happened on the host meanwhile.
-      topology_->SyncHostAsync(h.name(), [name = h.name()](const absl::StatusOr<dr::v1::Host>& synced) {
-        if (!synced.ok()) spdlog::warn("{}: sync after reconnect: {}", name, synced.status().ToString());
-      });
+      topology_->SyncHostAsync(
+          h.name(), [name = h.name()](const absl::StatusOr<dr::v1::Host>& synced) {
+            if (!synced.ok())
+              spdlog::warn("{}: sync after reconnect: {}", name, synced.status().ToString());
+          });
       return true;
     }
     dr::v1::Host contact = h;
@@ -244,7 +250,8 @@ void DrServer::Shutdown() {
   // Create may have failed half-way: only what was built is stopped.
   hub_.Drain();  // versions already published reach their watchers first
   hub_.CloseAll();
-  if (server_ != nullptr) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  if (server_ != nullptr)
+    server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   if (topology_ != nullptr) topology_->Stop();
   if (dispatcher_ != nullptr) dispatcher_->Shutdown();
   if (retention_ != nullptr) retention_->Stop();

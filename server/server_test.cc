@@ -1,8 +1,8 @@
 // drserver through its real gRPC services (in-process channel), with the
 // agents' stubs mocked: every refusal bad or conflicting input can produce,
 // with its gRPC code, Hyper-V code and the field named, and nothing recorded.
-#include <atomic>
 #include "server/server.h"
+#include <atomic>
 
 #include <functional>
 
@@ -29,9 +29,11 @@ using ::testing::NiceMock;
 using ::testing::Return;
 using ::testing::SetArgPointee;
 
-constexpr char kPrimaryVm[] = "hosts/hv-prod-1/virtualMachines/11111111-0000-0000-0000-000000000001";
+constexpr char kPrimaryVm[] =
+    "hosts/hv-prod-1/virtualMachines/11111111-0000-0000-0000-000000000001";
 constexpr char kReplicaVm[] = "hosts/hv-dr-1/virtualMachines/11111111-0000-0000-0000-000000000001";
-constexpr char kOtherReplicaVm[] = "hosts/hv-dr-1/virtualMachines/11111111-0000-0000-0000-000000000002";
+constexpr char kOtherReplicaVm[] =
+    "hosts/hv-dr-1/virtualMachines/11111111-0000-0000-0000-000000000002";
 constexpr char kBusyVm[] = "hosts/hv-dr-1/virtualMachines/11111111-0000-0000-0000-000000000003";
 
 dr::v1::VirtualMachineInventory Vm(const std::string& id, dr::v1::ReplicationMode mode,
@@ -50,7 +52,8 @@ dr::v1::VirtualMachineInventory Vm(const std::string& id, dr::v1::ReplicationMod
 
 class MockAgents final : public AgentStubFactory {
  public:
-  std::shared_ptr<dr::v1::HostAgentService::StubInterface> Get(const std::string& address) override {
+  std::shared_ptr<dr::v1::HostAgentService::StubInterface> Get(
+      const std::string& address) override {
     auto real = real_.find(address);
     if (real != real_.end()) return real->second;
     auto& stub = stubs_[address];
@@ -58,13 +61,18 @@ class MockAgents final : public AgentStubFactory {
       stub = std::make_shared<NiceMock<dr::v1::MockHostAgentServiceStub>>();
       dr::v1::GetInventoryResponse inv;
       if (address == "127.0.0.1:7001") {
-        *inv.add_virtual_machines() = Vm("11111111-0000-0000-0000-000000000001", dr::v1::REPLICATION_MODE_PRIMARY, "");
+        *inv.add_virtual_machines() =
+            Vm("11111111-0000-0000-0000-000000000001", dr::v1::REPLICATION_MODE_PRIMARY, "");
       } else {
-        *inv.add_virtual_machines() = Vm("11111111-0000-0000-0000-000000000001", dr::v1::REPLICATION_MODE_REPLICA, "rp-a");
-        *inv.add_virtual_machines() = Vm("11111111-0000-0000-0000-000000000002", dr::v1::REPLICATION_MODE_REPLICA, "rp-b");
-        *inv.add_virtual_machines() = Vm("11111111-0000-0000-0000-000000000003", dr::v1::REPLICATION_MODE_REPLICA, "");
+        *inv.add_virtual_machines() =
+            Vm("11111111-0000-0000-0000-000000000001", dr::v1::REPLICATION_MODE_REPLICA, "rp-a");
+        *inv.add_virtual_machines() =
+            Vm("11111111-0000-0000-0000-000000000002", dr::v1::REPLICATION_MODE_REPLICA, "rp-b");
+        *inv.add_virtual_machines() =
+            Vm("11111111-0000-0000-0000-000000000003", dr::v1::REPLICATION_MODE_REPLICA, "");
       }
-      ON_CALL(*stub, GetInventory(_, _, _)).WillByDefault(DoAll(SetArgPointee<2>(inv), Return(grpc::Status::OK)));
+      ON_CALL(*stub, GetInventory(_, _, _))
+          .WillByDefault(DoAll(SetArgPointee<2>(inv), Return(grpc::Status::OK)));
     }
     return stub;
   }
@@ -93,10 +101,12 @@ class FakeAgent final : public dr::v1::HostAgentService::CallbackService {
                                       dr::v1::AgentJobStatus*) override {
     auto* reactor = c->DefaultReactor();
     reactor->Finish(ToGrpcStatus(
-        InvalidState("job_id", "NOT_CANCELLABLE", "job Microsoft:HV-JOB-4242 is not cancellable"), c));
+        InvalidState("job_id", "NOT_CANCELLABLE", "job Microsoft:HV-JOB-4242 is not cancellable"),
+        c));
     return reactor;
   }
-  grpc::ServerUnaryReactor* GetInventory(grpc::CallbackServerContext* c, const dr::v1::GetInventoryRequest*,
+  grpc::ServerUnaryReactor* GetInventory(grpc::CallbackServerContext* c,
+                                         const dr::v1::GetInventoryRequest*,
                                          dr::v1::GetInventoryResponse* out) override {
     out->add_virtual_machines()->mutable_virtual_machine()->set_display_name("no-id");
     auto* reactor = c->DefaultReactor();
@@ -152,7 +162,8 @@ class ServerValidationTest : public ::testing::Test {
     Outcome out;
     out.status = FromGrpcStatus(st, &ctx);
     auto it = ctx.GetServerTrailingMetadata().find(kReturnCodeMetadata);
-    if (it != ctx.GetServerTrailingMetadata().end()) out.trailer = std::string(it->second.data(), it->second.size());
+    if (it != ctx.GetServerTrailingMetadata().end())
+      out.trailer = std::string(it->second.data(), it->second.size());
     return out;
   }
   Outcome Register(const std::string& id, const std::string& site, const std::string& address,
@@ -215,12 +226,14 @@ std::vector<Row> Rows() {
        dr::v1::RETURN_CODE_INVALID_PARAMETER, "request_id"},
       {"malformed request_id", failover(kReplicaVm, "", "a b"), C::kInvalidArgument,
        dr::v1::RETURN_CODE_INVALID_PARAMETER, "request_id"},
-      {"unknown VM", failover("hosts/hv-dr-1/virtualMachines/99999999-0000-0000-0000-000000000009", "", "r1"),
+      {"unknown VM",
+       failover("hosts/hv-dr-1/virtualMachines/99999999-0000-0000-0000-000000000009", "", "r1"),
        C::kNotFound, dr::v1::RETURN_CODE_INVALID_PARAMETER, "virtual_machine"},
       {"recovery point of another VM", failover(kReplicaVm, kOtherRp, "r1"), C::kInvalidArgument,
        dr::v1::RETURN_CODE_INVALID_PARAMETER, "recovery_point"},
-      {"unknown recovery point", failover(kReplicaVm, std::string(kReplicaVm) + "/recoveryPoints/nope", "r1"),
-       C::kNotFound, dr::v1::RETURN_CODE_INVALID_PARAMETER, "recovery_point"},
+      {"unknown recovery point",
+       failover(kReplicaVm, std::string(kReplicaVm) + "/recoveryPoints/nope", "r1"), C::kNotFound,
+       dr::v1::RETURN_CODE_INVALID_PARAMETER, "recovery_point"},
       {"malformed recovery point", failover(kReplicaVm, "rp-a", "r1"), C::kInvalidArgument,
        dr::v1::RETURN_CODE_INVALID_PARAMETER, "recovery_point"},
       {"failover of a primary", failover(kPrimaryVm, "", "r1"), C::kFailedPrecondition,
@@ -233,7 +246,8 @@ std::vector<Row> Rows() {
          r.set_virtual_machine(kReplicaVm);
          r.set_request_id("r1");
          dr::v1::JobResponse out;
-         return t->Run([&](grpc::ClientContext* c) { return t->failover_->RevertFailover(c, r, &out); });
+         return t->Run(
+             [&](grpc::ClientContext* c) { return t->failover_->RevertFailover(c, r, &out); });
        },
        C::kFailedPrecondition, dr::v1::RETURN_CODE_INVALID_STATE, "virtual_machine"},
       {"commit without failover",
@@ -242,7 +256,8 @@ std::vector<Row> Rows() {
          r.set_virtual_machine(kReplicaVm);
          r.set_request_id("r1");
          dr::v1::JobResponse out;
-         return t->Run([&](grpc::ClientContext* c) { return t->failover_->CommitFailover(c, r, &out); });
+         return t->Run(
+             [&](grpc::ClientContext* c) { return t->failover_->CommitFailover(c, r, &out); });
        },
        C::kFailedPrecondition, dr::v1::RETURN_CODE_INVALID_STATE, "virtual_machine"},
       {"test failover to another VM's point",
@@ -252,7 +267,8 @@ std::vector<Row> Rows() {
          r.set_recovery_point(kOtherRp);
          r.set_request_id("r1");
          dr::v1::JobResponse out;
-         return t->Run([&](grpc::ClientContext* c) { return t->failover_->StartTestFailover(c, r, &out); });
+         return t->Run(
+             [&](grpc::ClientContext* c) { return t->failover_->StartTestFailover(c, r, &out); });
        },
        C::kInvalidArgument, dr::v1::RETURN_CODE_INVALID_PARAMETER, "recovery_point"},
       {"prepare a replica",
@@ -261,7 +277,9 @@ std::vector<Row> Rows() {
          r.set_virtual_machine(kReplicaVm);
          r.set_request_id("r1");
          dr::v1::JobResponse out;
-         return t->Run([&](grpc::ClientContext* c) { return t->failover_->PrepareForPlannedFailover(c, r, &out); });
+         return t->Run([&](grpc::ClientContext* c) {
+           return t->failover_->PrepareForPlannedFailover(c, r, &out);
+         });
        },
        C::kFailedPrecondition, dr::v1::RETURN_CODE_INVALID_STATE, "virtual_machine"},
       {"prepare a running primary",
@@ -270,7 +288,9 @@ std::vector<Row> Rows() {
          r.set_virtual_machine(kPrimaryVm);
          r.set_request_id("r1");
          dr::v1::JobResponse out;
-         return t->Run([&](grpc::ClientContext* c) { return t->failover_->PrepareForPlannedFailover(c, r, &out); });
+         return t->Run([&](grpc::ClientContext* c) {
+           return t->failover_->PrepareForPlannedFailover(c, r, &out);
+         });
        },
        C::kFailedPrecondition, dr::v1::RETURN_CODE_INVALID_STATE, "virtual_machine"},
       {"re-IP without settings",
@@ -312,7 +332,8 @@ std::vector<Row> Rows() {
            return t->failover_->SetFailoverNetworkAdapterSettings(c, r, &out);
          });
        },
-       C::kInvalidArgument, dr::v1::RETURN_CODE_INVALID_PARAMETER, "network_settings[0].subnets[0]"},
+       C::kInvalidArgument, dr::v1::RETURN_CODE_INVALID_PARAMETER,
+       "network_settings[0].subnets[0]"},
       {"register with an agent address too long",
        [](ServerValidationTest* t) {
          return t->Register("hv-new-1", "sites/dr", std::string(300, 'a') + ":7003", "reg-long");
@@ -323,7 +344,8 @@ std::vector<Row> Rows() {
          dr::v1::ListVirtualMachinesRequest r;
          r.set_display_name_or_id(std::string(257, 'v'));
          dr::v1::ListVirtualMachinesResponse out;
-         return t->Run([&](grpc::ClientContext* c) { return t->topology_->ListVirtualMachines(c, r, &out); });
+         return t->Run(
+             [&](grpc::ClientContext* c) { return t->topology_->ListVirtualMachines(c, r, &out); });
        },
        C::kInvalidArgument, dr::v1::RETURN_CODE_INVALID_PARAMETER, "display_name_or_id"},
       {"re-IP with a bad address",
@@ -339,7 +361,8 @@ std::vector<Row> Rows() {
            return t->failover_->SetFailoverNetworkAdapterSettings(c, r, &out);
          });
        },
-       C::kInvalidArgument, dr::v1::RETURN_CODE_INVALID_PARAMETER, "network_settings[0].ip_addresses[0]"},
+       C::kInvalidArgument, dr::v1::RETURN_CODE_INVALID_PARAMETER,
+       "network_settings[0].ip_addresses[0]"},
       {"request_id reused for another request",
        [](ServerValidationTest* t) {
          // "seed" was used by the running job's request.
@@ -358,7 +381,9 @@ std::vector<Row> Rows() {
        },
        C::kUnavailable, dr::v1::RETURN_CODE_SYSTEM_NOT_AVAILABLE, "virtual_machine"},
       {"register: bad host_id",
-       [](ServerValidationTest* t) { return t->Register("HV_1", "sites/dr", "127.0.0.1:7003", "r1"); },
+       [](ServerValidationTest* t) {
+         return t->Register("HV_1", "sites/dr", "127.0.0.1:7003", "r1");
+       },
        C::kInvalidArgument, dr::v1::RETURN_CODE_INVALID_PARAMETER, "host_id"},
       {"register: bad site",
        [](ServerValidationTest* t) { return t->Register("hv-3", "dr", "127.0.0.1:7003", "r1"); },
@@ -367,16 +392,24 @@ std::vector<Row> Rows() {
        [](ServerValidationTest* t) { return t->Register("hv-3", "sites/dr", "127.0.0.1", "r1"); },
        C::kInvalidArgument, dr::v1::RETURN_CODE_INVALID_PARAMETER, "agent_address"},
       {"register: agent address is a URL",
-       [](ServerValidationTest* t) { return t->Register("hv-3", "sites/dr", "http://hv-3:50061", "r1"); },
+       [](ServerValidationTest* t) {
+         return t->Register("hv-3", "sites/dr", "http://hv-3:50061", "r1");
+       },
        C::kInvalidArgument, dr::v1::RETURN_CODE_INVALID_PARAMETER, "agent_address"},
       {"register: agent address in gRPC target syntax",
-       [](ServerValidationTest* t) { return t->Register("hv-3", "sites/dr", "dns:///hv-3:50061", "r1"); },
+       [](ServerValidationTest* t) {
+         return t->Register("hv-3", "sites/dr", "dns:///hv-3:50061", "r1");
+       },
        C::kInvalidArgument, dr::v1::RETURN_CODE_INVALID_PARAMETER, "agent_address"},
       {"register: agent address with an unbracketed IPv6 address",
-       [](ServerValidationTest* t) { return t->Register("hv-3", "sites/dr", "fd00::3:50061", "r1"); },
+       [](ServerValidationTest* t) {
+         return t->Register("hv-3", "sites/dr", "fd00::3:50061", "r1");
+       },
        C::kInvalidArgument, dr::v1::RETURN_CODE_INVALID_PARAMETER, "agent_address"},
       {"register: host_id taken",
-       [](ServerValidationTest* t) { return t->Register("hv-dr-1", "sites/dr", "127.0.0.1:7009", "r9"); },
+       [](ServerValidationTest* t) {
+         return t->Register("hv-dr-1", "sites/dr", "127.0.0.1:7009", "r9");
+       },
        C::kAlreadyExists, dr::v1::RETURN_CODE_SYSTEM_IN_USE, "host_id"},
       {"get job: unknown",
        [](ServerValidationTest* t) {
@@ -407,7 +440,8 @@ std::vector<Row> Rows() {
          dr::v1::ListVirtualMachinesRequest r;
          r.add_replication_states(static_cast<dr::v1::ReplicationState>(99));
          dr::v1::ListVirtualMachinesResponse out;
-         return t->Run([&](grpc::ClientContext* c) { return t->topology_->ListVirtualMachines(c, r, &out); });
+         return t->Run(
+             [&](grpc::ClientContext* c) { return t->topology_->ListVirtualMachines(c, r, &out); });
        },
        C::kInvalidArgument, dr::v1::RETURN_CODE_INVALID_PARAMETER, "replication_states"},
       {"cancel without a request_id",
@@ -424,7 +458,8 @@ std::vector<Row> Rows() {
          r.set_name("hosts/hv-dr-1");
          r.set_request_id("del-1");
          dr::v1::DeleteHostResponse out;
-         return t->Run([&](grpc::ClientContext* c) { return t->topology_->DeleteHost(c, r, &out); });
+         return t->Run(
+             [&](grpc::ClientContext* c) { return t->topology_->DeleteHost(c, r, &out); });
        },
        C::kFailedPrecondition, dr::v1::RETURN_CODE_INVALID_STATE, "name"},
   };
@@ -470,7 +505,8 @@ TEST_F(ServerValidationTest, RegistrationWithTheSameRequestIdIsReplayed) {
 }
 
 TEST_F(ServerValidationTest, UnreachableAgentAtRegistrationKeepsTheHostMarkedStale) {
-  auto stub = std::dynamic_pointer_cast<NiceMock<dr::v1::MockHostAgentServiceStub>>(agents_.Get("10.9.9.9:1"));
+  auto stub = std::dynamic_pointer_cast<NiceMock<dr::v1::MockHostAgentServiceStub>>(
+      agents_.Get("10.9.9.9:1"));
   ON_CALL(*stub, GetInventory(_, _, _))
       .WillByDefault(Return(grpc::Status(grpc::StatusCode::UNAVAILABLE, "connection refused")));
   ASSERT_TRUE(Register("hv-far", "sites/far", "10.9.9.9:1", "reg-far").status.ok());
@@ -480,7 +516,8 @@ TEST_F(ServerValidationTest, UnreachableAgentAtRegistrationKeepsTheHostMarkedSta
   EXPECT_THAT(host->last_error(), ::testing::HasSubstr("connection refused"));
 }
 
-Outcome DeleteHost(ServerValidationTest* t, const std::string& name, const std::string& request_id) {
+Outcome DeleteHost(ServerValidationTest* t, const std::string& name,
+                   const std::string& request_id) {
   dr::v1::DeleteHostRequest r;
   r.set_name(name);
   r.set_request_id(request_id);
@@ -490,11 +527,13 @@ Outcome DeleteHost(ServerValidationTest* t, const std::string& name, const std::
 
 TEST_F(ServerValidationTest, DeleteHostReplayAfterTheHostIsGoneAnswersOk) {
   ASSERT_TRUE(DeleteHost(this, "hosts/hv-prod-1", "del-prod").status.ok());
-  EXPECT_EQ(server_->StoreForTest()->GetHost("hosts/hv-prod-1").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(server_->StoreForTest()->GetHost("hosts/hv-prod-1").status().code(),
+            absl::StatusCode::kNotFound);
   Outcome again = DeleteHost(this, "hosts/hv-prod-1", "del-prod");
   EXPECT_TRUE(again.status.ok()) << again.status;
   // Without a request_id of its own, the same delete is NOT_FOUND.
-  EXPECT_EQ(DeleteHost(this, "hosts/hv-prod-1", "del-prod-2").status.code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(DeleteHost(this, "hosts/hv-prod-1", "del-prod-2").status.code(),
+            absl::StatusCode::kNotFound);
   Outcome reuse = DeleteHost(this, "hosts/hv-dr-1", "del-prod");
   EXPECT_EQ(reuse.status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(ErrorDetailOf(reuse.status).field(), "request_id");
@@ -566,7 +605,8 @@ TEST_F(ServerValidationTest, AgentRefusalsNameTheApisFieldsNotTheAgents) {
   EXPECT_EQ(detail.reason(), "NOT_CANCELLABLE");
   EXPECT_THAT(std::string(cancel.status.message()), ::testing::HasSubstr("jobs/already-running"));
   EXPECT_THAT(std::string(cancel.status.message()), ::testing::Not(::testing::HasSubstr("job_id")));
-  EXPECT_THAT(std::string(cancel.status.message()), ::testing::Not(::testing::HasSubstr("HV-JOB-4242")));
+  EXPECT_THAT(std::string(cancel.status.message()),
+              ::testing::Not(::testing::HasSubstr("HV-JOB-4242")));
   // SyncHost: the store's virtual_machines[0].vm_id is the agent's data;
   // the caller's field is the host's name.
   dr::v1::SyncHostRequest sync;
@@ -586,7 +626,8 @@ TEST_F(ServerValidationTest, AgentRefusalsNameTheApisFieldsNotTheAgents) {
 }
 
 absl::StatusOr<dr::v1::JobResponse> InitiateFailover(ServerValidationTest* t, const std::string& vm,
-                                                     const std::string& rp, const std::string& request_id,
+                                                     const std::string& rp,
+                                                     const std::string& request_id,
                                                      const std::string& requester = "") {
   dr::v1::InitiateFailoverRequest r;
   r.set_virtual_machine(vm);
@@ -594,7 +635,8 @@ absl::StatusOr<dr::v1::JobResponse> InitiateFailover(ServerValidationTest* t, co
   r.set_request_id(request_id);
   r.set_requester(requester);
   dr::v1::JobResponse out;
-  Outcome o = t->Run([&](grpc::ClientContext* c) { return t->failover_->InitiateFailover(c, r, &out); });
+  Outcome o =
+      t->Run([&](grpc::ClientContext* c) { return t->failover_->InitiateFailover(c, r, &out); });
   if (!o.status.ok()) return o.status;
   return out;
 }
@@ -614,7 +656,8 @@ TEST_F(ServerValidationTest, ReplayFromAnotherRequesterReturnsTheFirstJob) {
 
 TEST_F(ServerValidationTest, LogicalVmNameResolvesToTheCopyTheOperationRunsOn) {
   // vm-1 has a primary copy (hv-prod-1) and a replica copy (hv-dr-1).
-  auto failover = InitiateFailover(this, "virtualMachines/vm-1", "virtualMachines/vm-1/recoveryPoints/rp-a", "l-1");
+  auto failover = InitiateFailover(this, "virtualMachines/vm-1",
+                                   "virtualMachines/vm-1/recoveryPoints/rp-a", "l-1");
   ASSERT_TRUE(failover.ok()) << failover.status();
   EXPECT_EQ(failover->job().virtual_machine(), kReplicaVm);
   EXPECT_EQ(failover->job().recovery_point(), kRp);
@@ -624,7 +667,9 @@ TEST_F(ServerValidationTest, LogicalVmNameResolvesToTheCopyTheOperationRunsOn) {
   prepare.set_virtual_machine("virtualMachines/11111111-0000-0000-0000-000000000001");
   prepare.set_request_id("l-2");
   dr::v1::JobResponse out;
-  Outcome prepared = Run([&](grpc::ClientContext* c) { return failover_->PrepareForPlannedFailover(c, prepare, &out); });
+  Outcome prepared = Run([&](grpc::ClientContext* c) {
+    return failover_->PrepareForPlannedFailover(c, prepare, &out);
+  });
   EXPECT_EQ(prepared.status.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(ErrorDetailOf(prepared.status).reason(), "WRONG_POWER_STATE");
   EXPECT_THAT(std::string(prepared.status.message()), ::testing::HasSubstr(kPrimaryVm));
@@ -637,7 +682,8 @@ TEST_F(ServerValidationTest, LogicalVmNameNamingNoneOrSeveralCopiesIsRefusedNami
   stop.set_virtual_machine("virtualMachines/vm-1");
   stop.set_request_id("l-1");
   dr::v1::JobResponse out;
-  Outcome ambiguous = Run([&](grpc::ClientContext* c) { return failover_->StopVirtualMachine(c, stop, &out); });
+  Outcome ambiguous =
+      Run([&](grpc::ClientContext* c) { return failover_->StopVirtualMachine(c, stop, &out); });
   EXPECT_EQ(ambiguous.status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(ErrorDetailOf(ambiguous.status).return_code(), dr::v1::RETURN_CODE_INVALID_PARAMETER);
   EXPECT_EQ(ErrorDetailOf(ambiguous.status).field(), "virtual_machine");
@@ -648,7 +694,9 @@ TEST_F(ServerValidationTest, LogicalVmNameNamingNoneOrSeveralCopiesIsRefusedNami
   dr::v1::PrepareForPlannedFailoverRequest prepare;
   prepare.set_virtual_machine("virtualMachines/vm-2");
   prepare.set_request_id("l-2");
-  Outcome none = Run([&](grpc::ClientContext* c) { return failover_->PrepareForPlannedFailover(c, prepare, &out); });
+  Outcome none = Run([&](grpc::ClientContext* c) {
+    return failover_->PrepareForPlannedFailover(c, prepare, &out);
+  });
   EXPECT_EQ(none.status.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(ErrorDetailOf(none.status).return_code(), dr::v1::RETURN_CODE_INVALID_STATE);
   EXPECT_EQ(ErrorDetailOf(none.status).field(), "virtual_machine");
@@ -670,22 +718,29 @@ TEST_F(ServerValidationTest, LogicalVmNameNamingNoneOrSeveralCopiesIsRefusedNami
 // roles: the same request_id answers the first job, on the copy it ran on.
 TEST_F(ServerValidationTest, ReplayByLogicalNameAfterTheRolesSwappedReturnsTheFirstJob) {
   dr::v1::GetInventoryResponse dr_inv;
-  *dr_inv.add_virtual_machines() = Vm("11111111-0000-0000-0000-000000000001", dr::v1::REPLICATION_MODE_REPLICA, "rp-a");
-  *dr_inv.add_virtual_machines() = Vm("11111111-0000-0000-0000-000000000002", dr::v1::REPLICATION_MODE_PRIMARY, "");
-  *dr_inv.add_virtual_machines() = Vm("11111111-0000-0000-0000-000000000003", dr::v1::REPLICATION_MODE_REPLICA, "");
+  *dr_inv.add_virtual_machines() =
+      Vm("11111111-0000-0000-0000-000000000001", dr::v1::REPLICATION_MODE_REPLICA, "rp-a");
+  *dr_inv.add_virtual_machines() =
+      Vm("11111111-0000-0000-0000-000000000002", dr::v1::REPLICATION_MODE_PRIMARY, "");
+  *dr_inv.add_virtual_machines() =
+      Vm("11111111-0000-0000-0000-000000000003", dr::v1::REPLICATION_MODE_REPLICA, "");
   dr::v1::GetInventoryResponse prod_inv;
-  *prod_inv.add_virtual_machines() = Vm("11111111-0000-0000-0000-000000000001", dr::v1::REPLICATION_MODE_PRIMARY, "");
-  *prod_inv.add_virtual_machines() = Vm("11111111-0000-0000-0000-000000000002", dr::v1::REPLICATION_MODE_REPLICA, "");
+  *prod_inv.add_virtual_machines() =
+      Vm("11111111-0000-0000-0000-000000000001", dr::v1::REPLICATION_MODE_PRIMARY, "");
+  *prod_inv.add_virtual_machines() =
+      Vm("11111111-0000-0000-0000-000000000002", dr::v1::REPLICATION_MODE_REPLICA, "");
   // Set before any job runs: a job's end syncs its host from another
   // thread, and gmock's ON_CALL must not change under a call.
   auto swapped = std::make_shared<std::atomic<bool>>(false);  // outlives late syncs
-  for (auto [address, inv] : {std::pair{"127.0.0.1:7002", &dr_inv}, std::pair{"127.0.0.1:7001", &prod_inv}}) {
+  for (auto [address, inv] :
+       {std::pair{"127.0.0.1:7002", &dr_inv}, std::pair{"127.0.0.1:7001", &prod_inv}}) {
     dr::v1::GetInventoryResponse before;
     grpc::ClientContext unused;
     agents_.stubs_.at(address)->GetInventory(&unused, {}, &before);
     ON_CALL(*agents_.stubs_.at(address), GetInventory(_, _, _))
-        .WillByDefault([swapped, before, after = *inv](grpc::ClientContext*, const dr::v1::GetInventoryRequest&,
-                                                         dr::v1::GetInventoryResponse* out) {
+        .WillByDefault([swapped, before, after = *inv](grpc::ClientContext*,
+                                                       const dr::v1::GetInventoryRequest&,
+                                                       dr::v1::GetInventoryResponse* out) {
           *out = *swapped ? after : before;
           return grpc::Status::OK;
         });
@@ -701,7 +756,8 @@ TEST_F(ServerValidationTest, ReplayByLogicalNameAfterTheRolesSwappedReturnsTheFi
   // Ended here, unless the dispatcher ended it first (the mocked stubs
   // have no stream).
   server_->StoreForTest()->UpdateJob(end).IgnoreError();
-  ASSERT_GE(server_->StoreForTest()->GetJob(first->job().name())->state(), dr::v1::JOB_STATE_COMPLETED);
+  ASSERT_GE(server_->StoreForTest()->GetJob(first->job().name())->state(),
+            dr::v1::JOB_STATE_COMPLETED);
   // Reversed: the copy on hv-dr-1 is now the primary, the one on hv-prod-1
   // the replica; the hosts report it, and drserver reads it (a job's end
   // also makes it sync the job's host).
@@ -722,20 +778,27 @@ TEST_F(ServerValidationTest, ReplayByLogicalNameAfterTheRolesSwappedReturnsTheFi
   // A new step resolves against the roles as they now are.
   auto next = InitiateFailover(this, "virtualMachines/vm-2", "", "swap-2");
   ASSERT_TRUE(next.ok()) << next.status();
-  EXPECT_EQ(next->job().virtual_machine(), "hosts/hv-prod-1/virtualMachines/11111111-0000-0000-0000-000000000002");
+  EXPECT_EQ(next->job().virtual_machine(),
+            "hosts/hv-prod-1/virtualMachines/11111111-0000-0000-0000-000000000002");
 }
 
 TEST_F(ServerValidationTest, AnySpellingOfAVmGuidFindsTheVm) {
   // The fixture's inventory GUIDs are digits only: give one letters to see case folding.
   dr::v1::GetInventoryResponse inv;
-  *inv.add_virtual_machines() = Vm("ABCDEF12-0000-4000-8000-00000000000A", dr::v1::REPLICATION_MODE_REPLICA, "rp-x");
-  auto stub = agents_.stubs_["127.0.0.1:7003"] = std::make_shared<NiceMock<dr::v1::MockHostAgentServiceStub>>();
-  ON_CALL(*stub, GetInventory(_, _, _)).WillByDefault(DoAll(SetArgPointee<2>(inv), Return(grpc::Status::OK)));
+  *inv.add_virtual_machines() =
+      Vm("ABCDEF12-0000-4000-8000-00000000000A", dr::v1::REPLICATION_MODE_REPLICA, "rp-x");
+  auto stub = agents_.stubs_["127.0.0.1:7003"] =
+      std::make_shared<NiceMock<dr::v1::MockHostAgentServiceStub>>();
+  ON_CALL(*stub, GetInventory(_, _, _))
+      .WillByDefault(DoAll(SetArgPointee<2>(inv), Return(grpc::Status::OK)));
   ASSERT_TRUE(Register("hv-dr-9", "sites/dr", "127.0.0.1:7003", "reg-9").status.ok());
-  const std::string canonical = "hosts/hv-dr-9/virtualMachines/ABCDEF12-0000-4000-8000-00000000000A";
-  for (const std::string& name : {canonical, std::string("hosts/hv-dr-9/virtualMachines/abcdef12-0000-4000-8000-00000000000a"),
-                                  std::string("hosts/hv-dr-9/virtualMachines/{abcdef12-0000-4000-8000-00000000000a}"),
-                                  std::string("hosts/hv-dr-9/virtualMachines/{ABCDEF12-0000-4000-8000-00000000000A}")}) {
+  const std::string canonical =
+      "hosts/hv-dr-9/virtualMachines/ABCDEF12-0000-4000-8000-00000000000A";
+  for (const std::string& name :
+       {canonical,
+        std::string("hosts/hv-dr-9/virtualMachines/abcdef12-0000-4000-8000-00000000000a"),
+        std::string("hosts/hv-dr-9/virtualMachines/{abcdef12-0000-4000-8000-00000000000a}"),
+        std::string("hosts/hv-dr-9/virtualMachines/{ABCDEF12-0000-4000-8000-00000000000A}")}) {
     SCOPED_TRACE(name);
     grpc::ClientContext c;
     dr::v1::GetVirtualMachineRequest get;
@@ -761,7 +824,8 @@ TEST_F(ServerValidationTest, AnySpellingOfAVmGuidFindsTheVm) {
   // A failover naming the VM and its recovery point in other spellings.
   dr::v1::InitiateFailoverRequest r;
   r.set_virtual_machine("hosts/hv-dr-9/virtualMachines/{abcdef12-0000-4000-8000-00000000000a}");
-  r.set_recovery_point("hosts/hv-dr-9/virtualMachines/abcdef12-0000-4000-8000-00000000000A/recoveryPoints/rp-x");
+  r.set_recovery_point(
+      "hosts/hv-dr-9/virtualMachines/abcdef12-0000-4000-8000-00000000000A/recoveryPoints/rp-x");
   r.set_request_id("spelling-1");
   dr::v1::JobResponse out;
   grpc::ClientContext c4;
@@ -788,8 +852,9 @@ TEST_F(ServerValidationTest, AnySpellingOfAVmGuidFindsTheVm) {
 }
 
 TEST_F(ServerValidationTest, WhatIsNotAGuidIsRefusedNamingTheField) {
-  for (const char* guid : {"----", "{}", "0000000000000000000000000000000000000000000000000000000000000000",
-                           "1111111-10000-0000-0000-000000000001", "1111111X-0000-0000-0000-000000000001"}) {
+  for (const char* guid :
+       {"----", "{}", "0000000000000000000000000000000000000000000000000000000000000000",
+        "1111111-10000-0000-0000-000000000001", "1111111X-0000-0000-0000-000000000001"}) {
     SCOPED_TRACE(guid);
     Outcome get = Run([&](grpc::ClientContext* c) {
       dr::v1::GetVirtualMachineRequest r;
@@ -799,7 +864,8 @@ TEST_F(ServerValidationTest, WhatIsNotAGuidIsRefusedNamingTheField) {
     });
     EXPECT_EQ(get.status.code(), absl::StatusCode::kInvalidArgument);
     EXPECT_EQ(ErrorDetailOf(get.status).field(), "name");
-    Outcome failover = Failover(absl::StrCat("hosts/hv-dr-1/virtualMachines/", guid), "", "bad-guid");
+    Outcome failover =
+        Failover(absl::StrCat("hosts/hv-dr-1/virtualMachines/", guid), "", "bad-guid");
     EXPECT_EQ(failover.status.code(), absl::StatusCode::kInvalidArgument);
     EXPECT_EQ(ErrorDetailOf(failover.status).field(), "virtual_machine");
   }
@@ -826,11 +892,13 @@ TEST_F(ServerValidationTest, HealthIsPerServiceAndNotServingWhileTheStoreCannotW
   // A host whose inventory does not fit on a full disk.
   dr::v1::GetInventoryResponse big;
   for (int i = 0; i < 3000; ++i) {
-    *big.add_virtual_machines() =
-        Vm(absl::StrFormat("22222222-0000-4000-8000-%012d", i), dr::v1::REPLICATION_MODE_REPLICA, "rp");
+    *big.add_virtual_machines() = Vm(absl::StrFormat("22222222-0000-4000-8000-%012d", i),
+                                     dr::v1::REPLICATION_MODE_REPLICA, "rp");
   }
-  auto stub = agents_.stubs_["127.0.0.1:7004"] = std::make_shared<NiceMock<dr::v1::MockHostAgentServiceStub>>();
-  ON_CALL(*stub, GetInventory(_, _, _)).WillByDefault(DoAll(SetArgPointee<2>(big), Return(grpc::Status::OK)));
+  auto stub = agents_.stubs_["127.0.0.1:7004"] =
+      std::make_shared<NiceMock<dr::v1::MockHostAgentServiceStub>>();
+  ON_CALL(*stub, GetInventory(_, _, _))
+      .WillByDefault(DoAll(SetArgPointee<2>(big), Return(grpc::Status::OK)));
   ASSERT_TRUE(server_->StoreForTest()->LimitPagesForTest(1).ok());  // the disk is full now
   Outcome full = Register("hv-big", "sites/dr", "127.0.0.1:7004", "reg-big");
   EXPECT_EQ(full.status.code(), absl::StatusCode::kResourceExhausted) << full.status;
@@ -839,7 +907,8 @@ TEST_F(ServerValidationTest, HealthIsPerServiceAndNotServingWhileTheStoreCannotW
   }
   // Reads still work; a refusal of content does not make it healthy again.
   EXPECT_EQ(JobCount(), 1);
-  EXPECT_EQ(Failover("hosts/hv-dr-1/virtualMachines/{}", "", "x").status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Failover("hosts/hv-dr-1/virtualMachines/{}", "", "x").status.code(),
+            absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(status_of(""), grpc::health::v1::HealthCheckResponse::NOT_SERVING);
   // Space again: the next write succeeds and the server is healthy.
   ASSERT_TRUE(server_->StoreForTest()->LimitPagesForTest(0).ok());
@@ -857,7 +926,8 @@ TEST_F(ServerValidationTest, HealthIsPerServiceAndNotServingWhileTheStoreCannotW
   grpc::health::v1::HealthCheckRequest unknown;
   unknown.set_service("dr.v1.NoSuchService");
   grpc::health::v1::HealthCheckResponse unknown_out;
-  EXPECT_EQ(health->Check(&unknown_context, unknown, &unknown_out).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(health->Check(&unknown_context, unknown, &unknown_out).error_code(),
+            grpc::StatusCode::NOT_FOUND);
 }
 
 TEST_F(ServerValidationTest, RequestOverTheSizeLimitIsRefusedWithAnErrorDetail) {
@@ -869,7 +939,8 @@ TEST_F(ServerValidationTest, RequestOverTheSizeLimitIsRefusedWithAnErrorDetail) 
   failover.set_request_id("big-1");
   failover.set_requester(big);
   dr::v1::JobResponse job;
-  Outcome out = Run([&](grpc::ClientContext* c) { return failover_->InitiateFailover(c, failover, &job); });
+  Outcome out =
+      Run([&](grpc::ClientContext* c) { return failover_->InitiateFailover(c, failover, &job); });
   EXPECT_EQ(out.status.code(), absl::StatusCode::kInvalidArgument) << out.status;
   EXPECT_EQ(ErrorDetailOf(out.status).field(), "request") << out.status;
   EXPECT_EQ(ErrorDetailOf(out.status).reason(), "REQUEST_TOO_LARGE");

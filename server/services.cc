@@ -4,9 +4,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
-#include "common/serial_write_reactor.h"
 #include "common/hyperv_rules.h"
 #include "common/hyperv_status.h"
+#include "common/serial_write_reactor.h"
 #include "common/status_macros.h"
 #include "server/jobs.h"
 #include "server/names.h"
@@ -60,7 +60,8 @@ grpc::ServerUnaryReactor* TopologyServiceImpl::RegisterHost(grpc::CallbackServer
 }
 
 grpc::ServerUnaryReactor* TopologyServiceImpl::GetHost(grpc::CallbackServerContext* c,
-                                                       const dr::v1::GetHostRequest* r, dr::v1::Host* out) {
+                                                       const dr::v1::GetHostRequest* r,
+                                                       dr::v1::Host* out) {
   if (auto* big = TooLarge(c, *r, limits_.max_request_bytes, out)) return big;
   return Reply(c, server::GetHost(store_, *r), out);
 }
@@ -77,14 +78,14 @@ grpc::ServerUnaryReactor* TopologyServiceImpl::DeleteHost(grpc::CallbackServerCo
                                                           dr::v1::DeleteHostResponse* out) {
   if (auto* big = TooLarge(c, *r, limits_.max_request_bytes, out)) return big;
   grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
-  topology_->DeleteHostAsync(*r, [reactor, c](const absl::Status& s) {
-    reactor->Finish(ApiGrpcStatus(s, c));
-  });
+  topology_->DeleteHostAsync(
+      *r, [reactor, c](const absl::Status& s) { reactor->Finish(ApiGrpcStatus(s, c)); });
   return reactor;
 }
 
 grpc::ServerUnaryReactor* TopologyServiceImpl::SyncHost(grpc::CallbackServerContext* c,
-                                                        const dr::v1::SyncHostRequest* r, dr::v1::Host* out) {
+                                                        const dr::v1::SyncHostRequest* r,
+                                                        dr::v1::Host* out) {
   if (auto* big = TooLarge(c, *r, limits_.max_request_bytes, out)) return big;
   grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
   topology_->SyncHostAsync(r->name(), [reactor, c, out](const absl::StatusOr<dr::v1::Host>& host) {
@@ -101,9 +102,9 @@ grpc::ServerUnaryReactor* TopologyServiceImpl::ListSites(grpc::CallbackServerCon
   return Reply(c, server::ListSites(store_, *r), out);
 }
 
-grpc::ServerUnaryReactor* TopologyServiceImpl::GetVirtualMachine(grpc::CallbackServerContext* c,
-                                                                 const dr::v1::GetVirtualMachineRequest* r,
-                                                                 dr::v1::VirtualMachine* out) {
+grpc::ServerUnaryReactor* TopologyServiceImpl::GetVirtualMachine(
+    grpc::CallbackServerContext* c, const dr::v1::GetVirtualMachineRequest* r,
+    dr::v1::VirtualMachine* out) {
   if (auto* big = TooLarge(c, *r, limits_.max_request_bytes, out)) return big;
   return Reply(c, server::GetVirtualMachine(store_, *r), out);
 }
@@ -122,9 +123,9 @@ grpc::ServerUnaryReactor* TopologyServiceImpl::ListReplicationRelationships(
   return Reply(c, server::ListReplicationRelationships(store_, *r), out);
 }
 
-grpc::ServerUnaryReactor* TopologyServiceImpl::ListRecoveryPoints(grpc::CallbackServerContext* c,
-                                                                  const dr::v1::ListRecoveryPointsRequest* r,
-                                                                  dr::v1::ListRecoveryPointsResponse* out) {
+grpc::ServerUnaryReactor* TopologyServiceImpl::ListRecoveryPoints(
+    grpc::CallbackServerContext* c, const dr::v1::ListRecoveryPointsRequest* r,
+    dr::v1::ListRecoveryPointsResponse* out) {
   if (auto* big = TooLarge(c, *r, limits_.max_request_bytes, out)) return big;
   return Reply(c, server::ListRecoveryPoints(store_, *r), out);
 }
@@ -144,16 +145,18 @@ grpc::ServerUnaryReactor* FailoverServiceImpl::Submit(grpc::CallbackServerContex
   return reactor;
 }
 
-#define HVDR_FAILOVER_METHOD(Method, Type, Extra)                                              \
-  grpc::ServerUnaryReactor* FailoverServiceImpl::Method(                                       \
-      grpc::CallbackServerContext* c, const dr::v1::Method##Request* r, dr::v1::JobResponse* out) { \
-    if (auto* big = TooLarge(c, *r, limits_.max_request_bytes, out)) return big;               \
-    OperationRequest op = MakeOperationRequest(dr::v1::Type, #Method, *r);                     \
-    Extra;                                                                                     \
-    return Submit(c, op, out);                                                                 \
+#define HVDR_FAILOVER_METHOD(Method, Type, Extra)                                         \
+  grpc::ServerUnaryReactor* FailoverServiceImpl::Method(grpc::CallbackServerContext* c,   \
+                                                        const dr::v1::Method##Request* r, \
+                                                        dr::v1::JobResponse* out) {       \
+    if (auto* big = TooLarge(c, *r, limits_.max_request_bytes, out)) return big;          \
+    OperationRequest op = MakeOperationRequest(dr::v1::Type, #Method, *r);                \
+    Extra;                                                                                \
+    return Submit(c, op, out);                                                            \
   }
 
-HVDR_FAILOVER_METHOD(InitiateFailover, JOB_TYPE_INITIATE_FAILOVER, op.recovery_point = r->recovery_point())
+HVDR_FAILOVER_METHOD(InitiateFailover, JOB_TYPE_INITIATE_FAILOVER,
+                     op.recovery_point = r->recovery_point())
 HVDR_FAILOVER_METHOD(RevertFailover, JOB_TYPE_REVERT_FAILOVER, (void)0)
 HVDR_FAILOVER_METHOD(CommitFailover, JOB_TYPE_COMMIT_FAILOVER, (void)0)
 HVDR_FAILOVER_METHOD(StartTestFailover, JOB_TYPE_INITIATE_TEST_REPLICA,
@@ -203,7 +206,8 @@ class WatchReactor final : public SerialWriteReactor<dr::v1::WatchJobResponse>, 
       StartLocked(job);
       return;
     }
-    if (!queue_.empty() && queue_.back().state() == job.state() && !IsTerminalJobState(job.state())) {
+    if (!queue_.empty() && queue_.back().state() == job.state() &&
+        !IsTerminalJobState(job.state())) {
       queue_.back() = job;
     } else {
       queue_.push_back(job);
@@ -271,7 +275,8 @@ grpc::ServerUnaryReactor* JobServiceImpl::ListJobs(grpc::CallbackServerContext* 
     JobFilter f;
     for (int s : r->states()) {
       if (s < 2 || s > 11) {
-        return InvalidParameter("states", "UNKNOWN_VALUE", absl::StrCat(s, " is not a JobState (2-11)"));
+        return InvalidParameter("states", "UNKNOWN_VALUE",
+                                absl::StrCat(s, " is not a JobState (2-11)"));
       }
       f.states.push_back(static_cast<dr::v1::JobState>(s));
     }
@@ -289,7 +294,8 @@ grpc::ServerUnaryReactor* JobServiceImpl::ListJobs(grpc::CallbackServerContext* 
       RETURN_IF_ERROR(ParseHostName("host", r->host()).status());
       f.host = r->host();
     }
-    ASSIGN_OR_RETURN(Page<dr::v1::Job> page, Api(store_->ListJobs(f, {r->page_size(), r->page_token()})));
+    ASSIGN_OR_RETURN(Page<dr::v1::Job> page,
+                     Api(store_->ListJobs(f, {r->page_size(), r->page_token()})));
     dr::v1::ListJobsResponse resp;
     for (auto& j : page.items) *resp.add_jobs() = std::move(j);
     resp.set_next_page_token(page.next_page_token);
@@ -305,8 +311,9 @@ grpc::ServerUnaryReactor* JobServiceImpl::ListJobEvents(grpc::CallbackServerCont
   auto result = [&]() -> absl::StatusOr<dr::v1::ListJobEventsResponse> {
     RETURN_IF_ERROR(CheckJobName("parent", r->parent()));
     RETURN_IF_ERROR(CheckPageSize(r->page_size()));
-    ASSIGN_OR_RETURN(auto page, Found(Api(store_->ListJobEvents(r->parent(), {r->page_size(), r->page_token()})),
-                                      "parent", r->parent()));
+    ASSIGN_OR_RETURN(
+        auto page, Found(Api(store_->ListJobEvents(r->parent(), {r->page_size(), r->page_token()})),
+                         "parent", r->parent()));
     dr::v1::ListJobEventsResponse resp;
     for (auto& e : page.items) *resp.add_job_events() = std::move(e);
     resp.set_next_page_token(page.next_page_token);
@@ -334,7 +341,8 @@ grpc::ServerWriteReactor<dr::v1::WatchJobResponse>* JobServiceImpl::WatchJob(
 }
 
 grpc::ServerUnaryReactor* JobServiceImpl::CancelJob(grpc::CallbackServerContext* c,
-                                                    const dr::v1::CancelJobRequest* r, dr::v1::Job* out) {
+                                                    const dr::v1::CancelJobRequest* r,
+                                                    dr::v1::Job* out) {
   if (auto* big = TooLarge(c, *r, limits_.max_request_bytes, out)) return big;
   grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
   work_->Schedule([this, reactor, c, r, out] {
@@ -346,12 +354,14 @@ grpc::ServerUnaryReactor* JobServiceImpl::CancelJob(grpc::CallbackServerContext*
 }
 
 grpc::ServerUnaryReactor* JobServiceImpl::AbandonJob(grpc::CallbackServerContext* c,
-                                                     const dr::v1::AbandonJobRequest* r, dr::v1::Job* out) {
+                                                     const dr::v1::AbandonJobRequest* r,
+                                                     dr::v1::Job* out) {
   grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
-  server::AbandonJob(writer_, dispatcher_, clock_, *r, [reactor, c, out](const absl::StatusOr<dr::v1::Job>& job) {
-    if (job.ok()) *out = *job;
-    reactor->Finish(ApiGrpcStatus(job.status(), c));
-  });
+  server::AbandonJob(writer_, dispatcher_, clock_, *r,
+                     [reactor, c, out](const absl::StatusOr<dr::v1::Job>& job) {
+                       if (job.ok()) *out = *job;
+                       reactor->Finish(ApiGrpcStatus(job.status(), c));
+                     });
   return reactor;
 }
 

@@ -5,10 +5,10 @@
 #ifndef HVDR_SERVER_SERVICES_H_
 #define HVDR_SERVER_SERVICES_H_
 
+#include "common/executor.h"
 #include "dr/v1/failover_service.grpc.pb.h"
 #include "dr/v1/job_service.grpc.pb.h"
 #include "dr/v1/topology_service.grpc.pb.h"
-#include "common/executor.h"
 #include "server/dispatcher.h"
 #include "server/failover.h"
 #include "server/job_hub.h"
@@ -34,13 +34,15 @@ class TopologyServiceImpl final : public dr::v1::TopologyService::CallbackServic
  public:
   TopologyServiceImpl(Topology* topology, Store* store, const ApiLimits& limits = ApiLimits())
       : topology_(topology), store_(store), limits_(limits) {}
-  grpc::ServerUnaryReactor* RegisterHost(grpc::CallbackServerContext*, const dr::v1::RegisterHostRequest*,
+  grpc::ServerUnaryReactor* RegisterHost(grpc::CallbackServerContext*,
+                                         const dr::v1::RegisterHostRequest*,
                                          dr::v1::Host*) override;
   grpc::ServerUnaryReactor* GetHost(grpc::CallbackServerContext*, const dr::v1::GetHostRequest*,
                                     dr::v1::Host*) override;
   grpc::ServerUnaryReactor* ListHosts(grpc::CallbackServerContext*, const dr::v1::ListHostsRequest*,
                                       dr::v1::ListHostsResponse*) override;
-  grpc::ServerUnaryReactor* DeleteHost(grpc::CallbackServerContext*, const dr::v1::DeleteHostRequest*,
+  grpc::ServerUnaryReactor* DeleteHost(grpc::CallbackServerContext*,
+                                       const dr::v1::DeleteHostRequest*,
                                        dr::v1::DeleteHostResponse*) override;
   grpc::ServerUnaryReactor* SyncHost(grpc::CallbackServerContext*, const dr::v1::SyncHostRequest*,
                                      dr::v1::Host*) override;
@@ -90,9 +92,9 @@ class FailoverServiceImpl final : public dr::v1::FailoverService::CallbackServic
   grpc::ServerUnaryReactor* SetFailoverNetworkAdapterSettings(
       grpc::CallbackServerContext*, const dr::v1::SetFailoverNetworkAdapterSettingsRequest*,
       dr::v1::JobResponse*) override;
-  grpc::ServerUnaryReactor* PrepareForPlannedFailover(grpc::CallbackServerContext*,
-                                                      const dr::v1::PrepareForPlannedFailoverRequest*,
-                                                      dr::v1::JobResponse*) override;
+  grpc::ServerUnaryReactor* PrepareForPlannedFailover(
+      grpc::CallbackServerContext*, const dr::v1::PrepareForPlannedFailoverRequest*,
+      dr::v1::JobResponse*) override;
   grpc::ServerUnaryReactor* StartVirtualMachine(grpc::CallbackServerContext*,
                                                 const dr::v1::StartVirtualMachineRequest*,
                                                 dr::v1::JobResponse*) override;
@@ -126,15 +128,15 @@ class JobServiceImpl final : public dr::v1::JobService::CallbackService {
                                    dr::v1::Job*) override;
   grpc::ServerUnaryReactor* ListJobs(grpc::CallbackServerContext*, const dr::v1::ListJobsRequest*,
                                      dr::v1::ListJobsResponse*) override;
-  grpc::ServerWriteReactor<dr::v1::WatchJobResponse>* WatchJob(grpc::CallbackServerContext*,
-                                                               const dr::v1::WatchJobRequest*) override;
+  grpc::ServerWriteReactor<dr::v1::WatchJobResponse>* WatchJob(
+      grpc::CallbackServerContext*, const dr::v1::WatchJobRequest*) override;
   grpc::ServerUnaryReactor* ListJobEvents(grpc::CallbackServerContext*,
                                           const dr::v1::ListJobEventsRequest*,
                                           dr::v1::ListJobEventsResponse*) override;
   grpc::ServerUnaryReactor* CancelJob(grpc::CallbackServerContext*, const dr::v1::CancelJobRequest*,
                                       dr::v1::Job*) override;
-  grpc::ServerUnaryReactor* AbandonJob(grpc::CallbackServerContext*, const dr::v1::AbandonJobRequest*,
-                                       dr::v1::Job*) override;
+  grpc::ServerUnaryReactor* AbandonJob(grpc::CallbackServerContext*,
+                                       const dr::v1::AbandonJobRequest*, dr::v1::Job*) override;
 
  private:
   Store* const store_;

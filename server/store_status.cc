@@ -15,28 +15,22 @@ absl::Status ApiStatus(const absl::Status& status) {
   const RefusalInfo refusal = RefusalOf(status);
   const absl::string_view message = status.message();
   switch (refusal.kind) {
-    case Refusal::kNone:
-      return status;
-    case Refusal::kInvalidRecord:
-      return InvalidParameter(refusal.subject, refusal.other, message);
+    case Refusal::kNone: return status;
+    case Refusal::kInvalidRecord: return InvalidParameter(refusal.subject, refusal.other, message);
     case Refusal::kHostExists:
       return ErrorWithDetail(absl::StatusCode::kAlreadyExists, dr::v1::RETURN_CODE_SYSTEM_IN_USE,
                              "host_id", "HOST_EXISTS", absl::StrCat("host_id: ", message));
-    case Refusal::kHostBusy:
-      return InvalidState("name", "HOST_BUSY", message);
+    case Refusal::kHostBusy: return InvalidState("name", "HOST_BUSY", message);
     case Refusal::kVmClaimed:
       return HyperVError(dr::v1::RETURN_CODE_SYSTEM_IN_USE, "virtual_machine", "VM_BUSY", message);
     case Refusal::kRequestReused:
       return InvalidParameter("request_id", "REQUEST_ID_REUSED", message);
     case Refusal::kBadPageToken:
-      return InvalidParameter("page_token", refusal.other.empty() ? "INVALID_PAGE_TOKEN" : refusal.other,
-                              message);
-    case Refusal::kJobEnded:
-      return InvalidState("state", "JOB_TERMINAL", message);
-    case Refusal::kJobStateBehind:
-      return InvalidState("state", "JOB_STATE_BACKWARDS", message);
-    case Refusal::kJobOutcomeKnown:
-      return InvalidState("return_code", "JOB_STATUS_KNOWN", message);
+      return InvalidParameter(
+          "page_token", refusal.other.empty() ? "INVALID_PAGE_TOKEN" : refusal.other, message);
+    case Refusal::kJobEnded: return InvalidState("state", "JOB_TERMINAL", message);
+    case Refusal::kJobStateBehind: return InvalidState("state", "JOB_STATE_BACKWARDS", message);
+    case Refusal::kJobOutcomeKnown: return InvalidState("return_code", "JOB_STATUS_KNOWN", message);
   }
   return status;
 }
@@ -51,7 +45,8 @@ absl::Status DatabaseStatus(const absl::Status& status) {
   dr::v1::ReturnCode code = dr::v1::RETURN_CODE_FAILED;
   if (problem == kDbDirectoryMissing) {
     code = dr::v1::RETURN_CODE_FILE_NOT_FOUND;
-  } else if (problem == kDbUnreadable || problem == kDbReadOnly || problem == kDbDirectoryReadOnly) {
+  } else if (problem == kDbUnreadable || problem == kDbReadOnly ||
+             problem == kDbDirectoryReadOnly) {
     code = dr::v1::RETURN_CODE_ACCESS_DENIED;
   } else if (problem == kDbIsDirectory || problem == kDbNotAFile || problem == kDbForeign) {
     code = dr::v1::RETURN_CODE_INVALID_PARAMETER;

@@ -24,24 +24,30 @@ TEST(StoreStatusTest, EveryRefusalIsSaidInTheApisTerms) {
        absl::StatusCode::kInvalidArgument, dr::v1::RETURN_CODE_INVALID_PARAMETER,
        "virtual_machines[2].vm_id", "DUPLICATE"},
       {Refuse(absl::StatusCode::kAlreadyExists, Refusal::kHostExists, "hosts/a", "", "taken"),
-       absl::StatusCode::kAlreadyExists, dr::v1::RETURN_CODE_SYSTEM_IN_USE, "host_id", "HOST_EXISTS"},
+       absl::StatusCode::kAlreadyExists, dr::v1::RETURN_CODE_SYSTEM_IN_USE, "host_id",
+       "HOST_EXISTS"},
       {Refuse(absl::StatusCode::kFailedPrecondition, Refusal::kHostBusy, "vm", "jobs/1", "busy"),
-       absl::StatusCode::kFailedPrecondition, dr::v1::RETURN_CODE_INVALID_STATE, "name", "HOST_BUSY"},
+       absl::StatusCode::kFailedPrecondition, dr::v1::RETURN_CODE_INVALID_STATE, "name",
+       "HOST_BUSY"},
       {Refuse(absl::StatusCode::kAborted, Refusal::kVmClaimed, "vm", "jobs/1", "claimed"),
        absl::StatusCode::kAborted, dr::v1::RETURN_CODE_SYSTEM_IN_USE, "virtual_machine", "VM_BUSY"},
       {Refuse(absl::StatusCode::kInvalidArgument, Refusal::kRequestReused, "r1", "m", "reused"),
        absl::StatusCode::kInvalidArgument, dr::v1::RETURN_CODE_INVALID_PARAMETER, "request_id",
        "REQUEST_ID_REUSED"},
-      {Refuse(absl::StatusCode::kInvalidArgument, Refusal::kBadPageToken, "", "PAGE_TOKEN_OF_ANOTHER_QUERY",
-              "other"),
+      {Refuse(absl::StatusCode::kInvalidArgument, Refusal::kBadPageToken, "",
+              "PAGE_TOKEN_OF_ANOTHER_QUERY", "other"),
        absl::StatusCode::kInvalidArgument, dr::v1::RETURN_CODE_INVALID_PARAMETER, "page_token",
        "PAGE_TOKEN_OF_ANOTHER_QUERY"},
-      {Refuse(absl::StatusCode::kFailedPrecondition, Refusal::kJobEnded, "jobs/1", "JOB_STATE_COMPLETED", "ended"),
-       absl::StatusCode::kFailedPrecondition, dr::v1::RETURN_CODE_INVALID_STATE, "state", "JOB_TERMINAL"},
-      {Refuse(absl::StatusCode::kFailedPrecondition, Refusal::kJobStateBehind, "jobs/1", "", "behind"),
+      {Refuse(absl::StatusCode::kFailedPrecondition, Refusal::kJobEnded, "jobs/1",
+              "JOB_STATE_COMPLETED", "ended"),
+       absl::StatusCode::kFailedPrecondition, dr::v1::RETURN_CODE_INVALID_STATE, "state",
+       "JOB_TERMINAL"},
+      {Refuse(absl::StatusCode::kFailedPrecondition, Refusal::kJobStateBehind, "jobs/1", "",
+              "behind"),
        absl::StatusCode::kFailedPrecondition, dr::v1::RETURN_CODE_INVALID_STATE, "state",
        "JOB_STATE_BACKWARDS"},
-      {Refuse(absl::StatusCode::kFailedPrecondition, Refusal::kJobOutcomeKnown, "jobs/1", "0", "known"),
+      {Refuse(absl::StatusCode::kFailedPrecondition, Refusal::kJobOutcomeKnown, "jobs/1", "0",
+              "known"),
        absl::StatusCode::kFailedPrecondition, dr::v1::RETURN_CODE_INVALID_STATE, "return_code",
        "JOB_STATUS_KNOWN"},
   };
@@ -59,22 +65,23 @@ TEST(StoreStatusTest, EveryRefusalIsSaidInTheApisTerms) {
 }
 
 TEST(StoreStatusTest, OtherStatusesPassUnchanged) {
-  for (const absl::Status& s :
-       {absl::OkStatus(), absl::NotFoundError("hosts/x not found"), absl::ResourceExhaustedError("disk full"),
-        InvalidParameter("host_id", "MISSING", "is required")}) {
+  for (const absl::Status& s : {absl::OkStatus(), absl::NotFoundError("hosts/x not found"),
+                                absl::ResourceExhaustedError("disk full"),
+                                InvalidParameter("host_id", "MISSING", "is required")}) {
     EXPECT_EQ(ApiStatus(s), s);
   }
 }
 
 TEST(StoreStatusTest, DatabaseProblemsBecomeStartupErrorsNamingTheDb) {
-  const absl::Status s = DatabaseStatus(DbProblem(absl::StatusCode::kFailedPrecondition, kDbInUse,
-                                                  "database /x.db: in use"));
+  const absl::Status s = DatabaseStatus(
+      DbProblem(absl::StatusCode::kFailedPrecondition, kDbInUse, "database /x.db: in use"));
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(s.message(), "database /x.db: in use");
   EXPECT_EQ(ErrorDetailOf(s).field(), "db");
   EXPECT_EQ(ErrorDetailOf(s).reason(), kDbInUse);
   EXPECT_EQ(ErrorDetailOf(s).return_code(), dr::v1::RETURN_CODE_SYSTEM_IN_USE);
-  EXPECT_EQ(ErrorDetailOf(DatabaseStatus(DbProblem(absl::StatusCode::kDataLoss, kDbNotSqlite, "x"))).return_code(),
+  EXPECT_EQ(ErrorDetailOf(DatabaseStatus(DbProblem(absl::StatusCode::kDataLoss, kDbNotSqlite, "x")))
+                .return_code(),
             dr::v1::RETURN_CODE_INCORRECT_DATA_TYPE);
   const absl::Status plain = absl::InternalError("boom");
   EXPECT_EQ(DatabaseStatus(plain), plain);

@@ -16,10 +16,11 @@ absl::Status StreamLimiter::Acquire(const std::string& peer) {
   }
   int& mine = per_peer_[peer];
   if (options_.max_per_peer > 0 && mine >= options_.max_per_peer) {
-    return Exhausted("request", "TOO_MANY_STREAMS_FROM_CLIENT",
-                     absl::StrCat("this connection already has ", mine,
-                                  " streams of this kind open (the limit); close some or retry later"),
-                     options_.retry_after);
+    return Exhausted(
+        "request", "TOO_MANY_STREAMS_FROM_CLIENT",
+        absl::StrCat("this connection already has ", mine,
+                     " streams of this kind open (the limit); close some or retry later"),
+        options_.retry_after);
   }
   ++mine;
   ++total_;

@@ -6,11 +6,11 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "absl/synchronization/notification.h"
 #include "absl/types/optional.h"
-#include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
-#include "absl/strings/strip.h"
 #include "common/hyperv_status.h"
 #include "common/proto_time.h"
 #include "common/status_macros.h"
@@ -41,7 +41,8 @@ absl::StatusOr<dr::v1::Host> GetHost(Store* store, const dr::v1::GetHostRequest&
   return host;
 }
 
-absl::StatusOr<dr::v1::ListSitesResponse> ListSites(Store* store, const dr::v1::ListSitesRequest& r) {
+absl::StatusOr<dr::v1::ListSitesResponse> ListSites(Store* store,
+                                                    const dr::v1::ListSitesRequest& r) {
   RETURN_IF_ERROR(CheckPageSize(r.page_size()));
   ASSIGN_OR_RETURN(Page<dr::v1::Site> page, Api(store->ListSites({r.page_size(), r.page_token()})));
   dr::v1::ListSitesResponse resp;
@@ -50,8 +51,8 @@ absl::StatusOr<dr::v1::ListSitesResponse> ListSites(Store* store, const dr::v1::
   return resp;
 }
 
-absl::StatusOr<dr::v1::VirtualMachine> GetVirtualMachine(Store* store,
-                                                         const dr::v1::GetVirtualMachineRequest& r) {
+absl::StatusOr<dr::v1::VirtualMachine> GetVirtualMachine(
+    Store* store, const dr::v1::GetVirtualMachineRequest& r) {
   ASSIGN_OR_RETURN(VmName vm, ParseVmName("name", r.name()));
   absl::StatusOr<dr::v1::VirtualMachine> found = store->GetVirtualMachine(vm.name());
   if (!found.ok()) return NotFoundAs(found.status(), "name", r.name());
@@ -108,7 +109,8 @@ void Topology::ForgetAgentIfUnused(const std::string& address) {
 
 void Topology::RegisterHostAsync(const dr::v1::RegisterHostRequest& request, HostDone done) {
   // The host's record is a write (an fsync): not on the caller's thread.
-  work_.Schedule([this, request, done = std::move(done)]() mutable { Register(request, std::move(done)); });
+  work_.Schedule(
+      [this, request, done = std::move(done)]() mutable { Register(request, std::move(done)); });
 }
 
 void Topology::DeleteHostAsync(const dr::v1::DeleteHostRequest& request,
@@ -127,7 +129,8 @@ void Topology::Register(const dr::v1::RegisterHostRequest& r, HostDone done) {
     RETURN_IF_ERROR(CheckRegisterHostRequest(r));
     dr::v1::RegisterHostRequest fp = r;
     fp.clear_request_id();
-    const RequestKey key{r.request_id(), "dr.v1.TopologyService/RegisterHost", fp.SerializeAsString()};
+    const RequestKey key{r.request_id(), "dr.v1.TopologyService/RegisterHost",
+                         fp.SerializeAsString()};
     dr::v1::Host host;
     host.set_name(HostName(r.host_id()));
     host.set_site(r.site());
@@ -148,13 +151,15 @@ void Topology::Register(const dr::v1::RegisterHostRequest& r, HostDone done) {
   }();
   if (!registered.ok()) return done(ApiStatus(registered.status()));
   if (registered->answer.has_value()) return done(*registered->answer);
-  SyncHostAsync(registered->name, [done = std::move(done)](const absl::StatusOr<dr::v1::Host>& synced) {
-    if (synced.ok() || ErrorDetailOf(synced.status()).field() != "name") return done(synced);
-    // RegisterHost has no field `name`: its host is `host_id`.
-    absl::string_view message = synced.status().message();
-    absl::ConsumePrefix(&message, "name: ");
-    done(Restated(synced.status(), "host_id", "", message));
-  });
+  SyncHostAsync(registered->name,
+                [done = std::move(done)](const absl::StatusOr<dr::v1::Host>& synced) {
+                  if (synced.ok() || ErrorDetailOf(synced.status()).field() != "name")
+                    return done(synced);
+                  // RegisterHost has no field `name`: its host is `host_id`.
+                  absl::string_view message = synced.status().message();
+                  absl::ConsumePrefix(&message, "name: ");
+                  done(Restated(synced.status(), "host_id", "", message));
+                });
 }
 
 namespace {
@@ -190,7 +195,8 @@ absl::Status Topology::DeleteHost(const dr::v1::DeleteHostRequest& r) {
   absl::StatusOr<dr::v1::Host> doomed = store_->GetHost(r.name());
   absl::StatusOr<bool> deleted = store_->DeleteHost(r.name(), &key);
   if (deleted.status().code() == absl::StatusCode::kNotFound) {
-    return NotFoundParameter("name", "HOST_NOT_FOUND", absl::StrCat(r.name(), " is not registered"));
+    return NotFoundParameter("name", "HOST_NOT_FOUND",
+                             absl::StrCat(r.name(), " is not registered"));
   }
   RETURN_IF_ERROR(ApiStatus(deleted.status()));
   if (!*deleted) spdlog::info("{}: removed with its inventory", r.name());
@@ -230,7 +236,8 @@ void Topology::SyncHostAsync(const std::string& name, HostDone done) {
 void Topology::StartSync(const std::string& name) {
   absl::StatusOr<dr::v1::Host> host = store_->GetHost(name);
   if (host.status().code() == absl::StatusCode::kNotFound) {
-    return Finish(name, NotFoundParameter("name", "HOST_NOT_FOUND", absl::StrCat(name, " is not registered")));
+    return Finish(name, NotFoundParameter("name", "HOST_NOT_FOUND",
+                                          absl::StrCat(name, " is not registered")));
   }
   if (!host.ok()) return Finish(name, host.status());
   auto call = std::make_shared<InventoryCall>();
@@ -284,7 +291,8 @@ void Topology::Finish(const std::string& name, const absl::StatusOr<dr::v1::Host
   if (again) StartSync(name);
 }
 
-absl::StatusOr<dr::v1::Host> Topology::Record(const InventoryCall& call, const grpc::Status& status) {
+absl::StatusOr<dr::v1::Host> Topology::Record(const InventoryCall& call,
+                                              const grpc::Status& status) {
   const std::string& name = call.name;
   const dr::v1::Host& host = call.host;
   // The inventory is refused and the host flagged, its inventory kept.
@@ -307,7 +315,8 @@ absl::StatusOr<dr::v1::Host> Topology::Record(const InventoryCall& call, const g
                                         status.error_message(), " (", status.error_code(), ")"));
     contact.clear_last_contact_time();
     if (host.reachability() != dr::v1::REACHABILITY_UNREACHABLE) {
-      spdlog::warn("{}: unreachable: {}; keeping its last known inventory", name, contact.last_error());
+      spdlog::warn("{}: unreachable: {}; keeping its last known inventory", name,
+                   contact.last_error());
     }
     RETURN_IF_ERROR(store_->UpdateHostContact(contact));
     return store_->GetHost(name);
@@ -315,17 +324,18 @@ absl::StatusOr<dr::v1::Host> Topology::Record(const InventoryCall& call, const g
   const dr::v1::GetInventoryResponse& inventory = call.response;
   if (!host.hypervisor_host_name().empty() && !inventory.host_name().empty() &&
       !absl::EqualsIgnoreCase(inventory.host_name(), host.hypervisor_host_name())) {
-    return flag(dr::v1::REACHABILITY_WRONG_HOST,
-                absl::StrCat("the agent at ", host.agent_address(), " reports host \"",
-                             inventory.host_name(), "\", but ", name, " is \"",
-                             host.hypervisor_host_name(),
-                             "\": another host answers at that address; fix the address (or "
-                             "delete and register the host again)"));
+    return flag(
+        dr::v1::REACHABILITY_WRONG_HOST,
+        absl::StrCat("the agent at ", host.agent_address(), " reports host \"",
+                     inventory.host_name(), "\", but ", name, " is \"", host.hypervisor_host_name(),
+                     "\": another host answers at that address; fix the address (or "
+                     "delete and register the host again)"));
   }
   if (inventory.virtual_machines().empty()) {
     VirtualMachineFilter on_host;
     on_host.host = name;
-    absl::StatusOr<Page<dr::v1::VirtualMachine>> stored = store_->ListVirtualMachines(on_host, {1, ""});
+    absl::StatusOr<Page<dr::v1::VirtualMachine>> stored =
+        store_->ListVirtualMachines(on_host, {1, ""});
     if (stored.ok() && !stored->items.empty()) {
       return flag(dr::v1::REACHABILITY_REACHABLE,
                   absl::StrCat("the agent at ", host.agent_address(),
@@ -337,7 +347,8 @@ absl::StatusOr<dr::v1::Host> Topology::Record(const InventoryCall& call, const g
                                                    inventory.virtual_machines().end());
   absl::Status replaced = store_->ReplaceInventory(name, vms, call.asked);
   if (!replaced.ok()) {
-    spdlog::error("{}: inventory from {} rejected: {}", name, host.agent_address(), replaced.ToString());
+    spdlog::error("{}: inventory from {} rejected: {}", name, host.agent_address(),
+                  replaced.ToString());
     // The store names the inventory's fields (virtual_machines[i].vm_id),
     // which are the agent's, not the caller's: the caller's field is the
     // host, and the fault is the agent's data.
@@ -390,13 +401,15 @@ absl::StatusOr<dr::v1::ListVirtualMachinesResponse> Topology::ListVirtualMachine
   }
   for (int s : r.replication_states()) {
     if (!dr::v1::ReplicationState_IsValid(s)) {
-      return InvalidParameter("replication_states", "UNKNOWN_VALUE", absl::StrCat(s, " is not a ReplicationState"));
+      return InvalidParameter("replication_states", "UNKNOWN_VALUE",
+                              absl::StrCat(s, " is not a ReplicationState"));
     }
     f.replication_states.push_back(static_cast<dr::v1::ReplicationState>(s));
   }
   for (int h : r.replication_healths()) {
     if (!dr::v1::ReplicationHealth_IsValid(h)) {
-      return InvalidParameter("replication_healths", "UNKNOWN_VALUE", absl::StrCat(h, " is not a ReplicationHealth"));
+      return InvalidParameter("replication_healths", "UNKNOWN_VALUE",
+                              absl::StrCat(h, " is not a ReplicationHealth"));
     }
     f.replication_healths.push_back(static_cast<dr::v1::ReplicationHealth>(h));
   }
@@ -428,9 +441,10 @@ void Topology::StartPeriodicSync() {
           absl::MutexLock lock(&round_mu);
           ++pending;
         }
-        SyncHostAsync(h.name(), [&round_mu, &pending, name = h.name()](
-                                    const absl::StatusOr<dr::v1::Host>& synced) {
-          if (!synced.ok()) spdlog::warn("periodic sync of {}: {}", name, synced.status().ToString());
+        SyncHostAsync(h.name(), [&round_mu, &pending,
+                                 name = h.name()](const absl::StatusOr<dr::v1::Host>& synced) {
+          if (!synced.ok())
+            spdlog::warn("periodic sync of {}: {}", name, synced.status().ToString());
           absl::MutexLock lock(&round_mu);
           --pending;
         });

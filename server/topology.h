@@ -15,8 +15,8 @@
 #include <grpcpp/grpcpp.h>
 
 #include "absl/status/statusor.h"
-#include "absl/synchronization/notification.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "common/clock.h"
 #include "common/executor.h"
 #include "dr/v1/topology_service.pb.h"
@@ -123,7 +123,7 @@ class Topology {
   std::thread syncer_;
   absl::Mutex mu_;
   std::map<std::string, Syncing> syncing_ ABSL_GUARDED_BY(mu_);
-  int in_flight_ ABSL_GUARDED_BY(mu_) = 0;  // agent calls not yet recorded
+  int in_flight_ ABSL_GUARDED_BY(mu_) = 0;     // agent calls not yet recorded
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;  // no new sync after Stop()
   // Store writes of finished agent calls. Declared last: destroyed (and
   // drained) first.
@@ -138,9 +138,10 @@ absl::Status CheckRegisterHostRequest(const dr::v1::RegisterHostRequest& request
 // handlers run them: the request's checks, then the read. A name that is
 // well formed but unknown is NOT_FOUND naming the request's field.
 absl::StatusOr<dr::v1::Host> GetHost(Store* store, const dr::v1::GetHostRequest& request);
-absl::StatusOr<dr::v1::ListSitesResponse> ListSites(Store* store, const dr::v1::ListSitesRequest& request);
-absl::StatusOr<dr::v1::VirtualMachine> GetVirtualMachine(Store* store,
-                                                         const dr::v1::GetVirtualMachineRequest& request);
+absl::StatusOr<dr::v1::ListSitesResponse> ListSites(Store* store,
+                                                    const dr::v1::ListSitesRequest& request);
+absl::StatusOr<dr::v1::VirtualMachine> GetVirtualMachine(
+    Store* store, const dr::v1::GetVirtualMachineRequest& request);
 absl::StatusOr<dr::v1::ListReplicationRelationshipsResponse> ListReplicationRelationships(
     Store* store, const dr::v1::ListReplicationRelationshipsRequest& request);
 absl::StatusOr<dr::v1::ListRecoveryPointsResponse> ListRecoveryPoints(

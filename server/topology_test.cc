@@ -125,7 +125,8 @@ TEST_F(TopologyTest, RegisterHostReplayFinishesASyncThatFailed) {
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_EQ(again->reachability(), dr::v1::REACHABILITY_REACHABLE);
   EXPECT_TRUE(again->has_last_sync_time());
-  EXPECT_TRUE(sqlite_->GetVirtualMachine(std::string(kTestHost) + "/virtualMachines/" + kTestVmId).ok());
+  EXPECT_TRUE(
+      sqlite_->GetVirtualMachine(std::string(kTestHost) + "/virtualMachines/" + kTestVmId).ok());
 }
 
 TEST_F(TopologyTest, RegisterHostReplayAfterASyncDoesNotSyncAgain) {
@@ -137,11 +138,11 @@ TEST_F(TopologyTest, RegisterHostReplayAfterASyncDoesNotSyncAgain) {
   EXPECT_TRUE(again->has_last_sync_time());
 }
 
-
 TEST_F(TopologyTest, InventoryNamingAnotherHostIsRefusedAndTheHostFlagged) {
   dr::v1::GetInventoryResponse mine = TestInventory();
   mine.set_host_name("HV-DR-1");
-  ON_CALL(*agents_.stub_, GetInventory(_, _, _)).WillByDefault(DoAll(SetArgPointee<2>(mine), Return(grpc::Status::OK)));
+  ON_CALL(*agents_.stub_, GetInventory(_, _, _))
+      .WillByDefault(DoAll(SetArgPointee<2>(mine), Return(grpc::Status::OK)));
   ASSERT_TRUE(topology_->RegisterHostForTest(Registration("reg-1")).ok());
   EXPECT_EQ(sqlite_->GetHost(kTestHost)->hypervisor_host_name(), "HV-DR-1");
   // Another host now answers at the address (a re-used IP, a DNS change):
@@ -151,7 +152,8 @@ TEST_F(TopologyTest, InventoryNamingAnotherHostIsRefusedAndTheHostFlagged) {
   vm->set_vm_id(kTestVmId);
   vm->set_replication_mode(dr::v1::REPLICATION_MODE_PRIMARY);
   other.set_host_name("HV-PROD-1");
-  ON_CALL(*agents_.stub_, GetInventory(_, _, _)).WillByDefault(DoAll(SetArgPointee<2>(other), Return(grpc::Status::OK)));
+  ON_CALL(*agents_.stub_, GetInventory(_, _, _))
+      .WillByDefault(DoAll(SetArgPointee<2>(other), Return(grpc::Status::OK)));
   absl::StatusOr<dr::v1::Host> synced = topology_->SyncHostForTest(kTestHost);
   EXPECT_EQ(synced.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(ErrorDetailOf(synced.status()).reason(), "INVENTORY_REFUSED");
@@ -165,7 +167,8 @@ TEST_F(TopologyTest, InventoryNamingAnotherHostIsRefusedAndTheHostFlagged) {
             dr::v1::REPLICATION_MODE_REPLICA);
   // The right host back (case aside) clears the flag.
   mine.set_host_name("hv-dr-1");
-  ON_CALL(*agents_.stub_, GetInventory(_, _, _)).WillByDefault(DoAll(SetArgPointee<2>(mine), Return(grpc::Status::OK)));
+  ON_CALL(*agents_.stub_, GetInventory(_, _, _))
+      .WillByDefault(DoAll(SetArgPointee<2>(mine), Return(grpc::Status::OK)));
   ASSERT_TRUE(topology_->SyncHostForTest(kTestHost).ok());
   EXPECT_EQ(sqlite_->GetHost(kTestHost)->reachability(), dr::v1::REACHABILITY_REACHABLE);
 }
@@ -173,10 +176,12 @@ TEST_F(TopologyTest, InventoryNamingAnotherHostIsRefusedAndTheHostFlagged) {
 TEST_F(TopologyTest, EmptyInventoryOfAHostWithVmsDeletesNothing) {
   ASSERT_TRUE(topology_->RegisterHostForTest(Registration("reg-1")).ok());
   ON_CALL(*agents_.stub_, GetInventory(_, _, _))
-      .WillByDefault(DoAll(SetArgPointee<2>(dr::v1::GetInventoryResponse()), Return(grpc::Status::OK)));
+      .WillByDefault(
+          DoAll(SetArgPointee<2>(dr::v1::GetInventoryResponse()), Return(grpc::Status::OK)));
   absl::StatusOr<dr::v1::Host> synced = topology_->SyncHostForTest(kTestHost);
   EXPECT_EQ(synced.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_TRUE(sqlite_->GetVirtualMachine(std::string(kTestHost) + "/virtualMachines/" + kTestVmId).ok())
+  EXPECT_TRUE(
+      sqlite_->GetVirtualMachine(std::string(kTestHost) + "/virtualMachines/" + kTestVmId).ok())
       << "an empty answer deleted the inventory";
   absl::StatusOr<dr::v1::Host> host = sqlite_->GetHost(kTestHost);
   EXPECT_TRUE(host->stale());
@@ -186,7 +191,8 @@ TEST_F(TopologyTest, EmptyInventoryOfAHostWithVmsDeletesNothing) {
 // An agent whose GetInventory answers only when released: a hung host.
 class HeldAgent final : public dr::v1::HostAgentService::CallbackService {
  public:
-  grpc::ServerUnaryReactor* GetInventory(grpc::CallbackServerContext* c, const dr::v1::GetInventoryRequest*,
+  grpc::ServerUnaryReactor* GetInventory(grpc::CallbackServerContext* c,
+                                         const dr::v1::GetInventoryRequest*,
                                          dr::v1::GetInventoryResponse* out) override {
     grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
     if (!hold_) {
@@ -200,7 +206,8 @@ class HeldAgent final : public dr::v1::HostAgentService::CallbackService {
   }
   void Release() {
     absl::MutexLock lock(&mu_);
-    for (grpc::ServerUnaryReactor* r : held_) r->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "released"));
+    for (grpc::ServerUnaryReactor* r : held_)
+      r->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "released"));
     held_.clear();
   }
   std::atomic<bool> hold_{false};
@@ -212,7 +219,8 @@ class HeldAgent final : public dr::v1::HostAgentService::CallbackService {
 
 class InProcessAgents final : public AgentStubFactory {
  public:
-  std::shared_ptr<dr::v1::HostAgentService::StubInterface> Get(const std::string& address) override {
+  std::shared_ptr<dr::v1::HostAgentService::StubInterface> Get(
+      const std::string& address) override {
     return stubs_.at(address);
   }
   std::map<std::string, std::shared_ptr<dr::v1::HostAgentService::StubInterface>> stubs_;
@@ -223,11 +231,13 @@ TEST(TopologySyncTest, AHungHostDelaysNoOtherHostsSync) {
   hung.hold_ = true;
   std::vector<std::unique_ptr<grpc::Server>> servers;
   InProcessAgents agents;
-  for (auto [address, service] : {std::pair{"127.0.0.1:7001", &hung}, std::pair{"127.0.0.1:7002", &fine}}) {
+  for (auto [address, service] :
+       {std::pair{"127.0.0.1:7001", &hung}, std::pair{"127.0.0.1:7002", &fine}}) {
     grpc::ServerBuilder builder;
     builder.RegisterService(service);
     servers.push_back(builder.BuildAndStart());
-    agents.stubs_[address] = dr::v1::HostAgentService::NewStub(servers.back()->InProcessChannel({}));
+    agents.stubs_[address] =
+        dr::v1::HostAgentService::NewStub(servers.back()->InProcessChannel({}));
   }
   auto store = *SqliteStore::Open(":memory:", {});
   FakeClock clock;
@@ -235,7 +245,8 @@ TEST(TopologySyncTest, AHungHostDelaysNoOtherHostsSync) {
   options.agent_timeout = absl::Seconds(60);  // the hung host holds its sync this long
   options.sync_interval = absl::Milliseconds(20);
   Topology topology(store.get(), &agents, &clock, options);
-  for (auto [id, address] : {std::pair{"hv-1", "127.0.0.1:7001"}, std::pair{"hv-2", "127.0.0.1:7002"}}) {
+  for (auto [id, address] :
+       {std::pair{"hv-1", "127.0.0.1:7001"}, std::pair{"hv-2", "127.0.0.1:7002"}}) {
     dr::v1::Host host;
     host.set_name(std::string("hosts/") + id);
     host.set_site("sites/dr");
@@ -244,7 +255,8 @@ TEST(TopologySyncTest, AHungHostDelaysNoOtherHostsSync) {
   }
   // On demand: the hung host's sync does not hold the caller, nor the other.
   absl::Notification hung_answered;
-  topology.SyncHostAsync("hosts/hv-1", [&](const absl::StatusOr<dr::v1::Host>&) { hung_answered.Notify(); });
+  topology.SyncHostAsync("hosts/hv-1",
+                         [&](const absl::StatusOr<dr::v1::Host>&) { hung_answered.Notify(); });
   EXPECT_TRUE(topology.SyncHostForTest("hosts/hv-2").ok());
   EXPECT_TRUE(store->GetHost("hosts/hv-2")->has_last_sync_time());
   EXPECT_FALSE(hung_answered.HasBeenNotified());

@@ -90,8 +90,8 @@ TEST(CrashDurabilityTest, AcknowledgedWritesSurviveSigkill) {
     ASSERT_TRUE((*store)->CheckIntegrity().ok()) << "run " << run;
     for (const auto& [job, version] : acked) {
       auto got = (*store)->GetJob(job);
-      ASSERT_TRUE(got.ok()) << "run " << run << ": acknowledged " << job << " lost: "
-                            << got.status();
+      ASSERT_TRUE(got.ok()) << "run " << run << ": acknowledged " << job
+                            << " lost: " << got.status();
       ASSERT_GE(got->version(), version) << "run " << run << ": update of " << job << " lost";
       auto events = (*store)->ListJobEvents(job, {});
       ASSERT_TRUE(events.ok());

@@ -28,7 +28,7 @@ class ForwardingStore : public Store {
     return target_->GetHost(name);
   }
   absl::StatusOr<Page<dr::v1::Host>> ListHosts(const std::string& site,
-                                                const PageRequest& page) override {
+                                               const PageRequest& page) override {
     return target_->ListHosts(site, page);
   }
   absl::StatusOr<Page<dr::v1::Site>> ListSites(const PageRequest& page) override {
@@ -64,7 +64,7 @@ class ForwardingStore : public Store {
     return target_->ListReplicationRelationships(vm);
   }
   absl::StatusOr<Page<dr::v1::RecoveryPoint>> ListRecoveryPoints(const std::string& vm,
-                                                                  const PageRequest& page) override {
+                                                                 const PageRequest& page) override {
     return target_->ListRecoveryPoints(vm, page);
   }
   absl::StatusOr<dr::v1::RecoveryPoint> GetRecoveryPoint(const std::string& name) override {
@@ -82,7 +82,7 @@ class ForwardingStore : public Store {
     return target_->GetJob(name);
   }
   absl::StatusOr<Page<dr::v1::Job>> ListJobs(const JobFilter& filter,
-                                              const PageRequest& page) override {
+                                             const PageRequest& page) override {
     return target_->ListJobs(filter, page);
   }
   absl::StatusOr<std::vector<dr::v1::Job>> ListActiveJobs() override {
@@ -95,7 +95,7 @@ class ForwardingStore : public Store {
     return target_->Write(ops);
   }
   absl::StatusOr<Page<dr::v1::JobEvent>> ListJobEvents(const std::string& job,
-                                                        const PageRequest& page) override {
+                                                       const PageRequest& page) override {
     return target_->ListJobEvents(job, page);
   }
   absl::StatusOr<int> PruneJobs(absl::Time ended_before, int max_jobs) override {

@@ -46,7 +46,7 @@ class JobStore {
   virtual absl::StatusOr<dr::v1::Job> GetJob(const std::string& name) = 0;
   // Newest first. Pages stay stable while jobs are created.
   virtual absl::StatusOr<Page<dr::v1::Job>> ListJobs(const JobFilter& filter,
-                                                      const PageRequest& page) = 0;
+                                                     const PageRequest& page) = 0;
   // Every job not in a terminal state, oldest first (for re-attaching after
   // a restart).
   virtual absl::StatusOr<std::vector<dr::v1::Job>> ListActiveJobs() = 0;
@@ -65,8 +65,8 @@ class JobStore {
   // fails, every result carries that error and nothing was written.
   virtual std::vector<WriteResult> Write(const std::vector<WriteOp>& ops) = 0;
   // Oldest first.
-  virtual absl::StatusOr<Page<dr::v1::JobEvent>> ListJobEvents(
-      const std::string& job, const PageRequest& page) = 0;
+  virtual absl::StatusOr<Page<dr::v1::JobEvent>> ListJobEvents(const std::string& job,
+                                                               const PageRequest& page) = 0;
   // Retention: deletes, in one transaction, at most `max_jobs` terminal
   // jobs whose last change (update time) is before `ended_before`, oldest
   // first, each with its JobEvents and every request_id recorded for it

@@ -26,16 +26,19 @@ TEST_P(StoreContractTest, PruneJobsDeletesOldTerminalJobsWithEventsAndRequestIds
     ASSERT_TRUE(store_->UpdateJob(end).ok());
   };
   run("a", absl::Hours(1));
-  ASSERT_TRUE(store_->PutRequest("cancel-a", {"dr.v1.JobService/CancelJob", "fp", "", "jobs/a"}).ok());
+  ASSERT_TRUE(
+      store_->PutRequest("cancel-a", {"dr.v1.JobService/CancelJob", "fp", "", "jobs/a"}).ok());
   run("b", absl::Hours(2));
   run("d", absl::Hours(10));
   run("c", absl::ZeroDuration());
-  ASSERT_TRUE(store_->PutRequest("cancel-c", {"dr.v1.JobService/CancelJob", "fp", "", "jobs/c"}).ok());
+  ASSERT_TRUE(
+      store_->PutRequest("cancel-c", {"dr.v1.JobService/CancelJob", "fp", "", "jobs/c"}).ok());
   const absl::Time cutoff = kTestNow + absl::Hours(5);
   auto first = store_->PruneJobs(cutoff, 1);
   ASSERT_TRUE(first.ok()) << first.status();
   EXPECT_EQ(*first, 1) << "a batch is bounded";
-  EXPECT_EQ(store_->GetJob("jobs/a").status().code(), absl::StatusCode::kNotFound) << "oldest first";
+  EXPECT_EQ(store_->GetJob("jobs/a").status().code(), absl::StatusCode::kNotFound)
+      << "oldest first";
   EXPECT_TRUE(store_->GetJob("jobs/b").ok());
   EXPECT_EQ(*store_->PruneJobs(cutoff, 1), 1);
   EXPECT_EQ(*store_->PruneJobs(cutoff, 1), 0) << "nothing older is left";
@@ -45,7 +48,8 @@ TEST_P(StoreContractTest, PruneJobsDeletesOldTerminalJobsWithEventsAndRequestIds
     EXPECT_TRUE(!events.ok() || events->items.empty()) << gone << ": its events are gone too";
   }
   for (const char* request_id : {"req-a", "req-b", "cancel-a"}) {
-    EXPECT_EQ(store_->GetRequest(request_id).status().code(), absl::StatusCode::kNotFound) << request_id;
+    EXPECT_EQ(store_->GetRequest(request_id).status().code(), absl::StatusCode::kNotFound)
+        << request_id;
   }
   // Kept: a running job (however old), a job that ended within the
   // retention, and their request_ids.
@@ -116,10 +120,9 @@ TEST_P(StoreContractTest, SecondJobOnAClaimedVmIsAbortedNamingTheJobThatHoldsIt)
 
 TEST_P(StoreContractTest, CreateJobValidatesInput) {
   std::string vm = SeedVm();
-  EXPECT_EQ(store_->CreateJob(TestJob("j1", "hosts/x/virtualMachines/none"), Key("r1"))
-                .status()
-                .code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_EQ(
+      store_->CreateJob(TestJob("j1", "hosts/x/virtualMachines/none"), Key("r1")).status().code(),
+      absl::StatusCode::kNotFound);
   dr::v1::Job bad = TestJob("j1", vm);
   bad.set_name("j1");
   EXPECT_EQ(RefusalOf(store_->CreateJob(bad, Key("r1")).status()).subject, "name");
@@ -159,7 +162,8 @@ TEST_P(StoreContractTest, JobUpdatesWriteStateAndEventTogether) {
   auto stored = store_->GetJob("jobs/j1");
   ASSERT_TRUE(stored.ok());
   EXPECT_EQ(done->SerializeAsString(), stored->SerializeAsString())
-      << done->DebugString() << "\nvs stored\n" << stored->DebugString();
+      << done->DebugString() << "\nvs stored\n"
+      << stored->DebugString();
   auto events = store_->ListJobEvents("jobs/j1", {});
   ASSERT_TRUE(events.ok());
   ASSERT_EQ(events->items.size(), 4u);
@@ -243,7 +247,8 @@ TEST_P(StoreContractTest, StatusUnknownKeepsTheJobOpen) {
 
 TEST_P(StoreContractTest, WriteBatchKeepsGoodOperationsAndDropsRefusedOnes) {
   SeedVm("A");
-  ASSERT_TRUE(store_->ReplaceInventory(kTestHost, {TestVm("A", "a"), TestVm("B", "b")}, kTestNow).ok());
+  ASSERT_TRUE(
+      store_->ReplaceInventory(kTestHost, {TestVm("A", "a"), TestVm("B", "b")}, kTestNow).ok());
   const std::string a = VmName(kTestHost, "A"), b = VmName(kTestHost, "B");
   ASSERT_TRUE(store_->CreateJob(TestJob("old", b), Key("r-old")).ok());
   std::vector<WriteOp> ops(5);

@@ -73,7 +73,8 @@ absl::StatusOr<std::string> PageTokens::Parse(absl::string_view kind, absl::stri
   const absl::string_view body = absl::string_view(raw).substr(kMacBytes);
   const std::string want = Mac(body);
   if (want.size() != kMacBytes || CRYPTO_memcmp(want.data(), mac.data(), kMacBytes) != 0) {
-    return Invalid("INVALID_PAGE_TOKEN", "not a token this server made (modified, or from another database)");
+    return Invalid("INVALID_PAGE_TOKEN",
+                   "not a token this server made (modified, or from another database)");
   }
   const std::string prefix = absl::StrCat(kVersion, ":", kind, ":", QueryHash(kind, query), ":");
   if (!absl::StartsWith(body, prefix)) {

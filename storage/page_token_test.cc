@@ -3,8 +3,8 @@
 #include <string>
 
 #include "absl/strings/escaping.h"
-#include "storage/refusal.h"
 #include "gtest/gtest.h"
+#include "storage/refusal.h"
 
 namespace hvdr {
 namespace {
@@ -24,7 +24,8 @@ TEST(PageTokensTest, ATokenResumesItsOwnQuery) {
 TEST(PageTokensTest, ATokenOfAnotherQueryOrKindIsRefused) {
   PageTokens tokens(kTestSecret);
   const std::string token = tokens.Make("jobs", "states=4", "1234");
-  for (auto [kind, query] : {std::pair{"jobs", "states=7"}, std::pair{"jobs", ""}, std::pair{"hosts", "states=4"}}) {
+  for (auto [kind, query] :
+       {std::pair{"jobs", "states=7"}, std::pair{"jobs", ""}, std::pair{"hosts", "states=4"}}) {
     auto key = tokens.Parse(kind, query, token);
     EXPECT_EQ(key.status().code(), absl::StatusCode::kInvalidArgument) << kind << " " << query;
     EXPECT_EQ(RefusalOf(key.status()).kind, Refusal::kBadPageToken);
@@ -45,7 +46,8 @@ TEST(PageTokensTest, AModifiedTokenIsRefused) {
   }
   // A cursor of one's choosing with the old MAC.
   std::string forged = raw.substr(0, raw.size() - 4) + "9999";
-  EXPECT_EQ(Reason(tokens.Parse("jobs", "", absl::WebSafeBase64Escape(forged)).status()), "INVALID_PAGE_TOKEN");
+  EXPECT_EQ(Reason(tokens.Parse("jobs", "", absl::WebSafeBase64Escape(forged)).status()),
+            "INVALID_PAGE_TOKEN");
 }
 
 TEST(PageTokensTest, GarbageAndOtherSecretsAreRefused) {

@@ -19,8 +19,9 @@ absl::Status Refuse(absl::StatusCode code, Refusal kind, absl::string_view subje
   absl::Status s(code, message);
   // "<kind>\0<subject>\0<other>": names never hold a NUL (they are bound to
   // SQLite as text).
-  s.SetPayload(kRefusalUrl, absl::Cord(absl::StrCat(static_cast<int>(kind), absl::string_view("\0", 1),
-                                                     subject, absl::string_view("\0", 1), other)));
+  s.SetPayload(kRefusalUrl,
+               absl::Cord(absl::StrCat(static_cast<int>(kind), absl::string_view("\0", 1), subject,
+                                       absl::string_view("\0", 1), other)));
   return s;
 }
 
@@ -40,7 +41,8 @@ RefusalInfo RefusalOf(const absl::Status& status) {
 
 absl::Status InvalidRecord(absl::string_view field, absl::string_view problem,
                            absl::string_view message) {
-  return Refuse(absl::StatusCode::kInvalidArgument, Refusal::kInvalidRecord, field, problem, message);
+  return Refuse(absl::StatusCode::kInvalidArgument, Refusal::kInvalidRecord, field, problem,
+                message);
 }
 
 }  // namespace hvdr

@@ -25,8 +25,7 @@ class RequestStore {
   virtual absl::StatusOr<RequestRecord> GetRequest(const std::string& request_id) = 0;
   // ALREADY_EXISTS if request_id is taken. record.job, when set, names the
   // job the request acted on (e.g. CancelJob's), and must be a stored job.
-  virtual absl::Status PutRequest(const std::string& request_id,
-                                  const RequestRecord& record) = 0;
+  virtual absl::Status PutRequest(const std::string& request_id, const RequestRecord& record) = 0;
 };
 
 }  // namespace hvdr

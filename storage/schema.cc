@@ -1,6 +1,5 @@
 #include "storage/schema.h"
 
-
 namespace hvdr {
 
 namespace {

@@ -48,11 +48,12 @@ absl::StatusOr<bool> SqliteHosts::CreateHost(const Host& host, const RequestKey*
   absl::Status status = InTransaction(*w, [&]() -> absl::Status {
     RETURN_IF_ERROR(SqliteRequests::SeenIn(*w, key, &replayed));
     if (replayed) return absl::OkStatus();
-    ASSIGN_OR_RETURN(Stmt site, w->Prepare(
-        "INSERT INTO sites(name) VALUES (?) ON CONFLICT(name) DO NOTHING"));
+    ASSIGN_OR_RETURN(Stmt site,
+                     w->Prepare("INSERT INTO sites(name) VALUES (?) ON CONFLICT(name) DO NOTHING"));
     RETURN_IF_ERROR(site.Bind(1, host.site()).Run());
-    ASSIGN_OR_RETURN(Stmt ins, w->Prepare(
-        "INSERT INTO hosts(name, site, agent_address, create_us) VALUES (?, ?, ?, ?)"));
+    ASSIGN_OR_RETURN(
+        Stmt ins,
+        w->Prepare("INSERT INTO hosts(name, site, agent_address, create_us) VALUES (?, ?, ?, ?)"));
     absl::Status s = ins.Bind(1, host.name())
                          .Bind(2, host.site())
                          .Bind(3, host.agent_address())
@@ -73,8 +74,8 @@ absl::StatusOr<bool> SqliteHosts::CreateHost(const Host& host, const RequestKey*
 
 absl::StatusOr<Host> SqliteHosts::GetHost(const std::string& name) {
   StoreDb::Reader conn(db_);
-  ASSIGN_OR_RETURN(Stmt s, conn->Prepare(absl::StrCat("SELECT ", kHostCols,
-                                                      " FROM hosts WHERE name = ?")));
+  ASSIGN_OR_RETURN(Stmt s,
+                   conn->Prepare(absl::StrCat("SELECT ", kHostCols, " FROM hosts WHERE name = ?")));
   s.Bind(1, name);
   ASSIGN_OR_RETURN(bool row, s.Step());
   if (!row) return absl::NotFoundError(absl::StrCat(name, " not found"));
@@ -91,11 +92,13 @@ absl::StatusOr<Page<Host>> SqliteHosts::ListHosts(const std::string& site,
   }
   const int size = EffectivePageSize(page.page_size);
   StoreDb::Reader conn(db_);
-  ASSIGN_OR_RETURN(Stmt s, conn->Prepare(absl::StrCat(
-      "SELECT ", kHostCols, " FROM hosts WHERE (?1 = '' OR site = ?1) AND name > ?2 "
-      "ORDER BY name LIMIT ?3")));
+  ASSIGN_OR_RETURN(
+      Stmt s, conn->Prepare(absl::StrCat("SELECT ", kHostCols,
+                                         " FROM hosts WHERE (?1 = '' OR site = ?1) AND name > ?2 "
+                                         "ORDER BY name LIMIT ?3")));
   s.Bind(1, site).Bind(2, after).Bind(3, size + 1);
-  return CollectPage<Host>(s, size, db_->tokens(), "hosts", query, ReadHost, [](const Host& h) { return h.name(); });
+  return CollectPage<Host>(s, size, db_->tokens(), "hosts", query, ReadHost,
+                           [](const Host& h) { return h.name(); });
 }
 
 absl::StatusOr<Page<Site>> SqliteHosts::ListSites(const PageRequest& page) {
@@ -105,8 +108,9 @@ absl::StatusOr<Page<Site>> SqliteHosts::ListSites(const PageRequest& page) {
   }
   const int size = EffectivePageSize(page.page_size);
   StoreDb::Reader conn(db_);
-  ASSIGN_OR_RETURN(Stmt s, conn->Prepare(
-      "SELECT name, display_name FROM sites WHERE name > ? ORDER BY name LIMIT ?"));
+  ASSIGN_OR_RETURN(
+      Stmt s,
+      conn->Prepare("SELECT name, display_name FROM sites WHERE name > ? ORDER BY name LIMIT ?"));
   s.Bind(1, after).Bind(2, size + 1);
   auto read = [](const Stmt& row) {
     Site site;
@@ -114,16 +118,19 @@ absl::StatusOr<Page<Site>> SqliteHosts::ListSites(const PageRequest& page) {
     site.set_display_name(row.Text(1));
     return site;
   };
-  return CollectPage<Site>(s, size, db_->tokens(), "sites", "", read, [](const Site& site) { return site.name(); });
+  return CollectPage<Site>(s, size, db_->tokens(), "sites", "", read,
+                           [](const Site& site) { return site.name(); });
 }
 
 absl::Status SqliteHosts::UpdateHostContact(const Host& host) {
   StoreDb::Writer w(db_);
-  ASSIGN_OR_RETURN(Stmt s, w->Prepare(
-      "UPDATE hosts SET reachability = ?1, "
-      "last_contact_us = CASE WHEN ?2 > 0 THEN ?2 ELSE last_contact_us END, "
-      "stale = ?3, last_error = ?4, "
-      "hypervisor_name = CASE WHEN ?5 != '' THEN ?5 ELSE hypervisor_name END WHERE name = ?6"));
+  ASSIGN_OR_RETURN(
+      Stmt s,
+      w->Prepare(
+          "UPDATE hosts SET reachability = ?1, "
+          "last_contact_us = CASE WHEN ?2 > 0 THEN ?2 ELSE last_contact_us END, "
+          "stale = ?3, last_error = ?4, "
+          "hypervisor_name = CASE WHEN ?5 != '' THEN ?5 ELSE hypervisor_name END WHERE name = ?6"));
   const int64_t contact = ToMicros(host.last_contact_time());
   absl::Status written = s.Bind(1, static_cast<int64_t>(host.reachability()))
                              .Bind(2, contact)
@@ -146,8 +153,10 @@ absl::StatusOr<bool> SqliteHosts::DeleteHost(const std::string& name, const Requ
     // even once the host is gone.
     RETURN_IF_ERROR(SqliteRequests::SeenIn(*w, key, &replayed));
     if (replayed) return absl::OkStatus();
-    ASSIGN_OR_RETURN(Stmt busy, w->Prepare(
-        "SELECT name, active_job FROM vms WHERE host = ? AND active_job IS NOT NULL LIMIT 1"));
+    ASSIGN_OR_RETURN(
+        Stmt busy,
+        w->Prepare(
+            "SELECT name, active_job FROM vms WHERE host = ? AND active_job IS NOT NULL LIMIT 1"));
     busy.Bind(1, name);
     ASSIGN_OR_RETURN(bool claimed, busy.Step());
     if (claimed) {

@@ -55,9 +55,9 @@ absl::Status SqliteInventory::ReplaceInventory(
                            absl::StrCat(id, " appears twice"));
     }
     for (int r = 0; r < vms[i].recovery_points_size(); ++r) {
-      RETURN_IF_ERROR(ValidateId(
-          absl::StrCat("virtual_machines[", i, "].recovery_points[", r, "].name"),
-          vms[i].recovery_points(r).name()));
+      RETURN_IF_ERROR(
+          ValidateId(absl::StrCat("virtual_machines[", i, "].recovery_points[", r, "].name"),
+                     vms[i].recovery_points(r).name()));
     }
     for (int r = 0; r < vms[i].replication_relationships_size(); ++r) {
       RETURN_IF_ERROR(ValidateId(
@@ -74,20 +74,22 @@ absl::Status SqliteInventory::ReplaceInventory(
       const VirtualMachine& vm = inv.virtual_machine();
       const std::string name = absl::StrCat(host, "/virtualMachines/", vm.vm_id());
       keep.insert(name);
-      ASSIGN_OR_RETURN(Stmt up, w->Prepare(
-          "INSERT INTO vms(name, host, vm_id, display_name, replication_mode, "
-          "replication_state, replication_health, enabled_state, last_replication_us, "
-          "pending_bytes, latency_s, state_us) "
-          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) "
-          // The state fields only when this inventory was read after the
-          // state stored (a job's end may have written a newer one).
-          "ON CONFLICT(name) DO UPDATE SET display_name = ?4, "
-          "replication_mode = CASE WHEN state_us < ?12 THEN ?5 ELSE replication_mode END, "
-          "replication_state = CASE WHEN state_us < ?12 THEN ?6 ELSE replication_state END, "
-          "replication_health = CASE WHEN state_us < ?12 THEN ?7 ELSE replication_health END, "
-          "enabled_state = CASE WHEN state_us < ?12 THEN ?8 ELSE enabled_state END, "
-          "last_replication_us = ?9, pending_bytes = ?10, latency_s = ?11, "
-          "state_us = MAX(state_us, ?12)"));
+      ASSIGN_OR_RETURN(
+          Stmt up,
+          w->Prepare(
+              "INSERT INTO vms(name, host, vm_id, display_name, replication_mode, "
+              "replication_state, replication_health, enabled_state, last_replication_us, "
+              "pending_bytes, latency_s, state_us) "
+              "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) "
+              // The state fields only when this inventory was read after the
+              // state stored (a job's end may have written a newer one).
+              "ON CONFLICT(name) DO UPDATE SET display_name = ?4, "
+              "replication_mode = CASE WHEN state_us < ?12 THEN ?5 ELSE replication_mode END, "
+              "replication_state = CASE WHEN state_us < ?12 THEN ?6 ELSE replication_state END, "
+              "replication_health = CASE WHEN state_us < ?12 THEN ?7 ELSE replication_health END, "
+              "enabled_state = CASE WHEN state_us < ?12 THEN ?8 ELSE enabled_state END, "
+              "last_replication_us = ?9, pending_bytes = ?10, latency_s = ?11, "
+              "state_us = MAX(state_us, ?12)"));
       RETURN_IF_ERROR(up.Bind(1, name)
                           .Bind(2, host)
                           .Bind(3, vm.vm_id())
@@ -104,9 +106,10 @@ absl::Status SqliteInventory::ReplaceInventory(
       ASSIGN_OR_RETURN(Stmt del_rel, w->Prepare("DELETE FROM relationships WHERE vm = ?"));
       RETURN_IF_ERROR(del_rel.Bind(1, name).Run());
       for (const ReplicationRelationship& rel : inv.replication_relationships()) {
-        ASSIGN_OR_RETURN(Stmt ins, w->Prepare(
-            "INSERT INTO relationships(vm, idx, primary_host, replica_host, interval_s, "
-            "state, health, last_replication_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"));
+        ASSIGN_OR_RETURN(
+            Stmt ins,
+            w->Prepare("INSERT INTO relationships(vm, idx, primary_host, replica_host, interval_s, "
+                       "state, health, last_replication_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"));
         RETURN_IF_ERROR(ins.Bind(1, name)
                             .Bind(2, rel.name())
                             .Bind(3, rel.primary_host())
@@ -120,8 +123,10 @@ absl::Status SqliteInventory::ReplaceInventory(
       ASSIGN_OR_RETURN(Stmt del_rp, w->Prepare("DELETE FROM recovery_points WHERE vm = ?"));
       RETURN_IF_ERROR(del_rp.Bind(1, name).Run());
       for (const RecoveryPoint& rp : inv.recovery_points()) {
-        ASSIGN_OR_RETURN(Stmt ins, w->Prepare(
-            "INSERT INTO recovery_points(name, vm, type, create_us) VALUES (?, ?, ?, ?)"));
+        ASSIGN_OR_RETURN(
+            Stmt ins,
+            w->Prepare(
+                "INSERT INTO recovery_points(name, vm, type, create_us) VALUES (?, ?, ?, ?)"));
         absl::Status s = ins.Bind(1, absl::StrCat(name, "/recoveryPoints/", rp.name()))
                              .Bind(2, name)
                              .Bind(3, static_cast<int64_t>(rp.type()))
@@ -135,8 +140,8 @@ absl::Status SqliteInventory::ReplaceInventory(
       }
     }
     // Drop copies that are gone, unless a job still claims them.
-    ASSIGN_OR_RETURN(Stmt old, w->Prepare(
-        "SELECT name FROM vms WHERE host = ? AND active_job IS NULL"));
+    ASSIGN_OR_RETURN(Stmt old,
+                     w->Prepare("SELECT name FROM vms WHERE host = ? AND active_job IS NULL"));
     old.Bind(1, host);
     std::vector<std::string> gone;
     while (true) {
@@ -149,9 +154,9 @@ absl::Status SqliteInventory::ReplaceInventory(
       ASSIGN_OR_RETURN(Stmt del, w->Prepare("DELETE FROM vms WHERE name = ?"));
       RETURN_IF_ERROR(del.Bind(1, name).Run());
     }
-    ASSIGN_OR_RETURN(Stmt h, w->Prepare(
-        "UPDATE hosts SET reachability = 1, stale = 0, last_error = '', "
-        "last_sync_us = ?1, last_contact_us = ?1 WHERE name = ?2"));
+    ASSIGN_OR_RETURN(Stmt h,
+                     w->Prepare("UPDATE hosts SET reachability = 1, stale = 0, last_error = '', "
+                                "last_sync_us = ?1, last_contact_us = ?1 WHERE name = ?2"));
     return h.Bind(1, TimeToMicros(sync_time)).Bind(2, host).Run();
   });
   db_->NoteWrite(written);
@@ -165,12 +170,13 @@ absl::Status SqliteInventory::UpdateVirtualMachineState(const VirtualMachine& vm
   return s;
 }
 
-absl::Status SqliteInventory::UpdateVmStateIn(Sqlite& db, const std::string& name, const VirtualMachine& vm,
-                                              absl::Time observed) {
-  ASSIGN_OR_RETURN(Stmt s, db.Prepare(
-      "UPDATE vms SET replication_mode = ?, replication_state = ?, "
-      "replication_health = ?, enabled_state = ?, last_replication_us = ?, "
-      "pending_bytes = ?, latency_s = ?, state_us = MAX(state_us, ?) WHERE name = ?"));
+absl::Status SqliteInventory::UpdateVmStateIn(Sqlite& db, const std::string& name,
+                                              const VirtualMachine& vm, absl::Time observed) {
+  ASSIGN_OR_RETURN(
+      Stmt s,
+      db.Prepare("UPDATE vms SET replication_mode = ?, replication_state = ?, "
+                 "replication_health = ?, enabled_state = ?, last_replication_us = ?, "
+                 "pending_bytes = ?, latency_s = ?, state_us = MAX(state_us, ?) WHERE name = ?"));
   RETURN_IF_ERROR(s.Bind(1, static_cast<int64_t>(vm.replication_mode()))
                       .Bind(2, static_cast<int64_t>(vm.replication_state()))
                       .Bind(3, static_cast<int64_t>(vm.replication_health()))
@@ -187,8 +193,8 @@ absl::Status SqliteInventory::UpdateVmStateIn(Sqlite& db, const std::string& nam
 
 absl::StatusOr<VirtualMachine> SqliteInventory::GetVirtualMachine(const std::string& name) {
   StoreDb::Reader conn(db_);
-  ASSIGN_OR_RETURN(Stmt s, conn->Prepare(absl::StrCat("SELECT ", kVmCols, kVmFrom,
-                                                      " WHERE v.name = ?")));
+  ASSIGN_OR_RETURN(Stmt s,
+                   conn->Prepare(absl::StrCat("SELECT ", kVmCols, kVmFrom, " WHERE v.name = ?")));
   s.Bind(1, name);
   ASSIGN_OR_RETURN(bool row, s.Step());
   if (!row) return absl::NotFoundError(absl::StrCat(name, " not found"));
@@ -213,7 +219,8 @@ absl::StatusOr<Page<VirtualMachine>> SqliteInventory::ListVirtualMachines(
   AppendQueryField(&query, JsonIntArray(ToInts(filter.replication_healths)));
   AppendQueryField(&query, filter.display_name_or_id);
   AppendQueryField(&query, filter.vm_id);
-  AppendQueryField(&query, filter.filter_replication_mode ? absl::StrCat(filter.replication_mode) : "");
+  AppendQueryField(&query,
+                   filter.filter_replication_mode ? absl::StrCat(filter.replication_mode) : "");
   std::string after;
   if (!page.page_token.empty()) {
     ASSIGN_OR_RETURN(after, db_->tokens().Parse("vms", query, page.page_token));
@@ -259,13 +266,13 @@ absl::StatusOr<Page<VirtualMachine>> SqliteInventory::ListVirtualMachines(
                                      [](const VirtualMachine& vm) { return vm.name(); });
 }
 
-absl::StatusOr<std::vector<ReplicationRelationship>>
-SqliteInventory::ListReplicationRelationships(const std::string& vm) {
+absl::StatusOr<std::vector<ReplicationRelationship>> SqliteInventory::ListReplicationRelationships(
+    const std::string& vm) {
   StoreDb::Reader conn(db_);
   RETURN_IF_ERROR(CheckExists(*conn, "vms", vm));
-  ASSIGN_OR_RETURN(Stmt s, conn->Prepare(
-      "SELECT idx, primary_host, replica_host, interval_s, state, health, "
-      "last_replication_us FROM relationships WHERE vm = ? ORDER BY idx"));
+  ASSIGN_OR_RETURN(
+      Stmt s, conn->Prepare("SELECT idx, primary_host, replica_host, interval_s, state, health, "
+                            "last_replication_us FROM relationships WHERE vm = ? ORDER BY idx"));
   s.Bind(1, vm);
   return CollectAll<ReplicationRelationship>(s, [&vm](const Stmt& row) {
     ReplicationRelationship r;
@@ -281,7 +288,7 @@ SqliteInventory::ListReplicationRelationships(const std::string& vm) {
 }
 
 absl::StatusOr<Page<RecoveryPoint>> SqliteInventory::ListRecoveryPoints(const std::string& vm,
-                                                                    const PageRequest& page) {
+                                                                        const PageRequest& page) {
   // Newest first; the token holds "<create_us>/<name>" of the last item.
   int64_t after_us = INT64_MAX;
   std::string after_name;
@@ -297,10 +304,10 @@ absl::StatusOr<Page<RecoveryPoint>> SqliteInventory::ListRecoveryPoints(const st
   const int size = EffectivePageSize(page.page_size);
   StoreDb::Reader conn(db_);
   RETURN_IF_ERROR(CheckExists(*conn, "vms", vm));
-  ASSIGN_OR_RETURN(Stmt s, conn->Prepare(
-      "SELECT name, type, create_us FROM recovery_points WHERE vm = ?1 AND "
-      "(create_us < ?2 OR (create_us = ?2 AND name > ?3)) "
-      "ORDER BY create_us DESC, name LIMIT ?4"));
+  ASSIGN_OR_RETURN(
+      Stmt s, conn->Prepare("SELECT name, type, create_us FROM recovery_points WHERE vm = ?1 AND "
+                            "(create_us < ?2 OR (create_us = ?2 AND name > ?3)) "
+                            "ORDER BY create_us DESC, name LIMIT ?4"));
   s.Bind(1, vm).Bind(2, after_us).Bind(3, after_name).Bind(4, size + 1);
   Page<RecoveryPoint> out;
   int64_t last_us = 0;
@@ -324,8 +331,8 @@ absl::StatusOr<Page<RecoveryPoint>> SqliteInventory::ListRecoveryPoints(const st
 
 absl::StatusOr<RecoveryPoint> SqliteInventory::GetRecoveryPoint(const std::string& name) {
   StoreDb::Reader conn(db_);
-  ASSIGN_OR_RETURN(Stmt s, conn->Prepare(
-      "SELECT name, type, create_us FROM recovery_points WHERE name = ?"));
+  ASSIGN_OR_RETURN(
+      Stmt s, conn->Prepare("SELECT name, type, create_us FROM recovery_points WHERE name = ?"));
   s.Bind(1, name);
   ASSIGN_OR_RETURN(bool row, s.Step());
   if (!row) return absl::NotFoundError(absl::StrCat(name, " not found"));

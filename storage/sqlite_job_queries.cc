@@ -45,7 +45,8 @@ Job ReadJob(const Stmt& s) {
 }  // namespace
 
 absl::StatusOr<Job> SqliteJobQueries::GetJobOn(Sqlite& db, const std::string& name) {
-  static const std::string* const kSql = new std::string(absl::StrCat("SELECT ", kJobCols, " FROM jobs WHERE name = ?"));
+  static const std::string* const kSql =
+      new std::string(absl::StrCat("SELECT ", kJobCols, " FROM jobs WHERE name = ?"));
   ASSIGN_OR_RETURN(Stmt s, db.Prepare(*kSql));
   s.Bind(1, name);
   ASSIGN_OR_RETURN(bool row, s.Step());
@@ -68,7 +69,7 @@ absl::StatusOr<Job> SqliteJobQueries::GetJob(const std::string& name) {
 }
 
 absl::StatusOr<Page<Job>> SqliteJobQueries::ListJobs(const JobFilter& filter,
-                                                const PageRequest& page) {
+                                                     const PageRequest& page) {
   std::string query;
   AppendQueryField(&query, JsonIntArray(ToInts(filter.states)));
   AppendQueryField(&query, filter.virtual_machine);
@@ -118,13 +119,13 @@ absl::StatusOr<Page<Job>> SqliteJobQueries::ListJobs(const JobFilter& filter,
 
 absl::StatusOr<std::vector<Job>> SqliteJobQueries::ListActiveJobs() {
   StoreDb::Reader conn(db_);
-  ASSIGN_OR_RETURN(Stmt s, conn->Prepare(absl::StrCat(
-      "SELECT ", kJobCols, " FROM jobs WHERE state < 7 ORDER BY seq")));
+  ASSIGN_OR_RETURN(Stmt s, conn->Prepare(absl::StrCat("SELECT ", kJobCols,
+                                                      " FROM jobs WHERE state < 7 ORDER BY seq")));
   return CollectAll<Job>(s, ReadJob);
 }
 
 absl::StatusOr<Page<JobEvent>> SqliteJobQueries::ListJobEvents(const std::string& job,
-                                                          const PageRequest& page) {
+                                                               const PageRequest& page) {
   int64_t after = 0;
   if (!page.page_token.empty()) {
     ASSIGN_OR_RETURN(std::string key, db_->tokens().Parse("events", job, page.page_token));
@@ -136,9 +137,10 @@ absl::StatusOr<Page<JobEvent>> SqliteJobQueries::ListJobEvents(const std::string
   const int size = EffectivePageSize(page.page_size);
   StoreDb::Reader conn(db_);
   RETURN_IF_ERROR(GetJobOn(*conn, job).status());
-  ASSIGN_OR_RETURN(Stmt s, conn->Prepare(
-      "SELECT sequence, event_us, state, percent, return_code, error_code, message "
-      "FROM job_events WHERE job = ? AND sequence > ? ORDER BY sequence LIMIT ?"));
+  ASSIGN_OR_RETURN(
+      Stmt s,
+      conn->Prepare("SELECT sequence, event_us, state, percent, return_code, error_code, message "
+                    "FROM job_events WHERE job = ? AND sequence > ? ORDER BY sequence LIMIT ?"));
   s.Bind(1, job).Bind(2, after).Bind(3, size + 1);
   auto read = [&job](const Stmt& row) {
     JobEvent e;

@@ -24,7 +24,7 @@ class SqliteJobQueries {
   absl::StatusOr<Page<dr::v1::Job>> ListJobs(const JobFilter& filter, const PageRequest& page);
   absl::StatusOr<std::vector<dr::v1::Job>> ListActiveJobs();
   absl::StatusOr<Page<dr::v1::JobEvent>> ListJobEvents(const std::string& job,
-                                                        const PageRequest& page);
+                                                       const PageRequest& page);
 
   // Job `name` as stored, read on `db` (a reader, or the writer inside a
   // transaction). NOT_FOUND for an unknown job.

@@ -22,14 +22,14 @@ bool IsKnownJobState(int s) { return s >= 2 && s <= 11; }
 }  // namespace
 
 absl::Status SqliteJobs::CreateJobIn(Sqlite& db, const Job& job, const RequestKey& key,
-                                          const std::string& operation, CreateJobResult* result) {
+                                     const std::string& operation, CreateJobResult* result) {
   RETURN_IF_ERROR(ValidateName("name", job.name(), "jobs/"));
   RETURN_IF_ERROR(ValidateName("virtual_machine", job.virtual_machine(), "hosts/"));
   RETURN_IF_ERROR(ValidateName("host", job.host(), "hosts/"));
   if (key.request_id.empty()) return InvalidRecord("request_id", "MISSING", "is required");
   if (!IsKnownJobState(job.state()) || IsEndedJobState(job.state())) {
     return InvalidRecord("state", "INVALID_STATE",
-                            "a new job must be in a non-terminal state (2-6)");
+                         "a new job must be in a non-terminal state (2-6)");
   }
   absl::StatusOr<std::string> seen = SqliteRequests::LookupIn(db, key);
   if (seen.ok()) {
@@ -41,11 +41,12 @@ absl::Status SqliteJobs::CreateJobIn(Sqlite& db, const Job& job, const RequestKe
 
   RETURN_IF_ERROR(SqliteInventory::CheckUnclaimedIn(db, job.virtual_machine()));
   const int64_t now_us = ToMicros(job.create_time());
-  ASSIGN_OR_RETURN(Stmt ins, db.Prepare(
-      "INSERT INTO jobs(name, type, state, percent, return_code, error_code, "
-      "error_summary, error_description, create_us, start_us, end_us, vm, "
-      "recovery_point, requester, request_id, host, version, update_us, operation) "
-      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?, ?, 1, ?, ?)"));
+  ASSIGN_OR_RETURN(
+      Stmt ins,
+      db.Prepare("INSERT INTO jobs(name, type, state, percent, return_code, error_code, "
+                 "error_summary, error_description, create_us, start_us, end_us, vm, "
+                 "recovery_point, requester, request_id, host, version, update_us, operation) "
+                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, ?, ?, ?, ?, ?, 1, ?, ?)"));
   absl::Status s = ins.Bind(1, job.name())
                        .Bind(2, static_cast<int64_t>(job.type()))
                        .Bind(3, static_cast<int64_t>(job.state()))
@@ -69,9 +70,10 @@ absl::Status SqliteJobs::CreateJobIn(Sqlite& db, const Job& job, const RequestKe
   RETURN_IF_ERROR(s);
   RETURN_IF_ERROR(SqliteInventory::ClaimIn(db, job.virtual_machine(), job.name()));
   RETURN_IF_ERROR(SqliteRequests::PutIn(db, key, job.name()));
-  ASSIGN_OR_RETURN(Stmt ev, db.Prepare(
-      "INSERT INTO job_events(job, sequence, event_us, state, percent, return_code, "
-      "error_code, message) VALUES (?, 1, ?, ?, ?, ?, ?, ?)"));
+  ASSIGN_OR_RETURN(
+      Stmt ev,
+      db.Prepare("INSERT INTO job_events(job, sequence, event_us, state, percent, return_code, "
+                 "error_code, message) VALUES (?, 1, ?, ?, ?, ?, ?, ?)"));
   RETURN_IF_ERROR(ev.Bind(1, job.name())
                       .Bind(2, now_us)
                       .Bind(3, static_cast<int64_t>(job.state()))
@@ -81,20 +83,21 @@ absl::Status SqliteJobs::CreateJobIn(Sqlite& db, const Job& job, const RequestKe
                       .Bind(7, "accepted")
                       .Run());
   // The row is exactly what was inserted: no need to read it back.
-result->job = job;
-result->job.set_request_id(key.request_id);
-result->job.set_version(1);
-*result->job.mutable_update_time() = job.create_time();
-result->job.clear_start_time();
-result->job.clear_end_time();
+  result->job = job;
+  result->job.set_request_id(key.request_id);
+  result->job.set_version(1);
+  *result->job.mutable_update_time() = job.create_time();
+  result->job.clear_start_time();
+  result->job.clear_end_time();
   return absl::OkStatus();
 }
 
 absl::StatusOr<CreateJobResult> SqliteJobs::CreateJob(const Job& job, const RequestKey& key,
-                                                       const std::string& operation) {
+                                                      const std::string& operation) {
   StoreDb::Writer w(db_);
   CreateJobResult result;
-  absl::Status written = InTransaction(*w, [&]() { return CreateJobIn(*w, job, key, operation, &result); });
+  absl::Status written =
+      InTransaction(*w, [&]() { return CreateJobIn(*w, job, key, operation, &result); });
   db_->NoteWrite(written);
   RETURN_IF_ERROR(written);
   return result;
@@ -135,29 +138,31 @@ std::vector<WriteResult> SqliteJobs::Write(const std::vector<WriteOp>& ops) {
 
 absl::StatusOr<Job> SqliteJobs::UpdateJobIn(Sqlite& db, const JobUpdate& u, bool* replayed) {
   bool seen = false;
-  RETURN_IF_ERROR(SqliteRequests::SeenIn(db, u.request.request_id.empty() ? nullptr : &u.request, &seen));
+  RETURN_IF_ERROR(
+      SqliteRequests::SeenIn(db, u.request.request_id.empty() ? nullptr : &u.request, &seen));
   if (replayed != nullptr) *replayed = seen;
   if (seen) return SqliteJobQueries::GetJobOn(db, u.job);
   if (!IsKnownJobState(u.state)) {
     return InvalidRecord("state", "INVALID_STATE",
-                            absl::StrCat("JobState must be 2-11, got ", u.state));
+                         absl::StrCat("JobState must be 2-11, got ", u.state));
   }
   if (u.percent_complete > 100) {
     return InvalidRecord("percent_complete", "OUT_OF_RANGE",
-                            absl::StrCat("must be 0-100, got ", u.percent_complete));
+                         absl::StrCat("must be 0-100, got ", u.percent_complete));
   }
   ASSIGN_OR_RETURN(Job current, SqliteJobQueries::GetJobOn(db, u.job));
   if (IsEndedJobState(current.state())) {
-    return Refuse(absl::StatusCode::kFailedPrecondition, Refusal::kJobEnded, u.job,
-                  dr::v1::JobState_Name(current.state()),
-                        absl::StrCat(u.job, " already ended in state ",
-                                     dr::v1::JobState_Name(current.state())));
+    return Refuse(
+        absl::StatusCode::kFailedPrecondition, Refusal::kJobEnded, u.job,
+        dr::v1::JobState_Name(current.state()),
+        absl::StrCat(u.job, " already ended in state ", dr::v1::JobState_Name(current.state())));
   }
   if (u.only_if_return_code.has_value() && current.return_code() != *u.only_if_return_code) {
-    return Refuse(absl::StatusCode::kFailedPrecondition, Refusal::kJobOutcomeKnown, u.job,
-                  absl::StrCat(static_cast<int>(current.return_code())),
-                  absl::StrCat(u.job, " reports return code ", static_cast<int>(current.return_code()),
-                               ", not ", static_cast<int>(*u.only_if_return_code)));
+    return Refuse(
+        absl::StatusCode::kFailedPrecondition, Refusal::kJobOutcomeKnown, u.job,
+        absl::StrCat(static_cast<int>(current.return_code())),
+        absl::StrCat(u.job, " reports return code ", static_cast<int>(current.return_code()),
+                     ", not ", static_cast<int>(*u.only_if_return_code)));
   }
   dr::v1::JobState state = u.state;
   uint32_t percent = u.percent_complete;
@@ -165,9 +170,8 @@ absl::StatusOr<Job> SqliteJobs::UpdateJobIn(Sqlite& db, const JobUpdate& u, bool
     if (!u.keep_state_if_behind) {
       return Refuse(absl::StatusCode::kFailedPrecondition, Refusal::kJobStateBehind, u.job,
                     dr::v1::JobState_Name(current.state()),
-                          absl::StrCat(u.job, " cannot go from ",
-                                       dr::v1::JobState_Name(current.state()), " to ",
-                                       dr::v1::JobState_Name(u.state)));
+                    absl::StrCat(u.job, " cannot go from ", dr::v1::JobState_Name(current.state()),
+                                 " to ", dr::v1::JobState_Name(u.state)));
     }
     state = current.state();
     percent = std::max(percent, current.percent_complete());
@@ -176,12 +180,13 @@ absl::StatusOr<Job> SqliteJobs::UpdateJobIn(Sqlite& db, const JobUpdate& u, bool
   const int64_t start_us = TimeToMicros(u.start_time);
   const int64_t end_us = TimeToMicros(u.end_time);
   const int64_t version = current.version() + 1;
-  ASSIGN_OR_RETURN(Stmt up, db.Prepare(
-      "UPDATE jobs SET state = ?1, percent = ?2, return_code = ?3, error_code = ?4, "
-      "error_summary = ?5, error_description = ?6, "
-      "start_us = CASE WHEN ?7 > 0 THEN ?7 ELSE start_us END, "
-      "end_us = CASE WHEN ?8 > 0 THEN ?8 ELSE end_us END, "
-      "version = ?9, update_us = ?10 WHERE name = ?11"));
+  ASSIGN_OR_RETURN(
+      Stmt up,
+      db.Prepare("UPDATE jobs SET state = ?1, percent = ?2, return_code = ?3, error_code = ?4, "
+                 "error_summary = ?5, error_description = ?6, "
+                 "start_us = CASE WHEN ?7 > 0 THEN ?7 ELSE start_us END, "
+                 "end_us = CASE WHEN ?8 > 0 THEN ?8 ELSE end_us END, "
+                 "version = ?9, update_us = ?10 WHERE name = ?11"));
   RETURN_IF_ERROR(up.Bind(1, static_cast<int64_t>(state))
                       .Bind(2, static_cast<int64_t>(percent))
                       .Bind(3, static_cast<int64_t>(u.return_code))
@@ -194,9 +199,10 @@ absl::StatusOr<Job> SqliteJobs::UpdateJobIn(Sqlite& db, const JobUpdate& u, bool
                       .Bind(10, event_us)
                       .Bind(11, u.job)
                       .Run());
-  ASSIGN_OR_RETURN(Stmt ev, db.Prepare(
-      "INSERT INTO job_events(job, sequence, event_us, state, percent, return_code, "
-      "error_code, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"));
+  ASSIGN_OR_RETURN(
+      Stmt ev,
+      db.Prepare("INSERT INTO job_events(job, sequence, event_us, state, percent, return_code, "
+                 "error_code, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"));
   RETURN_IF_ERROR(ev.Bind(1, u.job)
                       .Bind(2, version)
                       .Bind(3, event_us)
@@ -208,7 +214,8 @@ absl::StatusOr<Job> SqliteJobs::UpdateJobIn(Sqlite& db, const JobUpdate& u, bool
                       .Run());
   if (u.has_vm_state) {
     // The VM may have been removed with its host meanwhile: that is fine.
-    absl::Status vm = SqliteInventory::UpdateVmStateIn(db, current.virtual_machine(), u.vm_state, u.event_time);
+    absl::Status vm =
+        SqliteInventory::UpdateVmStateIn(db, current.virtual_machine(), u.vm_state, u.event_time);
     if (!vm.ok() && vm.code() != absl::StatusCode::kNotFound) return vm;
   }
   if (IsEndedJobState(state)) RETURN_IF_ERROR(SqliteInventory::ReleaseIn(db, u.job));
@@ -253,9 +260,10 @@ absl::StatusOr<int> SqliteJobs::PruneJobs(absl::Time ended_before, int max_jobs)
     {
       // Oldest first (seq order): the jobs past the retention are the first
       // ones left, so the scan stops after about max_jobs rows.
-      ASSIGN_OR_RETURN(Stmt s, w->Prepare(
-          "SELECT name FROM jobs WHERE state >= 7 AND state <= 11 AND update_us < ? "
-          "ORDER BY seq LIMIT ?"));
+      ASSIGN_OR_RETURN(
+          Stmt s,
+          w->Prepare("SELECT name FROM jobs WHERE state >= 7 AND state <= 11 AND update_us < ? "
+                     "ORDER BY seq LIMIT ?"));
       s.Bind(1, absl::ToUnixMicros(ended_before)).Bind(2, static_cast<int64_t>(max_jobs));
       while (true) {
         ASSIGN_OR_RETURN(bool row, s.Step());
@@ -264,9 +272,9 @@ absl::StatusOr<int> SqliteJobs::PruneJobs(absl::Time ended_before, int max_jobs)
       }
     }
     for (const std::string& name : names) {
-      for (const char* sql : {"DELETE FROM job_events WHERE job = ?",
-                              "DELETE FROM idempotency WHERE job = ?",
-                              "DELETE FROM jobs WHERE name = ?"}) {
+      for (const char* sql :
+           {"DELETE FROM job_events WHERE job = ?", "DELETE FROM idempotency WHERE job = ?",
+            "DELETE FROM jobs WHERE name = ?"}) {
         ASSIGN_OR_RETURN(Stmt s, w->Prepare(sql));
         RETURN_IF_ERROR(s.Bind(1, name).Run());
       }

@@ -8,9 +8,11 @@ namespace hvdr {
 
 absl::StatusOr<RequestRecord> SqliteRequests::GetRequest(const std::string& request_id) {
   StoreDb::Reader conn(db_);
-  ASSIGN_OR_RETURN(Stmt s, conn->Prepare(
-      "SELECT method, fingerprint, IFNULL(response, ''), IFNULL(job, '') FROM idempotency "
-      "WHERE request_id = ?"));
+  ASSIGN_OR_RETURN(
+      Stmt s,
+      conn->Prepare(
+          "SELECT method, fingerprint, IFNULL(response, ''), IFNULL(job, '') FROM idempotency "
+          "WHERE request_id = ?"));
   s.Bind(1, request_id);
   ASSIGN_OR_RETURN(bool row, s.Step());
   if (!row) return absl::NotFoundError(absl::StrCat("request_id ", request_id, " not seen"));
@@ -21,10 +23,13 @@ absl::Status SqliteRequests::PutRequest(const std::string& request_id,
                                         const RequestRecord& record) {
   if (request_id.empty()) return InvalidRecord("request_id", "MISSING", "is required");
   StoreDb::Writer w(db_);
-  ASSIGN_OR_RETURN(Stmt s, w->Prepare(
-      "INSERT INTO idempotency(request_id, method, fingerprint, response, job) "
-      "VALUES (?, ?, ?, ?, ?)"));
-  s.Bind(1, request_id).Bind(2, record.method).Bind(3, record.fingerprint).BindBlob(4, record.response);
+  ASSIGN_OR_RETURN(
+      Stmt s, w->Prepare("INSERT INTO idempotency(request_id, method, fingerprint, response, job) "
+                         "VALUES (?, ?, ?, ?, ?)"));
+  s.Bind(1, request_id)
+      .Bind(2, record.method)
+      .Bind(3, record.fingerprint)
+      .BindBlob(4, record.response);
   if (record.job.empty()) {
     s.BindNull(5);
   } else {
@@ -39,16 +44,18 @@ absl::Status SqliteRequests::PutRequest(const std::string& request_id,
 }
 
 absl::StatusOr<std::string> SqliteRequests::LookupIn(Sqlite& db, const RequestKey& key) {
-  ASSIGN_OR_RETURN(Stmt s, db.Prepare(
-      "SELECT method, fingerprint, IFNULL(job, '') FROM idempotency WHERE request_id = ?"));
+  ASSIGN_OR_RETURN(
+      Stmt s,
+      db.Prepare(
+          "SELECT method, fingerprint, IFNULL(job, '') FROM idempotency WHERE request_id = ?"));
   s.Bind(1, key.request_id);
   ASSIGN_OR_RETURN(bool row, s.Step());
   if (!row) return absl::NotFoundError("request_id not seen");
   if (s.Text(0) != key.method || s.Text(1) != key.fingerprint) {
-    return Refuse(absl::StatusCode::kInvalidArgument, Refusal::kRequestReused, key.request_id,
-                  s.Text(0),
-                  absl::StrCat("\"", key.request_id, "\" was already used for a different request (",
-                               s.Text(0), "); use a new request_id"));
+    return Refuse(
+        absl::StatusCode::kInvalidArgument, Refusal::kRequestReused, key.request_id, s.Text(0),
+        absl::StrCat("\"", key.request_id, "\" was already used for a different request (",
+                     s.Text(0), "); use a new request_id"));
   }
   return s.Text(2);
 }
@@ -66,8 +73,10 @@ absl::Status SqliteRequests::SeenIn(Sqlite& db, const RequestKey* key, bool* rep
 }
 
 absl::Status SqliteRequests::PutIn(Sqlite& db, const RequestKey& key, const std::string& job) {
-  ASSIGN_OR_RETURN(Stmt s, db.Prepare(
-      "INSERT INTO idempotency(request_id, method, fingerprint, job) VALUES (?, ?, ?, ?)"));
+  ASSIGN_OR_RETURN(
+      Stmt s,
+      db.Prepare(
+          "INSERT INTO idempotency(request_id, method, fingerprint, job) VALUES (?, ?, ?, ?)"));
   s.Bind(1, key.request_id).Bind(2, key.method).Bind(3, key.fingerprint);
   if (job.empty()) {
     s.BindNull(4);

@@ -46,9 +46,9 @@ absl::Status ValidateName(absl::string_view field, absl::string_view value,
 absl::Status ValidateId(absl::string_view field, absl::string_view id) {
   if (id.empty()) return InvalidRecord(field, "MISSING", "is required");
   if (id.size() > 256 || absl::StrContains(id, '/')) {
-    return InvalidRecord(field, "MALFORMED_ID",
-                         absl::StrCat("must be 1-256 characters without '/', got \"",
-                                      id.substr(0, 64), "\""));
+    return InvalidRecord(
+        field, "MALFORMED_ID",
+        absl::StrCat("must be 1-256 characters without '/', got \"", id.substr(0, 64), "\""));
   }
   return absl::OkStatus();
 }

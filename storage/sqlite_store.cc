@@ -17,7 +17,8 @@ absl::StatusOr<dr::v1::Host> SqliteStore::GetHost(const std::string& name) {
   return hosts_.GetHost(name);
 }
 
-absl::StatusOr<Page<dr::v1::Host>> SqliteStore::ListHosts(const std::string& site, const PageRequest& page) {
+absl::StatusOr<Page<dr::v1::Host>> SqliteStore::ListHosts(const std::string& site,
+                                                          const PageRequest& page) {
   return hosts_.ListHosts(site, page);
 }
 
@@ -33,7 +34,9 @@ absl::StatusOr<bool> SqliteStore::DeleteHost(const std::string& name, const Requ
   return hosts_.DeleteHost(name, key);
 }
 
-absl::Status SqliteStore::ReplaceInventory(const std::string& host, const std::vector<dr::v1::VirtualMachineInventory>& vms, absl::Time sync_time) {
+absl::Status SqliteStore::ReplaceInventory(const std::string& host,
+                                           const std::vector<dr::v1::VirtualMachineInventory>& vms,
+                                           absl::Time sync_time) {
   return inventory_.ReplaceInventory(host, vms, sync_time);
 }
 
@@ -45,19 +48,23 @@ absl::StatusOr<dr::v1::VirtualMachine> SqliteStore::GetVirtualMachine(const std:
   return inventory_.GetVirtualMachine(name);
 }
 
-absl::StatusOr<std::vector<dr::v1::VirtualMachine>> SqliteStore::FindVirtualMachinesById(const std::string& vm_id) {
+absl::StatusOr<std::vector<dr::v1::VirtualMachine>> SqliteStore::FindVirtualMachinesById(
+    const std::string& vm_id) {
   return inventory_.FindVirtualMachinesById(vm_id);
 }
 
-absl::StatusOr<Page<dr::v1::VirtualMachine>> SqliteStore::ListVirtualMachines(const VirtualMachineFilter& filter, const PageRequest& page) {
+absl::StatusOr<Page<dr::v1::VirtualMachine>> SqliteStore::ListVirtualMachines(
+    const VirtualMachineFilter& filter, const PageRequest& page) {
   return inventory_.ListVirtualMachines(filter, page);
 }
 
-absl::StatusOr<std::vector<dr::v1::ReplicationRelationship>> SqliteStore::ListReplicationRelationships(const std::string& vm) {
+absl::StatusOr<std::vector<dr::v1::ReplicationRelationship>>
+SqliteStore::ListReplicationRelationships(const std::string& vm) {
   return inventory_.ListReplicationRelationships(vm);
 }
 
-absl::StatusOr<Page<dr::v1::RecoveryPoint>> SqliteStore::ListRecoveryPoints(const std::string& vm, const PageRequest& page) {
+absl::StatusOr<Page<dr::v1::RecoveryPoint>> SqliteStore::ListRecoveryPoints(
+    const std::string& vm, const PageRequest& page) {
   return inventory_.ListRecoveryPoints(vm, page);
 }
 
@@ -65,7 +72,9 @@ absl::StatusOr<dr::v1::RecoveryPoint> SqliteStore::GetRecoveryPoint(const std::s
   return inventory_.GetRecoveryPoint(name);
 }
 
-absl::StatusOr<CreateJobResult> SqliteStore::CreateJob(const dr::v1::Job& job, const RequestKey& key, const std::string& operation) {
+absl::StatusOr<CreateJobResult> SqliteStore::CreateJob(const dr::v1::Job& job,
+                                                       const RequestKey& key,
+                                                       const std::string& operation) {
   return jobs_.CreateJob(job, key, operation);
 }
 
@@ -77,7 +86,8 @@ absl::StatusOr<dr::v1::Job> SqliteStore::GetJob(const std::string& name) {
   return job_queries_.GetJob(name);
 }
 
-absl::StatusOr<Page<dr::v1::Job>> SqliteStore::ListJobs(const JobFilter& filter, const PageRequest& page) {
+absl::StatusOr<Page<dr::v1::Job>> SqliteStore::ListJobs(const JobFilter& filter,
+                                                        const PageRequest& page) {
   return job_queries_.ListJobs(filter, page);
 }
 
@@ -93,7 +103,8 @@ std::vector<WriteResult> SqliteStore::Write(const std::vector<WriteOp>& ops) {
   return jobs_.Write(ops);
 }
 
-absl::StatusOr<Page<dr::v1::JobEvent>> SqliteStore::ListJobEvents(const std::string& job, const PageRequest& page) {
+absl::StatusOr<Page<dr::v1::JobEvent>> SqliteStore::ListJobEvents(const std::string& job,
+                                                                  const PageRequest& page) {
   return job_queries_.ListJobEvents(job, page);
 }
 

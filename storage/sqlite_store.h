@@ -33,26 +33,36 @@ class SqliteStore final : public Store {
 
   absl::StatusOr<bool> CreateHost(const dr::v1::Host& host, const RequestKey* key) override;
   absl::StatusOr<dr::v1::Host> GetHost(const std::string& name) override;
-  absl::StatusOr<Page<dr::v1::Host>> ListHosts(const std::string& site, const PageRequest& page) override;
+  absl::StatusOr<Page<dr::v1::Host>> ListHosts(const std::string& site,
+                                               const PageRequest& page) override;
   absl::StatusOr<Page<dr::v1::Site>> ListSites(const PageRequest& page) override;
   absl::Status UpdateHostContact(const dr::v1::Host& host) override;
   absl::StatusOr<bool> DeleteHost(const std::string& name, const RequestKey* key) override;
-  absl::Status ReplaceInventory(const std::string& host, const std::vector<dr::v1::VirtualMachineInventory>& vms, absl::Time sync_time) override;
+  absl::Status ReplaceInventory(const std::string& host,
+                                const std::vector<dr::v1::VirtualMachineInventory>& vms,
+                                absl::Time sync_time) override;
   absl::Status UpdateVirtualMachineState(const dr::v1::VirtualMachine& vm) override;
   absl::StatusOr<dr::v1::VirtualMachine> GetVirtualMachine(const std::string& name) override;
-  absl::StatusOr<std::vector<dr::v1::VirtualMachine>> FindVirtualMachinesById(const std::string& vm_id) override;
-  absl::StatusOr<Page<dr::v1::VirtualMachine>> ListVirtualMachines(const VirtualMachineFilter& filter, const PageRequest& page) override;
-  absl::StatusOr<std::vector<dr::v1::ReplicationRelationship>> ListReplicationRelationships(const std::string& vm) override;
-  absl::StatusOr<Page<dr::v1::RecoveryPoint>> ListRecoveryPoints(const std::string& vm, const PageRequest& page) override;
+  absl::StatusOr<std::vector<dr::v1::VirtualMachine>> FindVirtualMachinesById(
+      const std::string& vm_id) override;
+  absl::StatusOr<Page<dr::v1::VirtualMachine>> ListVirtualMachines(
+      const VirtualMachineFilter& filter, const PageRequest& page) override;
+  absl::StatusOr<std::vector<dr::v1::ReplicationRelationship>> ListReplicationRelationships(
+      const std::string& vm) override;
+  absl::StatusOr<Page<dr::v1::RecoveryPoint>> ListRecoveryPoints(const std::string& vm,
+                                                                 const PageRequest& page) override;
   absl::StatusOr<dr::v1::RecoveryPoint> GetRecoveryPoint(const std::string& name) override;
-  absl::StatusOr<CreateJobResult> CreateJob(const dr::v1::Job& job, const RequestKey& key, const std::string& operation) override;
+  absl::StatusOr<CreateJobResult> CreateJob(const dr::v1::Job& job, const RequestKey& key,
+                                            const std::string& operation) override;
   absl::StatusOr<std::string> GetJobOperation(const std::string& name) override;
   absl::StatusOr<dr::v1::Job> GetJob(const std::string& name) override;
-  absl::StatusOr<Page<dr::v1::Job>> ListJobs(const JobFilter& filter, const PageRequest& page) override;
+  absl::StatusOr<Page<dr::v1::Job>> ListJobs(const JobFilter& filter,
+                                             const PageRequest& page) override;
   absl::StatusOr<std::vector<dr::v1::Job>> ListActiveJobs() override;
   absl::StatusOr<dr::v1::Job> UpdateJob(const JobUpdate& update) override;
   std::vector<WriteResult> Write(const std::vector<WriteOp>& ops) override;
-  absl::StatusOr<Page<dr::v1::JobEvent>> ListJobEvents(const std::string& job, const PageRequest& page) override;
+  absl::StatusOr<Page<dr::v1::JobEvent>> ListJobEvents(const std::string& job,
+                                                       const PageRequest& page) override;
   absl::StatusOr<int> PruneJobs(absl::Time ended_before, int max_jobs) override;
   absl::StatusOr<RequestRecord> GetRequest(const std::string& request_id) override;
   absl::Status PutRequest(const std::string& request_id, const RequestRecord& record) override;
@@ -64,9 +74,7 @@ class SqliteStore final : public Store {
   void SetWriteObserver(std::function<void(bool writable)> observer) {
     db_->SetWriteObserver(std::move(observer));
   }
-  absl::Status LimitPagesForTest(int64_t max_pages) {
-    return db_->LimitPagesForTest(max_pages);
-  }
+  absl::Status LimitPagesForTest(int64_t max_pages) { return db_->LimitPagesForTest(max_pages); }
 
  private:
   explicit SqliteStore(std::unique_ptr<StoreDb> db)

@@ -56,7 +56,8 @@ TEST_F(SqliteStoreTest, WritableFollowsStorageFailuresNotRefusals) {
   EXPECT_TRUE(store_->writable());
   ASSERT_TRUE(store_->LimitPagesForTest(1).ok());  // as if the disk were full
   std::vector<dr::v1::VirtualMachineInventory> inv;
-  for (int i = 0; i < 2000; ++i) inv.push_back(TestVm(absl::StrCat("full-", i), absl::StrCat("vm-", i), 1));
+  for (int i = 0; i < 2000; ++i)
+    inv.push_back(TestVm(absl::StrCat("full-", i), absl::StrCat("vm-", i), 1));
   absl::Status full = store_->ReplaceInventory(kTestHost, inv, kTestNow);
   EXPECT_EQ(full.code(), absl::StatusCode::kResourceExhausted) << full;
   EXPECT_FALSE(store_->writable());
@@ -74,7 +75,8 @@ TEST(PageTokenSecretTest, TokensOfAnotherDatabaseAreRefusedAndTheSecretSurvivesR
   {
     auto a = SqliteStore::Open(path_a, {});
     ASSERT_TRUE(a.ok()) << a.status();
-    for (const char* h : {"hosts/a", "hosts/b"}) ASSERT_TRUE((*a)->CreateHost(TestHost(h), nullptr).ok());
+    for (const char* h : {"hosts/a", "hosts/b"})
+      ASSERT_TRUE((*a)->CreateHost(TestHost(h), nullptr).ok());
     auto page = (*a)->ListHosts("", {1, ""});
     ASSERT_TRUE(page.ok());
     token = page->next_page_token;
@@ -114,13 +116,15 @@ TEST_F(MigrationTest, VersionOneIsMigratedKeepingItsData) {
     ASSERT_TRUE(MigrateSchema(**db, 1).ok());
     EXPECT_EQ(*(*db)->QueryInt("PRAGMA user_version"), 1);
     // Data written by the previous release.
-    ASSERT_TRUE((*db)->Exec(R"sql(
+    ASSERT_TRUE((*db)
+                    ->Exec(R"sql(
       INSERT INTO sites(name) VALUES ('sites/s');
       INSERT INTO hosts(name, site, agent_address, create_us) VALUES ('hosts/h', 'sites/s', 'a:1', 5);
       INSERT INTO vms(name, host, vm_id) VALUES ('hosts/h/virtualMachines/v', 'hosts/h', 'v');
       INSERT INTO jobs(name, type, state, create_us, vm, host)
         VALUES ('jobs/old', 97, 4, 7, 'hosts/h/virtualMachines/v', 'hosts/h');
-    )sql").ok());
+    )sql")
+                    .ok());
   }
   auto store = SqliteStore::Open(path_, {});
   ASSERT_TRUE(store.ok()) << store.status();
@@ -144,7 +148,8 @@ TEST_F(MigrationTest, PreviousVersionIsMigratedKeepingItsData) {
     ASSERT_TRUE(db.ok());
     ASSERT_TRUE(MigrateSchema(**db, previous).ok());
     EXPECT_EQ(*(*db)->QueryInt("PRAGMA user_version"), previous);
-    ASSERT_TRUE((*db)->Exec(R"sql(
+    ASSERT_TRUE((*db)
+                    ->Exec(R"sql(
       INSERT INTO sites(name) VALUES ('sites/s');
       INSERT INTO hosts(name, site, agent_address, create_us) VALUES ('hosts/h', 'sites/s', 'a:1', 5);
       INSERT INTO vms(name, host, vm_id) VALUES ('hosts/h/virtualMachines/v', 'hosts/h', 'v');
@@ -152,7 +157,8 @@ TEST_F(MigrationTest, PreviousVersionIsMigratedKeepingItsData) {
         VALUES ('jobs/prev', 97, 4, 7, 'hosts/h/virtualMachines/v', 'hosts/h', 3, 9);
       UPDATE vms SET active_job = 'jobs/prev';
       INSERT INTO idempotency(request_id, method, fingerprint, job) VALUES ('r0', 'm', 'f', 'jobs/prev');
-    )sql").ok());
+    )sql")
+                    .ok());
   }
   auto store = SqliteStore::Open(path_, {});
   ASSERT_TRUE(store.ok()) << store.status();
@@ -161,7 +167,8 @@ TEST_F(MigrationTest, PreviousVersionIsMigratedKeepingItsData) {
   EXPECT_EQ(job->version(), 3);
   EXPECT_EQ(*(*store)->GetJobOperation("jobs/prev"), "");
   EXPECT_EQ((*store)->GetVirtualMachine("hosts/h/virtualMachines/v")->active_job(), "jobs/prev");
-  auto replay = (*store)->CreateJob(TestJob("other", "hosts/h/virtualMachines/v"), {"r0", "m", "f"});
+  auto replay =
+      (*store)->CreateJob(TestJob("other", "hosts/h/virtualMachines/v"), {"r0", "m", "f"});
   ASSERT_TRUE(replay.ok()) << replay.status();
   EXPECT_TRUE(replay->replayed);
   EXPECT_EQ(replay->job.name(), "jobs/prev");
@@ -205,10 +212,12 @@ TEST(ConcurrencyTest, ConcurrentWritersLoseNoUpdate) {
   constexpr int kVmsPerThread = 10;
   constexpr int kUpdatesPerJob = 20;
   std::vector<dr::v1::VirtualMachineInventory> inv;
-  for (int i = 0; i < kThreads * kVmsPerThread; ++i) inv.push_back(TestVm(absl::StrCat("vm", i), "x", 0));
+  for (int i = 0; i < kThreads * kVmsPerThread; ++i)
+    inv.push_back(TestVm(absl::StrCat("vm", i), "x", 0));
   inv.push_back(TestVm("shared", "shared", 0));
   ASSERT_TRUE(stores[0]->ReplaceInventory(kTestHost, inv, kTestNow).ok());
-  ASSERT_TRUE(stores[0]->CreateJob(TestJob("shared", VmName(kTestHost, "shared")), Key("shared")).ok());
+  ASSERT_TRUE(
+      stores[0]->CreateJob(TestJob("shared", VmName(kTestHost, "shared")), Key("shared")).ok());
 
   std::atomic<int> errors{0};
   std::atomic<int> busy_refusals{0};
@@ -221,10 +230,12 @@ TEST(ConcurrencyTest, ConcurrentWritersLoseNoUpdate) {
         const std::string id = absl::StrCat("t", t, "v", v);
         if (!store->CreateJob(TestJob(id, vm), Key(id)).ok()) ++errors;
         // Everyone also races for one shared VM: only its first job may win.
-        auto race = store->CreateJob(TestJob(id + "-race", VmName(kTestHost, "shared")),
-                                     Key(id + "-race"));
-        if (race.status().code() == absl::StatusCode::kAborted) ++busy_refusals;
-        else ++errors;
+        auto race =
+            store->CreateJob(TestJob(id + "-race", VmName(kTestHost, "shared")), Key(id + "-race"));
+        if (race.status().code() == absl::StatusCode::kAborted)
+          ++busy_refusals;
+        else
+          ++errors;
         for (int u = 1; u <= kUpdatesPerJob; ++u) {
           if (!store->UpdateJob(Update("jobs/" + id, dr::v1::JOB_STATE_RUNNING, u)).ok()) ++errors;
           // Percent updates to one shared job from every thread.

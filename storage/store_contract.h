@@ -52,7 +52,8 @@ inline std::string VmName(const std::string& host, const std::string& id) {
   return absl::StrCat(host, "/virtualMachines/", id);
 }
 
-inline dr::v1::Host TestHost(const std::string& name = kTestHost, const std::string& site = kTestSite) {
+inline dr::v1::Host TestHost(const std::string& name = kTestHost,
+                             const std::string& site = kTestSite) {
   dr::v1::Host h;
   h.set_name(name);
   h.set_site(site);
@@ -62,7 +63,7 @@ inline dr::v1::Host TestHost(const std::string& name = kTestHost, const std::str
 }
 
 inline dr::v1::VirtualMachineInventory TestVm(const std::string& id, const std::string& display,
-                                       int recovery_points = 2) {
+                                              int recovery_points = 2) {
   dr::v1::VirtualMachineInventory inv;
   auto* vm = inv.mutable_virtual_machine();
   vm->set_vm_id(id);

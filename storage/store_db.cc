@@ -23,7 +23,8 @@ namespace {
 absl::Status AboutDatabase(const std::string& path, const absl::Status& s) {
   if (s.ok() || absl::StartsWith(s.message(), absl::StrCat("database ", path, ": "))) return s;
   absl::Status out(s.code(), absl::StrCat("database ", path, ": ", s.message()));
-  s.ForEachPayload([&out](absl::string_view url, const absl::Cord& payload) { out.SetPayload(url, payload); });
+  s.ForEachPayload(
+      [&out](absl::string_view url, const absl::Cord& payload) { out.SetPayload(url, payload); });
   return out;
 }
 
@@ -38,7 +39,8 @@ absl::StatusOr<std::string> PageTokenSecret(Sqlite& db) {
       return absl::OkStatus();
     }
     ASSIGN_OR_RETURN(secret, PageTokens::NewSecret());
-    ASSIGN_OR_RETURN(Stmt put, db.Prepare("INSERT INTO secrets(name, value) VALUES ('page_token', ?)"));
+    ASSIGN_OR_RETURN(Stmt put,
+                     db.Prepare("INSERT INTO secrets(name, value) VALUES ('page_token', ?)"));
     return put.BindBlob(1, secret).Run();
   }));
   if (secret.size() < 16) return absl::DataLossError("the page token secret is too short");
@@ -48,14 +50,14 @@ absl::StatusOr<std::string> PageTokenSecret(Sqlite& db) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<StoreDb>> StoreDb::Open(const std::string& path,
-                                                               const Options& options) {
+                                                       const Options& options) {
   absl::StatusOr<std::unique_ptr<StoreDb>> store = OpenUnchecked(path, options);
   if (!store.ok()) return AboutDatabase(path, store.status());
   return store;
 }
 
 absl::StatusOr<std::unique_ptr<StoreDb>> StoreDb::OpenUnchecked(const std::string& path,
-                                                                        const Options& options) {
+                                                                const Options& options) {
   const bool file = path != ":memory:" && !path.empty();
   std::unique_ptr<FileLock> lock;
   if (file) {
@@ -64,8 +66,9 @@ absl::StatusOr<std::unique_ptr<StoreDb>> StoreDb::OpenUnchecked(const std::strin
     if (options.lock) {
       absl::StatusOr<std::unique_ptr<FileLock>> held = FileLock::TryAcquire(path + ".lock");
       if (absl::IsFailedPrecondition(held.status())) {
-        return DbProblem(absl::StatusCode::kFailedPrecondition, kDbInUse,
-                         absl::StrCat("in use by another drserver (", held.status().message(), ")"));
+        return DbProblem(
+            absl::StatusCode::kFailedPrecondition, kDbInUse,
+            absl::StrCat("in use by another drserver (", held.status().message(), ")"));
       }
       if (!held.ok()) return held.status();
       lock = *std::move(held);
@@ -145,7 +148,8 @@ void StoreDb::CheckpointOnce() {
 StoreDb::~StoreDb() {
   stop_.Notify();
   if (checkpointer_.joinable()) checkpointer_.join();
-  if (checkpointer_db_ != nullptr) checkpointer_db_->Exec("PRAGMA wal_checkpoint(TRUNCATE)").IgnoreError();
+  if (checkpointer_db_ != nullptr)
+    checkpointer_db_->Exec("PRAGMA wal_checkpoint(TRUNCATE)").IgnoreError();
 }
 
 StoreDb::Reader::Reader(StoreDb* store) {

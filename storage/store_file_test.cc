@@ -16,10 +16,10 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "db/sqlite.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "storage/schema.h"
-#include "db/sqlite.h"
 #include "storage/sqlite_store.h"
 
 namespace hvdr {
@@ -103,7 +103,8 @@ TEST(DbFileTest, DirectoryIsRefused) {
   auto store = SqliteStore::Open(dir, {});
   EXPECT_EQ(store.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(Reason(store.status()), kDbIsDirectory);
-  EXPECT_THAT(std::string(store.status().message()), HasSubstr(absl::StrCat("database ", dir, ": is a directory")));
+  EXPECT_THAT(std::string(store.status().message()),
+              HasSubstr(absl::StrCat("database ", dir, ": is a directory")));
 }
 
 TEST(DbFileTest, GarbageIsRefusedAndLeftAlone) {
@@ -149,7 +150,8 @@ TEST(DbFileTest, NewerSchemaIsRefusedAndLeftAlone) {
   {
     auto db = Sqlite::Open(path, {});
     ASSERT_TRUE(db.ok());
-    ASSERT_TRUE((*db)->Exec(absl::StrCat("PRAGMA user_version = ", LatestSchemaVersion() + 1)).ok());
+    ASSERT_TRUE(
+        (*db)->Exec(absl::StrCat("PRAGMA user_version = ", LatestSchemaVersion() + 1)).ok());
     ASSERT_TRUE((*db)->Exec("PRAGMA journal_mode = DELETE").ok());  // all in the one file
   }
   const std::string before = Contents(path);
@@ -168,9 +170,11 @@ TEST(DbFileTest, ForeignSqliteDatabaseIsRefusedAndLeftByteForByte) {
   {
     auto db = Sqlite::Open(path, {});
     ASSERT_TRUE(db.ok());
-    ASSERT_TRUE((*db)->Exec("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT);"
-                            "INSERT INTO customers(name) VALUES ('acme');"
-                            "PRAGMA journal_mode = DELETE;").ok());
+    ASSERT_TRUE((*db)
+                    ->Exec("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT);"
+                           "INSERT INTO customers(name) VALUES ('acme');"
+                           "PRAGMA journal_mode = DELETE;")
+                    .ok());
   }
   const std::string before = Contents(path);
   auto store = SqliteStore::Open(path, {});

@@ -86,8 +86,8 @@ struct JobUpdate {
   std::string error_description;
   absl::Time start_time = absl::InfinitePast();  // InfinitePast = unchanged
   absl::Time end_time = absl::InfinitePast();    // InfinitePast = unchanged
-  absl::Time event_time;                          // REQUIRES: set
-  std::string message;                            // for the event
+  absl::Time event_time;                         // REQUIRES: set
+  std::string message;                           // for the event
   // When set, a state behind the stored one is not refused: the stored
   // state and percent are kept and the other fields applied. For statuses
   // the hypervisor is asked for again (a re-attach after a restart, a
@@ -125,7 +125,7 @@ struct WriteOp {
 
 struct WriteResult {
   absl::Status status;
-  dr::v1::Job job;        // the job as stored (or the replayed one)
+  dr::v1::Job job;  // the job as stored (or the replayed one)
   // kCreateJob, or kUpdateJob with a request key: the request_id had been
   // seen; `job` is the job as it now is and nothing was written.
   bool replayed = false;

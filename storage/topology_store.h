@@ -28,12 +28,11 @@ class TopologyStore {
   // recorded in the same transaction; a repeat of the key (same method and
   // fingerprint) writes nothing and returns true ("replayed"); a repeat with
   // another method or fingerprint is INVALID_ARGUMENT kRequestReused.
-  virtual absl::StatusOr<bool> CreateHost(const dr::v1::Host& host,
-                                          const RequestKey* key) = 0;
+  virtual absl::StatusOr<bool> CreateHost(const dr::v1::Host& host, const RequestKey* key) = 0;
   virtual absl::StatusOr<dr::v1::Host> GetHost(const std::string& name) = 0;
   // Ordered by name. `site` = "" for all.
   virtual absl::StatusOr<Page<dr::v1::Host>> ListHosts(const std::string& site,
-                                                        const PageRequest& page) = 0;
+                                                       const PageRequest& page) = 0;
   virtual absl::StatusOr<Page<dr::v1::Site>> ListSites(const PageRequest& page) = 0;
   // Records a contact attempt: reachability, last_contact_time (on success),
   // stale and last_error are taken from `host`, and hypervisor_host_name
@@ -61,28 +60,25 @@ class TopologyStore {
   // copy that disappeared is removed unless a job claims it (then it is kept
   // as it was). The claim (active_job) of a VM that stays is kept.
   // INVALID_ARGUMENT for a VM without a GUID or a duplicate GUID.
-  virtual absl::Status ReplaceInventory(
-      const std::string& host,
-      const std::vector<dr::v1::VirtualMachineInventory>& vms,
-      absl::Time sync_time) = 0;
+  virtual absl::Status ReplaceInventory(const std::string& host,
+                                        const std::vector<dr::v1::VirtualMachineInventory>& vms,
+                                        absl::Time sync_time) = 0;
   // Updates the state fields of one VM copy (mode, state, health, enabled
   // state, RPO figures) without touching its claim.
   virtual absl::Status UpdateVirtualMachineState(const dr::v1::VirtualMachine& vm) = 0;
-  virtual absl::StatusOr<dr::v1::VirtualMachine> GetVirtualMachine(
-      const std::string& name) = 0;
+  virtual absl::StatusOr<dr::v1::VirtualMachine> GetVirtualMachine(const std::string& name) = 0;
   // Every copy of the VM with this GUID, on any host.
   virtual absl::StatusOr<std::vector<dr::v1::VirtualMachine>> FindVirtualMachinesById(
       const std::string& vm_id) = 0;
   // Ordered by name.
   virtual absl::StatusOr<Page<dr::v1::VirtualMachine>> ListVirtualMachines(
       const VirtualMachineFilter& filter, const PageRequest& page) = 0;
-  virtual absl::StatusOr<std::vector<dr::v1::ReplicationRelationship>>
-  ListReplicationRelationships(const std::string& vm) = 0;
+  virtual absl::StatusOr<std::vector<dr::v1::ReplicationRelationship>> ListReplicationRelationships(
+      const std::string& vm) = 0;
   // Newest first.
   virtual absl::StatusOr<Page<dr::v1::RecoveryPoint>> ListRecoveryPoints(
       const std::string& vm, const PageRequest& page) = 0;
-  virtual absl::StatusOr<dr::v1::RecoveryPoint> GetRecoveryPoint(
-      const std::string& name) = 0;
+  virtual absl::StatusOr<dr::v1::RecoveryPoint> GetRecoveryPoint(const std::string& name) = 0;
 };
 
 }  // namespace hvdr

@@ -89,10 +89,11 @@ TEST_P(StoreContractTest, UnknownNamesAreNotFound) {
 
 TEST_P(StoreContractTest, ListHostsPagesInOrderAndFiltersBySite) {
   for (int i = 0; i < 7; ++i) {
-    ASSERT_TRUE(store_->CreateHost(TestHost(absl::StrCat("hosts/h", i),
-                                            i % 2 ? "sites/a" : "sites/b"),
-                                   nullptr)
-                    .ok());
+    ASSERT_TRUE(
+        store_
+            ->CreateHost(TestHost(absl::StrCat("hosts/h", i), i % 2 ? "sites/a" : "sites/b"),
+                         nullptr)
+            .ok());
   }
   std::vector<std::string> names;
   PageRequest page{3, ""};
@@ -143,7 +144,8 @@ TEST_P(StoreContractTest, PageTokensAreTiedToTheirQueryAndCannotBeForged) {
   auto unfiltered = store_->ListHosts("", {1, first->next_page_token});
   EXPECT_EQ(RefusalOf(unfiltered.status()).other, "PAGE_TOKEN_OF_ANOTHER_QUERY");
   // The token format of earlier releases: a cursor anyone could write.
-  auto forged = store_->ListHosts("sites/one", {1, absl::WebSafeBase64Escape("hvdr1:hosts:hosts/b")});
+  auto forged =
+      store_->ListHosts("sites/one", {1, absl::WebSafeBase64Escape("hvdr1:hosts:hosts/b")});
   EXPECT_EQ(RefusalOf(forged.status()).other, "INVALID_PAGE_TOKEN");
   // A token with its cursor changed.
   std::string raw;
@@ -154,8 +156,10 @@ TEST_P(StoreContractTest, PageTokensAreTiedToTheirQueryAndCannotBeForged) {
   EXPECT_EQ(RefusalOf(changed.status()).other, "INVALID_PAGE_TOKEN");
   // Job filters are part of the query too.
   for (int i = 0; i < 3; ++i) {
-    ASSERT_TRUE(store_->CreateJob(TestJob(absl::StrCat("pt", i), SeedVm(absl::StrCat("pt-vm", i))),
-                                  Key(absl::StrCat("pt", i))).ok());
+    ASSERT_TRUE(store_
+                    ->CreateJob(TestJob(absl::StrCat("pt", i), SeedVm(absl::StrCat("pt-vm", i))),
+                                Key(absl::StrCat("pt", i)))
+                    .ok());
   }
   JobFilter running;
   running.states = {dr::v1::JOB_STATE_NEW};
@@ -203,7 +207,8 @@ TEST_P(StoreContractTest, InventoryReadBeforeAJobsEndNeverOverwritesTheStateItRe
   EXPECT_EQ(got->display_name(), "sql-01-renamed") << "the rest of the inventory is taken";
   // A sync asked for after it is newer and wins.
   ASSERT_TRUE(store_->ReplaceInventory(kTestHost, {stale}, kTestNow + absl::Seconds(20)).ok());
-  EXPECT_EQ(store_->GetVirtualMachine(vm)->replication_state(), dr::v1::REPLICATION_STATE_REPLICATING);
+  EXPECT_EQ(store_->GetVirtualMachine(vm)->replication_state(),
+            dr::v1::REPLICATION_STATE_REPLICATING);
 }
 
 TEST_P(StoreContractTest, HypervisorHostNameIsRecordedOnceGiven) {
@@ -258,8 +263,8 @@ TEST_P(StoreContractTest, RecoveryPointsPageNewestFirst) {
     for (const auto& rp : got->items) names.push_back(rp.name().substr(rp.name().rfind('/') + 1));
     page.page_token = got->next_page_token;
   } while (!page.page_token.empty());
-  EXPECT_THAT(names, ElementsAre("rp-8", "rp-7", "rp-6", "rp-5", "rp-4", "rp-3", "rp-2", "rp-1",
-                                 "rp-0"));
+  EXPECT_THAT(names,
+              ElementsAre("rp-8", "rp-7", "rp-6", "rp-5", "rp-4", "rp-3", "rp-2", "rp-1", "rp-0"));
 }
 
 TEST_P(StoreContractTest, BadInventoryIsRejectedWithoutPartialWrite) {
@@ -284,8 +289,8 @@ TEST_P(StoreContractTest, BadInventoryIsRejectedWithoutPartialWrite) {
 
 TEST_P(StoreContractTest, VanishedVmIsRemovedUnlessAJobClaimsIt) {
   std::string a = SeedVm("A");
-  ASSERT_TRUE(store_->ReplaceInventory(kTestHost, {TestVm("A", "a"), TestVm("B", "b")}, kTestNow)
-                  .ok());
+  ASSERT_TRUE(
+      store_->ReplaceInventory(kTestHost, {TestVm("A", "a"), TestVm("B", "b")}, kTestNow).ok());
   ASSERT_TRUE(store_->CreateJob(TestJob("j1", a), Key("r1")).ok());
   // Both vanish: B is dropped, A is kept because j1 claims it.
   ASSERT_TRUE(store_->ReplaceInventory(kTestHost, {}, kTestNow).ok());
@@ -307,7 +312,8 @@ TEST_P(StoreContractTest, ListVirtualMachinesFilters) {
   critical.mutable_virtual_machine()->set_replication_health(dr::v1::REPLICATION_HEALTH_CRITICAL);
   critical.mutable_virtual_machine()->set_replication_state(dr::v1::REPLICATION_STATE_CRITICAL);
   ASSERT_TRUE(store_->ReplaceInventory("hosts/p1", {primary}, kTestNow).ok());
-  ASSERT_TRUE(store_->ReplaceInventory(kTestHost, {TestVm("A", "web-01"), critical}, kTestNow).ok());
+  ASSERT_TRUE(
+      store_->ReplaceInventory(kTestHost, {TestVm("A", "web-01"), critical}, kTestNow).ok());
 
   auto names = [&](const VirtualMachineFilter& f) {
     std::vector<std::string> out;
@@ -330,7 +336,8 @@ TEST_P(StoreContractTest, ListVirtualMachinesFilters) {
   f.replication_healths = {dr::v1::REPLICATION_HEALTH_CRITICAL};
   EXPECT_THAT(names(f), ElementsAre(VmName(kTestHost, "B")));
   f = {};
-  f.replication_states = {dr::v1::REPLICATION_STATE_REPLICATING, dr::v1::REPLICATION_STATE_CRITICAL};
+  f.replication_states = {dr::v1::REPLICATION_STATE_REPLICATING,
+                          dr::v1::REPLICATION_STATE_CRITICAL};
   EXPECT_EQ(names(f).size(), 3u);
   f = {};
   f.display_name_or_id = "web-01";

@@ -38,15 +38,15 @@ class Agent {
     EXPECT_TRUE(proc_
                     .Start({hvdr::testing::RunfilePath("hvagent/hvagent"),
                             "--scenario=" + dir_ + "/scenario.textproto",
-                            "--state=" + dir_ + "/sim-state.bin", "--journal=" + dir_ + "/journal.db",
-                            "--listen=127.0.0.1:0", "--port_file=" + dir_ + "/port",
-                            "--poll_interval_ms=20"},
+                            "--state=" + dir_ + "/sim-state.bin",
+                            "--journal=" + dir_ + "/journal.db", "--listen=127.0.0.1:0",
+                            "--port_file=" + dir_ + "/port", "--poll_interval_ms=20"},
                            dir_ + "/agent.log")
                     .ok());
     auto port = proc_.WaitForPortFile(dir_ + "/port", absl::Seconds(20));
     EXPECT_TRUE(port.ok()) << port.status() << hvdr::testing::ReadFile(dir_ + "/agent.log");
-    auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", *port),
-                                       grpc::InsecureChannelCredentials());
+    auto channel =
+        grpc::CreateChannel(absl::StrCat("127.0.0.1:", *port), grpc::InsecureChannelCredentials());
     stub_ = dr::v1::HostAgentService::NewStub(channel);
     return *port;
   }

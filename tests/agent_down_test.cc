@@ -42,7 +42,8 @@ TEST(AgentDownTest, UnknownWhileDownThenReconciled) {
   }
   ASSERT_EQ(seen.return_code(), dr::v1::RETURN_CODE_STATUS_UNKNOWN);
   EXPECT_EQ(seen.error_summary(), "Status is unknown");
-  EXPECT_NE(seen.error_description().find("unreachable"), std::string::npos) << seen.error_description();
+  EXPECT_NE(seen.error_description().find("unreachable"), std::string::npos)
+      << seen.error_description();
   // Still unknown a while later: no guess.
   absl::SleepFor(absl::Seconds(3));
   auto still = cluster.GetJob(job);

@@ -37,22 +37,28 @@ TEST(AgentLinkTest, HungAgentIsFoundByKeepaliveThenReconciled) {
   Cluster cluster("agent-hung");
   auto scenario = hvdr::testing::ReplicaScenario(kReplica, 2, 3000);
   ASSERT_TRUE(cluster.StartAgent(kReplica, &scenario).ok());
-  ASSERT_TRUE(cluster.StartServer({"--retry_deadline_s=2", "--agent_keepalive_s=1",
-                                   "--agent_keepalive_timeout_s=1"})
+  ASSERT_TRUE(cluster
+                  .StartServer({"--retry_deadline_s=2", "--agent_keepalive_s=1",
+                                "--agent_keepalive_timeout_s=1"})
                   .ok());
   ASSERT_TRUE(cluster.Register(kReplica, "sites/dr").ok());
   auto resp = cluster.InitiateFailover(Vm(0), "hung-1");
   ASSERT_TRUE(resp.ok()) << resp.status();
   const std::string job = resp->job().name();
   dr::v1::Job seen;
-  ASSERT_TRUE(PollJob(cluster, job, [](const dr::v1::Job& j) {
-    return j.state() == dr::v1::JOB_STATE_RUNNING;
-  }, &seen));
+  ASSERT_TRUE(PollJob(
+      cluster, job, [](const dr::v1::Job& j) { return j.state() == dr::v1::JOB_STATE_RUNNING; },
+      &seen));
 
   cluster.KillAgent(kReplica, SIGSTOP);  // alive to TCP, silent to HTTP/2
-  ASSERT_TRUE(PollJob(cluster, job, [](const dr::v1::Job& j) {
-    return j.return_code() == dr::v1::RETURN_CODE_STATUS_UNKNOWN || j.state() >= dr::v1::JOB_STATE_COMPLETED;
-  }, &seen)) << "a stopped agent's job never went 32771: " << seen.DebugString();
+  ASSERT_TRUE(PollJob(
+      cluster, job,
+      [](const dr::v1::Job& j) {
+        return j.return_code() == dr::v1::RETURN_CODE_STATUS_UNKNOWN ||
+               j.state() >= dr::v1::JOB_STATE_COMPLETED;
+      },
+      &seen))
+      << "a stopped agent's job never went 32771: " << seen.DebugString();
   EXPECT_EQ(seen.return_code(), dr::v1::RETURN_CODE_STATUS_UNKNOWN);
   EXPECT_EQ(seen.state(), dr::v1::JOB_STATE_RUNNING) << "32771 must not move the job's state";
   // Requests for the hung host are refused while it is down.

@@ -14,9 +14,9 @@
 namespace hvdr {
 namespace {
 
-using ::testing::HasSubstr;
 using hvdr::testing::Cluster;
 using hvdr::testing::VmGuid;
+using ::testing::HasSubstr;
 
 constexpr char kPrimary[] = "hv-prod-1";
 constexpr char kReplica[] = "hv-dr-1";
@@ -66,8 +66,9 @@ class DrctlTest : public ::testing::Test {
   }
   void RegisterBoth() {
     for (const char* h : {kPrimary, kReplica}) {
-      Result r = Drctl({"hosts", "add", h, "--site", h == std::string(kPrimary) ? "prod" : "dr", "--agent",
-                        cluster_->agent_address(h), "--request-id", std::string("add-") + h, "--output", "json"});
+      Result r = Drctl({"hosts", "add", h, "--site", h == std::string(kPrimary) ? "prod" : "dr",
+                        "--agent", cluster_->agent_address(h), "--request-id",
+                        std::string("add-") + h, "--output", "json"});
       ASSERT_EQ(r.exit, 0) << r.err << r.out;
       auto host = FromJson<dr::v1::Host>(r.out);
       EXPECT_EQ(host.name(), std::string("hosts/") + h);
@@ -112,7 +113,8 @@ TEST_F(DrctlTest, FailoverWaitsAndPrintsTheJobAsJson) {
   EXPECT_EQ(job.state(), dr::v1::JOB_STATE_COMPLETED);
   EXPECT_EQ(job.type(), dr::v1::JOB_TYPE_INITIATE_FAILOVER);
   EXPECT_THAT(job.recovery_point(), ::testing::EndsWith("/recoveryPoints/rp-old"));
-  EXPECT_EQ(job.virtual_machine(), absl::StrCat("hosts/", kReplica, "/virtualMachines/", VmGuid(0)));
+  EXPECT_EQ(job.virtual_machine(),
+            absl::StrCat("hosts/", kReplica, "/virtualMachines/", VmGuid(0)));
   Result get = Drctl({"jobs", "get", job.name(), "--output", "json"});
   EXPECT_EQ(FromJson<dr::v1::Job>(get.out).name(), job.name());
   Result events = Drctl({"jobs", "events", job.name(), "--output", "json"});
@@ -136,7 +138,8 @@ TEST_F(DrctlTest, ProgressIsPlainTimestampedLinesWhenNotATerminal) {
   ASSERT_GE(lines.size(), 3u);
   EXPECT_THAT(lines.front(), HasSubstr("accepted as jobs/"));
   EXPECT_THAT(lines.back(), HasSubstr("InitiateFailover completed"));
-  const std::regex progress(R"(^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ jobs/\S+ InitiateFailover (New|Starting|Running|Completed) \d{1,3}%$)");
+  const std::regex progress(
+      R"(^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ jobs/\S+ InitiateFailover (New|Starting|Running|Completed) \d{1,3}%$)");
   int progress_lines = 0;
   for (size_t i = 1; i + 1 < lines.size(); ++i) {
     EXPECT_TRUE(std::regex_match(lines[i], progress)) << lines[i];
@@ -162,8 +165,10 @@ TEST_F(DrctlTest, ExitStatusesARunbookCanBranchOn) {
   // drserver names the copies and drctl says how to pick one.
   Result ambiguous = Drctl({"start", "vm-5"});
   EXPECT_EQ(ambiguous.exit, 3) << ambiguous.err;
-  EXPECT_THAT(ambiguous.err, HasSubstr(absl::StrCat("hosts/", kPrimary, "/virtualMachines/", VmGuid(5))));
-  EXPECT_THAT(ambiguous.err, HasSubstr(absl::StrCat("hosts/", kReplica, "/virtualMachines/", VmGuid(5))));
+  EXPECT_THAT(ambiguous.err,
+              HasSubstr(absl::StrCat("hosts/", kPrimary, "/virtualMachines/", VmGuid(5))));
+  EXPECT_THAT(ambiguous.err,
+              HasSubstr(absl::StrCat("hosts/", kReplica, "/virtualMachines/", VmGuid(5))));
   EXPECT_THAT(ambiguous.err, HasSubstr("--host"));
   // 4: busy.
   Result first = Drctl({"test-failover", "vm-2", "--no-wait"});
@@ -172,7 +177,8 @@ TEST_F(DrctlTest, ExitStatusesARunbookCanBranchOn) {
   EXPECT_EQ(busy.exit, 4) << busy.err;
   EXPECT_THAT(busy.err, HasSubstr("32774"));
   // 7: gave up waiting.
-  Result watch = Drctl({"jobs", "watch", std::string(absl::StripAsciiWhitespace(first.out)), "--wait-timeout", "1"});
+  Result watch = Drctl(
+      {"jobs", "watch", std::string(absl::StripAsciiWhitespace(first.out)), "--wait-timeout", "1"});
   EXPECT_EQ(watch.exit, 7) << watch.err;
   // 5: the job failed.
   Result failed = Drctl({"failover", "vm-3"});
@@ -185,8 +191,9 @@ TEST_F(DrctlTest, ExitStatusesARunbookCanBranchOn) {
   EXPECT_EQ(Drctl({"frobnicate"}).exit, 2);
   // 6: unreachable, naming the address tried.
   std::string out, err;
-  int code = hvdr::testing::RunCommand(
-      {hvdr::testing::RunfilePath("cli/drctl"), "--server=127.0.0.1:1", "--timeout=2", "hosts", "list"}, &out, &err);
+  int code = hvdr::testing::RunCommand({hvdr::testing::RunfilePath("cli/drctl"),
+                                        "--server=127.0.0.1:1", "--timeout=2", "hosts", "list"},
+                                       &out, &err);
   EXPECT_EQ(code, 6);
   EXPECT_THAT(err, HasSubstr("127.0.0.1:1"));
   // --help documents the exit statuses.
@@ -215,11 +222,13 @@ TEST_F(DrctlTest, ReRunStepAfterReverseReplicationAnswersItsFirstJob) {
   Result failover = Drctl({"failover", "vm-5", "--request-id", "rb-failover", "--output", "json"});
   ASSERT_EQ(failover.exit, 0) << failover.err << failover.out;
   auto first = FromJson<dr::v1::Job>(failover.out);
-  EXPECT_EQ(first.virtual_machine(), absl::StrCat("hosts/", kReplica, "/virtualMachines/", VmGuid(5)));
+  EXPECT_EQ(first.virtual_machine(),
+            absl::StrCat("hosts/", kReplica, "/virtualMachines/", VmGuid(5)));
   ASSERT_EQ(Drctl({"commit", "vm-5", "--request-id", "rb-commit"}).exit, 0);
   Result reverse = Drctl({"reverse", "vm-5", "--request-id", "rb-reverse", "--output", "json"});
   ASSERT_EQ(reverse.exit, 0) << reverse.err << reverse.out;
-  Result again = Drctl({"failover", "vm-5", "--request-id", "rb-failover", "--no-wait", "--output", "json"});
+  Result again =
+      Drctl({"failover", "vm-5", "--request-id", "rb-failover", "--no-wait", "--output", "json"});
   ASSERT_EQ(again.exit, 0) << again.err << again.out;
   auto replayed = FromJson<dr::v1::JobResponse>(again.out);
   EXPECT_EQ(replayed.job().name(), first.name());

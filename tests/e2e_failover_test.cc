@@ -18,7 +18,9 @@ constexpr int kTestJobMs = 800;
 constexpr char kPrimary[] = "hv-prod-1";
 constexpr char kReplica[] = "hv-dr-1";
 
-std::string ReplicaVm(int i) { return absl::StrCat("hosts/", kReplica, "/virtualMachines/", VmGuid(i)); }
+std::string ReplicaVm(int i) {
+  return absl::StrCat("hosts/", kReplica, "/virtualMachines/", VmGuid(i));
+}
 
 class E2eTest : public ::testing::Test {
  protected:
@@ -73,7 +75,8 @@ class E2eTest : public ::testing::Test {
     std::vector<dr::v1::Job> seen;
     auto job = cluster_.WaitJob(s.response.job().name(), absl::Seconds(30), &seen);
     EXPECT_TRUE(job.ok()) << job.status();
-    EXPECT_EQ(job->state(), dr::v1::JOB_STATE_COMPLETED) << job->error_summary() << job->error_description();
+    EXPECT_EQ(job->state(), dr::v1::JOB_STATE_COMPLETED)
+        << job->error_summary() << job->error_description();
     // Watch order: current state first, then every change, versions rising.
     for (size_t i = 1; i < seen.size(); ++i) {
       EXPECT_GT(seen[i].version(), seen[i - 1].version());

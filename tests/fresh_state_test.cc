@@ -51,7 +51,8 @@ TEST(FreshStateTest, VmStateFollowsTheJobAndTheTestVmAppearsAtItsEnd) {
   ASSERT_TRUE(done.ok()) << done.status();
   ASSERT_EQ(done->state(), dr::v1::JOB_STATE_COMPLETED);
   // At its end, at once (the job's terminal update carries it).
-  EXPECT_EQ(cluster.GetVirtualMachine(Vm(0))->replication_state(), dr::v1::REPLICATION_STATE_RECOVERED);
+  EXPECT_EQ(cluster.GetVirtualMachine(Vm(0))->replication_state(),
+            dr::v1::REPLICATION_STATE_RECOVERED);
 
   dr::v1::StartTestFailoverRequest test;
   test.set_virtual_machine(Vm(1));

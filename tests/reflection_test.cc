@@ -49,7 +49,8 @@ std::vector<std::string> Fields(const std::string& message, int field) {
   EXPECT_TRUE(set.ParseFromString(message));
   std::vector<std::string> out;
   for (int i = 0; i < set.field_count(); ++i) {
-    if (set.field(i).number() == field && set.field(i).type() == UnknownField::TYPE_LENGTH_DELIMITED) {
+    if (set.field(i).number() == field &&
+        set.field(i).type() == UnknownField::TYPE_LENGTH_DELIMITED) {
       out.push_back(set.field(i).length_delimited());
     }
   }
@@ -65,7 +66,8 @@ class Reflection {
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
     grpc::CompletionQueue cq;
-    auto call = stub_.PrepareCall(&context, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq);
+    auto call = stub_.PrepareCall(
+        &context, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq);
     call->StartCall(Tag(1));
     if (!Wait(&cq, 1)) return "";
     grpc::Slice slice(request);
@@ -84,7 +86,8 @@ class Reflection {
     std::vector<grpc::Slice> slices;
     EXPECT_TRUE(in.Dump(&slices).ok());
     std::string received;
-    for (const grpc::Slice& s : slices) received.append(reinterpret_cast<const char*>(s.begin()), s.size());
+    for (const grpc::Slice& s : slices)
+      received.append(reinterpret_cast<const char*>(s.begin()), s.size());
     return received;
   }
 
@@ -104,12 +107,15 @@ class Reflection {
 TEST(ReflectionTest, EveryListedServiceCanBeDescribed) {
   const std::string dir = NewTempDir("reflection");
   Subprocess server;
-  ASSERT_TRUE(server.Start({RunfilePath("server/drserver"), "--listen=127.0.0.1:0", "--db=" + dir + "/drserver.db",
-                            "--port_file=" + dir + "/port"},
-                           dir + "/drserver.log").ok());
+  ASSERT_TRUE(server
+                  .Start({RunfilePath("server/drserver"), "--listen=127.0.0.1:0",
+                          "--db=" + dir + "/drserver.db", "--port_file=" + dir + "/port"},
+                         dir + "/drserver.log")
+                  .ok());
   auto port = server.WaitForPortFile(dir + "/port", absl::Seconds(30));
   ASSERT_TRUE(port.ok()) << port.status();
-  Reflection reflection(grpc::CreateChannel(absl::StrCat("127.0.0.1:", *port), grpc::InsecureChannelCredentials()));
+  Reflection reflection(
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", *port), grpc::InsecureChannelCredentials()));
 
   const std::string listed = reflection.Ask(LengthDelimited(kRequestListServices, ""));
   std::vector<std::string> services;
@@ -118,12 +124,14 @@ TEST(ReflectionTest, EveryListedServiceCanBeDescribed) {
       for (const std::string& name : Fields(service, 1)) services.push_back(name);
     }
   }
-  EXPECT_THAT(services, ::testing::IsSupersetOf({"grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection",
-                                                  "dr.v1.TopologyService", "dr.v1.FailoverService",
-                                                  "dr.v1.JobService"}));
+  EXPECT_THAT(services,
+              ::testing::IsSupersetOf(
+                  {"grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection",
+                   "dr.v1.TopologyService", "dr.v1.FailoverService", "dr.v1.JobService"}));
   for (const std::string& service : services) {
     SCOPED_TRACE(service);
-    const std::string answer = reflection.Ask(LengthDelimited(kRequestFileContainingSymbol, service));
+    const std::string answer =
+        reflection.Ask(LengthDelimited(kRequestFileContainingSymbol, service));
     EXPECT_THAT(Fields(answer, kResponseError), ::testing::IsEmpty());
     google::protobuf::SimpleDescriptorDatabase db;
     for (const std::string& files : Fields(answer, kResponseFileDescriptors)) {

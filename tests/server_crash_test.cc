@@ -37,7 +37,8 @@ TEST(ServerCrashTest, AcceptedJobsSurviveSigkillAndRunExactlyOnce) {
     jobs.push_back(resp.job().name());
     // Kill at a different moment each time: right after the answer, or at
     // some point while the job runs (the first kills come earliest).
-    const int wait_ms = i == 0 ? 0 : std::uniform_int_distribution<int>(0, kTestJobMs + 200)(rng) * i / kTestKills;
+    const int wait_ms =
+        i == 0 ? 0 : std::uniform_int_distribution<int>(0, kTestJobMs + 200)(rng) * i / kTestKills;
     absl::SleepFor(absl::Milliseconds(wait_ms));
     cluster.KillServer(SIGKILL);
     ASSERT_TRUE(cluster.StartServer().ok()) << "restart " << i;
@@ -48,7 +49,8 @@ TEST(ServerCrashTest, AcceptedJobsSurviveSigkillAndRunExactlyOnce) {
     EXPECT_EQ(again.job().name(), resp.job().name());
     auto done = cluster.WaitJob(resp.job().name(), absl::Seconds(30));
     ASSERT_TRUE(done.ok()) << done.status();
-    EXPECT_EQ(done->state(), dr::v1::JOB_STATE_COMPLETED) << "kill " << i << " after " << wait_ms << " ms";
+    EXPECT_EQ(done->state(), dr::v1::JOB_STATE_COMPLETED)
+        << "kill " << i << " after " << wait_ms << " ms";
   }
   cluster.KillServer(SIGKILL);
   const auto state = cluster.AgentState(kReplica);

@@ -16,10 +16,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "db/sqlite.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "storage/schema.h"
-#include "db/sqlite.h"
 #include "storage/sqlite_store.h"
 #include "tests/testing/subprocess.h"
 
@@ -65,7 +65,9 @@ struct Exit {
 Exit Drserver(const std::vector<std::string>& flags, bool no_file_capabilities = false) {
   std::vector<std::string> argv;
   if (no_file_capabilities && geteuid() == 0) {
-    argv = {"/usr/sbin/capsh", "--drop=cap_dac_override,cap_dac_read_search", "--", "-c", "exec \"$@\"", "drserver"};
+    argv = {
+        "/usr/sbin/capsh", "--drop=cap_dac_override,cap_dac_read_search", "--", "-c", "exec \"$@\"",
+        "drserver"};
   }
   argv.push_back(RunfilePath("server/drserver"));
   argv.push_back("--listen=127.0.0.1:0");
@@ -109,9 +111,11 @@ TEST_F(StartupTest, PortInUse) {
 
 TEST_F(StartupTest, PortOfAnotherDrserverIsNotShared) {
   Subprocess first;
-  ASSERT_TRUE(first.Start({RunfilePath("server/drserver"), "--listen=127.0.0.1:0", "--db=" + db_,
-                           "--port_file=" + dir_ + "/port"},
-                          dir_ + "/first.log").ok());
+  ASSERT_TRUE(first
+                  .Start({RunfilePath("server/drserver"), "--listen=127.0.0.1:0", "--db=" + db_,
+                          "--port_file=" + dir_ + "/port"},
+                         dir_ + "/first.log")
+                  .ok());
   auto port = first.WaitForPortFile(dir_ + "/port", absl::Seconds(30));
   ASSERT_TRUE(port.ok()) << port.status();
   const std::string listen = absl::StrCat("127.0.0.1:", *port);
@@ -122,9 +126,11 @@ TEST_F(StartupTest, PortOfAnotherDrserverIsNotShared) {
 
 TEST_F(StartupTest, SecondDrserverOnTheSameDatabase) {
   Subprocess first;
-  ASSERT_TRUE(first.Start({RunfilePath("server/drserver"), "--listen=127.0.0.1:0", "--db=" + db_,
-                           "--port_file=" + dir_ + "/port"},
-                          dir_ + "/first.log").ok());
+  ASSERT_TRUE(first
+                  .Start({RunfilePath("server/drserver"), "--listen=127.0.0.1:0", "--db=" + db_,
+                          "--port_file=" + dir_ + "/port"},
+                         dir_ + "/first.log")
+                  .ok());
   ASSERT_TRUE(first.WaitForPortFile(dir_ + "/port", absl::Seconds(30)).ok());
   Exit r = Drserver({"--db=" + db_});
   EXPECT_EQ(r.code, 8) << r.err;
@@ -132,9 +138,11 @@ TEST_F(StartupTest, SecondDrserverOnTheSameDatabase) {
   // Once the first has stopped, the database opens.
   first.Signal(SIGTERM);
   Subprocess again;
-  ASSERT_TRUE(again.Start({RunfilePath("server/drserver"), "--listen=127.0.0.1:0", "--db=" + db_,
-                           "--port_file=" + dir_ + "/port2"},
-                          dir_ + "/again.log").ok());
+  ASSERT_TRUE(again
+                  .Start({RunfilePath("server/drserver"), "--listen=127.0.0.1:0", "--db=" + db_,
+                          "--port_file=" + dir_ + "/port2"},
+                         dir_ + "/again.log")
+                  .ok());
   EXPECT_TRUE(again.WaitForPortFile(dir_ + "/port2", absl::Seconds(30)).ok());
 }
 
@@ -202,9 +210,11 @@ TEST_F(StartupTest, ForeignSqliteDatabaseIsLeftByteForByte) {
   {
     auto db = Sqlite::Open(db_, {});
     ASSERT_TRUE(db.ok());
-    ASSERT_TRUE((*db)->Exec("CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL);"
-                            "INSERT INTO invoices(total) VALUES (12.5);"
-                            "PRAGMA journal_mode = DELETE;").ok());
+    ASSERT_TRUE((*db)
+                    ->Exec("CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL);"
+                           "INSERT INTO invoices(total) VALUES (12.5);"
+                           "PRAGMA journal_mode = DELETE;")
+                    .ok());
   }
   const std::string before = Contents(db_);
   Exit r = Drserver({"--db=" + db_});
@@ -220,7 +230,8 @@ TEST_F(StartupTest, NewerSchema) {
   {
     auto db = Sqlite::Open(db_, {});
     ASSERT_TRUE(db.ok());
-    ASSERT_TRUE((*db)->Exec(absl::StrCat("PRAGMA user_version = ", LatestSchemaVersion() + 1)).ok());
+    ASSERT_TRUE(
+        (*db)->Exec(absl::StrCat("PRAGMA user_version = ", LatestSchemaVersion() + 1)).ok());
     ASSERT_TRUE((*db)->Exec("PRAGMA journal_mode = DELETE").ok());
   }
   const std::string before = Contents(db_);

@@ -81,7 +81,8 @@ TEST(VanishedJobTest, RemovedWhileTheAgentWasDownIsReconciledFromTheVmsState) {
   ASSERT_TRUE(done.ok()) << done.status();
   EXPECT_EQ(done->state(), dr::v1::JOB_STATE_COMPLETED) << done->DebugString();
   EXPECT_EQ(done->return_code(), dr::v1::RETURN_CODE_JOB_STARTED);
-  EXPECT_THAT(done->error_description(), HasSubstr("proves that JOB_TYPE_INITIATE_FAILOVER completed"));
+  EXPECT_THAT(done->error_description(),
+              HasSubstr("proves that JOB_TYPE_INITIATE_FAILOVER completed"));
   // The VM is released and shows the failed-over state.
   dr::v1::VirtualMachine vm = GetVm(cluster, 0);
   EXPECT_EQ(vm.active_job(), "");

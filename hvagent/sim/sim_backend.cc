@@ -14,9 +14,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "common/hyperv_rules.h"
 #include "common/proto_time.h"
 #include "google/protobuf/text_format.h"
-#include "common/hyperv_rules.h"
 
 namespace hvdr {
 namespace sim {
@@ -129,11 +129,11 @@ absl::Status SimBackend::ValidateScenario(const Scenario& scenario) {
       return absl::InvalidArgumentError(
           absl::StrCat(at, ".vm_id: \"", vm.vm_id(), "\" appears twice"));
     }
-    if (vm.interval_seconds() != 0 && vm.interval_seconds() != 30 &&
-        vm.interval_seconds() != 300 && vm.interval_seconds() != 900) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          at, ".interval_seconds: Hyper-V replicates every 30, 300 or 900 s, not ",
-          vm.interval_seconds()));
+    if (vm.interval_seconds() != 0 && vm.interval_seconds() != 30 && vm.interval_seconds() != 300 &&
+        vm.interval_seconds() != 900) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(at, ".interval_seconds: Hyper-V replicates every 30, 300 or 900 s, not ",
+                       vm.interval_seconds()));
     }
     std::set<std::string> rps;
     for (int r = 0; r < vm.recovery_points_size(); ++r) {
@@ -190,7 +190,8 @@ absl::Status SimBackend::ValidateState(const SimState& state) {
   for (int i = 0; i < state.vms_size(); ++i) {
     const SimVm& vm = state.vms(i);
     if (!time_ok(vm.last_replication_us())) {
-      return absl::InvalidArgumentError(absl::StrCat("vms[", i, "].last_replication_us: out of range"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("vms[", i, "].last_replication_us: out of range"));
     }
     for (int r = 0; r < vm.recovery_points_size(); ++r) {
       if (!time_ok(vm.recovery_points(r).create_us())) {
@@ -202,11 +203,13 @@ absl::Status SimBackend::ValidateState(const SimState& state) {
   for (int i = 0; i < state.jobs_size(); ++i) {
     const SimJob& job = state.jobs(i);
     const std::string at = absl::StrCat("jobs[", i, "]");
-    if (job.job_id().empty()) return absl::InvalidArgumentError(absl::StrCat(at, ".job_id: is required"));
+    if (job.job_id().empty())
+      return absl::InvalidArgumentError(absl::StrCat(at, ".job_id: is required"));
     if (!time_ok(job.start_us()) || !time_ok(job.end_us())) {
       return absl::InvalidArgumentError(absl::StrCat(at, ": start_us or end_us out of range"));
     }
-    if (job.percent() > 100) return absl::InvalidArgumentError(absl::StrCat(at, ".percent: must be 0-100"));
+    if (job.percent() > 100)
+      return absl::InvalidArgumentError(absl::StrCat(at, ".percent: must be 0-100"));
     if (FindRule(job.type()) == nullptr) {
       return absl::InvalidArgumentError(absl::StrCat(at, ".type: not an operation"));
     }
@@ -242,7 +245,8 @@ absl::StatusOr<Scenario> SimBackend::LoadScenarioFile(const std::string& path) {
         absl::StrCat("scenario ", path, ": not a valid hvdr.sim.v1.Scenario text proto"));
   }
   absl::Status s = ValidateScenario(scenario);
-  if (!s.ok()) return absl::InvalidArgumentError(absl::StrCat("scenario ", path, ": ", s.message()));
+  if (!s.ok())
+    return absl::InvalidArgumentError(absl::StrCat("scenario ", path, ": ", s.message()));
   return scenario;
 }
 
@@ -320,7 +324,8 @@ absl::Status SimBackend::SaveLocked() {
   // machine: write + rename is enough, no fsync on every change.
   ::close(fd);
   if (std::rename(tmp.c_str(), options_.state_path.c_str()) != 0) {
-    return absl::UnavailableError(absl::StrCat("state file ", options_.state_path, ": rename failed"));
+    return absl::UnavailableError(
+        absl::StrCat("state file ", options_.state_path, ": rename failed"));
   }
   dirty_ = false;
   return absl::OkStatus();
@@ -372,10 +377,10 @@ MethodResult SimBackend::CheckLocked(const Operation& op, SimVm& vm) {
                   absl::StrCat(vm_text, " is busy with job ", vm.active_job()));
   }
   if (!Contains(rule->modes, vm.mode())) {
-    return Refuse(dr::v1::RETURN_CODE_INVALID_STATE,
-                  absl::StrCat(vm_text, " is in replication mode ",
-                               dr::v1::ReplicationMode_Name(vm.mode()), "; ",
-                               dr::v1::JobType_Name(op.type), " is not allowed in that mode"));
+    return Refuse(
+        dr::v1::RETURN_CODE_INVALID_STATE,
+        absl::StrCat(vm_text, " is in replication mode ", dr::v1::ReplicationMode_Name(vm.mode()),
+                     "; ", dr::v1::JobType_Name(op.type), " is not allowed in that mode"));
   }
   const bool is_replica = vm.mode() == dr::v1::REPLICATION_MODE_REPLICA ||
                           vm.mode() == dr::v1::REPLICATION_MODE_EXTENDED_REPLICA;
@@ -401,8 +406,8 @@ MethodResult SimBackend::CheckLocked(const Operation& op, SimVm& vm) {
     for (const auto& rp : vm.recovery_points()) found = found || rp.id() == op.recovery_point_id;
     if (!found) {
       return Refuse(dr::v1::RETURN_CODE_INVALID_PARAMETER,
-                    absl::StrCat("recovery point ", op.recovery_point_id, " is not a recovery point of ",
-                                 vm_text));
+                    absl::StrCat("recovery point ", op.recovery_point_id,
+                                 " is not a recovery point of ", vm_text));
     }
   }
   if (op.type == dr::v1::JOB_TYPE_INITIATE_TEST_REPLICA && !vm.test_vm_id().empty()) {
@@ -418,12 +423,13 @@ MethodResult SimBackend::CheckLocked(const Operation& op, SimVm& vm) {
     }
     for (const auto& s : op.network_settings) {
       if (!s.dhcp_enabled() && s.ip_addresses().empty()) {
-        return Refuse(dr::v1::RETURN_CODE_INVALID_PARAMETER,
-                      absl::StrCat("adapter ", s.adapter(), ": IPAddresses or DHCPEnabled is required"));
+        return Refuse(
+            dr::v1::RETURN_CODE_INVALID_PARAMETER,
+            absl::StrCat("adapter ", s.adapter(), ": IPAddresses or DHCPEnabled is required"));
       }
-      if (!Contains(std::vector<std::string>(vm.network_adapters().begin(),
-                                             vm.network_adapters().end()),
-                    s.adapter())) {
+      if (!Contains(
+              std::vector<std::string>(vm.network_adapters().begin(), vm.network_adapters().end()),
+              s.adapter())) {
         return Refuse(dr::v1::RETURN_CODE_INVALID_PARAMETER,
                       absl::StrCat(vm_text, " has no network adapter \"", s.adapter(), "\""));
       }
@@ -458,8 +464,8 @@ MethodResult SimBackend::Invoke(const Operation& op) {
     return check;
   }
   SimJob job;
-  job.set_job_id(absl::StrFormat("%s-job-%08d", state_.scenario().host_name(),
-                                 state_.next_job_number()));
+  job.set_job_id(
+      absl::StrFormat("%s-job-%08d", state_.scenario().host_name(), state_.next_job_number()));
   state_.set_next_job_number(state_.next_job_number() + 1);
   job.set_type(op.type);
   job.set_vm_id(op.vm_id);
@@ -485,8 +491,8 @@ MethodResult SimBackend::Invoke(const Operation& op) {
   if (options_.max_history > 0 && state_.history_size() > options_.max_history) {
     // Keeps the newest, dropping a tenth of the bound at once so that the
     // shift of the rest is paid once per max_history / 10 operations.
-    const int drop = static_cast<int>(state_.history_size() - options_.max_history +
-                                      options_.max_history / 10);
+    const int drop =
+        static_cast<int>(state_.history_size() - options_.max_history + options_.max_history / 10);
     const int dropped = std::min(drop, state_.history_size() - 1);
     state_.mutable_history()->DeleteSubrange(0, dropped);
     state_.set_history_dropped(state_.history_dropped() + dropped);
@@ -525,12 +531,8 @@ void SimBackend::CompleteLocked(SimJob& job) {
   const OperationRule* rule = FindRule(job.type());
   if (rule != nullptr && rule->sets_state_after) vm->set_state(rule->state_after);
   switch (job.type()) {
-    case dr::v1::JOB_TYPE_INITIATE_FAILOVER:
-      vm->set_failed_over_to(job.recovery_point_id());
-      break;
-    case dr::v1::JOB_TYPE_REVERT_FAILOVER:
-      vm->clear_failed_over_to();
-      break;
+    case dr::v1::JOB_TYPE_INITIATE_FAILOVER: vm->set_failed_over_to(job.recovery_point_id()); break;
+    case dr::v1::JOB_TYPE_REVERT_FAILOVER: vm->clear_failed_over_to(); break;
     case dr::v1::JOB_TYPE_COMMIT_FAILOVER:
       // The chosen point is merged; the other recovery points are gone.
       vm->clear_recovery_points();
@@ -577,8 +579,7 @@ void SimBackend::CompleteLocked(SimJob& job) {
     case dr::v1::JOB_TYPE_STOP_VIRTUAL_MACHINE:
       vm->set_enabled(dr::v1::ENABLED_STATE_DISABLED);
       break;
-    default:
-      break;
+    default: break;
   }
 }
 
@@ -602,7 +603,8 @@ void SimBackend::FailLocked(SimJob& job, dr::v1::JobState state, int64_t end_us)
 
 void SimBackend::AdvanceLocked() {
   const int64_t now = NowUs();
-  if (advanced_us_ != INT64_MIN && now >= advanced_us_ && now - advanced_us_ < kAdvanceStepUs) return;
+  if (advanced_us_ != INT64_MIN && now >= advanced_us_ && now - advanced_us_ < kAdvanceStepUs)
+    return;
   advanced_us_ = now;
   if (!jobs_indexed_) IndexJobsLocked();
   auto* jobs = state_.mutable_jobs();
@@ -734,8 +736,8 @@ absl::StatusOr<JobInfo> SimBackend::GetJob(const std::string& job_id) {
   AdvanceLocked();
   SaveLocked().IgnoreError();
   if (const SimJob* job = FindJobLocked(job_id)) return ToInfo(*job);
-  return absl::NotFoundError(absl::StrCat("no job ", job_id, " (never started, or removed after ",
-                                          "TimeBeforeRemoval)"));
+  return absl::NotFoundError(
+      absl::StrCat("no job ", job_id, " (never started, or removed after ", "TimeBeforeRemoval)"));
 }
 
 absl::StatusOr<std::vector<JobInfo>> SimBackend::ListJobs() {

@@ -16,8 +16,8 @@
 #define HVDR_HVAGENT_SIM_SIM_BACKEND_H_
 
 #include <memory>
-#include <vector>
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
@@ -46,8 +46,8 @@ class SimBackend final : public agent::Backend {
   // ignored: the hypervisor remembers); otherwise starts from `scenario`.
   // INVALID_ARGUMENT naming the field for a bad scenario; DATA_LOSS for a
   // state file that is unreadable or fails ValidateState.
-  static absl::StatusOr<std::unique_ptr<SimBackend>> Open(
-      const Options& options, const hvdr::sim::v1::Scenario& scenario);
+  static absl::StatusOr<std::unique_ptr<SimBackend>> Open(const Options& options,
+                                                          const hvdr::sim::v1::Scenario& scenario);
 
   // Reads a scenario in protobuf text format.
   static absl::StatusOr<hvdr::sim::v1::Scenario> LoadScenarioFile(const std::string& path);
@@ -85,7 +85,8 @@ class SimBackend final : public agent::Backend {
   // earliest removal is due (next_removal_us_).
   void AdvanceLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The job with `job_id`, or null. Through job_index_.
-  hvdr::sim::v1::SimJob* FindJobLocked(const std::string& job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  hvdr::sim::v1::SimJob* FindJobLocked(const std::string& job_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Rebuilds job_index_, open_jobs_ and next_removal_us_ from state_.jobs()
   // (after jobs were removed, or a restore).
   void IndexJobsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -72,8 +72,12 @@ struct Row {
 };
 
 void NoSetup(SimVm&) {}
-auto Mode(dr::v1::ReplicationMode m) { return [m](SimVm& vm) { vm.set_mode(m); }; }
-auto State(ReplicationState s) { return [s](SimVm& vm) { vm.set_state(s); }; }
+auto Mode(dr::v1::ReplicationMode m) {
+  return [m](SimVm& vm) { vm.set_mode(m); };
+}
+auto State(ReplicationState s) {
+  return [s](SimVm& vm) { vm.set_state(s); };
+}
 void Running(SimVm& vm) { vm.set_enabled(dr::v1::ENABLED_STATE_ENABLED); }
 void PrimaryOff(SimVm& vm) { vm.set_mode(dr::v1::REPLICATION_MODE_PRIMARY); }
 
@@ -121,8 +125,8 @@ std::vector<Row> Table() {
        REPLICATION_STATE_WAITING_INITIAL, REPLICATION_STATE_WAITING_INITIAL},
       {"failover of a VM that never replicated", JOB_TYPE_INITIATE_FAILOVER,
        [](SimVm& vm) { vm.set_last_replication_seconds_ago(0); }, RETURN_CODE_INVALID_STATE},
-      {"failover of a non-replicated VM", JOB_TYPE_INITIATE_FAILOVER,
-       Mode(REPLICATION_MODE_NONE), RETURN_CODE_INVALID_STATE},
+      {"failover of a non-replicated VM", JOB_TYPE_INITIATE_FAILOVER, Mode(REPLICATION_MODE_NONE),
+       RETURN_CODE_INVALID_STATE},
       // RevertFailover
       {"revert a failover", JOB_TYPE_REVERT_FAILOVER, State(kRecovered), RETURN_CODE_JOB_STARTED,
        kRecovered, kReplicating},
@@ -130,14 +134,20 @@ std::vector<Row> Table() {
       {"revert a committed failover", JOB_TYPE_REVERT_FAILOVER, State(REPLICATION_STATE_COMMITTED),
        RETURN_CODE_INVALID_STATE, REPLICATION_STATE_COMMITTED, REPLICATION_STATE_COMMITTED},
       {"revert while running", JOB_TYPE_REVERT_FAILOVER,
-       [](SimVm& vm) { vm.set_state(REPLICATION_STATE_RECOVERED); Running(vm); },
+       [](SimVm& vm) {
+         vm.set_state(REPLICATION_STATE_RECOVERED);
+         Running(vm);
+       },
        RETURN_CODE_INVALID_STATE, kRecovered, kRecovered},
       {"revert on a Primary", JOB_TYPE_REVERT_FAILOVER, PrimaryOff, RETURN_CODE_INVALID_STATE},
       // CommitFailover
       {"commit a failover", JOB_TYPE_COMMIT_FAILOVER, State(kRecovered), RETURN_CODE_JOB_STARTED,
        kRecovered, REPLICATION_STATE_COMMITTED},
       {"commit a failover with the VM running", JOB_TYPE_COMMIT_FAILOVER,
-       [](SimVm& vm) { vm.set_state(REPLICATION_STATE_RECOVERED); Running(vm); },
+       [](SimVm& vm) {
+         vm.set_state(REPLICATION_STATE_RECOVERED);
+         Running(vm);
+       },
        RETURN_CODE_JOB_STARTED, kRecovered, REPLICATION_STATE_COMMITTED},
       {"commit without failover", JOB_TYPE_COMMIT_FAILOVER, NoSetup, RETURN_CODE_INVALID_STATE},
       {"commit twice", JOB_TYPE_COMMIT_FAILOVER, State(REPLICATION_STATE_COMMITTED),
@@ -164,24 +174,59 @@ std::vector<Row> Table() {
       {"prepare the primary", JOB_TYPE_REPLICATION_STATE_CHANGE, PrimaryOff,
        RETURN_CODE_JOB_STARTED, kReplicating, REPLICATION_STATE_SYNCED_REPLICATION_COMPLETE},
       {"prepare a running primary", JOB_TYPE_REPLICATION_STATE_CHANGE,
-       [](SimVm& vm) { PrimaryOff(vm); Running(vm); }, RETURN_CODE_INVALID_STATE},
+       [](SimVm& vm) {
+         PrimaryOff(vm);
+         Running(vm);
+       },
+       RETURN_CODE_INVALID_STATE},
       {"prepare a replica", JOB_TYPE_REPLICATION_STATE_CHANGE, NoSetup, RETURN_CODE_INVALID_STATE},
       // SetFailoverNetworkAdapterSettings
-      {"re-IP the replica", JOB_TYPE_SET_FAILOVER_NETWORK_SETTINGS, NoSetup,
-       RETURN_CODE_JOB_STARTED, kReplicating, kReplicating, "", kTestVm,
+      {"re-IP the replica",
+       JOB_TYPE_SET_FAILOVER_NETWORK_SETTINGS,
+       NoSetup,
+       RETURN_CODE_JOB_STARTED,
+       kReplicating,
+       kReplicating,
+       "",
+       kTestVm,
        {Nic("nic0", false, {"10.20.0.5"})}},
-      {"re-IP with DHCP", JOB_TYPE_SET_FAILOVER_NETWORK_SETTINGS, NoSetup, RETURN_CODE_JOB_STARTED,
-       kReplicating, kReplicating, "", kTestVm, {Nic("nic0", true, {})}},
-      {"re-IP without address or DHCP", JOB_TYPE_SET_FAILOVER_NETWORK_SETTINGS, NoSetup,
-       RETURN_CODE_INVALID_PARAMETER, kReplicating, kReplicating, "", kTestVm,
+      {"re-IP with DHCP",
+       JOB_TYPE_SET_FAILOVER_NETWORK_SETTINGS,
+       NoSetup,
+       RETURN_CODE_JOB_STARTED,
+       kReplicating,
+       kReplicating,
+       "",
+       kTestVm,
+       {Nic("nic0", true, {})}},
+      {"re-IP without address or DHCP",
+       JOB_TYPE_SET_FAILOVER_NETWORK_SETTINGS,
+       NoSetup,
+       RETURN_CODE_INVALID_PARAMETER,
+       kReplicating,
+       kReplicating,
+       "",
+       kTestVm,
        {Nic("nic0", false, {})}},
-      {"re-IP an unknown adapter", JOB_TYPE_SET_FAILOVER_NETWORK_SETTINGS, NoSetup,
-       RETURN_CODE_INVALID_PARAMETER, kReplicating, kReplicating, "", kTestVm,
+      {"re-IP an unknown adapter",
+       JOB_TYPE_SET_FAILOVER_NETWORK_SETTINGS,
+       NoSetup,
+       RETURN_CODE_INVALID_PARAMETER,
+       kReplicating,
+       kReplicating,
+       "",
+       kTestVm,
        {Nic("nic9", true, {})}},
       {"re-IP with no settings", JOB_TYPE_SET_FAILOVER_NETWORK_SETTINGS, NoSetup,
        RETURN_CODE_INVALID_PARAMETER},
-      {"re-IP a primary", JOB_TYPE_SET_FAILOVER_NETWORK_SETTINGS, PrimaryOff,
-       RETURN_CODE_INVALID_STATE, kReplicating, kReplicating, "", kTestVm,
+      {"re-IP a primary",
+       JOB_TYPE_SET_FAILOVER_NETWORK_SETTINGS,
+       PrimaryOff,
+       RETURN_CODE_INVALID_STATE,
+       kReplicating,
+       kReplicating,
+       "",
+       kTestVm,
        {Nic("nic0", true, {})}},
       // Start and stop
       {"start a failed-over replica", JOB_TYPE_START_VIRTUAL_MACHINE, State(kRecovered),
@@ -190,9 +235,17 @@ std::vector<Row> Table() {
        RETURN_CODE_INVALID_STATE},
       {"start a primary", JOB_TYPE_START_VIRTUAL_MACHINE, PrimaryOff, RETURN_CODE_JOB_STARTED},
       {"start a running VM", JOB_TYPE_START_VIRTUAL_MACHINE,
-       [](SimVm& vm) { PrimaryOff(vm); Running(vm); }, RETURN_CODE_INVALID_STATE},
+       [](SimVm& vm) {
+         PrimaryOff(vm);
+         Running(vm);
+       },
+       RETURN_CODE_INVALID_STATE},
       {"stop a running VM", JOB_TYPE_STOP_VIRTUAL_MACHINE,
-       [](SimVm& vm) { PrimaryOff(vm); Running(vm); }, RETURN_CODE_JOB_STARTED},
+       [](SimVm& vm) {
+         PrimaryOff(vm);
+         Running(vm);
+       },
+       RETURN_CODE_JOB_STARTED},
       {"stop a VM that is off", JOB_TYPE_STOP_VIRTUAL_MACHINE, NoSetup, RETURN_CODE_INVALID_STATE},
       // Not supported
       {"resynchronize", JOB_TYPE_RESYNCHRONIZE, NoSetup, RETURN_CODE_NOT_SUPPORTED},
@@ -322,7 +375,7 @@ TEST_F(SimBackendTest, RemovalKeepsTheJobsNotYetDueAndTheOpenOnes) {
   auto second = run(dr::v1::JOB_TYPE_REVERT_FAILOVER);  // ends at 101 s
   ASSERT_EQ(second.return_code, dr::v1::RETURN_CODE_JOB_STARTED);
   clock_.Advance(absl::Seconds(201));  // 301 s: the first is due
-  auto third = Failover();  // still running at the removal below
+  auto third = Failover();             // still running at the removal below
   ASSERT_EQ(third.return_code, dr::v1::RETURN_CODE_JOB_STARTED);
   EXPECT_EQ(backend_->GetJob(first.job_id).status().code(), absl::StatusCode::kNotFound);
   ASSERT_TRUE(backend_->GetJob(second.job_id).ok());

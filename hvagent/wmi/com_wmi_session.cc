@@ -4,10 +4,10 @@
 
 #define _WIN32_DCOM
 #define NOGDI  // wingdi.h would rename GetObject to GetObjectA
-#include <windows.h>
 #include <objbase.h>
 #include <oleauto.h>
 #include <wbemidl.h>
+#include <windows.h>
 
 #include <cstdio>
 
@@ -152,7 +152,8 @@ WmiStatus ComWmiSession::Connect(const std::string& wmi_namespace,
   IWbemLocator* locator = nullptr;
   hr = CoCreateInstance(CLSID_WbemLocator, nullptr, CLSCTX_INPROC_SERVER, IID_IWbemLocator,
                         reinterpret_cast<void**>(&locator));
-  if (FAILED(hr)) return StatusFromHresult(static_cast<uint32_t>(hr), "CoCreateInstance(WbemLocator)");
+  if (FAILED(hr))
+    return StatusFromHresult(static_cast<uint32_t>(hr), "CoCreateInstance(WbemLocator)");
   IWbemServices* services = nullptr;
   Bstr ns(wmi_namespace);
   hr = locator->ConnectServer(ns, nullptr, nullptr, nullptr, 0, nullptr, nullptr, &services);
@@ -181,9 +182,8 @@ WmiStatus ComWmiSession::ExecQuery(const std::string& wql, std::vector<WmiObject
   IEnumWbemClassObject* it = nullptr;
   Bstr lang("WQL");
   Bstr query(wql);
-  HRESULT hr = services_->ExecQuery(lang, query,
-                                    WBEM_FLAG_FORWARD_ONLY | WBEM_FLAG_RETURN_IMMEDIATELY, nullptr,
-                                    &it);
+  HRESULT hr = services_->ExecQuery(
+      lang, query, WBEM_FLAG_FORWARD_ONLY | WBEM_FLAG_RETURN_IMMEDIATELY, nullptr, &it);
   if (FAILED(hr)) return StatusFromHresult(static_cast<uint32_t>(hr), "ExecQuery " + wql);
   while (true) {
     IWbemClassObject* obj = nullptr;
@@ -251,9 +251,7 @@ WmiStatus ComWmiSession::ExecMethod(const std::string& path, const std::string& 
     VariantInit(&v);
     WmiStatus conv;
     switch (value.kind) {
-      case WmiValue::Kind::kNull:
-        v.vt = VT_NULL;
-        break;
+      case WmiValue::Kind::kNull: v.vt = VT_NULL; break;
       case WmiValue::Kind::kBool:
         v.vt = VT_BOOL;
         v.boolVal = value.b ? VARIANT_TRUE : VARIANT_FALSE;

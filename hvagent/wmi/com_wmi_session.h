@@ -25,16 +25,15 @@ class ComWmiSession final : public WmiSession {
   // connects to `wmi_namespace` (e.g. "root\\virtualization\\v2") on the
   // local machine. A missing namespace is kUnavailable with
   // WBEM_E_INVALID_NAMESPACE: Hyper-V is not installed.
-  static WmiStatus Connect(const std::string& wmi_namespace,
-                           std::unique_ptr<ComWmiSession>* out);
+  static WmiStatus Connect(const std::string& wmi_namespace, std::unique_ptr<ComWmiSession>* out);
   ~ComWmiSession() override;
   ComWmiSession(const ComWmiSession&) = delete;
   ComWmiSession& operator=(const ComWmiSession&) = delete;
 
   WmiStatus ExecQuery(const std::string& wql, std::vector<WmiObject>* out) override;
   WmiStatus GetObject(const std::string& path, WmiObject* out) override;
-  WmiStatus ExecMethod(const std::string& path, const std::string& method,
-                       const WmiProperties& in, WmiProperties* out) override;
+  WmiStatus ExecMethod(const std::string& path, const std::string& method, const WmiProperties& in,
+                       WmiProperties* out) override;
 
  private:
   ComWmiSession(IWbemLocator* locator, IWbemServices* services)

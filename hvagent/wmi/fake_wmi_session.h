@@ -18,7 +18,7 @@ namespace wmi {
 class FakeWmiSession final : public WmiSession {
  public:
   struct Call {
-    std::string kind;  // "query", "get", "method"
+    std::string kind;    // "query", "get", "method"
     std::string target;  // WQL or path
     std::string method;
     WmiProperties in;
@@ -82,8 +82,8 @@ class FakeWmiSession final : public WmiSession {
     if (it->second.size() > 1) it->second.pop_front();
     return WmiStatus();
   }
-  WmiStatus ExecMethod(const std::string& path, const std::string& method,
-                       const WmiProperties& in, WmiProperties* out) override {
+  WmiStatus ExecMethod(const std::string& path, const std::string& method, const WmiProperties& in,
+                       WmiProperties* out) override {
     absl::MutexLock l(&mu_);
     calls_.push_back({"method", path, method, in});
     auto err = method_errors_.find(path + "|" + method);

@@ -19,7 +19,8 @@ using agent::Operation;
 
 namespace {
 
-constexpr char kQueryVms[] = "SELECT * FROM Msvm_ComputerSystem WHERE Caption = \"Virtual Machine\"";
+constexpr char kQueryVms[] =
+    "SELECT * FROM Msvm_ComputerSystem WHERE Caption = \"Virtual Machine\"";
 constexpr char kQueryRelationships[] = "SELECT * FROM Msvm_ReplicationRelationship";
 constexpr char kQuerySettings[] = "SELECT * FROM Msvm_ReplicationSettingData";
 // INFERRED: statistics are enumerable and keyed like the relationships.
@@ -118,7 +119,8 @@ absl::Time ParseCimDateTime(const std::string& text) {
   const int y = field(0, 4), mo = field(4, 2), d = field(6, 2), h = field(8, 2), mi = field(10, 2),
             s = field(12, 2), us = field(15, 6), off = field(22, 3);
   // Year 1601 and before: Windows' zero date, "never".
-  if (y <= 1601 || mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || s > 59) return absl::InfinitePast();
+  if (y <= 1601 || mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || s > 59)
+    return absl::InfinitePast();
   const absl::CivilSecond civil(y, mo, d, h, mi, s);
   if (civil.day() != d) return absl::InfinitePast();  // 31 April, 30 February
   const absl::Time t = absl::FromCivil(civil, absl::UTCTimeZone()) + absl::Microseconds(us) -
@@ -200,9 +202,11 @@ MethodResult WmiBackend::CallLocked(const std::string& path, const std::string& 
 MethodResult WmiBackend::Invoke(const Operation& op) {
   absl::MutexLock lock(&mu_);
   const std::string vm = VmPath(op.vm_id);
-  auto with_service = [&](const std::string& method, const WmiProperties& in) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  auto with_service = [&](const std::string& method,
+                          const WmiProperties& in) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     absl::StatusOr<std::string> svc = ServicePathLocked("Msvm_ReplicationService");
-    if (!svc.ok()) return Result(ErrorDetailOf(svc.status()).return_code(), std::string(svc.status().message()));
+    if (!svc.ok())
+      return Result(ErrorDetailOf(svc.status()).return_code(), std::string(svc.status().message()));
     return CallLocked(*svc, method, in);
   };
   const WmiValue point = op.recovery_point_id.empty()
@@ -210,15 +214,15 @@ MethodResult WmiBackend::Invoke(const Operation& op) {
                              : WmiValue::Reference(SettingDataPath(op.recovery_point_id));
   switch (op.type) {
     case dr::v1::JOB_TYPE_INITIATE_FAILOVER:
-      return with_service("InitiateFailover",
-                          {{"ComputerSystem", WmiValue::Reference(vm)}, {"SnapshotSettingData", point}});
+      return with_service("InitiateFailover", {{"ComputerSystem", WmiValue::Reference(vm)},
+                                               {"SnapshotSettingData", point}});
     case dr::v1::JOB_TYPE_REVERT_FAILOVER:
       return with_service("RevertFailover", {{"ComputerSystem", WmiValue::Reference(vm)}});
     case dr::v1::JOB_TYPE_COMMIT_FAILOVER:
       return with_service("CommitFailover", {{"ComputerSystem", WmiValue::Reference(vm)}});
     case dr::v1::JOB_TYPE_INITIATE_TEST_REPLICA:
-      return with_service("TestReplicaSystem",
-                          {{"ComputerSystem", WmiValue::Reference(vm)}, {"SnapshotSettingData", point}});
+      return with_service("TestReplicaSystem", {{"ComputerSystem", WmiValue::Reference(vm)},
+                                                {"SnapshotSettingData", point}});
     case dr::v1::JOB_TYPE_REVERSE_REPLICATION: {
       // The VM's primary Msvm_ReplicationSettingData, embedded.
       const std::string setting =
@@ -254,7 +258,8 @@ MethodResult WmiBackend::Invoke(const Operation& op) {
                            {"NetworkSettings", WmiValue::EmbeddedInstances(std::move(settings))}});
     }
     case dr::v1::JOB_TYPE_START_VIRTUAL_MACHINE:
-      return CallLocked(vm, "RequestStateChange", {{"RequestedState", WmiValue::Int(kVmStateRunning)}});
+      return CallLocked(vm, "RequestStateChange",
+                        {{"RequestedState", WmiValue::Int(kVmStateRunning)}});
     case dr::v1::JOB_TYPE_STOP_VIRTUAL_MACHINE:
       return CallLocked(vm, "RequestStateChange", {{"RequestedState", WmiValue::Int(kVmStateOff)}});
     case dr::v1::JOB_TYPE_REMOVE_TEST_REPLICA: {
@@ -270,16 +275,19 @@ MethodResult WmiBackend::Invoke(const Operation& op) {
         if (t.String("ElementName") != test_name) continue;
         absl::StatusOr<std::string> vsms = ServicePathLocked("Msvm_VirtualSystemManagementService");
         if (!vsms.ok()) {
-          return Result(ErrorDetailOf(vsms.status()).return_code(), std::string(vsms.status().message()));
+          return Result(ErrorDetailOf(vsms.status()).return_code(),
+                        std::string(vsms.status().message()));
         }
-        return CallLocked(*vsms, "DestroySystem", {{"AffectedSystem", WmiValue::Reference(t.path)}});
+        return CallLocked(*vsms, "DestroySystem",
+                          {{"AffectedSystem", WmiValue::Reference(t.path)}});
       }
       return Result(dr::v1::RETURN_CODE_INVALID_STATE,
                     absl::StrCat("VM ", op.vm_id, " has no test VM \"", test_name, "\""));
     }
     default:
-      return Result(dr::v1::RETURN_CODE_NOT_SUPPORTED,
-                    absl::StrCat(dr::v1::JobType_Name(op.type), " is not supported by the WMI backend"));
+      return Result(
+          dr::v1::RETURN_CODE_NOT_SUPPORTED,
+          absl::StrCat(dr::v1::JobType_Name(op.type), " is not supported by the WMI backend"));
   }
 }
 
@@ -288,7 +296,8 @@ absl::StatusOr<JobInfo> WmiBackend::ReadJobLocked(const WmiObject& job) {
   info.job_id = job.String("InstanceID");
   bool known = true;
   info.state = JobStateFromWmi(job.Int("JobState"), &known);
-  info.percent = static_cast<uint32_t>(std::min<int64_t>(100, std::max<int64_t>(0, job.Int("PercentComplete"))));
+  info.percent = static_cast<uint32_t>(
+      std::min<int64_t>(100, std::max<int64_t>(0, job.Int("PercentComplete"))));
   info.type = static_cast<dr::v1::JobType>(job.Int("JobType"));
   info.error_code = static_cast<uint32_t>(job.Int("ErrorCode"));
   info.error_summary = job.String("ErrorSummaryDescription");
@@ -302,9 +311,9 @@ absl::StatusOr<JobInfo> WmiBackend::ReadJobLocked(const WmiObject& job) {
   }
   info.cancellable = job.Bool("Cancellable");
   std::vector<WmiObject> vms;
-  WmiStatus s = session_->ExecQuery(
-      absl::StrCat("ASSOCIATORS OF {", JobPath(info.job_id), "} WHERE ResultClass = Msvm_ComputerSystem"),
-      &vms);
+  WmiStatus s = session_->ExecQuery(absl::StrCat("ASSOCIATORS OF {", JobPath(info.job_id),
+                                                 "} WHERE ResultClass = Msvm_ComputerSystem"),
+                                    &vms);
   if (s.ok() && !vms.empty()) info.vm_id = vms[0].String("Name");
   return info;
 }
@@ -344,7 +353,8 @@ MethodResult WmiBackend::CancelJob(const std::string& job_id) {
   bool known = true;
   dr::v1::JobState state = JobStateFromWmi(job.Int("JobState"), &known);
   if (state >= dr::v1::JOB_STATE_COMPLETED) {
-    return Result(dr::v1::RETURN_CODE_INVALID_STATE, absl::StrCat("job ", job_id, " already ended"));
+    return Result(dr::v1::RETURN_CODE_INVALID_STATE,
+                  absl::StrCat("job ", job_id, " already ended"));
   }
   if (!job.Bool("Cancellable")) {
     return Result(dr::v1::RETURN_CODE_INVALID_STATE,
@@ -401,7 +411,8 @@ absl::StatusOr<dr::v1::GetInventoryResponse> WmiBackend::GetInventory() {
     rel->set_name(RelationshipIndex(id));
     rel->set_replication_state(static_cast<dr::v1::ReplicationState>(r.Int("ReplicationState")));
     rel->set_replication_health(static_cast<dr::v1::ReplicationHealth>(r.Int("ReplicationHealth")));
-    ToProto(ParseCimDateTime(r.String("LastReplicationTime")), rel->mutable_last_replication_time());
+    ToProto(ParseCimDateTime(r.String("LastReplicationTime")),
+            rel->mutable_last_replication_time());
     auto setting = setting_by_id.find(id);
     if (setting != setting_by_id.end()) {
       rel->set_primary_host(setting->second->String("PrimaryConnectionPoint"));

@@ -69,7 +69,8 @@ class WmiBackend final : public agent::Backend {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   agent::MethodResult CallLocked(const std::string& path, const std::string& method,
                                  const WmiProperties& in) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::StatusOr<agent::JobInfo> ReadJobLocked(const WmiObject& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<agent::JobInfo> ReadJobLocked(const WmiObject& job)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   absl::Mutex mu_;
   const std::unique_ptr<WmiSession> session_ ABSL_PT_GUARDED_BY(mu_);

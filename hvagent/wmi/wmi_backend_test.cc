@@ -13,27 +13,33 @@ namespace {
 using ::testing::HasSubstr;
 
 constexpr char kTestVm[] = "5A0D2C31-7B1E-4B8B-9C55-0F6E1A2B3C01";
-constexpr char kTestService[] = "Msvm_ReplicationService.CreationClassName=\"Msvm_ReplicationService\",Name=\"vmms\",SystemCreationClassName=\"Msvm_ComputerSystem\",SystemName=\"HV-DR-1\"";
+constexpr char kTestService[] =
+    "Msvm_ReplicationService.CreationClassName=\"Msvm_ReplicationService\",Name=\"vmms\","
+    "SystemCreationClassName=\"Msvm_ComputerSystem\",SystemName=\"HV-DR-1\"";
 constexpr char kTestJob[] = "8E4F6C2A-1B3D-4E5F-A6B7-C8D9E0F1A2B3";
 
-WmiObject Obj(std::string path, WmiProperties props) { return WmiObject{std::move(path), std::move(props)}; }
+WmiObject Obj(std::string path, WmiProperties props) {
+  return WmiObject{std::move(path), std::move(props)};
+}
 
 WmiObject JobObject(int64_t state, int64_t percent, bool cancellable = false, int64_t error = 0) {
-  return Obj(JobPath(kTestJob), {{"InstanceID", WmiValue::String(kTestJob)},
-                                 {"JobState", WmiValue::Int(state)},
-                                 {"PercentComplete", WmiValue::Int(percent)},
-                                 {"JobType", WmiValue::Int(97)},
-                                 {"ErrorCode", WmiValue::Int(error)},
-                                 {"ErrorSummaryDescription", WmiValue::String(error ? "Failover failed" : "")},
-                                 {"ErrorDescription", WmiValue::String(error ? "disk missing" : "")},
-                                 {"Cancellable", WmiValue::Bool(cancellable)},
-                                 {"StartTime", WmiValue::String("20261122010203.000000+000")},
-                                 {"TimeOfLastStateChange", WmiValue::String("20261122010233.500000+000")}});
+  return Obj(JobPath(kTestJob),
+             {{"InstanceID", WmiValue::String(kTestJob)},
+              {"JobState", WmiValue::Int(state)},
+              {"PercentComplete", WmiValue::Int(percent)},
+              {"JobType", WmiValue::Int(97)},
+              {"ErrorCode", WmiValue::Int(error)},
+              {"ErrorSummaryDescription", WmiValue::String(error ? "Failover failed" : "")},
+              {"ErrorDescription", WmiValue::String(error ? "disk missing" : "")},
+              {"Cancellable", WmiValue::Bool(cancellable)},
+              {"StartTime", WmiValue::String("20261122010203.000000+000")},
+              {"TimeOfLastStateChange", WmiValue::String("20261122010233.500000+000")}});
 }
 
 WmiProperties Started() {
   return {{"ReturnValue", WmiValue::Int(4096)},
-          {"Job", WmiValue::Reference(absl::StrCat("\\\\HV-DR-1\\root\\virtualization\\v2:", JobPath(kTestJob)))}};
+          {"Job", WmiValue::Reference(
+                      absl::StrCat("\\\\HV-DR-1\\root\\virtualization\\v2:", JobPath(kTestJob)))}};
 }
 
 class WmiBackendTest : public ::testing::Test {
@@ -65,7 +71,8 @@ TEST(WmiPathsTest, ObjectPathsAreHyperVs) {
   EXPECT_EQ(SettingDataPath("Microsoft:X\\Y"),
             "Msvm_VirtualSystemSettingData.InstanceID=\"Microsoft:X\\\\Y\"");
   EXPECT_EQ(QuoteWmiString("a\"b\\c"), "\"a\\\"b\\\\c\"");
-  EXPECT_EQ(JobIdFromPath("\\\\HV\\root\\virtualization\\v2:Msvm_ConcreteJob.InstanceID=\"J-1\""), "J-1");
+  EXPECT_EQ(JobIdFromPath("\\\\HV\\root\\virtualization\\v2:Msvm_ConcreteJob.InstanceID=\"J-1\""),
+            "J-1");
   EXPECT_EQ(JobIdFromPath(JobPath("we\"ird\\id")), "we\"ird\\id");
   EXPECT_EQ(JobIdFromPath("Msvm_ComputerSystem.Name=\"x\""), "");
 }
@@ -87,12 +94,11 @@ TEST(WmiPathsTest, CimDateTimes) {
 // Found by fuzz/wmi_fuzzer: hour 61 and minute 79 were taken and carried
 // into the next days (here past year 9999, out of a Timestamp's range).
 TEST(WmiPathsTest, CimDateTimesOutOfRangeAreMalformed) {
-  for (const char* text : {"99991230617979.999999+000", "20261122240000.000000+000",
-                           "20261122006000.000000+000", "20261122000060.000000+000",
-                           "20260230000000.000000+000", "20261300000000.000000+000",
-                           "20261122000000.000000:000", "2026112200000 .000000+000",
-                           "+0261122000000.000000+000", "20261122000000.000000+000 ",
-                           "99991231235959.999999-001"}) {
+  for (const char* text :
+       {"99991230617979.999999+000", "20261122240000.000000+000", "20261122006000.000000+000",
+        "20261122000060.000000+000", "20260230000000.000000+000", "20261300000000.000000+000",
+        "20261122000000.000000:000", "2026112200000 .000000+000", "+0261122000000.000000+000",
+        "20261122000000.000000+000 ", "99991231235959.999999-001"}) {
     EXPECT_EQ(ParseCimDateTime(text), absl::InfinitePast()) << text;
   }
   EXPECT_EQ(ParseCimDateTime("99991231235959.999999+000"),
@@ -101,8 +107,8 @@ TEST(WmiPathsTest, CimDateTimesOutOfRangeAreMalformed) {
 }
 
 TEST(WmiCodesTest, EveryReturnCodeIsMapped) {
-  for (int64_t v : {0, 4096, 32768, 32769, 32770, 32771, 32772, 32773, 32774, 32775, 32776,
-                    32777, 32778, 32779}) {
+  for (int64_t v : {0, 4096, 32768, 32769, 32770, 32771, 32772, 32773, 32774, 32775, 32776, 32777,
+                    32778, 32779}) {
     EXPECT_EQ(static_cast<int64_t>(ReturnCodeFromWmi(v)), v);
   }
   EXPECT_EQ(ReturnCodeFromWmi(1), dr::v1::RETURN_CODE_FAILED);
@@ -130,7 +136,8 @@ TEST(WmiCodesTest, HresultsBecomeClearStatuses) {
   EXPECT_THAT(ns.message, HasSubstr("Hyper-V is not installed"));
   EXPECT_EQ(ReturnCodeFromStatus(ns), dr::v1::RETURN_CODE_SYSTEM_NOT_AVAILABLE);
   EXPECT_EQ(StatusFromHresult(0x80041003, "x").code, WmiCode::kPermissionDenied);
-  EXPECT_EQ(ReturnCodeFromStatus(StatusFromHresult(0x80041003, "x")), dr::v1::RETURN_CODE_ACCESS_DENIED);
+  EXPECT_EQ(ReturnCodeFromStatus(StatusFromHresult(0x80041003, "x")),
+            dr::v1::RETURN_CODE_ACCESS_DENIED);
   EXPECT_EQ(StatusFromHresult(0x80041002, "x").code, WmiCode::kNotFound);
   EXPECT_EQ(StatusFromHresult(0x80041017, "x").code, WmiCode::kInvalidArgument);
   EXPECT_EQ(StatusFromHresult(0x80004005, "x").code, WmiCode::kInternal);
@@ -171,14 +178,26 @@ TEST_F(WmiBackendTest, EachOperationCallsItsMethodWithItsParameters) {
   const std::vector<Case> cases = {
       {dr::v1::JOB_TYPE_REVERT_FAILOVER, kTestService, "RevertFailover", {"ComputerSystem"}},
       {dr::v1::JOB_TYPE_COMMIT_FAILOVER, kTestService, "CommitFailover", {"ComputerSystem"}},
-      {dr::v1::JOB_TYPE_INITIATE_TEST_REPLICA, kTestService, "TestReplicaSystem",
+      {dr::v1::JOB_TYPE_INITIATE_TEST_REPLICA,
+       kTestService,
+       "TestReplicaSystem",
        {"ComputerSystem", "SnapshotSettingData"}},
-      {dr::v1::JOB_TYPE_REVERSE_REPLICATION, kTestService, "ReverseReplicationRelationship",
+      {dr::v1::JOB_TYPE_REVERSE_REPLICATION,
+       kTestService,
+       "ReverseReplicationRelationship",
        {"ComputerSystem", "ReplicationSettingData"}},
-      {dr::v1::JOB_TYPE_REPLICATION_STATE_CHANGE, kTestService, "RequestReplicationStateChange",
+      {dr::v1::JOB_TYPE_REPLICATION_STATE_CHANGE,
+       kTestService,
+       "RequestReplicationStateChange",
        {"ComputerSystem", "RequestedState"}},
-      {dr::v1::JOB_TYPE_START_VIRTUAL_MACHINE, VmPath(kTestVm), "RequestStateChange", {"RequestedState"}},
-      {dr::v1::JOB_TYPE_STOP_VIRTUAL_MACHINE, VmPath(kTestVm), "RequestStateChange", {"RequestedState"}},
+      {dr::v1::JOB_TYPE_START_VIRTUAL_MACHINE,
+       VmPath(kTestVm),
+       "RequestStateChange",
+       {"RequestedState"}},
+      {dr::v1::JOB_TYPE_STOP_VIRTUAL_MACHINE,
+       VmPath(kTestVm),
+       "RequestStateChange",
+       {"RequestedState"}},
   };
   for (const Case& c : cases) {
     SetUp();
@@ -227,11 +246,13 @@ TEST_F(WmiBackendTest, ReIpEmbedsFailoverNetworkAdapterSettingData) {
 }
 
 TEST_F(WmiBackendTest, CleanupDestroysTheTestVm) {
-  session_->SetObjects(VmPath(kTestVm), {Obj(VmPath(kTestVm), {{"ElementName", WmiValue::String("sql-01")}})});
+  session_->SetObjects(VmPath(kTestVm),
+                       {Obj(VmPath(kTestVm), {{"ElementName", WmiValue::String("sql-01")}})});
   const std::string test_path = VmPath("TEST-GUID");
   session_->SetQuery("SELECT * FROM Msvm_ComputerSystem WHERE ReplicationMode = 3",
                      {Obj(test_path, {{"ElementName", WmiValue::String("sql-01 - Test")}})});
-  session_->SetMethod("Msvm_VirtualSystemManagementService.Name=\"vmms\"", "DestroySystem", Started());
+  session_->SetMethod("Msvm_VirtualSystemManagementService.Name=\"vmms\"", "DestroySystem",
+                      Started());
   EXPECT_EQ(backend_->Invoke(Op(dr::v1::JOB_TYPE_REMOVE_TEST_REPLICA)).return_code,
             dr::v1::RETURN_CODE_JOB_STARTED);
   auto calls = session_->MethodCalls();
@@ -241,8 +262,8 @@ TEST_F(WmiBackendTest, CleanupDestroysTheTestVm) {
 }
 
 TEST_F(WmiBackendTest, EveryReturnValueReachesTheCaller) {
-  for (int64_t code : {0, 32768, 32769, 32770, 32771, 32772, 32773, 32774, 32775, 32776, 32777,
-                       32778, 32779}) {
+  for (int64_t code :
+       {0, 32768, 32769, 32770, 32771, 32772, 32773, 32774, 32775, 32776, 32777, 32778, 32779}) {
     SetUp();
     session_->SetMethod(kTestService, "CommitFailover", {{"ReturnValue", WmiValue::Int(code)}});
     agent::MethodResult r = backend_->Invoke(Op(dr::v1::JOB_TYPE_COMMIT_FAILOVER));
@@ -262,7 +283,8 @@ TEST_F(WmiBackendTest, MissingNamespaceIs32777) {
   agent::MethodResult r = backend_->Invoke(Op(dr::v1::JOB_TYPE_INITIATE_FAILOVER));
   EXPECT_EQ(r.return_code, dr::v1::RETURN_CODE_SYSTEM_NOT_AVAILABLE);
   EXPECT_THAT(r.message, HasSubstr("Hyper-V is not installed"));
-  session_->FailMethod(VmPath(kTestVm), "RequestStateChange", StatusFromHresult(0x80041003, "ExecMethod"));
+  session_->FailMethod(VmPath(kTestVm), "RequestStateChange",
+                       StatusFromHresult(0x80041003, "ExecMethod"));
   EXPECT_EQ(backend_->Invoke(Op(dr::v1::JOB_TYPE_START_VIRTUAL_MACHINE)).return_code,
             dr::v1::RETURN_CODE_ACCESS_DENIED);
 }
@@ -275,7 +297,8 @@ TEST_F(WmiBackendTest, UnsupportedOperationIs32770) {
 
 TEST_F(WmiBackendTest, ReadsAJob) {
   session_->SetObjects(JobPath(kTestJob), {JobObject(10, 100, false, 32779)});
-  session_->SetQuery(absl::StrCat("ASSOCIATORS OF {", JobPath(kTestJob), "} WHERE ResultClass = Msvm_ComputerSystem"),
+  session_->SetQuery(absl::StrCat("ASSOCIATORS OF {", JobPath(kTestJob),
+                                  "} WHERE ResultClass = Msvm_ComputerSystem"),
                      {Obj(VmPath(kTestVm), {{"Name", WmiValue::String(kTestVm)}})});
   auto job = backend_->GetJob(kTestJob);
   ASSERT_TRUE(job.ok()) << job.status();
@@ -290,15 +313,17 @@ TEST_F(WmiBackendTest, ReadsAJob) {
 
 TEST_F(WmiBackendTest, RunnerPollsTheJobUntilTerminal) {
   session_->SetMethod(kTestService, "InitiateFailover", Started());
-  session_->SetObjects(JobPath(kTestJob), {JobObject(3, 0), JobObject(4, 30), JobObject(4, 80),
-                                           JobObject(7, 100)});
+  session_->SetObjects(JobPath(kTestJob),
+                       {JobObject(3, 0), JobObject(4, 30), JobObject(4, 80), JobObject(7, 100)});
   auto journal = *agent::JobJournal::Open(":memory:");
   agent::JobRunner::Options options;
   options.start_poller = false;
   auto runner = *agent::JobRunner::Create(backend_.get(), journal.get(), options);
   std::vector<dr::v1::AgentJobStatus> seen;
-  ASSERT_TRUE(runner->Start("jobs/w1", Op(dr::v1::JOB_TYPE_INITIATE_FAILOVER),
-                            [&](const dr::v1::AgentJobStatus& s) { seen.push_back(s); }, nullptr)
+  ASSERT_TRUE(runner
+                  ->Start(
+                      "jobs/w1", Op(dr::v1::JOB_TYPE_INITIATE_FAILOVER),
+                      [&](const dr::v1::AgentJobStatus& s) { seen.push_back(s); }, nullptr)
                   .ok());
   for (int i = 0; i < 6; ++i) runner->PollOnce();
   ASSERT_FALSE(seen.empty());
@@ -308,7 +333,8 @@ TEST_F(WmiBackendTest, RunnerPollsTheJobUntilTerminal) {
   for (const auto& s : seen) percents.push_back(s.percent_complete());
   EXPECT_THAT(percents, ::testing::ElementsAre(0, 0, 0, 30, 80, 100));
   int job_reads = 0;
-  for (const auto& c : session_->calls()) job_reads += c.kind == "get" && c.target == JobPath(kTestJob);
+  for (const auto& c : session_->calls())
+    job_reads += c.kind == "get" && c.target == JobPath(kTestJob);
   EXPECT_EQ(job_reads, 4) << "polling stops at the terminal state";
   // The outcome outlives the WMI job.
   session_->SetObjects(JobPath(kTestJob), {WmiObject()});
@@ -323,8 +349,10 @@ TEST_F(WmiBackendTest, AJobThatExpiredBeforeItWasReadIsStatusUnknown) {
   options.start_poller = false;
   auto runner = *agent::JobRunner::Create(backend_.get(), journal.get(), options);
   std::vector<dr::v1::AgentJobStatus> seen;
-  ASSERT_TRUE(runner->Start("jobs/w2", Op(dr::v1::JOB_TYPE_INITIATE_FAILOVER),
-                            [&](const dr::v1::AgentJobStatus& s) { seen.push_back(s); }, nullptr)
+  ASSERT_TRUE(runner
+                  ->Start(
+                      "jobs/w2", Op(dr::v1::JOB_TYPE_INITIATE_FAILOVER),
+                      [&](const dr::v1::AgentJobStatus& s) { seen.push_back(s); }, nullptr)
                   .ok());
   runner->PollOnce();
   runner->PollOnce();
@@ -352,11 +380,12 @@ TEST_F(WmiBackendTest, InventoryJoinsVmsRelationshipsSettingsAndPoints) {
                                             {"EnabledState", WmiValue::Int(3)},
                                             {"ReplicationMode", WmiValue::Int(2)}})});
   const std::string rel_id = absl::StrCat("Microsoft:", kTestVm, "\\HVR\\0");
-  session_->SetQuery("SELECT * FROM Msvm_ReplicationRelationship",
-                     {Obj("r", {{"InstanceID", WmiValue::String(rel_id)},
-                                {"ReplicationState", WmiValue::Int(3)},
-                                {"ReplicationHealth", WmiValue::Int(2)},
-                                {"LastReplicationTime", WmiValue::String("20261122010000.000000+000")}})});
+  session_->SetQuery(
+      "SELECT * FROM Msvm_ReplicationRelationship",
+      {Obj("r", {{"InstanceID", WmiValue::String(rel_id)},
+                 {"ReplicationState", WmiValue::Int(3)},
+                 {"ReplicationHealth", WmiValue::Int(2)},
+                 {"LastReplicationTime", WmiValue::String("20261122010000.000000+000")}})});
   session_->SetQuery("SELECT * FROM Msvm_ReplicationSettingData",
                      {Obj("s", {{"InstanceID", WmiValue::String(rel_id)},
                                 {"PrimaryConnectionPoint", WmiValue::String("hv-prod-1")},
@@ -371,7 +400,8 @@ TEST_F(WmiBackendTest, InventoryJoinsVmsRelationshipsSettingsAndPoints) {
       "\"Microsoft:Hyper-V:Snapshot:Replica%\"",
       {Obj("p", {{"InstanceID", WmiValue::String("Microsoft:RP-1")},
                  {"VirtualSystemIdentifier", WmiValue::String(kTestVm)},
-                 {"VirtualSystemType", WmiValue::String("Microsoft:Hyper-V:Snapshot:Replica:ApplicationConsistent")},
+                 {"VirtualSystemType",
+                  WmiValue::String("Microsoft:Hyper-V:Snapshot:Replica:ApplicationConsistent")},
                  {"CreationTime", WmiValue::String("20261122000000.000000+000")}})});
   auto inv = backend_->GetInventory();
   ASSERT_TRUE(inv.ok()) << inv.status();

@@ -44,12 +44,12 @@ struct WmiValue {
   enum class Kind {
     kNull,
     kBool,
-    kInt,               // any integer CIM type (uint16/32/64, sint32 ...)
+    kInt,  // any integer CIM type (uint16/32/64, sint32 ...)
     kString,
     kStringArray,
-    kReference,         // REF: an object path
-    kEmbeddedObject,    // the object at an object path, passed as embedded text
-    kEmbeddedInstances, // new instances of a class, passed as embedded text[]
+    kReference,          // REF: an object path
+    kEmbeddedObject,     // the object at an object path, passed as embedded text
+    kEmbeddedInstances,  // new instances of a class, passed as embedded text[]
   };
   Kind kind = Kind::kNull;
   bool b = false;
@@ -59,17 +59,41 @@ struct WmiValue {
   std::vector<WmiInstance> instances;
 
   static WmiValue Null() { return WmiValue(); }
-  static WmiValue Bool(bool v) { WmiValue x; x.kind = Kind::kBool; x.b = v; return x; }
-  static WmiValue Int(int64_t v) { WmiValue x; x.kind = Kind::kInt; x.i = v; return x; }
-  static WmiValue String(std::string v) { WmiValue x; x.kind = Kind::kString; x.s = std::move(v); return x; }
+  static WmiValue Bool(bool v) {
+    WmiValue x;
+    x.kind = Kind::kBool;
+    x.b = v;
+    return x;
+  }
+  static WmiValue Int(int64_t v) {
+    WmiValue x;
+    x.kind = Kind::kInt;
+    x.i = v;
+    return x;
+  }
+  static WmiValue String(std::string v) {
+    WmiValue x;
+    x.kind = Kind::kString;
+    x.s = std::move(v);
+    return x;
+  }
   static WmiValue Strings(std::vector<std::string> v) {
-    WmiValue x; x.kind = Kind::kStringArray; x.strings = std::move(v); return x;
+    WmiValue x;
+    x.kind = Kind::kStringArray;
+    x.strings = std::move(v);
+    return x;
   }
   static WmiValue Reference(std::string path) {
-    WmiValue x; x.kind = Kind::kReference; x.s = std::move(path); return x;
+    WmiValue x;
+    x.kind = Kind::kReference;
+    x.s = std::move(path);
+    return x;
   }
   static WmiValue EmbeddedObject(std::string path) {
-    WmiValue x; x.kind = Kind::kEmbeddedObject; x.s = std::move(path); return x;
+    WmiValue x;
+    x.kind = Kind::kEmbeddedObject;
+    x.s = std::move(path);
+    return x;
   }
   static WmiValue EmbeddedInstances(std::vector<WmiInstance> v);
   bool operator==(const WmiValue& o) const;

@@ -92,11 +92,11 @@ absl::StatusOr<std::string> Cluster::StartAgent(const std::string& host,
   auto known = agent_addresses_.find(host);
   const std::string listen = known != agent_addresses_.end() ? known->second : "127.0.0.1:0";
   auto proc = std::make_unique<Subprocess>();
-  absl::Status s = proc->Start({RunfilePath("hvagent/hvagent"), "--scenario=" + base + ".scenario",
-                                "--state=" + base + ".state", "--journal=" + base + ".journal",
-                                "--listen=" + listen, "--port_file=" + base + ".port",
-                                "--poll_interval_ms=20"},
-                               base + ".log");
+  absl::Status s =
+      proc->Start({RunfilePath("hvagent/hvagent"), "--scenario=" + base + ".scenario",
+                   "--state=" + base + ".state", "--journal=" + base + ".journal",
+                   "--listen=" + listen, "--port_file=" + base + ".port", "--poll_interval_ms=20"},
+                  base + ".log");
   if (!s.ok()) return s;
   absl::StatusOr<int> port = proc->WaitForPortFile(base + ".port", absl::Seconds(30));
   if (!port.ok()) return port.status();
@@ -149,7 +149,8 @@ absl::StatusOr<dr::v1::Host> Cluster::Register(const std::string& host, const st
   grpc::ClientContext ctx;
   dr::v1::Host out;
   grpc::Status st = topology_->RegisterHost(&ctx, r, &out);
-  if (!st.ok()) return absl::Status(static_cast<absl::StatusCode>(st.error_code()), st.error_message());
+  if (!st.ok())
+    return absl::Status(static_cast<absl::StatusCode>(st.error_code()), st.error_message());
   return out;
 }
 

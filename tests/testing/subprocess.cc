@@ -43,7 +43,8 @@ std::string ReadFile(const std::string& path) {
 
 int RunCommand(const std::vector<std::string>& argv, std::string* out, std::string* err) {
   static int counter = 0;
-  const std::string base = absl::StrCat(NewTempDir(absl::StrCat("cmd-", getpid(), "-", ++counter)), "/");
+  const std::string base =
+      absl::StrCat(NewTempDir(absl::StrCat("cmd-", getpid(), "-", ++counter)), "/");
   pid_t pid = fork();
   if (pid < 0) return -1;
   if (pid == 0) {
@@ -101,8 +102,8 @@ absl::StatusOr<int> Subprocess::WaitForPortFile(const std::string& path, absl::D
     int status = 0;
     if (pid_ > 0 && waitpid(pid_, &status, WNOHANG) == pid_) {
       pid_ = -1;
-      return absl::InternalError(absl::StrCat("child exited (status ", status,
-                                              ") before writing ", path));
+      return absl::InternalError(
+          absl::StrCat("child exited (status ", status, ") before writing ", path));
     }
     absl::SleepFor(absl::Milliseconds(20));
   }
