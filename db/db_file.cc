@@ -163,7 +163,13 @@ absl::Status CheckDatabaseFile(const std::string& path, const Schema& schema) {
     // matches the change counter (SQLite 3.7.0 and later write both).
     const bool pages_valid = BigEndian(header + 92, 4) == BigEndian(header + 24, 4) && pages > 0;
     const int64_t want = static_cast<int64_t>(pages) * page_size;
-    if (got == SQLITE_IOERR_SHORT_READ || (pages_valid && file_size < want) ||
+    // With a WAL beside it the header may be ahead of the file: a
+    // checkpoint writes page 1 before the pages that extend the file, and
+    // one cut short (the process killed) is finished from the WAL at the
+    // next open. Only without a WAL is a short file truncated.
+    struct stat wal_st;
+    const bool wal = stat((path + "-wal").c_str(), &wal_st) == 0 && wal_st.st_size > 0;
+    if (got == SQLITE_IOERR_SHORT_READ || (pages_valid && file_size < want && !wal) ||
         (page_size >= 512 && file_size % page_size != 0)) {
       return Refuse(absl::StatusCode::kDataLoss, kDbTruncated, path,
                     absl::StrCat("is truncated: ", file_size, " bytes, its header says ",
