@@ -539,14 +539,28 @@ void SimBackend::CompleteLocked(SimJob& job) {
       break;
     case dr::v1::JOB_TYPE_INITIATE_TEST_REPLICA: {
       SimVm test;
-      test.set_vm_id(TestVmGuid(vm->vm_id()));
+      std::string test_id = TestVmGuid(vm->vm_id());
       test.set_name(absl::StrCat(vm->name(), " - Test"));
       test.set_mode(dr::v1::REPLICATION_MODE_TEST_REPLICA);
       test.set_enabled(dr::v1::ENABLED_STATE_DISABLED);
       test.set_failed_over_to(job.recovery_point_id());
-      vm->set_test_vm_id(test.vm_id());
-      *state_.add_vms() = std::move(test);
-      vm_index_.clear();
+      // One VM per GUID, always: a test VM of an earlier test failover is
+      // replaced; a VM that merely has the GUID (a hand-written state) is
+      // kept, and the test VM takes another.
+      SimVm* same = FindVmLocked(test_id);
+      while (same != nullptr &&
+             (same == vm || same->mode() != dr::v1::REPLICATION_MODE_TEST_REPLICA)) {
+        test_id = absl::StrCat(test_id, "-T");
+        same = FindVmLocked(test_id);
+      }
+      test.set_vm_id(test_id);
+      vm->set_test_vm_id(test_id);
+      if (same != nullptr) {
+        *same = std::move(test);
+      } else {
+        *state_.add_vms() = std::move(test);
+        vm_index_.clear();
+      }
       break;
     }
     case dr::v1::JOB_TYPE_REMOVE_TEST_REPLICA: {
