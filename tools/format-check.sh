@@ -4,6 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CLANG_FORMAT=${CLANG_FORMAT:-clang-format-14}
+if ! command -v "$CLANG_FORMAT" >/dev/null; then
+  echo "format-check: $CLANG_FORMAT not found (tools/install-deps.sh --clang installs it)" >&2
+  exit 1
+fi
 mapfile -t files < <(git ls-files '*.cc' '*.h' | grep -v '^third_party/')
 if [ "${1:-}" = "--fix" ]; then
   "$CLANG_FORMAT" -i "${files[@]}"

@@ -15,8 +15,9 @@ APT_PACKAGES=(
 WINDOWS_PACKAGES=(g++-mingw-w64-x86-64-posix wine wine64)
 SYSTEMD_PACKAGES=(systemd)
 # --config=clang and --config=asan: clang-14, its sanitizer runtimes, and
-# llvm-symbolizer for the reports' stacks.
-CLANG_PACKAGES=(clang-14 libclang-rt-14-dev llvm-14)
+# llvm-symbolizer for the reports' stacks; clang-format-14 for
+# tools/format-check.sh.
+CLANG_PACKAGES=(clang-14 libclang-rt-14-dev llvm-14 clang-format-14)
 
 want=("${APT_PACKAGES[@]}")
 for arg in "$@"; do
