@@ -33,11 +33,6 @@ std::string DirectoryOf(const std::string& path) {
   return path.substr(0, slash);
 }
 
-bool Exists(const std::string& path) {
-  struct stat st;
-  return stat(path.c_str(), &st) == 0;
-}
-
 // The directory must take the -wal and -shm files SQLite keeps beside the
 // database (and the lock file), or a new database.
 absl::Status CheckDirectory(const std::string& path) {
@@ -131,7 +126,9 @@ absl::Status CheckDatabaseFile(const std::string& path, const Schema& schema) {
     // Without a -wal file the database file is all there is: immutable
     // reads it without creating a -shm beside it.
     ReadOnlyDb ro;
-    const bool immutable = !Exists(path + "-wal");
+    struct stat wal_st;
+    const bool has_wal = stat((path + "-wal").c_str(), &wal_st) == 0;
+    const bool immutable = !has_wal;
     int rc = sqlite3_open_v2(ReadOnlyUri(path, immutable).c_str(), &ro.db_,
                              SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX, nullptr);
     if (rc != SQLITE_OK) {
@@ -167,8 +164,7 @@ absl::Status CheckDatabaseFile(const std::string& path, const Schema& schema) {
     // checkpoint writes page 1 before the pages that extend the file, and
     // one cut short (the process killed) is finished from the WAL at the
     // next open. Only without a WAL is a short file truncated.
-    struct stat wal_st;
-    const bool wal = stat((path + "-wal").c_str(), &wal_st) == 0 && wal_st.st_size > 0;
+    const bool wal = has_wal && wal_st.st_size > 0;
     if (got == SQLITE_IOERR_SHORT_READ || (pages_valid && file_size < want && !wal) ||
         (page_size >= 512 && file_size % page_size != 0)) {
       return Refuse(absl::StatusCode::kDataLoss, kDbTruncated, path,

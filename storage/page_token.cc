@@ -30,11 +30,11 @@ std::string QueryHash(absl::string_view kind, absl::string_view query) {
       absl::string_view(reinterpret_cast<const char*>(digest), kQueryHashBytes));
 }
 
-absl::Status Invalid(absl::string_view reason, absl::string_view why) {
+}  // namespace
+
+absl::Status BadPageToken(absl::string_view reason, absl::string_view why) {
   return Refuse(absl::StatusCode::kInvalidArgument, Refusal::kBadPageToken, "", reason, why);
 }
-
-}  // namespace
 
 void AppendQueryField(std::string* query, absl::string_view value) {
   absl::StrAppend(query, value.size(), ":", value, ";");
@@ -67,20 +67,21 @@ absl::StatusOr<std::string> PageTokens::Parse(absl::string_view kind, absl::stri
                                               absl::string_view token) const {
   std::string raw;
   if (!absl::WebSafeBase64Unescape(token, &raw) || raw.size() <= kMacBytes) {
-    return Invalid("INVALID_PAGE_TOKEN", "not a token from the previous page of this list");
+    return BadPageToken("INVALID_PAGE_TOKEN", "not a token from the previous page of this list");
   }
   const absl::string_view mac = absl::string_view(raw).substr(0, kMacBytes);
   const absl::string_view body = absl::string_view(raw).substr(kMacBytes);
   const std::string want = Mac(body);
   if (want.size() != kMacBytes || CRYPTO_memcmp(want.data(), mac.data(), kMacBytes) != 0) {
-    return Invalid("INVALID_PAGE_TOKEN",
-                   "not a token this server made (modified, or from another database)");
+    return BadPageToken("INVALID_PAGE_TOKEN",
+                        "not a token this server made (modified, or from another database)");
   }
   const std::string prefix = absl::StrCat(kVersion, ":", kind, ":", QueryHash(kind, query), ":");
   if (!absl::StartsWith(body, prefix)) {
-    return Invalid("PAGE_TOKEN_OF_ANOTHER_QUERY",
-                   "belongs to another list or filter: send the same request (filter and parent) "
-                   "as for the previous page");
+    return BadPageToken(
+        "PAGE_TOKEN_OF_ANOTHER_QUERY",
+        "belongs to another list or filter: send the same request (filter and parent) "
+        "as for the previous page");
   }
   return std::string(body.substr(prefix.size()));
 }

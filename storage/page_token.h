@@ -12,6 +12,7 @@
 
 #include <string>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
@@ -43,6 +44,11 @@ class PageTokens {
   std::string Mac(absl::string_view body) const;
   const std::string secret_;
 };
+
+// INVALID_ARGUMENT kBadPageToken (storage/refusal.h) with `reason` in the
+// refusal's `other`: what Parse answers, and what a caller answers for a key
+// it cannot read back.
+absl::Status BadPageToken(absl::string_view reason, absl::string_view why);
 
 // Appends one filter field to a query key, length-prefixed so that no two
 // different filters give the same key.

@@ -296,8 +296,7 @@ absl::StatusOr<Page<RecoveryPoint>> SqliteInventory::ListRecoveryPoints(const st
     ASSIGN_OR_RETURN(std::string key, db_->tokens().Parse("rps", vm, page.page_token));
     size_t slash = key.find('/');
     if (slash == std::string::npos || !absl::SimpleAtoi(key.substr(0, slash), &after_us)) {
-      return Refuse(absl::StatusCode::kInvalidArgument, Refusal::kBadPageToken, "",
-                    "INVALID_PAGE_TOKEN", "malformed");
+      return BadPageToken("INVALID_PAGE_TOKEN", "malformed");
     }
     after_name = key.substr(slash + 1);
   }

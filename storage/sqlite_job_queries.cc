@@ -4,7 +4,6 @@
 #include "absl/strings/str_cat.h"
 #include "common/proto_time.h"
 #include "common/status_macros.h"
-#include "storage/refusal.h"
 #include "storage/sqlite_rows.h"
 
 namespace hvdr {
@@ -79,8 +78,7 @@ absl::StatusOr<Page<Job>> SqliteJobQueries::ListJobs(const JobFilter& filter,
   if (!page.page_token.empty()) {
     ASSIGN_OR_RETURN(std::string key, db_->tokens().Parse("jobs", query, page.page_token));
     if (!absl::SimpleAtoi(key, &before)) {
-      return Refuse(absl::StatusCode::kInvalidArgument, Refusal::kBadPageToken, "",
-                    "INVALID_PAGE_TOKEN", "malformed");
+      return BadPageToken("INVALID_PAGE_TOKEN", "malformed");
     }
   }
   const int size = EffectivePageSize(page.page_size);
@@ -130,8 +128,7 @@ absl::StatusOr<Page<JobEvent>> SqliteJobQueries::ListJobEvents(const std::string
   if (!page.page_token.empty()) {
     ASSIGN_OR_RETURN(std::string key, db_->tokens().Parse("events", job, page.page_token));
     if (!absl::SimpleAtoi(key, &after)) {
-      return Refuse(absl::StatusCode::kInvalidArgument, Refusal::kBadPageToken, "",
-                    "INVALID_PAGE_TOKEN", "malformed");
+      return BadPageToken("INVALID_PAGE_TOKEN", "malformed");
     }
   }
   const int size = EffectivePageSize(page.page_size);
