@@ -23,6 +23,30 @@ bool SameStatus(const AgentJobStatus& a, const AgentJobStatus& b) {
          a.error_summary() == b.error_summary();
 }
 
+// `base` completed: the hypervisor no longer has the job, and `vm`'s state
+// proves the operation's effect (VmStateProvesCompletion). `why` says how
+// the job's own outcome was lost.
+AgentJobStatus CompletedByVmState(AgentJobStatus base, const Operation& op,
+                                  const dr::v1::VirtualMachine& vm, absl::Time now,
+                                  const std::string& why) {
+  AgentJobStatus done = std::move(base);
+  done.set_state(dr::v1::JOB_STATE_COMPLETED);
+  done.set_percent_complete(100);
+  done.set_return_code(dr::v1::RETURN_CODE_JOB_STARTED);
+  done.set_error_code(0);
+  done.clear_error_summary();
+  done.set_terminal(true);
+  done.set_cancellable(false);
+  ToProto(now, done.mutable_end_time());
+  done.set_outcome_note(absl::StrCat(
+      why, "; the VM's observed state (", dr::v1::ReplicationState_Name(vm.replication_state()),
+      ", ", dr::v1::EnabledState_Name(vm.enabled_state()), ") proves that ",
+      dr::v1::JobType_Name(op.type), " completed"));
+  done.set_error_description(done.outcome_note());
+  *done.mutable_virtual_machine() = vm;
+  return done;
+}
+
 }  // namespace
 
 AgentJobStatus RefusedStatus(const std::string& job_id, const MethodResult& result,
@@ -148,7 +172,27 @@ absl::Status JobRunner::Recover() {
       t.status = StatusFromJob(e.job_id, *adopted);
       spdlog::info("job {}: found hypervisor job {} started before the restart", e.job_id,
                    adopted->job_id);
-    } else {
+      continue;
+    }
+    // No hypervisor job: either the call never reached Hyper-V, or it did
+    // and Hyper-V has since removed the finished job (TimeBeforeRemoval).
+    // The VM tells which; launching again after a completed failover would
+    // be refused and report a failure for work that succeeded.
+    absl::StatusOr<dr::v1::VirtualMachineInventory> vm = backend_->GetVirtualMachine(e.op.vm_id);
+    if (!vm.ok()) {
+      if (vm.status().code() != absl::StatusCode::kNotFound) return vm.status();
+    } else if (VmStateProvesCompletion(e.op.type, vm->virtual_machine())) {
+      AgentJobStatus base;
+      base.set_job_id(e.job_id);
+      AgentJobStatus done = CompletedByVmState(
+          base, e.op, vm->virtual_machine(), options_.clock->Now(),
+          "the agent stopped after calling Hyper-V and before recording the job it started, and "
+          "Hyper-V has since removed that job");
+      RETURN_IF_ERROR(journal_->MarkDone(e.job_id, done));
+      spdlog::warn("job {}: {}", e.job_id, done.outcome_note());
+      continue;
+    }
+    {
       spdlog::info("job {}: the hypervisor never received it; starting it now", e.job_id);
       {
         absl::MutexLock lock(&mu_);
@@ -410,22 +454,9 @@ absl::optional<AgentJobStatus> JobRunner::Vanished(const std::string& job_id,
   }
   absl::StatusOr<dr::v1::VirtualMachineInventory> vm = backend_->GetVirtualMachine(op.vm_id);
   if (vm.ok() && VmStateProvesCompletion(op.type, vm->virtual_machine())) {
-    AgentJobStatus done = last;
-    done.set_state(dr::v1::JOB_STATE_COMPLETED);
-    done.set_percent_complete(100);
-    done.set_return_code(dr::v1::RETURN_CODE_JOB_STARTED);
-    done.set_error_code(0);
-    done.clear_error_summary();
-    done.set_terminal(true);
-    done.set_cancellable(false);
-    ToProto(options_.clock->Now(), done.mutable_end_time());
-    done.set_outcome_note(absl::StrCat(
-        "Hyper-V removed job ", hv_job, " before its outcome was read; the VM's observed state (",
-        dr::v1::ReplicationState_Name(vm->virtual_machine().replication_state()), ", ",
-        dr::v1::EnabledState_Name(vm->virtual_machine().enabled_state()), ") proves that ",
-        dr::v1::JobType_Name(op.type), " completed"));
-    done.set_error_description(done.outcome_note());
-    *done.mutable_virtual_machine() = vm->virtual_machine();
+    AgentJobStatus done = CompletedByVmState(
+        last, op, vm->virtual_machine(), options_.clock->Now(),
+        absl::StrCat("Hyper-V removed job ", hv_job, " before its outcome was read"));
     spdlog::warn("job {}: {}", job_id, done.outcome_note());
     return done;
   }

@@ -192,6 +192,28 @@ TEST_F(JobRunnerTest, RestartAdoptsAJobThatReachedTheHypervisorButNotTheJournal)
   EXPECT_EQ(backend_->SnapshotForTest().history_size(), 1);
 }
 
+TEST_F(JobRunnerTest, RestartReconcilesAJobTheHypervisorFinishedAndRemovedBeforeTheJournalSawIt) {
+  // The agent died between the hypervisor accepting the job and recording
+  // its id, and stayed down past TimeBeforeRemoval: no hypervisor job is
+  // left to adopt, but the VM is Recovered. Launching again would be
+  // refused (32775) and report a failure for a failover that succeeded.
+  ASSERT_TRUE(journal_->InsertPending(kTestJob, Failover(), clock_.Now()).ok());
+  ASSERT_EQ(backend_->Invoke(Failover()).return_code, dr::v1::RETURN_CODE_JOB_STARTED);
+  clock_.Advance(absl::Minutes(10));
+  ASSERT_TRUE(backend_->ListJobs()->empty());
+  MakeRunner();
+  EXPECT_EQ(runner_->ActiveJobs(), 0);
+  EXPECT_EQ(backend_->SnapshotForTest().history_size(), 1) << "launched a second time";
+  auto watched = runner_->Watch(kTestJob, nullptr, nullptr);
+  ASSERT_TRUE(watched.ok()) << watched.status();
+  EXPECT_EQ(watched->state(), dr::v1::JOB_STATE_COMPLETED);
+  EXPECT_TRUE(watched->terminal());
+  EXPECT_EQ(watched->return_code(), dr::v1::RETURN_CODE_JOB_STARTED);
+  EXPECT_THAT(watched->outcome_note(),
+              HasSubstr("proves that JOB_TYPE_INITIATE_FAILOVER completed"));
+  EXPECT_EQ(watched->virtual_machine().replication_state(), dr::v1::REPLICATION_STATE_RECOVERED);
+}
+
 TEST_F(JobRunnerTest, RestartStartsAJobThatNeverReachedTheHypervisor) {
   ASSERT_TRUE(journal_->InsertPending(kTestJob, Failover(), clock_.Now()).ok());
   MakeRunner();
