@@ -24,11 +24,12 @@ absl::StatusOr<ParsedArgs> ParseArgs(const std::vector<std::string>& args, const
       out.positional.insert(out.positional.end(), args.begin() + i + 1, args.end());
       break;
     }
-    if (!absl::StartsWith(a, "--") || a.size() == 2) {
+    auto alias = spec.aliases.find(a);
+    if (alias == spec.aliases.end() && (!absl::StartsWith(a, "--") || a.size() == 2)) {
       out.positional.push_back(a);
       continue;
     }
-    std::string name = a.substr(2);
+    std::string name = alias != spec.aliases.end() ? alias->second : a.substr(2);
     std::string value;
     bool has_value = false;
     size_t eq = name.find('=');

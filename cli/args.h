@@ -18,6 +18,8 @@ namespace cli {
 struct FlagSpec {
   std::set<std::string> valued;    // flags that take a value (may repeat)
   std::set<std::string> booleans;  // flags without a value
+  // Short spellings: "-f" -> "file" (then "-f FILE" is "--file FILE").
+  std::map<std::string, std::string> aliases;
 };
 
 struct ParsedArgs {

@@ -12,6 +12,7 @@ namespace cli {
 
 using dr::v1::FailoverService;
 using dr::v1::JobService;
+using dr::v1::PlanService;
 using dr::v1::TopologyService;
 
 std::string NewRequestId() {
@@ -22,19 +23,21 @@ std::string NewRequestId() {
 
 DrClient::DrClient(TopologyService::StubInterface* topology,
                    FailoverService::StubInterface* failover, JobService::StubInterface* jobs,
-                   const Options& options)
-    : topology_(topology), failover_(failover), jobs_(jobs), options_(options) {}
+                   PlanService::StubInterface* plans, const Options& options)
+    : topology_(topology), failover_(failover), jobs_(jobs), plans_(plans), options_(options) {}
 
 std::unique_ptr<DrClient> DrClient::Connect(const std::shared_ptr<grpc::ChannelInterface>& channel,
                                             const Options& options) {
   std::unique_ptr<TopologyService::StubInterface> topology = TopologyService::NewStub(channel);
   std::unique_ptr<FailoverService::StubInterface> failover = FailoverService::NewStub(channel);
   std::unique_ptr<JobService::StubInterface> jobs = JobService::NewStub(channel);
+  std::unique_ptr<PlanService::StubInterface> plans = PlanService::NewStub(channel);
   std::unique_ptr<DrClient> client(
-      new DrClient(topology.get(), failover.get(), jobs.get(), options));
+      new DrClient(topology.get(), failover.get(), jobs.get(), plans.get(), options));
   client->own_topology_ = std::move(topology);
   client->own_failover_ = std::move(failover);
   client->own_jobs_ = std::move(jobs);
+  client->own_plans_ = std::move(plans);
   return client;
 }
 
@@ -162,6 +165,26 @@ absl::Status DrClient::WatchJob(const std::string& name, absl::Time deadline,
   dr::v1::WatchJobResponse message;
   while (reader->Read(&message)) on_job(message.job());
   return FromGrpcStatus(reader->Finish(), &context);
+}
+
+absl::StatusOr<dr::v1::Plan> DrClient::CreatePlan(const dr::v1::CreatePlanRequest& r) {
+  return Call(plans_, &PlanService::StubInterface::CreatePlan, r);
+}
+absl::StatusOr<dr::v1::Plan> DrClient::UpdatePlan(const dr::v1::UpdatePlanRequest& r) {
+  return Call(plans_, &PlanService::StubInterface::UpdatePlan, r);
+}
+absl::StatusOr<dr::v1::Plan> DrClient::GetPlan(const dr::v1::GetPlanRequest& r) {
+  return Call(plans_, &PlanService::StubInterface::GetPlan, r);
+}
+absl::StatusOr<dr::v1::ListPlansResponse> DrClient::ListPlans(const dr::v1::ListPlansRequest& r) {
+  return Call(plans_, &PlanService::StubInterface::ListPlans, r);
+}
+absl::Status DrClient::DeletePlan(const dr::v1::DeletePlanRequest& r) {
+  return Call(plans_, &PlanService::StubInterface::DeletePlan, r).status();
+}
+absl::StatusOr<dr::v1::ValidatePlanResponse> DrClient::ValidatePlan(
+    const dr::v1::ValidatePlanRequest& r) {
+  return Call(plans_, &PlanService::StubInterface::ValidatePlan, r);
 }
 
 }  // namespace cli

@@ -26,6 +26,7 @@
 #include "absl/time/time.h"
 #include "dr/v1/failover_service.grpc.pb.h"
 #include "dr/v1/job_service.grpc.pb.h"
+#include "dr/v1/plan_service.grpc.pb.h"
 #include "dr/v1/topology_service.grpc.pb.h"
 
 namespace hvdr {
@@ -42,7 +43,8 @@ class DrClient {
 
   DrClient(dr::v1::TopologyService::StubInterface* topology,
            dr::v1::FailoverService::StubInterface* failover,
-           dr::v1::JobService::StubInterface* jobs, const Options& options);
+           dr::v1::JobService::StubInterface* jobs, dr::v1::PlanService::StubInterface* plans,
+           const Options& options);
   // A client with stubs of its own on `channel`.
   static std::unique_ptr<DrClient> Connect(const std::shared_ptr<grpc::ChannelInterface>& channel,
                                            const Options& options);
@@ -102,6 +104,15 @@ class DrClient {
   absl::Status WatchJob(const std::string& name, absl::Time deadline,
                         const std::function<void(const dr::v1::Job&)>& on_job);
 
+  // PlanService.
+  absl::StatusOr<dr::v1::Plan> CreatePlan(const dr::v1::CreatePlanRequest& request);
+  absl::StatusOr<dr::v1::Plan> UpdatePlan(const dr::v1::UpdatePlanRequest& request);
+  absl::StatusOr<dr::v1::Plan> GetPlan(const dr::v1::GetPlanRequest& request);
+  absl::StatusOr<dr::v1::ListPlansResponse> ListPlans(const dr::v1::ListPlansRequest& request);
+  absl::Status DeletePlan(const dr::v1::DeletePlanRequest& request);
+  absl::StatusOr<dr::v1::ValidatePlanResponse> ValidatePlan(
+      const dr::v1::ValidatePlanRequest& request);
+
  private:
   template <typename Stub, typename Req, typename Resp>
   absl::StatusOr<Resp> Call(Stub* stub,
@@ -111,9 +122,11 @@ class DrClient {
   std::unique_ptr<dr::v1::TopologyService::StubInterface> own_topology_;
   std::unique_ptr<dr::v1::FailoverService::StubInterface> own_failover_;
   std::unique_ptr<dr::v1::JobService::StubInterface> own_jobs_;
+  std::unique_ptr<dr::v1::PlanService::StubInterface> own_plans_;
   dr::v1::TopologyService::StubInterface* const topology_;
   dr::v1::FailoverService::StubInterface* const failover_;
   dr::v1::JobService::StubInterface* const jobs_;
+  dr::v1::PlanService::StubInterface* const plans_;
   const Options options_;
 };
 

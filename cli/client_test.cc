@@ -22,7 +22,8 @@ constexpr absl::Duration kTestTimeout = absl::Seconds(7);
 
 class DrClientTest : public ::testing::Test {
  protected:
-  DrClientTest() : client_(&topology_, &failover_, &jobs_, DrClient::Options{kTestTimeout}) {}
+  DrClientTest()
+      : client_(&topology_, &failover_, &jobs_, &plans_, DrClient::Options{kTestTimeout}) {}
 
   // The deadline `c` carries, from now.
   static absl::Duration DeadlineFromNow(grpc::ClientContext* c) {
@@ -32,6 +33,7 @@ class DrClientTest : public ::testing::Test {
   StrictMock<dr::v1::MockTopologyServiceStub> topology_;
   StrictMock<dr::v1::MockFailoverServiceStub> failover_;
   StrictMock<dr::v1::MockJobServiceStub> jobs_;
+  StrictMock<dr::v1::MockPlanServiceStub> plans_;
   DrClient client_;
 };
 

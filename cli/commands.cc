@@ -6,6 +6,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "cli/operations.h"
+#include "cli/plan_commands.h"
 #include "cli/render.h"
 
 namespace hvdr {
@@ -62,6 +63,8 @@ constexpr SectionHelp kSections[] = {
     {Section::kOperations, "Operations (each records a job; drctl waits for it unless --no-wait)",
      47},
     {Section::kJobs, "Jobs", 0},
+    {Section::kPlans, "Recovery plans (PLAN: an id or plans/{plan}; FILE: a plan in text format)",
+     0},
 };
 
 std::string Sub(const ParsedArgs& a) { return a.positional.size() > 1 ? a.positional[1] : ""; }
@@ -339,6 +342,12 @@ const std::vector<Command>& Commands() {
       {"jobs watch", "JOB", "", S::kJobs, true, JobsWatch},
       {"jobs events", "JOB", "", S::kJobs, true, JobsEvents},
       {"jobs cancel", "JOB", "", S::kJobs, true, JobsCancel},
+      {"plans apply", "-f FILE", "", S::kPlans, false, PlansApply},
+      {"plans list", "", "", S::kPlans, true, PlansList},
+      {"plans show", "PLAN", "", S::kPlans, true, PlansShow},
+      {"plans delete", "PLAN", "", S::kPlans, true, PlansDelete},
+      {"plans validate", "PLAN --mode test|cleanup-test|planned|unplanned|commit|revert", "",
+       S::kPlans, false, PlansValidate},
   };
   return *kCommands;
 }
@@ -347,8 +356,10 @@ const FlagSpec& Flags() {
   static const FlagSpec* const kFlags = new FlagSpec{
       {"server", "output",         "request-id", "requester", "wait-timeout", "timeout", "site",
        "host",   "agent",          "state",      "health",    "mode",         "type",    "vm",
-       "limit",  "recovery-point", "adapter",    "ip",        "subnet",       "gateway", "dns"},
-      {"no-wait", "dhcp", "help"}};
+       "limit",  "recovery-point", "adapter",    "ip",        "subnet",       "gateway", "dns",
+       "file"},
+      {"no-wait", "dhcp", "help"},
+      {{"-f", "file"}}};
   return *kFlags;
 }
 

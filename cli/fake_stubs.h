@@ -14,6 +14,7 @@
 #include "cli/context.h"
 #include "dr/v1/failover_service_mock.grpc.pb.h"
 #include "dr/v1/job_service_mock.grpc.pb.h"
+#include "dr/v1/plan_service_mock.grpc.pb.h"
 #include "dr/v1/topology_service_mock.grpc.pb.h"
 #include "gmock/gmock.h"
 
@@ -46,7 +47,7 @@ class FakeJobReader final : public grpc::ClientReaderInterface<dr::v1::WatchJobR
 
 // A drctl with mock stubs; output lands in out/err.
 struct TestCli {
-  TestCli() : client(&topology, &failover, &jobs, DrClient::Options()) {
+  TestCli() : client(&topology, &failover, &jobs, &plans, DrClient::Options()) {
     ctx.client = &client;
     ctx.server = "drserver.test:50051";
     ctx.requester = "tester";
@@ -58,6 +59,7 @@ struct TestCli {
   ::testing::StrictMock<dr::v1::MockTopologyServiceStub> topology;
   ::testing::StrictMock<dr::v1::MockFailoverServiceStub> failover;
   ::testing::StrictMock<dr::v1::MockJobServiceStub> jobs;
+  ::testing::StrictMock<dr::v1::MockPlanServiceStub> plans;
   DrClient client;
   std::ostringstream out;
   std::ostringstream err;

@@ -54,6 +54,11 @@ absl::Status Stmt::Run() {
   }
 }
 
+void Stmt::Reset() {
+  sqlite3_reset(stmt_);
+  sqlite3_clear_bindings(stmt_);
+}
+
 int64_t Stmt::Int(int column) const { return sqlite3_column_int64(stmt_, column); }
 
 std::string Stmt::Text(int column) const {

@@ -46,6 +46,8 @@ class Stmt {
   absl::StatusOr<bool> Step();
   // Steps to completion, for statements that return no rows.
   absl::Status Run();
+  // Resets and unbinds it, to run it again (e.g. once per row of a batch).
+  void Reset();
 
   int64_t Int(int column) const;
   std::string Text(int column) const;

@@ -16,7 +16,7 @@
 #include "absl/strings/match.h"
 #include "dr/v1/failover_service.pb.h"
 #include "fuzz/properties.h"
-#include "server/failover.h"
+#include "server/network_settings.h"
 
 namespace {
 

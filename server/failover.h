@@ -19,6 +19,7 @@
 #include "dr/v1/failover_service.pb.h"
 #include "server/agent_client.h"
 #include "server/names.h"
+#include "server/network_settings.h"
 #include "storage/store.h"
 
 namespace hvdr {
@@ -84,13 +85,6 @@ OperationRequest MakeOperationRequest(dr::v1::JobType type, const char* method, 
   r.fingerprint = fp.SerializeAsString();
   return r;
 }
-
-// SetFailoverNetworkAdapterSettings' settings: 1-64 adapters, each named,
-// DHCP or static addresses (not both), every address an IPv4 or IPv6
-// address, one subnet per address or none, and bounded lengths. Errors are
-// INVALID_ARGUMENT (32773) naming the field, e.g.
-// "network_settings[1].dns_servers[0]".
-absl::Status CheckNetworkSettings(const std::vector<dr::v1::FailoverNetworkAdapterSettings>& nics);
 
 class FailoverLogic {
  public:

@@ -49,6 +49,10 @@ ABSL_FLAG(int, job_retention_days, 90,
           "terminal jobs, their events and request_ids are pruned this many days after they ended "
           "(in the background, in batches of 500); running jobs never; 0: keep them forever");
 
+ABSL_FLAG(std::string, hooks_dir, "",
+          "directory of the executables recovery plans may run as hooks (a plan names a file "
+          "in it, never a command line); empty: plans run no hooks");
+
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "drserver --listen=0.0.0.0:50051 --db=/var/lib/drserver/drserver.db");
@@ -91,6 +95,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   options.job_retention = absl::Hours(24) * absl::GetFlag(FLAGS_job_retention_days);
+  options.hooks_dir = absl::GetFlag(FLAGS_hooks_dir);
   auto server = hvdr::server::DrServer::Create(options);
   if (!server.ok()) {
     // One line on stderr naming what and why; the exit code says which

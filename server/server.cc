@@ -68,9 +68,9 @@ absl::Status CheckListen(const std::string& listen) {
 
 }  // namespace
 
-const char* const kHealthServices[] = {"", dr::v1::TopologyService::service_full_name(),
-                                       dr::v1::FailoverService::service_full_name(),
-                                       dr::v1::JobService::service_full_name()};
+const char* const kHealthServices[] = {
+    "", dr::v1::TopologyService::service_full_name(), dr::v1::FailoverService::service_full_name(),
+    dr::v1::JobService::service_full_name(), dr::v1::PlanService::service_full_name()};
 
 int StartupExitCode(const absl::Status& status) {
   const std::string reason = ErrorDetailOf(status).reason();
@@ -154,6 +154,9 @@ absl::StatusOr<std::unique_ptr<DrServer>> DrServer::Create(const Options& option
   s->job_service_ =
       std::make_unique<JobServiceImpl>(s->store_.get(), &s->hub_, s->dispatcher_.get(),
                                        s->writer_.get(), options.clock, s->work_.get(), limits);
+  s->plans_ = std::make_unique<PlanLogic>(s->store_.get(), options.clock,
+                                          PlanLogic::Options{options.hooks_dir});
+  s->plan_service_ = std::make_unique<PlanServiceImpl>(s->plans_.get(), s->work_.get(), limits);
 
   grpc::EnableDefaultHealthCheckService(true);
   // gRPC's health service has no protobuf descriptor of its own: this one
@@ -177,6 +180,7 @@ absl::StatusOr<std::unique_ptr<DrServer>> DrServer::Create(const Options& option
   builder.RegisterService(s->topology_service_.get());
   builder.RegisterService(s->failover_service_.get());
   builder.RegisterService(s->job_service_.get());
+  builder.RegisterService(s->plan_service_.get());
   s->server_ = builder.BuildAndStart();
   if (s->server_ == nullptr || (!options.listen.empty() && s->port_ == 0)) {
     return ListenFailed(options.listen, "gRPC could not bind it");

@@ -55,6 +55,8 @@ class DrServer {
     // Terminal jobs (with their events and request_ids) are pruned this long
     // after their last change, in the background; zero: kept forever.
     absl::Duration job_retention = absl::Hours(24 * 90);
+    // Where recovery plans' hook executables live; "" runs no hooks.
+    std::string hooks_dir;
     // Not owned; null: real channels to the agents.
     AgentStubFactory* agents = nullptr;
     // Not owned.
@@ -104,9 +106,11 @@ class DrServer {
   std::unique_ptr<Topology> topology_;
   std::unique_ptr<Retention> retention_;
   std::unique_ptr<FailoverLogic> failover_;
+  std::unique_ptr<PlanLogic> plans_;
   std::unique_ptr<TopologyServiceImpl> topology_service_;
   std::unique_ptr<FailoverServiceImpl> failover_service_;
   std::unique_ptr<JobServiceImpl> job_service_;
+  std::unique_ptr<PlanServiceImpl> plan_service_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
   bool shut_down_ = false;
@@ -115,7 +119,7 @@ class DrServer {
 // The services drserver's health service reports ("" is the server as a
 // whole): SERVING while the store can write, NOT_SERVING while writes fail
 // in the storage (SqliteStore::writable()).
-extern const char* const kHealthServices[4];
+extern const char* const kHealthServices[5];
 
 // Reason (ErrorDetail, field "listen") of a listen address that cannot be bound.
 inline constexpr char kListenFailed[] = "LISTEN_FAILED";

@@ -365,5 +365,143 @@ grpc::ServerUnaryReactor* JobServiceImpl::AbandonJob(grpc::CallbackServerContext
   return reactor;
 }
 
+// ---- PlanService ----
+
+namespace {
+
+// Runs `call` on `work` and answers with its result.
+template <typename Resp, typename Call>
+grpc::ServerUnaryReactor* OnWork(grpc::CallbackServerContext* c, Executor* work, Resp* out,
+                                 Call call) {
+  grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
+  work->Schedule([reactor, c, out, call = std::move(call)] {
+    absl::StatusOr<Resp> result = call();
+    if (result.ok()) *out = *std::move(result);
+    reactor->Finish(ApiGrpcStatus(result.status(), c));
+  });
+  return reactor;
+}
+
+absl::Status NotYet(absl::string_view what) {
+  return HyperVError(dr::v1::RETURN_CODE_NOT_SUPPORTED, "", "NOT_IMPLEMENTED",
+                     absl::StrCat(what,
+                                  " is not supported by this drserver yet: plans can be written, "
+                                  "listed and validated; running them comes with the plan "
+                                  "executor"));
+}
+
+// Answers a server stream with one status and nothing else.
+template <typename Msg>
+class FinishedStream : public grpc::ServerWriteReactor<Msg> {
+ public:
+  FinishedStream(grpc::CallbackServerContext* c, const absl::Status& s) {
+    this->Finish(ApiGrpcStatus(s, c));
+  }
+  void OnDone() override { delete this; }
+};
+
+}  // namespace
+
+grpc::ServerUnaryReactor* PlanServiceImpl::CreatePlan(grpc::CallbackServerContext* c,
+                                                      const dr::v1::CreatePlanRequest* r,
+                                                      dr::v1::Plan* out) {
+  if (auto* big = TooLarge(c, *r, limits_.max_request_bytes, out)) return big;
+  return OnWork(c, work_, out, [this, r] { return logic_->CreatePlan(*r); });
+}
+
+grpc::ServerUnaryReactor* PlanServiceImpl::UpdatePlan(grpc::CallbackServerContext* c,
+                                                      const dr::v1::UpdatePlanRequest* r,
+                                                      dr::v1::Plan* out) {
+  if (auto* big = TooLarge(c, *r, limits_.max_request_bytes, out)) return big;
+  return OnWork(c, work_, out, [this, r] { return logic_->UpdatePlan(*r); });
+}
+
+grpc::ServerUnaryReactor* PlanServiceImpl::GetPlan(grpc::CallbackServerContext* c,
+                                                   const dr::v1::GetPlanRequest* r,
+                                                   dr::v1::Plan* out) {
+  if (auto* big = TooLarge(c, *r, limits_.max_request_bytes, out)) return big;
+  return Reply(c, logic_->GetPlan(*r), out);
+}
+
+grpc::ServerUnaryReactor* PlanServiceImpl::ListPlans(grpc::CallbackServerContext* c,
+                                                     const dr::v1::ListPlansRequest* r,
+                                                     dr::v1::ListPlansResponse* out) {
+  if (auto* big = TooLarge(c, *r, limits_.max_request_bytes, out)) return big;
+  return Reply(c, logic_->ListPlans(*r), out);
+}
+
+grpc::ServerUnaryReactor* PlanServiceImpl::DeletePlan(grpc::CallbackServerContext* c,
+                                                      const dr::v1::DeletePlanRequest* r,
+                                                      dr::v1::DeletePlanResponse* out) {
+  if (auto* big = TooLarge(c, *r, limits_.max_request_bytes, out)) return big;
+  return OnWork(c, work_, out, [this, r]() -> absl::StatusOr<dr::v1::DeletePlanResponse> {
+    RETURN_IF_ERROR(logic_->DeletePlan(*r));
+    return dr::v1::DeletePlanResponse();
+  });
+}
+
+grpc::ServerUnaryReactor* PlanServiceImpl::ValidatePlan(grpc::CallbackServerContext* c,
+                                                        const dr::v1::ValidatePlanRequest* r,
+                                                        dr::v1::ValidatePlanResponse* out) {
+  if (auto* big = TooLarge(c, *r, limits_.max_request_bytes, out)) return big;
+  return OnWork(c, work_, out, [this, r] { return logic_->ValidatePlan(*r); });
+}
+
+grpc::ServerUnaryReactor* PlanServiceImpl::StartPlanExecution(
+    grpc::CallbackServerContext* c, const dr::v1::StartPlanExecutionRequest*,
+    dr::v1::PlanExecution* out) {
+  return Reply<dr::v1::PlanExecution>(c, NotYet("StartPlanExecution"), out);
+}
+
+grpc::ServerUnaryReactor* PlanServiceImpl::GetPlanExecution(
+    grpc::CallbackServerContext* c, const dr::v1::GetPlanExecutionRequest* r,
+    dr::v1::PlanExecution* out) {
+  if (auto* big = TooLarge(c, *r, limits_.max_request_bytes, out)) return big;
+  return Reply(c, logic_->GetPlanExecution(*r), out);
+}
+
+grpc::ServerUnaryReactor* PlanServiceImpl::ListPlanExecutions(
+    grpc::CallbackServerContext* c, const dr::v1::ListPlanExecutionsRequest* r,
+    dr::v1::ListPlanExecutionsResponse* out) {
+  if (auto* big = TooLarge(c, *r, limits_.max_request_bytes, out)) return big;
+  return Reply(c, logic_->ListPlanExecutions(*r), out);
+}
+
+grpc::ServerUnaryReactor* PlanServiceImpl::ListExecutionSteps(
+    grpc::CallbackServerContext* c, const dr::v1::ListExecutionStepsRequest* r,
+    dr::v1::ListExecutionStepsResponse* out) {
+  if (auto* big = TooLarge(c, *r, limits_.max_request_bytes, out)) return big;
+  return Reply(c, logic_->ListExecutionSteps(*r), out);
+}
+
+grpc::ServerWriteReactor<dr::v1::WatchPlanExecutionResponse>* PlanServiceImpl::WatchPlanExecution(
+    grpc::CallbackServerContext* c, const dr::v1::WatchPlanExecutionRequest*) {
+  return new FinishedStream<dr::v1::WatchPlanExecutionResponse>(c, NotYet("WatchPlanExecution"));
+}
+
+grpc::ServerUnaryReactor* PlanServiceImpl::ResumePlanExecution(
+    grpc::CallbackServerContext* c, const dr::v1::ResumePlanExecutionRequest*,
+    dr::v1::PlanExecution* out) {
+  return Reply<dr::v1::PlanExecution>(c, NotYet("ResumePlanExecution"), out);
+}
+
+grpc::ServerUnaryReactor* PlanServiceImpl::CancelPlanExecution(
+    grpc::CallbackServerContext* c, const dr::v1::CancelPlanExecutionRequest*,
+    dr::v1::PlanExecution* out) {
+  return Reply<dr::v1::PlanExecution>(c, NotYet("CancelPlanExecution"), out);
+}
+
+grpc::ServerUnaryReactor* PlanServiceImpl::AnswerPrompt(grpc::CallbackServerContext* c,
+                                                        const dr::v1::AnswerPromptRequest*,
+                                                        dr::v1::ExecutionStep* out) {
+  return Reply<dr::v1::ExecutionStep>(c, NotYet("AnswerPrompt"), out);
+}
+
+grpc::ServerUnaryReactor* PlanServiceImpl::GetExecutionReport(
+    grpc::CallbackServerContext* c, const dr::v1::GetExecutionReportRequest*,
+    dr::v1::ExecutionReport* out) {
+  return Reply<dr::v1::ExecutionReport>(c, NotYet("GetExecutionReport"), out);
+}
+
 }  // namespace server
 }  // namespace hvdr

@@ -8,10 +8,12 @@
 #include "common/executor.h"
 #include "dr/v1/failover_service.grpc.pb.h"
 #include "dr/v1/job_service.grpc.pb.h"
+#include "dr/v1/plan_service.grpc.pb.h"
 #include "dr/v1/topology_service.grpc.pb.h"
 #include "server/dispatcher.h"
 #include "server/failover.h"
 #include "server/job_hub.h"
+#include "server/plans.h"
 #include "server/stream_limiter.h"
 #include "server/topology.h"
 #include "storage/store.h"
@@ -148,6 +150,60 @@ class JobServiceImpl final : public dr::v1::JobService::CallbackService {
   const ApiLimits limits_;
   // Open WatchJob streams, per client connection (context->peer()).
   StreamLimiter watches_;
+};
+
+// PlanService. Writes and validations run on `work` (an fsync, or reads
+// of thousands of VMs), never on gRPC's callback threads.
+class PlanServiceImpl final : public dr::v1::PlanService::CallbackService {
+ public:
+  // Not owned.
+  PlanServiceImpl(PlanLogic* logic, Executor* work, const ApiLimits& limits = ApiLimits())
+      : logic_(logic), work_(work), limits_(limits) {}
+  grpc::ServerUnaryReactor* CreatePlan(grpc::CallbackServerContext*,
+                                       const dr::v1::CreatePlanRequest*, dr::v1::Plan*) override;
+  grpc::ServerUnaryReactor* UpdatePlan(grpc::CallbackServerContext*,
+                                       const dr::v1::UpdatePlanRequest*, dr::v1::Plan*) override;
+  grpc::ServerUnaryReactor* GetPlan(grpc::CallbackServerContext*, const dr::v1::GetPlanRequest*,
+                                    dr::v1::Plan*) override;
+  grpc::ServerUnaryReactor* ListPlans(grpc::CallbackServerContext*, const dr::v1::ListPlansRequest*,
+                                      dr::v1::ListPlansResponse*) override;
+  grpc::ServerUnaryReactor* DeletePlan(grpc::CallbackServerContext*,
+                                       const dr::v1::DeletePlanRequest*,
+                                       dr::v1::DeletePlanResponse*) override;
+  grpc::ServerUnaryReactor* ValidatePlan(grpc::CallbackServerContext*,
+                                         const dr::v1::ValidatePlanRequest*,
+                                         dr::v1::ValidatePlanResponse*) override;
+  grpc::ServerUnaryReactor* StartPlanExecution(grpc::CallbackServerContext*,
+                                               const dr::v1::StartPlanExecutionRequest*,
+                                               dr::v1::PlanExecution*) override;
+  grpc::ServerUnaryReactor* GetPlanExecution(grpc::CallbackServerContext*,
+                                             const dr::v1::GetPlanExecutionRequest*,
+                                             dr::v1::PlanExecution*) override;
+  grpc::ServerUnaryReactor* ListPlanExecutions(grpc::CallbackServerContext*,
+                                               const dr::v1::ListPlanExecutionsRequest*,
+                                               dr::v1::ListPlanExecutionsResponse*) override;
+  grpc::ServerUnaryReactor* ListExecutionSteps(grpc::CallbackServerContext*,
+                                               const dr::v1::ListExecutionStepsRequest*,
+                                               dr::v1::ListExecutionStepsResponse*) override;
+  grpc::ServerWriteReactor<dr::v1::WatchPlanExecutionResponse>* WatchPlanExecution(
+      grpc::CallbackServerContext*, const dr::v1::WatchPlanExecutionRequest*) override;
+  grpc::ServerUnaryReactor* ResumePlanExecution(grpc::CallbackServerContext*,
+                                                const dr::v1::ResumePlanExecutionRequest*,
+                                                dr::v1::PlanExecution*) override;
+  grpc::ServerUnaryReactor* CancelPlanExecution(grpc::CallbackServerContext*,
+                                                const dr::v1::CancelPlanExecutionRequest*,
+                                                dr::v1::PlanExecution*) override;
+  grpc::ServerUnaryReactor* AnswerPrompt(grpc::CallbackServerContext*,
+                                         const dr::v1::AnswerPromptRequest*,
+                                         dr::v1::ExecutionStep*) override;
+  grpc::ServerUnaryReactor* GetExecutionReport(grpc::CallbackServerContext*,
+                                               const dr::v1::GetExecutionReportRequest*,
+                                               dr::v1::ExecutionReport*) override;
+
+ private:
+  PlanLogic* const logic_;
+  Executor* const work_;
+  const ApiLimits limits_;
 };
 
 }  // namespace server

@@ -31,6 +31,17 @@ absl::Status ApiStatus(const absl::Status& status) {
     case Refusal::kJobEnded: return InvalidState("state", "JOB_TERMINAL", message);
     case Refusal::kJobStateBehind: return InvalidState("state", "JOB_STATE_BACKWARDS", message);
     case Refusal::kJobOutcomeKnown: return InvalidState("return_code", "JOB_STATUS_KNOWN", message);
+    case Refusal::kPlanExists:
+      return ErrorWithDetail(absl::StatusCode::kAlreadyExists, dr::v1::RETURN_CODE_SYSTEM_IN_USE,
+                             "plan.name", "PLAN_EXISTS", absl::StrCat("plan.name: ", message));
+    case Refusal::kEtagMismatch:
+      return ErrorWithDetail(absl::StatusCode::kAborted, dr::v1::RETURN_CODE_INVALID_STATE, "etag",
+                             "ETAG_MISMATCH", absl::StrCat("etag: ", message));
+    case Refusal::kPlanBusy:
+      return HyperVError(dr::v1::RETURN_CODE_SYSTEM_IN_USE, "name", "PLAN_RUNNING", message);
+    case Refusal::kVmInExecution:
+      return HyperVError(dr::v1::RETURN_CODE_SYSTEM_IN_USE, "plan", "VM_IN_EXECUTION", message);
+    case Refusal::kExecutionEnded: return InvalidState("name", "EXECUTION_TERMINAL", message);
   }
   return status;
 }

@@ -108,6 +108,59 @@ class ForwardingStore : public Store {
     return target_->PutRequest(request_id, record);
   }
 
+  absl::StatusOr<Recorded<dr::v1::Plan>> CreatePlan(const dr::v1::Plan& plan, absl::Time now,
+                                                    const RequestKey& key) override {
+    return target_->CreatePlan(plan, now, key);
+  }
+  absl::StatusOr<Recorded<dr::v1::Plan>> UpdatePlan(const dr::v1::Plan& plan,
+                                                    const std::string& etag, absl::Time now,
+                                                    const RequestKey& key) override {
+    return target_->UpdatePlan(plan, etag, now, key);
+  }
+  absl::StatusOr<dr::v1::Plan> GetPlan(const std::string& name) override {
+    return target_->GetPlan(name);
+  }
+  absl::StatusOr<Page<dr::v1::Plan>> ListPlans(const PageRequest& page) override {
+    return target_->ListPlans(page);
+  }
+  absl::StatusOr<bool> DeletePlan(const std::string& name, const std::string& etag,
+                                  const RequestKey& key) override {
+    return target_->DeletePlan(name, etag, key);
+  }
+  absl::StatusOr<Recorded<dr::v1::PlanExecution>> CreateExecution(
+      const dr::v1::PlanExecution& execution, const dr::v1::Plan& plan,
+      const std::vector<dr::v1::ExecutionStep>& steps, const std::vector<std::string>& vm_ids,
+      const RequestKey& key) override {
+    return target_->CreateExecution(execution, plan, steps, vm_ids, key);
+  }
+  absl::StatusOr<dr::v1::PlanExecution> GetExecution(const std::string& name) override {
+    return target_->GetExecution(name);
+  }
+  absl::StatusOr<dr::v1::Plan> GetExecutionPlan(const std::string& name) override {
+    return target_->GetExecutionPlan(name);
+  }
+  absl::StatusOr<Page<dr::v1::PlanExecution>> ListExecutions(const std::string& plan,
+                                                             const PageRequest& page) override {
+    return target_->ListExecutions(plan, page);
+  }
+  absl::StatusOr<Page<dr::v1::ExecutionStep>> ListExecutionSteps(const std::string& execution,
+                                                                 const PageRequest& page) override {
+    return target_->ListExecutionSteps(execution, page);
+  }
+  absl::StatusOr<std::vector<dr::v1::ExecutionStep>> GetExecutionSteps(
+      const std::string& execution) override {
+    return target_->GetExecutionSteps(execution);
+  }
+  absl::StatusOr<std::vector<dr::v1::PlanExecution>> ListActiveExecutions() override {
+    return target_->ListActiveExecutions();
+  }
+  absl::StatusOr<Recorded<dr::v1::PlanExecution>> UpdateExecution(
+      const dr::v1::PlanExecution& execution,
+      const std::vector<std::pair<int, dr::v1::ExecutionStep>>& steps,
+      const RequestKey* key) override {
+    return target_->UpdateExecution(execution, steps, key);
+  }
+
  private:
   Store* const target_;
 };

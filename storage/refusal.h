@@ -37,6 +37,16 @@ enum class Refusal {
   // FAILED_PRECONDITION: job `subject` reports return code `other`, not the
   // one an update required (JobUpdate::only_if_return_code).
   kJobOutcomeKnown,
+  // ALREADY_EXISTS: plan `subject` exists already.
+  kPlanExists,
+  // ABORTED: `subject` (a plan) has changed: its etag is now `other`.
+  kEtagMismatch,
+  // FAILED_PRECONDITION: plan `subject` has execution `other`, not ended.
+  kPlanBusy,
+  // ABORTED: VM `subject` is in execution `other`, which has not ended.
+  kVmInExecution,
+  // FAILED_PRECONDITION: execution `subject` has ended (in state `other`).
+  kExecutionEnded,
 };
 
 struct RefusalInfo {

@@ -137,12 +137,45 @@ constexpr char kV6[] = R"sql(
 CREATE INDEX idempotency_by_job ON idempotency(job) WHERE job IS NOT NULL;
 )sql";
 
+// Recovery plans (storage/sqlite_plans.h): the plan as a serialized
+// dr.v1.Plan; executions with the plan as run, their steps (serialized
+// dr.v1.ExecutionStep, by position) and their VM claims.
+constexpr char kV7[] = R"sql(
+CREATE TABLE plans (
+  name TEXT PRIMARY KEY,
+  version INTEGER NOT NULL,
+  etag TEXT NOT NULL,
+  plan BLOB NOT NULL
+);
+CREATE TABLE plan_executions (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  name TEXT NOT NULL UNIQUE,
+  plan TEXT NOT NULL REFERENCES plans(name),
+  terminal INTEGER NOT NULL,
+  execution BLOB NOT NULL,
+  plan_as_run BLOB NOT NULL
+);
+CREATE INDEX plan_executions_by_plan ON plan_executions(plan, seq);
+CREATE INDEX plan_executions_active ON plan_executions(seq) WHERE terminal = 0;
+CREATE TABLE execution_steps (
+  execution TEXT NOT NULL,
+  idx INTEGER NOT NULL,
+  step BLOB NOT NULL,
+  PRIMARY KEY (execution, idx)
+) WITHOUT ROWID;
+CREATE TABLE execution_vms (
+  vm_id TEXT PRIMARY KEY,
+  execution TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX execution_vms_by_execution ON execution_vms(execution);
+)sql";
+
 }  // namespace
 
 const Schema& StoreSchema() {
   static const Schema* const kSchema = new Schema{
       kHvdrApplicationId,
-      {kV1, kV2, kV3, kV4, kV5, kV6},
+      {kV1, kV2, kV3, kV4, kV5, kV6, kV7},
       // Tables of a database written before the application_id stamp.
       {"sites", "hosts", "vms", "jobs", "job_events"},
   };

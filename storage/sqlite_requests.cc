@@ -86,4 +86,25 @@ absl::Status SqliteRequests::PutIn(Sqlite& db, const RequestKey& key, const std:
   return s.Run();
 }
 
+absl::StatusOr<std::string> SqliteRequests::LookupResourceIn(Sqlite& db, const RequestKey& key) {
+  RETURN_IF_ERROR(LookupIn(db, key).status());
+  ASSIGN_OR_RETURN(Stmt s,
+                   db.Prepare("SELECT IFNULL(response, '') FROM idempotency WHERE request_id = ?"));
+  s.Bind(1, key.request_id);
+  ASSIGN_OR_RETURN(bool row, s.Step());
+  if (!row) return absl::NotFoundError("request_id not seen");
+  return s.Blob(0);
+}
+
+absl::Status SqliteRequests::PutResourceIn(Sqlite& db, const RequestKey& key,
+                                           const std::string& resource) {
+  ASSIGN_OR_RETURN(Stmt s, db.Prepare("INSERT INTO idempotency(request_id, method, fingerprint, "
+                                      "response) VALUES (?, ?, ?, ?)"));
+  return s.Bind(1, key.request_id)
+      .Bind(2, key.method)
+      .Bind(3, key.fingerprint)
+      .BindBlob(4, resource)
+      .Run();
+}
+
 }  // namespace hvdr

@@ -34,6 +34,10 @@ class SqliteRequests {
   static absl::Status SeenIn(Sqlite& db, const RequestKey* key, bool* replayed);
   // Records `key`, naming `job` ("" for none).
   static absl::Status PutIn(Sqlite& db, const RequestKey& key, const std::string& job);
+  // As LookupIn and PutIn, for a request that acted on a resource other
+  // than a job (a plan, an execution): its name is kept as the answer.
+  static absl::StatusOr<std::string> LookupResourceIn(Sqlite& db, const RequestKey& key);
+  static absl::Status PutResourceIn(Sqlite& db, const RequestKey& key, const std::string& resource);
 
  private:
   StoreDb* const db_;

@@ -120,4 +120,70 @@ absl::Status SqliteStore::PutRequest(const std::string& request_id, const Reques
   return requests_.PutRequest(request_id, record);
 }
 
+absl::StatusOr<Recorded<dr::v1::Plan>> SqliteStore::CreatePlan(const dr::v1::Plan& plan,
+                                                               absl::Time now,
+                                                               const RequestKey& key) {
+  return plans_.CreatePlan(plan, now, key);
+}
+
+absl::StatusOr<Recorded<dr::v1::Plan>> SqliteStore::UpdatePlan(const dr::v1::Plan& plan,
+                                                               const std::string& etag,
+                                                               absl::Time now,
+                                                               const RequestKey& key) {
+  return plans_.UpdatePlan(plan, etag, now, key);
+}
+
+absl::StatusOr<dr::v1::Plan> SqliteStore::GetPlan(const std::string& name) {
+  return plans_.GetPlan(name);
+}
+
+absl::StatusOr<Page<dr::v1::Plan>> SqliteStore::ListPlans(const PageRequest& page) {
+  return plans_.ListPlans(page);
+}
+
+absl::StatusOr<bool> SqliteStore::DeletePlan(const std::string& name, const std::string& etag,
+                                             const RequestKey& key) {
+  return plans_.DeletePlan(name, etag, key);
+}
+
+absl::StatusOr<Recorded<dr::v1::PlanExecution>> SqliteStore::CreateExecution(
+    const dr::v1::PlanExecution& execution, const dr::v1::Plan& plan,
+    const std::vector<dr::v1::ExecutionStep>& steps, const std::vector<std::string>& vm_ids,
+    const RequestKey& key) {
+  return plans_.CreateExecution(execution, plan, steps, vm_ids, key);
+}
+
+absl::StatusOr<dr::v1::PlanExecution> SqliteStore::GetExecution(const std::string& name) {
+  return plans_.GetExecution(name);
+}
+
+absl::StatusOr<dr::v1::Plan> SqliteStore::GetExecutionPlan(const std::string& name) {
+  return plans_.GetExecutionPlan(name);
+}
+
+absl::StatusOr<Page<dr::v1::PlanExecution>> SqliteStore::ListExecutions(const std::string& plan,
+                                                                        const PageRequest& page) {
+  return plans_.ListExecutions(plan, page);
+}
+
+absl::StatusOr<Page<dr::v1::ExecutionStep>> SqliteStore::ListExecutionSteps(
+    const std::string& execution, const PageRequest& page) {
+  return plans_.ListExecutionSteps(execution, page);
+}
+
+absl::StatusOr<std::vector<dr::v1::ExecutionStep>> SqliteStore::GetExecutionSteps(
+    const std::string& execution) {
+  return plans_.GetExecutionSteps(execution);
+}
+
+absl::StatusOr<std::vector<dr::v1::PlanExecution>> SqliteStore::ListActiveExecutions() {
+  return plans_.ListActiveExecutions();
+}
+
+absl::StatusOr<Recorded<dr::v1::PlanExecution>> SqliteStore::UpdateExecution(
+    const dr::v1::PlanExecution& execution,
+    const std::vector<std::pair<int, dr::v1::ExecutionStep>>& steps, const RequestKey* key) {
+  return plans_.UpdateExecution(execution, steps, key);
+}
+
 }  // namespace hvdr

@@ -16,6 +16,7 @@
 #include "storage/sqlite_inventory.h"
 #include "storage/sqlite_job_queries.h"
 #include "storage/sqlite_jobs.h"
+#include "storage/sqlite_plans.h"
 #include "storage/sqlite_requests.h"
 #include "storage/store.h"
 #include "storage/store_db.h"
@@ -64,6 +65,32 @@ class SqliteStore final : public Store {
   absl::StatusOr<Page<dr::v1::JobEvent>> ListJobEvents(const std::string& job,
                                                        const PageRequest& page) override;
   absl::StatusOr<int> PruneJobs(absl::Time ended_before, int max_jobs) override;
+  absl::StatusOr<Recorded<dr::v1::Plan>> CreatePlan(const dr::v1::Plan& plan, absl::Time now,
+                                                    const RequestKey& key) override;
+  absl::StatusOr<Recorded<dr::v1::Plan>> UpdatePlan(const dr::v1::Plan& plan,
+                                                    const std::string& etag, absl::Time now,
+                                                    const RequestKey& key) override;
+  absl::StatusOr<dr::v1::Plan> GetPlan(const std::string& name) override;
+  absl::StatusOr<Page<dr::v1::Plan>> ListPlans(const PageRequest& page) override;
+  absl::StatusOr<bool> DeletePlan(const std::string& name, const std::string& etag,
+                                  const RequestKey& key) override;
+  absl::StatusOr<Recorded<dr::v1::PlanExecution>> CreateExecution(
+      const dr::v1::PlanExecution& execution, const dr::v1::Plan& plan,
+      const std::vector<dr::v1::ExecutionStep>& steps, const std::vector<std::string>& vm_ids,
+      const RequestKey& key) override;
+  absl::StatusOr<dr::v1::PlanExecution> GetExecution(const std::string& name) override;
+  absl::StatusOr<dr::v1::Plan> GetExecutionPlan(const std::string& name) override;
+  absl::StatusOr<Page<dr::v1::PlanExecution>> ListExecutions(const std::string& plan,
+                                                             const PageRequest& page) override;
+  absl::StatusOr<Page<dr::v1::ExecutionStep>> ListExecutionSteps(const std::string& execution,
+                                                                 const PageRequest& page) override;
+  absl::StatusOr<std::vector<dr::v1::ExecutionStep>> GetExecutionSteps(
+      const std::string& execution) override;
+  absl::StatusOr<std::vector<dr::v1::PlanExecution>> ListActiveExecutions() override;
+  absl::StatusOr<Recorded<dr::v1::PlanExecution>> UpdateExecution(
+      const dr::v1::PlanExecution& execution,
+      const std::vector<std::pair<int, dr::v1::ExecutionStep>>& steps,
+      const RequestKey* key) override;
   absl::StatusOr<RequestRecord> GetRequest(const std::string& request_id) override;
   absl::Status PutRequest(const std::string& request_id, const RequestRecord& record) override;
   using JobStore::CreateJob;
@@ -83,7 +110,8 @@ class SqliteStore final : public Store {
         inventory_(db_.get()),
         jobs_(db_.get()),
         job_queries_(db_.get()),
-        requests_(db_.get()) {}
+        requests_(db_.get()),
+        plans_(db_.get()) {}
 
   const std::unique_ptr<StoreDb> db_;
   SqliteHosts hosts_;
@@ -91,6 +119,7 @@ class SqliteStore final : public Store {
   SqliteJobs jobs_;
   SqliteJobQueries job_queries_;
   SqliteRequests requests_;
+  SqlitePlans plans_;
 };
 
 }  // namespace hvdr

@@ -1,10 +1,10 @@
 // The orchestrator's durable state, one interface per aggregate: topology
 // (sites, hosts, VM copies, relationships, recovery points:
 // storage/topology_store.h), jobs with their event history
-// (storage/job_store.h), and the idempotency records that make retried
-// requests safe (storage/request_store.h). Store is all three over one
-// database, so that a mutation of one aggregate and the request id that
-// makes it safe to retry commit together.
+// (storage/job_store.h), the idempotency records that make retried
+// requests safe (storage/request_store.h), and recovery plans with their
+// executions (storage/plan_store.h). Store is all four over one database, so that a mutation of one
+// aggregate and the request id that makes it safe to retry commit together.
 //
 // Contract for every implementation:
 //  - Thread-safety: every method may be called concurrently from any thread.
@@ -28,6 +28,7 @@
 #define HVDR_STORAGE_STORE_H_
 
 #include "storage/job_store.h"
+#include "storage/plan_store.h"
 #include "storage/refusal.h"
 #include "storage/request_store.h"
 #include "storage/store_types.h"
@@ -35,7 +36,7 @@
 
 namespace hvdr {
 
-class Store : public TopologyStore, public JobStore, public RequestStore {};
+class Store : public TopologyStore, public JobStore, public RequestStore, public PlanStore {};
 
 }  // namespace hvdr
 

@@ -1,0 +1,135 @@
+#include "cli/plan_commands.h"
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+#include "cli/commands.h"
+#include "cli/fake_stubs.h"
+#include "common/grpc_status.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace hvdr {
+namespace cli {
+namespace {
+
+using ::testing::_;
+using ::testing::DoAll;
+using ::testing::HasSubstr;
+using ::testing::Return;
+using ::testing::SaveArg;
+using ::testing::SetArgPointee;
+
+constexpr char kPlanText[] = R"(name: "plans/site-a"
+source_site: "sites/a"
+target_site: "sites/b"
+groups { id: "db" vms { vm_id: "0DD0C0DE-0000-4000-8000-000000000001" } }
+)";
+
+std::string WriteFile(const std::string& name, const std::string& text) {
+  const char* dir = std::getenv("TEST_TMPDIR");
+  const std::string path = std::string(dir != nullptr ? dir : "/tmp") + "/" + name;
+  std::ofstream(path) << text;
+  return path;
+}
+
+int Drctl(testing::TestCli& cli, std::vector<std::string> args) {
+  absl::StatusOr<ParsedArgs> a = ParseArgs(args, Flags());
+  EXPECT_TRUE(a.ok()) << a.status();
+  return RunCommand(cli.ctx, *a);
+}
+
+TEST(PlanCommandsTest, ApplyCreatesAPlanThatDoesNotExist) {
+  testing::TestCli cli;
+  const std::string path = WriteFile("a.plan.textproto", kPlanText);
+  dr::v1::Plan stored;
+  stored.set_name("plans/site-a");
+  stored.set_version(1);
+  stored.add_groups()->add_vms();
+  dr::v1::CreatePlanRequest sent;
+  EXPECT_CALL(cli.plans, GetPlan(_, _, _))
+      .WillOnce(Return(grpc::Status(grpc::StatusCode::NOT_FOUND, "plans/site-a does not exist")));
+  EXPECT_CALL(cli.plans, CreatePlan(_, _, _))
+      .WillOnce(DoAll(SaveArg<1>(&sent), SetArgPointee<2>(stored), Return(grpc::Status::OK)));
+  EXPECT_EQ(Drctl(cli, {"plans", "apply", "-f", path, "--request-id", "r-1"}), kOk)
+      << cli.err.str();
+  EXPECT_EQ(sent.plan().groups(0).vms(0).vm_id(), "0DD0C0DE-0000-4000-8000-000000000001");
+  EXPECT_EQ(sent.request_id(), "r-1");
+  EXPECT_EQ(sent.requester(), "tester");
+  EXPECT_THAT(cli.out.str(), HasSubstr("plans/site-a version 1 (1 group) created"));
+}
+
+TEST(PlanCommandsTest, ApplyReplacesAnExistingPlanUnderItsEtag) {
+  testing::TestCli cli;
+  const std::string path = WriteFile("b.plan.textproto", kPlanText);
+  dr::v1::Plan current;
+  current.set_name("plans/site-a");
+  current.set_etag("3-123");
+  current.set_version(3);
+  dr::v1::UpdatePlanRequest sent;
+  EXPECT_CALL(cli.plans, GetPlan(_, _, _))
+      .WillOnce(DoAll(SetArgPointee<2>(current), Return(grpc::Status::OK)));
+  current.set_version(4);
+  EXPECT_CALL(cli.plans, UpdatePlan(_, _, _))
+      .WillOnce(DoAll(SaveArg<1>(&sent), SetArgPointee<2>(current), Return(grpc::Status::OK)));
+  EXPECT_EQ(Drctl(cli, {"plans", "apply", "--file", path}), kOk) << cli.err.str();
+  EXPECT_EQ(sent.plan().etag(), "3-123");
+  EXPECT_THAT(cli.out.str(), HasSubstr("version 4"));
+  EXPECT_THAT(cli.out.str(), HasSubstr("updated"));
+}
+
+TEST(PlanCommandsTest, AMistakeInTheFileIsReportedWithItsLineAndNothingIsSent) {
+  testing::TestCli cli;
+  const std::string path = WriteFile("c.plan.textproto", "name: \"plans/x\"\ngroups { idd: 1 }\n");
+  EXPECT_EQ(Drctl(cli, {"plans", "apply", "-f", path}), kRefused);
+  EXPECT_THAT(cli.err.str(), HasSubstr("c.plan.textproto:2:"));
+  EXPECT_EQ(Drctl(cli, {"plans", "apply", "-f", "/nonexistent/p"}), kRefused);
+  EXPECT_THAT(cli.err.str(), HasSubstr("cannot read /nonexistent/p"));
+  EXPECT_EQ(Drctl(cli, {"plans", "apply"}), kUsage);
+}
+
+TEST(PlanCommandsTest, ValidateExitsRefusedOnErrorsAndOkOnWarnings) {
+  testing::TestCli cli;
+  dr::v1::ValidatePlanResponse warn;
+  warn.set_plan_version(2);
+  auto* w = warn.add_findings();
+  w->set_severity(dr::v1::SEVERITY_WARNING);
+  w->set_field("groups[0].vms[0].vm_id");
+  w->set_reason("RPO_AT_RISK");
+  w->set_message("last replication 20m ago");
+  dr::v1::ValidatePlanRequest sent;
+  EXPECT_CALL(cli.plans, ValidatePlan(_, _, _))
+      .WillOnce(DoAll(SaveArg<1>(&sent), SetArgPointee<2>(warn), Return(grpc::Status::OK)));
+  EXPECT_EQ(Drctl(cli, {"plans", "validate", "site-a", "--mode", "planned"}), kOk);
+  EXPECT_EQ(sent.name(), "plans/site-a");
+  EXPECT_EQ(sent.mode(), dr::v1::EXECUTION_MODE_PLANNED);
+  EXPECT_THAT(cli.out.str(), HasSubstr("warning  groups[0].vms[0].vm_id  RPO_AT_RISK"));
+  EXPECT_THAT(cli.out.str(), HasSubstr("0 errors, 1 warning"));
+
+  dr::v1::ValidatePlanResponse bad = warn;
+  bad.mutable_findings(0)->set_severity(dr::v1::SEVERITY_ERROR);
+  EXPECT_CALL(cli.plans, ValidatePlan(_, _, _))
+      .WillOnce(DoAll(SetArgPointee<2>(bad), Return(grpc::Status::OK)));
+  EXPECT_EQ(Drctl(cli, {"plans", "validate", "plans/site-a", "--mode", "test"}), kRefused);
+  EXPECT_EQ(Drctl(cli, {"plans", "validate", "site-a"}), kUsage);
+  EXPECT_EQ(Drctl(cli, {"plans", "validate", "site-a", "--mode", "sideways"}), kRefused);
+}
+
+TEST(PlanCommandsTest, ShowPrintsAFileApplyTakes) {
+  testing::TestCli cli;
+  dr::v1::Plan p;
+  p.set_name("plans/site-a");
+  p.set_source_site("sites/a");
+  p.set_version(2);
+  p.set_etag("2-9");
+  EXPECT_CALL(cli.plans, GetPlan(_, _, _))
+      .WillOnce(DoAll(SetArgPointee<2>(p), Return(grpc::Status::OK)));
+  EXPECT_EQ(Drctl(cli, {"plans", "show", "site-a"}), kOk);
+  EXPECT_THAT(cli.out.str(), HasSubstr("# plans/site-a version 2"));
+  EXPECT_THAT(cli.out.str(), HasSubstr("source_site: \"sites/a\""));
+}
+
+}  // namespace
+}  // namespace cli
+}  // namespace hvdr
