@@ -45,6 +45,15 @@ TEST(PlanFileTest, UnknownEnumValuesAreRefused) {
   EXPECT_THAT(std::string(plan.status().message()), HasSubstr("STARTUP_ACTION_MAYBE"));
 }
 
+TEST(PlanFileTest, TextThatIsNotUtf8IsRefusedNamingTheField) {
+  absl::StatusOr<dr::v1::Plan> plan =
+      ParsePlanText("groups { id: \"g\" vms { vm_id: \"\\xff\" } }", "p");
+  EXPECT_EQ(plan.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(plan.status().message()), HasSubstr("groups[0].vms[0].vm_id"));
+  EXPECT_TRUE(ParsePlanText("description: \"d\\303\\251j\\303\\240 vu\"", "p").ok())
+      << "UTF-8 escapes are text";
+}
+
 TEST(PlanFileTest, OutputOnlyFieldsAreDropped) {
   absl::StatusOr<dr::v1::Plan> plan = ParsePlanText("version: 9 etag: \"abc\"", "p");
   ASSERT_TRUE(plan.ok());
