@@ -1,6 +1,7 @@
-// The plans aggregate on SQLite (storage/plan_store.h has the contract):
-// plans as serialized dr.v1.Plan rows; executions with the plan as run;
-// their steps by position; and the VM claims of executions not ended.
+// Recovery plans on SQLite, the plans half of the plans aggregate
+// (storage/plan_store.h has the contract): one row per plan, a serialized
+// dr.v1.Plan with its version and etag. Their executions are in
+// storage/sqlite_executions.h; deleting a plan deletes them.
 #ifndef HVDR_STORAGE_SQLITE_PLANS_H_
 #define HVDR_STORAGE_SQLITE_PLANS_H_
 
@@ -27,23 +28,6 @@ class SqlitePlans {
   absl::StatusOr<Page<dr::v1::Plan>> ListPlans(const PageRequest& page);
   absl::StatusOr<bool> DeletePlan(const std::string& name, const std::string& etag,
                                   const RequestKey& key);
-
-  absl::StatusOr<Recorded<dr::v1::PlanExecution>> CreateExecution(
-      const dr::v1::PlanExecution& execution, const dr::v1::Plan& plan,
-      const std::vector<dr::v1::ExecutionStep>& steps, const std::vector<std::string>& vm_ids,
-      const RequestKey& key);
-  absl::StatusOr<dr::v1::PlanExecution> GetExecution(const std::string& name);
-  absl::StatusOr<dr::v1::Plan> GetExecutionPlan(const std::string& name);
-  absl::StatusOr<Page<dr::v1::PlanExecution>> ListExecutions(const std::string& plan,
-                                                             const PageRequest& page);
-  absl::StatusOr<Page<dr::v1::ExecutionStep>> ListExecutionSteps(const std::string& execution,
-                                                                 const PageRequest& page);
-  absl::StatusOr<std::vector<dr::v1::ExecutionStep>> GetExecutionSteps(
-      const std::string& execution);
-  absl::StatusOr<std::vector<dr::v1::PlanExecution>> ListActiveExecutions();
-  absl::StatusOr<Recorded<dr::v1::PlanExecution>> UpdateExecution(
-      const dr::v1::PlanExecution& execution,
-      const std::vector<std::pair<int, dr::v1::ExecutionStep>>& steps, const RequestKey* key);
 
  private:
   StoreDb* const db_;

@@ -9,6 +9,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "db/sqlite.h"
 #include "dr/v1/resources.pb.h"
@@ -64,6 +65,16 @@ absl::StatusOr<Page<T>> CollectPage(Stmt& s, int size, const PageTokens& tokens,
       break;
     }
     out.items.push_back(read(s));
+  }
+  return out;
+}
+
+// A stored serialized message: DATA_LOSS naming `what` when it does not parse.
+template <typename T>
+absl::StatusOr<T> DecodeRow(const std::string& bytes, absl::string_view what) {
+  T out;
+  if (!out.ParseFromString(bytes)) {
+    return absl::DataLossError(absl::StrCat("stored ", what, " does not parse"));
   }
   return out;
 }

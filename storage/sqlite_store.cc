@@ -150,40 +150,40 @@ absl::StatusOr<Recorded<dr::v1::PlanExecution>> SqliteStore::CreateExecution(
     const dr::v1::PlanExecution& execution, const dr::v1::Plan& plan,
     const std::vector<dr::v1::ExecutionStep>& steps, const std::vector<std::string>& vm_ids,
     const RequestKey& key) {
-  return plans_.CreateExecution(execution, plan, steps, vm_ids, key);
+  return executions_.CreateExecution(execution, plan, steps, vm_ids, key);
 }
 
 absl::StatusOr<dr::v1::PlanExecution> SqliteStore::GetExecution(const std::string& name) {
-  return plans_.GetExecution(name);
+  return executions_.GetExecution(name);
 }
 
 absl::StatusOr<dr::v1::Plan> SqliteStore::GetExecutionPlan(const std::string& name) {
-  return plans_.GetExecutionPlan(name);
+  return executions_.GetExecutionPlan(name);
 }
 
 absl::StatusOr<Page<dr::v1::PlanExecution>> SqliteStore::ListExecutions(const std::string& plan,
                                                                         const PageRequest& page) {
-  return plans_.ListExecutions(plan, page);
+  return executions_.ListExecutions(plan, page);
 }
 
 absl::StatusOr<Page<dr::v1::ExecutionStep>> SqliteStore::ListExecutionSteps(
     const std::string& execution, const PageRequest& page) {
-  return plans_.ListExecutionSteps(execution, page);
+  return executions_.ListExecutionSteps(execution, page);
 }
 
 absl::StatusOr<std::vector<dr::v1::ExecutionStep>> SqliteStore::GetExecutionSteps(
     const std::string& execution) {
-  return plans_.GetExecutionSteps(execution);
+  return executions_.GetExecutionSteps(execution);
 }
 
 absl::StatusOr<std::vector<dr::v1::PlanExecution>> SqliteStore::ListActiveExecutions() {
-  return plans_.ListActiveExecutions();
+  return executions_.ListActiveExecutions();
 }
 
 absl::StatusOr<Recorded<dr::v1::PlanExecution>> SqliteStore::UpdateExecution(
     const dr::v1::PlanExecution& execution,
     const std::vector<std::pair<int, dr::v1::ExecutionStep>>& steps, const RequestKey* key) {
-  return plans_.UpdateExecution(execution, steps, key);
+  return executions_.UpdateExecution(execution, steps, key);
 }
 
 }  // namespace hvdr

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "storage/sqlite_executions.h"
 #include "storage/sqlite_hosts.h"
 #include "storage/sqlite_inventory.h"
 #include "storage/sqlite_job_queries.h"
@@ -111,7 +112,8 @@ class SqliteStore final : public Store {
         jobs_(db_.get()),
         job_queries_(db_.get()),
         requests_(db_.get()),
-        plans_(db_.get()) {}
+        plans_(db_.get()),
+        executions_(db_.get()) {}
 
   const std::unique_ptr<StoreDb> db_;
   SqliteHosts hosts_;
@@ -120,6 +122,7 @@ class SqliteStore final : public Store {
   SqliteJobQueries job_queries_;
   SqliteRequests requests_;
   SqlitePlans plans_;
+  SqliteExecutions executions_;
 };
 
 }  // namespace hvdr
