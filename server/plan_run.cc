@@ -1,0 +1,503 @@
+#include "server/plan_run.h"
+
+#include <openssl/sha.h>
+
+#include <set>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/hyperv_status.h"
+#include "common/proto_time.h"
+#include "common/status_macros.h"
+#include "server/names.h"
+#include "server/store_status.h"
+#include "spdlog/spdlog.h"
+
+namespace hvdr {
+namespace server {
+
+using dr::v1::ExecutionStep;
+using plans::Step;
+
+namespace {
+
+constexpr absl::Duration kDefaultOperationTimeout = absl::Seconds(1800);
+constexpr absl::Duration kDefaultReadyTimeout = absl::Seconds(600);
+constexpr absl::Duration kDefaultStepTimeout = absl::Seconds(300);
+
+std::string StepId(const std::string& name) {
+  const size_t at = name.rfind("/steps/");
+  return at == std::string::npos ? name : name.substr(at + 7);
+}
+
+const dr::v1::PlanVm* FindVm(const dr::v1::Plan& plan, int group, const std::string& vm_id) {
+  if (group < 0 || group >= plan.groups_size()) return nullptr;
+  for (const auto& vm : plan.groups(group).vms()) {
+    if (vm.vm_id() == vm_id) return &vm;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+std::string OperationRequestId(const std::string& execution, const std::string& step_id,
+                               int attempt) {
+  const std::string key = absl::StrCat(execution, "\n", step_id, "\n", attempt);
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(key.data()), key.size(), digest);
+  return absl::StrCat("plan-", absl::BytesToHexString(
+                                   absl::string_view(reinterpret_cast<const char*>(digest), 20)));
+}
+
+std::vector<ExecutionStep> PlanRun::NewSteps(const plans::StepGraph& graph,
+                                             const dr::v1::Plan& plan,
+                                             const std::string& execution_name) {
+  std::vector<ExecutionStep> out;
+  for (const Step& s : graph.steps) {
+    if (s.gate) continue;
+    ExecutionStep e;
+    e.set_name(absl::StrCat(execution_name, "/steps/", s.id));
+    e.set_kind(s.kind);
+    e.set_state(dr::v1::STEP_STATE_PENDING);
+    e.set_group(plan.groups(s.group).id());
+    if (s.vm >= 0) e.set_vm_id(graph.vms[s.vm].vm_id);
+    e.set_plan_step(s.plan_step.id());
+    e.set_critical(s.critical);
+    if (s.is_operation()) {
+      e.set_host(s.host);
+      e.set_virtual_machine(absl::StrCat(s.host, "/virtualMachines/", e.vm_id()));
+    }
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+PlanRun::PlanRun(Store* store, StepActions* actions, Clock* clock, dr::v1::Plan plan,
+                 dr::v1::PlanExecution execution)
+    : store_(store),
+      actions_(actions),
+      clock_(clock),
+      plan_(std::move(plan)),
+      execution_(std::move(execution)) {}
+
+absl::StatusOr<std::unique_ptr<PlanRun>> PlanRun::Restore(
+    Store* store, StepActions* actions, Clock* clock, dr::v1::Plan plan,
+    dr::v1::PlanExecution execution, std::vector<ExecutionStep> steps,
+    std::function<void(const std::string& job)> watch) {
+  // Where each VM's steps run is what the steps recorded when the
+  // execution was created, not what the topology says now.
+  std::map<std::string, plans::VmPlacement> placement;
+  for (const ExecutionStep& s : steps) {
+    if (s.host().empty()) continue;
+    plans::VmPlacement& p = placement[s.vm_id()];
+    if (s.kind() == dr::v1::STEP_KIND_STOP_PRIMARY || s.kind() == dr::v1::STEP_KIND_PREPARE) {
+      p.primary_host = s.host();
+    } else {
+      p.replica_host = s.host();
+    }
+  }
+  std::unique_ptr<PlanRun> run(
+      new PlanRun(store, actions, clock, std::move(plan), std::move(execution)));
+  run->watch_ = std::move(watch);
+  absl::MutexLock lock(&run->mu_);
+  run->graph_ = plans::BuildStepGraph(run->plan_, run->execution_.mode(), placement);
+  run->placement_ = std::move(placement);
+  std::map<std::string, int> stored;
+  for (size_t i = 0; i < steps.size(); ++i) stored.emplace(StepId(steps[i].name()), i);
+  run->position_.assign(run->graph_.steps.size(), -1);
+  run->steps_.resize(run->graph_.steps.size());
+  std::vector<plans::StepStatus> statuses(run->graph_.steps.size());
+  for (size_t i = 0; i < run->graph_.steps.size(); ++i) {
+    const Step& g = run->graph_.steps[i];
+    if (g.gate) continue;
+    auto it = stored.find(g.id);
+    if (it == stored.end()) {
+      return absl::DataLossError(absl::StrCat(run->execution_.name(), ": no stored step ", g.id,
+                                              " (the steps do not match the plan as run)"));
+    }
+    run->position_[i] = it->second;
+    run->steps_[i] = steps[it->second];
+    statuses[i] = {steps[it->second].state(), steps[it->second].skip_cause(),
+                   steps[it->second].attempt()};
+  }
+  if (stored.size() !=
+      static_cast<size_t>(std::count_if(run->graph_.steps.begin(), run->graph_.steps.end(),
+                                        [](const Step& s) { return !s.gate; }))) {
+    return absl::DataLossError(
+        absl::StrCat(run->execution_.name(), ": the stored steps do not match the plan as run"));
+  }
+  const bool cancelled = run->execution_.state() == dr::v1::EXECUTION_STATE_CANCELLING ||
+                         run->execution_.state() == dr::v1::EXECUTION_STATE_CANCELLED;
+  run->cancelled_ = cancelled;
+  run->scheduler_ = std::make_unique<plans::Scheduler>(
+      &run->graph_, plans::Scheduler::Limits{
+                        static_cast<int>(run->plan_.limits().max_operations_per_host() == 0
+                                             ? 8
+                                             : run->plan_.limits().max_operations_per_host()),
+                        static_cast<int>(run->plan_.limits().max_operations() == 0
+                                             ? 256
+                                             : run->plan_.limits().max_operations())});
+  run->scheduler_->Restore(statuses, cancelled);
+  for (size_t i = 0; i < run->graph_.steps.size(); ++i) {
+    const Step& g = run->graph_.steps[i];
+    if (g.gate) continue;
+    ExecutionStep& s = run->steps_[i];
+    if (s.state() != dr::v1::STEP_STATE_RUNNING) continue;
+    if (g.is_operation()) {
+      // Asked for before the restart (or not yet): asking again with the
+      // same request_id answers the job the first ask created.
+      if (!s.job().empty()) run->job_step_[s.job()] = static_cast<int>(i);
+      run->to_submit_.insert(static_cast<int>(i));
+    } else if (g.kind == dr::v1::STEP_KIND_HOOK) {
+      run->FinishLocked(static_cast<int>(i), false,
+                        "drserver stopped while the hook ran; its outcome is unknown and it is "
+                        "not run again (retry the step to run it)",
+                        dr::v1::RETURN_CODE_STATUS_UNKNOWN);
+    }
+  }
+  return run;
+}
+
+absl::Duration PlanRun::TimeoutOf(int index) const {
+  const Step& g = graph_.steps[index];
+  if (g.plan_step.timeout_seconds() > 0) return absl::Seconds(g.plan_step.timeout_seconds());
+  const dr::v1::PlanVm* vm = g.vm >= 0 ? FindVm(plan_, g.group, graph_.vms[g.vm].vm_id) : nullptr;
+  switch (g.kind) {
+    case dr::v1::STEP_KIND_PROMPT:
+    case dr::v1::STEP_KIND_WAIT:
+      return absl::InfiniteDuration();  // a wait ends at its time; a prompt waits for a person
+    case dr::v1::STEP_KIND_HOOK: return kDefaultStepTimeout;
+    case dr::v1::STEP_KIND_READINESS:
+      return vm != nullptr && vm->ready_timeout_seconds() > 0
+                 ? absl::Seconds(vm->ready_timeout_seconds())
+                 : kDefaultReadyTimeout;
+    default:
+      return vm != nullptr && vm->operation_timeout_seconds() > 0
+                 ? absl::Seconds(vm->operation_timeout_seconds())
+                 : kDefaultOperationTimeout;
+  }
+}
+
+void PlanRun::StartLocked(int i) {
+  const Step& g = graph_.steps[i];
+  ExecutionStep& s = steps_[i];
+  s.set_attempt(scheduler_->status(i).attempt);
+  ToProto(clock_->Now(), s.mutable_start_time());
+  s.clear_end_time();
+  s.clear_error();
+  s.clear_job();
+  s.clear_return_code();
+  dirty_.insert(i);
+  switch (g.kind) {
+    case dr::v1::STEP_KIND_PROMPT: scheduler_->SetWaiting(i, true); break;
+    case dr::v1::STEP_KIND_WAIT:
+    case dr::v1::STEP_KIND_READINESS: break;  // Tick ends them
+    case dr::v1::STEP_KIND_HOOK:
+      FinishLocked(i, false,
+                   "hooks are not run by this drserver yet (the plan executor runs prompts, "
+                   "waits and operations)",
+                   dr::v1::RETURN_CODE_NOT_SUPPORTED);
+      break;
+    default: to_submit_.insert(i); break;
+  }
+}
+
+void PlanRun::Advance() {
+  struct Submit {
+    int index;
+    int attempt;
+    StepActions::Operation op;
+  };
+  std::vector<Submit> submits;
+  {
+    absl::MutexLock lock(&mu_);
+    for (int round = 0; round < 1000; ++round) {
+      std::vector<int> started = scheduler_->TakeStartable();
+      if (started.empty()) break;
+      for (int i : started) StartLocked(i);
+    }
+    // Recorded before anything is asked of a host.
+    if (!PersistLocked(nullptr).ok()) return;  // retried at the next Tick
+    for (int i : to_submit_) {
+      const Step& g = graph_.steps[i];
+      const ExecutionStep& s = steps_[i];
+      if (s.state() != dr::v1::STEP_STATE_RUNNING) continue;
+      Submit sub{i, s.attempt(), {}};
+      sub.op.kind = g.kind;
+      sub.op.vm_id = s.vm_id();
+      sub.op.host = g.host;
+      sub.op.request_id = OperationRequestId(execution_.name(), g.id, s.attempt());
+      sub.op.recovery_point = s.recovery_point();
+      sub.op.requester = execution_.requester();
+      if (const dr::v1::PlanVm* vm = FindVm(plan_, g.group, s.vm_id())) {
+        sub.op.network_settings.assign(vm->network_settings().begin(),
+                                       vm->network_settings().end());
+      }
+      submits.push_back(std::move(sub));
+    }
+    to_submit_.clear();
+  }
+  for (Submit& sub : submits) {
+    const int i = sub.index;
+    const int attempt = sub.attempt;
+    actions_->SubmitOperation(sub.op, [this, i, attempt](const absl::StatusOr<std::string>& job) {
+      OnSubmitted(i, attempt, job);
+    });
+  }
+}
+
+void PlanRun::OnSubmitted(int i, int attempt, const absl::StatusOr<std::string>& job) {
+  bool watch = false;
+  {
+    absl::MutexLock lock(&mu_);
+    ExecutionStep& s = steps_[i];
+    // A late answer for an attempt that has ended (a timeout, a cancel).
+    if (s.state() != dr::v1::STEP_STATE_RUNNING || s.attempt() != attempt) return;
+    if (!job.ok()) {
+      const absl::Status api = ApiStatus(job.status());
+      dr::v1::ReturnCode code = ErrorDetailOf(api).return_code();
+      if (code == dr::v1::RETURN_CODE_COMPLETED) code = dr::v1::RETURN_CODE_FAILED;
+      FinishLocked(i, false, std::string(api.message()), code);
+    } else if (s.job() != *job) {
+      s.set_job(*job);
+      job_step_[*job] = i;
+      dirty_.insert(i);
+      watch = true;
+    }
+    if (!PersistLocked(nullptr).ok()) return;
+  }
+  if (watch && watch_) watch_(*job);
+  Advance();
+}
+
+void PlanRun::OnJob(const dr::v1::Job& job) {
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = job_step_.find(job.name());
+    if (it == job_step_.end()) return;
+    const int i = it->second;
+    if (steps_[i].state() != dr::v1::STEP_STATE_RUNNING) return;
+    if (job.state() < dr::v1::JOB_STATE_COMPLETED) {
+      if (steps_[i].return_code() != job.return_code()) {
+        steps_[i].set_return_code(job.return_code());
+        dirty_.insert(i);
+      }
+      return;
+    }
+    const bool ok = job.state() == dr::v1::JOB_STATE_COMPLETED;
+    std::string error;
+    if (!ok) {
+      error = absl::StrCat(job.name(), " ended ", dr::v1::JobState_Name(job.state()),
+                           job.error_summary().empty() ? "" : ": ", job.error_summary(),
+                           job.error_description().empty() ? "" : " (", job.error_description(),
+                           job.error_description().empty() ? "" : ")");
+    }
+    FinishLocked(i, ok, error, job.return_code());
+    if (!PersistLocked(nullptr).ok()) return;
+  }
+  Advance();
+}
+
+void PlanRun::Tick() {
+  {
+    absl::MutexLock lock(&mu_);
+    const absl::Time now = clock_->Now();
+    for (size_t i = 0; i < steps_.size(); ++i) {
+      const Step& g = graph_.steps[i];
+      ExecutionStep& s = steps_[i];
+      if (g.gate || (s.state() != dr::v1::STEP_STATE_RUNNING &&
+                     s.state() != dr::v1::STEP_STATE_WAITING_FOR_ANSWER)) {
+        continue;
+      }
+      const absl::Time started = FromProto(s.start_time());
+      if (g.kind == dr::v1::STEP_KIND_WAIT &&
+          now >= started + absl::Seconds(g.plan_step.wait().seconds())) {
+        FinishLocked(static_cast<int>(i), true, "", dr::v1::RETURN_CODE_COMPLETED);
+        continue;
+      }
+      if (g.kind == dr::v1::STEP_KIND_READINESS) {
+        // The VM copy runs: the heartbeat check (Msvm_HeartbeatComponent)
+        // is not modelled yet, so readiness is the copy's EnabledState.
+        auto where = placement_.find(s.vm_id());
+        absl::StatusOr<dr::v1::VirtualMachine> vm =
+            where == placement_.end()
+                ? absl::StatusOr<dr::v1::VirtualMachine>(absl::NotFoundError("no placement"))
+                : store_->GetVirtualMachine(
+                      absl::StrCat(where->second.replica_host, "/virtualMachines/", s.vm_id()));
+        if (vm.ok() && vm->enabled_state() == dr::v1::ENABLED_STATE_ENABLED) {
+          s.set_error(
+              "ready: the VM runs (EnabledState Enabled); the guest heartbeat is not checked "
+              "by this drserver yet");
+          FinishLocked(static_cast<int>(i), true, s.error(), dr::v1::RETURN_CODE_COMPLETED);
+          continue;
+        }
+      }
+      const absl::Duration timeout = TimeoutOf(static_cast<int>(i));
+      if (timeout != absl::InfiniteDuration() && now >= started + timeout) {
+        FinishLocked(static_cast<int>(i), false,
+                     absl::StrCat("timed out after ", absl::FormatDuration(timeout),
+                                  s.job().empty() ? "" : absl::StrCat(" (", s.job(), " goes on)")),
+                     dr::v1::RETURN_CODE_TIMEOUT);
+      }
+    }
+    if (!PersistLocked(nullptr).ok()) return;
+  }
+  Advance();
+}
+
+void PlanRun::FinishLocked(int i, bool succeeded, const std::string& error,
+                           dr::v1::ReturnCode code) {
+  ExecutionStep& s = steps_[i];
+  ToProto(clock_->Now(), s.mutable_end_time());
+  s.set_error(error);
+  s.set_return_code(code);
+  if (!s.job().empty()) job_step_.erase(s.job());
+  to_submit_.erase(i);
+  scheduler_->Finish(i, succeeded);
+  dirty_.insert(i);
+}
+
+absl::Status PlanRun::PersistLocked(const RequestKey* key) {
+  std::set<int> changed(dirty_.begin(), dirty_.end());
+  for (int i : scheduler_->TakeChanged()) changed.insert(i);
+  std::vector<std::pair<int, ExecutionStep>> writes;
+  int succeeded = 0, failed = 0, skipped = 0;
+  for (size_t i = 0; i < steps_.size(); ++i) {
+    if (graph_.steps[i].gate) continue;
+    const plans::StepStatus& st = scheduler_->status(static_cast<int>(i));
+    ExecutionStep& s = steps_[i];
+    if (s.state() != st.state || s.skip_cause() != st.skip_cause) {
+      changed.insert(static_cast<int>(i));
+      if (st.state == dr::v1::STEP_STATE_SKIPPED && !s.has_end_time()) {
+        ToProto(clock_->Now(), s.mutable_end_time());
+      }
+    }
+    s.set_state(st.state);
+    s.set_skip_cause(st.skip_cause);
+    succeeded += st.state == dr::v1::STEP_STATE_SUCCEEDED;
+    failed += st.state == dr::v1::STEP_STATE_FAILED;
+    skipped += st.state == dr::v1::STEP_STATE_SKIPPED;
+  }
+  for (int i : changed) {
+    if (graph_.steps[i].gate) continue;
+    steps_[i].set_version(steps_[i].version() + 1);
+    writes.emplace_back(position_[i], steps_[i]);
+  }
+  dr::v1::PlanExecution e = execution_;
+  e.set_state(scheduler_->State());
+  e.set_steps_succeeded(succeeded);
+  e.set_steps_failed(failed);
+  e.set_steps_skipped(skipped);
+  const int halted = scheduler_->HaltedStep();
+  e.set_halted_step(halted >= 0 ? steps_[halted].name() : "");
+  if (halted >= 0) {
+    e.set_state_reason(absl::StrCat(steps_[halted].name(), " failed: ", steps_[halted].error()));
+  }
+  ToProto(clock_->Now(), e.mutable_update_time());
+  if (scheduler_->Terminal()) ToProto(clock_->Now(), e.mutable_end_time());
+  if (writes.empty() && key == nullptr && e.state() == execution_.state() &&
+      e.halted_step() == execution_.halted_step()) {
+    return absl::OkStatus();
+  }
+  absl::StatusOr<Recorded<dr::v1::PlanExecution>> stored = store_->UpdateExecution(e, writes, key);
+  if (!stored.ok()) {
+    spdlog::error("{}: recording {} steps: {}; will retry", execution_.name(), writes.size(),
+                  stored.status().ToString());
+    dirty_ = std::move(changed);
+    return stored.status();
+  }
+  execution_ = stored->value;
+  dirty_.clear();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ExecutionStep> PlanRun::Answer(const dr::v1::AnswerPromptRequest& r) {
+  RETURN_IF_ERROR(CheckRequestId("request_id", r.request_id()));
+  if (r.requester().empty()) {
+    return InvalidParameter("requester", "MISSING", "who answers is recorded: give requester");
+  }
+  absl::MutexLock lock(&mu_);
+  int index = -1;
+  for (size_t i = 0; i < steps_.size(); ++i) {
+    if (!graph_.steps[i].gate && steps_[i].name() == r.step()) index = static_cast<int>(i);
+  }
+  if (index < 0) {
+    return NotFoundParameter("step", "STEP_NOT_FOUND",
+                             absl::StrCat(r.step(), " is not a step of ", execution_.name()));
+  }
+  const RequestKey key{r.request_id(), "dr.v1.PlanService/AnswerPrompt",
+                       absl::StrCat(r.step(), "\n", r.proceed())};
+  ExecutionStep& s = steps_[index];
+  if (s.state() != dr::v1::STEP_STATE_WAITING_FOR_ANSWER) {
+    // A retry of the answer that was recorded answers the step as it is.
+    if (s.answered_by() == r.requester() && s.has_answer_time()) return s;
+    return InvalidState("step", "NOT_WAITING",
+                        absl::StrCat(r.step(), " does not wait for an answer (it is ",
+                                     dr::v1::StepState_Name(s.state()), ")"));
+  }
+  s.set_answered_by(r.requester());
+  ToProto(clock_->Now(), s.mutable_answer_time());
+  s.set_answer_comment(r.comment());
+  scheduler_->SetWaiting(index, false);
+  FinishLocked(index, r.proceed(), r.proceed() ? "" : absl::StrCat("declined by ", r.requester()),
+               dr::v1::RETURN_CODE_COMPLETED);
+  RETURN_IF_ERROR(ApiStatus(PersistLocked(&key)));
+  return s;
+}
+
+absl::StatusOr<dr::v1::PlanExecution> PlanRun::Resume(const dr::v1::ResumePlanExecutionRequest& r) {
+  RETURN_IF_ERROR(CheckRequestId("request_id", r.request_id()));
+  if (Replayed(r.request_id(), "dr.v1.PlanService/ResumePlanExecution")) return execution();
+  {
+    absl::MutexLock lock(&mu_);
+    RETURN_IF_ERROR(scheduler_->Resume(r.action(), r.scope()));
+    const RequestKey key{r.request_id(), "dr.v1.PlanService/ResumePlanExecution",
+                         absl::StrCat(r.name(), "\n", r.action(), "\n", r.scope())};
+    RETURN_IF_ERROR(ApiStatus(PersistLocked(&key)));
+  }
+  Advance();
+  return execution();
+}
+
+absl::StatusOr<dr::v1::PlanExecution> PlanRun::Cancel(const dr::v1::CancelPlanExecutionRequest& r) {
+  RETURN_IF_ERROR(CheckRequestId("request_id", r.request_id()));
+  absl::MutexLock lock(&mu_);
+  if (!cancelled_) {
+    cancelled_ = true;
+    scheduler_->Cancel();
+    execution_.set_state_reason(absl::StrCat("cancelled by ",
+                                             r.requester().empty() ? "an operator" : r.requester(),
+                                             r.reason().empty() ? "" : ": ", r.reason()));
+  }
+  const RequestKey key{r.request_id(), "dr.v1.PlanService/CancelPlanExecution", r.name()};
+  RETURN_IF_ERROR(ApiStatus(PersistLocked(&key)));
+  return execution_;
+}
+
+bool PlanRun::Replayed(const std::string& request_id, const std::string& method) {
+  absl::StatusOr<RequestRecord> seen = store_->GetRequest(request_id);
+  return seen.ok() && seen->method == method;
+}
+
+dr::v1::PlanExecution PlanRun::execution() {
+  absl::MutexLock lock(&mu_);
+  return execution_;
+}
+
+std::vector<ExecutionStep> PlanRun::steps() {
+  absl::MutexLock lock(&mu_);
+  std::vector<ExecutionStep> out;
+  for (size_t i = 0; i < steps_.size(); ++i) {
+    if (!graph_.steps[i].gate) out.push_back(steps_[i]);
+  }
+  return out;
+}
+
+bool PlanRun::terminal() {
+  absl::MutexLock lock(&mu_);
+  return IsTerminalExecutionState(execution_.state());
+}
+
+}  // namespace server
+}  // namespace hvdr

@@ -1,0 +1,142 @@
+// One execution of a recovery plan, driven: the scheduler's decisions
+// (plans/scheduler.h) turned into work through StepActions, every step's
+// change persisted (Store.UpdateExecution) before the work it starts and
+// before anyone sees it. A drserver that dies at any moment resumes the
+// execution from the store (PlanRun::Restore) without running a step twice:
+//  - an operation step is recorded RUNNING, with its attempt, before its
+//    job is asked for; the job's request_id is derived from the execution,
+//    the step and the attempt (OperationRequestId), so asking again after a
+//    restart answers the job the first ask created;
+//  - a wait keeps its start time and ends when its time is up;
+//  - a prompt waits for its answer across restarts;
+//  - a hook that was running when drserver died is not run again: it is
+//    recorded as failed, its outcome unknown (its error mode applies).
+//
+// Thread-safe: the actions' callbacks may come from any thread.
+#ifndef HVDR_SERVER_PLAN_RUN_H_
+#define HVDR_SERVER_PLAN_RUN_H_
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "common/clock.h"
+#include "dr/v1/plan_service.pb.h"
+#include "dr/v1/resources.pb.h"
+#include "plans/scheduler.h"
+#include "plans/step_graph.h"
+#include "storage/store.h"
+
+namespace hvdr {
+namespace server {
+
+// What a step asks of the world outside the plan.
+class StepActions {
+ public:
+  struct Operation {
+    dr::v1::StepKind kind = dr::v1::STEP_KIND_UNSPECIFIED;
+    std::string vm_id;           // the logical VM (GUID)
+    std::string host;            // hosts/{host} the copy is on
+    std::string request_id;      // OperationRequestId(...)
+    std::string recovery_point;  // "" for the latest
+    std::vector<dr::v1::FailoverNetworkAdapterSettings> network_settings;
+    std::string requester;
+  };
+  using JobDone = std::function<void(const absl::StatusOr<std::string>& job)>;
+
+  virtual ~StepActions() = default;
+  // Asks for the operation's job (FailoverService's checks apply). `done`
+  // gets the job's name (jobs/{id}) or the refusal, once.
+  virtual void SubmitOperation(const Operation& op, JobDone done) = 0;
+};
+
+// The request_id of attempt `attempt` of step `step_id` of `execution`:
+// "plan-" and 40 hex digits of their SHA-256 (fits CheckRequestId).
+std::string OperationRequestId(const std::string& execution, const std::string& step_id,
+                               int attempt);
+
+class PlanRun {
+ public:
+  // A new execution's steps, PENDING, in graph order (gates left out), named
+  // under `execution_name`.
+  static std::vector<dr::v1::ExecutionStep> NewSteps(const plans::StepGraph& graph,
+                                                     const dr::v1::Plan& plan,
+                                                     const std::string& execution_name);
+
+  // The run of a stored, non-terminal execution: `plan` as it runs and its
+  // stored steps (in order). Running steps are re-attached or, for hooks,
+  // recorded as failed. Nothing starts until Advance().
+  // `watch` (may be null) is called, outside any lock, with each job a
+  // step gets: the caller then feeds the job's changes to OnJob.
+  static absl::StatusOr<std::unique_ptr<PlanRun>> Restore(
+      Store* store, StepActions* actions, Clock* clock, dr::v1::Plan plan,
+      dr::v1::PlanExecution execution, std::vector<dr::v1::ExecutionStep> steps,
+      std::function<void(const std::string& job)> watch);
+
+  // Starts what may start and persists it. Call after every event.
+  void Advance() ABSL_LOCKS_EXCLUDED(mu_);
+  // The job `job` changed (from JobHub or a read).
+  void OnJob(const dr::v1::Job& job) ABSL_LOCKS_EXCLUDED(mu_);
+  // Time passed: waits that are up end, steps past their timeout fail.
+  void Tick() ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Answers a waiting prompt (`step` its name). FAILED_PRECONDITION (32775)
+  // when it does not wait for an answer.
+  absl::StatusOr<dr::v1::ExecutionStep> Answer(const dr::v1::AnswerPromptRequest& request)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<dr::v1::PlanExecution> Resume(const dr::v1::ResumePlanExecutionRequest& request)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<dr::v1::PlanExecution> Cancel(const dr::v1::CancelPlanExecutionRequest& request)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  dr::v1::PlanExecution execution() ABSL_LOCKS_EXCLUDED(mu_);
+  std::vector<dr::v1::ExecutionStep> steps() ABSL_LOCKS_EXCLUDED(mu_);
+  bool terminal() ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  PlanRun(Store* store, StepActions* actions, Clock* clock, dr::v1::Plan plan,
+          dr::v1::PlanExecution execution);
+
+  // Graph index <-> position in the stored step list (gates have none).
+  int Position(int graph_index) const { return position_[graph_index]; }
+  void StartLocked(int index) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void OnSubmitted(int index, int attempt, const absl::StatusOr<std::string>& job)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  void FinishLocked(int index, bool succeeded, const std::string& error, dr::v1::ReturnCode code)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Writes the steps that changed and the execution (its state and counts
+  // derived from the scheduler) in one transaction, with `key` when given.
+  absl::Status PersistLocked(const RequestKey* key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Duration TimeoutOf(int index) const;
+  // True when `request_id` was recorded for `method` (a retry of a resume).
+  bool Replayed(const std::string& request_id, const std::string& method);
+
+  Store* const store_;
+  StepActions* const actions_;
+  Clock* const clock_;
+  const dr::v1::Plan plan_;
+  plans::StepGraph graph_;
+  std::vector<int> position_;  // graph index -> stored position (-1: gate)
+  std::map<std::string, plans::VmPlacement> placement_;  // as the steps recorded it
+
+  absl::Mutex mu_;
+  std::unique_ptr<plans::Scheduler> scheduler_ ABSL_GUARDED_BY(mu_);
+  dr::v1::PlanExecution execution_ ABSL_GUARDED_BY(mu_);
+  std::vector<dr::v1::ExecutionStep> steps_ ABSL_GUARDED_BY(mu_);  // by graph index
+  std::map<std::string, int> job_step_ ABSL_GUARDED_BY(mu_);       // job -> graph index
+  std::set<int> dirty_ ABSL_GUARDED_BY(mu_);      // steps changed outside the scheduler
+  std::set<int> to_submit_ ABSL_GUARDED_BY(mu_);  // operations to ask for once persisted
+  std::function<void(const std::string& job)> watch_;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace server
+}  // namespace hvdr
+
+#endif  // HVDR_SERVER_PLAN_RUN_H_
