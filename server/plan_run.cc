@@ -224,6 +224,7 @@ void PlanRun::Advance() {
       const ExecutionStep& s = steps_[i];
       if (s.state() != dr::v1::STEP_STATE_RUNNING) continue;
       Submit sub{i, s.attempt(), {}};
+      sub.op.mode = execution_.mode();
       sub.op.kind = g.kind;
       sub.op.vm_id = s.vm_id();
       sub.op.host = g.host;
@@ -259,6 +260,11 @@ void PlanRun::OnSubmitted(int i, int attempt, const absl::StatusOr<std::string>&
       dr::v1::ReturnCode code = ErrorDetailOf(api).return_code();
       if (code == dr::v1::RETURN_CODE_COMPLETED) code = dr::v1::RETURN_CODE_FAILED;
       FinishLocked(i, false, std::string(api.message()), code);
+    } else if (job->empty()) {
+      // Nothing to do: the VM is already as the step leaves it (e.g. the
+      // primary of a planned failover is off already).
+      FinishLocked(i, true, "nothing to do: the VM is already in the state this step leaves it in",
+                   dr::v1::RETURN_CODE_COMPLETED);
     } else if (s.job() != *job) {
       s.set_job(*job);
       job_step_[*job] = i;
@@ -319,13 +325,14 @@ void PlanRun::Tick() {
       if (g.kind == dr::v1::STEP_KIND_READINESS) {
         // The VM copy runs: the heartbeat check (Msvm_HeartbeatComponent)
         // is not modelled yet, so readiness is the copy's EnabledState.
+        StepActions::Operation op;
+        op.mode = execution_.mode();
+        op.kind = g.kind;
+        op.vm_id = s.vm_id();
         auto where = placement_.find(s.vm_id());
-        absl::StatusOr<dr::v1::VirtualMachine> vm =
-            where == placement_.end()
-                ? absl::StatusOr<dr::v1::VirtualMachine>(absl::NotFoundError("no placement"))
-                : store_->GetVirtualMachine(
-                      absl::StrCat(where->second.replica_host, "/virtualMachines/", s.vm_id()));
-        if (vm.ok() && vm->enabled_state() == dr::v1::ENABLED_STATE_ENABLED) {
+        if (where != placement_.end()) op.host = where->second.replica_host;
+        absl::StatusOr<bool> running = actions_->VmRunning(op);
+        if (running.ok() && *running) {
           s.set_error(
               "ready: the VM runs (EnabledState Enabled); the guest heartbeat is not checked "
               "by this drserver yet");

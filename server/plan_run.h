@@ -40,6 +40,7 @@ namespace server {
 class StepActions {
  public:
   struct Operation {
+    dr::v1::ExecutionMode mode = dr::v1::EXECUTION_MODE_UNSPECIFIED;
     dr::v1::StepKind kind = dr::v1::STEP_KIND_UNSPECIFIED;
     std::string vm_id;           // the logical VM (GUID)
     std::string host;            // hosts/{host} the copy is on
@@ -52,8 +53,12 @@ class StepActions {
 
   virtual ~StepActions() = default;
   // Asks for the operation's job (FailoverService's checks apply). `done`
-  // gets the job's name (jobs/{id}) or the refusal, once.
+  // gets the job's name (jobs/{id}), "" when the VM is already as the step
+  // would leave it (nothing to do), or the refusal; once.
   virtual void SubmitOperation(const Operation& op, JobDone done) = 0;
+  // Whether the VM the step started (op.kind READINESS; in TEST mode the
+  // test VM) runs now, as the store last saw it. Must not block long.
+  virtual absl::StatusOr<bool> VmRunning(const Operation& op) = 0;
 };
 
 // The request_id of attempt `attempt` of step `step_id` of `execution`:

@@ -43,6 +43,8 @@ class FakeActions : public StepActions {
     }
     done(job);
   }
+  absl::StatusOr<bool> VmRunning(const Operation&) override { return running; }
+  bool running = true;
   std::vector<Operation> created() {
     absl::MutexLock lock(&mu_);
     return created_;
@@ -95,8 +97,9 @@ class PlanRunTest : public ::testing::Test {
     e.set_requester("ops");
     std::vector<std::string> vms;
     for (const auto& [id, p] : placement) vms.push_back(id);
-    ASSERT_TRUE(store_->CreateExecution(e, plan_, PlanRun::NewSteps(graph, plan_, kExec), vms,
-                                        {"e", "m", "f"})
+    ASSERT_TRUE(store_
+                    ->CreateExecution(e, plan_, PlanRun::NewSteps(graph, plan_, kExec), vms,
+                                      {"e", "m", "f"})
                     .ok());
     Reopen();
   }
@@ -136,14 +139,20 @@ constexpr char kTwoGroups[] = R"pb(
   target_site: "sites/b"
   groups {
     id: "db"
-    before { id: "go" prompt { message: "Storage fenced?" } }
+    before {
+      id: "go"
+      prompt { message: "Storage fenced?" }
+    }
     vms { vm_id: "00000000-0000-0000-0000-000000000001" critical: true }
     vms { vm_id: "00000000-0000-0000-0000-000000000002" }
   }
   groups {
     id: "app"
     vms { vm_id: "00000000-0000-0000-0000-000000000003" }
-    after { id: "settle" wait { seconds: 30 } }
+    after {
+      id: "settle"
+      wait { seconds: 30 }
+    }
   }
 )pb";
 
@@ -286,8 +295,15 @@ TEST_F(PlanRunTest, ADeclinedPromptFailsItsStepAndAHookIsRefusedAsNotSupported) 
           target_site: "sites/b"
           groups {
             id: "g"
-            before { id: "check" hook { executable: "check.sh" } on_error: ERROR_MODE_CONTINUE }
-            before { id: "go" prompt { message: "Go?" } }
+            before {
+              id: "check"
+              hook { executable: "check.sh" }
+              on_error: ERROR_MODE_CONTINUE
+            }
+            before {
+              id: "go"
+              prompt { message: "Go?" }
+            }
             vms { vm_id: "00000000-0000-0000-0000-000000000001" }
           }
         )pb",

@@ -156,7 +156,11 @@ absl::StatusOr<std::unique_ptr<DrServer>> DrServer::Create(const Options& option
                                        s->writer_.get(), options.clock, s->work_.get(), limits);
   s->plans_ = std::make_unique<PlanLogic>(s->store_.get(), options.clock,
                                           PlanLogic::Options{options.hooks_dir});
-  s->plan_service_ = std::make_unique<PlanServiceImpl>(s->plans_.get(), s->work_.get(), limits);
+  s->plan_executor_ =
+      std::make_unique<PlanExecutor>(s->store_.get(), s->failover_.get(), &s->hub_, s->plans_.get(),
+                                     options.clock, PlanExecutor::Options());
+  s->plan_service_ = std::make_unique<PlanServiceImpl>(s->plans_.get(), s->plan_executor_.get(),
+                                                       s->work_.get(), limits);
 
   grpc::EnableDefaultHealthCheckService(true);
   // gRPC's health service has no protobuf descriptor of its own: this one
@@ -200,6 +204,8 @@ absl::StatusOr<std::unique_ptr<DrServer>> DrServer::Create(const Options& option
   auto active = s->store_->ListActiveJobs();
   if (!active.ok()) return active.status();
   for (const dr::v1::Job& job : *active) s->dispatcher_->Dispatch(job);
+  // Then the plan executions the previous process left running.
+  RETURN_IF_ERROR(s->plan_executor_->Recover());
   // A stream to every registered agent, jobs or not: reachability from now.
   RETURN_IF_ERROR(ForEachHost(s->store_.get(), [&s](const dr::v1::Host& h) {
     s->dispatcher_->KeepConnected(h.agent_address());
@@ -263,6 +269,8 @@ void DrServer::Shutdown() {
   // its host: refused now that the topology stopped), so work_ goes last.
   if (writer_ != nullptr) writer_->Shutdown();
   work_.reset();  // runs what is queued, then stops
+  // After work_: queued PlanService calls use it.
+  plan_executor_.reset();
 }
 
 }  // namespace server

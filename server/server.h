@@ -107,6 +107,7 @@ class DrServer {
   std::unique_ptr<Retention> retention_;
   std::unique_ptr<FailoverLogic> failover_;
   std::unique_ptr<PlanLogic> plans_;
+  std::unique_ptr<PlanExecutor> plan_executor_;
   std::unique_ptr<TopologyServiceImpl> topology_service_;
   std::unique_ptr<FailoverServiceImpl> failover_service_;
   std::unique_ptr<JobServiceImpl> job_service_;

@@ -384,10 +384,7 @@ grpc::ServerUnaryReactor* OnWork(grpc::CallbackServerContext* c, Executor* work,
 
 absl::Status NotYet(absl::string_view what) {
   return HyperVError(dr::v1::RETURN_CODE_NOT_SUPPORTED, "", "NOT_IMPLEMENTED",
-                     absl::StrCat(what,
-                                  " is not supported by this drserver yet: plans can be written, "
-                                  "listed and validated; running them comes with the plan "
-                                  "executor"));
+                     absl::StrCat(what, " is not supported by this drserver yet"));
 }
 
 // Answers a server stream with one status and nothing else.
@@ -448,9 +445,12 @@ grpc::ServerUnaryReactor* PlanServiceImpl::ValidatePlan(grpc::CallbackServerCont
 }
 
 grpc::ServerUnaryReactor* PlanServiceImpl::StartPlanExecution(
-    grpc::CallbackServerContext* c, const dr::v1::StartPlanExecutionRequest*,
+    grpc::CallbackServerContext* c, const dr::v1::StartPlanExecutionRequest* r,
     dr::v1::PlanExecution* out) {
-  return Reply<dr::v1::PlanExecution>(c, NotYet("StartPlanExecution"), out);
+  if (auto* big = TooLarge(c, *r, limits_.max_request_bytes, out)) return big;
+  if (executor_ == nullptr)
+    return Reply<dr::v1::PlanExecution>(c, NotYet("StartPlanExecution"), out);
+  return OnWork(c, work_, out, [this, r] { return executor_->Start(*r); });
 }
 
 grpc::ServerUnaryReactor* PlanServiceImpl::GetPlanExecution(
@@ -480,21 +480,29 @@ grpc::ServerWriteReactor<dr::v1::WatchPlanExecutionResponse>* PlanServiceImpl::W
 }
 
 grpc::ServerUnaryReactor* PlanServiceImpl::ResumePlanExecution(
-    grpc::CallbackServerContext* c, const dr::v1::ResumePlanExecutionRequest*,
+    grpc::CallbackServerContext* c, const dr::v1::ResumePlanExecutionRequest* r,
     dr::v1::PlanExecution* out) {
-  return Reply<dr::v1::PlanExecution>(c, NotYet("ResumePlanExecution"), out);
+  if (auto* big = TooLarge(c, *r, limits_.max_request_bytes, out)) return big;
+  if (executor_ == nullptr)
+    return Reply<dr::v1::PlanExecution>(c, NotYet("ResumePlanExecution"), out);
+  return OnWork(c, work_, out, [this, r] { return executor_->Resume(*r); });
 }
 
 grpc::ServerUnaryReactor* PlanServiceImpl::CancelPlanExecution(
-    grpc::CallbackServerContext* c, const dr::v1::CancelPlanExecutionRequest*,
+    grpc::CallbackServerContext* c, const dr::v1::CancelPlanExecutionRequest* r,
     dr::v1::PlanExecution* out) {
-  return Reply<dr::v1::PlanExecution>(c, NotYet("CancelPlanExecution"), out);
+  if (auto* big = TooLarge(c, *r, limits_.max_request_bytes, out)) return big;
+  if (executor_ == nullptr)
+    return Reply<dr::v1::PlanExecution>(c, NotYet("CancelPlanExecution"), out);
+  return OnWork(c, work_, out, [this, r] { return executor_->Cancel(*r); });
 }
 
 grpc::ServerUnaryReactor* PlanServiceImpl::AnswerPrompt(grpc::CallbackServerContext* c,
-                                                        const dr::v1::AnswerPromptRequest*,
+                                                        const dr::v1::AnswerPromptRequest* r,
                                                         dr::v1::ExecutionStep* out) {
-  return Reply<dr::v1::ExecutionStep>(c, NotYet("AnswerPrompt"), out);
+  if (auto* big = TooLarge(c, *r, limits_.max_request_bytes, out)) return big;
+  if (executor_ == nullptr) return Reply<dr::v1::ExecutionStep>(c, NotYet("AnswerPrompt"), out);
+  return OnWork(c, work_, out, [this, r] { return executor_->Answer(*r); });
 }
 
 grpc::ServerUnaryReactor* PlanServiceImpl::GetExecutionReport(

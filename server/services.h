@@ -13,6 +13,7 @@
 #include "server/dispatcher.h"
 #include "server/failover.h"
 #include "server/job_hub.h"
+#include "server/plan_executor.h"
 #include "server/plans.h"
 #include "server/stream_limiter.h"
 #include "server/topology.h"
@@ -157,8 +158,10 @@ class JobServiceImpl final : public dr::v1::JobService::CallbackService {
 class PlanServiceImpl final : public dr::v1::PlanService::CallbackService {
  public:
   // Not owned.
-  PlanServiceImpl(PlanLogic* logic, Executor* work, const ApiLimits& limits = ApiLimits())
-      : logic_(logic), work_(work), limits_(limits) {}
+  // `executor` may be null: executions are then not supported (32770).
+  PlanServiceImpl(PlanLogic* logic, PlanExecutor* executor, Executor* work,
+                  const ApiLimits& limits = ApiLimits())
+      : logic_(logic), executor_(executor), work_(work), limits_(limits) {}
   grpc::ServerUnaryReactor* CreatePlan(grpc::CallbackServerContext*,
                                        const dr::v1::CreatePlanRequest*, dr::v1::Plan*) override;
   grpc::ServerUnaryReactor* UpdatePlan(grpc::CallbackServerContext*,
@@ -202,6 +205,7 @@ class PlanServiceImpl final : public dr::v1::PlanService::CallbackService {
 
  private:
   PlanLogic* const logic_;
+  PlanExecutor* const executor_;
   Executor* const work_;
   const ApiLimits limits_;
 };

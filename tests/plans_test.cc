@@ -3,6 +3,7 @@
 // drctl, validated for each mode against what the agents report - and
 // nothing run.
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -12,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
 #include "common/hyperv_status.h"
+#include "common/proto_time.h"
 #include "dr/v1/plan_service.grpc.pb.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/text_format.h"
@@ -54,6 +56,63 @@ class PlansTest : public ::testing::Test {
     ASSERT_TRUE(cluster_->Register("hv-dr-1", "sites/dr").ok());
   }
 
+  dr::v1::PlanService::Stub* plans() {
+    if (plans_ == nullptr) {
+      plans_ = dr::v1::PlanService::NewStub(
+          grpc::CreateChannel(cluster_->server_address(), grpc::InsecureChannelCredentials()));
+    }
+    return plans_.get();
+  }
+  absl::StatusOr<dr::v1::PlanExecution> StartExecution(dr::v1::ExecutionMode mode,
+                                                       const std::string& request_id) {
+    grpc::ClientContext context;
+    dr::v1::StartPlanExecutionRequest r;
+    r.set_plan("plans/demo-site");
+    r.set_mode(mode);
+    r.set_request_id(request_id);
+    r.set_requester("ci");
+    dr::v1::PlanExecution e;
+    absl::Status s = FromGrpcStatus(plans()->StartPlanExecution(&context, r, &e), &context);
+    if (!s.ok()) return s;
+    return e;
+  }
+  dr::v1::PlanExecution GetExecution(const std::string& name) {
+    grpc::ClientContext context;
+    dr::v1::GetPlanExecutionRequest r;
+    r.set_name(name);
+    dr::v1::PlanExecution e;
+    EXPECT_TRUE(plans()->GetPlanExecution(&context, r, &e).ok());
+    return e;
+  }
+  // Polls until the execution is in `state` (or 90 s pass).
+  dr::v1::PlanExecution WaitFor(const std::string& name, dr::v1::ExecutionState state) {
+    dr::v1::PlanExecution e;
+    for (int i = 0; i < 900; ++i) {
+      e = GetExecution(name);
+      if (e.state() == state) return e;
+      absl::SleepFor(absl::Milliseconds(100));
+    }
+    ADD_FAILURE() << name << " never reached " << dr::v1::ExecutionState_Name(state) << ":\n"
+                  << e.DebugString();
+    return e;
+  }
+  std::vector<dr::v1::ExecutionStep> Steps(const std::string& name) {
+    grpc::ClientContext context;
+    dr::v1::ListExecutionStepsRequest r;
+    r.set_parent(name);
+    r.set_page_size(1000);
+    dr::v1::ListExecutionStepsResponse out;
+    EXPECT_TRUE(plans()->ListExecutionSteps(&context, r, &out).ok());
+    return {out.execution_steps().begin(), out.execution_steps().end()};
+  }
+  // The VMs of the DR host's simulator, by name.
+  std::map<std::string, hvdr::sim::v1::SimVm> DrVms() {
+    std::map<std::string, hvdr::sim::v1::SimVm> out;
+    const hvdr::sim::v1::SimState state = cluster_->AgentState("hv-dr-1");
+    for (const auto& vm : state.vms()) out[vm.name()] = vm;
+    return out;
+  }
+
   Result Drctl(std::vector<std::string> args) {
     std::vector<std::string> argv = {hvdr::testing::RunfilePath("cli/drctl"),
                                      "--server=" + cluster_->server_address(), "--requester=ci"};
@@ -64,6 +123,7 @@ class PlansTest : public ::testing::Test {
   }
 
   std::unique_ptr<Cluster> cluster_;
+  std::unique_ptr<dr::v1::PlanService::Stub> plans_;
 };
 
 TEST_F(PlansTest, TheExamplePlanIsAppliedAndValidatedForEachModeWithNothingRun) {
@@ -109,20 +169,44 @@ TEST_F(PlansTest, TheExamplePlanIsAppliedAndValidatedForEachModeWithNothingRun) 
   ASSERT_EQ(jobs.exit, 0) << jobs.err;
   EXPECT_THAT(jobs.out, ::testing::Not(HasSubstr("jobs/")));
   EXPECT_EQ(cluster_->AgentState("hv-dr-1").history_size(), 0);
+}
 
-  // Running a plan is refused as not supported (yet), with Hyper-V's code.
-  auto channel =
-      grpc::CreateChannel(cluster_->server_address(), grpc::InsecureChannelCredentials());
-  auto plans = dr::v1::PlanService::NewStub(channel);
-  grpc::ClientContext context;
-  dr::v1::StartPlanExecutionRequest start;
-  start.set_plan("plans/demo-site");
-  start.set_mode(dr::v1::EXECUTION_MODE_TEST);
-  start.set_request_id("run-1");
-  dr::v1::PlanExecution execution;
-  absl::Status s = FromGrpcStatus(plans->StartPlanExecution(&context, start, &execution), &context);
-  EXPECT_EQ(s.code(), absl::StatusCode::kUnimplemented);
-  EXPECT_EQ(ErrorDetailOf(s).return_code(), dr::v1::RETURN_CODE_NOT_SUPPORTED);
+TEST_F(PlansTest, ATestFailoverOfTheSiteThenItsCleanupLeaveProductionUntouched) {
+  ASSERT_EQ(Drctl({"plans", "apply", "-f", kPlanFile}).exit, 0);
+  absl::StatusOr<dr::v1::PlanExecution> test = StartExecution(dr::v1::EXECUTION_MODE_TEST, "t-1");
+  ASSERT_TRUE(test.ok()) << test.status();
+  EXPECT_EQ(test->plan_version(), 1);
+  EXPECT_EQ(test->plan_hash().size(), 64u);
+  // A retry of the start answers the same execution.
+  absl::StatusOr<dr::v1::PlanExecution> again = StartExecution(dr::v1::EXECUTION_MODE_TEST, "t-1");
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->name(), test->name());
+  const dr::v1::PlanExecution done = WaitFor(test->name(), dr::v1::EXECUTION_STATE_SUCCEEDED);
+  EXPECT_EQ(done.steps_failed(), 0) << done.DebugString();
+  // Each VM's test VM runs on the DR host; the replicas still replicate.
+  std::map<std::string, hvdr::sim::v1::SimVm> vms = DrVms();
+  for (const char* name : {"sql-01", "web-01", "web-02", "app-01"}) {
+    ASSERT_EQ(vms.count(absl::StrCat(name, " - Test")), 1u) << name;
+    EXPECT_EQ(vms[absl::StrCat(name, " - Test")].enabled(), dr::v1::ENABLED_STATE_ENABLED) << name;
+    EXPECT_EQ(vms[name].state(), dr::v1::REPLICATION_STATE_REPLICATING) << name;
+  }
+  // Steps ran in order: web-01's test failover began after app-01 was ready.
+  std::map<std::string, dr::v1::ExecutionStep> by_id;
+  for (const auto& s : Steps(test->name())) by_id[s.name().substr(s.name().rfind('/') + 1)] = s;
+  const auto& app_ready = by_id["apps.5A0D2C31-7B1E-4B8B-9C55-0F6E1A2B3C04.readiness"];
+  const auto& web_test = by_id["apps.5A0D2C31-7B1E-4B8B-9C55-0F6E1A2B3C02.test-failover"];
+  EXPECT_LE(FromProto(app_ready.end_time()), FromProto(web_test.start_time()));
+  EXPECT_EQ(by_id.count("database.before.storage-fenced"), 0u)
+      << "a PLANNED/UNPLANNED-only prompt is not a step of a test";
+
+  absl::StatusOr<dr::v1::PlanExecution> cleanup =
+      StartExecution(dr::v1::EXECUTION_MODE_CLEANUP_TEST, "c-1");
+  ASSERT_TRUE(cleanup.ok()) << cleanup.status();
+  WaitFor(cleanup->name(), dr::v1::EXECUTION_STATE_SUCCEEDED);
+  vms = DrVms();
+  for (const char* name : {"sql-01", "web-01", "web-02", "app-01"}) {
+    EXPECT_EQ(vms.count(absl::StrCat(name, " - Test")), 0u) << name;
+  }
 }
 
 TEST_F(PlansTest, ABadPlanFileIsRefusedNamingTheLineOrTheField) {

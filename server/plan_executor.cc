@@ -1,0 +1,391 @@
+#include "server/plan_executor.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/hyperv_status.h"
+#include "common/proto_time.h"
+#include "common/status_macros.h"
+#include "plans/plan_check.h"
+#include "plans/plan_validation.h"
+#include "plans/step_graph.h"
+#include "server/names.h"
+#include "server/store_status.h"
+#include "spdlog/spdlog.h"
+
+namespace hvdr {
+namespace server {
+
+using dr::v1::PlanExecution;
+
+namespace {
+
+struct OperationOf {
+  dr::v1::JobType type;
+  const char* method;
+};
+
+OperationOf ForKind(dr::v1::StepKind kind) {
+  switch (kind) {
+    case dr::v1::STEP_KIND_STOP_PRIMARY:
+      return {dr::v1::JOB_TYPE_STOP_VIRTUAL_MACHINE, "StopVirtualMachine"};
+    case dr::v1::STEP_KIND_PREPARE:
+      return {dr::v1::JOB_TYPE_REPLICATION_STATE_CHANGE, "PrepareForPlannedFailover"};
+    case dr::v1::STEP_KIND_FAILOVER:
+      return {dr::v1::JOB_TYPE_INITIATE_FAILOVER, "InitiateFailover"};
+    case dr::v1::STEP_KIND_TEST_FAILOVER:
+      return {dr::v1::JOB_TYPE_INITIATE_TEST_REPLICA, "StartTestFailover"};
+    case dr::v1::STEP_KIND_SET_NETWORK:
+      return {dr::v1::JOB_TYPE_SET_FAILOVER_NETWORK_SETTINGS, "SetFailoverNetworkAdapterSettings"};
+    case dr::v1::STEP_KIND_START:
+      return {dr::v1::JOB_TYPE_START_VIRTUAL_MACHINE, "StartVirtualMachine"};
+    case dr::v1::STEP_KIND_REVERSE:
+      return {dr::v1::JOB_TYPE_REVERSE_REPLICATION, "ReverseReplication"};
+    case dr::v1::STEP_KIND_COMMIT: return {dr::v1::JOB_TYPE_COMMIT_FAILOVER, "CommitFailover"};
+    case dr::v1::STEP_KIND_REVERT: return {dr::v1::JOB_TYPE_REVERT_FAILOVER, "RevertFailover"};
+    case dr::v1::STEP_KIND_CLEANUP_TEST:
+      return {dr::v1::JOB_TYPE_REMOVE_TEST_REPLICA, "CleanupTestFailover"};
+    default: return {dr::v1::JOB_TYPE_UNSPECIFIED, ""};
+  }
+}
+
+bool ValidMode(dr::v1::ExecutionMode mode) {
+  return mode != dr::v1::EXECUTION_MODE_UNSPECIFIED && dr::v1::ExecutionMode_IsValid(mode);
+}
+
+}  // namespace
+
+PlanExecutor::PlanExecutor(Store* store, FailoverLogic* failover, JobHub* hub, PlanLogic* plans,
+                           Clock* clock, Options options)
+    : store_(store),
+      failover_(failover),
+      hub_(hub),
+      plans_(plans),
+      clock_(clock),
+      options_(options) {
+  if (options_.start_thread) thread_ = std::thread([this] { Loop(); });
+}
+
+PlanExecutor::~PlanExecutor() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  if (thread_.joinable()) thread_.join();
+  std::map<std::string, std::string> jobs;
+  {
+    absl::MutexLock lock(&mu_);
+    jobs.swap(job_run_);
+  }
+  for (const auto& [job, execution] : jobs) hub_->Unwatch(job, &watcher_);
+}
+
+void PlanExecutor::Watcher::OnJob(const dr::v1::Job& job) {
+  // On a hub delivery thread: queue it (the run writes to the store).
+  absl::MutexLock lock(&executor_->mu_);
+  executor_->changes_.push_back(job);
+}
+
+void PlanExecutor::Watch(const std::string& job) {
+  hub_->Watch(job, &watcher_);
+  // Read after Watch, so that nothing published in between is missed.
+  absl::StatusOr<dr::v1::Job> now = store_->GetJob(job);
+  if (now.ok()) watcher_.OnJob(*now);
+}
+
+absl::Status PlanExecutor::Adopt(const PlanExecution& execution) {
+  ASSIGN_OR_RETURN(dr::v1::Plan plan, store_->GetExecutionPlan(execution.name()));
+  ASSIGN_OR_RETURN(std::vector<dr::v1::ExecutionStep> steps,
+                   store_->GetExecutionSteps(execution.name()));
+  const std::string name = execution.name();
+  ASSIGN_OR_RETURN(std::unique_ptr<PlanRun> run,
+                   PlanRun::Restore(store_, this, clock_, std::move(plan), execution,
+                                    std::move(steps), [this, name](const std::string& job) {
+                                      {
+                                        absl::MutexLock lock(&mu_);
+                                        job_run_[job] = name;
+                                      }
+                                      Watch(job);
+                                    }));
+  std::shared_ptr<PlanRun> shared(std::move(run));
+  {
+    absl::MutexLock lock(&mu_);
+    runs_[name] = shared;
+  }
+  shared->Advance();
+  return absl::OkStatus();
+}
+
+absl::Status PlanExecutor::Recover() {
+  ASSIGN_OR_RETURN(std::vector<PlanExecution> active, store_->ListActiveExecutions());
+  for (const PlanExecution& e : active) {
+    absl::Status s = Adopt(e);
+    if (!s.ok()) {
+      spdlog::error("{}: cannot resume: {}", e.name(), s.ToString());
+      return s;
+    }
+    spdlog::info("{}: resumed ({})", e.name(), dr::v1::ExecutionState_Name(e.state()));
+  }
+  return absl::OkStatus();
+}
+
+std::string PlanExecutor::NewExecutionId() {
+  absl::MutexLock lock(&rng_mu_);
+  return absl::StrCat("e-", absl::FormatTime("%Y%m%d-%H%M%S", clock_->Now(), absl::UTCTimeZone()),
+                      "-", absl::StrFormat("%08x", absl::Uniform<uint32_t>(rng_)));
+}
+
+absl::StatusOr<PlanExecution> PlanExecutor::Start(const dr::v1::StartPlanExecutionRequest& r) {
+  RETURN_IF_ERROR(ParsePlanName("plan", r.plan()).status());
+  if (!ValidMode(r.mode())) {
+    return InvalidParameter("mode", "MISSING",
+                            "give the mode: EXECUTION_MODE_TEST, _CLEANUP_TEST, _PLANNED, "
+                            "_UNPLANNED, _COMMIT or _REVERT");
+  }
+  RETURN_IF_ERROR(CheckRequestId("request_id", r.request_id()));
+  RETURN_IF_ERROR(CheckLength("requester", r.requester(), 256));
+  const RequestKey key{r.request_id(), "dr.v1.PlanService/StartPlanExecution",
+                       absl::StrCat(r.plan(), "\n", r.mode(), "\n", r.validate_only(), "\n",
+                                    r.commit_policy().SerializeAsString())};
+  // A retry answers the execution the first call made.
+  if (absl::StatusOr<RequestRecord> seen = store_->GetRequest(r.request_id()); seen.ok()) {
+    if (seen->method != key.method || seen->fingerprint != key.fingerprint) {
+      return InvalidParameter(
+          "request_id", "REQUEST_ID_REUSED",
+          absl::StrCat("\"", r.request_id(), "\" was already used for a different request"));
+    }
+    return Api(store_->GetExecution(seen->response));
+  }
+  absl::StatusOr<dr::v1::Plan> stored = store_->GetPlan(r.plan());
+  if (!stored.ok()) return NotFoundAs(ApiStatus(stored.status()), "plan", r.plan());
+  const dr::v1::Plan plan = *stored;
+  std::vector<dr::v1::Finding> findings = plans::CheckPlanStructure(plan);
+  plans::TopologySnapshot topology;
+  if (findings.empty()) {
+    ASSIGN_OR_RETURN(topology, plans_->Snapshot(plan));
+    findings = plans::ValidateAgainstTopology(plan, r.mode(), topology, clock_->Now());
+  }
+  bool errors = false;
+  for (const auto& f : findings) errors = errors || f.severity() == dr::v1::SEVERITY_ERROR;
+
+  PlanExecution e;
+  e.set_name(absl::StrCat(r.plan(), "/executions/", NewExecutionId()));
+  e.set_mode(r.mode());
+  e.set_plan_version(plan.version());
+  e.set_plan_hash(plans::PlanHash(plan));
+  e.set_requester(r.requester());
+  e.set_request_id(r.request_id());
+  ToProto(clock_->Now(), e.mutable_create_time());
+  for (const auto& f : findings) *e.add_findings() = f;
+  *e.mutable_commit_policy() = r.has_commit_policy() ? r.commit_policy() : plan.commit_policy();
+  std::vector<dr::v1::ExecutionStep> steps;
+  std::vector<std::string> vms;
+  if (errors || r.validate_only()) {
+    e.set_state(errors ? dr::v1::EXECUTION_STATE_FAILED : dr::v1::EXECUTION_STATE_SUCCEEDED);
+    e.set_state_reason(errors ? "validation found errors: nothing ran (see findings)"
+                              : "validate_only: nothing ran");
+    ToProto(clock_->Now(), e.mutable_end_time());
+  } else {
+    e.set_state(dr::v1::EXECUTION_STATE_RUNNING);
+    const plans::StepGraph graph =
+        plans::BuildStepGraph(plan, r.mode(), plans::PlacementOf(plan, topology));
+    steps = PlanRun::NewSteps(graph, plan, e.name());
+    // Each failover's recovery point, chosen now by the VM's policy.
+    for (auto& s : steps) {
+      if (s.kind() != dr::v1::STEP_KIND_FAILOVER && s.kind() != dr::v1::STEP_KIND_TEST_FAILOVER)
+        continue;
+      if (r.mode() == dr::v1::EXECUTION_MODE_PLANNED) continue;  // the latest, after prepare
+      auto facts = topology.vms.find(s.vm_id());
+      if (facts == topology.vms.end()) continue;
+      for (const auto& copy : facts->second.copies) {
+        if (copy.name() != s.virtual_machine()) continue;
+        for (const auto& g : plan.groups()) {
+          for (const auto& vm : g.vms()) {
+            if (vm.vm_id() != s.vm_id()) continue;
+            std::string point;
+            absl::Time data_time;
+            if (plans::ChooseRecoveryPoint(vm, facts->second, copy, clock_->Now(), &point,
+                                           &data_time)) {
+              s.set_recovery_point(point);
+            }
+          }
+        }
+      }
+    }
+    for (const auto& g : plan.groups()) {
+      for (const auto& vm : g.vms()) vms.push_back(vm.vm_id());
+    }
+  }
+  ASSIGN_OR_RETURN(Recorded<PlanExecution> created,
+                   Api(store_->CreateExecution(e, plan, steps, vms, key)));
+  if (created.replayed || IsTerminalExecutionState(created.value.state())) return created.value;
+  spdlog::info("{}: started ({} steps, {} by {})", created.value.name(), steps.size(),
+               dr::v1::ExecutionMode_Name(r.mode()), r.requester());
+  RETURN_IF_ERROR(Adopt(created.value));
+  return store_->GetExecution(created.value.name());
+}
+
+absl::StatusOr<PlanRun*> PlanExecutor::RunOf(const std::string& field,
+                                             const std::string& execution) {
+  RETURN_IF_ERROR(ParseExecutionName(field, execution).status());
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = runs_.find(execution);
+    if (it != runs_.end()) return it->second.get();
+  }
+  absl::StatusOr<PlanExecution> stored = store_->GetExecution(execution);
+  if (!stored.ok()) return NotFoundAs(ApiStatus(stored.status()), field, execution);
+  return InvalidState(
+      field, "EXECUTION_TERMINAL",
+      absl::StrCat(execution, " has ended (", dr::v1::ExecutionState_Name(stored->state()), ")"));
+}
+
+absl::StatusOr<dr::v1::ExecutionStep> PlanExecutor::Answer(const dr::v1::AnswerPromptRequest& r) {
+  const size_t at = r.step().find("/steps/");
+  if (at == std::string::npos) {
+    return InvalidParameter("step", "MALFORMED_NAME",
+                            "must look like plans/{plan}/executions/{execution}/steps/{step}");
+  }
+  ASSIGN_OR_RETURN(PlanRun * run, RunOf("step", r.step().substr(0, at)));
+  ASSIGN_OR_RETURN(dr::v1::ExecutionStep step, run->Answer(r));
+  run->Advance();
+  return step;
+}
+
+absl::StatusOr<PlanExecution> PlanExecutor::Resume(const dr::v1::ResumePlanExecutionRequest& r) {
+  ASSIGN_OR_RETURN(PlanRun * run, RunOf("name", r.name()));
+  return run->Resume(r);
+}
+
+absl::StatusOr<PlanExecution> PlanExecutor::Cancel(const dr::v1::CancelPlanExecutionRequest& r) {
+  RETURN_IF_ERROR(CheckLength("reason", r.reason(), 1024));
+  ASSIGN_OR_RETURN(PlanRun * run, RunOf("name", r.name()));
+  return run->Cancel(r);
+}
+
+absl::StatusOr<std::string> PlanExecutor::CopyFor(const Operation& op) {
+  const std::string copy = absl::StrCat(op.host, "/virtualMachines/", op.vm_id);
+  const bool on_test_vm =
+      op.mode == dr::v1::EXECUTION_MODE_TEST &&
+      (op.kind == dr::v1::STEP_KIND_START || op.kind == dr::v1::STEP_KIND_READINESS);
+  if (!on_test_vm) return copy;
+  // Hyper-V names the test VM "<replica> - Test", on the replica's host.
+  ASSIGN_OR_RETURN(dr::v1::VirtualMachine replica, store_->GetVirtualMachine(copy));
+  VirtualMachineFilter filter;
+  filter.host = op.host;
+  filter.display_name_or_id = absl::StrCat(replica.display_name(), " - Test");
+  ASSIGN_OR_RETURN(Page<dr::v1::VirtualMachine> found,
+                   store_->ListVirtualMachines(filter, {10, ""}));
+  for (const auto& vm : found.items) {
+    if (vm.replication_mode() == dr::v1::REPLICATION_MODE_TEST_REPLICA) return vm.name();
+  }
+  return InvalidState("virtual_machine", "NO_TEST_VM",
+                      absl::StrCat("no test VM of ", copy, " on ", op.host,
+                                   " (the test failover's VM is not in the inventory)"));
+}
+
+void PlanExecutor::SubmitOperation(const Operation& op, JobDone done) {
+  const OperationOf of = ForKind(op.kind);
+  if (of.type == dr::v1::JOB_TYPE_UNSPECIFIED) {
+    done(InvalidState("kind", "NOT_AN_OPERATION", dr::v1::StepKind_Name(op.kind)));
+    return;
+  }
+  absl::StatusOr<std::string> copy = CopyFor(op);
+  if (!copy.ok()) {
+    done(copy.status());
+    return;
+  }
+  if (op.kind == dr::v1::STEP_KIND_STOP_PRIMARY) {
+    absl::StatusOr<dr::v1::VirtualMachine> vm = store_->GetVirtualMachine(*copy);
+    if (vm.ok() && vm->enabled_state() == dr::v1::ENABLED_STATE_DISABLED) {
+      done(std::string());  // off already
+      return;
+    }
+  }
+  OperationRequest r;
+  r.type = of.type;
+  r.method = of.method;
+  r.virtual_machine = *copy;
+  r.request_id = op.request_id;
+  r.requester = op.requester;
+  if (!op.recovery_point.empty()) r.recovery_point = op.recovery_point;
+  if (of.type == dr::v1::JOB_TYPE_SET_FAILOVER_NETWORK_SETTINGS) {
+    r.network_settings = op.network_settings;
+  }
+  // The step's request: its copy, point and settings (the request_id is
+  // already the step's and attempt's).
+  std::string fingerprint =
+      absl::StrCat(of.method, "\n", r.virtual_machine, "\n", r.recovery_point);
+  for (const auto& n : r.network_settings)
+    absl::StrAppend(&fingerprint, "\n", n.SerializeAsString());
+  r.fingerprint = fingerprint;
+  failover_->Submit(r, [done](const absl::StatusOr<dr::v1::JobResponse>& response) {
+    if (!response.ok()) {
+      done(response.status());
+    } else {
+      done(response->job().name());
+    }
+  });
+}
+
+absl::StatusOr<bool> PlanExecutor::VmRunning(const Operation& op) {
+  ASSIGN_OR_RETURN(std::string copy, CopyFor(op));
+  ASSIGN_OR_RETURN(dr::v1::VirtualMachine vm, store_->GetVirtualMachine(copy));
+  return vm.enabled_state() == dr::v1::ENABLED_STATE_ENABLED;
+}
+
+void PlanExecutor::Step() {
+  std::deque<dr::v1::Job> changes;
+  std::vector<std::shared_ptr<PlanRun>> runs;
+  {
+    absl::MutexLock lock(&mu_);
+    changes.swap(changes_);
+    for (const auto& [name, run] : runs_) runs.push_back(run);
+  }
+  for (const dr::v1::Job& job : changes) {
+    std::shared_ptr<PlanRun> run;
+    {
+      absl::MutexLock lock(&mu_);
+      auto it = job_run_.find(job.name());
+      if (it == job_run_.end()) continue;
+      auto r = runs_.find(it->second);
+      if (r != runs_.end()) run = r->second;
+    }
+    if (run) run->OnJob(job);
+  }
+  for (const auto& run : runs) run->Tick();
+  std::vector<std::string> done_jobs;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto it = runs_.begin(); it != runs_.end();) {
+      if (!it->second->terminal()) {
+        ++it;
+        continue;
+      }
+      for (auto j = job_run_.begin(); j != job_run_.end();) {
+        if (j->second == it->first) {
+          done_jobs.push_back(j->first);
+          j = job_run_.erase(j);
+        } else {
+          ++j;
+        }
+      }
+      spdlog::info("{}: {}", it->first,
+                   dr::v1::ExecutionState_Name(it->second->execution().state()));
+      it = runs_.erase(it);
+    }
+  }
+  for (const std::string& job : done_jobs) hub_->Unwatch(job, &watcher_);
+}
+
+void PlanExecutor::Loop() {
+  while (true) {
+    Step();
+    // Real time between rounds, whatever the clock the steps are timed by
+    // (a test's clock may be frozen); a stop wakes it at once.
+    absl::MutexLock lock(&mu_);
+    if (mu_.AwaitWithTimeout(absl::Condition(&stopping_), options_.tick)) return;
+  }
+}
+
+}  // namespace server
+}  // namespace hvdr

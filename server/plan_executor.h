@@ -1,0 +1,110 @@
+// Runs plan executions inside drserver: starts them (validated first, then
+// recorded with every step), keeps one PlanRun per execution not ended,
+// feeds each the changes of its jobs (JobHub) and the passing of time (one
+// thread), and, after a restart, resumes every execution the store holds
+// as not ended. Operations go through FailoverLogic like any request: the
+// same checks, the same job records, a request_id per step and attempt.
+//
+// Thread-safe. PlanService's handlers call Start/Answer/Resume/Cancel from
+// the work executor (they write to the store).
+#ifndef HVDR_SERVER_PLAN_EXECUTOR_H_
+#define HVDR_SERVER_PLAN_EXECUTOR_H_
+
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/random/random.h"
+#include "absl/synchronization/mutex.h"
+#include "common/clock.h"
+#include "server/failover.h"
+#include "server/job_hub.h"
+#include "server/plan_run.h"
+#include "server/plans.h"
+#include "storage/store.h"
+
+namespace hvdr {
+namespace server {
+
+class PlanExecutor final : public StepActions {
+ public:
+  struct Options {
+    // How often waits, timeouts and readiness are looked at.
+    absl::Duration tick = absl::Milliseconds(250);
+    // False: no thread; tests call Step().
+    bool start_thread = true;
+  };
+
+  // Not owned; all outlive the executor.
+  PlanExecutor(Store* store, FailoverLogic* failover, JobHub* hub, PlanLogic* plans, Clock* clock,
+               Options options);
+  ~PlanExecutor() override;
+
+  // Resumes every execution the store holds as not ended.
+  absl::Status Recover();
+
+  // StartPlanExecution: validates the plan for the mode against the
+  // topology now; with an error finding (or validate_only) the execution
+  // is recorded ended (FAILED / SUCCEEDED) with its findings and nothing
+  // runs. Otherwise it is recorded with every step and its VMs claimed
+  // (32774 VM_IN_EXECUTION naming the execution holding one), and runs.
+  absl::StatusOr<dr::v1::PlanExecution> Start(const dr::v1::StartPlanExecutionRequest& request);
+  absl::StatusOr<dr::v1::ExecutionStep> Answer(const dr::v1::AnswerPromptRequest& request);
+  absl::StatusOr<dr::v1::PlanExecution> Resume(const dr::v1::ResumePlanExecutionRequest& request);
+  absl::StatusOr<dr::v1::PlanExecution> Cancel(const dr::v1::CancelPlanExecutionRequest& request);
+
+  // One round of the thread: the job changes received, then every run's
+  // Tick; ended runs are dropped.
+  void Step();
+
+  // StepActions, over FailoverLogic and the store.
+  void SubmitOperation(const Operation& op, JobDone done) override;
+  absl::StatusOr<bool> VmRunning(const Operation& op) override;
+
+ private:
+  class Watcher final : public JobWatcher {
+   public:
+    explicit Watcher(PlanExecutor* executor) : executor_(executor) {}
+    void OnJob(const dr::v1::Job& job) override;
+    void OnClose() override {}
+
+   private:
+    PlanExecutor* const executor_;
+  };
+
+  // The run of `execution` (plans/{p}/executions/{e}), or NOT_FOUND /
+  // FAILED_PRECONDITION (ended) naming `field`.
+  absl::StatusOr<PlanRun*> RunOf(const std::string& field, const std::string& execution);
+  absl::Status Adopt(const dr::v1::PlanExecution& execution) ABSL_LOCKS_EXCLUDED(mu_);
+  void Watch(const std::string& job);
+  // The VM copy an operation of `op` runs on (TEST mode's start: the test
+  // VM the test failover made).
+  absl::StatusOr<std::string> CopyFor(const Operation& op);
+  std::string NewExecutionId();
+  void Loop();
+
+  Store* const store_;
+  FailoverLogic* const failover_;
+  JobHub* const hub_;
+  PlanLogic* const plans_;
+  Clock* const clock_;
+  const Options options_;
+  Watcher watcher_{this};
+
+  absl::Mutex mu_;
+  std::map<std::string, std::shared_ptr<PlanRun>> runs_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::string> job_run_ ABSL_GUARDED_BY(mu_);  // job -> execution
+  std::deque<dr::v1::Job> changes_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Mutex rng_mu_;
+  absl::BitGen rng_ ABSL_GUARDED_BY(rng_mu_);
+  std::thread thread_;
+};
+
+}  // namespace server
+}  // namespace hvdr
+
+#endif  // HVDR_SERVER_PLAN_EXECUTOR_H_
