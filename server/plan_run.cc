@@ -265,10 +265,14 @@ void PlanRun::OnSubmitted(int i, int attempt, const absl::StatusOr<std::string>&
       // primary of a planned failover is off already).
       FinishLocked(i, true, "nothing to do: the VM is already in the state this step leaves it in",
                    dr::v1::RETURN_CODE_COMPLETED);
-    } else if (s.job() != *job) {
-      s.set_job(*job);
+    } else {
+      // Watched every time the step is asked for: after a restart the job
+      // is known (it was recorded) but nobody watches it yet.
+      if (s.job() != *job) {
+        s.set_job(*job);
+        dirty_.insert(i);
+      }
       job_step_[*job] = i;
-      dirty_.insert(i);
       watch = true;
     }
     if (!PersistLocked(nullptr).ok()) return;

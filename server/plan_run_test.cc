@@ -109,7 +109,8 @@ class PlanRunTest : public ::testing::Test {
     auto e = store_->GetExecution(kExec);
     ASSERT_TRUE(e.ok()) << e.status();
     auto run = PlanRun::Restore(store_.get(), &actions_, &clock_, *store_->GetExecutionPlan(kExec),
-                                *e, *store_->GetExecutionSteps(kExec), nullptr);
+                                *e, *store_->GetExecutionSteps(kExec),
+                                [this](const std::string& job) { watched_.push_back(job); });
     ASSERT_TRUE(run.ok()) << run.status();
     run_ = *std::move(run);
   }
@@ -132,6 +133,7 @@ class PlanRunTest : public ::testing::Test {
   FakeActions actions_;
   dr::v1::Plan plan_;
   std::unique_ptr<PlanRun> run_;
+  std::vector<std::string> watched_;  // jobs the run asked to watch
 };
 
 constexpr char kTwoGroups[] = R"pb(
@@ -210,8 +212,11 @@ TEST_F(PlanRunTest, ARestartAsksAgainWithTheSameRequestIdAndNeverRunsAStepTwice)
   ASSERT_EQ(actions_.created().size(), 2u);
   EndJob(0);
   // drserver dies with VM 2's commit running; it restarts.
+  watched_.clear();
   Reopen();
   run_->Advance();
+  // Its job is watched again: nobody watches it in the new process yet.
+  EXPECT_THAT(watched_, ::testing::ElementsAre(actions_.JobOf(actions_.created()[1])));
   EXPECT_EQ(actions_.created().size(), 2u) << "no new job";
   ASSERT_EQ(actions_.asked().size(), 3u) << "VM 2's step asked again";
   EXPECT_EQ(actions_.asked()[2].request_id, actions_.created()[1].request_id);

@@ -1,0 +1,122 @@
+// drserver is SIGKILLed again and again at random moments while it runs an
+// unplanned failover plan of 100 VMs, and restarted on the same database
+// each time. The execution resumes after every restart and succeeds; the
+// simulated Hyper-V ran each VM's failover and start exactly once (its
+// ledger); every VM is failed over and running; PRAGMA integrity_check is
+// ok.
+#include <map>
+#include <random>
+#include <string>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/strings/str_cat.h"
+#include "common/grpc_status.h"
+#include "dr/v1/plan_service.grpc.pb.h"
+#include "gtest/gtest.h"
+#include "storage/sqlite_store.h"
+#include "tests/testing/cluster.h"
+
+namespace hvdr {
+namespace {
+
+using hvdr::testing::Cluster;
+using hvdr::testing::VmGuid;
+
+constexpr int kTestVms = 100;
+constexpr int kTestKills = 20;
+constexpr int kTestJobMs = 150;
+
+std::unique_ptr<dr::v1::PlanService::Stub> Plans(Cluster& cluster) {
+  return dr::v1::PlanService::NewStub(
+      grpc::CreateChannel(cluster.server_address(), grpc::InsecureChannelCredentials()));
+}
+
+TEST(PlanCrashTest, AnExecutionSurvivesSigkillsOfDrserverAndRunsEveryStepExactlyOnce) {
+  Cluster cluster("plan-crash");
+  auto primary = hvdr::testing::PrimaryScenario("hv-prod-1", kTestVms, kTestJobMs);
+  auto replica = hvdr::testing::ReplicaScenario("hv-dr-1", kTestVms, kTestJobMs);
+  ASSERT_TRUE(cluster.StartAgent("hv-prod-1", &primary).ok());
+  ASSERT_TRUE(cluster.StartAgent("hv-dr-1", &replica).ok());
+  ASSERT_TRUE(cluster.StartServer().ok());
+  ASSERT_TRUE(cluster.Register("hv-prod-1", "sites/prod").ok());
+  ASSERT_TRUE(cluster.Register("hv-dr-1", "sites/dr").ok());
+
+  dr::v1::CreatePlanRequest create;
+  dr::v1::Plan* plan = create.mutable_plan();
+  plan->set_name("plans/site");
+  plan->set_source_site("sites/prod");
+  plan->set_target_site("sites/dr");
+  plan->mutable_limits()->set_max_operations_per_host(8);
+  for (int g = 0; g < 4; ++g) {
+    auto* group = plan->add_groups();
+    group->set_id(absl::StrCat("g", g));
+    for (int i = g * kTestVms / 4; i < (g + 1) * kTestVms / 4; ++i) {
+      group->add_vms()->set_vm_id(VmGuid(i));
+    }
+  }
+  create.set_request_id("create");
+  {
+    grpc::ClientContext c;
+    dr::v1::Plan out;
+    ASSERT_TRUE(Plans(cluster)->CreatePlan(&c, create, &out).ok());
+  }
+  dr::v1::StartPlanExecutionRequest start;
+  start.set_plan("plans/site");
+  start.set_mode(dr::v1::EXECUTION_MODE_UNPLANNED);
+  start.set_request_id("run");
+  start.set_requester("ci");
+  dr::v1::PlanExecution execution;
+  {
+    grpc::ClientContext c;
+    grpc::Status s = Plans(cluster)->StartPlanExecution(&c, start, &execution);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+  }
+  EXPECT_EQ(execution.steps_total(), kTestVms * 3);
+
+  std::mt19937 rng(7);
+  for (int k = 0; k < kTestKills; ++k) {
+    absl::SleepFor(absl::Milliseconds(std::uniform_int_distribution<int>(50, 700)(rng)));
+    cluster.KillServer(SIGKILL);
+    ASSERT_TRUE(cluster.StartServer().ok()) << "restart " << k;
+    // A retry of the start after the crash answers the same execution.
+    grpc::ClientContext c;
+    dr::v1::PlanExecution again;
+    ASSERT_TRUE(Plans(cluster)->StartPlanExecution(&c, start, &again).ok());
+    EXPECT_EQ(again.name(), execution.name());
+  }
+  dr::v1::PlanExecution last;
+  for (int i = 0; i < 1200; ++i) {
+    grpc::ClientContext c;
+    dr::v1::GetPlanExecutionRequest get;
+    get.set_name(execution.name());
+    ASSERT_TRUE(Plans(cluster)->GetPlanExecution(&c, get, &last).ok());
+    if (last.state() == dr::v1::EXECUTION_STATE_SUCCEEDED) break;
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  ASSERT_EQ(last.state(), dr::v1::EXECUTION_STATE_SUCCEEDED) << last.DebugString();
+  EXPECT_EQ(last.steps_succeeded(), kTestVms * 3);
+  cluster.KillServer(SIGKILL);
+
+  // The ledger: every failover and every start ran once.
+  const auto state = cluster.AgentState("hv-dr-1");
+  std::map<std::string, std::map<int, int>> ran;  // VM -> job type -> times
+  for (const auto& op : state.history()) ++ran[op.vm_id()][op.type()];
+  EXPECT_EQ(state.history_dropped(), 0);
+  for (int i = 0; i < kTestVms; ++i) {
+    EXPECT_EQ(ran[VmGuid(i)][dr::v1::JOB_TYPE_INITIATE_FAILOVER], 1) << "VM " << i;
+    EXPECT_EQ(ran[VmGuid(i)][dr::v1::JOB_TYPE_START_VIRTUAL_MACHINE], 1) << "VM " << i;
+    EXPECT_EQ(state.vms(i).state(), dr::v1::REPLICATION_STATE_RECOVERED) << "VM " << i;
+    EXPECT_EQ(state.vms(i).enabled(), dr::v1::ENABLED_STATE_ENABLED) << "VM " << i;
+  }
+  // Nothing ran on the production site (an unplanned failover skips it).
+  EXPECT_EQ(cluster.AgentState("hv-prod-1").history_size(), 0);
+  auto store = SqliteStore::Open(cluster.dir() + "/drserver.db", {});
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_TRUE((*store)->CheckIntegrity().ok());
+  EXPECT_TRUE((*store)->ListActiveExecutions()->empty());
+  EXPECT_TRUE((*store)->ListActiveJobs()->empty());
+}
+
+}  // namespace
+}  // namespace hvdr
