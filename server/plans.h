@@ -2,10 +2,8 @@
 // through the Store, and validates a plan against the topology
 // (plans/plan_validation.h) from what the store knows. Every refusal names
 // the field and carries the Hyper-V return code (docs/api.md).
-//
-// Executions (StartPlanExecution and the calls on an execution) answer
-// UNIMPLEMENTED (32770) until the plan executor lands; the calls that read
-// executions work on what is stored.
+// Running executions is server/plan_executor.h's; the calls here read
+// what is stored.
 #ifndef HVDR_SERVER_PLANS_H_
 #define HVDR_SERVER_PLANS_H_
 
