@@ -187,5 +187,29 @@ absl::StatusOr<dr::v1::ValidatePlanResponse> DrClient::ValidatePlan(
   return Call(plans_, &PlanService::StubInterface::ValidatePlan, r);
 }
 
+absl::StatusOr<dr::v1::PlanExecution> DrClient::StartPlanExecution(
+    const dr::v1::StartPlanExecutionRequest& r) {
+  return Call(plans_, &PlanService::StubInterface::StartPlanExecution, r);
+}
+absl::StatusOr<dr::v1::PlanExecution> DrClient::GetPlanExecution(
+    const dr::v1::GetPlanExecutionRequest& r) {
+  return Call(plans_, &PlanService::StubInterface::GetPlanExecution, r);
+}
+absl::StatusOr<dr::v1::ListExecutionStepsResponse> DrClient::ListExecutionSteps(
+    const dr::v1::ListExecutionStepsRequest& r) {
+  return Call(plans_, &PlanService::StubInterface::ListExecutionSteps, r);
+}
+absl::StatusOr<dr::v1::ExecutionStep> DrClient::AnswerPrompt(const dr::v1::AnswerPromptRequest& r) {
+  return Call(plans_, &PlanService::StubInterface::AnswerPrompt, r);
+}
+absl::StatusOr<dr::v1::PlanExecution> DrClient::ResumePlanExecution(
+    const dr::v1::ResumePlanExecutionRequest& r) {
+  return Call(plans_, &PlanService::StubInterface::ResumePlanExecution, r);
+}
+absl::StatusOr<dr::v1::PlanExecution> DrClient::CancelPlanExecution(
+    const dr::v1::CancelPlanExecutionRequest& r) {
+  return Call(plans_, &PlanService::StubInterface::CancelPlanExecution, r);
+}
+
 }  // namespace cli
 }  // namespace hvdr

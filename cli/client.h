@@ -112,6 +112,17 @@ class DrClient {
   absl::Status DeletePlan(const dr::v1::DeletePlanRequest& request);
   absl::StatusOr<dr::v1::ValidatePlanResponse> ValidatePlan(
       const dr::v1::ValidatePlanRequest& request);
+  absl::StatusOr<dr::v1::PlanExecution> StartPlanExecution(
+      const dr::v1::StartPlanExecutionRequest& request);
+  absl::StatusOr<dr::v1::PlanExecution> GetPlanExecution(
+      const dr::v1::GetPlanExecutionRequest& request);
+  absl::StatusOr<dr::v1::ListExecutionStepsResponse> ListExecutionSteps(
+      const dr::v1::ListExecutionStepsRequest& request);
+  absl::StatusOr<dr::v1::ExecutionStep> AnswerPrompt(const dr::v1::AnswerPromptRequest& request);
+  absl::StatusOr<dr::v1::PlanExecution> ResumePlanExecution(
+      const dr::v1::ResumePlanExecutionRequest& request);
+  absl::StatusOr<dr::v1::PlanExecution> CancelPlanExecution(
+      const dr::v1::CancelPlanExecutionRequest& request);
 
  private:
   template <typename Stub, typename Req, typename Resp>

@@ -7,6 +7,7 @@
 #include "absl/time/clock.h"
 #include "cli/operations.h"
 #include "cli/plan_commands.h"
+#include "cli/plan_run_commands.h"
 #include "cli/render.h"
 
 namespace hvdr {
@@ -348,6 +349,13 @@ const std::vector<Command>& Commands() {
       {"plans delete", "PLAN", "", S::kPlans, true, PlansDelete},
       {"plans validate", "PLAN --mode test|cleanup-test|planned|unplanned|commit|revert", "",
        S::kPlans, false, PlansValidate},
+      {"plans run", "PLAN --mode MODE", "start an execution and follow it", S::kPlans, false,
+       PlansRun},
+      {"plans answer", "STEP [--decline] [--comment TEXT]", "answer a prompt", S::kPlans, false,
+       PlansAnswer},
+      {"plans resume", "EXECUTION --action retry|skip [--scope step|vm|group]", "", S::kPlans,
+       false, PlansResume},
+      {"plans cancel", "EXECUTION [--reason TEXT]", "", S::kPlans, true, PlansCancel},
   };
   return *kCommands;
 }
@@ -357,8 +365,8 @@ const FlagSpec& Flags() {
       {"server", "output",         "request-id", "requester", "wait-timeout", "timeout", "site",
        "host",   "agent",          "state",      "health",    "mode",         "type",    "vm",
        "limit",  "recovery-point", "adapter",    "ip",        "subnet",       "gateway", "dns",
-       "file"},
-      {"no-wait", "dhcp", "help"},
+       "file",   "comment",        "reason",     "action",    "scope"},
+      {"no-wait", "dhcp", "help", "decline"},
       {{"-f", "file"}}};
   return *kFlags;
 }

@@ -209,6 +209,51 @@ TEST_F(PlansTest, ATestFailoverOfTheSiteThenItsCleanupLeaveProductionUntouched) 
   }
 }
 
+TEST_F(PlansTest, AnUnplannedFailoverWithDrctlWaitsForItsPromptThenCommits) {
+  ASSERT_EQ(Drctl({"plans", "apply", "-f", kPlanFile}).exit, 0);
+  // The production site is lost.
+  cluster_->KillAgent("hv-prod-1");
+  Result started = Drctl(
+      {"plans", "run", "demo-site", "--mode", "unplanned", "--request-id", "dr-1", "--no-wait"});
+  ASSERT_EQ(started.exit, 0) << started.out << started.err;
+  const std::string execution = started.out.substr(0, started.out.find(':'));
+  ASSERT_THAT(execution, HasSubstr("plans/demo-site/executions/"));
+  WaitFor(execution, dr::v1::EXECUTION_STATE_WAITING);
+  EXPECT_TRUE(cluster_->AgentState("hv-dr-1").history().empty()) << "nothing before the answer";
+  Result answered = Drctl({"plans", "answer", execution + "/steps/database.before.storage-fenced",
+                           "--comment", "fenced by the storage team"});
+  ASSERT_EQ(answered.exit, 0) << answered.out << answered.err;
+  // Following it again with the same request_id follows the same execution.
+  Result followed = Drctl({"plans", "run", "demo-site", "--mode", "unplanned", "--request-id",
+                           "dr-1", "--wait-timeout", "120"});
+  EXPECT_EQ(followed.exit, 0) << followed.out << followed.err;
+  EXPECT_THAT(followed.out, HasSubstr(execution + ": succeeded"));
+  EXPECT_THAT(followed.out, HasSubstr("database.5A0D2C31-7B1E-4B8B-9C55-0F6E1A2B3C01.set-network"));
+  std::map<std::string, hvdr::sim::v1::SimVm> vms = DrVms();
+  for (const char* name : {"sql-01", "web-01", "web-02", "app-01"}) {
+    EXPECT_EQ(vms[name].state(), dr::v1::REPLICATION_STATE_RECOVERED) << name;
+    EXPECT_EQ(vms[name].enabled(), dr::v1::ENABLED_STATE_ENABLED) << name;
+  }
+  // sql-01 came back from its latest application-consistent point.
+  bool app_consistent = false;
+  const hvdr::sim::v1::SimState dr_state = cluster_->AgentState("hv-dr-1");
+  for (const auto& op : dr_state.history()) {
+    if (op.type() == dr::v1::JOB_TYPE_INITIATE_FAILOVER &&
+        op.vm_id() == "5A0D2C31-7B1E-4B8B-9C55-0F6E1A2B3C01") {
+      app_consistent = op.recovery_point_id() == "sql-01-rp-2h";
+    }
+  }
+  EXPECT_TRUE(app_consistent) << "RECOVERY_POINT_POLICY_LATEST_APPLICATION_CONSISTENT";
+
+  Result committed =
+      Drctl({"plans", "run", "demo-site", "--mode", "commit", "--wait-timeout", "60"});
+  EXPECT_EQ(committed.exit, 0) << committed.out << committed.err;
+  vms = DrVms();
+  for (const char* name : {"sql-01", "web-01", "web-02", "app-01"}) {
+    EXPECT_EQ(vms[name].state(), dr::v1::REPLICATION_STATE_COMMITTED) << name;
+  }
+}
+
 TEST_F(PlansTest, ABadPlanFileIsRefusedNamingTheLineOrTheField) {
   const std::string dir = cluster_->dir();
   const std::string cycle = dir + "/cycle.plan.textproto";

@@ -1,0 +1,29 @@
+// drctl's commands on plan executions: run a plan and follow it, answer a
+// prompt, resume a halted execution, cancel one. EXECUTION is
+// plans/{plan}/executions/{execution}; STEP is an execution's step name.
+#ifndef HVDR_CLI_PLAN_RUN_COMMANDS_H_
+#define HVDR_CLI_PLAN_RUN_COMMANDS_H_
+
+#include "cli/args.h"
+#include "cli/context.h"
+
+namespace hvdr {
+namespace cli {
+
+// plans run PLAN --mode MODE [--no-wait]: starts an execution (its
+// --request-id makes a re-run of the runbook step follow the same
+// execution) and prints one line per step change until it ends. Exit: 0
+// succeeded (with warnings too), 3 validation found errors (nothing ran;
+// the findings are printed), 5 halted or cancelled, 7 --wait-timeout.
+int PlansRun(Ctx& ctx, const ParsedArgs& a);
+// plans answer STEP [--decline] [--comment TEXT]
+int PlansAnswer(Ctx& ctx, const ParsedArgs& a);
+// plans resume EXECUTION --action retry|skip [--scope step|vm|group]
+int PlansResume(Ctx& ctx, const ParsedArgs& a);
+// plans cancel EXECUTION [--reason TEXT]
+int PlansCancel(Ctx& ctx, const ParsedArgs& a);
+
+}  // namespace cli
+}  // namespace hvdr
+
+#endif  // HVDR_CLI_PLAN_RUN_COMMANDS_H_
