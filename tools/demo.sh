@@ -4,8 +4,10 @@
 #  - starts drserver (embedded SQLite) and two hvagents with the simulated
 #    Hyper-V: a production site host and a DR site host
 #    (deploy/examples/primary-site.textproto, replica-site.textproto);
-#  - registers both hosts, shows the topology, fails sql-01 over to the DR
-#    site with live progress, shows the result and commits it;
+#  - registers both hosts, shows the topology, rehearses the site's recovery
+#    plan (a test failover of every VM in order, then its cleanup), fails
+#    sql-01 over to the DR site with live progress, shows the result and
+#    commits it;
 #  - shuts everything down cleanly and says where the logs and database are.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -68,6 +70,16 @@ drctl vms list
 echo
 echo "== drctl vms show sql-01 --host hv-dr-1"
 drctl vms show sql-01 --host hv-dr-1
+echo
+echo "== a rehearsal first: the recovery plan of the whole site (deploy/examples/demo-site.plan.textproto)"
+drctl plans apply -f deploy/examples/demo-site.plan.textproto
+drctl plans validate demo-site --mode test
+echo
+echo "== drctl plans run demo-site --mode test: test VMs of every VM, in order, production untouched"
+drctl plans run demo-site --mode test
+echo
+echo "== drctl plans run demo-site --mode cleanup-test: the test VMs go"
+drctl plans run demo-site --mode cleanup-test
 echo
 echo "== the production site is lost: drctl failover sql-01 --recovery-point latest"
 drctl failover sql-01 --recovery-point latest
