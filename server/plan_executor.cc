@@ -278,9 +278,10 @@ absl::StatusOr<std::string> PlanExecutor::CopyFor(const Operation& op) {
   for (const auto& vm : found.items) {
     if (vm.replication_mode() == dr::v1::REPLICATION_MODE_TEST_REPLICA) return vm.name();
   }
-  return InvalidState("virtual_machine", "NO_TEST_VM",
-                      absl::StrCat("no test VM of ", copy, " on ", op.host,
-                                   " (the test failover's VM is not in the inventory)"));
+  // The host's inventory is read again when the test failover ends; until
+  // that sync is stored the step asks again (UNAVAILABLE), up to its timeout.
+  return absl::UnavailableError(
+      absl::StrCat("no test VM of ", copy, " on ", op.host, " in the inventory yet"));
 }
 
 void PlanExecutor::SubmitOperation(const Operation& op, JobDone done) {

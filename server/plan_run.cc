@@ -255,6 +255,10 @@ void PlanRun::OnSubmitted(int i, int attempt, const absl::StatusOr<std::string>&
     ExecutionStep& s = steps_[i];
     // A late answer for an attempt that has ended (a timeout, a cancel).
     if (s.state() != dr::v1::STEP_STATE_RUNNING || s.attempt() != attempt) return;
+    if (!job.ok() && job.status().code() == absl::StatusCode::kUnavailable) {
+      retry_.insert(i);  // not yet: asked again at the next tick
+      return;
+    }
     if (!job.ok()) {
       const absl::Status api = ApiStatus(job.status());
       dr::v1::ReturnCode code = ErrorDetailOf(api).return_code();
@@ -313,6 +317,10 @@ void PlanRun::Tick() {
   {
     absl::MutexLock lock(&mu_);
     const absl::Time now = clock_->Now();
+    for (int i : retry_) {
+      if (steps_[i].state() == dr::v1::STEP_STATE_RUNNING) to_submit_.insert(i);
+    }
+    retry_.clear();
     for (size_t i = 0; i < steps_.size(); ++i) {
       const Step& g = graph_.steps[i];
       ExecutionStep& s = steps_[i];

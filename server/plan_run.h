@@ -54,7 +54,10 @@ class StepActions {
   virtual ~StepActions() = default;
   // Asks for the operation's job (FailoverService's checks apply). `done`
   // gets the job's name (jobs/{id}), "" when the VM is already as the step
-  // would leave it (nothing to do), or the refusal; once.
+  // would leave it (nothing to do), UNAVAILABLE when it cannot be asked
+  // yet (e.g. the test VM a test failover made is not in the inventory
+  // yet: the step asks again at the next tick, until its timeout), or the
+  // refusal; once.
   virtual void SubmitOperation(const Operation& op, JobDone done) = 0;
   // Whether the VM the step started (op.kind READINESS; in TEST mode the
   // test VM) runs now, as the store last saw it. Must not block long.
@@ -137,6 +140,7 @@ class PlanRun {
   std::map<std::string, int> job_step_ ABSL_GUARDED_BY(mu_);       // job -> graph index
   std::set<int> dirty_ ABSL_GUARDED_BY(mu_);      // steps changed outside the scheduler
   std::set<int> to_submit_ ABSL_GUARDED_BY(mu_);  // operations to ask for once persisted
+  std::set<int> retry_ ABSL_GUARDED_BY(mu_);      // answered "not yet": asked at the next Tick
   std::function<void(const std::string& job)> watch_;
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
 };

@@ -37,6 +37,13 @@ class FakeActions : public StepActions {
     {
       absl::MutexLock lock(&mu_);
       ops_.push_back(op);
+      if (not_yet > 0) {
+        --not_yet;
+        mu_.Unlock();
+        done(absl::UnavailableError("the test VM is not in the inventory yet"));
+        mu_.Lock();
+        return;
+      }
       auto [it, fresh] = jobs_.emplace(op.request_id, absl::StrCat("jobs/j", jobs_.size() + 1));
       job = it->second;
       if (fresh) created_.push_back(op);
@@ -45,6 +52,7 @@ class FakeActions : public StepActions {
   }
   absl::StatusOr<bool> VmRunning(const Operation&) override { return running; }
   bool running = true;
+  int not_yet = 0;  // the next this many asks answer UNAVAILABLE
   std::vector<Operation> created() {
     absl::MutexLock lock(&mu_);
     return created_;
@@ -330,6 +338,29 @@ TEST_F(PlanRunTest, ADeclinedPromptFailsItsStepAndAHookIsRefusedAsNotSupported) 
   answer.set_step(absl::StrCat(kExec, "/steps/g.before.nope"));
   EXPECT_EQ(run_->Answer(answer).status().code(), absl::StatusCode::kNotFound);
   EXPECT_TRUE(actions_.asked().empty());
+}
+
+TEST_F(PlanRunTest, AnOperationThatCannotBeAskedYetIsAskedAgainAtTheNextTick) {
+  Start(R"pb(
+          source_site: "sites/a"
+          target_site: "sites/b"
+          groups {
+            id: "g"
+            vms { vm_id: "00000000-0000-0000-0000-000000000001" }
+          }
+        )pb",
+        dr::v1::EXECUTION_MODE_COMMIT);
+  actions_.not_yet = 2;
+  run_->Advance();
+  EXPECT_EQ(actions_.asked().size(), 1u);
+  EXPECT_EQ(Stored("g." + Vm(1) + ".commit").state(), dr::v1::STEP_STATE_RUNNING);
+  run_->Tick();
+  run_->Tick();
+  ASSERT_EQ(actions_.asked().size(), 3u);
+  EXPECT_EQ(actions_.asked()[2].request_id, actions_.asked()[0].request_id) << "the same attempt";
+  ASSERT_EQ(actions_.created().size(), 1u);
+  EndJob(0);
+  EXPECT_EQ(State(), dr::v1::EXECUTION_STATE_SUCCEEDED);
 }
 
 TEST(OperationRequestIdTest, IsStablePerAttemptAndFitsTheRequestIdRules) {
