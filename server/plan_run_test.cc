@@ -131,6 +131,15 @@ class PlanRunTest : public ::testing::Test {
     return {};
   }
   dr::v1::ExecutionState State() { return store_->GetExecution(kExec)->state(); }
+  // alice answers kTwoGroups' prompt: go.
+  void AnswerGo() {
+    dr::v1::AnswerPromptRequest answer;
+    answer.set_step(absl::StrCat(kExec, "/steps/db.before.go"));
+    answer.set_proceed(true);
+    answer.set_requester("alice");
+    answer.set_request_id("answer-1");
+    ASSERT_TRUE(run_->Answer(answer).ok());
+  }
   void EndJob(size_t created, dr::v1::JobState state = dr::v1::JOB_STATE_COMPLETED) {
     ASSERT_LT(created, actions_.created().size());
     run_->OnJob(Ended(actions_.JobOf(actions_.created()[created]), state));
@@ -210,12 +219,7 @@ TEST_F(PlanRunTest, APromptThenGroupsInOrderThenAWaitAndTheExecutionSucceeds) {
 TEST_F(PlanRunTest, ARestartAsksAgainWithTheSameRequestIdAndNeverRunsAStepTwice) {
   Start(kTwoGroups, dr::v1::EXECUTION_MODE_COMMIT);
   run_->Advance();
-  dr::v1::AnswerPromptRequest answer;
-  answer.set_step(absl::StrCat(kExec, "/steps/db.before.go"));
-  answer.set_proceed(true);
-  answer.set_requester("alice");
-  answer.set_request_id("answer-1");
-  ASSERT_TRUE(run_->Answer(answer).ok());
+  AnswerGo();
   run_->Advance();
   ASSERT_EQ(actions_.created().size(), 2u);
   EndJob(0);
@@ -243,12 +247,7 @@ TEST_F(PlanRunTest, ARestartAsksAgainWithTheSameRequestIdAndNeverRunsAStepTwice)
 TEST_F(PlanRunTest, ACriticalFailureHaltsAndARetryIsANewAttemptWithANewJob) {
   Start(kTwoGroups, dr::v1::EXECUTION_MODE_COMMIT);
   run_->Advance();
-  dr::v1::AnswerPromptRequest answer;
-  answer.set_step(absl::StrCat(kExec, "/steps/db.before.go"));
-  answer.set_proceed(true);
-  answer.set_requester("alice");
-  answer.set_request_id("answer-1");
-  ASSERT_TRUE(run_->Answer(answer).ok());
+  AnswerGo();
   run_->Advance();
   EndJob(0, dr::v1::JOB_STATE_EXCEPTION);  // the critical VM
   EndJob(1);
@@ -280,12 +279,7 @@ TEST_F(PlanRunTest, ACriticalFailureHaltsAndARetryIsANewAttemptWithANewJob) {
 TEST_F(PlanRunTest, CancelStartsNothingNewAndEndsOnceTheRunningStepsEnd) {
   Start(kTwoGroups, dr::v1::EXECUTION_MODE_COMMIT);
   run_->Advance();
-  dr::v1::AnswerPromptRequest answer;
-  answer.set_step(absl::StrCat(kExec, "/steps/db.before.go"));
-  answer.set_proceed(true);
-  answer.set_requester("alice");
-  answer.set_request_id("answer-1");
-  ASSERT_TRUE(run_->Answer(answer).ok());
+  AnswerGo();
   run_->Advance();
   dr::v1::CancelPlanExecutionRequest cancel;
   cancel.set_name(kExec);
