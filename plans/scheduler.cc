@@ -43,11 +43,16 @@ bool Scheduler::Blocking(int s) const {
 void Scheduler::Set(int s, StepState state, SkipCause cause) {
   StepStatus& st = status_[s];
   if (st.state == state && st.skip_cause == cause) return;
+  const bool gate = graph_->steps[s].gate;
   --count_[st.state];
+  if (!gate) --real_count_[st.state];
   st.state = state;
   st.skip_cause = state == dr::v1::STEP_STATE_SKIPPED ? cause : dr::v1::SKIP_CAUSE_UNSPECIFIED;
   ++count_[state];
-  if (!graph_->steps[s].gate) changed_.insert(s);
+  if (!gate) {
+    ++real_count_[state];
+    changed_.insert(s);
+  }
 }
 
 void Scheduler::MakeReady(int s) {
@@ -66,7 +71,11 @@ void Scheduler::Derive() {
   running_ops_ = 0;
   critical_failed_.clear();
   count_.clear();
-  for (const StepStatus& st : status_) ++count_[st.state];
+  real_count_.clear();
+  for (size_t s = 0; s < status_.size(); ++s) {
+    ++count_[status_[s].state];
+    if (!graph_->steps[s].gate) ++real_count_[status_[s].state];
+  }
   for (int s : graph_->topo) {
     waiting_for_[s] = 0;
     const Step& step = graph_->steps[s];
@@ -284,6 +293,11 @@ std::vector<int> Scheduler::TakeChanged() {
   std::vector<int> out(changed_.begin(), changed_.end());
   changed_.clear();
   return out;
+}
+
+int Scheduler::StepsIn(StepState state) const {
+  auto it = real_count_.find(state);
+  return it == real_count_.end() ? 0 : it->second;
 }
 
 int Scheduler::RunningOn(const std::string& host) const {

@@ -88,6 +88,9 @@ class Scheduler {
   // executor persists them.
   std::vector<int> TakeChanged();
 
+  // Steps (gates not counted) now in `state`.
+  int StepsIn(dr::v1::StepState state) const;
+
   // Operations now running on `host`, and in all.
   int RunningOn(const std::string& host) const;
   int RunningOperations() const { return running_ops_; }
@@ -114,7 +117,8 @@ class Scheduler {
   int running_ops_ = 0;
   bool cancelled_ = false;
   std::set<int> critical_failed_;
-  std::map<dr::v1::StepState, int> count_;  // steps by state
+  std::map<dr::v1::StepState, int> count_;       // steps by state, gates included
+  std::map<dr::v1::StepState, int> real_count_;  // the same without gates
   std::set<int> changed_;
 };
 

@@ -189,31 +189,31 @@ absl::StatusOr<PlanExecution> PlanExecutor::Start(const dr::v1::StartPlanExecuti
     const plans::StepGraph graph =
         plans::BuildStepGraph(plan, r.mode(), plans::PlacementOf(plan, topology));
     steps = PlanRun::NewSteps(graph, plan, e.name());
-    // Each failover's recovery point, chosen now by the VM's policy.
+    // Each failover's recovery point, chosen now by the VM's policy (the
+    // latest in PLANNED: after the prepare).
+    std::map<std::string, const dr::v1::PlanVm*> plan_vms;
+    for (const auto& g : plan.groups()) {
+      for (const auto& vm : g.vms()) plan_vms.emplace(vm.vm_id(), &vm);
+    }
     for (auto& s : steps) {
-      if (s.kind() != dr::v1::STEP_KIND_FAILOVER && s.kind() != dr::v1::STEP_KIND_TEST_FAILOVER)
+      if ((s.kind() != dr::v1::STEP_KIND_FAILOVER && s.kind() != dr::v1::STEP_KIND_TEST_FAILOVER) ||
+          r.mode() == dr::v1::EXECUTION_MODE_PLANNED) {
         continue;
-      if (r.mode() == dr::v1::EXECUTION_MODE_PLANNED) continue;  // the latest, after prepare
+      }
       auto facts = topology.vms.find(s.vm_id());
-      if (facts == topology.vms.end()) continue;
+      auto vm = plan_vms.find(s.vm_id());
+      if (facts == topology.vms.end() || vm == plan_vms.end()) continue;
       for (const auto& copy : facts->second.copies) {
         if (copy.name() != s.virtual_machine()) continue;
-        for (const auto& g : plan.groups()) {
-          for (const auto& vm : g.vms()) {
-            if (vm.vm_id() != s.vm_id()) continue;
-            std::string point;
-            absl::Time data_time;
-            if (plans::ChooseRecoveryPoint(vm, facts->second, copy, clock_->Now(), &point,
-                                           &data_time)) {
-              s.set_recovery_point(point);
-            }
-          }
+        std::string point;
+        absl::Time data_time;
+        if (plans::ChooseRecoveryPoint(*vm->second, facts->second, copy, clock_->Now(), &point,
+                                       &data_time)) {
+          s.set_recovery_point(point);
         }
       }
     }
-    for (const auto& g : plan.groups()) {
-      for (const auto& vm : g.vms()) vms.push_back(vm.vm_id());
-    }
+    for (const auto& [id, vm] : plan_vms) vms.push_back(id);
   }
   ASSIGN_OR_RETURN(Recorded<PlanExecution> created,
                    Api(store_->CreateExecution(e, plan, steps, vms, key)));

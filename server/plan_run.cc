@@ -31,14 +31,6 @@ std::string StepId(const std::string& name) {
   return at == std::string::npos ? name : name.substr(at + 7);
 }
 
-const dr::v1::PlanVm* FindVm(const dr::v1::Plan& plan, int group, const std::string& vm_id) {
-  if (group < 0 || group >= plan.groups_size()) return nullptr;
-  for (const auto& vm : plan.groups(group).vms()) {
-    if (vm.vm_id() == vm_id) return &vm;
-  }
-  return nullptr;
-}
-
 }  // namespace
 
 std::string OperationRequestId(const std::string& execution, const std::string& step_id,
@@ -159,10 +151,16 @@ absl::StatusOr<std::unique_ptr<PlanRun>> PlanRun::Restore(
   return run;
 }
 
+const dr::v1::PlanVm* PlanRun::VmOf(int index) const {
+  const Step& g = graph_.steps[index];
+  if (g.vm < 0) return nullptr;
+  return &plan_.groups(g.group).vms(graph_.vms[g.vm].plan_index);
+}
+
 absl::Duration PlanRun::TimeoutOf(int index) const {
   const Step& g = graph_.steps[index];
   if (g.plan_step.timeout_seconds() > 0) return absl::Seconds(g.plan_step.timeout_seconds());
-  const dr::v1::PlanVm* vm = g.vm >= 0 ? FindVm(plan_, g.group, graph_.vms[g.vm].vm_id) : nullptr;
+  const dr::v1::PlanVm* vm = VmOf(index);
   switch (g.kind) {
     case dr::v1::STEP_KIND_PROMPT:
     case dr::v1::STEP_KIND_WAIT:
@@ -231,7 +229,7 @@ void PlanRun::Advance() {
       sub.op.request_id = OperationRequestId(execution_.name(), g.id, s.attempt());
       sub.op.recovery_point = s.recovery_point();
       sub.op.requester = execution_.requester();
-      if (const dr::v1::PlanVm* vm = FindVm(plan_, g.group, s.vm_id())) {
+      if (const dr::v1::PlanVm* vm = VmOf(i)) {
         sub.op.network_settings.assign(vm->network_settings().begin(),
                                        vm->network_settings().end());
       }
@@ -378,26 +376,23 @@ void PlanRun::FinishLocked(int i, bool succeeded, const std::string& error,
 }
 
 absl::Status PlanRun::PersistLocked(const RequestKey* key) {
+  // The steps the scheduler changed (TakeChanged) and those changed here
+  // (dirty_): only they are synced and written.
   std::set<int> changed(dirty_.begin(), dirty_.end());
   for (int i : scheduler_->TakeChanged()) changed.insert(i);
   std::vector<std::pair<int, ExecutionStep>> writes;
-  int succeeded = 0, failed = 0, skipped = 0;
-  for (size_t i = 0; i < steps_.size(); ++i) {
-    if (graph_.steps[i].gate) continue;
-    const plans::StepStatus& st = scheduler_->status(static_cast<int>(i));
+  for (int i : changed) {
+    const plans::StepStatus& st = scheduler_->status(i);
     ExecutionStep& s = steps_[i];
-    if (s.state() != st.state || s.skip_cause() != st.skip_cause) {
-      changed.insert(static_cast<int>(i));
-      if (st.state == dr::v1::STEP_STATE_SKIPPED && !s.has_end_time()) {
-        ToProto(clock_->Now(), s.mutable_end_time());
-      }
+    if (st.state == dr::v1::STEP_STATE_SKIPPED && !s.has_end_time()) {
+      ToProto(clock_->Now(), s.mutable_end_time());
     }
     s.set_state(st.state);
     s.set_skip_cause(st.skip_cause);
-    succeeded += st.state == dr::v1::STEP_STATE_SUCCEEDED;
-    failed += st.state == dr::v1::STEP_STATE_FAILED;
-    skipped += st.state == dr::v1::STEP_STATE_SKIPPED;
   }
+  const int succeeded = scheduler_->StepsIn(dr::v1::STEP_STATE_SUCCEEDED);
+  const int failed = scheduler_->StepsIn(dr::v1::STEP_STATE_FAILED);
+  const int skipped = scheduler_->StepsIn(dr::v1::STEP_STATE_SKIPPED);
   for (int i : changed) {
     if (graph_.steps[i].gate) continue;
     steps_[i].set_version(steps_[i].version() + 1);

@@ -122,6 +122,8 @@ class PlanRun {
   // derived from the scheduler) in one transaction, with `key` when given.
   absl::Status PersistLocked(const RequestKey* key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Duration TimeoutOf(int index) const;
+  // The plan's entry for a VM step's VM (null for a group's step).
+  const dr::v1::PlanVm* VmOf(int index) const;
   // True when `request_id` was recorded for `method` (a retry of a resume).
   bool Replayed(const std::string& request_id, const std::string& method);
 
