@@ -56,6 +56,17 @@ absl::Status CheckEtag(const Plan& stored, const std::string& etag) {
 }
 
 // The first non-terminal execution of `plan`, or "".
+// When `key` was recorded: out->replayed, out->value the plan as it now
+// is; kRequestReused when it was recorded for another request.
+absl::Status ReplayIn(Sqlite& db, const RequestKey& key, Recorded<Plan>* out) {
+  absl::StatusOr<std::string> seen = SqliteRequests::LookupResourceIn(db, key);
+  if (seen.status().code() == absl::StatusCode::kNotFound) return absl::OkStatus();
+  RETURN_IF_ERROR(seen.status());
+  out->replayed = true;
+  ASSIGN_OR_RETURN(out->value, ReadPlanIn(db, *seen));
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<Recorded<Plan>> SqlitePlans::CreatePlan(const Plan& plan, absl::Time now,
@@ -64,13 +75,8 @@ absl::StatusOr<Recorded<Plan>> SqlitePlans::CreatePlan(const Plan& plan, absl::T
   StoreDb::Writer w(db_);
   Recorded<Plan> out;
   absl::Status status = InTransaction(*w, [&]() -> absl::Status {
-    absl::StatusOr<std::string> seen = SqliteRequests::LookupResourceIn(*w, key);
-    if (seen.ok()) {
-      out.replayed = true;
-      ASSIGN_OR_RETURN(out.value, ReadPlanIn(*w, *seen));
-      return absl::OkStatus();
-    }
-    if (seen.status().code() != absl::StatusCode::kNotFound) return seen.status();
+    RETURN_IF_ERROR(ReplayIn(*w, key, &out));
+    if (out.replayed) return absl::OkStatus();
     ASSIGN_OR_RETURN(out.value, WritePlanIn(*w, plan, 1, now, /*insert=*/true));
     return SqliteRequests::PutResourceIn(*w, key, plan.name());
   });
@@ -84,13 +90,8 @@ absl::StatusOr<Recorded<Plan>> SqlitePlans::UpdatePlan(const Plan& plan, const s
   StoreDb::Writer w(db_);
   Recorded<Plan> out;
   absl::Status status = InTransaction(*w, [&]() -> absl::Status {
-    absl::StatusOr<std::string> seen = SqliteRequests::LookupResourceIn(*w, key);
-    if (seen.ok()) {
-      out.replayed = true;
-      ASSIGN_OR_RETURN(out.value, ReadPlanIn(*w, *seen));
-      return absl::OkStatus();
-    }
-    if (seen.status().code() != absl::StatusCode::kNotFound) return seen.status();
+    RETURN_IF_ERROR(ReplayIn(*w, key, &out));
+    if (out.replayed) return absl::OkStatus();
     ASSIGN_OR_RETURN(Plan stored, ReadPlanIn(*w, plan.name()));
     RETURN_IF_ERROR(CheckEtag(stored, etag));
     Plan next = plan;
