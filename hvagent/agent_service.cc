@@ -362,6 +362,25 @@ grpc::ServerUnaryReactor* AgentServiceImpl::GetInventory(grpc::CallbackServerCon
   return reactor;
 }
 
+grpc::ServerUnaryReactor* AgentServiceImpl::GetVirtualMachine(
+    grpc::CallbackServerContext* context,
+    const dr::v1::HostAgentServiceGetVirtualMachineRequest* request,
+    dr::v1::VirtualMachineInventory* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (request->vm_id().empty()) {
+    reactor->Finish(ToGrpcStatus(InvalidParameter("vm_id", "MISSING", "is required"), context));
+    return reactor;
+  }
+  // A backend read (WMI queries) never runs on the reactor.
+  work_.Schedule([this, reactor, context, request, response] {
+    absl::StatusOr<dr::v1::VirtualMachineInventory> vm =
+        backend_->GetVirtualMachine(request->vm_id());
+    if (vm.ok()) *response = *std::move(vm);
+    reactor->Finish(ToGrpcStatus(vm.status(), context));
+  });
+  return reactor;
+}
+
 grpc::ServerWriteReactor<AgentJobStatus>* AgentServiceImpl::Operate(
     grpc::CallbackServerContext* context, const dr::v1::AgentJobRequest& request) {
   auto* stream = new JobStream(this, runner_);

@@ -65,6 +65,10 @@ class AgentServiceImpl final : public dr::v1::HostAgentService::CallbackService 
   grpc::ServerUnaryReactor* GetInventory(grpc::CallbackServerContext* context,
                                          const dr::v1::GetInventoryRequest* request,
                                          dr::v1::GetInventoryResponse* response) override;
+  grpc::ServerUnaryReactor* GetVirtualMachine(
+      grpc::CallbackServerContext* context,
+      const dr::v1::HostAgentServiceGetVirtualMachineRequest* request,
+      dr::v1::VirtualMachineInventory* response) override;
   grpc::ServerWriteReactor<dr::v1::AgentJobStatus>* InitiateFailover(
       grpc::CallbackServerContext* context,
       const dr::v1::HostAgentServiceInitiateFailoverRequest* request) override;

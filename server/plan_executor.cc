@@ -2,9 +2,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
 #include "common/hyperv_status.h"
 #include "common/proto_time.h"
 #include "common/status_macros.h"
+#include "grpcpp/client_context.h"
 #include "plans/plan_check.h"
 #include "plans/plan_validation.h"
 #include "plans/step_graph.h"
@@ -55,11 +57,12 @@ bool ValidMode(dr::v1::ExecutionMode mode) {
 }  // namespace
 
 PlanExecutor::PlanExecutor(Store* store, FailoverLogic* failover, JobHub* hub, PlanLogic* plans,
-                           Clock* clock, Options options)
+                           AgentStubFactory* agents, Clock* clock, Options options)
     : store_(store),
       failover_(failover),
       hub_(hub),
       plans_(plans),
+      agents_(agents),
       clock_(clock),
       options_(options) {
   if (options_.start_thread) thread_ = std::thread([this] { Loop(); });
@@ -328,10 +331,48 @@ void PlanExecutor::SubmitOperation(const Operation& op, JobDone done) {
   });
 }
 
-absl::StatusOr<bool> PlanExecutor::VmRunning(const Operation& op) {
-  ASSIGN_OR_RETURN(std::string copy, CopyFor(op));
-  ASSIGN_OR_RETURN(dr::v1::VirtualMachine vm, store_->GetVirtualMachine(copy));
-  return vm.enabled_state() == dr::v1::ENABLED_STATE_ENABLED;
+void PlanExecutor::CheckReady(const Operation& op, ReadyDone done) {
+  absl::StatusOr<std::string> copy = CopyFor(op);
+  if (!copy.ok()) {
+    done(copy.status());
+    return;
+  }
+  absl::StatusOr<dr::v1::Host> host = store_->GetHost(op.host);
+  if (!host.ok()) {
+    done(host.status());
+    return;
+  }
+  struct Call {
+    grpc::ClientContext context;
+    dr::v1::HostAgentServiceGetVirtualMachineRequest request;
+    dr::v1::VirtualMachineInventory response;
+  };
+  auto call = std::make_shared<Call>();
+  call->request.set_vm_id(copy->substr(copy->rfind('/') + 1));
+  call->context.set_deadline(absl::ToChronoTime(absl::Now() + options_.agent_timeout));
+  std::shared_ptr<dr::v1::HostAgentService::StubInterface> stub =
+      agents_->Get(host->agent_address());
+  if (stub->async() == nullptr) {
+    done(absl::UnimplementedError("the agent stub has no asynchronous API"));
+    return;
+  }
+  const std::string vm = *copy;
+  stub->async()->GetVirtualMachine(
+      &call->context, &call->request, &call->response, [call, done, vm](grpc::Status status) {
+        if (!status.ok()) {
+          done(absl::UnavailableError(
+              absl::StrCat("reading ", vm, " from its agent: ", status.error_message())));
+          return;
+        }
+        Readiness r;
+        const dr::v1::HeartbeatStatus hb = call->response.heartbeat();
+        const dr::v1::EnabledState enabled = call->response.virtual_machine().enabled_state();
+        r.ready = enabled == dr::v1::ENABLED_STATE_ENABLED && hb == dr::v1::HEARTBEAT_STATUS_OK;
+        r.detail = enabled != dr::v1::ENABLED_STATE_ENABLED
+                       ? absl::StrCat(vm, " is ", dr::v1::EnabledState_Name(enabled))
+                       : absl::StrCat(vm, " heartbeat ", dr::v1::HeartbeatStatus_Name(hb));
+        done(r);
+      });
 }
 
 void PlanExecutor::Step() {

@@ -20,6 +20,7 @@
 #include "absl/random/random.h"
 #include "absl/synchronization/mutex.h"
 #include "common/clock.h"
+#include "server/agent_client.h"
 #include "server/failover.h"
 #include "server/job_hub.h"
 #include "server/plan_run.h"
@@ -34,13 +35,15 @@ class PlanExecutor final : public StepActions {
   struct Options {
     // How often waits, timeouts and readiness are looked at.
     absl::Duration tick = absl::Milliseconds(250);
+    // How long a heartbeat read of an agent may take.
+    absl::Duration agent_timeout = absl::Seconds(5);
     // False: no thread; tests call Step().
     bool start_thread = true;
   };
 
   // Not owned; all outlive the executor.
-  PlanExecutor(Store* store, FailoverLogic* failover, JobHub* hub, PlanLogic* plans, Clock* clock,
-               Options options);
+  PlanExecutor(Store* store, FailoverLogic* failover, JobHub* hub, PlanLogic* plans,
+               AgentStubFactory* agents, Clock* clock, Options options);
   ~PlanExecutor() override;
 
   // Resumes every execution the store holds as not ended.
@@ -62,7 +65,8 @@ class PlanExecutor final : public StepActions {
 
   // StepActions, over FailoverLogic and the store.
   void SubmitOperation(const Operation& op, JobDone done) override;
-  absl::StatusOr<bool> VmRunning(const Operation& op) override;
+  // Readiness: the agent's GetVirtualMachine of the copy, its heartbeat.
+  void CheckReady(const Operation& op, ReadyDone done) override;
 
  private:
   class Watcher final : public JobWatcher {
@@ -90,6 +94,7 @@ class PlanExecutor final : public StepActions {
   FailoverLogic* const failover_;
   JobHub* const hub_;
   PlanLogic* const plans_;
+  AgentStubFactory* const agents_;
   Clock* const clock_;
   const Options options_;
   Watcher watcher_{this};

@@ -312,6 +312,12 @@ void PlanRun::OnJob(const dr::v1::Job& job) {
 }
 
 void PlanRun::Tick() {
+  struct Check {
+    int index;
+    int attempt;
+    StepActions::Operation op;
+  };
+  std::vector<Check> checks;
   {
     absl::MutexLock lock(&mu_);
     const absl::Time now = clock_->Now();
@@ -332,35 +338,61 @@ void PlanRun::Tick() {
         FinishLocked(static_cast<int>(i), true, "", dr::v1::RETURN_CODE_COMPLETED);
         continue;
       }
-      if (g.kind == dr::v1::STEP_KIND_READINESS) {
-        // The VM copy runs: the heartbeat check (Msvm_HeartbeatComponent)
-        // is not modelled yet, so readiness is the copy's EnabledState.
-        StepActions::Operation op;
-        op.mode = execution_.mode();
-        op.kind = g.kind;
-        op.vm_id = s.vm_id();
-        auto where = placement_.find(s.vm_id());
-        if (where != placement_.end()) op.host = where->second.replica_host;
-        absl::StatusOr<bool> running = actions_->VmRunning(op);
-        if (running.ok() && *running) {
-          s.set_error(
-              "ready: the VM runs (EnabledState Enabled); the guest heartbeat is not checked "
-              "by this drserver yet");
-          FinishLocked(static_cast<int>(i), true, s.error(), dr::v1::RETURN_CODE_COMPLETED);
-          continue;
+      if (g.kind == dr::v1::STEP_KIND_READINESS && checking_.count(static_cast<int>(i)) == 0) {
+        auto last = checked_at_.find(static_cast<int>(i));
+        if (last == checked_at_.end() || now >= last->second + kReadinessPoll) {
+          checked_at_[static_cast<int>(i)] = now;
+          checking_[static_cast<int>(i)] = s.attempt();
+          StepActions::Operation op;
+          op.mode = execution_.mode();
+          op.kind = g.kind;
+          op.vm_id = s.vm_id();
+          auto where = placement_.find(s.vm_id());
+          if (where != placement_.end()) op.host = where->second.replica_host;
+          checks.push_back({static_cast<int>(i), s.attempt(), std::move(op)});
         }
       }
       const absl::Duration timeout = TimeoutOf(static_cast<int>(i));
       if (timeout != absl::InfiniteDuration() && now >= started + timeout) {
+        auto seen = last_seen_.find(static_cast<int>(i));
         FinishLocked(static_cast<int>(i), false,
                      absl::StrCat("timed out after ", absl::FormatDuration(timeout),
-                                  s.job().empty() ? "" : absl::StrCat(" (", s.job(), " goes on)")),
+                                  s.job().empty() ? "" : absl::StrCat(" (", s.job(), " goes on)"),
+                                  seen == last_seen_.end() ? "" : "; last seen: ",
+                                  seen == last_seen_.end() ? "" : seen->second),
                      dr::v1::RETURN_CODE_TIMEOUT);
       }
     }
     if (!PersistLocked(nullptr).ok()) return;
   }
+  for (Check& c : checks) {
+    const int i = c.index;
+    const int attempt = c.attempt;
+    actions_->CheckReady(c.op, [this, i, attempt](const absl::StatusOr<StepActions::Readiness>& r) {
+      OnReadiness(i, attempt, r);
+    });
+  }
   Advance();
+}
+
+void PlanRun::OnReadiness(int i, int attempt, const absl::StatusOr<StepActions::Readiness>& r) {
+  // Any thread (an agent call's callback): only recorded here; a ready VM
+  // ends its step at once, persisted by the next Tick on the executor's
+  // thread (no store write on the caller's thread).
+  absl::MutexLock lock(&mu_);
+  auto in_flight = checking_.find(i);
+  if (in_flight == checking_.end() || in_flight->second != attempt) return;
+  checking_.erase(in_flight);
+  ExecutionStep& s = steps_[i];
+  if (s.state() != dr::v1::STEP_STATE_RUNNING || s.attempt() != attempt) return;
+  if (!r.ok()) {
+    last_seen_[i] = absl::StrCat("the heartbeat could not be read: ", r.status().message());
+    return;
+  }
+  last_seen_[i] = r->detail;
+  if (r->ready) {
+    FinishLocked(i, true, absl::StrCat("ready: ", r->detail), dr::v1::RETURN_CODE_COMPLETED);
+  }
 }
 
 void PlanRun::FinishLocked(int i, bool succeeded, const std::string& error,
@@ -371,6 +403,9 @@ void PlanRun::FinishLocked(int i, bool succeeded, const std::string& error,
   s.set_return_code(code);
   if (!s.job().empty()) job_step_.erase(s.job());
   to_submit_.erase(i);
+  checking_.erase(i);
+  checked_at_.erase(i);
+  last_seen_.erase(i);
   scheduler_->Finish(i, succeeded);
   dirty_.insert(i);
 }

@@ -59,10 +59,22 @@ class StepActions {
   // yet: the step asks again at the next tick, until its timeout), or the
   // refusal; once.
   virtual void SubmitOperation(const Operation& op, JobDone done) = 0;
-  // Whether the VM the step started (op.kind READINESS; in TEST mode the
-  // test VM) runs now, as the store last saw it. Must not block long.
-  virtual absl::StatusOr<bool> VmRunning(const Operation& op) = 0;
+  // What a readiness check found.
+  struct Readiness {
+    bool ready = false;  // the guest's heartbeat reports OK
+    std::string detail;  // what was seen, e.g. "heartbeat No Contact (12)"
+  };
+  using ReadyDone = std::function<void(const absl::StatusOr<Readiness>& readiness)>;
+  // Reads, now, the guest heartbeat of the VM the step started (op.kind
+  // READINESS; in TEST mode the test VM) from its host's agent. `done`
+  // gets what was seen, or why it could not be read (the step asks again
+  // at its next poll, until its timeout); once, from any thread. Must not
+  // block.
+  virtual void CheckReady(const Operation& op, ReadyDone done) = 0;
 };
+
+// How often a readiness step reads its VM's heartbeat.
+inline constexpr absl::Duration kReadinessPoll = absl::Seconds(1);
 
 // The request_id of attempt `attempt` of step `step_id` of `execution`:
 // "plan-" and 40 hex digits of their SHA-256 (fits CheckRequestId).
@@ -116,6 +128,9 @@ class PlanRun {
   void StartLocked(int index) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OnSubmitted(int index, int attempt, const absl::StatusOr<std::string>& job)
       ABSL_LOCKS_EXCLUDED(mu_);
+  // A heartbeat read of attempt `attempt` of readiness step `index` came back.
+  void OnReadiness(int index, int attempt, const absl::StatusOr<StepActions::Readiness>& r)
+      ABSL_LOCKS_EXCLUDED(mu_);
   void FinishLocked(int index, bool succeeded, const std::string& error, dr::v1::ReturnCode code)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Writes the steps that changed and the execution (its state and counts
@@ -143,6 +158,11 @@ class PlanRun {
   std::set<int> dirty_ ABSL_GUARDED_BY(mu_);      // steps changed outside the scheduler
   std::set<int> to_submit_ ABSL_GUARDED_BY(mu_);  // operations to ask for once persisted
   std::set<int> retry_ ABSL_GUARDED_BY(mu_);      // answered "not yet": asked at the next Tick
+  // Readiness steps: the attempt whose heartbeat read is in flight; when
+  // each was last asked; what the last read saw (shown if it times out).
+  std::map<int, int> checking_ ABSL_GUARDED_BY(mu_);
+  std::map<int, absl::Time> checked_at_ ABSL_GUARDED_BY(mu_);
+  std::map<int, std::string> last_seen_ ABSL_GUARDED_BY(mu_);
   std::function<void(const std::string& job)> watch_;
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
 };

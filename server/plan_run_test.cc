@@ -50,8 +50,22 @@ class FakeActions : public StepActions {
     }
     done(job);
   }
-  absl::StatusOr<bool> VmRunning(const Operation&) override { return running; }
-  bool running = true;
+  void CheckReady(const Operation& op, ReadyDone done) override {
+    {
+      absl::MutexLock lock(&mu_);
+      ++checks_;
+      checked_hosts_.push_back(op.host);
+    }
+    Readiness r;
+    r.ready = ready;
+    r.detail = ready ? "heartbeat OK" : "heartbeat NO_CONTACT";
+    done(r);
+  }
+  bool ready = true;  // what the next heartbeat reads see
+  int checks() {
+    absl::MutexLock lock(&mu_);
+    return checks_;
+  }
   int not_yet = 0;  // the next this many asks answer UNAVAILABLE
   std::vector<Operation> created() {
     absl::MutexLock lock(&mu_);
@@ -71,6 +85,8 @@ class FakeActions : public StepActions {
   std::vector<Operation> ops_ ABSL_GUARDED_BY(mu_);
   std::vector<Operation> created_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::string> jobs_ ABSL_GUARDED_BY(mu_);
+  int checks_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<std::string> checked_hosts_ ABSL_GUARDED_BY(mu_);
 };
 
 dr::v1::Job Ended(const std::string& name, dr::v1::JobState state) {
@@ -363,6 +379,65 @@ TEST(OperationRequestIdTest, IsStablePerAttemptAndFitsTheRequestIdRules) {
   EXPECT_NE(a, OperationRequestId(kExec, "db.x.commit", 2));
   EXPECT_NE(a, OperationRequestId("plans/site/executions/e2", "db.x.commit", 1));
   EXPECT_EQ(a.size(), 45u);
+}
+
+constexpr char kOneVm[] = R"pb(
+  source_site: "sites/a"
+  target_site: "sites/b"
+  groups {
+    id: "g"
+    vms { vm_id: "00000000-0000-0000-0000-000000000001" critical: true ready_timeout_seconds: 60 }
+  }
+)pb";
+
+// Readiness reads the guest heartbeat once per kReadinessPoll until it is
+// OK; the step ends at the read that sees it.
+TEST_F(PlanRunTest, ReadinessPollsTheHeartbeatUntilItIsOk) {
+  Start(kOneVm, dr::v1::EXECUTION_MODE_UNPLANNED);
+  run_->Advance();
+  EndJob(0);  // failover
+  EndJob(1);  // start
+  const std::string ready = "g." + Vm(1) + ".readiness";
+  EXPECT_EQ(Stored(ready).state(), dr::v1::STEP_STATE_RUNNING);
+  actions_.ready = false;
+  run_->Tick();
+  EXPECT_EQ(actions_.checks(), 1);
+  run_->Tick();  // within the poll interval: not read again
+  EXPECT_EQ(actions_.checks(), 1);
+  clock_.Advance(kReadinessPoll);
+  run_->Tick();
+  EXPECT_EQ(actions_.checks(), 2);
+  EXPECT_EQ(Stored(ready).state(), dr::v1::STEP_STATE_RUNNING);
+  actions_.ready = true;
+  clock_.Advance(kReadinessPoll);
+  run_->Tick();  // reads OK
+  run_->Tick();  // persisted
+  EXPECT_EQ(actions_.checks(), 3);
+  EXPECT_EQ(Stored(ready).state(), dr::v1::STEP_STATE_SUCCEEDED);
+  EXPECT_THAT(Stored(ready).error(), HasSubstr("heartbeat OK"));
+  EXPECT_EQ(State(), dr::v1::EXECUTION_STATE_SUCCEEDED);
+}
+
+// A guest that never answers fails its readiness step at its timeout with
+// what was last seen; the VM is critical, so the execution halts.
+TEST_F(PlanRunTest, AGuestThatNeverBecomesReadyTimesOutAndHaltsTheExecution) {
+  Start(kOneVm, dr::v1::EXECUTION_MODE_UNPLANNED);
+  run_->Advance();
+  EndJob(0);
+  EndJob(1);
+  actions_.ready = false;
+  for (int i = 0; i < 59; ++i) {
+    run_->Tick();
+    clock_.Advance(absl::Seconds(1));
+  }
+  const std::string ready = "g." + Vm(1) + ".readiness";
+  EXPECT_EQ(Stored(ready).state(), dr::v1::STEP_STATE_RUNNING);
+  clock_.Advance(absl::Seconds(1));
+  run_->Tick();
+  EXPECT_EQ(Stored(ready).state(), dr::v1::STEP_STATE_FAILED);
+  EXPECT_EQ(Stored(ready).return_code(), dr::v1::RETURN_CODE_TIMEOUT);
+  EXPECT_THAT(Stored(ready).error(), HasSubstr("heartbeat NO_CONTACT"));
+  EXPECT_EQ(State(), dr::v1::EXECUTION_STATE_HALTED);
 }
 
 }  // namespace

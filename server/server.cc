@@ -158,7 +158,7 @@ absl::StatusOr<std::unique_ptr<DrServer>> DrServer::Create(const Options& option
                                           PlanLogic::Options{options.hooks_dir});
   s->plan_executor_ =
       std::make_unique<PlanExecutor>(s->store_.get(), s->failover_.get(), &s->hub_, s->plans_.get(),
-                                     options.clock, PlanExecutor::Options());
+                                     agents, options.clock, PlanExecutor::Options());
   s->plan_service_ = std::make_unique<PlanServiceImpl>(s->plans_.get(), s->plan_executor_.get(),
                                                        s->work_.get(), limits);
 

@@ -76,8 +76,9 @@ JobInfo ToInfo(const SimJob& j) {
   return info;
 }
 
-dr::v1::VirtualMachineInventory ToInventory(const SimVm& vm) {
+dr::v1::VirtualMachineInventory ToInventory(const SimVm& vm, dr::v1::HeartbeatStatus heartbeat) {
   dr::v1::VirtualMachineInventory inv;
+  inv.set_heartbeat(heartbeat);
   auto* v = inv.mutable_virtual_machine();
   v->set_vm_id(vm.vm_id());
   v->set_display_name(vm.name());
@@ -193,6 +194,9 @@ absl::Status SimBackend::ValidateState(const SimState& state) {
       return absl::InvalidArgumentError(
           absl::StrCat("vms[", i, "].last_replication_us: out of range"));
     }
+    if (!time_ok(vm.started_us())) {
+      return absl::InvalidArgumentError(absl::StrCat("vms[", i, "].started_us: out of range"));
+    }
     for (int r = 0; r < vm.recovery_points_size(); ++r) {
       if (!time_ok(vm.recovery_points(r).create_us())) {
         return absl::InvalidArgumentError(
@@ -303,6 +307,22 @@ absl::StatusOr<std::unique_ptr<SimBackend>> SimBackend::Open(const Options& opti
   return backend;
 }
 
+dr::v1::HeartbeatStatus SimBackend::HeartbeatLocked(const SimVm& vm) {
+  if (vm.enabled() != dr::v1::ENABLED_STATE_ENABLED) return dr::v1::HEARTBEAT_STATUS_UNSPECIFIED;
+  for (const Fault& f : state_.scenario().faults()) {
+    if (f.never_ready() &&
+        (f.vm_id().empty() || f.vm_id() == vm.vm_id() || f.vm_id() == vm.test_of())) {
+      return dr::v1::HEARTBEAT_STATUS_NO_CONTACT;
+    }
+  }
+  const int64_t boot_us =
+      int64_t{1000} * (vm.boot_ms() != 0 ? vm.boot_ms() : state_.scenario().default_boot_ms());
+  if (vm.started_us() != 0 && NowUs() - vm.started_us() < boot_us) {
+    return dr::v1::HEARTBEAT_STATUS_NO_CONTACT;
+  }
+  return dr::v1::HEARTBEAT_STATUS_OK;
+}
+
 int64_t SimBackend::NowUs() const { return absl::ToUnixMicros(options_.clock->Now()); }
 
 absl::Status SimBackend::SaveLocked() {
@@ -357,6 +377,7 @@ bool SimBackend::TakeFaultLocked(const Operation& op, bool at_call, Fault* out) 
   const auto& faults = state_.scenario().faults();
   for (int i = 0; i < faults.size(); ++i) {
     const Fault& f = faults[i];
+    if (f.never_ready()) continue;  // shapes the guest, not calls (HeartbeatLocked)
     if (!f.vm_id().empty() && f.vm_id() != op.vm_id) continue;
     if (f.operation() != dr::v1::JOB_TYPE_UNSPECIFIED && f.operation() != op.type) continue;
     if ((f.return_code() != 0) != at_call) continue;
@@ -544,6 +565,8 @@ void SimBackend::CompleteLocked(SimJob& job) {
       test.set_mode(dr::v1::REPLICATION_MODE_TEST_REPLICA);
       test.set_enabled(dr::v1::ENABLED_STATE_DISABLED);
       test.set_failed_over_to(job.recovery_point_id());
+      test.set_boot_ms(vm->boot_ms());
+      test.set_test_of(vm->vm_id());
       // One VM per GUID, always: a test VM of an earlier test failover is
       // replaced; a VM that merely has the GUID (a hand-written state) is
       // kept, and the test VM takes another.
@@ -589,6 +612,7 @@ void SimBackend::CompleteLocked(SimJob& job) {
       break;
     case dr::v1::JOB_TYPE_START_VIRTUAL_MACHINE:
       vm->set_enabled(dr::v1::ENABLED_STATE_ENABLED);
+      vm->set_started_us(job.end_us());  // the guest boots from here
       break;
     case dr::v1::JOB_TYPE_STOP_VIRTUAL_MACHINE:
       vm->set_enabled(dr::v1::ENABLED_STATE_DISABLED);
@@ -729,7 +753,9 @@ absl::StatusOr<dr::v1::GetInventoryResponse> SimBackend::GetInventory() {
   dr::v1::GetInventoryResponse out;
   out.set_host_name(state_.scenario().host_name());
   ToProto(options_.clock->Now(), out.mutable_read_time());
-  for (const SimVm& vm : state_.vms()) *out.add_virtual_machines() = ToInventory(vm);
+  for (const SimVm& vm : state_.vms()) {
+    *out.add_virtual_machines() = ToInventory(vm, HeartbeatLocked(vm));
+  }
   return out;
 }
 
@@ -742,7 +768,7 @@ absl::StatusOr<dr::v1::VirtualMachineInventory> SimBackend::GetVirtualMachine(
   AdvanceLocked();
   SimVm* vm = FindVmLocked(vm_id);
   if (vm == nullptr) return absl::NotFoundError(absl::StrCat("no VM ", vm_id, " on this host"));
-  return ToInventory(*vm);
+  return ToInventory(*vm, HeartbeatLocked(*vm));
 }
 
 absl::StatusOr<JobInfo> SimBackend::GetJob(const std::string& job_id) {

@@ -109,6 +109,11 @@ class SimBackend final : public agent::Backend {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   uint32_t DurationMsLocked(dr::v1::JobType type) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   int64_t NowUs() const;
+  // The guest's heartbeat now: none while off; No Contact while it boots
+  // (boot_ms, or the scenario's default_boot_ms, after its power-on) or
+  // while a never_ready fault matches it; OK after.
+  dr::v1::HeartbeatStatus HeartbeatLocked(const hvdr::sim::v1::SimVm& vm)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const Options options_;
   absl::Mutex mu_;

@@ -657,6 +657,74 @@ TEST(SimScenarioTest, BadScenariosNameTheField) {
   }
 }
 
+agent::MethodResult RunOp(SimBackend* backend, dr::v1::JobType type, const std::string& vm) {
+  agent::Operation op;
+  op.type = type;
+  op.vm_id = vm;
+  return backend->Invoke(op);
+}
+
+TEST_F(SimBackendTest, GuestHeartbeatIsNoContactWhileItBootsThenOk) {
+  SimVm vm = BaseReplica();
+  vm.set_boot_ms(5000);
+  Open(vm);
+  EXPECT_EQ(backend_->GetVirtualMachine(kTestVm)->heartbeat(), dr::v1::HEARTBEAT_STATUS_UNSPECIFIED)
+      << "a VM that is off reports no heartbeat";
+  ASSERT_EQ(Failover().return_code, dr::v1::RETURN_CODE_JOB_STARTED);
+  clock_.Advance(absl::Seconds(1));
+  ASSERT_EQ(RunOp(backend_.get(), dr::v1::JOB_TYPE_START_VIRTUAL_MACHINE, kTestVm).return_code,
+            dr::v1::RETURN_CODE_JOB_STARTED);
+  clock_.Advance(absl::Milliseconds(kTestDurationMs));  // the start job ends: the guest boots
+  EXPECT_EQ(backend_->GetVirtualMachine(kTestVm)->virtual_machine().enabled_state(),
+            dr::v1::ENABLED_STATE_ENABLED);
+  EXPECT_EQ(backend_->GetVirtualMachine(kTestVm)->heartbeat(), dr::v1::HEARTBEAT_STATUS_NO_CONTACT);
+  clock_.Advance(absl::Milliseconds(4999));
+  EXPECT_EQ(backend_->GetInventory()->virtual_machines(0).heartbeat(),
+            dr::v1::HEARTBEAT_STATUS_NO_CONTACT);
+  clock_.Advance(absl::Milliseconds(1));
+  EXPECT_EQ(backend_->GetVirtualMachine(kTestVm)->heartbeat(), dr::v1::HEARTBEAT_STATUS_OK);
+  EXPECT_EQ(backend_->GetInventory()->virtual_machines(0).heartbeat(), dr::v1::HEARTBEAT_STATUS_OK);
+}
+
+TEST_F(SimBackendTest, ScenarioDefaultBootTimeAppliesToVmsWithoutOne) {
+  Open(BaseReplica(), [](Scenario& s) { s.set_default_boot_ms(3000); });
+  ASSERT_EQ(Failover().return_code, dr::v1::RETURN_CODE_JOB_STARTED);
+  clock_.Advance(absl::Seconds(1));
+  ASSERT_EQ(RunOp(backend_.get(), dr::v1::JOB_TYPE_START_VIRTUAL_MACHINE, kTestVm).return_code,
+            dr::v1::RETURN_CODE_JOB_STARTED);
+  clock_.Advance(absl::Milliseconds(kTestDurationMs) + absl::Milliseconds(2999));
+  EXPECT_EQ(backend_->GetVirtualMachine(kTestVm)->heartbeat(), dr::v1::HEARTBEAT_STATUS_NO_CONTACT);
+  clock_.Advance(absl::Milliseconds(1));
+  EXPECT_EQ(backend_->GetVirtualMachine(kTestVm)->heartbeat(), dr::v1::HEARTBEAT_STATUS_OK);
+}
+
+TEST_F(SimBackendTest, NeverReadyFaultKeepsTheGuestAndItsTestVmWithoutHeartbeat) {
+  Open(BaseReplica(), [](Scenario& s) {
+    hvdr::sim::v1::Fault* f = s.add_faults();
+    f->set_vm_id(kTestVm);
+    f->set_never_ready(true);
+  });
+  // The fault shapes the guest only: calls and jobs are not refused.
+  auto test = RunOp(backend_.get(), dr::v1::JOB_TYPE_INITIATE_TEST_REPLICA, kTestVm);
+  ASSERT_EQ(test.return_code, dr::v1::RETURN_CODE_JOB_STARTED);
+  clock_.Advance(absl::Seconds(10));
+  ASSERT_EQ(backend_->GetJob(test.job_id)->state, dr::v1::JOB_STATE_COMPLETED);
+  const std::string test_vm = backend_->SnapshotForTest().vms(0).test_vm_id();
+  ASSERT_FALSE(test_vm.empty());
+  ASSERT_EQ(RunOp(backend_.get(), dr::v1::JOB_TYPE_START_VIRTUAL_MACHINE, test_vm).return_code,
+            dr::v1::RETURN_CODE_JOB_STARTED);
+  clock_.Advance(absl::Hours(1));
+  EXPECT_EQ(backend_->GetVirtualMachine(test_vm)->virtual_machine().enabled_state(),
+            dr::v1::ENABLED_STATE_ENABLED);
+  EXPECT_EQ(backend_->GetVirtualMachine(test_vm)->heartbeat(), dr::v1::HEARTBEAT_STATUS_NO_CONTACT);
+  ASSERT_EQ(Failover().return_code, dr::v1::RETURN_CODE_JOB_STARTED);
+  clock_.Advance(absl::Seconds(10));
+  ASSERT_EQ(RunOp(backend_.get(), dr::v1::JOB_TYPE_START_VIRTUAL_MACHINE, kTestVm).return_code,
+            dr::v1::RETURN_CODE_JOB_STARTED);
+  clock_.Advance(absl::Hours(1));
+  EXPECT_EQ(backend_->GetVirtualMachine(kTestVm)->heartbeat(), dr::v1::HEARTBEAT_STATUS_NO_CONTACT);
+}
+
 }  // namespace
 }  // namespace sim
 }  // namespace hvdr

@@ -84,6 +84,50 @@ WmiValue FromVariant(const VARIANT& v, CIMTYPE type) {
     }
     return WmiValue::Strings(std::move(out));
   }
+  if ((vt & VT_ARRAY) != 0) {
+    // Integer arrays (uint16[] OperationalStatus comes as VT_I4 items).
+    const VARTYPE item = vt & ~VT_ARRAY;
+    SAFEARRAY* arr = v.parray;
+    LONG lo = 0, hi = -1;
+    SafeArrayGetLBound(arr, 1, &lo);
+    SafeArrayGetUBound(arr, 1, &hi);
+    std::vector<int64_t> out;
+    for (LONG i = lo; i <= hi; ++i) {
+      LONGLONG wide = 0;
+      LONG i4 = 0;
+      SHORT i2 = 0;
+      USHORT u2 = 0;
+      BYTE u1 = 0;
+      ULONG u4 = 0;
+      bool ok = false;
+      switch (item) {
+        case VT_I8: ok = SUCCEEDED(SafeArrayGetElement(arr, &i, &wide)); break;
+        case VT_I4:
+          ok = SUCCEEDED(SafeArrayGetElement(arr, &i, &i4));
+          wide = i4;
+          break;
+        case VT_UI4:
+          ok = SUCCEEDED(SafeArrayGetElement(arr, &i, &u4));
+          wide = u4;
+          break;
+        case VT_I2:
+          ok = SUCCEEDED(SafeArrayGetElement(arr, &i, &i2));
+          wide = i2;
+          break;
+        case VT_UI2:
+          ok = SUCCEEDED(SafeArrayGetElement(arr, &i, &u2));
+          wide = u2;
+          break;
+        case VT_UI1:
+          ok = SUCCEEDED(SafeArrayGetElement(arr, &i, &u1));
+          wide = u1;
+          break;
+        default: return WmiValue::Null();
+      }
+      if (ok) out.push_back(static_cast<int64_t>(wide));
+    }
+    return WmiValue::Ints(std::move(out));
+  }
   if (SUCCEEDED(VariantChangeType(&copy, const_cast<VARIANT*>(&v), 0, VT_I8))) {
     return WmiValue::Int(copy.llVal);
   }
@@ -269,6 +313,16 @@ WmiStatus ComWmiSession::ExecMethod(const std::string& path, const std::string& 
         v.vt = VT_ARRAY | VT_BSTR;
         v.parray = StringArray(value.strings);
         break;
+      case WmiValue::Kind::kIntArray: {
+        SAFEARRAY* arr = SafeArrayCreateVector(VT_I4, 0, static_cast<ULONG>(value.ints.size()));
+        for (LONG k = 0; k < static_cast<LONG>(value.ints.size()); ++k) {
+          LONG item = static_cast<LONG>(value.ints[k]);
+          SafeArrayPutElement(arr, &k, &item);
+        }
+        v.vt = VT_ARRAY | VT_I4;
+        v.parray = arr;
+        break;
+      }
       case WmiValue::Kind::kEmbeddedObject: {
         IWbemClassObject* obj = nullptr;
         Bstr p(value.s);

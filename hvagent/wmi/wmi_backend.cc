@@ -30,6 +30,9 @@ constexpr char kQueryStatistics[] = "SELECT * FROM Msvm_ReplicationStatistics";
 constexpr char kQueryRecoveryPoints[] =
     "SELECT * FROM Msvm_VirtualSystemSettingData WHERE VirtualSystemType LIKE "
     "\"Microsoft:Hyper-V:Snapshot:Replica%\"";
+// The guest heartbeat integration service of each VM; SystemName is the
+// VM's GUID.
+constexpr char kQueryHeartbeats[] = "SELECT * FROM Msvm_HeartbeatComponent";
 constexpr char kQueryJobs[] = "SELECT * FROM Msvm_ConcreteJob";
 constexpr char kQueryTestVms[] = "SELECT * FROM Msvm_ComputerSystem WHERE ReplicationMode = 3";
 
@@ -153,6 +156,19 @@ dr::v1::ReturnCode ReturnCodeFromStatus(const WmiStatus& status) {
     case WmiCode::kNotFound: return dr::v1::RETURN_CODE_INVALID_PARAMETER;
     default: return dr::v1::RETURN_CODE_FAILED;
   }
+}
+
+dr::v1::HeartbeatStatus HeartbeatFromWmi(dr::v1::EnabledState enabled,
+                                         const std::vector<int64_t>& operational_status) {
+  // A VM that is off has no guest to answer, whatever the component says.
+  if (enabled != dr::v1::ENABLED_STATE_ENABLED || operational_status.empty()) {
+    return dr::v1::HEARTBEAT_STATUS_UNSPECIFIED;
+  }
+  const int64_t v = operational_status[0];
+  if (v > 0 && v <= 0xffff && dr::v1::HeartbeatStatus_IsValid(static_cast<int>(v))) {
+    return static_cast<dr::v1::HeartbeatStatus>(v);
+  }
+  return dr::v1::HEARTBEAT_STATUS_UNSPECIFIED;  // a value Hyper-V does not define
 }
 
 absl::Status ToAbsl(const WmiStatus& status) {
@@ -377,7 +393,7 @@ absl::StatusOr<dr::v1::VirtualMachineInventory> WmiBackend::GetVirtualMachine(
 
 absl::StatusOr<dr::v1::GetInventoryResponse> WmiBackend::GetInventory() {
   absl::MutexLock lock(&mu_);
-  std::vector<WmiObject> vms, rels, settings, stats, points;
+  std::vector<WmiObject> vms, rels, settings, stats, points, heartbeats;
   for (auto [query, out] : {std::pair{kQueryVms, &vms}, std::pair{kQueryRelationships, &rels},
                             std::pair{kQuerySettings, &settings}}) {
     WmiStatus s = session_->ExecQuery(query, out);
@@ -386,6 +402,7 @@ absl::StatusOr<dr::v1::GetInventoryResponse> WmiBackend::GetInventory() {
   // Optional sources: an inventory without RPO figures is still useful.
   session_->ExecQuery(kQueryStatistics, &stats);
   session_->ExecQuery(kQueryRecoveryPoints, &points);
+  session_->ExecQuery(kQueryHeartbeats, &heartbeats);
 
   std::map<std::string, const WmiObject*> setting_by_id, stats_by_vm;
   for (const WmiObject& s : settings) setting_by_id[s.String("InstanceID")] = &s;
@@ -434,6 +451,12 @@ absl::StatusOr<dr::v1::GetInventoryResponse> WmiBackend::GetInventory() {
         static_cast<uint64_t>(st->second->Int("PendingReplicationSize")));
     inv->mutable_virtual_machine()->set_replication_latency_seconds(
         static_cast<uint32_t>(st->second->Int("ReplicationLatency")));
+  }
+  for (const WmiObject& h : heartbeats) {
+    auto it = by_vm.find(h.String("SystemName"));
+    if (it == by_vm.end()) continue;
+    it->second->set_heartbeat(HeartbeatFromWmi(it->second->virtual_machine().enabled_state(),
+                                               h.Ints("OperationalStatus")));
   }
   for (const WmiObject& p : points) {
     auto it = by_vm.find(p.String("VirtualSystemIdentifier"));

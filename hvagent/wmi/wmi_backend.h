@@ -49,6 +49,10 @@ dr::v1::JobState JobStateFromWmi(int64_t value, bool* known);
 // 32777, access denied 32769, bad parameter 32773, others 32768.
 dr::v1::ReturnCode ReturnCodeFromStatus(const WmiStatus& status);
 absl::Status ToAbsl(const WmiStatus& status);
+// Msvm_HeartbeatComponent.OperationalStatus of a VM as its heartbeat: the
+// first value when Hyper-V defines it and the VM runs; otherwise none.
+dr::v1::HeartbeatStatus HeartbeatFromWmi(dr::v1::EnabledState enabled,
+                                         const std::vector<int64_t>& operational_status);
 
 class WmiBackend final : public agent::Backend {
  public:

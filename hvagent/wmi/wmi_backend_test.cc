@@ -428,6 +428,46 @@ TEST_F(WmiBackendTest, InventoryWithoutTheNamespaceIsUnavailable) {
   EXPECT_EQ(inv.status().code(), absl::StatusCode::kUnavailable);
 }
 
+TEST(WmiTranslationTest, HeartbeatIsTheFirstOperationalStatusOfARunningVm) {
+  EXPECT_EQ(HeartbeatFromWmi(dr::v1::ENABLED_STATE_ENABLED, {2}), dr::v1::HEARTBEAT_STATUS_OK);
+  EXPECT_EQ(HeartbeatFromWmi(dr::v1::ENABLED_STATE_ENABLED, {12, 2}),
+            dr::v1::HEARTBEAT_STATUS_NO_CONTACT);
+  EXPECT_EQ(HeartbeatFromWmi(dr::v1::ENABLED_STATE_ENABLED, {13}),
+            dr::v1::HEARTBEAT_STATUS_LOST_COMMUNICATION);
+  EXPECT_EQ(HeartbeatFromWmi(dr::v1::ENABLED_STATE_ENABLED, {3}),
+            dr::v1::HEARTBEAT_STATUS_DEGRADED);
+  // Off: no guest answers, whatever the component says.
+  EXPECT_EQ(HeartbeatFromWmi(dr::v1::ENABLED_STATE_DISABLED, {2}),
+            dr::v1::HEARTBEAT_STATUS_UNSPECIFIED);
+  // Values Hyper-V does not define, and none at all.
+  EXPECT_EQ(HeartbeatFromWmi(dr::v1::ENABLED_STATE_ENABLED, {4}),
+            dr::v1::HEARTBEAT_STATUS_UNSPECIFIED);
+  EXPECT_EQ(HeartbeatFromWmi(dr::v1::ENABLED_STATE_ENABLED, {-2}),
+            dr::v1::HEARTBEAT_STATUS_UNSPECIFIED);
+  EXPECT_EQ(HeartbeatFromWmi(dr::v1::ENABLED_STATE_ENABLED, {}),
+            dr::v1::HEARTBEAT_STATUS_UNSPECIFIED);
+}
+
+TEST_F(WmiBackendTest, VirtualMachineCarriesItsGuestHeartbeat) {
+  session_->SetQuery("SELECT * FROM Msvm_ComputerSystem WHERE Caption = \"Virtual Machine\"",
+                     {Obj(VmPath(kTestVm), {{"Name", WmiValue::String(kTestVm)},
+                                            {"ElementName", WmiValue::String("sql-01")},
+                                            {"EnabledState", WmiValue::Int(2)},
+                                            {"ReplicationMode", WmiValue::Int(2)}})});
+  session_->SetQuery("SELECT * FROM Msvm_ReplicationRelationship", {});
+  session_->SetQuery("SELECT * FROM Msvm_ReplicationSettingData", {});
+  session_->SetQuery("SELECT * FROM Msvm_HeartbeatComponent",
+                     {Obj("h", {{"SystemName", WmiValue::String(kTestVm)},
+                                {"OperationalStatus", WmiValue::Ints({12})}})});
+  auto vm = backend_->GetVirtualMachine(kTestVm);
+  ASSERT_TRUE(vm.ok()) << vm.status();
+  EXPECT_EQ(vm->heartbeat(), dr::v1::HEARTBEAT_STATUS_NO_CONTACT);
+  session_->SetQuery("SELECT * FROM Msvm_HeartbeatComponent",
+                     {Obj("h", {{"SystemName", WmiValue::String(kTestVm)},
+                                {"OperationalStatus", WmiValue::Ints({2})}})});
+  EXPECT_EQ(backend_->GetVirtualMachine(kTestVm)->heartbeat(), dr::v1::HEARTBEAT_STATUS_OK);
+}
+
 }  // namespace
 }  // namespace wmi
 }  // namespace hvdr

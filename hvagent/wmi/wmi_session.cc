@@ -60,13 +60,19 @@ WmiValue WmiValue::EmbeddedInstances(std::vector<WmiInstance> v) {
 
 bool WmiValue::operator==(const WmiValue& o) const {
   return kind == o.kind && b == o.b && i == o.i && s == o.s && strings == o.strings &&
-         instances == o.instances;
+         ints == o.ints && instances == o.instances;
 }
 
 int64_t WmiObject::Int(const std::string& name, int64_t def) const {
   auto it = properties.find(name);
   if (it == properties.end() || it->second.kind != WmiValue::Kind::kInt) return def;
   return it->second.i;
+}
+
+std::vector<int64_t> WmiObject::Ints(const std::string& name) const {
+  auto it = properties.find(name);
+  if (it == properties.end() || it->second.kind != WmiValue::Kind::kIntArray) return {};
+  return it->second.ints;
 }
 
 std::string WmiObject::String(const std::string& name) const {

@@ -47,6 +47,7 @@ struct WmiValue {
     kInt,  // any integer CIM type (uint16/32/64, sint32 ...)
     kString,
     kStringArray,
+    kIntArray,           // any integer CIM array (e.g. OperationalStatus, uint16[])
     kReference,          // REF: an object path
     kEmbeddedObject,     // the object at an object path, passed as embedded text
     kEmbeddedInstances,  // new instances of a class, passed as embedded text[]
@@ -56,6 +57,7 @@ struct WmiValue {
   int64_t i = 0;
   std::string s;  // kString, kReference, kEmbeddedObject (the path)
   std::vector<std::string> strings;
+  std::vector<int64_t> ints;  // kIntArray
   std::vector<WmiInstance> instances;
 
   static WmiValue Null() { return WmiValue(); }
@@ -81,6 +83,12 @@ struct WmiValue {
     WmiValue x;
     x.kind = Kind::kStringArray;
     x.strings = std::move(v);
+    return x;
+  }
+  static WmiValue Ints(std::vector<int64_t> v) {
+    WmiValue x;
+    x.kind = Kind::kIntArray;
+    x.ints = std::move(v);
     return x;
   }
   static WmiValue Reference(std::string path) {
@@ -119,6 +127,8 @@ struct WmiObject {
   int64_t Int(const std::string& name, int64_t def = 0) const;
   std::string String(const std::string& name) const;
   bool Bool(const std::string& name) const;
+  // An integer array's items; empty when absent or of another kind.
+  std::vector<int64_t> Ints(const std::string& name) const;
 };
 
 // One connection to a WMI namespace. Not required to be thread-safe:
