@@ -97,6 +97,11 @@ bool IsHookFileName(absl::string_view name) {
   return true;
 }
 
+std::string SignalName(int signal) {
+  const char* abbrev = sigabbrev_np(signal);
+  return abbrev == nullptr ? absl::StrCat("signal ", signal) : absl::StrCat("SIG", abbrev);
+}
+
 std::string HookOutputTail(absl::string_view output, size_t max) {
   if (output.size() > max) output = SkipSplitSequence(output.substr(output.size() - max));
   std::string out;

@@ -89,6 +89,9 @@ class HookRunner {
 // rule as plan validation's MALFORMED_HOOK.
 bool IsHookFileName(absl::string_view name);
 
+// "SIGTERM" for 15; "signal N" for a number with no name.
+std::string SignalName(int signal);
+
 // The last at most `max` bytes of `output` as valid UTF-8: a multi-byte
 // sequence the cut split is dropped, and any other invalid byte becomes
 // U+FFFD. REQUIRES: max >= 4.

@@ -314,6 +314,12 @@ TEST(HookOutputTailTest, KeepsTheEndAsValidUtf8) {
   EXPECT_EQ(HookOutputTail("\xF0\x9F\x98\x80", 8), "\xF0\x9F\x98\x80");
 }
 
+TEST(SignalNameTest, NamesSignalsAsTheShellDoes) {
+  EXPECT_EQ(SignalName(SIGTERM), "SIGTERM");
+  EXPECT_EQ(SignalName(SIGKILL), "SIGKILL");
+  EXPECT_EQ(SignalName(1000), "signal 1000");
+}
+
 TEST(IsHookFileNameTest, AcceptsOnlyPlainFileNames) {
   EXPECT_TRUE(IsHookFileName("smoke-test.sh"));
   EXPECT_TRUE(IsHookFileName("Check_DB.v2"));

@@ -9,8 +9,10 @@
 //    restart answers the job the first ask created;
 //  - a wait keeps its start time and ends when its time is up;
 //  - a prompt waits for its answer across restarts;
-//  - a hook that was running when drserver died is not run again: it is
-//    recorded as failed, its outcome unknown (its error mode applies).
+//  - a hook is recorded RUNNING before it is started (StepActions::RunHook);
+//    its end (exit status, the end of its output) ends the step. One that
+//    was running when drserver died is not run again: it is recorded as
+//    failed, its outcome unknown (its error mode applies).
 //
 // Thread-safe: the actions' callbacks may come from any thread.
 #ifndef HVDR_SERVER_PLAN_RUN_H_
@@ -31,6 +33,7 @@
 #include "dr/v1/resources.pb.h"
 #include "plans/scheduler.h"
 #include "plans/step_graph.h"
+#include "server/hook_runner.h"
 #include "storage/store.h"
 
 namespace hvdr {
@@ -50,6 +53,14 @@ class StepActions {
     std::string requester;
   };
   using JobDone = std::function<void(const absl::StatusOr<std::string>& job)>;
+  struct Hook {
+    std::string execution;  // plans/{plan}/executions/{execution}
+    std::string step;       // the step's name
+    // The executable, its args, its timeout (the step's) and the HVDR_*
+    // environment.
+    HookRequest request;
+  };
+  using HookDone = ::hvdr::server::HookDone;
 
   virtual ~StepActions() = default;
   // Asks for the operation's job (FailoverService's checks apply). `done`
@@ -62,6 +73,12 @@ class StepActions {
   // Whether the VM the step started (op.kind READINESS; in TEST mode the
   // test VM) runs now, as the store last saw it. Must not block long.
   virtual absl::StatusOr<bool> VmRunning(const Operation& op) = 0;
+  // Runs the hook; `done` gets its end or why it did not run (HookDone,
+  // server/hook_runner.h), once, from any thread, maybe before RunHook
+  // returns. UNIMPLEMENTED (32770) when drserver runs no hooks; CANCELLED
+  // when drserver stops (the step is then left RUNNING: the restart
+  // records it failed).
+  virtual void RunHook(const Hook& hook, HookDone done) = 0;
 };
 
 // The request_id of attempt `attempt` of step `step_id` of `execution`:
@@ -116,6 +133,10 @@ class PlanRun {
   void StartLocked(int index) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OnSubmitted(int index, int attempt, const absl::StatusOr<std::string>& job)
       ABSL_LOCKS_EXCLUDED(mu_);
+  // The hook request of hook step `index` as it starts now.
+  StepActions::Hook HookOfLocked(int index) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void OnHookDone(int index, int attempt, const absl::StatusOr<HookResult>& result)
+      ABSL_LOCKS_EXCLUDED(mu_);
   void FinishLocked(int index, bool succeeded, const std::string& error, dr::v1::ReturnCode code)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Writes the steps that changed and the execution (its state and counts
@@ -143,6 +164,7 @@ class PlanRun {
   std::set<int> dirty_ ABSL_GUARDED_BY(mu_);      // steps changed outside the scheduler
   std::set<int> to_submit_ ABSL_GUARDED_BY(mu_);  // operations to ask for once persisted
   std::set<int> retry_ ABSL_GUARDED_BY(mu_);      // answered "not yet": asked at the next Tick
+  std::set<int> to_run_ ABSL_GUARDED_BY(mu_);     // hooks to start once persisted
   std::function<void(const std::string& job)> watch_;
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
 };
