@@ -65,6 +65,20 @@ PlanExecutor::PlanExecutor(Store* store, FailoverLogic* failover, JobHub* hub, P
       agents_(agents),
       clock_(clock),
       options_(options) {
+  if (options_.hooks_dir.empty()) {
+    hooks_unavailable_ =
+        "drserver runs no hooks: start it with --hooks_dir naming the directory of hook "
+        "executables";
+  } else if (absl::StatusOr<std::unique_ptr<PosixHookRunner>> runner =
+                 PosixHookRunner::Create(options_.hooks_dir);
+             runner.ok()) {
+    hook_runner_ = *std::move(runner);
+    hooks_ = hook_runner_.get();
+  } else {
+    hooks_unavailable_ = absl::StrCat("drserver cannot run hooks from ", options_.hooks_dir, ": ",
+                                      runner.status().message());
+    spdlog::error("{}", hooks_unavailable_);
+  }
   if (options_.start_thread) thread_ = std::thread([this] { Loop(); });
 }
 
@@ -74,6 +88,8 @@ PlanExecutor::~PlanExecutor() {
     stopping_ = true;
   }
   if (thread_.joinable()) thread_.join();
+  // Kills the hooks still running; their runs leave them RUNNING.
+  hook_runner_.reset();
   std::map<std::string, std::string> jobs;
   {
     absl::MutexLock lock(&mu_);
@@ -373,6 +389,29 @@ void PlanExecutor::CheckReady(const Operation& op, ReadyDone done) {
                        : absl::StrCat(vm, " heartbeat ", dr::v1::HeartbeatStatus_Name(hb));
         done(r);
       });
+}
+
+void PlanExecutor::RunHook(const Hook& hook, HookDone done) {
+  if (hooks_ == nullptr) {
+    done(HyperVError(dr::v1::RETURN_CODE_NOT_SUPPORTED, "", "HOOKS_DISABLED", hooks_unavailable_));
+    return;
+  }
+  hooks_->Run(hook.request, [this, execution = hook.execution, step = hook.step,
+                             done = std::move(done)](const absl::StatusOr<HookResult>& result) {
+    // The run is kept alive while it takes the result; one that ended (its
+    // step timed out waiting for this) is gone.
+    std::shared_ptr<PlanRun> run;
+    {
+      absl::MutexLock lock(&mu_);
+      auto it = runs_.find(execution);
+      if (it != runs_.end()) run = it->second;
+    }
+    if (run == nullptr) {
+      spdlog::warn("{}: the hook's end came after its execution ended; dropped", step);
+      return;
+    }
+    done(result);
+  });
 }
 
 void PlanExecutor::Step() {

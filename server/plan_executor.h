@@ -22,6 +22,7 @@
 #include "common/clock.h"
 #include "server/agent_client.h"
 #include "server/failover.h"
+#include "server/hook_runner.h"
 #include "server/job_hub.h"
 #include "server/plan_run.h"
 #include "server/plans.h"
@@ -39,6 +40,9 @@ class PlanExecutor final : public StepActions {
     absl::Duration agent_timeout = absl::Seconds(5);
     // False: no thread; tests call Step().
     bool start_thread = true;
+    // The directory hooks run from (--hooks_dir); "": hook steps fail
+    // with 32770 (validation reports HOOKS_DISABLED first).
+    std::string hooks_dir;
   };
 
   // Not owned; all outlive the executor.
@@ -67,6 +71,9 @@ class PlanExecutor final : public StepActions {
   void SubmitOperation(const Operation& op, JobDone done) override;
   // Readiness: the agent's GetVirtualMachine of the copy, its heartbeat.
   void CheckReady(const Operation& op, ReadyDone done) override;
+  // Over a PosixHookRunner in options.hooks_dir. A hook's end for an
+  // execution no longer run here is dropped.
+  void RunHook(const Hook& hook, HookDone done) override;
 
  private:
   class Watcher final : public JobWatcher {
@@ -107,6 +114,13 @@ class PlanExecutor final : public StepActions {
   absl::Mutex rng_mu_;
   absl::BitGen rng_ ABSL_GUARDED_BY(rng_mu_);
   std::thread thread_;
+  // Destroyed by the destructor once the thread has stopped (its
+  // callbacks reach the runs, which may still start jobs to watch), before
+  // the jobs are unwatched. hooks_ (null without a hooks dir) is set by the
+  // constructor only, so callbacks read it while the runner is destroyed.
+  std::unique_ptr<HookRunner> hook_runner_;
+  HookRunner* hooks_ = nullptr;
+  std::string hooks_unavailable_;  // why hooks_ is null
 };
 
 }  // namespace server

@@ -25,6 +25,9 @@ namespace {
 constexpr absl::Duration kDefaultOperationTimeout = absl::Seconds(1800);
 constexpr absl::Duration kDefaultReadyTimeout = absl::Seconds(600);
 constexpr absl::Duration kDefaultStepTimeout = absl::Seconds(300);
+// The hook runner kills a hook at its timeout and reports it; a hook step
+// whose end is still not reported this much later is ended by Tick.
+constexpr absl::Duration kHookReportGrace = absl::Seconds(30);
 
 std::string StepId(const std::string& name) {
   const size_t at = name.rfind("/steps/");
@@ -186,17 +189,14 @@ void PlanRun::StartLocked(int i) {
   s.clear_error();
   s.clear_job();
   s.clear_return_code();
+  s.clear_exit_status();
+  s.clear_output();
   dirty_.insert(i);
   switch (g.kind) {
     case dr::v1::STEP_KIND_PROMPT: scheduler_->SetWaiting(i, true); break;
     case dr::v1::STEP_KIND_WAIT:
-    case dr::v1::STEP_KIND_READINESS: break;  // Tick ends them
-    case dr::v1::STEP_KIND_HOOK:
-      FinishLocked(i, false,
-                   "hooks are not run by this drserver yet (the plan executor runs prompts, "
-                   "waits and operations)",
-                   dr::v1::RETURN_CODE_NOT_SUPPORTED);
-      break;
+    case dr::v1::STEP_KIND_READINESS: break;                // Tick ends them
+    case dr::v1::STEP_KIND_HOOK: to_run_.insert(i); break;  // started once persisted
     default: to_submit_.insert(i); break;
   }
 }
@@ -208,6 +208,12 @@ void PlanRun::Advance() {
     StepActions::Operation op;
   };
   std::vector<Submit> submits;
+  struct HookStart {
+    int index;
+    int attempt;
+    StepActions::Hook hook;
+  };
+  std::vector<HookStart> hooks;
   {
     absl::MutexLock lock(&mu_);
     for (int round = 0; round < 1000; ++round) {
@@ -236,6 +242,19 @@ void PlanRun::Advance() {
       submits.push_back(std::move(sub));
     }
     to_submit_.clear();
+    for (int i : to_run_) {
+      if (steps_[i].state() == dr::v1::STEP_STATE_RUNNING) {
+        hooks.push_back({i, steps_[i].attempt(), HookOfLocked(i)});
+      }
+    }
+    to_run_.clear();
+  }
+  for (HookStart& h : hooks) {
+    const int i = h.index;
+    const int attempt = h.attempt;
+    actions_->RunHook(h.hook, [this, i, attempt](const absl::StatusOr<HookResult>& result) {
+      OnHookDone(i, attempt, result);
+    });
   }
   for (Submit& sub : submits) {
     const int i = sub.index;
@@ -280,6 +299,77 @@ void PlanRun::OnSubmitted(int i, int attempt, const absl::StatusOr<std::string>&
     if (!PersistLocked(nullptr).ok()) return;
   }
   if (watch && watch_) watch_(*job);
+  Advance();
+}
+
+StepActions::Hook PlanRun::HookOfLocked(int i) {
+  const Step& g = graph_.steps[i];
+  const ExecutionStep& s = steps_[i];
+  StepActions::Hook hook;
+  hook.execution = execution_.name();
+  hook.step = s.name();
+  hook.request.executable = g.plan_step.hook().executable();
+  hook.request.args.assign(g.plan_step.hook().args().begin(), g.plan_step.hook().args().end());
+  hook.request.timeout = TimeoutOf(i);
+  std::string mode = dr::v1::ExecutionMode_Name(execution_.mode());
+  if (absl::StartsWith(mode, "EXECUTION_MODE_")) mode = mode.substr(15);
+  hook.request.env = {{"HVDR_PLAN", plan_.name()},
+                      {"HVDR_EXECUTION", execution_.name()},
+                      {"HVDR_MODE", mode},
+                      {"HVDR_GROUP", s.group()},
+                      {"HVDR_VM", s.vm_id()},
+                      {"HVDR_STEP", s.name()},
+                      {"HVDR_ATTEMPT", absl::StrCat(s.attempt())}};
+  return hook;
+}
+
+void PlanRun::OnHookDone(int i, int attempt, const absl::StatusOr<HookResult>& result) {
+  {
+    absl::MutexLock lock(&mu_);
+    ExecutionStep& s = steps_[i];
+    // A late end of an attempt that has ended (its step timed out, then
+    // was retried): the step belongs to another attempt now.
+    if (s.state() != dr::v1::STEP_STATE_RUNNING || s.attempt() != attempt) return;
+    // drserver stops and killed the hook: the step stays RUNNING, and the
+    // restart records it failed, its outcome unknown.
+    if (!result.ok() && result.status().code() == absl::StatusCode::kCancelled) return;
+    const std::string& name = graph_.steps[i].plan_step.hook().executable();
+    if (!result.ok()) {
+      dr::v1::ReturnCode code = ErrorDetailOf(result.status()).return_code();
+      if (code == dr::v1::RETURN_CODE_COMPLETED) code = dr::v1::RETURN_CODE_FAILED;
+      FinishLocked(i, false, absl::StrCat("hook ", name, " not run: ", result.status().message()),
+                   code);
+    } else {
+      s.set_output(result->output);
+      switch (result->end) {
+        case HookResult::End::kExited:
+          s.set_exit_status(result->exit_code);
+          if (result->exit_code == 0) {
+            FinishLocked(i, true, "", dr::v1::RETURN_CODE_COMPLETED);
+          } else {
+            FinishLocked(i, false,
+                         absl::StrCat("hook ", name, " exited with status ", result->exit_code),
+                         dr::v1::RETURN_CODE_FAILED);
+          }
+          break;
+        case HookResult::End::kSignaled:
+          s.set_exit_status(128 + result->signal);  // as a shell says it
+          FinishLocked(i, false,
+                       absl::StrCat("hook ", name, " was killed by signal ", result->signal, " (",
+                                    SignalName(result->signal), ")"),
+                       dr::v1::RETURN_CODE_FAILED);
+          break;
+        case HookResult::End::kTimedOut:
+          s.set_exit_status(128 + result->signal);
+          FinishLocked(i, false,
+                       absl::StrCat("hook ", name, " timed out after ",
+                                    absl::FormatDuration(TimeoutOf(i)), ", killed"),
+                       dr::v1::RETURN_CODE_TIMEOUT);
+          break;
+      }
+    }
+    if (!PersistLocked(nullptr).ok()) return;  // retried at the next Tick
+  }
   Advance();
 }
 
@@ -352,15 +442,21 @@ void PlanRun::Tick() {
           checks.push_back({static_cast<int>(i), s.attempt(), std::move(op)});
         }
       }
-      const absl::Duration timeout = TimeoutOf(static_cast<int>(i));
+      absl::Duration timeout = TimeoutOf(static_cast<int>(i));
+      const bool hook = g.kind == dr::v1::STEP_KIND_HOOK;
+      if (hook) timeout += kHookReportGrace;  // the runner times hooks
       if (timeout != absl::InfiniteDuration() && now >= started + timeout) {
         auto seen = last_seen_.find(static_cast<int>(i));
-        FinishLocked(static_cast<int>(i), false,
-                     absl::StrCat("timed out after ", absl::FormatDuration(timeout),
-                                  s.job().empty() ? "" : absl::StrCat(" (", s.job(), " goes on)"),
-                                  seen == last_seen_.end() ? "" : "; last seen: ",
-                                  seen == last_seen_.end() ? "" : seen->second),
-                     dr::v1::RETURN_CODE_TIMEOUT);
+        FinishLocked(
+            static_cast<int>(i), false,
+            hook ? absl::StrCat("timed out after ", absl::FormatDuration(timeout),
+                                ": the end of hook ", g.plan_step.hook().executable(),
+                                " was never reported")
+                 : absl::StrCat("timed out after ", absl::FormatDuration(timeout),
+                                s.job().empty() ? "" : absl::StrCat(" (", s.job(), " goes on)"),
+                                seen == last_seen_.end() ? "" : "; last seen: ",
+                                seen == last_seen_.end() ? "" : seen->second),
+            dr::v1::RETURN_CODE_TIMEOUT);
       }
     }
     if (!PersistLocked(nullptr).ok()) return;
@@ -406,6 +502,7 @@ void PlanRun::FinishLocked(int i, bool succeeded, const std::string& error,
   checking_.erase(i);
   checked_at_.erase(i);
   last_seen_.erase(i);
+  to_run_.erase(i);
   scheduler_->Finish(i, succeeded);
   dirty_.insert(i);
 }

@@ -9,8 +9,10 @@
 //    restart answers the job the first ask created;
 //  - a wait keeps its start time and ends when its time is up;
 //  - a prompt waits for its answer across restarts;
-//  - a hook that was running when drserver died is not run again: it is
-//    recorded as failed, its outcome unknown (its error mode applies).
+//  - a hook is recorded RUNNING before it is started (StepActions::RunHook);
+//    its end (exit status, the end of its output) ends the step. One that
+//    was running when drserver died is not run again: it is recorded as
+//    failed, its outcome unknown (its error mode applies).
 //
 // Thread-safe: the actions' callbacks may come from any thread.
 #ifndef HVDR_SERVER_PLAN_RUN_H_
@@ -31,6 +33,7 @@
 #include "dr/v1/resources.pb.h"
 #include "plans/scheduler.h"
 #include "plans/step_graph.h"
+#include "server/hook_runner.h"
 #include "storage/store.h"
 
 namespace hvdr {
@@ -50,6 +53,14 @@ class StepActions {
     std::string requester;
   };
   using JobDone = std::function<void(const absl::StatusOr<std::string>& job)>;
+  struct Hook {
+    std::string execution;  // plans/{plan}/executions/{execution}
+    std::string step;       // the step's name
+    // The executable, its args, its timeout (the step's) and the HVDR_*
+    // environment.
+    HookRequest request;
+  };
+  using HookDone = ::hvdr::server::HookDone;
 
   virtual ~StepActions() = default;
   // Asks for the operation's job (FailoverService's checks apply). `done`
@@ -71,6 +82,12 @@ class StepActions {
   // at its next poll, until its timeout); once, from any thread. Must not
   // block.
   virtual void CheckReady(const Operation& op, ReadyDone done) = 0;
+  // Runs the hook; `done` gets its end or why it did not run (HookDone,
+  // server/hook_runner.h), once, from any thread, maybe before RunHook
+  // returns. UNIMPLEMENTED (32770) when drserver runs no hooks; CANCELLED
+  // when drserver stops (the step is then left RUNNING: the restart
+  // records it failed).
+  virtual void RunHook(const Hook& hook, HookDone done) = 0;
 };
 
 // How often a readiness step reads its VM's heartbeat.
@@ -131,6 +148,10 @@ class PlanRun {
   // A heartbeat read of attempt `attempt` of readiness step `index` came back.
   void OnReadiness(int index, int attempt, const absl::StatusOr<StepActions::Readiness>& r)
       ABSL_LOCKS_EXCLUDED(mu_);
+  // The hook request of hook step `index` as it starts now.
+  StepActions::Hook HookOfLocked(int index) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void OnHookDone(int index, int attempt, const absl::StatusOr<HookResult>& result)
+      ABSL_LOCKS_EXCLUDED(mu_);
   void FinishLocked(int index, bool succeeded, const std::string& error, dr::v1::ReturnCode code)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Writes the steps that changed and the execution (its state and counts
@@ -163,6 +184,7 @@ class PlanRun {
   std::map<int, int> checking_ ABSL_GUARDED_BY(mu_);
   std::map<int, absl::Time> checked_at_ ABSL_GUARDED_BY(mu_);
   std::map<int, std::string> last_seen_ ABSL_GUARDED_BY(mu_);
+  std::set<int> to_run_ ABSL_GUARDED_BY(mu_);     // hooks to start once persisted
   std::function<void(const std::string& job)> watch_;
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
 };

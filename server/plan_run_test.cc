@@ -5,6 +5,9 @@
 // and so never runs a step twice.
 #include "server/plan_run.h"
 
+#include <signal.h>
+
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -66,6 +69,31 @@ class FakeActions : public StepActions {
     absl::MutexLock lock(&mu_);
     return checks_;
   }
+  // Hooks wait until the test ends them (EndHook); `on_hook` (if set) sees
+  // each as it is asked for.
+  void RunHook(const Hook& hook, HookDone done) override {
+    if (on_hook) on_hook(hook);
+    absl::MutexLock lock(&mu_);
+    hooks_.push_back(hook);
+    hook_dones_.push_back(std::move(done));
+  }
+  std::vector<Hook> hooks() {
+    absl::MutexLock lock(&mu_);
+    return hooks_;
+  }
+  // Ends the `n`th hook asked for.
+  void EndHook(size_t n, const absl::StatusOr<HookResult>& result) {
+    HookDone done;
+    {
+      absl::MutexLock lock(&mu_);
+      ASSERT_LT(n, hook_dones_.size());
+      done = std::move(hook_dones_[n]);
+      ASSERT_TRUE(done != nullptr) << "hook " << n << " ended twice";
+      hook_dones_[n] = nullptr;
+    }
+    done(result);
+  }
+  std::function<void(const Hook&)> on_hook;
   int not_yet = 0;  // the next this many asks answer UNAVAILABLE
   std::vector<Operation> created() {
     absl::MutexLock lock(&mu_);
@@ -87,7 +115,25 @@ class FakeActions : public StepActions {
   std::map<std::string, std::string> jobs_ ABSL_GUARDED_BY(mu_);
   int checks_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<std::string> checked_hosts_ ABSL_GUARDED_BY(mu_);
+  std::vector<Hook> hooks_ ABSL_GUARDED_BY(mu_);
+  std::vector<HookDone> hook_dones_ ABSL_GUARDED_BY(mu_);
 };
+
+HookResult Exited(int code, const std::string& output) {
+  HookResult r;
+  r.end = HookResult::End::kExited;
+  r.exit_code = code;
+  r.output = output;
+  return r;
+}
+
+HookResult Killed(HookResult::End end, int signal, const std::string& output) {
+  HookResult r;
+  r.end = end;
+  r.signal = signal;
+  r.output = output;
+  return r;
+}
 
 dr::v1::Job Ended(const std::string& name, dr::v1::JobState state) {
   dr::v1::Job j;
@@ -312,7 +358,7 @@ TEST_F(PlanRunTest, CancelStartsNothingNewAndEndsOnceTheRunningStepsEnd) {
   EXPECT_EQ(actions_.created().size(), 2u);
 }
 
-TEST_F(PlanRunTest, ADeclinedPromptFailsItsStepAndAHookIsRefusedAsNotSupported) {
+TEST_F(PlanRunTest, ADeclinedPromptFailsItsStepAndAHookThatCannotRunFailsWithTheRefusal) {
   Start(R"pb(
           source_site: "sites/a"
           target_site: "sites/b"
@@ -332,8 +378,15 @@ TEST_F(PlanRunTest, ADeclinedPromptFailsItsStepAndAHookIsRefusedAsNotSupported) 
         )pb",
         dr::v1::EXECUTION_MODE_COMMIT);
   run_->Advance();
+  EXPECT_EQ(Stored("g.before.check").state(), dr::v1::STEP_STATE_RUNNING);
+  // drserver runs no hooks (no --hooks_dir).
+  actions_.EndHook(0, HyperVError(dr::v1::RETURN_CODE_NOT_SUPPORTED, "", "HOOKS_DISABLED",
+                                  "drserver runs no hooks"));
   EXPECT_EQ(Stored("g.before.check").state(), dr::v1::STEP_STATE_FAILED);
   EXPECT_EQ(Stored("g.before.check").return_code(), dr::v1::RETURN_CODE_NOT_SUPPORTED);
+  EXPECT_EQ(Stored("g.before.check").error(), "hook check.sh not run: drserver runs no hooks");
+  EXPECT_EQ(Stored("g.before.go").state(), dr::v1::STEP_STATE_WAITING_FOR_ANSWER)
+      << "ERROR_MODE_CONTINUE: the next step runs";
   dr::v1::AnswerPromptRequest answer;
   answer.set_step(absl::StrCat(kExec, "/steps/g.before.go"));
   answer.set_proceed(false);
@@ -371,6 +424,177 @@ TEST_F(PlanRunTest, AnOperationThatCannotBeAskedYetIsAskedAgainAtTheNextTick) {
   ASSERT_EQ(actions_.created().size(), 1u);
   EndJob(0);
   EXPECT_EQ(State(), dr::v1::EXECUTION_STATE_SUCCEEDED);
+}
+
+constexpr char kHooks[] = R"pb(
+  source_site: "sites/a"
+  target_site: "sites/b"
+  groups {
+    id: "g"
+    before {
+      id: "check"
+      hook { executable: "check.sh" args: "--quick" args: "two words" }
+    }
+    vms {
+      vm_id: "00000000-0000-0000-0000-000000000001"
+      after {
+        id: "smoke"
+        hook { executable: "smoke.sh" }
+        timeout_seconds: 20
+        on_error: ERROR_MODE_CONTINUE
+      }
+    }
+  }
+)pb";
+
+TEST_F(PlanRunTest, AHookIsRecordedRunningThenRunsWithItsEnvironmentAndItsEndIsRecorded) {
+  Start(kHooks, dr::v1::EXECUTION_MODE_COMMIT);
+  actions_.on_hook = [this](const StepActions::Hook& hook) {
+    const dr::v1::ExecutionStep stored = Stored(hook.step.substr(hook.step.rfind('/') + 1));
+    EXPECT_EQ(stored.state(), dr::v1::STEP_STATE_RUNNING) << "recorded before it runs";
+    EXPECT_TRUE(stored.has_start_time());
+  };
+  run_->Advance();
+  ASSERT_EQ(actions_.hooks().size(), 1u);
+  const StepActions::Hook check = actions_.hooks()[0];
+  EXPECT_EQ(check.execution, kExec);
+  EXPECT_EQ(check.step, absl::StrCat(kExec, "/steps/g.before.check"));
+  EXPECT_EQ(check.request.executable, "check.sh");
+  EXPECT_THAT(check.request.args, ::testing::ElementsAre("--quick", "two words"));
+  EXPECT_EQ(check.request.timeout, absl::Seconds(300)) << "the default step timeout";
+  EXPECT_THAT(check.request.env,
+              ::testing::UnorderedElementsAre(
+                  ::testing::Pair("HVDR_PLAN", "plans/site"),
+                  ::testing::Pair("HVDR_EXECUTION", kExec), ::testing::Pair("HVDR_MODE", "COMMIT"),
+                  ::testing::Pair("HVDR_GROUP", "g"), ::testing::Pair("HVDR_VM", ""),
+                  ::testing::Pair("HVDR_STEP", check.step), ::testing::Pair("HVDR_ATTEMPT", "1")));
+  EXPECT_TRUE(actions_.asked().empty()) << "the group's VMs wait for its before step";
+
+  actions_.EndHook(0, Exited(0, "storage ok\n"));
+  const dr::v1::ExecutionStep done = Stored("g.before.check");
+  EXPECT_EQ(done.state(), dr::v1::STEP_STATE_SUCCEEDED);
+  EXPECT_EQ(done.return_code(), dr::v1::RETURN_CODE_COMPLETED);
+  EXPECT_EQ(done.exit_status(), 0);
+  EXPECT_EQ(done.output(), "storage ok\n");
+  EXPECT_TRUE(done.has_end_time());
+  ASSERT_EQ(actions_.created().size(), 1u) << "then the VM's operation";
+  EndJob(0);
+
+  // The VM's hook: its VM in the environment, its own timeout.
+  ASSERT_EQ(actions_.hooks().size(), 2u);
+  const StepActions::Hook smoke = actions_.hooks()[1];
+  EXPECT_EQ(smoke.request.env.at("HVDR_VM"), Vm(1));
+  EXPECT_EQ(smoke.request.timeout, absl::Seconds(20));
+  actions_.EndHook(1, Exited(0, ""));
+  EXPECT_EQ(State(), dr::v1::EXECUTION_STATE_SUCCEEDED);
+}
+
+TEST_F(PlanRunTest, AHookThatFailsUnderErrorModeStopHaltsTheExecution) {
+  Start(kHooks, dr::v1::EXECUTION_MODE_COMMIT);
+  run_->Advance();
+  actions_.EndHook(0, Exited(2, "storage not fenced\n"));
+  const dr::v1::ExecutionStep failed = Stored("g.before.check");
+  EXPECT_EQ(failed.state(), dr::v1::STEP_STATE_FAILED);
+  EXPECT_EQ(failed.return_code(), dr::v1::RETURN_CODE_FAILED);
+  EXPECT_EQ(failed.error(), "hook check.sh exited with status 2");
+  EXPECT_EQ(failed.exit_status(), 2);
+  EXPECT_EQ(failed.output(), "storage not fenced\n");
+  EXPECT_EQ(State(), dr::v1::EXECUTION_STATE_HALTED);
+  EXPECT_THAT(store_->GetExecution(kExec)->state_reason(), HasSubstr("exited with status 2"));
+  EXPECT_TRUE(actions_.asked().empty()) << "nothing after it starts";
+
+  // A retry runs it again, as a new attempt, its last end cleared.
+  dr::v1::ResumePlanExecutionRequest resume;
+  resume.set_name(kExec);
+  resume.set_action(dr::v1::ResumePlanExecutionRequest::ACTION_RETRY);
+  resume.set_request_id("resume-1");
+  ASSERT_TRUE(run_->Resume(resume).ok());
+  ASSERT_EQ(actions_.hooks().size(), 2u);
+  EXPECT_EQ(actions_.hooks()[1].request.env.at("HVDR_ATTEMPT"), "2");
+  EXPECT_EQ(Stored("g.before.check").state(), dr::v1::STEP_STATE_RUNNING);
+  EXPECT_EQ(Stored("g.before.check").output(), "");
+  EXPECT_EQ(Stored("g.before.check").error(), "");
+  actions_.EndHook(1, Exited(0, "fenced\n"));
+  EXPECT_EQ(Stored("g.before.check").state(), dr::v1::STEP_STATE_SUCCEEDED);
+  EXPECT_EQ(actions_.created().size(), 1u);
+}
+
+TEST_F(PlanRunTest, AHookKilledByASignalFailsNamingItAndErrorModeContinueGoesOn) {
+  Start(kHooks, dr::v1::EXECUTION_MODE_COMMIT);
+  run_->Advance();
+  actions_.EndHook(0, Exited(0, ""));
+  EndJob(0);
+  actions_.EndHook(1, Killed(HookResult::End::kSignaled, SIGTERM, "interrupted\n"));
+  const dr::v1::ExecutionStep smoke = Stored("g." + Vm(1) + ".after.smoke");
+  EXPECT_EQ(smoke.state(), dr::v1::STEP_STATE_FAILED);
+  EXPECT_EQ(smoke.return_code(), dr::v1::RETURN_CODE_FAILED);
+  EXPECT_EQ(smoke.error(), "hook smoke.sh was killed by signal 15 (SIGTERM)");
+  EXPECT_EQ(smoke.exit_status(), 128 + SIGTERM);
+  EXPECT_EQ(smoke.output(), "interrupted\n");
+  EXPECT_EQ(State(), dr::v1::EXECUTION_STATE_SUCCEEDED_WITH_WARNINGS);
+}
+
+TEST_F(PlanRunTest, AHookPastItsTimeoutIsKilledByTheRunnerAndFailsAsATimeout) {
+  Start(kHooks, dr::v1::EXECUTION_MODE_COMMIT);
+  run_->Advance();
+  // At its timeout the step is the runner's to end (it kills the hook and
+  // reports what it wrote).
+  clock_.Advance(absl::Seconds(300));
+  run_->Tick();
+  EXPECT_EQ(Stored("g.before.check").state(), dr::v1::STEP_STATE_RUNNING);
+  actions_.EndHook(0, Killed(HookResult::End::kTimedOut, SIGKILL, "still checking\n"));
+  const dr::v1::ExecutionStep timed_out = Stored("g.before.check");
+  EXPECT_EQ(timed_out.state(), dr::v1::STEP_STATE_FAILED);
+  EXPECT_EQ(timed_out.return_code(), dr::v1::RETURN_CODE_TIMEOUT);
+  EXPECT_EQ(timed_out.error(), "hook check.sh timed out after 5m, killed");
+  EXPECT_EQ(timed_out.exit_status(), 128 + SIGKILL);
+  EXPECT_EQ(timed_out.output(), "still checking\n");
+  EXPECT_EQ(State(), dr::v1::EXECUTION_STATE_HALTED);
+}
+
+TEST_F(PlanRunTest, AHookWhoseEndIsNeverReportedTimesOutAndALateEndAfterARetryIsIgnored) {
+  Start(kHooks, dr::v1::EXECUTION_MODE_COMMIT);
+  run_->Advance();
+  clock_.Advance(absl::Seconds(330));
+  run_->Tick();
+  const dr::v1::ExecutionStep lost = Stored("g.before.check");
+  EXPECT_EQ(lost.state(), dr::v1::STEP_STATE_FAILED);
+  EXPECT_EQ(lost.return_code(), dr::v1::RETURN_CODE_TIMEOUT);
+  EXPECT_THAT(lost.error(), HasSubstr("the end of hook check.sh was never reported"));
+  EXPECT_EQ(State(), dr::v1::EXECUTION_STATE_HALTED);
+
+  dr::v1::ResumePlanExecutionRequest resume;
+  resume.set_name(kExec);
+  resume.set_action(dr::v1::ResumePlanExecutionRequest::ACTION_RETRY);
+  resume.set_request_id("resume-1");
+  ASSERT_TRUE(run_->Resume(resume).ok());
+  ASSERT_EQ(actions_.hooks().size(), 2u);
+  // The first attempt's end comes at last: it is not the step's any more.
+  actions_.EndHook(0, Exited(0, "late\n"));
+  EXPECT_EQ(Stored("g.before.check").state(), dr::v1::STEP_STATE_RUNNING);
+  EXPECT_EQ(Stored("g.before.check").attempt(), 2);
+  EXPECT_EQ(Stored("g.before.check").output(), "");
+  EXPECT_TRUE(actions_.asked().empty());
+  actions_.EndHook(1, Exited(1, "second\n"));
+  EXPECT_EQ(Stored("g.before.check").state(), dr::v1::STEP_STATE_FAILED);
+  EXPECT_EQ(Stored("g.before.check").output(), "second\n");
+}
+
+TEST_F(PlanRunTest, AHookRunningWhenDrserverStopsIsRecordedFailedAndNotRunAgain) {
+  Start(kHooks, dr::v1::EXECUTION_MODE_COMMIT);
+  run_->Advance();
+  // drserver stops: its runner kills the hook and says so; the step stays
+  // RUNNING for the restart to judge.
+  actions_.EndHook(0, absl::CancelledError("drserver is stopping: hook check.sh was killed"));
+  EXPECT_EQ(Stored("g.before.check").state(), dr::v1::STEP_STATE_RUNNING);
+  Reopen();
+  run_->Advance();
+  const dr::v1::ExecutionStep s = Stored("g.before.check");
+  EXPECT_EQ(s.state(), dr::v1::STEP_STATE_FAILED);
+  EXPECT_EQ(s.return_code(), dr::v1::RETURN_CODE_STATUS_UNKNOWN);
+  EXPECT_THAT(s.error(), HasSubstr("not run again"));
+  EXPECT_EQ(actions_.hooks().size(), 1u);
+  EXPECT_EQ(State(), dr::v1::EXECUTION_STATE_HALTED);
 }
 
 TEST(OperationRequestIdTest, IsStablePerAttemptAndFitsTheRequestIdRules) {

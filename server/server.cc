@@ -156,9 +156,11 @@ absl::StatusOr<std::unique_ptr<DrServer>> DrServer::Create(const Options& option
                                        s->writer_.get(), options.clock, s->work_.get(), limits);
   s->plans_ = std::make_unique<PlanLogic>(s->store_.get(), options.clock,
                                           PlanLogic::Options{options.hooks_dir});
+  PlanExecutor::Options plan_options;
+  plan_options.hooks_dir = options.hooks_dir;
   s->plan_executor_ =
       std::make_unique<PlanExecutor>(s->store_.get(), s->failover_.get(), &s->hub_, s->plans_.get(),
-                                     agents, options.clock, PlanExecutor::Options());
+                                     agents, options.clock, plan_options);
   s->plan_service_ = std::make_unique<PlanServiceImpl>(s->plans_.get(), s->plan_executor_.get(),
                                                        s->work_.get(), limits);
 

@@ -2,6 +2,8 @@
 // (deploy/examples' two simulated hosts), the example plan applied with
 // drctl, validated for each mode against what the agents report - and
 // nothing run.
+#include <sys/stat.h>
+
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -51,7 +53,10 @@ class PlansTest : public ::testing::Test {
     auto replica = ReadScenario("deploy/examples/replica-site.textproto");
     ASSERT_TRUE(cluster_->StartAgent("hv-prod-1", &primary).ok());
     ASSERT_TRUE(cluster_->StartAgent("hv-dr-1", &replica).ok());
-    ASSERT_TRUE(cluster_->StartServer().ok());
+    // Hooks run from here (empty unless a test writes one).
+    hooks_dir_ = cluster_->dir() + "/hooks";
+    ASSERT_EQ(mkdir(hooks_dir_.c_str(), 0755), 0);
+    ASSERT_TRUE(cluster_->StartServer({"--hooks_dir=" + hooks_dir_}).ok());
     ASSERT_TRUE(cluster_->Register("hv-prod-1", "sites/prod").ok());
     ASSERT_TRUE(cluster_->Register("hv-dr-1", "sites/dr").ok());
   }
@@ -124,6 +129,7 @@ class PlansTest : public ::testing::Test {
 
   std::unique_ptr<Cluster> cluster_;
   std::unique_ptr<dr::v1::PlanService::Stub> plans_;
+  std::string hooks_dir_;
 };
 
 TEST_F(PlansTest, TheExamplePlanIsAppliedAndValidatedForEachModeWithNothingRun) {
@@ -252,6 +258,55 @@ TEST_F(PlansTest, AnUnplannedFailoverWithDrctlWaitsForItsPromptThenCommits) {
   for (const char* name : {"sql-01", "web-01", "web-02", "app-01"}) {
     EXPECT_EQ(vms[name].state(), dr::v1::REPLICATION_STATE_COMMITTED) << name;
   }
+}
+
+TEST_F(PlansTest, AGroupsBeforeHookRunsOnceFromTheHooksDirWithItsEnvironmentRecorded) {
+  // The hook appends its HVDR_* environment to the file its argument names
+  // (in its working directory, the hooks directory).
+  const std::string script = hooks_dir_ + "/record-env.sh";
+  std::ofstream(script) << "#!/bin/sh\nenv | grep '^HVDR_' | sort >> \"$1\"\n"
+                           "echo \"recorded for $HVDR_GROUP\"\n";
+  ASSERT_EQ(chmod(script.c_str(), 0755), 0);
+  std::ifstream in(kPlanFile);
+  std::stringstream text;
+  text << in.rdbuf();
+  dr::v1::Plan plan;
+  ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(text.str(), &plan));
+  dr::v1::PlanStep* hook = plan.mutable_groups(0)->add_before();
+  hook->set_id("record");
+  hook->mutable_hook()->set_executable("record-env.sh");
+  hook->mutable_hook()->add_args("hook-env.txt");
+  hook->set_timeout_seconds(60);
+  std::string plan_text;
+  ASSERT_TRUE(google::protobuf::TextFormat::PrintToString(plan, &plan_text));
+  const std::string plan_file = cluster_->dir() + "/hooked.plan.textproto";
+  std::ofstream(plan_file) << plan_text;
+  Result applied = Drctl({"plans", "apply", "-f", plan_file});
+  ASSERT_EQ(applied.exit, 0) << applied.out << applied.err;
+
+  absl::StatusOr<dr::v1::PlanExecution> test = StartExecution(dr::v1::EXECUTION_MODE_TEST, "h-1");
+  ASSERT_TRUE(test.ok()) << test.status();
+  const dr::v1::PlanExecution done = WaitFor(test->name(), dr::v1::EXECUTION_STATE_SUCCEEDED);
+  EXPECT_EQ(done.steps_failed(), 0) << done.DebugString();
+  const std::string step = test->name() + "/steps/database.before.record";
+  EXPECT_EQ(hvdr::testing::ReadFile(hooks_dir_ + "/hook-env.txt"),
+            absl::StrCat("HVDR_ATTEMPT=1\nHVDR_EXECUTION=", test->name(),
+                         "\nHVDR_GROUP=database\nHVDR_MODE=TEST\nHVDR_PLAN=plans/demo-site\n"
+                         "HVDR_STEP=",
+                         step, "\nHVDR_VM=\n"))
+      << "run once, with the execution's names";
+  std::map<std::string, dr::v1::ExecutionStep> by_id;
+  for (const auto& s : Steps(test->name())) by_id[s.name().substr(s.name().rfind('/') + 1)] = s;
+  ASSERT_EQ(by_id.count("database.before.record"), 1u);
+  const dr::v1::ExecutionStep& recorded = by_id["database.before.record"];
+  EXPECT_EQ(recorded.state(), dr::v1::STEP_STATE_SUCCEEDED) << recorded.DebugString();
+  EXPECT_EQ(recorded.kind(), dr::v1::STEP_KIND_HOOK);
+  EXPECT_EQ(recorded.exit_status(), 0);
+  EXPECT_EQ(recorded.output(), "recorded for database\n");
+  EXPECT_EQ(recorded.return_code(), dr::v1::RETURN_CODE_COMPLETED);
+  // The group's VMs started after it.
+  const auto& sql_test = by_id["database.5A0D2C31-7B1E-4B8B-9C55-0F6E1A2B3C01.test-failover"];
+  EXPECT_LE(FromProto(recorded.end_time()), FromProto(sql_test.start_time()));
 }
 
 TEST_F(PlansTest, ABadPlanFileIsRefusedNamingTheLineOrTheField) {
