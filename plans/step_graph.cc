@@ -142,7 +142,8 @@ bool IsOperation(StepKind kind) {
 }
 
 StepGraph BuildStepGraph(const dr::v1::Plan& plan, ExecutionMode mode,
-                         const std::map<std::string, VmPlacement>& placement) {
+                         const std::map<std::string, VmPlacement>& placement,
+                         const dr::v1::CommitPolicy& policy) {
   StepGraph g;
   Builder b(mode, &g);
   // The steps the next group waits for (with Edge::kEnd).
@@ -212,6 +213,42 @@ StepGraph BuildStepGraph(const dr::v1::Plan& plan, ExecutionMode mode,
       after = {i};
     }
     previous_group_end = after;
+  }
+  if (mode == dr::v1::EXECUTION_MODE_UNPLANNED &&
+      (policy.action() == dr::v1::CommitPolicy::ACTION_COMMIT ||
+       policy.action() == dr::v1::CommitPolicy::ACTION_REVERT)) {
+    Step wait;
+    wait.id = "commit-policy.wait";
+    wait.kind = dr::v1::STEP_KIND_WAIT;
+    wait.group = -1;
+    wait.critical = true;
+    wait.plan_step.set_id("commit-policy");
+    wait.plan_step.mutable_wait()->set_seconds(policy.after_seconds() == 0 ? 3600
+                                                                           : policy.after_seconds());
+    const int w = b.Add(std::move(wait));
+    for (int p : previous_group_end) b.Link(p, w, Edge::kEnd);
+    const StepKind kind = policy.action() == dr::v1::CommitPolicy::ACTION_COMMIT
+                              ? dr::v1::STEP_KIND_COMMIT
+                              : dr::v1::STEP_KIND_REVERT;
+    for (int v = 0; v < static_cast<int>(g.vms.size()); ++v) {
+      VmEntry& entry = g.vms[v];
+      if (entry.steps.empty()) continue;
+      const dr::v1::PlanVm& vm = plan.groups(entry.group).vms(entry.plan_index);
+      Step s;
+      s.id = absl::StrCat(plan.groups(entry.group).id(), ".", entry.vm_id, ".", KindId(kind));
+      s.kind = kind;
+      s.group = entry.group;
+      s.vm = v;
+      s.critical = vm.critical();
+      auto where = placement.find(entry.vm_id);
+      const std::string host = where == placement.end() ? "" : where->second.replica_host;
+      s.host = host.empty() ? "hosts/-" : host;
+      const int last = entry.steps.back();
+      const int i = b.Add(std::move(s));
+      b.Link(w, i, Edge::kSuccess);
+      b.Link(last, i, Edge::kSuccess);
+      g.vms[v].steps.push_back(i);
+    }
   }
   // Kahn's order, lowest index first among the ready.
   std::vector<int> missing(g.steps.size());

@@ -14,6 +14,14 @@
 //   COMMIT        COMMIT; REVERT  REVERT                  (replica host)
 // SET_NETWORK only with network settings; START and READINESS only with
 // STARTUP_ACTION_POWER_ON. Plan steps run only in the modes they list.
+//
+// A commit policy (UNPLANNED only; CommitPolicy ACTION_COMMIT / _REVERT)
+// adds, after the last group has ended, a wait "commit-policy.wait" of
+// after_seconds (0: 3600) - a step of no group - then, for each VM, its
+// COMMIT or REVERT "{group}.{vm-guid}.commit" / ".revert" on the replica
+// host, once the wait and the VM's own steps have succeeded (a VM that
+// failed is left for an operator). The policy is durable like any step;
+// cancelling the execution during the wait cancels it.
 #ifndef HVDR_PLANS_STEP_GRAPH_H_
 #define HVDR_PLANS_STEP_GRAPH_H_
 
@@ -50,7 +58,7 @@ struct Step {
   // "{group}.{vm-guid}.before.{id}", "{group}.after.{id}".
   std::string id;
   dr::v1::StepKind kind = dr::v1::STEP_KIND_UNSPECIFIED;
-  int group = 0;  // index into the plan's groups
+  int group = 0;  // index into the plan's groups; -1 for the commit policy's wait
   int vm = -1;    // index into StepGraph::vms; -1 for a group's step
   // The plan step (prompt, wait, hook), else empty.
   dr::v1::PlanStep plan_step;
@@ -98,7 +106,8 @@ bool IsOperation(dr::v1::StepKind kind);
 // host missing, leaves its operation steps on host "hosts/-": validation
 // reports such VMs before an execution starts).
 StepGraph BuildStepGraph(const dr::v1::Plan& plan, dr::v1::ExecutionMode mode,
-                         const std::map<std::string, VmPlacement>& placement);
+                         const std::map<std::string, VmPlacement>& placement,
+                         const dr::v1::CommitPolicy& policy = dr::v1::CommitPolicy());
 
 }  // namespace plans
 }  // namespace hvdr

@@ -122,6 +122,41 @@ TEST(StepGraphTest, AVmWithoutPlacementRunsOnNoHost) {
   EXPECT_EQ(g.steps[0].host, "hosts/-");
 }
 
+TEST(StepGraphTest, ACommitPolicyWaitsAfterTheLastGroupThenCommitsEachVm) {
+  dr::v1::Plan plan = SimplePlan(2, 1);
+  plan.mutable_groups(0)->mutable_vms(0)->set_startup_action(dr::v1::STARTUP_ACTION_LEAVE_OFF);
+  dr::v1::CommitPolicy policy;
+  policy.set_action(dr::v1::CommitPolicy::ACTION_COMMIT);
+  policy.set_after_seconds(600);
+  const StepGraph g =
+      BuildStepGraph(plan, dr::v1::EXECUTION_MODE_UNPLANNED, Placement(2), policy);
+  const std::string v1 = "g1." + Vm(1) + ".";
+  const std::string v2 = "g2." + Vm(2) + ".";
+  EXPECT_THAT(Ids(g), ElementsAre(v1 + "failover", v2 + "failover", v2 + "start",
+                                  v2 + "readiness", "commit-policy.wait", v1 + "commit",
+                                  v2 + "commit"));
+  const Step& wait = g.steps[g.by_id.at("commit-policy.wait")];
+  EXPECT_EQ(wait.kind, dr::v1::STEP_KIND_WAIT);
+  EXPECT_EQ(wait.group, -1);
+  EXPECT_EQ(wait.plan_step.wait().seconds(), 600u);
+  EXPECT_THAT(PredecessorIds(g, "commit-policy.wait"), ElementsAre(v2 + "readiness"));
+  EXPECT_THAT(PredecessorIds(g, v1 + "commit"), ElementsAre("commit-policy.wait", v1 + "failover"));
+  EXPECT_EQ(g.steps[g.by_id.at(v1 + "commit")].host, "hosts/r1");
+  EXPECT_EQ(g.vms[0].steps.back(), g.by_id.at(v1 + "commit")) << "the commit is its VM's step";
+
+  policy.set_action(dr::v1::CommitPolicy::ACTION_REVERT);
+  policy.set_after_seconds(0);
+  const StepGraph r =
+      BuildStepGraph(plan, dr::v1::EXECUTION_MODE_UNPLANNED, Placement(2), policy);
+  EXPECT_EQ(r.steps[r.by_id.at("commit-policy.wait")].plan_step.wait().seconds(), 3600u);
+  EXPECT_EQ(r.steps[r.by_id.at(v2 + "revert")].kind, dr::v1::STEP_KIND_REVERT);
+  // Other modes take no policy.
+  for (auto mode : {dr::v1::EXECUTION_MODE_PLANNED, dr::v1::EXECUTION_MODE_TEST}) {
+    EXPECT_EQ(BuildStepGraph(plan, mode, Placement(2), policy).by_id.count("commit-policy.wait"),
+              0u);
+  }
+}
+
 }  // namespace
 }  // namespace plans
 }  // namespace hvdr

@@ -162,6 +162,21 @@ absl::StatusOr<PlanExecution> PlanExecutor::Start(const dr::v1::StartPlanExecuti
   }
   RETURN_IF_ERROR(CheckRequestId("request_id", r.request_id()));
   RETURN_IF_ERROR(CheckLength("requester", r.requester(), 256));
+  if (r.has_commit_policy()) {
+    if (r.mode() != dr::v1::EXECUTION_MODE_UNPLANNED) {
+      return InvalidParameter("commit_policy", "NOT_FOR_MODE",
+                              "only UNPLANNED executions take a commit policy (a PLANNED "
+                              "failover ends with reverse replication, which needs no commit)");
+    }
+    if (!dr::v1::CommitPolicy::Action_IsValid(r.commit_policy().action())) {
+      return InvalidParameter("commit_policy.action", "UNKNOWN_VALUE",
+                              "not a CommitPolicy.Action");
+    }
+    if (r.commit_policy().after_seconds() > 604800) {
+      return InvalidParameter("commit_policy.after_seconds", "OUT_OF_RANGE",
+                              "must be 0-604800 (0 means 3600)");
+    }
+  }
   const RequestKey key{r.request_id(), "dr.v1.PlanService/StartPlanExecution",
                        absl::StrCat(r.plan(), "\n", r.mode(), "\n", r.validate_only(), "\n",
                                     r.commit_policy().SerializeAsString())};
@@ -195,7 +210,10 @@ absl::StatusOr<PlanExecution> PlanExecutor::Start(const dr::v1::StartPlanExecuti
   e.set_request_id(r.request_id());
   ToProto(clock_->Now(), e.mutable_create_time());
   for (const auto& f : findings) *e.add_findings() = f;
-  *e.mutable_commit_policy() = r.has_commit_policy() ? r.commit_policy() : plan.commit_policy();
+  // The policy acts on UNPLANNED executions only (plans/step_graph.h).
+  if (r.mode() == dr::v1::EXECUTION_MODE_UNPLANNED) {
+    *e.mutable_commit_policy() = r.has_commit_policy() ? r.commit_policy() : plan.commit_policy();
+  }
   std::vector<dr::v1::ExecutionStep> steps;
   std::vector<std::string> vms;
   if (errors || r.validate_only()) {
@@ -206,7 +224,7 @@ absl::StatusOr<PlanExecution> PlanExecutor::Start(const dr::v1::StartPlanExecuti
   } else {
     e.set_state(dr::v1::EXECUTION_STATE_RUNNING);
     const plans::StepGraph graph =
-        plans::BuildStepGraph(plan, r.mode(), plans::PlacementOf(plan, topology));
+        plans::BuildStepGraph(plan, r.mode(), plans::PlacementOf(plan, topology), e.commit_policy());
     steps = PlanRun::NewSteps(graph, plan, e.name());
     // Each failover's recovery point, chosen now by the VM's policy (the
     // latest in PLANNED: after the prepare).

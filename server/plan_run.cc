@@ -55,7 +55,7 @@ std::vector<ExecutionStep> PlanRun::NewSteps(const plans::StepGraph& graph,
     e.set_name(absl::StrCat(execution_name, "/steps/", s.id));
     e.set_kind(s.kind);
     e.set_state(dr::v1::STEP_STATE_PENDING);
-    e.set_group(plan.groups(s.group).id());
+    e.set_group(s.group >= 0 ? plan.groups(s.group).id() : "");
     if (s.vm >= 0) e.set_vm_id(graph.vms[s.vm].vm_id);
     e.set_plan_step(s.plan_step.id());
     e.set_critical(s.critical);
@@ -96,7 +96,8 @@ absl::StatusOr<std::unique_ptr<PlanRun>> PlanRun::Restore(
       new PlanRun(store, actions, clock, std::move(plan), std::move(execution)));
   run->watch_ = std::move(watch);
   absl::MutexLock lock(&run->mu_);
-  run->graph_ = plans::BuildStepGraph(run->plan_, run->execution_.mode(), placement);
+  run->graph_ = plans::BuildStepGraph(run->plan_, run->execution_.mode(), placement,
+                                      run->execution_.commit_policy());
   run->placement_ = std::move(placement);
   std::map<std::string, int> stored;
   for (size_t i = 0; i < steps.size(); ++i) stored.emplace(StepId(steps[i].name()), i);

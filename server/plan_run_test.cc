@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/proto_time.h"
 #include "common/hyperv_status.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -151,7 +152,8 @@ class PlanRunTest : public ::testing::Test {
 
   // Stores `text` as plans/site and a new execution of it in `mode`, then
   // opens its run.
-  void Start(const std::string& text, dr::v1::ExecutionMode mode) {
+  void Start(const std::string& text, dr::v1::ExecutionMode mode,
+             const dr::v1::CommitPolicy& policy = dr::v1::CommitPolicy()) {
     plan_ = PlanFromText(text);
     plan_.set_name("plans/site");
     ASSERT_TRUE(store_->CreatePlan(plan_, clock_.Now(), {"p", "m", "f"}).ok());
@@ -159,12 +161,13 @@ class PlanRunTest : public ::testing::Test {
     for (const auto& g : plan_.groups()) {
       for (const auto& vm : g.vms()) placement[vm.vm_id()] = {"hosts/p", "hosts/r"};
     }
-    const plans::StepGraph graph = plans::BuildStepGraph(plan_, mode, placement);
+    const plans::StepGraph graph = plans::BuildStepGraph(plan_, mode, placement, policy);
     dr::v1::PlanExecution e;
     e.set_name(kExec);
     e.set_mode(mode);
     e.set_state(dr::v1::EXECUTION_STATE_RUNNING);
     e.set_requester("ops");
+    *e.mutable_commit_policy() = policy;
     std::vector<std::string> vms;
     for (const auto& [id, p] : placement) vms.push_back(id);
     ASSERT_TRUE(store_
@@ -662,6 +665,62 @@ TEST_F(PlanRunTest, AGuestThatNeverBecomesReadyTimesOutAndHaltsTheExecution) {
   EXPECT_EQ(Stored(ready).return_code(), dr::v1::RETURN_CODE_TIMEOUT);
   EXPECT_THAT(Stored(ready).error(), HasSubstr("heartbeat NO_CONTACT"));
   EXPECT_EQ(State(), dr::v1::EXECUTION_STATE_HALTED);
+}
+
+// The commit policy's timer is a durable wait: it survives a restart, and
+// the commits start when it is up, not before.
+TEST_F(PlanRunTest, ACommitPolicyCommitsEachVmWhenItsTimeIsUpAcrossARestart) {
+  dr::v1::CommitPolicy policy;
+  policy.set_action(dr::v1::CommitPolicy::ACTION_COMMIT);
+  policy.set_after_seconds(600);
+  Start(kOneVm, dr::v1::EXECUTION_MODE_UNPLANNED, policy);
+  run_->Advance();
+  EndJob(0);  // failover
+  EndJob(1);  // start
+  run_->Tick();
+  run_->Tick();  // ready
+  EXPECT_EQ(Stored("commit-policy.wait").state(), dr::v1::STEP_STATE_RUNNING);
+  const absl::Time waited_from = FromProto(Stored("commit-policy.wait").start_time());
+  clock_.Advance(absl::Seconds(599));
+  run_->Tick();
+  EXPECT_EQ(actions_.created().size(), 2u) << "no commit before its time";
+  Reopen();  // drserver restarts during the wait
+  run_->Advance();
+  clock_.Advance(absl::Seconds(1));
+  run_->Tick();
+  ASSERT_EQ(actions_.created().size(), 3u);
+  EXPECT_EQ(actions_.created()[2].kind, dr::v1::STEP_KIND_COMMIT);
+  EXPECT_EQ(actions_.created()[2].host, "hosts/r");
+  EXPECT_EQ(FromProto(Stored("commit-policy.wait").end_time()) - waited_from, absl::Seconds(600));
+  EndJob(2);
+  EXPECT_EQ(Stored("g." + Vm(1) + ".commit").state(), dr::v1::STEP_STATE_SUCCEEDED);
+  EXPECT_EQ(State(), dr::v1::EXECUTION_STATE_SUCCEEDED);
+}
+
+// Cancelling during the wait stops the policy: nothing is committed or
+// reverted, and the execution ends CANCELLED.
+TEST_F(PlanRunTest, CancellingDuringTheCommitPolicyWaitStopsThePolicy) {
+  dr::v1::CommitPolicy policy;
+  policy.set_action(dr::v1::CommitPolicy::ACTION_REVERT);
+  policy.set_after_seconds(60);
+  Start(kOneVm, dr::v1::EXECUTION_MODE_UNPLANNED, policy);
+  run_->Advance();
+  EndJob(0);
+  EndJob(1);
+  run_->Tick();
+  run_->Tick();
+  ASSERT_EQ(Stored("commit-policy.wait").state(), dr::v1::STEP_STATE_RUNNING);
+  dr::v1::CancelPlanExecutionRequest cancel;
+  cancel.set_name(kExec);
+  cancel.set_requester("alice");
+  cancel.set_reason("keep the failover; we commit by hand");
+  cancel.set_request_id("cancel-1");
+  ASSERT_TRUE(run_->Cancel(cancel).ok());
+  clock_.Advance(absl::Hours(2));
+  run_->Tick();
+  EXPECT_EQ(actions_.created().size(), 2u) << "nothing reverted";
+  EXPECT_EQ(Stored("g." + Vm(1) + ".revert").state(), dr::v1::STEP_STATE_SKIPPED);
+  EXPECT_EQ(State(), dr::v1::EXECUTION_STATE_CANCELLED);
 }
 
 }  // namespace
