@@ -349,8 +349,8 @@ const std::vector<Command>& Commands() {
       {"plans delete", "PLAN", "", S::kPlans, true, PlansDelete},
       {"plans validate", "PLAN --mode test|cleanup-test|planned|unplanned|commit|revert", "",
        S::kPlans, false, PlansValidate},
-      {"plans run", "PLAN --mode MODE", "start an execution and follow it", S::kPlans, false,
-       PlansRun},
+      {"plans run", "PLAN --mode MODE [--commit-after SECS | --revert-after SECS]",
+       "start an execution and follow it", S::kPlans, false, PlansRun},
       {"plans answer", "STEP [--decline] [--comment TEXT]", "answer a prompt", S::kPlans, false,
        PlansAnswer},
       {"plans resume", "EXECUTION --action retry|skip [--scope step|vm|group]", "", S::kPlans,
@@ -362,10 +362,11 @@ const std::vector<Command>& Commands() {
 
 const FlagSpec& Flags() {
   static const FlagSpec* const kFlags = new FlagSpec{
-      {"server", "output",         "request-id", "requester", "wait-timeout", "timeout", "site",
-       "host",   "agent",          "state",      "health",    "mode",         "type",    "vm",
-       "limit",  "recovery-point", "adapter",    "ip",        "subnet",       "gateway", "dns",
-       "file",   "comment",        "reason",     "action",    "scope"},
+      {"server", "output",  "request-id",   "requester",      "wait-timeout", "timeout",
+       "site",   "host",    "agent",        "state",          "health",       "mode",
+       "type",   "vm",      "limit",        "recovery-point", "adapter",      "ip",
+       "subnet", "gateway", "dns",          "file",           "comment",      "reason",
+       "action", "scope",   "commit-after", "revert-after"},
       {"no-wait", "dhcp", "help", "decline"},
       {{"-f", "file"}}};
   return *kFlags;

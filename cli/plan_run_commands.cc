@@ -2,6 +2,7 @@
 
 #include <map>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "cli/client.h"
@@ -46,6 +47,20 @@ int PlansRun(Ctx& ctx, const ParsedArgs& a) {
   r.set_mode(*mode);
   r.set_request_id(a.Has("request-id") ? a.Get("request-id") : NewRequestId());
   r.set_requester(ctx.requester);
+  // An UNPLANNED failover's commit policy (the server refuses it for
+  // other modes, naming commit_policy).
+  for (const auto& [flag, action] :
+       {std::pair{"commit-after", dr::v1::CommitPolicy::ACTION_COMMIT},
+        std::pair{"revert-after", dr::v1::CommitPolicy::ACTION_REVERT}}) {
+    if (!a.Has(flag)) continue;
+    uint32_t secs = 0;
+    if (r.has_commit_policy() || !absl::SimpleAtoi(a.Get(flag), &secs) || secs == 0 ||
+        secs > 604800) {
+      return Usage(ctx, "--commit-after or --revert-after (one) takes seconds, 1-604800");
+    }
+    r.mutable_commit_policy()->set_action(action);
+    r.mutable_commit_policy()->set_after_seconds(secs);
+  }
   absl::StatusOr<dr::v1::PlanExecution> e = ctx.client->StartPlanExecution(r);
   if (!e.ok()) return Fail(ctx, e.status());
   if (!ctx.json) {

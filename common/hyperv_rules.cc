@@ -81,11 +81,14 @@ const std::vector<OperationRule>& HyperVRules() {
       rules->push_back(r);
     }
     {
-      // ReverseReplicationRelationship: after a committed failover the
-      // former replica becomes the primary. INFERRED: requires state 6, and
+      // ReverseReplicationRelationship: after a failover the former replica
+      // becomes the primary - straight after InitiateFailover in a planned
+      // failover (state 5: prepare, failover, reverse, start), or after
+      // CommitFailover (state 6) once the old primary is back from an
+      // unplanned one; the recovery points are merged away. INFERRED:
       // leaves mode Primary, state Replicating (3).
       OperationRule r = Rule(JOB_TYPE_REVERSE_REPLICATION, kReplicas);
-      r.states = {REPLICATION_STATE_COMMITTED};
+      r.states = {REPLICATION_STATE_RECOVERED, REPLICATION_STATE_COMMITTED};
       r.changes_inventory = true;  // the relationship and the copies' roles
       r.sets_state_after = true;
       r.state_after = REPLICATION_STATE_REPLICATING;

@@ -72,7 +72,10 @@ std::vector<std::pair<StepKind, bool /*on primary*/>> Operations(ExecutionMode m
       failover_tail();
       break;
     case dr::v1::EXECUTION_MODE_COMMIT: ops.emplace_back(dr::v1::STEP_KIND_COMMIT, false); break;
-    case dr::v1::EXECUTION_MODE_REVERT: ops.emplace_back(dr::v1::STEP_KIND_REVERT, false); break;
+    case dr::v1::EXECUTION_MODE_REVERT:
+      ops.emplace_back(dr::v1::STEP_KIND_STOP_REPLICA, false);
+      ops.emplace_back(dr::v1::STEP_KIND_REVERT, false);
+      break;
     default: break;
   }
   return ops;
@@ -128,6 +131,7 @@ class Builder {
 bool IsOperation(StepKind kind) {
   switch (kind) {
     case dr::v1::STEP_KIND_STOP_PRIMARY:
+    case dr::v1::STEP_KIND_STOP_REPLICA:
     case dr::v1::STEP_KIND_PREPARE:
     case dr::v1::STEP_KIND_FAILOVER:
     case dr::v1::STEP_KIND_TEST_FAILOVER:
@@ -223,31 +227,34 @@ StepGraph BuildStepGraph(const dr::v1::Plan& plan, ExecutionMode mode,
     wait.group = -1;
     wait.critical = true;
     wait.plan_step.set_id("commit-policy");
-    wait.plan_step.mutable_wait()->set_seconds(policy.after_seconds() == 0 ? 3600
-                                                                           : policy.after_seconds());
+    wait.plan_step.mutable_wait()->set_seconds(
+        policy.after_seconds() == 0 ? 3600 : policy.after_seconds());
     const int w = b.Add(std::move(wait));
     for (int p : previous_group_end) b.Link(p, w, Edge::kEnd);
-    const StepKind kind = policy.action() == dr::v1::CommitPolicy::ACTION_COMMIT
-                              ? dr::v1::STEP_KIND_COMMIT
-                              : dr::v1::STEP_KIND_REVERT;
+    std::vector<StepKind> kinds = {dr::v1::STEP_KIND_COMMIT};
+    if (policy.action() == dr::v1::CommitPolicy::ACTION_REVERT) {
+      kinds = {dr::v1::STEP_KIND_STOP_REPLICA, dr::v1::STEP_KIND_REVERT};
+    }
     for (int v = 0; v < static_cast<int>(g.vms.size()); ++v) {
-      VmEntry& entry = g.vms[v];
-      if (entry.steps.empty()) continue;
-      const dr::v1::PlanVm& vm = plan.groups(entry.group).vms(entry.plan_index);
-      Step s;
-      s.id = absl::StrCat(plan.groups(entry.group).id(), ".", entry.vm_id, ".", KindId(kind));
-      s.kind = kind;
-      s.group = entry.group;
-      s.vm = v;
-      s.critical = vm.critical();
-      auto where = placement.find(entry.vm_id);
+      if (g.vms[v].steps.empty()) continue;
+      const std::string vm_id = g.vms[v].vm_id;
+      const dr::v1::PlanVm& vm = plan.groups(g.vms[v].group).vms(g.vms[v].plan_index);
+      auto where = placement.find(vm_id);
       const std::string host = where == placement.end() ? "" : where->second.replica_host;
-      s.host = host.empty() ? "hosts/-" : host;
-      const int last = entry.steps.back();
-      const int i = b.Add(std::move(s));
-      b.Link(w, i, Edge::kSuccess);
-      b.Link(last, i, Edge::kSuccess);
-      g.vms[v].steps.push_back(i);
+      std::vector<int> prev = {w, g.vms[v].steps.back()};
+      for (StepKind kind : kinds) {
+        Step s;
+        s.id = absl::StrCat(plan.groups(g.vms[v].group).id(), ".", vm_id, ".", KindId(kind));
+        s.kind = kind;
+        s.group = g.vms[v].group;
+        s.vm = v;
+        s.critical = vm.critical();
+        s.host = host.empty() ? "hosts/-" : host;
+        const int i = b.Add(std::move(s));
+        for (int p : prev) b.Link(p, i, Edge::kSuccess);
+        g.vms[v].steps.push_back(i);
+        prev = {i};
+      }
     }
   }
   // Kahn's order, lowest index first among the ready.

@@ -11,14 +11,15 @@
 //   PLANNED       STOP_PRIMARY, PREPARE                   (primary host)
 //                 FAILOVER, SET_NETWORK, START, READINESS, REVERSE (replica)
 //   UNPLANNED     FAILOVER, SET_NETWORK, START, READINESS (replica host)
-//   COMMIT        COMMIT; REVERT  REVERT                  (replica host)
+//   COMMIT        COMMIT                                  (replica host)
+//   REVERT        STOP_REPLICA, REVERT                    (replica host)
 // SET_NETWORK only with network settings; START and READINESS only with
 // STARTUP_ACTION_POWER_ON. Plan steps run only in the modes they list.
 //
 // A commit policy (UNPLANNED only; CommitPolicy ACTION_COMMIT / _REVERT)
 // adds, after the last group has ended, a wait "commit-policy.wait" of
 // after_seconds (0: 3600) - a step of no group - then, for each VM, its
-// COMMIT or REVERT "{group}.{vm-guid}.commit" / ".revert" on the replica
+// COMMIT (or STOP_REPLICA and REVERT) "{group}.{vm-guid}.commit" on the replica
 // host, once the wait and the VM's own steps have succeeded (a VM that
 // failed is left for an operator). The policy is durable like any step;
 // cancelling the execution during the wait cancels it.

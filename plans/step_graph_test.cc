@@ -65,7 +65,8 @@ TEST(StepGraphTest, EachModeHasItsOperations) {
               ElementsAre(dr::v1::STEP_KIND_FAILOVER, dr::v1::STEP_KIND_START,
                           dr::v1::STEP_KIND_READINESS));
   EXPECT_THAT(kinds(dr::v1::EXECUTION_MODE_COMMIT), ElementsAre(dr::v1::STEP_KIND_COMMIT));
-  EXPECT_THAT(kinds(dr::v1::EXECUTION_MODE_REVERT), ElementsAre(dr::v1::STEP_KIND_REVERT));
+  EXPECT_THAT(kinds(dr::v1::EXECUTION_MODE_REVERT),
+              ElementsAre(dr::v1::STEP_KIND_STOP_REPLICA, dr::v1::STEP_KIND_REVERT));
   plan.mutable_groups(0)->mutable_vms(0)->set_startup_action(dr::v1::STARTUP_ACTION_LEAVE_OFF);
   EXPECT_THAT(kinds(dr::v1::EXECUTION_MODE_UNPLANNED), ElementsAre(dr::v1::STEP_KIND_FAILOVER));
 }
@@ -128,13 +129,11 @@ TEST(StepGraphTest, ACommitPolicyWaitsAfterTheLastGroupThenCommitsEachVm) {
   dr::v1::CommitPolicy policy;
   policy.set_action(dr::v1::CommitPolicy::ACTION_COMMIT);
   policy.set_after_seconds(600);
-  const StepGraph g =
-      BuildStepGraph(plan, dr::v1::EXECUTION_MODE_UNPLANNED, Placement(2), policy);
+  const StepGraph g = BuildStepGraph(plan, dr::v1::EXECUTION_MODE_UNPLANNED, Placement(2), policy);
   const std::string v1 = "g1." + Vm(1) + ".";
   const std::string v2 = "g2." + Vm(2) + ".";
-  EXPECT_THAT(Ids(g), ElementsAre(v1 + "failover", v2 + "failover", v2 + "start",
-                                  v2 + "readiness", "commit-policy.wait", v1 + "commit",
-                                  v2 + "commit"));
+  EXPECT_THAT(Ids(g), ElementsAre(v1 + "failover", v2 + "failover", v2 + "start", v2 + "readiness",
+                                  "commit-policy.wait", v1 + "commit", v2 + "commit"));
   const Step& wait = g.steps[g.by_id.at("commit-policy.wait")];
   EXPECT_EQ(wait.kind, dr::v1::STEP_KIND_WAIT);
   EXPECT_EQ(wait.group, -1);
@@ -146,10 +145,12 @@ TEST(StepGraphTest, ACommitPolicyWaitsAfterTheLastGroupThenCommitsEachVm) {
 
   policy.set_action(dr::v1::CommitPolicy::ACTION_REVERT);
   policy.set_after_seconds(0);
-  const StepGraph r =
-      BuildStepGraph(plan, dr::v1::EXECUTION_MODE_UNPLANNED, Placement(2), policy);
+  const StepGraph r = BuildStepGraph(plan, dr::v1::EXECUTION_MODE_UNPLANNED, Placement(2), policy);
   EXPECT_EQ(r.steps[r.by_id.at("commit-policy.wait")].plan_step.wait().seconds(), 3600u);
   EXPECT_EQ(r.steps[r.by_id.at(v2 + "revert")].kind, dr::v1::STEP_KIND_REVERT);
+  EXPECT_THAT(PredecessorIds(r, v2 + "revert"), ElementsAre(v2 + "stop-replica"));
+  EXPECT_THAT(PredecessorIds(r, v2 + "stop-replica"),
+              ElementsAre("commit-policy.wait", v2 + "readiness"));
   // Other modes take no policy.
   for (auto mode : {dr::v1::EXECUTION_MODE_PLANNED, dr::v1::EXECUTION_MODE_TEST}) {
     EXPECT_EQ(BuildStepGraph(plan, mode, Placement(2), policy).by_id.count("commit-policy.wait"),

@@ -29,6 +29,7 @@ struct OperationOf {
 OperationOf ForKind(dr::v1::StepKind kind) {
   switch (kind) {
     case dr::v1::STEP_KIND_STOP_PRIMARY:
+    case dr::v1::STEP_KIND_STOP_REPLICA:
       return {dr::v1::JOB_TYPE_STOP_VIRTUAL_MACHINE, "StopVirtualMachine"};
     case dr::v1::STEP_KIND_PREPARE:
       return {dr::v1::JOB_TYPE_REPLICATION_STATE_CHANGE, "PrepareForPlannedFailover"};
@@ -169,8 +170,7 @@ absl::StatusOr<PlanExecution> PlanExecutor::Start(const dr::v1::StartPlanExecuti
                               "failover ends with reverse replication, which needs no commit)");
     }
     if (!dr::v1::CommitPolicy::Action_IsValid(r.commit_policy().action())) {
-      return InvalidParameter("commit_policy.action", "UNKNOWN_VALUE",
-                              "not a CommitPolicy.Action");
+      return InvalidParameter("commit_policy.action", "UNKNOWN_VALUE", "not a CommitPolicy.Action");
     }
     if (r.commit_policy().after_seconds() > 604800) {
       return InvalidParameter("commit_policy.after_seconds", "OUT_OF_RANGE",
@@ -223,8 +223,8 @@ absl::StatusOr<PlanExecution> PlanExecutor::Start(const dr::v1::StartPlanExecuti
     ToProto(clock_->Now(), e.mutable_end_time());
   } else {
     e.set_state(dr::v1::EXECUTION_STATE_RUNNING);
-    const plans::StepGraph graph =
-        plans::BuildStepGraph(plan, r.mode(), plans::PlacementOf(plan, topology), e.commit_policy());
+    const plans::StepGraph graph = plans::BuildStepGraph(
+        plan, r.mode(), plans::PlacementOf(plan, topology), e.commit_policy());
     steps = PlanRun::NewSteps(graph, plan, e.name());
     // Each failover's recovery point, chosen now by the VM's policy (the
     // latest in PLANNED: after the prepare).
@@ -332,7 +332,7 @@ void PlanExecutor::SubmitOperation(const Operation& op, JobDone done) {
     done(copy.status());
     return;
   }
-  if (op.kind == dr::v1::STEP_KIND_STOP_PRIMARY) {
+  if (op.kind == dr::v1::STEP_KIND_STOP_PRIMARY || op.kind == dr::v1::STEP_KIND_STOP_REPLICA) {
     absl::StatusOr<dr::v1::VirtualMachine> vm = store_->GetVirtualMachine(*copy);
     if (vm.ok() && vm->enabled_state() == dr::v1::ENABLED_STATE_DISABLED) {
       done(std::string());  // off already

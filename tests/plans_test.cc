@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <fstream>
+#include <functional>
 #include <map>
 #include <sstream>
 #include <string>
@@ -51,6 +52,13 @@ class PlansTest : public ::testing::Test {
     cluster_ = std::make_unique<Cluster>("plans");
     auto primary = ReadScenario("deploy/examples/primary-site.textproto");
     auto replica = ReadScenario("deploy/examples/replica-site.textproto");
+    // Jobs of the demo's length (seconds, for people to watch) would make
+    // each run here take a minute.
+    for (hvdr::sim::v1::Scenario* s : {&primary, &replica}) {
+      s->set_default_job_duration_ms(400);
+      s->clear_durations();
+    }
+    Tweak(&primary, &replica);
     ASSERT_TRUE(cluster_->StartAgent("hv-prod-1", &primary).ok());
     ASSERT_TRUE(cluster_->StartAgent("hv-dr-1", &replica).ok());
     // Hooks run from here (empty unless a test writes one).
@@ -59,6 +67,59 @@ class PlansTest : public ::testing::Test {
     ASSERT_TRUE(cluster_->StartServer({"--hooks_dir=" + hooks_dir_}).ok());
     ASSERT_TRUE(cluster_->Register("hv-prod-1", "sites/prod").ok());
     ASSERT_TRUE(cluster_->Register("hv-dr-1", "sites/dr").ok());
+  }
+
+  // Changes the demo's scenarios before the agents start.
+  virtual void Tweak(hvdr::sim::v1::Scenario*, hvdr::sim::v1::Scenario*) {}
+  // The demo plan, changed by `edit`, applied with drctl.
+  void ApplyPlan(const std::function<void(dr::v1::Plan&)>& edit) {
+    std::ifstream in(kPlanFile);
+    std::stringstream text;
+    text << in.rdbuf();
+    dr::v1::Plan plan;
+    ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(text.str(), &plan));
+    edit(plan);
+    std::string out;
+    ASSERT_TRUE(google::protobuf::TextFormat::PrintToString(plan, &out));
+    const std::string path = cluster_->dir() + "/edited.plan.textproto";
+    std::ofstream(path) << out;
+    Result applied = Drctl({"plans", "apply", "-f", path});
+    ASSERT_EQ(applied.exit, 0) << applied.out << applied.err;
+  }
+  std::map<std::string, dr::v1::ExecutionStep> StepsById(const std::string& execution) {
+    std::map<std::string, dr::v1::ExecutionStep> by_id;
+    for (const auto& s : Steps(execution)) by_id[s.name().substr(s.name().rfind('/') + 1)] = s;
+    return by_id;
+  }
+  // The step `id` of `steps`; a test failure when there is none.
+  static dr::v1::ExecutionStep At(const std::map<std::string, dr::v1::ExecutionStep>& steps,
+                                  const std::string& id) {
+    auto it = steps.find(id);
+    if (it == steps.end()) {
+      ADD_FAILURE() << "no step " << id;
+      return {};
+    }
+    return it->second;
+  }
+  // How many times each operation ran on `host`'s simulator, by VM GUID.
+  std::map<std::pair<std::string, dr::v1::JobType>, int> Ledger(const std::string& host) {
+    std::map<std::pair<std::string, dr::v1::JobType>, int> out;
+    const hvdr::sim::v1::SimState state = cluster_->AgentState(host);
+    for (const auto& op : state.history()) ++out[{op.vm_id(), op.type()}];
+    return out;
+  }
+  // `host`'s simulated VMs by GUID.
+  std::map<std::string, hvdr::sim::v1::SimVm> VmsById(const std::string& host) {
+    std::map<std::string, hvdr::sim::v1::SimVm> out;
+    const hvdr::sim::v1::SimState state = cluster_->AgentState(host);
+    for (const auto& vm : state.vms()) out[vm.vm_id()] = vm;
+    return out;
+  }
+  void AnswerFenced(const std::string& execution) {
+    WaitFor(execution, dr::v1::EXECUTION_STATE_WAITING);
+    Result answered = Drctl({"plans", "answer", execution + "/steps/database.before.storage-fenced",
+                             "--comment", "fenced"});
+    ASSERT_EQ(answered.exit, 0) << answered.out << answered.err;
   }
 
   dr::v1::PlanService::Stub* plans() {
@@ -332,6 +393,129 @@ groups {
   EXPECT_THAT(r.err, HasSubstr("typo.plan.textproto:3:"));
   Result list = Drctl({"plans", "list"});
   EXPECT_THAT(list.out, HasSubstr("no plans"));
+}
+
+constexpr const char* kDemoVms[] = {
+    "5A0D2C31-7B1E-4B8B-9C55-0F6E1A2B3C01", "5A0D2C31-7B1E-4B8B-9C55-0F6E1A2B3C02",
+    "5A0D2C31-7B1E-4B8B-9C55-0F6E1A2B3C03", "5A0D2C31-7B1E-4B8B-9C55-0F6E1A2B3C04"};
+
+// PLANNED, both sites up: each primary is shut down and prepared (its
+// pending changes sent) before its replica fails over to the latest point,
+// starts, answers its heartbeat and reverses replication: each operation
+// once, on the right host.
+TEST_F(PlansTest, APlannedFailoverPreparesEachPrimaryAndEndsWithReverseReplication) {
+  ASSERT_EQ(Drctl({"plans", "apply", "-f", kPlanFile}).exit, 0);
+  absl::StatusOr<dr::v1::PlanExecution> planned =
+      StartExecution(dr::v1::EXECUTION_MODE_PLANNED, "planned-1");
+  ASSERT_TRUE(planned.ok()) << planned.status();
+  AnswerFenced(planned->name());
+  const dr::v1::PlanExecution done = WaitFor(planned->name(), dr::v1::EXECUTION_STATE_SUCCEEDED);
+  EXPECT_EQ(done.steps_failed(), 0) << done.DebugString();
+
+  std::map<std::string, hvdr::sim::v1::SimVm> dr_vms = VmsById("hv-dr-1");
+  std::map<std::string, hvdr::sim::v1::SimVm> prod_vms = VmsById("hv-prod-1");
+  auto prod = Ledger("hv-prod-1");
+  auto dr = Ledger("hv-dr-1");
+  const auto steps = StepsById(planned->name());
+  for (const char* id : kDemoVms) {
+    EXPECT_EQ(prod_vms[id].enabled(), dr::v1::ENABLED_STATE_DISABLED) << id;
+    EXPECT_EQ(prod_vms[id].state(), dr::v1::REPLICATION_STATE_SYNCED_REPLICATION_COMPLETE) << id;
+    EXPECT_EQ((prod[{id, dr::v1::JOB_TYPE_REPLICATION_STATE_CHANGE}]), 1) << id;
+    EXPECT_LE((prod[{id, dr::v1::JOB_TYPE_STOP_VIRTUAL_MACHINE}]), 1) << id;
+    EXPECT_EQ((dr[{id, dr::v1::JOB_TYPE_INITIATE_FAILOVER}]), 1) << id;
+    EXPECT_EQ((dr[{id, dr::v1::JOB_TYPE_START_VIRTUAL_MACHINE}]), 1) << id;
+    EXPECT_EQ((dr[{id, dr::v1::JOB_TYPE_REVERSE_REPLICATION}]), 1) << id;
+    // The former replica is the primary now, running, replicating back.
+    EXPECT_EQ(dr_vms[id].mode(), dr::v1::REPLICATION_MODE_PRIMARY) << id;
+    EXPECT_EQ(dr_vms[id].state(), dr::v1::REPLICATION_STATE_REPLICATING) << id;
+    EXPECT_EQ(dr_vms[id].enabled(), dr::v1::ENABLED_STATE_ENABLED) << id;
+    EXPECT_TRUE(dr_vms[id].failed_over_to().empty()) << "a planned failover takes the latest";
+    // Prepared before the failover; reversed last.
+    const std::string group = std::string(id) == kDemoVms[0] ? "database." : "apps.";
+    const auto prepare = At(steps, group + id + ".prepare");
+    const auto failover = At(steps, group + id + ".failover");
+    const auto reverse = At(steps, group + id + ".reverse");
+    EXPECT_EQ(prepare.host(), "hosts/hv-prod-1");
+    EXPECT_EQ(failover.host(), "hosts/hv-dr-1");
+    EXPECT_LE(FromProto(prepare.end_time()), FromProto(failover.start_time())) << id;
+    EXPECT_EQ(reverse.state(), dr::v1::STEP_STATE_SUCCEEDED) << id;
+    EXPECT_LE(FromProto(At(steps, group + id + ".readiness").end_time()),
+              FromProto(reverse.start_time()))
+        << id;
+  }
+  EXPECT_FALSE(dr_vms[kDemoVms[0]].failover_network().empty()) << "sql-01 was re-IPed";
+}
+
+// An UNPLANNED failover with a revert policy: once the site is up and
+// its time is up, every VM is reverted - nothing done by hand.
+TEST_F(PlansTest, AnUnplannedFailoverWithARevertPolicyRevertsEachVmWhenItsTimeIsUp) {
+  ASSERT_EQ(Drctl({"plans", "apply", "-f", kPlanFile}).exit, 0);
+  cluster_->KillAgent("hv-prod-1");
+  Result refused =
+      Drctl({"plans", "run", "demo-site", "--mode", "test", "--revert-after", "2", "--no-wait"});
+  EXPECT_NE(refused.exit, 0);
+  EXPECT_THAT(refused.err, HasSubstr("commit_policy"));
+  Result started = Drctl({"plans", "run", "demo-site", "--mode", "unplanned", "--revert-after", "2",
+                          "--request-id", "unplanned-revert", "--no-wait"});
+  ASSERT_EQ(started.exit, 0) << started.out << started.err;
+  const std::string execution = started.out.substr(0, started.out.find(':'));
+  AnswerFenced(execution);
+  const dr::v1::PlanExecution done = WaitFor(execution, dr::v1::EXECUTION_STATE_SUCCEEDED);
+  EXPECT_EQ(done.commit_policy().action(), dr::v1::CommitPolicy::ACTION_REVERT);
+  const auto steps = StepsById(execution);
+  const auto wait = At(steps, "commit-policy.wait");
+  EXPECT_GE(FromProto(wait.end_time()) - FromProto(wait.start_time()), absl::Seconds(2));
+  auto dr = Ledger("hv-dr-1");
+  std::map<std::string, hvdr::sim::v1::SimVm> dr_vms = VmsById("hv-dr-1");
+  for (const char* id : kDemoVms) {
+    EXPECT_EQ((dr[{id, dr::v1::JOB_TYPE_INITIATE_FAILOVER}]), 1) << id;
+    EXPECT_EQ((dr[{id, dr::v1::JOB_TYPE_REVERT_FAILOVER}]), 1) << id;
+    EXPECT_EQ(dr_vms[id].state(), dr::v1::REPLICATION_STATE_REPLICATING) << id;
+    const std::string group = std::string(id) == kDemoVms[0] ? "database." : "apps.";
+    EXPECT_LE(FromProto(wait.end_time()),
+              FromProto(At(steps, group + id + ".revert").start_time()));
+  }
+}
+
+// Guests that take time to boot: readiness waits for each heartbeat; a
+// guest that never answers fails its (non-critical) VM at its timeout and
+// the execution ends with warnings.
+class SlowGuestsTest : public PlansTest {
+ protected:
+  void Tweak(hvdr::sim::v1::Scenario*, hvdr::sim::v1::Scenario* replica) override {
+    replica->set_default_boot_ms(1500);
+    hvdr::sim::v1::Fault* f = replica->add_faults();
+    f->set_vm_id(kDemoVms[2]);  // web-02
+    f->set_never_ready(true);
+  }
+};
+
+TEST_F(SlowGuestsTest, ReadinessWaitsForTheHeartbeatAndAGuestThatNeverAnswersFailsItsVm) {
+  ApplyPlan([](dr::v1::Plan& plan) {
+    for (auto& vm : *plan.mutable_groups(1)->mutable_vms()) {
+      if (vm.vm_id() == kDemoVms[2]) vm.set_ready_timeout_seconds(4);
+    }
+  });
+  absl::StatusOr<dr::v1::PlanExecution> test =
+      StartExecution(dr::v1::EXECUTION_MODE_TEST, "slow-1");
+  ASSERT_TRUE(test.ok()) << test.status();
+  const dr::v1::PlanExecution done =
+      WaitFor(test->name(), dr::v1::EXECUTION_STATE_SUCCEEDED_WITH_WARNINGS);
+  const auto steps = StepsById(test->name());
+  const auto never = At(steps, absl::StrCat("apps.", kDemoVms[2], ".readiness"));
+  EXPECT_EQ(never.state(), dr::v1::STEP_STATE_FAILED);
+  EXPECT_EQ(never.return_code(), dr::v1::RETURN_CODE_TIMEOUT);
+  EXPECT_THAT(never.error(), HasSubstr("HEARTBEAT_STATUS_NO_CONTACT"));
+  for (const char* id : {kDemoVms[0], kDemoVms[1], kDemoVms[3]}) {
+    const std::string group = std::string(id) == kDemoVms[0] ? "database." : "apps.";
+    const auto ready = At(steps, group + id + ".readiness");
+    const auto start = At(steps, group + id + ".start");
+    EXPECT_EQ(ready.state(), dr::v1::STEP_STATE_SUCCEEDED) << id;
+    EXPECT_THAT(ready.error(), HasSubstr("HEARTBEAT_STATUS_OK")) << id;
+    // The guest boots for 1.5 s after its start job ends.
+    EXPECT_GE(FromProto(ready.end_time()) - FromProto(start.end_time()), absl::Milliseconds(1500))
+        << id;
+  }
 }
 
 }  // namespace

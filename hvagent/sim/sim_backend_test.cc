@@ -166,8 +166,8 @@ std::vector<Row> Table() {
       // ReverseReplicationRelationship
       {"reverse after commit", JOB_TYPE_REVERSE_REPLICATION, State(REPLICATION_STATE_COMMITTED),
        RETURN_CODE_JOB_STARTED, REPLICATION_STATE_COMMITTED, kReplicating},
-      {"reverse before commit", JOB_TYPE_REVERSE_REPLICATION, State(kRecovered),
-       RETURN_CODE_INVALID_STATE, kRecovered, kRecovered},
+      {"reverse after a planned failover", JOB_TYPE_REVERSE_REPLICATION, State(kRecovered),
+       RETURN_CODE_JOB_STARTED, kRecovered, kReplicating},
       {"reverse a replicating replica", JOB_TYPE_REVERSE_REPLICATION, NoSetup,
        RETURN_CODE_INVALID_STATE},
       // Prepare for planned failover (on the primary)
