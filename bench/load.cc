@@ -198,12 +198,15 @@ FanOutResult FanOut::Wait(absl::Duration timeout) {
   return state_->result;
 }
 
-int64_t ResidentBytes(int pid) {
+namespace {
+
+// A "Name:   123 kB" line of /proc/<pid>/status in bytes, 0 if absent.
+int64_t StatusBytes(int pid, const std::string& field) {
   std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
   std::string line;
   while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) {
-      std::istringstream fields(line.substr(6));
+    if (line.rfind(field, 0) == 0) {
+      std::istringstream fields(line.substr(field.size()));
       int64_t kb = 0;
       fields >> kb;
       return kb * 1024;
@@ -211,6 +214,12 @@ int64_t ResidentBytes(int pid) {
   }
   return 0;
 }
+
+}  // namespace
+
+int64_t ResidentBytes(int pid) { return StatusBytes(pid, "VmRSS:"); }
+
+int64_t PeakResidentBytes(int pid) { return StatusBytes(pid, "VmHWM:"); }
 
 absl::Duration CpuTime(int pid) {
   if (pid == 0) {

@@ -65,6 +65,9 @@ class FanOut {
 
 // The resident memory of a process in bytes (VmRSS), 0 if unknown.
 int64_t ResidentBytes(int pid);
+// The peak resident memory of a process since it started (VmHWM), 0 if
+// unknown.
+int64_t PeakResidentBytes(int pid);
 
 // CPU time (user + system, all threads) a process has used so far: `pid`
 // from /proc, 0 for this process; zero if unknown.

@@ -103,6 +103,9 @@ void PlanExecutor::Watcher::OnJob(const dr::v1::Job& job) {
   // On a hub delivery thread: queue it (the run writes to the store).
   absl::MutexLock lock(&executor_->mu_);
   executor_->changes_.push_back(job);
+  // A job's end lets the next step start: the loop runs at once instead of
+  // at its next tick (a 10,000-VM plan runs tens of thousands of them).
+  if (job.state() >= dr::v1::JOB_STATE_COMPLETED) executor_->wake_ = true;
 }
 
 void PlanExecutor::Watch(const std::string& job) {
@@ -110,6 +113,10 @@ void PlanExecutor::Watch(const std::string& job) {
   // Read after Watch, so that nothing published in between is missed.
   absl::StatusOr<dr::v1::Job> now = store_->GetJob(job);
   if (now.ok()) watcher_.OnJob(*now);
+  // A step got its job: the next round records the job's name (with those
+  // of the other steps answered meanwhile) at once.
+  absl::MutexLock lock(&mu_);
+  wake_ = true;
 }
 
 absl::Status PlanExecutor::Adopt(const PlanExecution& execution) {
@@ -440,17 +447,22 @@ void PlanExecutor::Step() {
     changes.swap(changes_);
     for (const auto& [name, run] : runs_) runs.push_back(run);
   }
-  for (const dr::v1::Job& job : changes) {
-    std::shared_ptr<PlanRun> run;
-    {
-      absl::MutexLock lock(&mu_);
+  // Each run gets its changes together: one write for all the steps they
+  // end (and those that start next), not one per job.
+  std::map<std::string, std::pair<std::shared_ptr<PlanRun>, std::vector<dr::v1::Job>>> by_run;
+  {
+    absl::MutexLock lock(&mu_);
+    for (dr::v1::Job& job : changes) {
       auto it = job_run_.find(job.name());
       if (it == job_run_.end()) continue;
       auto r = runs_.find(it->second);
-      if (r != runs_.end()) run = r->second;
+      if (r == runs_.end()) continue;
+      auto& [run, jobs] = by_run[it->second];
+      run = r->second;
+      jobs.push_back(std::move(job));
     }
-    if (run) run->OnJob(job);
   }
+  for (const auto& [name, batch] : by_run) batch.first->OnJobs(batch.second);
   for (const auto& run : runs) run->Tick();
   std::vector<std::string> done_jobs;
   {
@@ -476,13 +488,17 @@ void PlanExecutor::Step() {
   for (const std::string& job : done_jobs) hub_->Unwatch(job, &watcher_);
 }
 
+bool PlanExecutor::Woken() const { return stopping_ || wake_; }
+
 void PlanExecutor::Loop() {
   while (true) {
     Step();
     // Real time between rounds, whatever the clock the steps are timed by
-    // (a test's clock may be frozen); a stop wakes it at once.
+    // (a test's clock may be frozen); a job's end or a stop wakes it at once.
     absl::MutexLock lock(&mu_);
-    if (mu_.AwaitWithTimeout(absl::Condition(&stopping_), options_.tick)) return;
+    mu_.AwaitWithTimeout(absl::Condition(this, &PlanExecutor::Woken), options_.tick);
+    if (stopping_) return;
+    wake_ = false;
   }
 }
 

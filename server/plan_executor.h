@@ -34,7 +34,8 @@ namespace server {
 class PlanExecutor final : public StepActions {
  public:
   struct Options {
-    // How often waits, timeouts and readiness are looked at.
+    // How often waits, timeouts and readiness are looked at, at the
+    // latest (a job's end runs a round at once).
     absl::Duration tick = absl::Milliseconds(250);
     // How long a heartbeat read of an agent may take.
     absl::Duration agent_timeout = absl::Seconds(5);
@@ -96,6 +97,9 @@ class PlanExecutor final : public StepActions {
   absl::StatusOr<std::string> CopyFor(const Operation& op);
   std::string NewExecutionId();
   void Loop();
+  // The loop's wait is over: a job ended or a step got its job (wake_),
+  // or the executor stops.
+  bool Woken() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
 
   Store* const store_;
   FailoverLogic* const failover_;
@@ -111,6 +115,7 @@ class PlanExecutor final : public StepActions {
   std::map<std::string, std::string> job_run_ ABSL_GUARDED_BY(mu_);  // job -> execution
   std::deque<dr::v1::Job> changes_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool wake_ ABSL_GUARDED_BY(mu_) = false;  // something to do since the loop last ran
   absl::Mutex rng_mu_;
   absl::BitGen rng_ ABSL_GUARDED_BY(rng_mu_);
   std::thread thread_;

@@ -297,9 +297,16 @@ void PlanRun::OnSubmitted(int i, int attempt, const absl::StatusOr<std::string>&
       job_step_[*job] = i;
       watch = true;
     }
-    if (!PersistLocked(nullptr).ok()) return;
+    // The job's name is written with the run's next write (the next event
+    // or Tick), not in a transaction of its own per operation: nothing
+    // depends on it being durable, since asking again with the step's
+    // request_id answers the same job after a restart.
+    if (!watch && !PersistLocked(nullptr).ok()) return;
   }
-  if (watch && watch_) watch_(*job);
+  if (watch) {
+    if (watch_) watch_(*job);
+    return;  // nothing ended: nothing new may start
+  }
   Advance();
 }
 
@@ -374,32 +381,40 @@ void PlanRun::OnHookDone(int i, int attempt, const absl::StatusOr<HookResult>& r
   Advance();
 }
 
-void PlanRun::OnJob(const dr::v1::Job& job) {
+void PlanRun::OnJob(const dr::v1::Job& job) { OnJobs({job}); }
+
+void PlanRun::OnJobs(const std::vector<dr::v1::Job>& jobs) {
+  bool ended = false;
   {
     absl::MutexLock lock(&mu_);
-    auto it = job_step_.find(job.name());
-    if (it == job_step_.end()) return;
-    const int i = it->second;
-    if (steps_[i].state() != dr::v1::STEP_STATE_RUNNING) return;
-    if (job.state() < dr::v1::JOB_STATE_COMPLETED) {
-      if (steps_[i].return_code() != job.return_code()) {
-        steps_[i].set_return_code(job.return_code());
-        dirty_.insert(i);
-      }
-      return;
-    }
-    const bool ok = job.state() == dr::v1::JOB_STATE_COMPLETED;
-    std::string error;
-    if (!ok) {
-      error = absl::StrCat(job.name(), " ended ", dr::v1::JobState_Name(job.state()),
-                           job.error_summary().empty() ? "" : ": ", job.error_summary(),
-                           job.error_description().empty() ? "" : " (", job.error_description(),
-                           job.error_description().empty() ? "" : ")");
-    }
-    FinishLocked(i, ok, error, job.return_code());
-    if (!PersistLocked(nullptr).ok()) return;
+    for (const dr::v1::Job& job : jobs) ended = ApplyJobLocked(job) || ended;
   }
-  Advance();
+  // One write for every step that ended and every step that starts next.
+  if (ended) Advance();
+}
+
+bool PlanRun::ApplyJobLocked(const dr::v1::Job& job) {
+  auto it = job_step_.find(job.name());
+  if (it == job_step_.end()) return false;
+  const int i = it->second;
+  if (steps_[i].state() != dr::v1::STEP_STATE_RUNNING) return false;
+  if (job.state() < dr::v1::JOB_STATE_COMPLETED) {
+    if (steps_[i].return_code() != job.return_code()) {
+      steps_[i].set_return_code(job.return_code());
+      dirty_.insert(i);
+    }
+    return false;
+  }
+  const bool ok = job.state() == dr::v1::JOB_STATE_COMPLETED;
+  std::string error;
+  if (!ok) {
+    error = absl::StrCat(job.name(), " ended ", dr::v1::JobState_Name(job.state()),
+                         job.error_summary().empty() ? "" : ": ", job.error_summary(),
+                         job.error_description().empty() ? "" : " (", job.error_description(),
+                         job.error_description().empty() ? "" : ")");
+  }
+  FinishLocked(i, ok, error, job.return_code());
+  return true;
 }
 
 void PlanRun::Tick() {

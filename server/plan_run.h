@@ -6,7 +6,8 @@
 //  - an operation step is recorded RUNNING, with its attempt, before its
 //    job is asked for; the job's request_id is derived from the execution,
 //    the step and the attempt (OperationRequestId), so asking again after a
-//    restart answers the job the first ask created;
+//    restart answers the job the first ask created (which is why the job's
+//    name is recorded with the run's next write, not in a write of its own);
 //  - a wait keeps its start time and ends when its time is up;
 //  - a prompt waits for its answer across restarts;
 //  - a hook is recorded RUNNING before it is started (StepActions::RunHook);
@@ -120,6 +121,9 @@ class PlanRun {
   void Advance() ABSL_LOCKS_EXCLUDED(mu_);
   // The job `job` changed (from JobHub or a read).
   void OnJob(const dr::v1::Job& job) ABSL_LOCKS_EXCLUDED(mu_);
+  // The same for several changes at once (in order), with one write for
+  // all the steps they end and those that start next.
+  void OnJobs(const std::vector<dr::v1::Job>& jobs) ABSL_LOCKS_EXCLUDED(mu_);
   // Time passed: waits that are up end, steps past their timeout fail.
   void Tick() ABSL_LOCKS_EXCLUDED(mu_);
 
@@ -152,6 +156,8 @@ class PlanRun {
   StepActions::Hook HookOfLocked(int index) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OnHookDone(int index, int attempt, const absl::StatusOr<HookResult>& result)
       ABSL_LOCKS_EXCLUDED(mu_);
+  // Applies one job change; true when it ended its step.
+  bool ApplyJobLocked(const dr::v1::Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FinishLocked(int index, bool succeeded, const std::string& error, dr::v1::ReturnCode code)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Writes the steps that changed and the execution (its state and counts

@@ -261,6 +261,8 @@ TEST_F(PlanRunTest, APromptThenGroupsInOrderThenAWaitAndTheExecutionSucceeds) {
   EXPECT_EQ(actions_.created()[0].kind, dr::v1::STEP_KIND_COMMIT);
   EXPECT_EQ(actions_.created()[0].host, "hosts/r");
   EXPECT_EQ(Stored("db." + Vm(1) + ".commit").state(), dr::v1::STEP_STATE_RUNNING);
+  // The job's name goes with the run's next write (here the tick's).
+  run_->Tick();
   EXPECT_EQ(Stored("db." + Vm(1) + ".commit").job(), "jobs/j1");
   EndJob(0);
   EXPECT_EQ(actions_.created().size(), 2u) << "the next group waits for the whole group";
