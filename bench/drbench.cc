@@ -125,9 +125,10 @@ class Estate {
 
   // Hosts first..first+hosts-1, each with `vms` replica VMs; jobs take
   // `job_ms` (0: zero time), except the operations (JobType numbers) in
-  // `op_ms`, which take the time given there.
+  // `op_ms`, which take the time given there; guests boot for `boot_ms`
+  // after their start before their heartbeat is OK.
   void StartAgents(int first, int hosts, int vms, int job_ms, int poll_ms,
-                   const std::map<int, int>& op_ms = {}) {
+                   const std::map<int, int>& op_ms = {}, int boot_ms = 0) {
     std::map<int, int> durations{{97, job_ms}, {98, job_ms}, {99, job_ms}};
     for (const auto& [op, ms] : op_ms) durations[op] = ms;
     for (int h = first; h < first + hosts; ++h) {
@@ -136,6 +137,7 @@ class Estate {
         std::ofstream out(base + ".scenario");
         out << "host_name: \"" << HostId(h) << "\"\n";
         out << "default_job_duration_ms: " << std::max(job_ms, 1) << "\n";
+        if (boot_ms > 0) out << "default_boot_ms: " << boot_ms << "\n";
         for (const auto& [op, ms] : durations)
           out << "durations { operation: " << op << " duration_ms: " << ms << " }\n";
         for (int v = 0; v < vms; ++v) {
@@ -565,9 +567,8 @@ constexpr int kPlanVmsPerHost = 100;
 constexpr int kPlanFailoverMs = 2000;
 constexpr int kPlanStartMs = 1000;
 // The guest's boot time before its heartbeat is OK, which readiness waits
-// for: 0 while the simulator boots at once (readiness ends once the VM
-// runs). When the scenario gets one, set it there and here alike.
-constexpr int kPlanBootMs = 0;
+// for (the scenario's default_boot_ms).
+constexpr int kPlanBootMs = 2000;
 // 20 VMs of a group per host, 5 at once: 4 rounds of 3 s, 12 s per group,
 // 60 s for the plan; the plan limit (100 hosts x 5) binds as much.
 constexpr int kPlanPerHost = 5;
@@ -643,7 +644,7 @@ void PlansBench() {
     Estate e(absl::StrCat("plans-", run));
     e.StartAgents(0, hosts, kPlanVmsPerHost, kPlanFailoverMs,
                   absl::GetFlag(FLAGS_plans_agent_poll_ms),
-                  {{97, kPlanFailoverMs}, {1002, kPlanStartMs}});
+                  {{97, kPlanFailoverMs}, {1002, kPlanStartMs}}, kPlanBootMs);
     e.StartServer();
     {
       dr::v1::CreatePlanRequest r;

@@ -89,6 +89,12 @@ PlanExecutor::~PlanExecutor() {
     stopping_ = true;
   }
   if (thread_.joinable()) thread_.join();
+  {
+    // Heartbeat reads end by their deadline; their callbacks use this.
+    absl::MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(
+        +[](int* n) { return *n == 0; }, &reads_in_flight_));
+  }
   // Kills the hooks still running; their runs leave them RUNNING.
   hook_runner_.reset();
   std::map<std::string, std::string> jobs;
@@ -398,10 +404,27 @@ void PlanExecutor::CheckReady(const Operation& op, ReadyDone done) {
     return;
   }
   const std::string vm = *copy;
+  {
+    absl::MutexLock lock(&mu_);
+    ++reads_in_flight_;
+  }
+  // gRPC's thread: the answer goes to the run only while it is still run
+  // here (kept alive meanwhile), and wakes the loop to persist it.
+  auto answer = [this, done, execution = op.execution](const absl::StatusOr<Readiness>& r) {
+    std::shared_ptr<PlanRun> run;
+    {
+      absl::MutexLock lock(&mu_);
+      --reads_in_flight_;
+      auto it = runs_.find(execution);
+      if (it != runs_.end()) run = it->second;
+      wake_ = true;
+    }
+    if (run) done(r);
+  };
   stub->async()->GetVirtualMachine(
-      &call->context, &call->request, &call->response, [call, done, vm](grpc::Status status) {
+      &call->context, &call->request, &call->response, [call, answer, vm](grpc::Status status) {
         if (!status.ok()) {
-          done(absl::UnavailableError(
+          answer(absl::UnavailableError(
               absl::StrCat("reading ", vm, " from its agent: ", status.error_message())));
           return;
         }
@@ -412,7 +435,7 @@ void PlanExecutor::CheckReady(const Operation& op, ReadyDone done) {
         r.detail = enabled != dr::v1::ENABLED_STATE_ENABLED
                        ? absl::StrCat(vm, " is ", dr::v1::EnabledState_Name(enabled))
                        : absl::StrCat(vm, " heartbeat ", dr::v1::HeartbeatStatus_Name(hb));
-        done(r);
+        answer(r);
       });
 }
 

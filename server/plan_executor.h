@@ -116,6 +116,7 @@ class PlanExecutor final : public StepActions {
   std::deque<dr::v1::Job> changes_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool wake_ ABSL_GUARDED_BY(mu_) = false;  // something to do since the loop last ran
+  int reads_in_flight_ ABSL_GUARDED_BY(mu_) = 0;  // heartbeat reads not answered yet
   absl::Mutex rng_mu_;
   absl::BitGen rng_ ABSL_GUARDED_BY(rng_mu_);
   std::thread thread_;

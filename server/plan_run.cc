@@ -236,6 +236,7 @@ void PlanRun::Advance() {
       sub.op.request_id = OperationRequestId(execution_.name(), g.id, s.attempt());
       sub.op.recovery_point = s.recovery_point();
       sub.op.requester = execution_.requester();
+      sub.op.execution = execution_.name();
       if (const dr::v1::PlanVm* vm = VmOf(i)) {
         sub.op.network_settings.assign(vm->network_settings().begin(),
                                        vm->network_settings().end());
@@ -453,6 +454,7 @@ void PlanRun::Tick() {
           op.mode = execution_.mode();
           op.kind = g.kind;
           op.vm_id = s.vm_id();
+          op.execution = execution_.name();
           auto where = placement_.find(s.vm_id());
           if (where != placement_.end()) op.host = where->second.replica_host;
           checks.push_back({static_cast<int>(i), s.attempt(), std::move(op)});

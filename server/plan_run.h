@@ -52,6 +52,7 @@ class StepActions {
     std::string recovery_point;  // "" for the latest
     std::vector<dr::v1::FailoverNetworkAdapterSettings> network_settings;
     std::string requester;
+    std::string execution;  // plans/{p}/executions/{e} the step is of
   };
   using JobDone = std::function<void(const absl::StatusOr<std::string>& job)>;
   struct Hook {
@@ -92,7 +93,7 @@ class StepActions {
 };
 
 // How often a readiness step reads its VM's heartbeat.
-inline constexpr absl::Duration kReadinessPoll = absl::Seconds(1);
+inline constexpr absl::Duration kReadinessPoll = absl::Milliseconds(500);
 
 // The request_id of attempt `attempt` of step `step_id` of `execution`:
 // "plan-" and 40 hex digits of their SHA-256 (fits CheckRequestId).
@@ -190,7 +191,7 @@ class PlanRun {
   std::map<int, int> checking_ ABSL_GUARDED_BY(mu_);
   std::map<int, absl::Time> checked_at_ ABSL_GUARDED_BY(mu_);
   std::map<int, std::string> last_seen_ ABSL_GUARDED_BY(mu_);
-  std::set<int> to_run_ ABSL_GUARDED_BY(mu_);     // hooks to start once persisted
+  std::set<int> to_run_ ABSL_GUARDED_BY(mu_);  // hooks to start once persisted
   std::function<void(const std::string& job)> watch_;
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
 };
