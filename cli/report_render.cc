@@ -249,7 +249,7 @@ std::string ReportText(const ExecutionReport& r) {
 
   absl::StrAppend(&out, "\nSteps (", r.steps_size(), ")\n");
   std::vector<std::vector<std::string>> steps = {
-      {"STEP", "VM", "STATE", "ATTEMPT", "START", "END", "ERROR"}};
+      {"STEP", "VM", "STATE", "ATTEMPT", "START", "END", "ERROR OR NOTE"}};
   for (const ExecutionStep& s : r.steps()) {
     std::string state = StateWord(s.state());
     if (s.skip_cause() != dr::v1::SKIP_CAUSE_UNSPECIFIED) {
@@ -294,10 +294,10 @@ std::string ReportJson(const ExecutionReport& r) {
   j["plan_version"] = e.plan_version();
   j["plan_hash"] = e.plan_hash();
   j["mode"] = ModeWord(e.mode());
-  j["requester"] = e.requester();
-  j["request_id"] = e.request_id();
+  j["requester"] = StrOrNull(e.requester());
+  j["request_id"] = StrOrNull(e.request_id());
   j["state"] = ExecutionWord(e.state());
-  j["state_reason"] = e.state_reason();
+  j["state_reason"] = StrOrNull(e.state_reason());
   j["halted_step"] = StrOrNull(e.halted_step());
   j["create_time"] = TimeJson(e.create_time());
   j["end_time"] = TimeJson(e.end_time());
@@ -483,10 +483,10 @@ std::string ReportHtml(const ExecutionReport& r) {
   }
   out += "</tbody>\n</table>\n";
 
-  absl::StrAppend(
-      &out, "<h2>Steps (", r.steps_size(), ")</h2>\n<table>\n",
-      Head({"Step", "Kind", "VM", "Result", "Attempt", "Start", "End", "Duration", "Job", "Error"}),
-      "<tbody>\n");
+  absl::StrAppend(&out, "<h2>Steps (", r.steps_size(), ")</h2>\n<table>\n",
+                  Head({"Step", "Kind", "VM", "Result", "Attempt", "Start", "End", "Duration",
+                        "Job", "Error or note"}),
+                  "<tbody>\n");
   for (const ExecutionStep& s : r.steps()) {
     std::string state = StateWord(s.state());
     std::string skip = s.skip_cause() == dr::v1::SKIP_CAUSE_UNSPECIFIED

@@ -176,7 +176,9 @@ TEST(ReportTextTest, AnUnansweredPromptAndNoFindingsSaySo) {
 }
 
 TEST(ReportJsonTest, HasStableFieldsAndNullForWhatWasNotRecorded) {
-  const nlohmann::json j = nlohmann::json::parse(ReportJson(TestReport()));
+  const nlohmann::json j =
+      nlohmann::json::parse(ReportJson(TestReport()), nullptr, /*allow_exceptions=*/false);
+  ASSERT_FALSE(j.is_discarded());
   EXPECT_EQ(j["execution"], "plans/site/executions/e-1");
   EXPECT_EQ(j["plan"], "plans/site");
   EXPECT_EQ(j["plan_version"], 3);
@@ -224,14 +226,18 @@ TEST(ReportJsonTest, HasStableFieldsAndNullForWhatWasNotRecorded) {
 TEST(ReportJsonTest, AVmWithoutAFailoverStepHasNoRecoveryPoint) {
   dr::v1::ExecutionReport r = TestReport();
   r.clear_steps();
-  const nlohmann::json j = nlohmann::json::parse(ReportJson(r));
+  const nlohmann::json j =
+      nlohmann::json::parse(ReportJson(r), nullptr, /*allow_exceptions=*/false);
+  ASSERT_FALSE(j.is_discarded());
   EXPECT_TRUE(j["vms"][1]["recovery_point"].is_null());
 }
 
 TEST(ReportJsonTest, BadUtf8IsReplacedNotFatal) {
   dr::v1::ExecutionReport r = TestReport();
   r.mutable_vms(0)->set_display_name(std::string("sql\xff-01"));
-  const nlohmann::json j = nlohmann::json::parse(ReportJson(r));
+  const nlohmann::json j =
+      nlohmann::json::parse(ReportJson(r), nullptr, /*allow_exceptions=*/false);
+  ASSERT_FALSE(j.is_discarded());
   EXPECT_THAT(j["vms"][0]["display_name"].get<std::string>(), HasSubstr("sql"));
 }
 
