@@ -158,16 +158,36 @@ std::string Answer(const ExecutionStep& s) {
 
 std::string Opt(const std::optional<std::string>& s) { return s ? *s : "-"; }
 
+// `s` safe for one line of a terminal: line breaks and tabs become spaces,
+// other control characters (a VM name could hold escape sequences) '?'.
+std::string OneLine(absl::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    const unsigned char u = static_cast<unsigned char>(c);
+    if (c == '\n' || c == '\r' || c == '\t') {
+      c = ' ';
+    } else if (u < 0x20 || u == 0x7f) {
+      c = '?';
+    }
+  }
+  return out;
+}
+
 // Rows padded to the widest cell of each column; the last column is not
-// padded. The first row is the header.
+// padded. The first row is the header. Cells are made OneLine.
 std::string Table(const std::vector<std::vector<std::string>>& rows, const std::string& indent) {
-  std::vector<size_t> widths;
+  std::vector<std::vector<std::string>> clean;
   for (const auto& row : rows) {
+    clean.emplace_back();
+    for (const auto& cell : row) clean.back().push_back(OneLine(cell));
+  }
+  std::vector<size_t> widths;
+  for (const auto& row : clean) {
     if (widths.size() < row.size()) widths.resize(row.size(), 0);
     for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
   }
   std::string out;
-  for (const auto& row : rows) {
+  for (const auto& row : clean) {
     std::string line = indent;
     for (size_t i = 0; i < row.size(); ++i) {
       line += row[i];
@@ -210,7 +230,7 @@ std::string ReportText(const ExecutionReport& r) {
   const View v(r);
   const dr::v1::PlanExecution& e = r.execution();
   std::string out;
-  absl::StrAppend(&out, "Execution ", e.name(), "\n");
+  absl::StrAppend(&out, "Execution ", OneLine(e.name()), "\n");
   std::vector<std::vector<std::string>> summary = {
       {"plan", absl::StrCat(r.plan().name().empty() ? "-" : r.plan().name(), " version ",
                             e.plan_version())},
@@ -263,13 +283,15 @@ std::string ReportText(const ExecutionReport& r) {
 
   absl::StrAppend(&out, "\nPrompts (", v.prompts.size(), ")\n");
   for (const ExecutionStep* s : v.prompts) {
-    absl::StrAppend(&out, "  ", StepId(*s), ": \"", v.PromptMessage(*s), "\"\n");
+    absl::StrAppend(&out, "  ", OneLine(StepId(*s)), ": \"", OneLine(v.PromptMessage(*s)), "\"\n");
     if (s->answered_by().empty()) {
       absl::StrAppend(&out, "    not answered (", StateWord(s->state()), ")\n");
     } else {
       absl::StrAppend(
-          &out, "    ", Answer(*s), " by ", s->answered_by(), " at ", When(s->answer_time()),
-          s->answer_comment().empty() ? "" : absl::StrCat(": ", s->answer_comment()), "\n");
+          &out, "    ", Answer(*s), " by ", OneLine(s->answered_by()), " at ",
+          When(s->answer_time()),
+          s->answer_comment().empty() ? "" : absl::StrCat(": ", OneLine(s->answer_comment())),
+          "\n");
     }
   }
 

@@ -20,6 +20,8 @@ namespace cli {
 // hash, mode, start, end, result), one line per VM (result, recovery
 // point, data time, RPO, RTO, error), every step (start, end, attempt,
 // result, error), the prompts with who answered them, and the findings.
+// Values are kept to one line each and control characters are replaced, so
+// that a VM name cannot send escape sequences to the terminal.
 std::string ReportText(const dr::v1::ExecutionReport& report);
 
 // The report as one JSON document with stable snake_case field names,

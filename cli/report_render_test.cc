@@ -163,6 +163,18 @@ TEST(ReportTextTest, ShowsTheSummaryVmsStepsPromptsAndFindings) {
   EXPECT_THAT(text, HasSubstr("Validation findings (1)"));
 }
 
+TEST(ReportTextTest, ControlCharactersCannotReachTheTerminal) {
+  dr::v1::ExecutionReport r = TestReport();
+  r.mutable_vms(0)->set_display_name("sql\x1b[2J-01");
+  r.mutable_steps(3)->set_error("line one\nline two");
+  r.mutable_steps(0)->set_answer_comment("ok\x07");
+  const std::string text = ReportText(r);
+  EXPECT_THAT(text, Not(HasSubstr("\x1b")));
+  EXPECT_THAT(text, Not(HasSubstr("\x07")));
+  EXPECT_THAT(text, HasSubstr("sql?[2J-01"));
+  EXPECT_THAT(text, HasSubstr("line one line two"));
+}
+
 TEST(ReportTextTest, AnUnansweredPromptAndNoFindingsSaySo) {
   dr::v1::ExecutionReport r = TestReport();
   r.mutable_execution()->clear_findings();

@@ -107,14 +107,17 @@ VmReport ReportVm(const std::string& vm_id, const std::string& group,
                                               FromProto(failover->data_time())));
     }
   }
-  if (r.result() == dr::v1::STEP_STATE_SUCCEEDED && created != absl::InfinitePast()) {
-    std::optional<absl::Time> up;
-    if (ready != nullptr) {
-      up = FromProto(ready->end_time());
-    } else {
-      up = last_succeeded;
-    }
-    if (up.has_value()) r.set_rto_seconds(absl::ToDoubleSeconds(*up - created));
+  // A VM that passed its readiness check was up then, whatever failed
+  // after (e.g. PLANNED's reverse); without one, its last step counts only
+  // when all went well.
+  std::optional<absl::Time> up;
+  if (ready != nullptr) {
+    up = FromProto(ready->end_time());
+  } else if (r.result() == dr::v1::STEP_STATE_SUCCEEDED) {
+    up = last_succeeded;
+  }
+  if (up.has_value() && created != absl::InfinitePast()) {
+    r.set_rto_seconds(absl::ToDoubleSeconds(*up - created));
   }
   return r;
 }

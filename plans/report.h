@@ -36,9 +36,9 @@ struct ReportFacts {
 //    errors, or validate_only) is SKIPPED once the execution has ended;
 //  - recovery_point and data_time from its FAILOVER / TEST_FAILOVER step;
 //  - rpo_seconds = that step's start_time - data_time;
-//  - rto_seconds = the end of its READINESS step (when it succeeded), else
-//    of its last succeeded step, minus the execution's create_time; only
-//    for a SUCCEEDED VM;
+//  - rto_seconds = the end of its READINESS step when it succeeded (even if
+//    a later step failed: the VM was up), else - for a SUCCEEDED VM only -
+//    of its last succeeded step, minus the execution's create_time;
 //  - error: its first failed step's error (or why it was skipped).
 // A fact not recorded (no failover step in the mode, a step that never
 // started, no data_time) is left unset, never given as zero.

@@ -128,6 +128,20 @@ TEST(ReportTest, AFailedVmHasItsFirstErrorAndNoRto) {
   EXPECT_EQ(r.vms(1).result(), dr::v1::STEP_STATE_SUCCEEDED);
 }
 
+TEST(ReportTest, AVmReadyBeforeALaterStepFailedHasItsRto) {
+  // PLANNED: the reverse after readiness fails; the VM was up at +60 s.
+  auto steps = Recovered(1, 5, 60);
+  ExecutionStep reverse = Step(1, dr::v1::STEP_KIND_REVERSE, dr::v1::STEP_STATE_FAILED, 60, 70);
+  reverse.set_error("reverse failed");
+  steps.push_back(reverse);
+  const dr::v1::ExecutionReport r = BuildExecutionReport(
+      TestPlan(), Execution(dr::v1::EXECUTION_STATE_HALTED), steps, ReportFacts(), kTestNow);
+  EXPECT_EQ(r.vms(0).result(), dr::v1::STEP_STATE_FAILED);
+  EXPECT_EQ(r.vms(0).error(), "reverse failed");
+  ASSERT_TRUE(r.vms(0).has_rto_seconds());
+  EXPECT_DOUBLE_EQ(r.vms(0).rto_seconds(), 60);
+}
+
 TEST(ReportTest, AFailedStepWithoutAnErrorIsNamedWithItsReturnCode) {
   ExecutionStep failed = Step(1, dr::v1::STEP_KIND_READINESS, dr::v1::STEP_STATE_FAILED, 10, 20);
   failed.set_return_code(dr::v1::RETURN_CODE_TIMEOUT);
