@@ -210,6 +210,10 @@ absl::StatusOr<dr::v1::PlanExecution> DrClient::CancelPlanExecution(
     const dr::v1::CancelPlanExecutionRequest& r) {
   return Call(plans_, &PlanService::StubInterface::CancelPlanExecution, r);
 }
+absl::StatusOr<dr::v1::ExecutionReport> DrClient::GetExecutionReport(
+    const dr::v1::GetExecutionReportRequest& r) {
+  return Call(plans_, &PlanService::StubInterface::GetExecutionReport, r);
+}
 
 }  // namespace cli
 }  // namespace hvdr

@@ -123,6 +123,8 @@ class DrClient {
       const dr::v1::ResumePlanExecutionRequest& request);
   absl::StatusOr<dr::v1::PlanExecution> CancelPlanExecution(
       const dr::v1::CancelPlanExecutionRequest& request);
+  absl::StatusOr<dr::v1::ExecutionReport> GetExecutionReport(
+      const dr::v1::GetExecutionReportRequest& request);
 
  private:
   template <typename Stub, typename Req, typename Resp>

@@ -356,19 +356,21 @@ const std::vector<Command>& Commands() {
       {"plans resume", "EXECUTION --action retry|skip [--scope step|vm|group]", "", S::kPlans,
        false, PlansResume},
       {"plans cancel", "EXECUTION [--reason TEXT]", "", S::kPlans, true, PlansCancel},
+      {"plans report", "EXECUTION [--format text|json|html] [-o FILE]",
+       "for audits: per VM RPO and RTO, steps", S::kPlans, false, PlansReport},
   };
   return *kCommands;
 }
 
 const FlagSpec& Flags() {
   static const FlagSpec* const kFlags = new FlagSpec{
-      {"server", "output",  "request-id",   "requester",      "wait-timeout", "timeout",
-       "site",   "host",    "agent",        "state",          "health",       "mode",
-       "type",   "vm",      "limit",        "recovery-point", "adapter",      "ip",
-       "subnet", "gateway", "dns",          "file",           "comment",      "reason",
-       "action", "scope",   "commit-after", "revert-after"},
+      {"server", "output",  "request-id", "requester",      "wait-timeout", "timeout",
+       "site",   "host",    "agent",      "state",          "health",       "mode",
+       "type",   "vm",      "limit",      "recovery-point", "adapter",      "ip",
+       "subnet", "gateway", "dns",        "file",           "comment",      "reason",
+       "action", "scope",   "format",     "output-file",    "commit-after", "revert-after"},
       {"no-wait", "dhcp", "help", "decline"},
-      {{"-f", "file"}}};
+      {{"-f", "file"}, {"-o", "output-file"}}};
   return *kFlags;
 }
 

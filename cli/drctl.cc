@@ -51,8 +51,13 @@ int Main(int argc, char** argv) {
     }
     ctx.wait_timeout = absl::Seconds(secs);
   }
+  // An execution's report holds every step: more than gRPC's default 4 MiB
+  // for a plan of thousands of VMs.
+  grpc::ChannelArguments channel_args;
+  channel_args.SetMaxReceiveMessageSize(256 << 20);
   std::unique_ptr<DrClient> client = DrClient::Connect(
-      grpc::CreateChannel(ctx.server, grpc::InsecureChannelCredentials()), options);
+      grpc::CreateCustomChannel(ctx.server, grpc::InsecureChannelCredentials(), channel_args),
+      options);
   ctx.client = client.get();
   return RunCommand(ctx, a);
 }

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <iterator>
 #include <string>
 
 #include "cli/commands.h"
@@ -9,6 +10,7 @@
 #include "common/grpc_status.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 
 namespace hvdr {
 namespace cli {
@@ -128,6 +130,73 @@ TEST(PlanCommandsTest, ShowPrintsAFileApplyTakes) {
   EXPECT_EQ(Drctl(cli, {"plans", "show", "site-a"}), kOk);
   EXPECT_THAT(cli.out.str(), HasSubstr("# plans/site-a version 2"));
   EXPECT_THAT(cli.out.str(), HasSubstr("source_site: \"sites/a\""));
+}
+
+dr::v1::ExecutionReport TestReport() {
+  dr::v1::ExecutionReport r;
+  r.mutable_execution()->set_name("plans/site-a/executions/e-1");
+  r.mutable_execution()->set_state(dr::v1::EXECUTION_STATE_SUCCEEDED);
+  r.mutable_plan()->set_name("plans/site-a");
+  auto* vm = r.add_vms();
+  vm->set_vm_id("0DD0C0DE-0000-4000-8000-000000000001");
+  vm->set_display_name("<db>");
+  vm->set_result(dr::v1::STEP_STATE_SUCCEEDED);
+  vm->set_rpo_seconds(95);
+  return r;
+}
+
+TEST(PlanCommandsTest, ReportPrintsTheReportInTheFormatAsked) {
+  testing::TestCli cli;
+  dr::v1::GetExecutionReportRequest sent;
+  EXPECT_CALL(cli.plans, GetExecutionReport(_, _, _))
+      .Times(3)
+      .WillRepeatedly(
+          DoAll(SaveArg<1>(&sent), SetArgPointee<2>(TestReport()), Return(grpc::Status::OK)));
+  EXPECT_EQ(Drctl(cli, {"plans", "report", "site-a/executions/e-1"}), kOk) << cli.err.str();
+  EXPECT_EQ(sent.name(), "plans/site-a/executions/e-1");
+  EXPECT_THAT(cli.out.str(), HasSubstr("Execution plans/site-a/executions/e-1"));
+  EXPECT_THAT(cli.out.str(), HasSubstr("1m35s"));
+
+  cli.out.str("");
+  EXPECT_EQ(Drctl(cli, {"plans", "report", "plans/site-a/executions/e-1", "--format", "json"}),
+            kOk);
+  const nlohmann::json j = nlohmann::json::parse(cli.out.str());
+  EXPECT_EQ(j["vms"][0]["display_name"], "<db>");
+  EXPECT_EQ(j["vms"][0]["rpo_seconds"], 95.0);
+  EXPECT_TRUE(j["vms"][0]["rto_seconds"].is_null());
+
+  cli.out.str("");
+  const std::string path = WriteFile("report.html", "");
+  EXPECT_EQ(
+      Drctl(cli, {"plans", "report", "plans/site-a/executions/e-1", "--format=html", "-o", path}),
+      kOk);
+  EXPECT_THAT(cli.out.str(), HasSubstr("html report written to " + path));
+  std::ifstream in(path);
+  const std::string html((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_THAT(html, HasSubstr("&lt;db&gt;"));
+  EXPECT_THAT(html, HasSubstr("</html>"));
+}
+
+TEST(PlanCommandsTest, ReportRefusesABadFormatAndReportsAnUnknownExecution) {
+  testing::TestCli cli;
+  EXPECT_EQ(Drctl(cli, {"plans", "report", "site-a/executions/e-1", "--format", "pdf"}), kUsage);
+  EXPECT_THAT(cli.err.str(), HasSubstr("--format takes text, json or html"));
+  EXPECT_EQ(Drctl(cli, {"plans", "report"}), kUsage);
+  EXPECT_CALL(cli.plans, GetExecutionReport(_, _, _))
+      .WillOnce(Return(
+          grpc::Status(grpc::StatusCode::NOT_FOUND, "plans/site-a/executions/e-9 does not exist")));
+  EXPECT_EQ(Drctl(cli, {"plans", "report", "site-a/executions/e-9"}), kRefused);
+  EXPECT_THAT(cli.err.str(), HasSubstr("e-9 does not exist"));
+}
+
+TEST(PlanCommandsTest, ReportToAFileThatCannotBeWrittenFails) {
+  testing::TestCli cli;
+  EXPECT_CALL(cli.plans, GetExecutionReport(_, _, _))
+      .WillOnce(DoAll(SetArgPointee<2>(TestReport()), Return(grpc::Status::OK)));
+  EXPECT_EQ(
+      Drctl(cli, {"plans", "report", "site-a/executions/e-1", "-o", "/nonexistent-dir/report.txt"}),
+      kError);
+  EXPECT_THAT(cli.err.str(), HasSubstr("cannot write the report to /nonexistent-dir/report.txt"));
 }
 
 }  // namespace

@@ -1,13 +1,18 @@
 #include "cli/plan_run_commands.h"
 
+#include <cerrno>
+#include <cstring>
+#include <fstream>
 #include <map>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "cli/client.h"
 #include "cli/plan_commands.h"
 #include "cli/render.h"
+#include "cli/report_render.h"
 
 namespace hvdr {
 namespace cli {
@@ -190,6 +195,45 @@ int PlansCancel(Ctx& ctx, const ParsedArgs& a) {
   } else {
     *ctx.out << e->name() << ": " << Short(dr::v1::ExecutionState_Name(e->state()), 16)
              << std::endl;
+  }
+  return kOk;
+}
+
+int PlansReport(Ctx& ctx, const ParsedArgs& a) {
+  if (a.positional.size() != 3) {
+    return Usage(ctx, "plans report takes EXECUTION [--format text|json|html] [-o FILE]");
+  }
+  const std::string format = a.Get("format", ctx.json ? "json" : "text");
+  if (format != "text" && format != "json" && format != "html") {
+    return Usage(ctx, absl::StrCat("--format takes text, json or html, not \"", format, "\""));
+  }
+  if (a.Has("output-file") && a.Get("output-file").empty()) {
+    return Usage(ctx, "-o (--output-file) takes a file name");
+  }
+  dr::v1::GetExecutionReportRequest r;
+  const std::string& name = a.positional[2];
+  r.set_name(absl::StartsWith(name, "plans/") ? name : absl::StrCat("plans/", name));
+  absl::StatusOr<dr::v1::ExecutionReport> report = ctx.client->GetExecutionReport(r);
+  if (!report.ok()) return Fail(ctx, report.status());
+  const std::string text = format == "html"   ? ReportHtml(*report)
+                           : format == "json" ? ReportJson(*report) + "\n"
+                                              : ReportText(*report);
+  if (!a.Has("output-file")) {
+    *ctx.out << text << std::flush;
+    return kOk;
+  }
+  const std::string path = a.Get("output-file");
+  std::ofstream file(path, std::ios::binary | std::ios::trunc);
+  if (file) file << text;
+  if (file) file.close();
+  if (!file) {
+    *ctx.err << "drctl: cannot write the report to " << path << ": " << std::strerror(errno)
+             << std::endl;
+    return kError;
+  }
+  if (!ctx.json) {
+    *ctx.out << report->execution().name() << ": " << format << " report written to " << path
+             << " (" << text.size() << " bytes)" << std::endl;
   }
   return kOk;
 }

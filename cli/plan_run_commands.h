@@ -1,5 +1,5 @@
 // drctl's commands on plan executions: run a plan and follow it, answer a
-// prompt, resume a halted execution, cancel one. EXECUTION is
+// prompt, resume a halted execution, cancel one, report on one. EXECUTION is
 // plans/{plan}/executions/{execution}; STEP is an execution's step name.
 #ifndef HVDR_CLI_PLAN_RUN_COMMANDS_H_
 #define HVDR_CLI_PLAN_RUN_COMMANDS_H_
@@ -22,6 +22,12 @@ int PlansAnswer(Ctx& ctx, const ParsedArgs& a);
 int PlansResume(Ctx& ctx, const ParsedArgs& a);
 // plans cancel EXECUTION [--reason TEXT]
 int PlansCancel(Ctx& ctx, const ParsedArgs& a);
+// plans report EXECUTION [--format text|json|html] [-o FILE]: the
+// execution's report (GetExecutionReport; cli/report_render.h), also of
+// one still running; --format defaults to json with --output json, else
+// text. -o (--output-file) writes it to FILE instead of stdout. Exit 0
+// when the report was read, whatever the execution's result.
+int PlansReport(Ctx& ctx, const ParsedArgs& a);
 
 }  // namespace cli
 }  // namespace hvdr

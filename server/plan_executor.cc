@@ -260,6 +260,8 @@ absl::StatusOr<PlanExecution> PlanExecutor::Start(const dr::v1::StartPlanExecuti
         if (plans::ChooseRecoveryPoint(*vm->second, facts->second, copy, clock_->Now(), &point,
                                        &data_time)) {
           s.set_recovery_point(point);
+          // The point's time, now: the point is gone after a commit.
+          if (!point.empty()) ToProto(data_time, s.mutable_data_time());
         }
       }
     }
@@ -460,6 +462,14 @@ void PlanExecutor::RunHook(const Hook& hook, HookDone done) {
     }
     done(result);
   });
+}
+
+std::optional<absl::Time> PlanExecutor::DataTime(const Operation& op) {
+  if (!op.recovery_point.empty()) return std::nullopt;
+  absl::StatusOr<dr::v1::VirtualMachine> replica =
+      store_->GetVirtualMachine(absl::StrCat(op.host, "/virtualMachines/", op.vm_id));
+  if (!replica.ok() || !replica->has_last_replication_time()) return std::nullopt;
+  return FromProto(replica->last_replication_time());
 }
 
 void PlanExecutor::Step() {

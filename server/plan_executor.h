@@ -75,6 +75,10 @@ class PlanExecutor final : public StepActions {
   // Over a PosixHookRunner in options.hooks_dir. A hook's end for an
   // execution no longer run here is dropped.
   void RunHook(const Hook& hook, HookDone done) override;
+  // For the latest point in time: the replica copy's last replication time
+  // as the store has it (a chosen recovery point's time is recorded by
+  // Start).
+  std::optional<absl::Time> DataTime(const Operation& op) override;
 
  private:
   class Watcher final : public JobWatcher {

@@ -222,6 +222,29 @@ void PlanRun::Advance() {
       if (started.empty()) break;
       for (int i : started) StartLocked(i);
     }
+    // The time of the data each failover brings back, as known when it is
+    // asked for (a recovery point is gone after a commit; the last
+    // replication time moves on): recorded with the step.
+    for (int i : to_submit_) {
+      const Step& g = graph_.steps[i];
+      ExecutionStep& s = steps_[i];
+      // Once: a step asked again (after a restart, or retried) keeps the
+      // time it was first asked with (or its recovery point's).
+      if ((g.kind != dr::v1::STEP_KIND_FAILOVER && g.kind != dr::v1::STEP_KIND_TEST_FAILOVER) ||
+          s.has_data_time()) {
+        continue;
+      }
+      StepActions::Operation op;
+      op.mode = execution_.mode();
+      op.kind = g.kind;
+      op.vm_id = s.vm_id();
+      op.host = g.host;
+      op.recovery_point = s.recovery_point();
+      if (std::optional<absl::Time> t = actions_->DataTime(op)) {
+        ToProto(*t, s.mutable_data_time());
+        dirty_.insert(i);
+      }
+    }
     // Recorded before anything is asked of a host.
     if (!PersistLocked(nullptr).ok()) return;  // retried at the next Tick
     for (int i : to_submit_) {

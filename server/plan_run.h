@@ -22,6 +22,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -90,6 +91,15 @@ class StepActions {
   // when drserver stops (the step is then left RUNNING: the restart
   // records it failed).
   virtual void RunHook(const Hook& hook, HookDone done) = 0;
+  // The time of the data a FAILOVER / TEST_FAILOVER `op` brings back, as
+  // known now (recorded as the step's data_time when it is asked for), or
+  // nullopt to keep what the step holds (e.g. the time of a recovery point
+  // recorded when it was chosen). Called under the run's lock: must not
+  // block long (a store read).
+  virtual std::optional<absl::Time> DataTime(const Operation& op) {
+    (void)op;
+    return std::nullopt;
+  }
 };
 
 // How often a readiness step reads its VM's heartbeat.

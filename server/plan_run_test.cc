@@ -10,6 +10,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -108,6 +109,8 @@ class FakeActions : public StepActions {
     absl::MutexLock lock(&mu_);
     return jobs_[op.request_id];
   }
+  std::optional<absl::Time> DataTime(const Operation&) override { return data_time; }
+  std::optional<absl::Time> data_time;  // what DataTime answers
 
  private:
   absl::Mutex mu_;
@@ -723,6 +726,32 @@ TEST_F(PlanRunTest, CancellingDuringTheCommitPolicyWaitStopsThePolicy) {
   EXPECT_EQ(actions_.created().size(), 2u) << "nothing reverted";
   EXPECT_EQ(Stored("g." + Vm(1) + ".revert").state(), dr::v1::STEP_STATE_SKIPPED);
   EXPECT_EQ(State(), dr::v1::EXECUTION_STATE_CANCELLED);
+}
+
+TEST_F(PlanRunTest, AFailoverRecordsItsDataTimeWhenItIsFirstAsked) {
+  Start(R"pb(source_site: "sites/a"
+             target_site: "sites/b"
+             groups {
+               id: "db"
+               vms { vm_id: "00000000-0000-0000-0000-000000000001" }
+             })pb",
+        dr::v1::EXECUTION_MODE_UNPLANNED);
+  const absl::Time replicated = clock_.Now() - absl::Seconds(95);
+  actions_.data_time = replicated;
+  run_->Advance();
+  ASSERT_EQ(actions_.created().size(), 1u);
+  EXPECT_EQ(actions_.created()[0].kind, dr::v1::STEP_KIND_FAILOVER);
+  EXPECT_EQ(FromProto(Stored("db." + Vm(1) + ".failover").data_time()), replicated);
+  // After a restart the failover, asked again for the job it has, keeps
+  // the time it was first asked with.
+  actions_.data_time = clock_.Now();
+  Reopen();
+  run_->Advance();
+  EXPECT_EQ(FromProto(Stored("db." + Vm(1) + ".failover").data_time()), replicated);
+  EndJob(0);
+  ASSERT_EQ(actions_.created().size(), 2u);
+  EXPECT_EQ(actions_.created()[1].kind, dr::v1::STEP_KIND_START);
+  EXPECT_FALSE(Stored("db." + Vm(1) + ".start").has_data_time()) << "only failovers";
 }
 
 }  // namespace

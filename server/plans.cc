@@ -11,6 +11,7 @@
 #include "common/proto_time.h"
 #include "common/status_macros.h"
 #include "plans/plan_check.h"
+#include "plans/report.h"
 #include "server/names.h"
 #include "server/store_status.h"
 #include "server/topology.h"
@@ -260,6 +261,42 @@ absl::StatusOr<dr::v1::ListExecutionStepsResponse> PlanLogic::ListExecutionSteps
   for (auto& s : page.items) *out.add_execution_steps() = std::move(s);
   out.set_next_page_token(page.next_page_token);
   return out;
+}
+
+absl::StatusOr<dr::v1::ExecutionReport> PlanLogic::GetExecutionReport(
+    const dr::v1::GetExecutionReportRequest& r) {
+  RETURN_IF_ERROR(ParseExecutionName("name", r.name()).status());
+  // Steps first: the execution read after them is at least as new.
+  ASSIGN_OR_RETURN(std::vector<dr::v1::ExecutionStep> steps,
+                   Found(store_->GetExecutionSteps(r.name()), "name", r.name()));
+  ASSIGN_OR_RETURN(dr::v1::PlanExecution execution,
+                   Found(store_->GetExecution(r.name()), "name", r.name()));
+  ASSIGN_OR_RETURN(Plan plan, Found(store_->GetExecutionPlan(r.name()), "name", r.name()));
+  std::set<std::string> wanted;
+  for (const auto& g : plan.groups()) {
+    for (const auto& vm : g.vms()) wanted.insert(vm.vm_id());
+  }
+  plans::ReportFacts facts;
+  for (const std::string& site : {plan.target_site(), plan.source_site()}) {
+    if (site.empty()) continue;
+    VirtualMachineFilter filter;
+    filter.site = site;
+    PageRequest page{1000, ""};
+    do {
+      ASSIGN_OR_RETURN(Page<dr::v1::VirtualMachine> got,
+                       Api(store_->ListVirtualMachines(filter, page)));
+      for (const dr::v1::VirtualMachine& vm : got.items) {
+        // A test VM shares nothing but its name's prefix with the VM.
+        if (wanted.count(vm.vm_id()) == 0 || vm.display_name().empty() ||
+            vm.replication_mode() == dr::v1::REPLICATION_MODE_TEST_REPLICA) {
+          continue;
+        }
+        facts.display_names.emplace(vm.vm_id(), vm.display_name());
+      }
+      page.page_token = got.next_page_token;
+    } while (!page.page_token.empty());
+  }
+  return plans::BuildExecutionReport(plan, execution, steps, facts, clock_->Now());
 }
 
 }  // namespace server

@@ -48,6 +48,14 @@ class PlanLogic {
       const dr::v1::ListPlanExecutionsRequest& request);
   absl::StatusOr<dr::v1::ListExecutionStepsResponse> ListExecutionSteps(
       const dr::v1::ListExecutionStepsRequest& request);
+  // The report of an execution (plans/report.h), also of one still running:
+  // the execution, the plan as it ran, every step, and per VM its result,
+  // recovery point, RPO and RTO; display names from the VMs' copies in the
+  // plan's sites as the store now knows them. INVALID_ARGUMENT naming
+  // "name" for a malformed name; NOT_FOUND for an unknown execution.
+  // Reads the whole execution: call it off the gRPC reactor threads.
+  absl::StatusOr<dr::v1::ExecutionReport> GetExecutionReport(
+      const dr::v1::GetExecutionReportRequest& request);
 
   // The topology as ValidatePlan sees it for `plan` (canonical): the VMs'
   // copies (read per site, in pages), recovery points where a policy needs

@@ -191,6 +191,53 @@ TEST_F(PlanLogicTest, ValidateNeedsAMode) {
   EXPECT_EQ(ErrorDetailOf(logic_->ValidatePlan(v).status()).field(), "mode");
 }
 
+TEST_F(PlanLogicTest, TheReportOfAnExecutionNamesItsVmsAndRefusesBadNames) {
+  SeedTopology();
+  dr::v1::Plan plan = *logic_->CreatePlan(Create());
+  dr::v1::PlanExecution e;
+  e.set_name("plans/site-a/executions/e-1");
+  e.set_mode(dr::v1::EXECUTION_MODE_UNPLANNED);
+  e.set_state(dr::v1::EXECUTION_STATE_RUNNING);
+  e.set_requester("ops");
+  ToProto(clock_.Now(), e.mutable_create_time());
+  dr::v1::ExecutionStep failover;
+  failover.set_name(e.name() + "/steps/db." + kVm1 + ".failover");
+  failover.set_kind(dr::v1::STEP_KIND_FAILOVER);
+  failover.set_state(dr::v1::STEP_STATE_RUNNING);
+  failover.set_vm_id(kVm1);
+  ToProto(clock_.Now() + absl::Seconds(5), failover.mutable_start_time());
+  ToProto(clock_.Now() - absl::Seconds(30), failover.mutable_data_time());
+  ASSERT_TRUE(store_
+                  ->CreateExecution(e, plan, {failover}, {kVm1, kVm2},
+                                    {"start-1", "dr.v1.PlanService/StartPlanExecution", "x"})
+                  .ok());
+  clock_.Advance(absl::Seconds(60));
+  dr::v1::GetExecutionReportRequest r;
+  r.set_name(e.name());
+  absl::StatusOr<dr::v1::ExecutionReport> report = logic_->GetExecutionReport(r);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->execution().requester(), "ops");
+  EXPECT_EQ(report->plan().name(), "plans/site-a");
+  ASSERT_EQ(report->vms_size(), 2);
+  EXPECT_EQ(report->vms(0).display_name(), "vm-1");
+  EXPECT_EQ(report->vms(0).result(), dr::v1::STEP_STATE_RUNNING);
+  EXPECT_DOUBLE_EQ(report->vms(0).rpo_seconds(), 35);
+  EXPECT_EQ(report->vms(1).display_name(), "vm-2");
+  EXPECT_EQ(report->vms(1).result(), dr::v1::STEP_STATE_PENDING);
+  EXPECT_EQ(report->steps_size(), 1);
+  EXPECT_EQ(FromProto(report->report_time()), clock_.Now());
+
+  r.set_name("plans/site-a/executions/e-2");
+  EXPECT_EQ(logic_->GetExecutionReport(r).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(ErrorDetailOf(logic_->GetExecutionReport(r).status()).field(), "name");
+  for (const char* bad : {"", "plans/site-a", "executions/e-1", "plans/Site A/executions/e-1"}) {
+    r.set_name(bad);
+    absl::Status s = logic_->GetExecutionReport(r).status();
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_EQ(ErrorDetailOf(s).field(), "name") << bad;
+  }
+}
+
 TEST(PlanNamesTest, NamesAreChecked) {
   EXPECT_TRUE(ParsePlanName("name", "plans/site-a").ok());
   EXPECT_FALSE(ParsePlanName("name", "plans/Site A").ok());

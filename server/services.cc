@@ -506,9 +506,11 @@ grpc::ServerUnaryReactor* PlanServiceImpl::AnswerPrompt(grpc::CallbackServerCont
 }
 
 grpc::ServerUnaryReactor* PlanServiceImpl::GetExecutionReport(
-    grpc::CallbackServerContext* c, const dr::v1::GetExecutionReportRequest*,
+    grpc::CallbackServerContext* c, const dr::v1::GetExecutionReportRequest* r,
     dr::v1::ExecutionReport* out) {
-  return Reply<dr::v1::ExecutionReport>(c, NotYet("GetExecutionReport"), out);
+  if (auto* big = TooLarge(c, *r, limits_.max_request_bytes, out)) return big;
+  // Reads every step and the sites' VMs: on the work executor.
+  return OnWork(c, work_, out, [this, r] { return logic_->GetExecutionReport(*r); });
 }
 
 }  // namespace server

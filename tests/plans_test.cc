@@ -21,6 +21,7 @@
 #include "gmock/gmock.h"
 #include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 #include "tests/testing/cluster.h"
 
 namespace hvdr {
@@ -265,6 +266,19 @@ TEST_F(PlansTest, ATestFailoverOfTheSiteThenItsCleanupLeaveProductionUntouched) 
   EXPECT_LE(FromProto(app_ready.end_time()), FromProto(web_test.start_time()));
   EXPECT_EQ(by_id.count("database.before.storage-fenced"), 0u)
       << "a PLANNED/UNPLANNED-only prompt is not a step of a test";
+  // Its report: every VM tested, from known data (TEST_FAILOVER records
+  // its data time too).
+  Result report = Drctl({"plans", "report", test->name(), "--format", "json"});
+  ASSERT_EQ(report.exit, 0) << report.err;
+  const nlohmann::json j = nlohmann::json::parse(report.out, nullptr, /*allow_exceptions=*/false);
+  ASSERT_FALSE(j.is_discarded()) << report.out;
+  EXPECT_EQ(j["mode"], "test");
+  ASSERT_EQ(j["vms"].size(), 4u) << report.out;
+  for (const auto& vm : j["vms"]) {
+    EXPECT_EQ(vm["result"], "succeeded") << vm.dump();
+    EXPECT_TRUE(vm["rpo_seconds"].is_number()) << vm.dump();
+    EXPECT_TRUE(vm["rto_seconds"].is_number()) << vm.dump();
+  }
 
   absl::StatusOr<dr::v1::PlanExecution> cleanup =
       StartExecution(dr::v1::EXECUTION_MODE_CLEANUP_TEST, "c-1");
@@ -311,6 +325,70 @@ TEST_F(PlansTest, AnUnplannedFailoverWithDrctlWaitsForItsPromptThenCommits) {
     }
   }
   EXPECT_TRUE(app_consistent) << "RECOVERY_POINT_POLICY_LATEST_APPLICATION_CONSISTENT";
+
+  // The report: every VM of the plan, with the recovery point it came back
+  // from and an RPO from the simulator's times (the point's creation, or
+  // the replica's last replication for the latest).
+  Result report = Drctl({"plans", "report", execution, "--format", "json"});
+  ASSERT_EQ(report.exit, 0) << report.err;
+  const nlohmann::json j = nlohmann::json::parse(report.out, nullptr, /*allow_exceptions=*/false);
+  ASSERT_FALSE(j.is_discarded()) << report.out;
+  EXPECT_EQ(j["execution"], execution);
+  EXPECT_EQ(j["mode"], "unplanned");
+  EXPECT_EQ(j["state"], "succeeded");
+  EXPECT_EQ(j["requester"], "ci");
+  EXPECT_EQ(j["plan_hash"].get<std::string>().size(), 64u);
+  ASSERT_EQ(j["prompts"].size(), 1u);
+  EXPECT_EQ(j["prompts"][0]["answered_by"], "ci");
+  EXPECT_EQ(j["prompts"][0]["answer_comment"], "fenced by the storage team");
+  std::map<std::string, absl::Time> failover_start;
+  for (const auto& s : Steps(execution)) {
+    if (s.kind() == dr::v1::STEP_KIND_FAILOVER)
+      failover_start[s.vm_id()] = FromProto(s.start_time());
+  }
+  const std::map<std::string, hvdr::sim::v1::SimVm> sim = DrVms();
+  std::map<std::string, nlohmann::json> reported;
+  for (const auto& vm : j["vms"]) reported[vm["display_name"].get<std::string>()] = vm;
+  for (const char* name : {"sql-01", "web-01", "web-02", "app-01"}) {
+    ASSERT_EQ(reported.count(name), 1u) << name << "\n" << report.out;
+    const nlohmann::json& vm = reported[name];
+    const hvdr::sim::v1::SimVm& simvm = sim.at(name);
+    EXPECT_EQ(vm["vm_id"], simvm.vm_id()) << name;
+    EXPECT_EQ(vm["result"], "succeeded") << name;
+    EXPECT_TRUE(vm["rto_seconds"].is_number()) << name;
+    int64_t data_us = simvm.last_replication_us();
+    if (std::string(name) == "sql-01") {
+      EXPECT_THAT(vm["recovery_point"].get<std::string>(), ::testing::EndsWith("sql-01-rp-2h"));
+      data_us = 0;
+      for (const auto& rp : simvm.recovery_points()) {
+        if (rp.id() == "sql-01-rp-2h") data_us = rp.create_us();
+      }
+    } else {
+      EXPECT_EQ(vm["recovery_point"], "latest") << name;
+    }
+    ASSERT_NE(data_us, 0) << name;
+    ASSERT_TRUE(vm["rpo_seconds"].is_number()) << name << "\n" << report.out;
+    ASSERT_EQ(failover_start.count(simvm.vm_id()), 1u) << name;
+    const double want =
+        absl::ToDoubleSeconds(failover_start[simvm.vm_id()] - absl::FromUnixMicros(data_us));
+    EXPECT_NEAR(vm["rpo_seconds"].get<double>(), want, 0.001) << name;
+    EXPECT_GE(want, std::string(name) == "sql-01" ? 7200 : 95) << name;
+  }
+  // The page to attach to an audit names every VM, escaped.
+  const std::string page = cluster_->dir() + "/report.html";
+  Result html = Drctl({"plans", "report", execution, "--format", "html", "-o", page});
+  ASSERT_EQ(html.exit, 0) << html.err;
+  std::ifstream in(page);
+  std::stringstream got;
+  got << in.rdbuf();
+  EXPECT_EQ(got.str().rfind("<!DOCTYPE html>", 0), 0u);
+  EXPECT_THAT(got.str(), ::testing::Not(HasSubstr("<script")));
+  for (const char* name : {"sql-01", "web-01", "web-02", "app-01"}) {
+    EXPECT_THAT(got.str(), HasSubstr(absl::StrCat("<td>", name, "</td>"))) << name;
+  }
+  Result text = Drctl({"plans", "report", execution});
+  EXPECT_EQ(text.exit, 0) << text.err;
+  EXPECT_THAT(text.out, HasSubstr("proceed by ci"));
 
   Result committed =
       Drctl({"plans", "run", "demo-site", "--mode", "commit", "--wait-timeout", "60"});
