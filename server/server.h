@@ -15,6 +15,7 @@
 #include "common/executor.h"
 #include "server/agent_client.h"
 #include "server/dispatcher.h"
+#include "server/execution_hub.h"
 #include "server/failover.h"
 #include "server/job_hub.h"
 #include "server/job_writer.h"
@@ -101,6 +102,8 @@ class DrServer {
   std::unique_ptr<Executor> work_;
   std::unique_ptr<SqliteStore> store_;
   JobHub hub_;
+  // Stored plan execution changes, for WatchPlanExecution.
+  ExecutionHub executions_;
   std::unique_ptr<JobWriter> writer_;
   std::unique_ptr<Dispatcher> dispatcher_;
   std::unique_ptr<Topology> topology_;
