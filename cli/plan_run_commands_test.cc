@@ -150,6 +150,40 @@ TEST(PlansRunTest, NoWaitDoesNotWatch) {
   EXPECT_EQ(Drctl(cli, {"plans", "run", "site", "--mode", "commit", "--no-wait"}), kOk);
 }
 
+TEST(PlansWatchTest, OnATerminalTheGroupsAreRedrawnInPlace) {
+  testing::TestCli cli;
+  cli.ctx.tty = true;
+  auto in = [](dr::v1::ExecutionStep s, const std::string& group) {
+    s.set_group(group);
+    return s;
+  };
+  EXPECT_CALL(cli.plans, WatchPlanExecutionRaw(_, _)).WillOnce([&](grpc::ClientContext*, auto&) {
+    return new FakeExecutionReader(
+        {Message(dr::v1::EXECUTION_STATE_WAITING,
+                 {in(Step("db.before.go", dr::v1::STEP_STATE_WAITING_FOR_ANSWER), "db"),
+                  in(Step("db.vm1.commit", dr::v1::STEP_STATE_PENDING), "db"),
+                  in(Step("app.vm2.commit", dr::v1::STEP_STATE_PENDING), "app")}),
+         Message(dr::v1::EXECUTION_STATE_RUNNING,
+                 {in(Step("db.before.go", dr::v1::STEP_STATE_SUCCEEDED), "db"),
+                  in(Step("db.vm1.commit", dr::v1::STEP_STATE_RUNNING, "jobs/j1"), "db")}),
+         Message(dr::v1::EXECUTION_STATE_SUCCEEDED,
+                 {in(Step("db.vm1.commit", dr::v1::STEP_STATE_SUCCEEDED, "jobs/j1"), "db"),
+                  in(Step("app.vm2.commit", dr::v1::STEP_STATE_SUCCEEDED), "app")})},
+        grpc::Status::OK);
+  });
+  EXPECT_EQ(Drctl(cli, {"plans", "watch", kTestExec}), kOk) << cli.err.str();
+  const std::string out = cli.out.str();
+  EXPECT_THAT(out,
+              HasSubstr("  db  0/2 done\x1b[K\n    waiting for a person: drctl plans answer "));
+  EXPECT_THAT(out, HasSubstr("  app  0/1 done\x1b[K\n"));
+  EXPECT_THAT(out, HasSubstr("\x1b[4F\x1b[J"))
+      << "the second drawing replaces the first (its 4 lines)";
+  EXPECT_THAT(out, HasSubstr("  db  1/2 done  running: db.vm1.commit\x1b[K\n"));
+  EXPECT_THAT(out, HasSubstr("\x1b[3F\x1b[J"));
+  EXPECT_THAT(out, HasSubstr("  db  2/2 done\x1b[K\n  app  1/1 done\x1b[K\n"));
+  EXPECT_THAT(out, Not(HasSubstr(" db.vm1.commit running jobs/j1\n"))) << "no plain lines";
+}
+
 TEST(PlansWatchTest, FollowsAnExecutionToItsEndAndARefusalIsReported) {
   testing::TestCli cli;
   EXPECT_CALL(cli.plans, WatchPlanExecutionRaw(_, _))

@@ -50,7 +50,8 @@ class DrServer {
     // Requests larger than this (serialized) are refused with an ErrorDetail
     // (field "request"); gRPC's own receive limit is this + 1 MiB.
     int64_t max_request_bytes = 4 << 20;
-    // Concurrent WatchJob streams per client connection and in all.
+    // Concurrent WatchJob and WatchPlanExecution streams (counted together)
+    // per client connection and in all.
     int max_watches_per_client = 1000;
     int max_watches = 100000;
     // Terminal jobs (with their events and request_ids) are pruned this long
