@@ -167,6 +167,33 @@ absl::Status DrClient::WatchJob(const std::string& name, absl::Time deadline,
   return FromGrpcStatus(reader->Finish(), &context);
 }
 
+absl::Status DrClient::WatchPlanExecution(
+    const std::string& name, absl::Time deadline,
+    const std::function<bool(const dr::v1::WatchPlanExecutionResponse&)>& on_message) {
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(deadline));
+  dr::v1::WatchPlanExecutionRequest request;
+  request.set_name(name);
+  std::unique_ptr<grpc::ClientReaderInterface<dr::v1::WatchPlanExecutionResponse>> reader =
+      plans_->WatchPlanExecution(&context, request);
+  dr::v1::WatchPlanExecutionResponse message;
+  bool stopped = false;
+  while (reader->Read(&message)) {
+    if (!on_message(message)) {
+      stopped = true;
+      context.TryCancel();
+      break;
+    }
+  }
+  if (stopped) {
+    while (reader->Read(&message)) {
+    }
+    (void)reader->Finish();  // CANCELLED: ours
+    return absl::OkStatus();
+  }
+  return FromGrpcStatus(reader->Finish(), &context);
+}
+
 absl::StatusOr<dr::v1::Plan> DrClient::CreatePlan(const dr::v1::CreatePlanRequest& r) {
   return Call(plans_, &PlanService::StubInterface::CreatePlan, r);
 }

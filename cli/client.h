@@ -1,11 +1,12 @@
 // drctl's client of drserver: one method per dr.v1 call drctl makes, each
-// under a deadline of Options::timeout from the moment it is sent (WatchJob:
-// the deadline the caller gives). Names travel as the user gave them: which
-// VM copy a logical name (virtualMachines/{guid-or-display-name}) means is
-// drserver's to decide (docs/api.md, "Logical VM names"); this class
-// resolves nothing. Mutations carry the request_id the caller put in the
-// request (NewRequestId() makes one): a retry is the caller's, with the same
-// id, so a step is never run twice.
+// under a deadline of Options::timeout from the moment it is sent (WatchJob
+// and WatchPlanExecution: the deadline the caller gives). Names travel as
+// the user gave them: which VM copy a logical name
+// (virtualMachines/{guid-or-display-name}) means is drserver's to decide
+// (docs/api.md, "Logical VM names"); this class resolves nothing.
+// Mutations carry the request_id the caller put in the request
+// (NewRequestId() makes one): a retry is the caller's, with the same id, so
+// a step is never run twice.
 //
 // Errors are the call's status with the server's ErrorDetail (Hyper-V return
 // code, field, reason) as a payload (common/grpc_status.h).
@@ -118,6 +119,16 @@ class DrClient {
       const dr::v1::GetPlanExecutionRequest& request);
   absl::StatusOr<dr::v1::ListExecutionStepsResponse> ListExecutionSteps(
       const dr::v1::ListExecutionStepsRequest& request);
+  // One WatchPlanExecution stream of execution `name` until it ends,
+  // `deadline` passes or `on_message` returns false (the caller has seen
+  // enough: the stream is cancelled). `on_message` gets every message (the
+  // first holds every step, the others the steps that changed), on the
+  // caller's thread. Returns how the stream ended: OK after the terminal
+  // state or when the caller stopped it; DEADLINE_EXCEEDED at `deadline`;
+  // UNAVAILABLE when drserver went away (watch again).
+  absl::Status WatchPlanExecution(
+      const std::string& name, absl::Time deadline,
+      const std::function<bool(const dr::v1::WatchPlanExecutionResponse&)>& on_message);
   absl::StatusOr<dr::v1::ExecutionStep> AnswerPrompt(const dr::v1::AnswerPromptRequest& request);
   absl::StatusOr<dr::v1::PlanExecution> ResumePlanExecution(
       const dr::v1::ResumePlanExecutionRequest& request);

@@ -145,6 +145,41 @@ TEST_F(DrClientTest, WatchJobReturnsHowTheStreamEnded) {
       absl::StatusCode::kUnavailable);
 }
 
+TEST_F(DrClientTest, WatchPlanExecutionStopsWhenTheCallerHasSeenEnough) {
+  dr::v1::WatchPlanExecutionResponse halted, later;
+  halted.mutable_execution()->set_state(dr::v1::EXECUTION_STATE_HALTED);
+  later.mutable_execution()->set_state(dr::v1::EXECUTION_STATE_RUNNING);
+  const absl::Time deadline = absl::Now() + absl::Minutes(5);
+  EXPECT_CALL(plans_, WatchPlanExecutionRaw(_, _))
+      .WillOnce([&](grpc::ClientContext* c, const dr::v1::WatchPlanExecutionRequest& r) {
+        EXPECT_EQ(r.name(), "plans/p/executions/e1");
+        EXPECT_LT(absl::AbsDuration(absl::FromChrono(c->deadline()) - deadline),
+                  absl::Milliseconds(1));
+        return new testing::FakeExecutionReader(
+            {halted, later}, grpc::Status(grpc::StatusCode::CANCELLED, "cancelled"));
+      });
+  std::vector<dr::v1::ExecutionState> seen;
+  absl::Status st = client_.WatchPlanExecution("plans/p/executions/e1", deadline,
+                                               [&](const dr::v1::WatchPlanExecutionResponse& m) {
+                                                 seen.push_back(m.execution().state());
+                                                 return false;
+                                               });
+  EXPECT_TRUE(st.ok()) << st << ": the caller stopped it";
+  EXPECT_EQ(seen, std::vector<dr::v1::ExecutionState>{dr::v1::EXECUTION_STATE_HALTED});
+}
+
+TEST_F(DrClientTest, WatchPlanExecutionReturnsHowTheStreamEnded) {
+  EXPECT_CALL(plans_, WatchPlanExecutionRaw(_, _)).WillOnce([](grpc::ClientContext*, auto&) {
+    return new testing::FakeExecutionReader(
+        {}, grpc::Status(grpc::StatusCode::UNAVAILABLE, "restarting"));
+  });
+  EXPECT_EQ(client_
+                .WatchPlanExecution("plans/p/executions/e1", absl::Now() + absl::Seconds(5),
+                                    [](const dr::v1::WatchPlanExecutionResponse&) { return true; })
+                .code(),
+            absl::StatusCode::kUnavailable);
+}
+
 TEST(NewRequestIdTest, IsFreshAndWellFormed) {
   const std::string a = NewRequestId(), b = NewRequestId();
   EXPECT_TRUE(std::regex_match(a, std::regex("drctl-[0-9a-f]{32}"))) << a;

@@ -351,6 +351,7 @@ const std::vector<Command>& Commands() {
        S::kPlans, false, PlansValidate},
       {"plans run", "PLAN --mode MODE [--commit-after SECS | --revert-after SECS]",
        "start an execution and follow it", S::kPlans, false, PlansRun},
+      {"plans watch", "EXECUTION", "follow an execution", S::kPlans, false, PlansWatch},
       {"plans answer", "STEP [--decline] [--comment TEXT]", "answer a prompt", S::kPlans, false,
        PlansAnswer},
       {"plans resume", "EXECUTION --action retry|skip [--scope step|vm|group]", "", S::kPlans,

@@ -1,6 +1,6 @@
 // For drctl's unit tests: a DrClient over the generated gmock stubs
-// (MockTopologyServiceStub, ...), a Ctx writing to strings and a scripted
-// WatchJob stream.
+// (MockTopologyServiceStub, ...), a Ctx writing to strings and scripted
+// WatchJob and WatchPlanExecution streams.
 #ifndef HVDR_CLI_FAKE_STUBS_H_
 #define HVDR_CLI_FAKE_STUBS_H_
 
@@ -41,6 +41,30 @@ class FakeJobReader final : public grpc::ClientReaderInterface<dr::v1::WatchJobR
 
  private:
   std::vector<dr::v1::Job> jobs_;
+  grpc::Status end_;
+  size_t next_ = 0;
+};
+
+// A WatchPlanExecution stream that yields `messages`, then ends with `end`.
+class FakeExecutionReader final
+    : public grpc::ClientReaderInterface<dr::v1::WatchPlanExecutionResponse> {
+ public:
+  FakeExecutionReader(std::vector<dr::v1::WatchPlanExecutionResponse> messages, grpc::Status end)
+      : messages_(std::move(messages)), end_(std::move(end)) {}
+  bool Read(dr::v1::WatchPlanExecutionResponse* m) override {
+    if (next_ >= messages_.size()) return false;
+    *m = messages_[next_++];
+    return true;
+  }
+  bool NextMessageSize(uint32_t* size) override {
+    *size = 1 << 20;
+    return next_ < messages_.size();
+  }
+  grpc::Status Finish() override { return end_; }
+  void WaitForInitialMetadata() override {}
+
+ private:
+  std::vector<dr::v1::WatchPlanExecutionResponse> messages_;
   grpc::Status end_;
   size_t next_ = 0;
 };

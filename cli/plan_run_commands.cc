@@ -4,10 +4,15 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <ostream>
+#include <string>
+#include <vector>
 
+#include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "cli/client.h"
 #include "cli/plan_commands.h"
@@ -36,6 +41,150 @@ bool Ended(dr::v1::ExecutionState s) {
   return s == dr::v1::EXECUTION_STATE_SUCCEEDED ||
          s == dr::v1::EXECUTION_STATE_SUCCEEDED_WITH_WARNINGS ||
          s == dr::v1::EXECUTION_STATE_FAILED || s == dr::v1::EXECUTION_STATE_CANCELLED;
+}
+
+// Where following an execution stops: it ended, or it waits for a resume.
+bool Settled(dr::v1::ExecutionState s) { return Ended(s) || s == dr::v1::EXECUTION_STATE_HALTED; }
+
+// The live view of an execution on a terminal: a line for the execution,
+// then one per group (in plan order) with its steps done and what runs,
+// failed or waits in it now; redrawn in place after each message.
+class Board {
+ public:
+  explicit Board(std::ostream* out) : out_(out) {}
+
+  void Update(const dr::v1::WatchPlanExecutionResponse& m) {
+    for (const auto& s : m.steps()) {
+      auto [it, fresh] = steps_.emplace(s.name(), s);
+      if (fresh) {
+        order_.push_back(s.name());
+      } else {
+        it->second = s;
+      }
+    }
+    const dr::v1::PlanExecution& e = m.execution();
+    std::vector<std::string> lines;
+    lines.push_back(absl::StrCat(e.name(), ": ", Short(dr::v1::ExecutionState_Name(e.state()), 16),
+                                 " (", e.steps_succeeded(), " succeeded, ", e.steps_failed(),
+                                 " failed, ", e.steps_skipped(), " skipped of ", e.steps_total(),
+                                 ")"));
+    struct Group {
+      int done = 0, total = 0;
+      std::vector<std::string> running, failed, waiting;
+    };
+    std::vector<std::string> groups;
+    std::map<std::string, Group> by_group;
+    for (const std::string& name : order_) {
+      const dr::v1::ExecutionStep& s = steps_[name];
+      const std::string group = s.group().empty() ? "-" : s.group();
+      auto [it, fresh] = by_group.emplace(group, Group());
+      if (fresh) groups.push_back(group);
+      Group& g = it->second;
+      ++g.total;
+      const std::string id = s.name().substr(s.name().rfind('/') + 1);
+      switch (s.state()) {
+        case dr::v1::STEP_STATE_SUCCEEDED:
+        case dr::v1::STEP_STATE_SKIPPED: ++g.done; break;
+        case dr::v1::STEP_STATE_FAILED:
+          ++g.done;
+          g.failed.push_back(id);
+          break;
+        case dr::v1::STEP_STATE_RUNNING: g.running.push_back(id); break;
+        case dr::v1::STEP_STATE_WAITING_FOR_ANSWER: g.waiting.push_back(s.name()); break;
+        default: break;
+      }
+    }
+    for (const std::string& name : groups) {
+      const Group& g = by_group[name];
+      std::string line = absl::StrCat("  ", name, "  ", g.done, "/", g.total, " done");
+      if (!g.running.empty()) absl::StrAppend(&line, "  running: ", absl::StrJoin(g.running, ", "));
+      if (!g.failed.empty()) absl::StrAppend(&line, "  failed: ", absl::StrJoin(g.failed, ", "));
+      lines.push_back(line);
+      for (const std::string& step : g.waiting) {
+        lines.push_back(absl::StrCat("    waiting for a person: drctl plans answer ", step,
+                                     " [--decline] [--comment TEXT]"));
+      }
+    }
+    // Back to the top of what was drawn, cleared to the end of the screen.
+    if (drawn_ > 0) *out_ << "\x1b[" << drawn_ << "F\x1b[J";
+    for (const std::string& line : lines) *out_ << line << "\x1b[K\n";
+    *out_ << std::flush;
+    drawn_ = static_cast<int>(lines.size());
+  }
+
+ private:
+  std::ostream* const out_;
+  std::map<std::string, dr::v1::ExecutionStep> steps_;
+  std::vector<std::string> order_;  // as they came: the plan's order
+  int drawn_ = 0;                   // lines on screen
+};
+
+// Follows `*e` through WatchPlanExecution (watched again while drserver
+// restarts) until it ends or halts, printing a line per step change (on a
+// terminal: the Board, redrawn; nothing with --output json) and keeping
+// `*e` as the stream last showed it.
+// Returns kOk then, or the exit code of why it could not follow it to there
+// (kTimeout at --wait-timeout, the stream's error).
+int Follow(Ctx& ctx, dr::v1::PlanExecution* e) {
+  std::map<std::string, std::string> shown;  // step -> its last line's state
+  const absl::Time deadline = absl::Now() + ctx.wait_timeout;
+  const std::string name = e->name();
+  Board board(ctx.out);
+  auto on_message = [&](const dr::v1::WatchPlanExecutionResponse& m) {
+    *e = m.execution();
+    if (ctx.tty && !ctx.json) {
+      board.Update(m);
+      return !Settled(e->state());
+    }
+    for (const auto& s : m.steps()) {
+      const std::string key = absl::StrCat(s.state(), "/", s.attempt(), "/", s.job());
+      if (shown[s.name()] == key || s.state() == dr::v1::STEP_STATE_PENDING) continue;
+      shown[s.name()] = key;
+      if (ctx.json) continue;
+      *ctx.out << StepLine(s) << std::endl;
+      if (s.state() == dr::v1::STEP_STATE_WAITING_FOR_ANSWER) {
+        *ctx.out << "  waiting for a person: drctl plans answer " << s.name()
+                 << " [--decline] [--comment TEXT]" << std::endl;
+      }
+    }
+    return !Settled(e->state());
+  };
+  while (true) {
+    absl::Status st = ctx.client->WatchPlanExecution(name, deadline, on_message);
+    if (Settled(e->state())) return kOk;
+    if (st.code() == absl::StatusCode::kDeadlineExceeded || absl::Now() >= deadline) {
+      *ctx.err << "drctl: gave up waiting for " << name << " (--wait-timeout)" << std::endl;
+      return kTimeout;
+    }
+    if (!st.ok() && st.code() != absl::StatusCode::kUnavailable) return Fail(ctx, st);
+    absl::SleepFor(ctx.rewatch_delay);  // drserver restarting: watch again
+  }
+}
+
+// Prints how `e` stands and returns plans run's exit code for it.
+int Summarize(Ctx& ctx, const dr::v1::PlanExecution& e, bool waited) {
+  if (ctx.json) {
+    *ctx.out << ToJson(e) << std::endl;
+  } else {
+    for (const auto& f : e.findings()) {
+      *ctx.out << Short(dr::v1::Severity_Name(f.severity()), 9) << "  " << f.field() << "  "
+               << f.reason() << ": " << f.message() << std::endl;
+    }
+    *ctx.out << e.name() << ": " << Short(dr::v1::ExecutionState_Name(e.state()), 16) << " ("
+             << e.steps_succeeded() << " succeeded, " << e.steps_failed() << " failed, "
+             << e.steps_skipped() << " skipped of " << e.steps_total() << ")"
+             << (e.state_reason().empty() ? "" : ": " + e.state_reason()) << std::endl;
+    if (e.state() == dr::v1::EXECUTION_STATE_HALTED) {
+      *ctx.out << "  resume: drctl plans resume " << e.name()
+               << " --action retry|skip [--scope step|vm|group]" << std::endl;
+    }
+  }
+  switch (e.state()) {
+    case dr::v1::EXECUTION_STATE_SUCCEEDED:
+    case dr::v1::EXECUTION_STATE_SUCCEEDED_WITH_WARNINGS: return kOk;
+    case dr::v1::EXECUTION_STATE_FAILED: return kRefused;
+    default: return waited ? kJobFailed : kOk;
+  }
 }
 
 }  // namespace
@@ -73,63 +222,17 @@ int PlansRun(Ctx& ctx, const ParsedArgs& a) {
              << r.plan() << " v" << e->plan_version() << ", " << e->steps_total()
              << " steps (request_id " << r.request_id() << ")" << std::endl;
   }
-  std::map<std::string, std::string> shown;  // step -> its last line's state
-  bool prompted = false;
-  const absl::Time deadline = absl::Now() + ctx.wait_timeout;
-  while (!a.Has("no-wait")) {
-    dr::v1::ListExecutionStepsRequest lr;
-    lr.set_parent(e->name());
-    lr.set_page_size(1000);
-    do {
-      absl::StatusOr<dr::v1::ListExecutionStepsResponse> page = ctx.client->ListExecutionSteps(lr);
-      if (!page.ok()) return Fail(ctx, page.status());
-      for (const auto& s : page->execution_steps()) {
-        const std::string key = absl::StrCat(s.state(), "/", s.attempt(), "/", s.job());
-        if (shown[s.name()] == key || s.state() == dr::v1::STEP_STATE_PENDING) continue;
-        shown[s.name()] = key;
-        if (!ctx.json) *ctx.out << StepLine(s) << std::endl;
-        if (s.state() == dr::v1::STEP_STATE_WAITING_FOR_ANSWER && !ctx.json) {
-          *ctx.out << "  waiting for a person: drctl plans answer " << s.name()
-                   << " [--decline] [--comment TEXT]" << std::endl;
-          prompted = true;
-        }
-      }
-      lr.set_page_token(page->next_page_token());
-    } while (!lr.page_token().empty());
-    dr::v1::GetPlanExecutionRequest gr;
-    gr.set_name(e->name());
-    absl::StatusOr<dr::v1::PlanExecution> now = ctx.client->GetPlanExecution(gr);
-    if (!now.ok()) return Fail(ctx, now.status());
-    *e = *now;
-    if (Ended(e->state()) || e->state() == dr::v1::EXECUTION_STATE_HALTED) break;
-    if (absl::Now() > deadline) {
-      *ctx.err << "drctl: gave up waiting for " << e->name() << " (--wait-timeout)" << std::endl;
-      return kTimeout;
-    }
-    absl::SleepFor(absl::Milliseconds(prompted ? 1000 : 500));
-  }
-  if (ctx.json) {
-    *ctx.out << ToJson(*e) << std::endl;
-  } else {
-    for (const auto& f : e->findings()) {
-      *ctx.out << Short(dr::v1::Severity_Name(f.severity()), 9) << "  " << f.field() << "  "
-               << f.reason() << ": " << f.message() << std::endl;
-    }
-    *ctx.out << e->name() << ": " << Short(dr::v1::ExecutionState_Name(e->state()), 16) << " ("
-             << e->steps_succeeded() << " succeeded, " << e->steps_failed() << " failed, "
-             << e->steps_skipped() << " skipped of " << e->steps_total() << ")"
-             << (e->state_reason().empty() ? "" : ": " + e->state_reason()) << std::endl;
-    if (e->state() == dr::v1::EXECUTION_STATE_HALTED) {
-      *ctx.out << "  resume: drctl plans resume " << e->name()
-               << " --action retry|skip [--scope step|vm|group]" << std::endl;
-    }
-  }
-  switch (e->state()) {
-    case dr::v1::EXECUTION_STATE_SUCCEEDED:
-    case dr::v1::EXECUTION_STATE_SUCCEEDED_WITH_WARNINGS: return kOk;
-    case dr::v1::EXECUTION_STATE_FAILED: return kRefused;
-    default: return a.Has("no-wait") ? kOk : kJobFailed;
-  }
+  if (a.Has("no-wait")) return Summarize(ctx, *e, false);
+  if (int followed = Follow(ctx, &*e); followed != kOk) return followed;
+  return Summarize(ctx, *e, true);
+}
+
+int PlansWatch(Ctx& ctx, const ParsedArgs& a) {
+  if (a.positional.size() != 3) return Usage(ctx, "plans watch takes EXECUTION");
+  dr::v1::PlanExecution e;
+  e.set_name(a.positional[2]);
+  if (int followed = Follow(ctx, &e); followed != kOk) return followed;
+  return Summarize(ctx, e, true);
 }
 
 int PlansAnswer(Ctx& ctx, const ParsedArgs& a) {

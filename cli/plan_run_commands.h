@@ -12,10 +12,14 @@ namespace cli {
 
 // plans run PLAN --mode MODE [--no-wait]: starts an execution (its
 // --request-id makes a re-run of the runbook step follow the same
-// execution) and prints one line per step change until it ends. Exit: 0
-// succeeded (with warnings too), 3 validation found errors (nothing ran;
-// the findings are printed), 5 halted or cancelled, 7 --wait-timeout.
+// execution) and, through WatchPlanExecution, prints one line per step
+// change until it ends or halts. Exit: 0 succeeded (with warnings too), 3
+// validation found errors (nothing ran; the findings are printed), 5 halted
+// or cancelled, 7 --wait-timeout.
 int PlansRun(Ctx& ctx, const ParsedArgs& a);
+// plans watch EXECUTION: follows an execution as plans run does (every step
+// that started first, then each change), with the same exit codes.
+int PlansWatch(Ctx& ctx, const ParsedArgs& a);
 // plans answer STEP [--decline] [--comment TEXT]
 int PlansAnswer(Ctx& ctx, const ParsedArgs& a);
 // plans resume EXECUTION --action retry|skip [--scope step|vm|group]

@@ -41,9 +41,11 @@ ABSL_FLAG(int64_t, max_request_bytes, 4 << 20,
           "requests larger than this (serialized) are refused with INVALID_ARGUMENT (32773, field "
           "\"request\"); gRPC itself refuses requests over this + 1 MiB");
 ABSL_FLAG(int, max_watches_per_client, 1000,
-          "concurrent JobService.WatchJob streams per client connection; more are refused with "
+          "concurrent WatchJob and WatchPlanExecution streams per client connection (counted "
+          "together); more are refused with "
           "RESOURCE_EXHAUSTED (32778) and retry advice; 0: no limit");
-ABSL_FLAG(int, max_watches, 100000, "concurrent JobService.WatchJob streams in all; 0: no limit");
+ABSL_FLAG(int, max_watches, 100000,
+          "concurrent WatchJob and WatchPlanExecution streams in all; 0: no limit");
 
 ABSL_FLAG(int, job_retention_days, 90,
           "terminal jobs, their events and request_ids are pruned this many days after they ended "

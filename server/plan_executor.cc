@@ -139,6 +139,12 @@ absl::Status PlanExecutor::Adopt(const PlanExecution& execution) {
                                       }
                                       Watch(job);
                                     }));
+  if (ExecutionHub* hub = options_.executions; hub != nullptr) {
+    run->SetPersistListener(
+        [hub](const PlanExecution& e, const std::vector<dr::v1::ExecutionStep>& changed) {
+          hub->Publish(e, changed);
+        });
+  }
   std::shared_ptr<PlanRun> shared(std::move(run));
   {
     absl::MutexLock lock(&mu_);

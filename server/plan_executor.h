@@ -21,6 +21,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/clock.h"
 #include "server/agent_client.h"
+#include "server/execution_hub.h"
 #include "server/failover.h"
 #include "server/hook_runner.h"
 #include "server/job_hub.h"
@@ -44,6 +45,9 @@ class PlanExecutor final : public StepActions {
     // The directory hooks run from (--hooks_dir); "": hook steps fail
     // with 32770 (validation reports HOOKS_DISABLED first).
     std::string hooks_dir;
+    // Where each stored change of an execution is published (not owned;
+    // null: nowhere).
+    ExecutionHub* executions = nullptr;
   };
 
   // Not owned; all outlive the executor.

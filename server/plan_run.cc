@@ -596,7 +596,18 @@ absl::Status PlanRun::PersistLocked(const RequestKey* key) {
   }
   execution_ = stored->value;
   dirty_.clear();
+  if (on_persisted_) {
+    std::vector<ExecutionStep> stored_steps;
+    stored_steps.reserve(writes.size());
+    for (auto& [position, step] : writes) stored_steps.push_back(std::move(step));
+    on_persisted_(execution_, stored_steps);
+  }
   return absl::OkStatus();
+}
+
+void PlanRun::SetPersistListener(PersistListener listener) {
+  absl::MutexLock lock(&mu_);
+  on_persisted_ = std::move(listener);
 }
 
 absl::StatusOr<ExecutionStep> PlanRun::Answer(const dr::v1::AnswerPromptRequest& r) {

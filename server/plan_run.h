@@ -147,6 +147,14 @@ class PlanRun {
   absl::StatusOr<dr::v1::PlanExecution> Cancel(const dr::v1::CancelPlanExecutionRequest& request)
       ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Called after each change is stored, with the execution as stored and
+  // the steps that changed (in plan order), under the run's lock and so in
+  // the order of the writes: it must not block nor call into the run.
+  // Set it before Advance().
+  using PersistListener = std::function<void(const dr::v1::PlanExecution& execution,
+                                             const std::vector<dr::v1::ExecutionStep>& steps)>;
+  void SetPersistListener(PersistListener listener) ABSL_LOCKS_EXCLUDED(mu_);
+
   dr::v1::PlanExecution execution() ABSL_LOCKS_EXCLUDED(mu_);
   std::vector<dr::v1::ExecutionStep> steps() ABSL_LOCKS_EXCLUDED(mu_);
   bool terminal() ABSL_LOCKS_EXCLUDED(mu_);
@@ -204,6 +212,7 @@ class PlanRun {
   std::set<int> to_run_ ABSL_GUARDED_BY(mu_);  // hooks to start once persisted
   std::function<void(const std::string& job)> watch_;
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  PersistListener on_persisted_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace server

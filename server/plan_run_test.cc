@@ -754,6 +754,40 @@ TEST_F(PlanRunTest, AFailoverRecordsItsDataTimeWhenItIsFirstAsked) {
   EXPECT_FALSE(Stored("db." + Vm(1) + ".start").has_data_time()) << "only failovers";
 }
 
+TEST_F(PlanRunTest, EachStoredChangeIsHandedToThePersistListenerAfterItIsStored) {
+  Start(kTwoGroups, dr::v1::EXECUTION_MODE_COMMIT);
+  std::vector<int64_t> versions;
+  std::map<std::string, int64_t> step_versions;
+  run_->SetPersistListener(
+      [&](const dr::v1::PlanExecution& e, const std::vector<dr::v1::ExecutionStep>& steps) {
+        // Persist, then publish: the store already holds what is handed over.
+        EXPECT_EQ(store_->GetExecution(kExec)->version(), e.version());
+        versions.push_back(e.version());
+        for (const auto& s : steps) {
+          EXPECT_EQ(Stored(s.name().substr(s.name().rfind('/') + 1)).version(), s.version());
+          EXPECT_GT(s.version(), step_versions[s.name()]) << s.name();
+          step_versions[s.name()] = s.version();
+        }
+      });
+  run_->Advance();  // the prompt waits
+  AnswerGo();
+  run_->Advance();
+  EndJob(0);
+  EndJob(1);
+  EndJob(2);
+  clock_.Advance(absl::Seconds(30));
+  run_->Tick();
+  ASSERT_EQ(State(), dr::v1::EXECUTION_STATE_SUCCEEDED);
+  ASSERT_FALSE(versions.empty());
+  for (size_t i = 1; i < versions.size(); ++i) EXPECT_GT(versions[i], versions[i - 1]);
+  EXPECT_EQ(versions.back(), store_->GetExecution(kExec)->version());
+  EXPECT_EQ(step_versions.size(), 5u) << "every step's change was handed over";
+  const std::vector<dr::v1::ExecutionStep> stored = *store_->GetExecutionSteps(kExec);
+  for (const auto& s : stored) {
+    EXPECT_EQ(step_versions[s.name()], s.version()) << s.name();
+  }
+}
+
 }  // namespace
 }  // namespace server
 }  // namespace hvdr

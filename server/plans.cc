@@ -299,5 +299,16 @@ absl::StatusOr<dr::v1::ExecutionReport> PlanLogic::GetExecutionReport(
   return plans::BuildExecutionReport(plan, execution, steps, facts, clock_->Now());
 }
 
+absl::StatusOr<dr::v1::WatchPlanExecutionResponse> PlanLogic::WatchSnapshot(
+    const std::string& name) {
+  RETURN_IF_ERROR(ParseExecutionName("name", name).status());
+  dr::v1::WatchPlanExecutionResponse out;
+  ASSIGN_OR_RETURN(*out.mutable_execution(), Found(store_->GetExecution(name), "name", name));
+  ASSIGN_OR_RETURN(std::vector<dr::v1::ExecutionStep> steps,
+                   Found(store_->GetExecutionSteps(name), "name", name));
+  for (auto& s : steps) *out.add_steps() = std::move(s);
+  return out;
+}
+
 }  // namespace server
 }  // namespace hvdr

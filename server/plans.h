@@ -56,6 +56,11 @@ class PlanLogic {
   // Reads the whole execution: call it off the gRPC reactor threads.
   absl::StatusOr<dr::v1::ExecutionReport> GetExecutionReport(
       const dr::v1::GetExecutionReportRequest& request);
+  // WatchPlanExecution's first message: the execution `name` as stored and
+  // every step, read after it (so the steps are at least as new: when the
+  // execution read is terminal they are its last). INVALID_ARGUMENT or
+  // NOT_FOUND naming "name".
+  absl::StatusOr<dr::v1::WatchPlanExecutionResponse> WatchSnapshot(const std::string& name);
 
   // The topology as ValidatePlan sees it for `plan` (canonical): the VMs'
   // copies (read per site, in pages), recovery points where a policy needs

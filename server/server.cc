@@ -158,11 +158,13 @@ absl::StatusOr<std::unique_ptr<DrServer>> DrServer::Create(const Options& option
                                           PlanLogic::Options{options.hooks_dir});
   PlanExecutor::Options plan_options;
   plan_options.hooks_dir = options.hooks_dir;
+  plan_options.executions = &s->executions_;
   s->plan_executor_ =
       std::make_unique<PlanExecutor>(s->store_.get(), s->failover_.get(), &s->hub_, s->plans_.get(),
                                      agents, options.clock, plan_options);
-  s->plan_service_ = std::make_unique<PlanServiceImpl>(s->plans_.get(), s->plan_executor_.get(),
-                                                       s->work_.get(), limits);
+  s->plan_service_ =
+      std::make_unique<PlanServiceImpl>(s->plans_.get(), s->plan_executor_.get(), s->work_.get(),
+                                        limits, &s->executions_, s->job_service_->watch_limiter());
 
   grpc::EnableDefaultHealthCheckService(true);
   // gRPC's health service has no protobuf descriptor of its own: this one
@@ -262,6 +264,7 @@ void DrServer::Shutdown() {
   // Create may have failed half-way: only what was built is stopped.
   hub_.Drain();  // versions already published reach their watchers first
   hub_.CloseAll();
+  executions_.CloseAll();
   if (server_ != nullptr)
     server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   if (topology_ != nullptr) topology_->Stop();

@@ -15,6 +15,7 @@
 #include "common/executor.h"
 #include "server/agent_client.h"
 #include "server/dispatcher.h"
+#include "server/execution_hub.h"
 #include "server/failover.h"
 #include "server/job_hub.h"
 #include "server/job_writer.h"
@@ -49,7 +50,8 @@ class DrServer {
     // Requests larger than this (serialized) are refused with an ErrorDetail
     // (field "request"); gRPC's own receive limit is this + 1 MiB.
     int64_t max_request_bytes = 4 << 20;
-    // Concurrent WatchJob streams per client connection and in all.
+    // Concurrent WatchJob and WatchPlanExecution streams (counted together)
+    // per client connection and in all.
     int max_watches_per_client = 1000;
     int max_watches = 100000;
     // Terminal jobs (with their events and request_ids) are pruned this long
@@ -101,6 +103,8 @@ class DrServer {
   std::unique_ptr<Executor> work_;
   std::unique_ptr<SqliteStore> store_;
   JobHub hub_;
+  // Stored plan execution changes, for WatchPlanExecution.
+  ExecutionHub executions_;
   std::unique_ptr<JobWriter> writer_;
   std::unique_ptr<Dispatcher> dispatcher_;
   std::unique_ptr<Topology> topology_;

@@ -8,9 +8,11 @@
 #include "common/hyperv_status.h"
 #include "common/serial_write_reactor.h"
 #include "common/status_macros.h"
+#include "server/execution_hub.h"
 #include "server/jobs.h"
 #include "server/names.h"
 #include "server/store_status.h"
+#include "storage/plan_store.h"
 
 namespace hvdr {
 namespace server {
@@ -387,6 +389,87 @@ absl::Status NotYet(absl::string_view what) {
                      absl::StrCat(what, " is not supported by this drserver yet"));
 }
 
+// One WatchPlanExecution stream: the stored execution with every step
+// first, then each stored change. While a write is in flight, changes are
+// merged in an ExecutionChanges (one copy of each step at most, the newest),
+// so a reader that falls behind gets fewer, fuller messages and never holds
+// up the plan. Ends with OK once a message with a terminal execution is
+// written.
+class ExecutionWatchReactor final : public SerialWriteReactor<dr::v1::WatchPlanExecutionResponse>,
+                                    public ExecutionWatcher {
+ public:
+  ExecutionWatchReactor(ExecutionHub* hub, std::string execution)
+      : hub_(hub), execution_(std::move(execution)) {}
+  // The stream was counted by `limiter` for `peer`: released when it ends.
+  void Counted(StreamLimiter* limiter, std::string peer) {
+    limiter_ = limiter;
+    peer_ = std::move(peer);
+  }
+
+  void Begin(PlanLogic* logic, grpc::CallbackServerContext* context) {
+    // Watch before the read: a change stored after the read is published
+    // after it, so it reaches us; one the read already holds is dropped.
+    hub_->Watch(execution_, this);
+    absl::StatusOr<dr::v1::WatchPlanExecutionResponse> first = logic->WatchSnapshot(execution_);
+    if (!first.ok()) {
+      Close(ApiGrpcStatus(first.status(), context));
+      return;
+    }
+    absl::MutexLock lock(&mu_);
+    if (finished()) return;
+    changes_.Sent(*first);
+    started_ = true;
+    in_flight_ = *std::move(first);
+    WriteLocked(&in_flight_);
+  }
+
+  void OnChange(const dr::v1::PlanExecution& execution,
+                const std::vector<dr::v1::ExecutionStep>& steps) override {
+    absl::MutexLock lock(&mu_);
+    if (finished()) return;
+    changes_.Add(execution, steps);
+    if (started_ && !writing() && !changes_.empty()) WriteNextLocked();
+  }
+
+  void OnClose() override {
+    Close(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                       "drserver is shutting down; the execution goes on when it is back: "
+                       "watch it again"));
+  }
+
+  void OnWriteDone(bool ok) override {
+    absl::MutexLock lock(&mu_);
+    if (!WriteDoneLocked(ok)) return;
+    if (IsTerminalExecutionState(in_flight_.execution().state())) {
+      FinishLocked(grpc::Status::OK);
+      return;
+    }
+    if (!changes_.empty()) WriteNextLocked();
+  }
+
+  void OnCancel() override { Close(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled")); }
+
+  void OnDone() override {
+    hub_->Unwatch(execution_, this);
+    if (limiter_ != nullptr) limiter_->Release(peer_);
+    delete this;
+  }
+
+ private:
+  void WriteNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    in_flight_ = changes_.Take();
+    WriteLocked(&in_flight_);
+  }
+
+  ExecutionHub* const hub_;
+  const std::string execution_;
+  StreamLimiter* limiter_ = nullptr;
+  std::string peer_;
+  bool started_ ABSL_GUARDED_BY(mu_) = false;  // the first message was written
+  dr::v1::WatchPlanExecutionResponse in_flight_ ABSL_GUARDED_BY(mu_);
+  ExecutionChanges changes_ ABSL_GUARDED_BY(mu_);
+};
+
 // Answers a server stream with one status and nothing else.
 template <typename Msg>
 class FinishedStream : public grpc::ServerWriteReactor<Msg> {
@@ -475,8 +558,24 @@ grpc::ServerUnaryReactor* PlanServiceImpl::ListExecutionSteps(
 }
 
 grpc::ServerWriteReactor<dr::v1::WatchPlanExecutionResponse>* PlanServiceImpl::WatchPlanExecution(
-    grpc::CallbackServerContext* c, const dr::v1::WatchPlanExecutionRequest*) {
-  return new FinishedStream<dr::v1::WatchPlanExecutionResponse>(c, NotYet("WatchPlanExecution"));
+    grpc::CallbackServerContext* c, const dr::v1::WatchPlanExecutionRequest* r) {
+  if (executions_ == nullptr) {
+    return new FinishedStream<dr::v1::WatchPlanExecutionResponse>(c, NotYet("WatchPlanExecution"));
+  }
+  auto* reactor = new ExecutionWatchReactor(executions_, r->name());
+  absl::Status valid = CheckRequestSize(r->ByteSizeLong(), limits_.max_request_bytes);
+  if (valid.ok()) valid = ParseExecutionName("name", r->name()).status();
+  if (valid.ok()) {
+    const std::string peer = c->peer();
+    valid = watches_->Acquire(peer);
+    if (valid.ok()) reactor->Counted(watches_, peer);
+  }
+  if (!valid.ok()) {
+    reactor->Close(ApiGrpcStatus(valid, c));
+    return reactor;
+  }
+  reactor->Begin(logic_, c);
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* PlanServiceImpl::ResumePlanExecution(

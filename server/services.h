@@ -11,6 +11,7 @@
 #include "dr/v1/plan_service.grpc.pb.h"
 #include "dr/v1/topology_service.grpc.pb.h"
 #include "server/dispatcher.h"
+#include "server/execution_hub.h"
 #include "server/failover.h"
 #include "server/job_hub.h"
 #include "server/plan_executor.h"
@@ -29,7 +30,7 @@ struct ApiLimits {
   // The server's gRPC receive limit is set a little above it (server.cc),
   // so that such requests reach the handlers and get an ErrorDetail.
   int64_t max_request_bytes = 4 << 20;
-  // Concurrent WatchJob streams (see StreamLimiter).
+  // Concurrent WatchJob and WatchPlanExecution streams (see StreamLimiter).
   StreamLimiter::Options watches;
 };
 
@@ -141,6 +142,10 @@ class JobServiceImpl final : public dr::v1::JobService::CallbackService {
   grpc::ServerUnaryReactor* AbandonJob(grpc::CallbackServerContext*,
                                        const dr::v1::AbandonJobRequest*, dr::v1::Job*) override;
 
+  // The count of open WatchJob streams, which WatchPlanExecution streams
+  // share (PlanServiceImpl), so that both count against the same limits.
+  StreamLimiter* watch_limiter() { return &watches_; }
+
  private:
   Store* const store_;
   JobHub* const hub_;
@@ -159,9 +164,20 @@ class PlanServiceImpl final : public dr::v1::PlanService::CallbackService {
  public:
   // Not owned.
   // `executor` may be null: executions are then not supported (32770).
+  // `executions` (null: WatchPlanExecution is not supported) is where the
+  // executor publishes stored changes. WatchPlanExecution streams are
+  // counted by `watches` (JobServiceImpl::watch_limiter(): the limits of
+  // WatchJob); null: by a limiter of limits.watches of this service's own.
   PlanServiceImpl(PlanLogic* logic, PlanExecutor* executor, Executor* work,
-                  const ApiLimits& limits = ApiLimits())
-      : logic_(logic), executor_(executor), work_(work), limits_(limits) {}
+                  const ApiLimits& limits = ApiLimits(), ExecutionHub* executions = nullptr,
+                  StreamLimiter* watches = nullptr)
+      : logic_(logic),
+        executor_(executor),
+        work_(work),
+        limits_(limits),
+        executions_(executions),
+        own_watches_(limits.watches),
+        watches_(watches != nullptr ? watches : &own_watches_) {}
   grpc::ServerUnaryReactor* CreatePlan(grpc::CallbackServerContext*,
                                        const dr::v1::CreatePlanRequest*, dr::v1::Plan*) override;
   grpc::ServerUnaryReactor* UpdatePlan(grpc::CallbackServerContext*,
@@ -208,6 +224,9 @@ class PlanServiceImpl final : public dr::v1::PlanService::CallbackService {
   PlanExecutor* const executor_;
   Executor* const work_;
   const ApiLimits limits_;
+  ExecutionHub* const executions_;
+  StreamLimiter own_watches_;
+  StreamLimiter* const watches_;  // open WatchPlanExecution streams
 };
 
 }  // namespace server

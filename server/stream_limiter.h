@@ -1,7 +1,9 @@
 // Counts open streams per client connection and in all, and refuses a new
 // one past either limit: a client that opens streams in a loop (or forgets
 // to close them) cannot exhaust the server's memory, nor crowd other
-// clients out. Used for JobService.WatchJob, keyed by context->peer().
+// clients out. Used for JobService.WatchJob and
+// PlanService.WatchPlanExecution (one limiter for both), keyed by
+// context->peer().
 //
 // Thread-safe.
 #ifndef HVDR_SERVER_STREAM_LIMITER_H_

@@ -249,6 +249,21 @@ TEST_F(PlansTest, ATestFailoverOfTheSiteThenItsCleanupLeaveProductionUntouched) 
   absl::StatusOr<dr::v1::PlanExecution> again = StartExecution(dr::v1::EXECUTION_MODE_TEST, "t-1");
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(again->name(), test->name());
+  // Watched from here: every step first, then the changes, until it ends.
+  grpc::ClientContext watch_context;
+  watch_context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(120));
+  dr::v1::WatchPlanExecutionRequest watch;
+  watch.set_name(test->name());
+  std::unique_ptr<grpc::ClientReader<dr::v1::WatchPlanExecutionResponse>> reader =
+      plans()->WatchPlanExecution(&watch_context, watch);
+  std::vector<dr::v1::WatchPlanExecutionResponse> seen;
+  for (dr::v1::WatchPlanExecutionResponse m; reader->Read(&m);) seen.push_back(m);
+  const grpc::Status watched = reader->Finish();
+  EXPECT_TRUE(watched.ok()) << watched.error_code() << " " << watched.error_message();
+  ASSERT_FALSE(seen.empty());
+  EXPECT_EQ(seen.front().steps_size(), test->steps_total()) << "the first message: every step";
+  EXPECT_EQ(seen.back().execution().state(), dr::v1::EXECUTION_STATE_SUCCEEDED)
+      << seen.back().DebugString();
   const dr::v1::PlanExecution done = WaitFor(test->name(), dr::v1::EXECUTION_STATE_SUCCEEDED);
   EXPECT_EQ(done.steps_failed(), 0) << done.DebugString();
   // Each VM's test VM runs on the DR host; the replicas still replicate.

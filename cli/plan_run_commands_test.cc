@@ -1,0 +1,208 @@
+#include "cli/plan_run_commands.h"
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "cli/commands.h"
+#include "cli/fake_stubs.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace hvdr {
+namespace cli {
+namespace {
+
+using ::testing::_;
+using ::testing::DoAll;
+using testing::FakeExecutionReader;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using ::testing::Return;
+using ::testing::SaveArg;
+using ::testing::SetArgPointee;
+
+constexpr char kTestExec[] = "plans/site/executions/e1";
+
+int Drctl(testing::TestCli& cli, std::vector<std::string> args) {
+  absl::StatusOr<ParsedArgs> a = ParseArgs(args, Flags());
+  EXPECT_TRUE(a.ok()) << a.status();
+  return RunCommand(cli.ctx, *a);
+}
+
+dr::v1::ExecutionStep Step(const std::string& id, dr::v1::StepState state,
+                           const std::string& job = "") {
+  dr::v1::ExecutionStep s;
+  s.set_name(absl::StrCat(kTestExec, "/steps/", id));
+  s.set_state(state);
+  s.set_attempt(state == dr::v1::STEP_STATE_PENDING ? 0 : 1);
+  s.set_job(job);
+  return s;
+}
+
+dr::v1::WatchPlanExecutionResponse Message(dr::v1::ExecutionState state,
+                                           std::vector<dr::v1::ExecutionStep> steps) {
+  dr::v1::WatchPlanExecutionResponse m;
+  m.mutable_execution()->set_name(kTestExec);
+  m.mutable_execution()->set_state(state);
+  m.mutable_execution()->set_steps_total(2);
+  for (auto& s : steps) *m.add_steps() = std::move(s);
+  return m;
+}
+
+dr::v1::PlanExecution Started() {
+  dr::v1::PlanExecution e;
+  e.set_name(kTestExec);
+  e.set_state(dr::v1::EXECUTION_STATE_RUNNING);
+  e.set_plan_version(1);
+  e.set_steps_total(2);
+  return e;
+}
+
+TEST(PlansRunTest, FollowsTheExecutionThroughItsWatchStreamAndPrintsEachStepChange) {
+  testing::TestCli cli;
+  EXPECT_CALL(cli.plans, StartPlanExecution(_, _, _))
+      .WillOnce(DoAll(SetArgPointee<2>(Started()), Return(grpc::Status::OK)));
+  dr::v1::WatchPlanExecutionRequest watched;
+  dr::v1::WatchPlanExecutionResponse done =
+      Message(dr::v1::EXECUTION_STATE_SUCCEEDED, {Step("b", dr::v1::STEP_STATE_SUCCEEDED)});
+  done.mutable_execution()->set_steps_succeeded(2);
+  EXPECT_CALL(cli.plans, WatchPlanExecutionRaw(_, _))
+      .WillOnce(DoAll(SaveArg<1>(&watched), [&](grpc::ClientContext*, auto&) {
+        return new FakeExecutionReader({Message(dr::v1::EXECUTION_STATE_RUNNING,
+                                                {Step("a", dr::v1::STEP_STATE_RUNNING, "jobs/j1"),
+                                                 Step("b", dr::v1::STEP_STATE_PENDING)}),
+                                        Message(dr::v1::EXECUTION_STATE_RUNNING,
+                                                {Step("a", dr::v1::STEP_STATE_SUCCEEDED, "jobs/j1"),
+                                                 Step("b", dr::v1::STEP_STATE_RUNNING)}),
+                                        done},
+                                       grpc::Status::OK);
+      }));
+  EXPECT_EQ(Drctl(cli, {"plans", "run", "site", "--mode", "commit"}), kOk) << cli.err.str();
+  EXPECT_EQ(watched.name(), kTestExec);
+  const std::string out = cli.out.str();
+  EXPECT_THAT(out, HasSubstr(" a running jobs/j1\n"));
+  EXPECT_THAT(out, HasSubstr(" a succeeded jobs/j1\n"));
+  EXPECT_THAT(out, HasSubstr(" b running\n"));
+  EXPECT_THAT(out, HasSubstr(" b succeeded\n"));
+  EXPECT_THAT(out, Not(HasSubstr(" b pending"))) << "pending steps are not shown";
+  EXPECT_THAT(out, HasSubstr(absl::StrCat(kTestExec, ": succeeded (2 succeeded")));
+}
+
+TEST(PlansRunTest, StopsAtAHaltWithExitFiveAndTheResumeHint) {
+  testing::TestCli cli;
+  EXPECT_CALL(cli.plans, StartPlanExecution(_, _, _))
+      .WillOnce(DoAll(SetArgPointee<2>(Started()), Return(grpc::Status::OK)));
+  EXPECT_CALL(cli.plans, WatchPlanExecutionRaw(_, _)).WillOnce([](grpc::ClientContext*, auto&) {
+    // The stream goes on after a halt (until a resume or cancel): drctl
+    // stops reading there.
+    return new FakeExecutionReader(
+        {Message(dr::v1::EXECUTION_STATE_HALTED, {Step("a", dr::v1::STEP_STATE_FAILED, "jobs/j1")}),
+         Message(dr::v1::EXECUTION_STATE_RUNNING, {Step("a", dr::v1::STEP_STATE_RUNNING)})},
+        grpc::Status(grpc::StatusCode::CANCELLED, "cancelled"));
+  });
+  EXPECT_EQ(Drctl(cli, {"plans", "run", "site", "--mode", "commit"}), kJobFailed);
+  EXPECT_THAT(cli.out.str(), HasSubstr(absl::StrCat(kTestExec, ": halted")));
+  EXPECT_THAT(cli.out.str(), HasSubstr("resume: drctl plans resume"));
+  EXPECT_THAT(cli.out.str(), Not(HasSubstr(" a running"))) << "nothing after the halt is read";
+}
+
+TEST(PlansRunTest, WatchesAgainWhileDrserverRestartsAndShowsAStepOnce) {
+  testing::TestCli cli;
+  EXPECT_CALL(cli.plans, StartPlanExecution(_, _, _))
+      .WillOnce(DoAll(SetArgPointee<2>(Started()), Return(grpc::Status::OK)));
+  EXPECT_CALL(cli.plans, WatchPlanExecutionRaw(_, _))
+      .WillOnce([](grpc::ClientContext*, auto&) {
+        return new FakeExecutionReader(
+            {Message(dr::v1::EXECUTION_STATE_RUNNING,
+                     {Step("a", dr::v1::STEP_STATE_RUNNING, "jobs/j1")})},
+            grpc::Status(grpc::StatusCode::UNAVAILABLE, "drserver is shutting down"));
+      })
+      .WillOnce([](grpc::ClientContext*, auto&) {
+        return new FakeExecutionReader({Message(dr::v1::EXECUTION_STATE_SUCCEEDED,
+                                                {Step("a", dr::v1::STEP_STATE_RUNNING, "jobs/j1"),
+                                                 Step("b", dr::v1::STEP_STATE_SUCCEEDED)})},
+                                       grpc::Status::OK);
+      });
+  EXPECT_EQ(Drctl(cli, {"plans", "run", "site", "--mode", "commit"}), kOk) << cli.err.str();
+  const std::string out = cli.out.str();
+  EXPECT_EQ(out.find(" a running"), out.rfind(" a running")) << out;
+}
+
+TEST(PlansRunTest, GivesUpAtTheWaitTimeoutWithExitSeven) {
+  testing::TestCli cli;
+  EXPECT_CALL(cli.plans, StartPlanExecution(_, _, _))
+      .WillOnce(DoAll(SetArgPointee<2>(Started()), Return(grpc::Status::OK)));
+  EXPECT_CALL(cli.plans, WatchPlanExecutionRaw(_, _)).WillOnce([](grpc::ClientContext*, auto&) {
+    return new FakeExecutionReader(
+        {Message(dr::v1::EXECUTION_STATE_RUNNING, {})},
+        grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "deadline exceeded"));
+  });
+  EXPECT_EQ(Drctl(cli, {"plans", "run", "site", "--mode", "commit", "--wait-timeout", "5"}),
+            kTimeout);
+  EXPECT_THAT(cli.err.str(), HasSubstr("gave up waiting for"));
+}
+
+TEST(PlansRunTest, NoWaitDoesNotWatch) {
+  testing::TestCli cli;
+  EXPECT_CALL(cli.plans, StartPlanExecution(_, _, _))
+      .WillOnce(DoAll(SetArgPointee<2>(Started()), Return(grpc::Status::OK)));
+  EXPECT_EQ(Drctl(cli, {"plans", "run", "site", "--mode", "commit", "--no-wait"}), kOk);
+}
+
+TEST(PlansWatchTest, OnATerminalTheGroupsAreRedrawnInPlace) {
+  testing::TestCli cli;
+  cli.ctx.tty = true;
+  auto in = [](dr::v1::ExecutionStep s, const std::string& group) {
+    s.set_group(group);
+    return s;
+  };
+  EXPECT_CALL(cli.plans, WatchPlanExecutionRaw(_, _)).WillOnce([&](grpc::ClientContext*, auto&) {
+    return new FakeExecutionReader(
+        {Message(dr::v1::EXECUTION_STATE_WAITING,
+                 {in(Step("db.before.go", dr::v1::STEP_STATE_WAITING_FOR_ANSWER), "db"),
+                  in(Step("db.vm1.commit", dr::v1::STEP_STATE_PENDING), "db"),
+                  in(Step("app.vm2.commit", dr::v1::STEP_STATE_PENDING), "app")}),
+         Message(dr::v1::EXECUTION_STATE_RUNNING,
+                 {in(Step("db.before.go", dr::v1::STEP_STATE_SUCCEEDED), "db"),
+                  in(Step("db.vm1.commit", dr::v1::STEP_STATE_RUNNING, "jobs/j1"), "db")}),
+         Message(dr::v1::EXECUTION_STATE_SUCCEEDED,
+                 {in(Step("db.vm1.commit", dr::v1::STEP_STATE_SUCCEEDED, "jobs/j1"), "db"),
+                  in(Step("app.vm2.commit", dr::v1::STEP_STATE_SUCCEEDED), "app")})},
+        grpc::Status::OK);
+  });
+  EXPECT_EQ(Drctl(cli, {"plans", "watch", kTestExec}), kOk) << cli.err.str();
+  const std::string out = cli.out.str();
+  EXPECT_THAT(out,
+              HasSubstr("  db  0/2 done\x1b[K\n    waiting for a person: drctl plans answer "));
+  EXPECT_THAT(out, HasSubstr("  app  0/1 done\x1b[K\n"));
+  EXPECT_THAT(out, HasSubstr("\x1b[4F\x1b[J"))
+      << "the second drawing replaces the first (its 4 lines)";
+  EXPECT_THAT(out, HasSubstr("  db  1/2 done  running: db.vm1.commit\x1b[K\n"));
+  EXPECT_THAT(out, HasSubstr("\x1b[3F\x1b[J"));
+  EXPECT_THAT(out, HasSubstr("  db  2/2 done\x1b[K\n  app  1/1 done\x1b[K\n"));
+  EXPECT_THAT(out, Not(HasSubstr(" db.vm1.commit running jobs/j1\n"))) << "no plain lines";
+}
+
+TEST(PlansWatchTest, FollowsAnExecutionToItsEndAndARefusalIsReported) {
+  testing::TestCli cli;
+  EXPECT_CALL(cli.plans, WatchPlanExecutionRaw(_, _))
+      .WillOnce([](grpc::ClientContext*, auto&) {
+        return new FakeExecutionReader(
+            {Message(dr::v1::EXECUTION_STATE_CANCELLED, {Step("a", dr::v1::STEP_STATE_SUCCEEDED)})},
+            grpc::Status::OK);
+      })
+      .WillOnce([](grpc::ClientContext*, auto&) {
+        return new FakeExecutionReader(
+            {}, grpc::Status(grpc::StatusCode::NOT_FOUND, "name: it does not exist"));
+      });
+  EXPECT_EQ(Drctl(cli, {"plans", "watch", kTestExec}), kJobFailed);
+  EXPECT_THAT(cli.out.str(), HasSubstr(" a succeeded\n"));
+  EXPECT_THAT(cli.out.str(), HasSubstr(absl::StrCat(kTestExec, ": cancelled")));
+  EXPECT_NE(Drctl(cli, {"plans", "watch", "plans/site/executions/nope"}), kOk);
+  EXPECT_THAT(cli.err.str(), HasSubstr("does not exist"));
+}
+
+}  // namespace
+}  // namespace cli
+}  // namespace hvdr
