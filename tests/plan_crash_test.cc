@@ -56,6 +56,26 @@ void CreateSitePlan(Cluster& cluster) {
   ASSERT_TRUE(s.ok()) << s.error_message();
 }
 
+// The execution's report is complete: every VM of the plan, succeeded,
+// with its RTO; every step with its start and end.
+void ExpectCompleteReport(Cluster& cluster, const std::string& name, int steps) {
+  grpc::ClientContext c;
+  dr::v1::GetExecutionReportRequest r;
+  r.set_name(name);
+  dr::v1::ExecutionReport report;
+  grpc::Status s = Plans(cluster)->GetExecutionReport(&c, r, &report);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(report.vms_size(), kTestVms);
+  for (const auto& vm : report.vms()) {
+    EXPECT_EQ(vm.result(), dr::v1::STEP_STATE_SUCCEEDED) << vm.vm_id();
+    EXPECT_TRUE(vm.has_rto_seconds()) << vm.vm_id();
+  }
+  ASSERT_EQ(report.steps_size(), steps);
+  for (const auto& step : report.steps()) {
+    EXPECT_TRUE(step.has_start_time() && step.has_end_time()) << step.name();
+  }
+}
+
 // Polls until the execution is terminal (or 2 minutes pass).
 dr::v1::PlanExecution WaitForEnd(Cluster& cluster, const std::string& name) {
   dr::v1::PlanExecution last;
@@ -111,6 +131,7 @@ TEST(PlanCrashTest, AnExecutionSurvivesSigkillsOfDrserverAndRunsEveryStepExactly
   const dr::v1::PlanExecution last = WaitForEnd(cluster, execution.name());
   ASSERT_EQ(last.state(), dr::v1::EXECUTION_STATE_SUCCEEDED) << last.DebugString();
   EXPECT_EQ(last.steps_succeeded(), kTestVms * 3);
+  ExpectCompleteReport(cluster, execution.name(), kTestVms * 3);
   cluster.KillServer(SIGKILL);
 
   // The ledger: every failover and every start ran once.
@@ -178,6 +199,7 @@ TEST(PlanCrashTest, APlannedFailoverSurvivesSigkillsOfBothAgentsAndRunsEveryStep
   const dr::v1::PlanExecution last = WaitForEnd(cluster, execution.name());
   ASSERT_EQ(last.state(), dr::v1::EXECUTION_STATE_SUCCEEDED) << last.DebugString();
   EXPECT_EQ(last.steps_succeeded(), kTestVms * 6);
+  ExpectCompleteReport(cluster, execution.name(), kTestVms * 6);
 
   // The ledgers: each operation once per VM, on its host.
   std::map<std::string, std::map<int, int>> prod, dr;

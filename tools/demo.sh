@@ -5,9 +5,10 @@
 #    Hyper-V: a production site host and a DR site host
 #    (deploy/examples/primary-site.textproto, replica-site.textproto);
 #  - registers both hosts, shows the topology, rehearses the site's recovery
-#    plan (a test failover of every VM in order, then its cleanup), fails
-#    sql-01 over to the DR site with live progress, shows the result and
-#    commits it;
+#    plan (a test failover of every VM in order, then its cleanup), then
+#    runs it for real as a planned failover (the prompt answered, every
+#    step shown as it happens, reverse replication last) and prints its
+#    report (text, and an HTML page to keep);
 #  - shuts everything down cleanly and says where the logs and database are.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -81,14 +82,25 @@ echo
 echo "== drctl plans run demo-site --mode cleanup-test: the test VMs go"
 drctl plans run demo-site --mode cleanup-test
 echo
-echo "== the production site is lost: drctl failover sql-01 --recovery-point latest"
-drctl failover sql-01 --recovery-point latest
+echo "== the whole site next, planned (both sites up): drctl plans run demo-site --mode planned"
+echo "   per VM: shut the primary down, prepare (send pending changes), fail over, re-IP, start,"
+echo "   wait for the guest heartbeat, reverse replication; the plan first asks whether storage is fenced"
+started=$(drctl plans run demo-site --mode planned --no-wait)
+echo "$started"
+exec_name=$(echo "$started" | head -1 | cut -d: -f1)
+for _ in $(seq 120); do
+  if drctl plans answer "$exec_name/steps/database.before.storage-fenced" \
+    --comment "storage fenced (demo)" 2>/dev/null; then
+    break
+  fi
+  sleep 0.5
+done
+drctl plans watch "$exec_name"
 echo
-echo "== drctl vms show sql-01 --host hv-dr-1 (failed over: Recovered)"
-drctl vms show sql-01 --host hv-dr-1
-echo
-echo "== the VM checks out: drctl commit sql-01"
-drctl commit sql-01
+echo "== drctl plans report (text; also as JSON, and as an HTML page for the audit file)"
+drctl plans report "$exec_name" --format text
+drctl plans report "$exec_name" --format html -o "$RUN/report.html"
+echo "report: $RUN/report.html"
 echo
 echo "== drctl jobs list"
 drctl jobs list

@@ -8,9 +8,8 @@ trap 'rm -f "$log"' EXIT
 timeout 600 bash tools/demo.sh >"$log" 2>&1
 rc=$?
 if [ "$rc" != 0 ]; then cat "$log"; echo "quickstart-check: tools/demo.sh exited $rc"; exit 1; fi
-for want in "InitiateFailover completed" "CommitFailover completed" "state recovered" \
-  "plans/demo-site version 1" "test-failover" ": succeeded (13 succeeded" "demo: done"; do
+for want in "plans/demo-site version 1" "test-failover" ": succeeded (13 succeeded" ".reverse" \
+  "report: " "demo: done"; do
   grep -q "$want" "$log" || { cat "$log"; echo "quickstart-check: no \"$want\" in the output"; exit 1; }
 done
-grep -E "InitiateFailover (Running|Completed)" "$log" | tail -2
 echo "quickstart-check: ok"
