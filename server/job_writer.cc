@@ -30,14 +30,50 @@ int64_t JobWriter::RetryingForTest() {
   return retrying_;
 }
 
+namespace {
+
+// A status only newer ones supersede: no outcome, nothing for the events
+// table, no key or condition.
+bool IsProgress(const JobUpdate& u) {
+  return u.state < dr::v1::JOB_STATE_COMPLETED && u.message.empty() &&
+         u.request.request_id.empty() && !u.only_if_return_code.has_value() &&
+         u.end_time == absl::InfinitePast();
+}
+
+}  // namespace
+
 void JobWriter::Submit(JobUpdate update, Done done) {
+  const bool progress = done == nullptr && IsProgress(update);
+  absl::MutexLock lock(&mu_);
+  if (progress) {
+    auto it = coalescable_.find(update.job);
+    if (it != coalescable_.end()) {
+      JobUpdate& queued = it->second->op.update;
+      if (queued.keep_state_if_behind == update.keep_state_if_behind) {
+        // What the older status carried and the newer does not, kept.
+        if (update.start_time == absl::InfinitePast()) update.start_time = queued.start_time;
+        if (!update.has_vm_state && queued.has_vm_state) {
+          update.has_vm_state = true;
+          update.vm_state = std::move(queued.vm_state);
+        }
+        queued = std::move(update);
+        ++coalesced_;
+        return;
+      }
+    }
+  }
   Item item;
   item.op.kind = WriteOp::Kind::kUpdateJob;
   item.op.update = std::move(update);
   item.done = std::move(done);
-  absl::MutexLock lock(&mu_);
+  const std::string job = item.op.update.job;
   queue_.push_back(std::move(item));
   ++submitted_;
+  if (progress) {
+    coalescable_[job] = &queue_.back();
+  } else {
+    coalescable_.erase(job);
+  }
 }
 
 void JobWriter::SubmitCreate(dr::v1::Job job, RequestKey key, std::string operation,
@@ -86,6 +122,10 @@ void JobWriter::Loop() {
       if (queue_.empty() && stopping_) return;
       while (!queue_.empty() && static_cast<int>(batch.size()) < options_.max_batch) {
         if (queue_.front().op.kind == WriteOp::Kind::kCreateJob) --queued_creations_;
+        if (queue_.front().op.kind == WriteOp::Kind::kUpdateJob) {
+          auto it = coalescable_.find(queue_.front().op.update.job);
+          if (it != coalescable_.end() && it->second == &queue_.front()) coalescable_.erase(it);
+        }
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }

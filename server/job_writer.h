@@ -19,6 +19,14 @@
 // only at Shutdown(): what is not durable then is re-read from the agents at
 // the next start (their journals keep every outcome).
 //
+// Coalescing: an agent's progress status (not terminal, no message, no
+// request key or condition, nobody waiting for its callback) that finds the
+// same job's previous progress status still queued - not yet taken into a
+// batch - replaces it in place: the store and the watchers get the newest
+// percent and state, and a burst of progress (hundreds of jobs reporting
+// every poll) costs one statement per job per batch, not one per status.
+// Anything else of the job queued after it stops that (order is kept).
+//
 // Backpressure: creations are refused (RESOURCE_EXHAUSTED, 32778, with
 // retry advice) while max_queued_creations of them wait in the queue, so a
 // burst of requests cannot grow the queue without bound. Updates are never
@@ -32,9 +40,11 @@
 
 #include <deque>
 #include <functional>
+#include <string>
 #include <thread>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "server/job_hub.h"
@@ -105,6 +115,11 @@ class JobWriter {
   // Creations in queue_ (taken out when their batch is taken).
   int64_t queued_creations_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Duration backoff_ ABSL_GUARDED_BY(mu_);
+  // job -> its last item in queue_ while that is a progress status that a
+  // newer one may replace (deque references survive pushes at either end;
+  // the entry goes when the item is taken).
+  absl::flat_hash_map<std::string, Item*> coalescable_ ABSL_GUARDED_BY(mu_);
+  int64_t coalesced_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t submitted_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t completed_ ABSL_GUARDED_BY(mu_) = 0;
   // Committed batches waiting for their callbacks.

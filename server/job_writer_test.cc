@@ -22,6 +22,7 @@ class FullDiskStore final : public ForwardingStore {
  public:
   using ForwardingStore::ForwardingStore;
   std::vector<WriteResult> Write(const std::vector<WriteOp>& ops) override {
+    ops_ += static_cast<int>(ops.size());  // before writes_: a test waits on writes_
     ++writes_;
     if (absl::Notification* gate = gate_.load()) gate->WaitForNotification();
     if (full_) {
@@ -33,6 +34,7 @@ class FullDiskStore final : public ForwardingStore {
   }
   std::atomic<bool> full_{false};
   std::atomic<int> writes_{0};
+  std::atomic<int> ops_{0};  // operations written, over every batch
   // When set, Write waits for it (a slow disk).
   std::atomic<absl::Notification*> gate_{nullptr};
 };
@@ -279,6 +281,41 @@ TEST_F(JobWriterTest, ShutdownGivesUpRetriesInsteadOfHanging) {
   writer_->Shutdown();
   EXPECT_TRUE(done.HasBeenNotified());
   EXPECT_EQ(sqlite_->GetJob(job)->state(), dr::v1::JOB_STATE_NEW);
+}
+
+// Progress statuses that queue up behind a slow commit are merged: the
+// store writes the newest once; a status with a message or a waiting
+// callback (and everything after it) is never merged past.
+TEST_F(JobWriterTest, QueuedProgressOfAJobIsMergedIntoItsNewestStatus) {
+  const std::string a = Create(0);
+  const std::string b = Create(1);
+  absl::Notification slow_disk;
+  store_->gate_ = &slow_disk;
+  const int before = store_->writes_;
+  writer_->Submit(Update(b, dr::v1::JOB_STATE_RUNNING, 1), nullptr);
+  while (store_->writes_ == before) absl::SleepFor(absl::Milliseconds(1));  // taken, waiting
+  const int ops_before = store_->ops_;
+  for (uint32_t p = 1; p <= 10; ++p)
+    writer_->Submit(Update(a, dr::v1::JOB_STATE_RUNNING, p), nullptr);
+  JobUpdate noted = Update(b, dr::v1::JOB_STATE_RUNNING, 20);
+  noted.message = "re-attached";
+  writer_->Submit(Update(b, dr::v1::JOB_STATE_RUNNING, 10), nullptr);
+  writer_->Submit(std::move(noted), nullptr);  // not merged, and nothing merges past it
+  writer_->Submit(Update(b, dr::v1::JOB_STATE_RUNNING, 30), nullptr);
+  absl::Notification ended;
+  writer_->Submit(Update(a, dr::v1::JOB_STATE_COMPLETED, 100),
+                  [&](const absl::StatusOr<dr::v1::Job>& r) {
+                    EXPECT_TRUE(r.ok()) << r.status();
+                    ended.Notify();
+                  });
+  store_->gate_ = nullptr;
+  slow_disk.Notify();
+  writer_->Flush();
+  ended.WaitForNotification();
+  // a: one merged progress (10 %) and its end; b: 10 %, the noted 20 %, 30 %.
+  EXPECT_EQ(store_->ops_ - ops_before, 5);
+  EXPECT_EQ(sqlite_->GetJob(a)->state(), dr::v1::JOB_STATE_COMPLETED);
+  EXPECT_EQ(sqlite_->GetJob(b)->percent_complete(), 30u);
 }
 
 }  // namespace
