@@ -55,6 +55,15 @@ absl::StatusOr<IdealSchedule> IdealMakespan(const StepGraph& graph, const StepDu
   }
   int groups = 0;
   for (const Step& s : graph.steps) groups = std::max(groups, s.group + 1);
+  auto counted = [&](int s) {
+    const int g = graph.steps[s].group;
+    if (g < 0) return false;
+    // A commit policy's steps come after the wait of no group.
+    for (const auto& [p, edge] : graph.steps[s].after) {
+      if (graph.steps[p].group < 0) return false;
+    }
+    return true;
+  };
 
   IdealSchedule out;
   out.groups.resize(groups);
@@ -65,6 +74,7 @@ absl::StatusOr<IdealSchedule> IdealMakespan(const StepGraph& graph, const StepDu
   std::vector<std::map<std::string, absl::Duration>> on_host(groups);
   std::vector<absl::Duration> operations(groups, absl::ZeroDuration());
   for (int s : graph.topo) {
+    if (!counted(s)) continue;
     const Step& step = graph.steps[s];
     absl::Duration start = absl::ZeroDuration();
     for (const auto& [p, edge] : step.after) {
@@ -79,16 +89,37 @@ absl::StatusOr<IdealSchedule> IdealMakespan(const StepGraph& graph, const StepDu
       operations[step.group] += d;
     }
   }
+  // What must follow each step in its group: the heaviest path after it.
+  std::vector<absl::Duration> tail(graph.steps.size(), absl::ZeroDuration());
+  for (auto it = graph.topo.rbegin(); it != graph.topo.rend(); ++it) {
+    const int s = *it;
+    if (!counted(s)) continue;
+    for (const auto& [q, edge] : graph.steps[s].before) {
+      if (!counted(q) || graph.steps[q].group != graph.steps[s].group) continue;
+      tail[s] = std::max(tail[s], DurationOf(graph.steps[q], durations) + tail[q]);
+    }
+  }
+  std::vector<std::map<std::string, absl::Duration>> host_tail(groups);
+  std::vector<absl::Duration> group_tail(groups, absl::InfiniteDuration());
+  for (size_t s = 0; s < graph.steps.size(); ++s) {
+    const Step& step = graph.steps[s];
+    if (!step.is_operation() || !counted(static_cast<int>(s))) continue;
+    auto [at, fresh] = host_tail[step.group].emplace(step.host, tail[s]);
+    if (!fresh) at->second = std::min(at->second, tail[s]);
+    group_tail[step.group] = std::min(group_tail[step.group], tail[s]);
+  }
   for (int gi = 0; gi < groups; ++gi) {
     GroupBound& g = out.groups[gi];
     for (const auto& [host, total] : on_host[gi]) {
-      const absl::Duration per_slot = total / limits.max_per_host;
+      const absl::Duration per_slot = total / limits.max_per_host + host_tail[gi][host];
       if (per_slot > g.busiest_host) {
         g.busiest_host = per_slot;
         g.busiest_host_name = host;
       }
     }
-    g.all_operations = operations[gi] / limits.max_total;
+    g.all_operations =
+        operations[gi] / limits.max_total +
+        (group_tail[gi] == absl::InfiniteDuration() ? absl::ZeroDuration() : group_tail[gi]);
     g.bound = std::max({g.longest_chain, g.busiest_host, g.all_operations});
     out.makespan += g.bound;
   }

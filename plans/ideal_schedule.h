@@ -7,10 +7,15 @@
 // Per group, the bound is the largest of
 //  - the longest chain: the heaviest path through the group's steps
 //    (group steps, each VM's chain, the depends_on edges between VMs);
-//  - the busiest host: the operation time on one host / max_per_host;
-//  - the whole group: its operation time / max_total;
+//  - the busiest host: the operation time on one host / max_per_host, plus
+//    the shortest tail any of its operations has (what must follow an
+//    operation in its group: after the host's last operation ends, its
+//    tail still runs, e.g. the guest's boot after a START);
+//  - the whole group: its operation time / max_total, plus the shortest
+//    tail of any of its operations;
 // and the groups add up, since a group starts only when the previous one
-// has ended (plans/step_graph.h). Each term is a bound on its own (a
+// has ended (plans/step_graph.h). Steps of no group (a commit policy's
+// wait and what follows it) are not counted. Each term is a bound on its own (a
 // chain runs in order; no more than the limit runs at once), so their
 // maximum is one too; it is reached when the chains fit in the slots.
 #ifndef HVDR_PLANS_IDEAL_SCHEDULE_H_
@@ -47,9 +52,9 @@ struct StepDurations {
 // The bound of one group and the terms it is the largest of.
 struct GroupBound {
   absl::Duration longest_chain;
-  absl::Duration busiest_host;  // its operation time / max_per_host
+  absl::Duration busiest_host;  // its operation time / max_per_host + its shortest tail
   std::string busiest_host_name;
-  absl::Duration all_operations;  // the group's operation time / max_total
+  absl::Duration all_operations;  // the group's operation time / max_total + shortest tail
   absl::Duration bound;           // the largest of the three
 };
 

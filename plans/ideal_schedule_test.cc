@@ -76,7 +76,8 @@ TEST(IdealScheduleTest, OneVmTakesItsChain) {
       Ideal(SimplePlan(1, 1), 1, kTestDurations(absl::Milliseconds(500)), {8, 256});
   ASSERT_EQ(ideal.groups.size(), 1u);
   EXPECT_EQ(ideal.groups[0].longest_chain, absl::Milliseconds(3500));
-  EXPECT_EQ(ideal.groups[0].busiest_host, absl::Milliseconds(375));  // 3 s / 8
+  // 3 s / 8, then the boot after the start.
+  EXPECT_EQ(ideal.groups[0].busiest_host, absl::Milliseconds(375 + 500));
   EXPECT_EQ(ideal.groups[0].busiest_host_name, "hosts/h0");
   EXPECT_EQ(ideal.makespan, absl::Milliseconds(3500));
 }
@@ -87,6 +88,20 @@ TEST(IdealScheduleTest, ABusyHostIsItsOperationTimeOverItsLimit) {
   EXPECT_EQ(ideal.groups[0].longest_chain, absl::Seconds(3));
   EXPECT_EQ(ideal.groups[0].busiest_host, absl::Seconds(6));
   EXPECT_EQ(ideal.makespan, absl::Seconds(6));
+}
+
+// After a host's last operation its VM still boots: 2 VMs on one host, one
+// at a time, 6 s of operations, then the second guest's 2 s boot.
+TEST(IdealScheduleTest, TheBootAfterAHostsLastOperationCounts) {
+  const IdealSchedule ideal =
+      Ideal(SimplePlan(1, 2), 1, kTestDurations(absl::Seconds(2)), {1, 256});
+  EXPECT_EQ(ideal.groups[0].longest_chain, absl::Seconds(5));
+  EXPECT_EQ(ideal.groups[0].busiest_host, absl::Seconds(8));
+  EXPECT_EQ(ideal.makespan, absl::Seconds(8));
+  const StepGraph graph =
+      BuildStepGraph(SimplePlan(1, 2), dr::v1::EXECUTION_MODE_UNPLANNED, OnHosts(2, 1));
+  EXPECT_EQ(SimulatedMakespan(graph, kTestDurations(absl::Seconds(2)), {1, 256}), absl::Seconds(8))
+      << "and the scheduler reaches it";
 }
 
 TEST(IdealScheduleTest, TheBusiestHostCounts) {
