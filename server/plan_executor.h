@@ -123,7 +123,7 @@ class PlanExecutor final : public StepActions {
   std::map<std::string, std::string> job_run_ ABSL_GUARDED_BY(mu_);  // job -> execution
   std::deque<dr::v1::Job> changes_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  bool wake_ ABSL_GUARDED_BY(mu_) = false;  // something to do since the loop last ran
+  bool wake_ ABSL_GUARDED_BY(mu_) = false;        // something to do since the loop last ran
   int reads_in_flight_ ABSL_GUARDED_BY(mu_) = 0;  // heartbeat reads not answered yet
   absl::Mutex rng_mu_;
   absl::BitGen rng_ ABSL_GUARDED_BY(rng_mu_);
