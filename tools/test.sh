@@ -50,7 +50,7 @@ fi
 
 step "windows: mingw-w64 build of the WMI COM layer, probe under Wine" bash tools/windows-check.sh
 step "deploy: systemd units verify, example scenarios load" bash tools/deploy-check.sh
-step "quick start: tools/demo.sh fails a VM over and commits it" bash tools/quickstart-check.sh
+step "quick start: tools/demo.sh rehearses the site plan, then fails the site over (planned)" bash tools/quickstart-check.sh
 step "clang-format: every C++ file as .clang-format says" bash tools/format-check.sh
 # Last, so that the steps above see the default configuration's outputs. Each
 # config has its own output directory (.bazelrc): none rebuilds another's.
