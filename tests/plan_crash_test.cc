@@ -56,6 +56,28 @@ void CreateSitePlan(Cluster& cluster) {
   ASSERT_TRUE(s.ok()) << s.error_message();
 }
 
+// Starts both sites' agents (kTestVms VMs each) and drserver, registers
+// them, creates plans/site and starts it in `mode`: `start` is the request
+// (to retry it), `execution` what it answered.
+void StartSitePlan(Cluster& cluster, dr::v1::ExecutionMode mode, const std::string& request_id,
+                   dr::v1::StartPlanExecutionRequest* start, dr::v1::PlanExecution* execution) {
+  auto primary = hvdr::testing::PrimaryScenario("hv-prod-1", kTestVms, kTestJobMs);
+  auto replica = hvdr::testing::ReplicaScenario("hv-dr-1", kTestVms, kTestJobMs);
+  ASSERT_TRUE(cluster.StartAgent("hv-prod-1", &primary).ok());
+  ASSERT_TRUE(cluster.StartAgent("hv-dr-1", &replica).ok());
+  ASSERT_TRUE(cluster.StartServer().ok());
+  ASSERT_TRUE(cluster.Register("hv-prod-1", "sites/prod").ok());
+  ASSERT_TRUE(cluster.Register("hv-dr-1", "sites/dr").ok());
+  ASSERT_NO_FATAL_FAILURE(CreateSitePlan(cluster));
+  start->set_plan("plans/site");
+  start->set_mode(mode);
+  start->set_request_id(request_id);
+  start->set_requester("ci");
+  grpc::ClientContext c;
+  grpc::Status s = Plans(cluster)->StartPlanExecution(&c, *start, execution);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+}
+
 // The execution's report is complete: every VM of the plan, succeeded,
 // with its RTO; every step with its start and end.
 void ExpectCompleteReport(Cluster& cluster, const std::string& name, int steps) {
@@ -95,26 +117,10 @@ dr::v1::PlanExecution WaitForEnd(Cluster& cluster, const std::string& name) {
 
 TEST(PlanCrashTest, AnExecutionSurvivesSigkillsOfDrserverAndRunsEveryStepExactlyOnce) {
   Cluster cluster("plan-crash");
-  auto primary = hvdr::testing::PrimaryScenario("hv-prod-1", kTestVms, kTestJobMs);
-  auto replica = hvdr::testing::ReplicaScenario("hv-dr-1", kTestVms, kTestJobMs);
-  ASSERT_TRUE(cluster.StartAgent("hv-prod-1", &primary).ok());
-  ASSERT_TRUE(cluster.StartAgent("hv-dr-1", &replica).ok());
-  ASSERT_TRUE(cluster.StartServer().ok());
-  ASSERT_TRUE(cluster.Register("hv-prod-1", "sites/prod").ok());
-  ASSERT_TRUE(cluster.Register("hv-dr-1", "sites/dr").ok());
-
-  CreateSitePlan(cluster);
   dr::v1::StartPlanExecutionRequest start;
-  start.set_plan("plans/site");
-  start.set_mode(dr::v1::EXECUTION_MODE_UNPLANNED);
-  start.set_request_id("run");
-  start.set_requester("ci");
   dr::v1::PlanExecution execution;
-  {
-    grpc::ClientContext c;
-    grpc::Status s = Plans(cluster)->StartPlanExecution(&c, start, &execution);
-    ASSERT_TRUE(s.ok()) << s.error_message();
-  }
+  ASSERT_NO_FATAL_FAILURE(
+      StartSitePlan(cluster, dr::v1::EXECUTION_MODE_UNPLANNED, "run", &start, &execution));
   EXPECT_EQ(execution.steps_total(), kTestVms * 3);
 
   std::mt19937 rng(7);
@@ -156,25 +162,10 @@ TEST(PlanCrashTest, AnExecutionSurvivesSigkillsOfDrserverAndRunsEveryStepExactly
 
 TEST(PlanCrashTest, APlannedFailoverSurvivesSigkillsOfBothAgentsAndRunsEveryStepExactlyOnce) {
   Cluster cluster("plan-agent-crash");
-  auto primary = hvdr::testing::PrimaryScenario("hv-prod-1", kTestVms, kTestJobMs);
-  auto replica = hvdr::testing::ReplicaScenario("hv-dr-1", kTestVms, kTestJobMs);
-  ASSERT_TRUE(cluster.StartAgent("hv-prod-1", &primary).ok());
-  ASSERT_TRUE(cluster.StartAgent("hv-dr-1", &replica).ok());
-  ASSERT_TRUE(cluster.StartServer().ok());
-  ASSERT_TRUE(cluster.Register("hv-prod-1", "sites/prod").ok());
-  ASSERT_TRUE(cluster.Register("hv-dr-1", "sites/dr").ok());
-  CreateSitePlan(cluster);
   dr::v1::StartPlanExecutionRequest start;
-  start.set_plan("plans/site");
-  start.set_mode(dr::v1::EXECUTION_MODE_PLANNED);
-  start.set_request_id("planned");
-  start.set_requester("ci");
   dr::v1::PlanExecution execution;
-  {
-    grpc::ClientContext c;
-    grpc::Status s = Plans(cluster)->StartPlanExecution(&c, start, &execution);
-    ASSERT_TRUE(s.ok()) << s.error_message();
-  }
+  ASSERT_NO_FATAL_FAILURE(
+      StartSitePlan(cluster, dr::v1::EXECUTION_MODE_PLANNED, "planned", &start, &execution));
   // Stop and prepare on production; failover, start, readiness and reverse
   // on the DR site.
   EXPECT_EQ(execution.steps_total(), kTestVms * 6);
