@@ -576,7 +576,7 @@ TEST_F(PlansTest, AnUnplannedFailoverWithARevertPolicyRevertsEachVmWhenItsTimeIs
 class SlowGuestsTest : public PlansTest {
  protected:
   void Tweak(hvdr::sim::v1::Scenario*, hvdr::sim::v1::Scenario* replica) override {
-    replica->set_default_boot_ms(1500);
+    replica->set_default_boot_ms(2000);
     hvdr::sim::v1::Fault* f = replica->add_faults();
     f->set_vm_id(kDemoVms[2]);  // web-02
     f->set_never_ready(true);
@@ -605,9 +605,9 @@ TEST_F(SlowGuestsTest, ReadinessWaitsForTheHeartbeatAndAGuestThatNeverAnswersFai
     const auto start = At(steps, group + id + ".start");
     EXPECT_EQ(ready.state(), dr::v1::STEP_STATE_SUCCEEDED) << id;
     EXPECT_THAT(ready.error(), HasSubstr("HEARTBEAT_STATUS_OK")) << id;
-    // The guest boots for 1.5 s after its start job ends.
-    EXPECT_GE(FromProto(ready.end_time()) - FromProto(start.end_time()), absl::Milliseconds(1500))
-        << id;
+    // The guest boots for 2 s after its start job ends on the host; drserver
+    // records that end up to a poll or two later, so at least 1 s is left.
+    EXPECT_GE(FromProto(ready.end_time()) - FromProto(start.end_time()), absl::Seconds(1)) << id;
   }
 }
 
