@@ -751,7 +751,9 @@ void PlansBench() {
 }
 
 // One decimal, three below 10 (ratios, seconds, small latencies).
-std::string Num(double v) { return absl::StrFormat(std::abs(v) < 10 ? "%.3f" : "%.1f", v); }
+std::string Num(double v) {
+  return std::abs(v) < 10 ? absl::StrFormat("%.3f", v) : absl::StrFormat("%.1f", v);
+}
 
 struct Target {
   std::string what;
