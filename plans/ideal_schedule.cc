@@ -55,15 +55,16 @@ absl::StatusOr<IdealSchedule> IdealMakespan(const StepGraph& graph, const StepDu
   }
   int groups = 0;
   for (const Step& s : graph.steps) groups = std::max(groups, s.group + 1);
-  auto counted = [&](int s) {
-    const int g = graph.steps[s].group;
-    if (g < 0) return false;
-    // A commit policy's steps come after the wait of no group.
-    for (const auto& [p, edge] : graph.steps[s].after) {
-      if (graph.steps[p].group < 0) return false;
-    }
-    return true;
-  };
+  // Steps of a group; not a commit policy's wait (of no group) nor what
+  // comes after it.
+  std::vector<bool> in_group(graph.steps.size());
+  for (size_t s = 0; s < graph.steps.size(); ++s) {
+    bool counted = graph.steps[s].group >= 0;
+    for (const auto& [p, edge] : graph.steps[s].after)
+      counted = counted && graph.steps[p].group >= 0;
+    in_group[s] = counted;
+  }
+  auto counted = [&](int s) { return in_group[s]; };
 
   IdealSchedule out;
   out.groups.resize(groups);

@@ -155,6 +155,24 @@ absl::StatusOr<std::unique_ptr<PlanRun>> PlanRun::Restore(
   return run;
 }
 
+StepActions::Operation PlanRun::OperationOfLocked(int i) {
+  const Step& g = graph_.steps[i];
+  const ExecutionStep& s = steps_[i];
+  StepActions::Operation op;
+  op.mode = execution_.mode();
+  op.kind = g.kind;
+  op.vm_id = s.vm_id();
+  op.host = g.host;
+  if (op.host.empty()) {  // readiness: on the copy the VM was started on
+    auto where = placement_.find(s.vm_id());
+    if (where != placement_.end()) op.host = where->second.replica_host;
+  }
+  op.recovery_point = s.recovery_point();
+  op.requester = execution_.requester();
+  op.execution = execution_.name();
+  return op;
+}
+
 const dr::v1::PlanVm* PlanRun::VmOf(int index) const {
   const Step& g = graph_.steps[index];
   if (g.vm < 0) return nullptr;
@@ -234,13 +252,7 @@ void PlanRun::Advance() {
           s.has_data_time()) {
         continue;
       }
-      StepActions::Operation op;
-      op.mode = execution_.mode();
-      op.kind = g.kind;
-      op.vm_id = s.vm_id();
-      op.host = g.host;
-      op.recovery_point = s.recovery_point();
-      if (std::optional<absl::Time> t = actions_->DataTime(op)) {
+      if (std::optional<absl::Time> t = actions_->DataTime(OperationOfLocked(i))) {
         ToProto(*t, s.mutable_data_time());
         dirty_.insert(i);
       }
@@ -251,15 +263,8 @@ void PlanRun::Advance() {
       const Step& g = graph_.steps[i];
       const ExecutionStep& s = steps_[i];
       if (s.state() != dr::v1::STEP_STATE_RUNNING) continue;
-      Submit sub{i, s.attempt(), {}};
-      sub.op.mode = execution_.mode();
-      sub.op.kind = g.kind;
-      sub.op.vm_id = s.vm_id();
-      sub.op.host = g.host;
+      Submit sub{i, s.attempt(), OperationOfLocked(i)};
       sub.op.request_id = OperationRequestId(execution_.name(), g.id, s.attempt());
-      sub.op.recovery_point = s.recovery_point();
-      sub.op.requester = execution_.requester();
-      sub.op.execution = execution_.name();
       if (const dr::v1::PlanVm* vm = VmOf(i)) {
         sub.op.network_settings.assign(vm->network_settings().begin(),
                                        vm->network_settings().end());
@@ -473,14 +478,8 @@ void PlanRun::Tick() {
         if (last == checked_at_.end() || now >= last->second + kReadinessPoll) {
           checked_at_[static_cast<int>(i)] = now;
           checking_[static_cast<int>(i)] = s.attempt();
-          StepActions::Operation op;
-          op.mode = execution_.mode();
-          op.kind = g.kind;
-          op.vm_id = s.vm_id();
-          op.execution = execution_.name();
-          auto where = placement_.find(s.vm_id());
-          if (where != placement_.end()) op.host = where->second.replica_host;
-          checks.push_back({static_cast<int>(i), s.attempt(), std::move(op)});
+          checks.push_back(
+              {static_cast<int>(i), s.attempt(), OperationOfLocked(static_cast<int>(i))});
         }
       }
       absl::Duration timeout = TimeoutOf(static_cast<int>(i));

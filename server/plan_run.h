@@ -183,6 +183,10 @@ class PlanRun {
   // derived from the scheduler) in one transaction, with `key` when given.
   absl::Status PersistLocked(const RequestKey* key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Duration TimeoutOf(int index) const;
+  // What step `index` asks of StepActions (its request_id and network
+  // settings left to the caller): the execution's mode, the step's kind,
+  // VM, host (a readiness step's: its VM's replica host), recovery point.
+  StepActions::Operation OperationOfLocked(int index) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The plan's entry for a VM step's VM (null for a group's step).
   const dr::v1::PlanVm* VmOf(int index) const;
   // True when `request_id` was recorded for `method` (a retry of a resume).
