@@ -93,21 +93,24 @@ AgentJobStatus JobRunner::StatusFromJob(const std::string& job_id, const JobInfo
   return s;
 }
 
+AgentJobStatus JobRunner::FoundAfterRestart(const std::string& job_id, const JobInfo& info) {
+  AgentJobStatus s = StatusFromJob(job_id, info);
+  if (s.terminal()) {
+    // Only the poll publishes an end, with the VM's state read after it
+    // (and then stops tracking the job); until then the job is where it
+    // was, never behind.
+    s.set_state(dr::v1::JOB_STATE_RUNNING);
+    s.set_terminal(false);
+    s.set_return_code(dr::v1::RETURN_CODE_JOB_STARTED);
+    s.clear_end_time();
+  }
+  return s;
+}
+
 AgentJobStatus JobRunner::ReattachedStatus(const std::string& job_id, const std::string& hv_job) {
   absl::StatusOr<JobInfo> info = backend_->GetJob(hv_job);
   AgentJobStatus s;
-  if (info.ok()) {
-    s = StatusFromJob(job_id, *info);
-    if (s.terminal()) {
-      // The poll reads the outcome and publishes it (with the VM's state);
-      // until then the job is where it was, never behind.
-      s.set_state(dr::v1::JOB_STATE_RUNNING);
-      s.set_terminal(false);
-      s.set_return_code(dr::v1::RETURN_CODE_JOB_STARTED);
-      s.clear_end_time();
-    }
-    return s;
-  }
+  if (info.ok()) return FoundAfterRestart(job_id, *info);
   // The poll finds out what happened to it (vanished, or unreadable now).
   s.set_job_id(job_id);
   s.set_state(dr::v1::JOB_STATE_RUNNING);
@@ -169,7 +172,7 @@ absl::Status JobRunner::Recover() {
       Tracked& t = jobs_[e.job_id];
       t.op = e.op;
       t.hypervisor_job_id = adopted->job_id;
-      t.status = StatusFromJob(e.job_id, *adopted);
+      t.status = FoundAfterRestart(e.job_id, *adopted);
       spdlog::info("job {}: found hypervisor job {} started before the restart", e.job_id,
                    adopted->job_id);
       continue;
@@ -318,7 +321,8 @@ void JobRunner::PublishLocked(const std::string& job_id, const AgentJobStatus& s
   auto it = jobs_.find(job_id);
   if (it == jobs_.end()) return;
   Tracked& t = it->second;
-  if (SameStatus(t.status, status)) return;
+  // A repeat changes nothing, except that an end always ends the tracking.
+  if (SameStatus(t.status, status) && !status.terminal()) return;
   t.status = status;
   for (auto& [id, listener] : t.listeners) listener(status);
   // The VM's state goes out with the status that observed it, once: a

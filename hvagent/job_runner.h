@@ -105,6 +105,9 @@ class JobRunner {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   uint64_t SubscribeLocked(Tracked& job, Listener listener) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   dr::v1::AgentJobStatus StatusFromJob(const std::string& job_id, const JobInfo& info);
+  // The status of hypervisor job `info`, found after a restart, as the
+  // job's first status: never terminal (see ReattachedStatus).
+  dr::v1::AgentJobStatus FoundAfterRestart(const std::string& job_id, const JobInfo& info);
   // The status of a journaled, started job after a restart, read from the
   // hypervisor: never behind what it reported before (not New; a job that
   // ended meanwhile shows Running until the poll reads its outcome).

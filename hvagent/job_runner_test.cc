@@ -192,6 +192,30 @@ TEST_F(JobRunnerTest, RestartAdoptsAJobThatReachedTheHypervisorButNotTheJournal)
   EXPECT_EQ(backend_->SnapshotForTest().history_size(), 1);
 }
 
+TEST_F(JobRunnerTest, AnAdoptedJobThatAlreadyEndedReportsItsEndWithTheVmsState) {
+  // As above, but the hypervisor job also finished while the agent was
+  // down. Its end must go out the way every end does, from the poll with the
+  // VM's state read after it: a terminal status without the VM left the
+  // server showing the state before the job (a plan's next step was then
+  // refused), and the job stayed tracked, re-polled forever.
+  ASSERT_TRUE(journal_->InsertPending(kTestJob, Failover(), clock_.Now()).ok());
+  ASSERT_EQ(backend_->Invoke(Failover()).return_code, dr::v1::RETURN_CODE_JOB_STARTED);
+  clock_.Advance(absl::Seconds(2));  // done, not yet removed by Hyper-V
+  MakeRunner();
+  Recorder rec;
+  ASSERT_TRUE(runner_->Watch(kTestJob, rec.Listener(), nullptr).ok());
+  runner_->PollOnce();
+  std::vector<AgentJobStatus> seen = rec.Seen();
+  ASSERT_FALSE(seen.empty());
+  for (size_t i = 0; i + 1 < seen.size(); ++i) EXPECT_FALSE(seen[i].terminal()) << i;
+  EXPECT_TRUE(seen.back().terminal());
+  EXPECT_EQ(seen.back().state(), dr::v1::JOB_STATE_COMPLETED);
+  EXPECT_EQ(seen.back().virtual_machine().replication_state(), dr::v1::REPLICATION_STATE_RECOVERED);
+  EXPECT_EQ(runner_->ActiveJobs(), 0) << "still tracked after its end";
+  EXPECT_EQ(journal_->Get(kTestJob)->final_status.state(), dr::v1::JOB_STATE_COMPLETED);
+  EXPECT_EQ(backend_->SnapshotForTest().history_size(), 1);
+}
+
 TEST_F(JobRunnerTest, RestartReconcilesAJobTheHypervisorFinishedAndRemovedBeforeTheJournalSawIt) {
   // The agent died between the hypervisor accepting the job and recording
   // its id, and stayed down past TimeBeforeRemoval: no hypervisor job is

@@ -98,6 +98,23 @@ void ExpectCompleteReport(Cluster& cluster, const std::string& name, int steps) 
   }
 }
 
+// Every step of the execution that did not succeed, with its error: what a
+// failed assertion on the execution's result prints.
+std::string StepsNotSucceeded(Cluster& cluster, const std::string& name) {
+  grpc::ClientContext c;
+  dr::v1::GetExecutionReportRequest r;
+  r.set_name(name);
+  dr::v1::ExecutionReport report;
+  grpc::Status s = Plans(cluster)->GetExecutionReport(&c, r, &report);
+  if (!s.ok()) return absl::StrCat("(no report: ", s.error_message(), ")");
+  std::string out;
+  for (const auto& step : report.steps()) {
+    if (step.state() == dr::v1::STEP_STATE_SUCCEEDED) continue;
+    absl::StrAppend(&out, "\n", step.DebugString());
+  }
+  return out;
+}
+
 // Polls until the execution is terminal (or 2 minutes pass).
 dr::v1::PlanExecution WaitForEnd(Cluster& cluster, const std::string& name) {
   dr::v1::PlanExecution last;
@@ -135,7 +152,8 @@ TEST(PlanCrashTest, AnExecutionSurvivesSigkillsOfDrserverAndRunsEveryStepExactly
     EXPECT_EQ(again.name(), execution.name());
   }
   const dr::v1::PlanExecution last = WaitForEnd(cluster, execution.name());
-  ASSERT_EQ(last.state(), dr::v1::EXECUTION_STATE_SUCCEEDED) << last.DebugString();
+  ASSERT_EQ(last.state(), dr::v1::EXECUTION_STATE_SUCCEEDED)
+      << last.DebugString() << StepsNotSucceeded(cluster, execution.name());
   EXPECT_EQ(last.steps_succeeded(), kTestVms * 3);
   ExpectCompleteReport(cluster, execution.name(), kTestVms * 3);
   cluster.KillServer(SIGKILL);
@@ -188,7 +206,8 @@ TEST(PlanCrashTest, APlannedFailoverSurvivesSigkillsOfBothAgentsAndRunsEveryStep
   }
   EXPECT_GE(kills, 10) << "the plan ended before most of the kills";
   const dr::v1::PlanExecution last = WaitForEnd(cluster, execution.name());
-  ASSERT_EQ(last.state(), dr::v1::EXECUTION_STATE_SUCCEEDED) << last.DebugString();
+  ASSERT_EQ(last.state(), dr::v1::EXECUTION_STATE_SUCCEEDED)
+      << last.DebugString() << StepsNotSucceeded(cluster, execution.name());
   EXPECT_EQ(last.steps_succeeded(), kTestVms * 6);
   ExpectCompleteReport(cluster, execution.name(), kTestVms * 6);
 
