@@ -147,11 +147,11 @@ class Estate {
         }
       }
       auto p = std::make_unique<Subprocess>();
-      (void)p->Start(
-          {Bin("hvagent/hvagent"), "--scenario=" + base + ".scenario",
-           "--journal=" + base + ".journal", "--journal_synchronous=NORMAL", "--listen=127.0.0.1:0",
-           "--port_file=" + base + ".port", absl::StrCat("--poll_interval_ms=", poll_ms)},
-          base + ".log");
+      (void)p->Start({Bin("hvagent/hvagent"), "--scenario=" + base + ".scenario",
+                      "--journal=" + base + ".journal", "--journal_synchronous=NORMAL",
+                      "--listen=127.0.0.1:0", "--port_file=" + base + ".port",
+                      absl::StrCat("--poll_interval_ms=", poll_ms), "--insecure"},
+                     base + ".log");
       auto port = p->WaitForPortFile(base + ".port", absl::Seconds(60));
       if (!port.ok()) {
         Say(absl::StrCat("agent ", HostId(h), ": ", port.status().ToString()));
@@ -203,7 +203,7 @@ class Estate {
     (void)server_->Start(
         {Bin("server/drserver"), "--db=" + dir_ + "/drserver.db", "--listen=127.0.0.1:0",
          "--port_file=" + dir_ + "/drserver.port", "--sync_interval_s=86400",
-         "--db_synchronous=" + absl::GetFlag(FLAGS_db_synchronous)},
+         "--db_synchronous=" + absl::GetFlag(FLAGS_db_synchronous), "--insecure"},
         dir_ + "/drserver.log");
     auto port = server_->WaitForPortFile(dir_ + "/drserver.port", absl::Seconds(120));
     if (!port.ok()) {

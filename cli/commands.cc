@@ -37,7 +37,14 @@ Global flags
   --request-id ID       idempotency key: re-running the step with the same id
                         returns the same job and never runs it twice
                         (default: a new random id, printed)
-  --requester NAME      recorded with the job (default $USER)
+  --requester NAME      recorded with the job by a drserver without TLS (default
+                        $USER); with TLS, drserver records who authenticated
+  --ca-file PEM         use TLS: drserver's CA (default $DRCTL_CA_FILE)
+  --cert-file PEM --key-file PEM
+                        authenticate with a client certificate
+                        (default $DRCTL_CERT_FILE, $DRCTL_KEY_FILE)
+  --token-file FILE     authenticate with the bearer token in FILE (default
+                        $DRCTL_TOKEN_FILE, or the token in $DRCTL_TOKEN)
   --no-wait             print the job and return at once
   --wait-timeout SECS   how long to wait for a job (default 3600)
   --timeout SECS        deadline of each call to drserver (default 30)
@@ -51,6 +58,7 @@ Exit status
   4  busy: another job is running on the VM (Hyper-V 32774); retry later
   5  the job failed (Exception, Terminated, Killed): see its error
   6  drserver unreachable at the address given
+  8  refused: not authenticated, or not allowed (Hyper-V 32769 Access Denied)
   7  gave up waiting (--wait-timeout), or the job's status is unknown (32771)
 )";
 
@@ -365,11 +373,12 @@ const std::vector<Command>& Commands() {
 
 const FlagSpec& Flags() {
   static const FlagSpec* const kFlags = new FlagSpec{
-      {"server", "output",  "request-id", "requester",      "wait-timeout", "timeout",
-       "site",   "host",    "agent",      "state",          "health",       "mode",
-       "type",   "vm",      "limit",      "recovery-point", "adapter",      "ip",
-       "subnet", "gateway", "dns",        "file",           "comment",      "reason",
-       "action", "scope",   "format",     "output-file",    "commit-after", "revert-after"},
+      {"server",  "output",    "request-id", "requester",      "wait-timeout", "timeout",
+       "site",    "host",      "agent",      "state",          "health",       "mode",
+       "type",    "vm",        "limit",      "recovery-point", "adapter",      "ip",
+       "subnet",  "gateway",   "dns",        "file",           "comment",      "reason",
+       "action",  "scope",     "format",     "output-file",    "commit-after", "revert-after",
+       "ca-file", "cert-file", "key-file",   "token-file"},
       {"no-wait", "dhcp", "help", "decline"},
       {{"-f", "file"}, {"-o", "output-file"}}};
   return *kFlags;

@@ -18,8 +18,9 @@ int ExitFor(const absl::Status& s) {
     case absl::StatusCode::kFailedPrecondition:
     case absl::StatusCode::kAlreadyExists:
     case absl::StatusCode::kOutOfRange:
-    case absl::StatusCode::kPermissionDenied:
     case absl::StatusCode::kUnimplemented: return kRefused;
+    case absl::StatusCode::kPermissionDenied:
+    case absl::StatusCode::kUnauthenticated: return kDenied;
     default: return kError;
   }
 }

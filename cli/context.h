@@ -28,12 +28,13 @@ enum Exit {
   kJobFailed = 5,
   kUnreachable = 6,
   kTimeout = 7,
+  kDenied = 8,
 };
 
 // The exit status for a call that ended with `status`: UNAVAILABLE and
 // DEADLINE_EXCEEDED 6, ABORTED 4, refusals (INVALID_ARGUMENT, NOT_FOUND,
-// FAILED_PRECONDITION, ALREADY_EXISTS, OUT_OF_RANGE, PERMISSION_DENIED,
-// UNIMPLEMENTED) 3, anything else 1.
+// FAILED_PRECONDITION, ALREADY_EXISTS, OUT_OF_RANGE, UNIMPLEMENTED) 3,
+// PERMISSION_DENIED and UNAUTHENTICATED 8, anything else 1.
 int ExitFor(const absl::Status& status);
 
 struct Ctx {

@@ -4,19 +4,75 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
 
 #include <grpcpp/grpcpp.h>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "cli/args.h"
 #include "cli/client.h"
 #include "cli/commands.h"
 #include "cli/context.h"
+#include "security/tls.h"
 
 namespace hvdr {
 namespace cli {
 namespace {
+
+std::string FlagOrEnv(const ParsedArgs& a, const char* flag, const char* env) {
+  const char* from_env = std::getenv(env);
+  return a.Get(flag, from_env != nullptr ? from_env : "");
+}
+
+// TLS when a CA is given (--ca-file or DRCTL_CA_FILE): drserver's
+// certificate must chain to it and name the address dialled; a client
+// certificate (--cert-file/--key-file) and a bearer token (--token-file or
+// DRCTL_TOKEN) authenticate. Plaintext otherwise, which only an --insecure
+// drserver on loopback accepts; a token is never sent in plaintext.
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> Credentials(const ParsedArgs& a) {
+  security::TlsFiles files;
+  files.ca = FlagOrEnv(a, "ca-file", "DRCTL_CA_FILE");
+  files.cert = FlagOrEnv(a, "cert-file", "DRCTL_CERT_FILE");
+  files.key = FlagOrEnv(a, "key-file", "DRCTL_KEY_FILE");
+  std::string token;
+  if (const std::string path = FlagOrEnv(a, "token-file", "DRCTL_TOKEN_FILE"); !path.empty()) {
+    std::ifstream in(path);
+    if (!in)
+      return absl::InvalidArgumentError(absl::StrCat("--token-file ", path, ": cannot be read"));
+    std::getline(in, token);
+    token = std::string(absl::StripAsciiWhitespace(token));
+    if (token.empty())
+      return absl::InvalidArgumentError(absl::StrCat("--token-file ", path, ": is empty"));
+  } else if (const char* env = std::getenv("DRCTL_TOKEN"); env != nullptr) {
+    token = env;
+  }
+  if (!files.configured()) {
+    if (!token.empty()) {
+      return absl::InvalidArgumentError(
+          "a token needs TLS: give --ca-file (or DRCTL_CA_FILE) with drserver's CA");
+    }
+    return grpc::InsecureChannelCredentials();
+  }
+  absl::Status checked = security::CheckTlsFiles(files, "", /*need_identity=*/false);
+  if (!checked.ok()) {
+    // drctl's flags are spelled with dashes.
+    std::string message(checked.message());
+    for (const char* f : {"cert_file", "key_file", "ca_file"}) {
+      std::string dashed(f);
+      dashed[dashed.find('_')] = '-';
+      for (size_t at = message.find(f); at != std::string::npos; at = message.find(f)) {
+        message.replace(at, dashed.size(), dashed);
+      }
+    }
+    return absl::InvalidArgumentError(message);
+  }
+  std::shared_ptr<grpc::ChannelCredentials> tls = security::ChannelCredentials(files);
+  if (token.empty()) return tls;
+  return grpc::CompositeChannelCredentials(tls, grpc::AccessTokenCredentials(token));
+}
 
 int Main(int argc, char** argv) {
   Ctx ctx;
@@ -55,9 +111,10 @@ int Main(int argc, char** argv) {
   // for a plan of thousands of VMs.
   grpc::ChannelArguments channel_args;
   channel_args.SetMaxReceiveMessageSize(256 << 20);
-  std::unique_ptr<DrClient> client = DrClient::Connect(
-      grpc::CreateCustomChannel(ctx.server, grpc::InsecureChannelCredentials(), channel_args),
-      options);
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials = Credentials(a);
+  if (!credentials.ok()) return Usage(ctx, std::string(credentials.status().message()));
+  std::unique_ptr<DrClient> client =
+      DrClient::Connect(grpc::CreateCustomChannel(ctx.server, *credentials, channel_args), options);
   ctx.client = client.get();
   return RunCommand(ctx, a);
 }

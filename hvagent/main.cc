@@ -3,6 +3,7 @@
 // Hyper-V (--backend=sim, Linux) or WMI (--backend=wmi, Windows).
 #include <signal.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <memory>
@@ -16,11 +17,14 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "hvagent/agent_service.h"
 #include "hvagent/job_journal.h"
 #include "hvagent/job_runner.h"
 #include "hvagent/sim/sim_backend.h"
+#include "security/authorizer.h"
+#include "security/tls.h"
 #include "spdlog/spdlog.h"
 
 #ifdef _WIN32
@@ -46,6 +50,18 @@ ABSL_FLAG(
     int, journal_retention_days, 30,
     "done jobs are pruned from the journal this many days after they were created (never an "
     "unfinished one); must exceed the longest time drserver may be down; 0: keep them forever");
+ABSL_FLAG(std::string, tls_cert_file, "",
+          "PEM certificate naming this host (its host id as a DNS SAN; tools/mkcerts.sh writes "
+          "one); re-read when the file changes");
+ABSL_FLAG(std::string, tls_key_file, "", "PEM private key of --tls_cert_file");
+ABSL_FLAG(std::string, tls_ca_file, "",
+          "PEM CA bundle that drserver's client certificate must chain to");
+ABSL_FLAG(std::string, drserver_identity, "drserver",
+          "comma-separated certificate identities (SANs) allowed to call this agent: drserver's");
+ABSL_FLAG(int, tls_refresh_s, 5, "seconds between looks at the TLS files for a rotation");
+ABSL_FLAG(bool, insecure, false,
+          "serve plaintext and accept any caller (anyone reaching the port can fail VMs over); "
+          "refused unless --listen is a loopback address");
 ABSL_FLAG(int, poll_interval_ms, 100, "how often running hypervisor jobs are read");
 ABSL_FLAG(std::string, journal_synchronous, "FULL",
           "SQLite synchronous for the journal: FULL survives power loss; NORMAL a process crash");
@@ -64,6 +80,16 @@ int main(int argc, char** argv) {
       "hvagent --backend=sim --scenario=deploy/examples/replica-site.textproto "
       "--state=/var/lib/hvagent/sim-state.bin --listen=0.0.0.0:50061");
   absl::ParseCommandLine(argc, argv);
+  hvdr::security::TlsFiles tls;
+  tls.cert = absl::GetFlag(FLAGS_tls_cert_file);
+  tls.key = absl::GetFlag(FLAGS_tls_key_file);
+  tls.ca = absl::GetFlag(FLAGS_tls_ca_file);
+  tls.refresh_seconds = static_cast<unsigned>(std::max(1, absl::GetFlag(FLAGS_tls_refresh_s)));
+  if (absl::Status plain = hvdr::security::CheckPlaintext(
+          absl::GetFlag(FLAGS_listen), tls.configured(), absl::GetFlag(FLAGS_insecure), "hvagent");
+      !plain.ok()) {
+    return Fail(std::string(plain.message()));
+  }
   // Lock-order checking costs on every lock in production; tests run it.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e hvagent %l: %v");
@@ -125,11 +151,31 @@ int main(int argc, char** argv) {
   auto runner = hvdr::agent::JobRunner::Create(backend.get(), journal->get(), runner_options);
   if (!runner.ok()) return Fail(absl::StrCat("recovering jobs: ", runner.status().message()));
 
+  std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
+  std::unique_ptr<hvdr::security::Authorizer> authorizer;
+  if (tls.configured()) {
+    if (absl::Status files = hvdr::security::CheckTlsFiles(tls, "tls_"); !files.ok()) {
+      return Fail(std::string(files.message()));
+    }
+    hvdr::security::Authorizer::Options auth;
+    for (absl::string_view id :
+         absl::StrSplit(absl::GetFlag(FLAGS_drserver_identity), ',', absl::SkipEmpty())) {
+      auth.agent_callers.insert(std::string(id));
+    }
+    if (auth.agent_callers.empty()) return Fail("--drserver_identity: must name drserver");
+    authorizer = std::make_unique<hvdr::security::Authorizer>(auth);
+    // A certificate is verified when shown; a caller without one reaches
+    // the check and is refused with PERMISSION_DENIED (32769) by name.
+    credentials = hvdr::security::ServerCredentials(
+        tls, hvdr::security::ClientCertificates::kVerifyIfPresent,
+        std::make_shared<hvdr::security::AuthProcessor>(authorizer.get()));
+  }
+
   hvdr::agent::AgentServiceImpl service(backend.get(), runner->get());
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(absl::GetFlag(FLAGS_listen), grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(absl::GetFlag(FLAGS_listen), credentials, &port);
   builder.RegisterService(&service);
   // drserver pings its agents (HTTP/2 keepalive) to find a hung one: accept
   // its pings, also between calls, rather than closing the connection.
@@ -140,8 +186,10 @@ int main(int argc, char** argv) {
   if (server == nullptr || port == 0) {
     return Fail(absl::StrCat("--listen: cannot listen on ", absl::GetFlag(FLAGS_listen)));
   }
-  spdlog::info("serving dr.v1.HostAgentService on port {} ({} jobs re-attached)", port,
-               (*runner)->ActiveJobs());
+  spdlog::info(
+      "serving dr.v1.HostAgentService on port {} ({}; {} jobs re-attached)", port,
+      tls.configured() ? "mutual TLS, drserver only" : "PLAINTEXT, ANY CALLER (--insecure)",
+      (*runner)->ActiveJobs());
   if (!absl::GetFlag(FLAGS_port_file).empty()) {
     const std::string path = absl::GetFlag(FLAGS_port_file);
     const std::string tmp = path + ".tmp";

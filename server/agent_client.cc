@@ -26,10 +26,30 @@ std::shared_ptr<dr::v1::HostAgentService::StubInterface> ChannelAgentStubFactory
               static_cast<int>(absl::ToInt64Milliseconds(options_.keepalive_timeout)));
   args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
-  std::shared_ptr<dr::v1::HostAgentService::StubInterface> stub = dr::v1::HostAgentService::NewStub(
-      grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
+  std::shared_ptr<grpc::ChannelCredentials> credentials = options_.credentials;
+  if (credentials == nullptr) {
+    credentials = grpc::InsecureChannelCredentials();
+  } else {
+    // The name the agent's certificate must carry: its host's id. An
+    // address no host claims yet gets a name no certificate carries, so
+    // that nothing reaches an agent before it is known whose it is.
+    auto host = hosts_.find(address);
+    args.SetSslTargetNameOverride(host != hosts_.end() ? host->second
+                                                       : "unregistered-agent.invalid");
+  }
+  std::shared_ptr<dr::v1::HostAgentService::StubInterface> stub =
+      dr::v1::HostAgentService::NewStub(grpc::CreateCustomChannel(address, credentials, args));
   stubs_.emplace(address, stub);
   return stub;
+}
+
+void ChannelAgentStubFactory::Expect(const std::string& address, const std::string& host_id) {
+  absl::MutexLock lock(&mu_);
+  auto it = hosts_.find(address);
+  if (it != hosts_.end() && it->second == host_id) return;
+  hosts_[address] = host_id;
+  // A channel made for another name must not be reused.
+  stubs_.erase(address);
 }
 
 namespace {

@@ -10,10 +10,12 @@
 #include <string>
 #include <vector>
 
+#include <grpcpp/grpcpp.h>
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+
 #include "dr/v1/agent_service.grpc.pb.h"
 
 namespace hvdr {
@@ -26,9 +28,19 @@ class AgentStubFactory {
   // The stub for the agent at `address` (host:port). Never null.
   virtual std::shared_ptr<dr::v1::HostAgentService::StubInterface> Get(
       const std::string& address) = 0;
+  // The agent at `address` is the one of host `host_id`: with TLS, every
+  // connection there must present a certificate naming `host_id` (a
+  // certificate for another host fails the handshake). Called before the
+  // first call to a registered host's agent (registration, start-up).
+  virtual void Expect(const std::string& address, const std::string& host_id) {
+    (void)address;
+    (void)host_id;
+  }
 };
 
-// One insecure channel per address, kept for the server's lifetime. The
+// One channel per address, kept for the server's lifetime: plaintext, or
+// TLS (`credentials`) verifying that the agent's certificate names the host
+// Expect() said lives there (GRPC_SSL_TARGET_NAME_OVERRIDE_ARG). The
 // channels send HTTP/2 keepalive pings every keepalive_time, also while no
 // call is active, and close the connection when one is not answered within
 // keepalive_timeout: a hung agent (SIGSTOPped, a host frozen, a silent
@@ -42,15 +54,19 @@ class ChannelAgentStubFactory final : public AgentStubFactory {
     absl::Duration keepalive_time = absl::Seconds(10);
     absl::Duration keepalive_timeout = absl::Seconds(5);
     absl::Duration connect_timeout = absl::Seconds(5);
+    // Null: plaintext (drserver --insecure).
+    std::shared_ptr<grpc::ChannelCredentials> credentials;
   };
   ChannelAgentStubFactory() : ChannelAgentStubFactory(Options()) {}
   explicit ChannelAgentStubFactory(const Options& options) : options_(options) {}
 
   std::shared_ptr<dr::v1::HostAgentService::StubInterface> Get(const std::string& address) override;
+  void Expect(const std::string& address, const std::string& host_id) override;
 
  private:
   const Options options_;
   absl::Mutex mu_;
+  std::map<std::string, std::string> hosts_ ABSL_GUARDED_BY(mu_);  // address -> host id
   std::map<std::string, std::shared_ptr<dr::v1::HostAgentService::StubInterface>> stubs_
       ABSL_GUARDED_BY(mu_);
 };

@@ -3,6 +3,7 @@
 // hvagent on each Hyper-V host.
 #include <signal.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 
@@ -55,6 +56,24 @@ ABSL_FLAG(std::string, hooks_dir, "",
           "directory of the executables recovery plans may run as hooks (a plan names a file "
           "in it, never a command line); empty: plans run no hooks");
 
+ABSL_FLAG(std::string, tls_cert_file, "",
+          "PEM certificate drserver serves the API with and shows the agents as its client "
+          "certificate (tools/mkcerts.sh writes one); re-read when the file changes");
+ABSL_FLAG(std::string, tls_key_file, "", "PEM private key of --tls_cert_file");
+ABSL_FLAG(std::string, tls_ca_file, "",
+          "PEM CA bundle: client certificates and the agents' certificates must chain to it");
+ABSL_FLAG(int, tls_refresh_s, 5, "seconds between looks at the TLS files for a rotation");
+ABSL_FLAG(
+    std::string, tokens_file, "",
+    "JSON file of bearer tokens' SHA-256 hashes with identities and roles (docs/security.md); "
+    "re-read on change and on SIGHUP");
+ABSL_FLAG(std::string, policy_file, "",
+          "JSON file binding identities (certificate SANs, token identities) to roles, and "
+          "denials; re-read on change and on SIGHUP");
+ABSL_FLAG(bool, insecure, false,
+          "serve plaintext without authentication (anyone reaching the port can do everything); "
+          "refused unless --listen is a loopback address");
+
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "drserver --listen=0.0.0.0:50051 --db=/var/lib/drserver/drserver.db");
@@ -66,6 +85,7 @@ int main(int argc, char** argv) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   for (auto [name, value] :
@@ -98,6 +118,14 @@ int main(int argc, char** argv) {
   }
   options.job_retention = absl::Hours(24) * absl::GetFlag(FLAGS_job_retention_days);
   options.hooks_dir = absl::GetFlag(FLAGS_hooks_dir);
+  options.tls.cert = absl::GetFlag(FLAGS_tls_cert_file);
+  options.tls.key = absl::GetFlag(FLAGS_tls_key_file);
+  options.tls.ca = absl::GetFlag(FLAGS_tls_ca_file);
+  options.tls.refresh_seconds =
+      static_cast<unsigned>(std::max(1, absl::GetFlag(FLAGS_tls_refresh_s)));
+  options.tokens_file = absl::GetFlag(FLAGS_tokens_file);
+  options.policy_file = absl::GetFlag(FLAGS_policy_file);
+  options.insecure = absl::GetFlag(FLAGS_insecure);
   auto server = hvdr::server::DrServer::Create(options);
   if (!server.ok()) {
     // One line on stderr naming what and why; the exit code says which
@@ -109,7 +137,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "drserver: cannot start: %s\n", message.c_str());
     return hvdr::server::StartupExitCode(server.status());
   }
-  spdlog::info("serving dr.v1 on port {} (database {})", (*server)->port(), options.db_path);
+  spdlog::info("serving dr.v1 on port {} ({}; database {})", (*server)->port(),
+               options.tls.configured() ? "TLS, every call authenticated and authorized"
+                                        : "PLAINTEXT, NO AUTHENTICATION (--insecure)",
+               options.db_path);
   if (!absl::GetFlag(FLAGS_port_file).empty()) {
     const std::string path = absl::GetFlag(FLAGS_port_file);
     {
@@ -119,7 +150,10 @@ int main(int argc, char** argv) {
     std::rename((path + ".tmp").c_str(), path.c_str());
   }
   int sig = 0;
-  sigwait(&signals, &sig);
+  while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) {
+    absl::Status reloaded = (*server)->ReloadAccess();
+    if (!reloaded.ok()) spdlog::warn("SIGHUP: {}", reloaded.ToString());
+  }
   spdlog::info(
       "signal {}: shutting down (running jobs go on and are re-attached at the next start)", sig);
   (*server)->Shutdown();

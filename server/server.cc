@@ -20,6 +20,7 @@
 #include "common/status_macros.h"
 #include "db/db_file.h"
 #include "grpc/health/v1/health.pb.h"
+#include "server/names.h"
 #include "server/store_status.h"
 #include "spdlog/spdlog.h"
 
@@ -91,9 +92,30 @@ int StartupExitCode(const absl::Status& status) {
 absl::StatusOr<std::unique_ptr<DrServer>> DrServer::Create(const Options& options) {
   std::unique_ptr<DrServer> s(new DrServer());
   s->options_ = options;
+  if (!options.listen.empty()) {
+    RETURN_IF_ERROR(security::CheckPlaintext(options.listen, options.tls.configured(),
+                                             options.insecure, "drserver"));
+  }
+  if (options.tls.configured()) {
+    RETURN_IF_ERROR(security::CheckTlsFiles(options.tls, "tls_"));
+    security::AccessFiles::Options access_options;
+    access_options.tokens_path = options.tokens_file;
+    access_options.policy_path = options.policy_file;
+    access_options.clock = options.clock;
+    ASSIGN_OR_RETURN(s->access_, security::AccessFiles::Open(access_options));
+    s->authorizer_ =
+        std::make_unique<security::Authorizer>(security::Authorizer::Options{s->access_.get(), {}});
+  } else if (!options.tokens_file.empty() || !options.policy_file.empty()) {
+    return absl::InvalidArgumentError(
+        "--tokens_file and --policy_file need TLS (--tls_cert_file, --tls_key_file, "
+        "--tls_ca_file): a token over plaintext is a token given away");
+  }
   AgentStubFactory* agents = options.agents;
   if (agents == nullptr) {
     ChannelAgentStubFactory::Options channel_options;
+    if (options.tls.configured()) {
+      channel_options.credentials = security::ChannelCredentials(options.tls);
+    }
     channel_options.keepalive_time = options.agent_keepalive;
     channel_options.keepalive_timeout = options.agent_keepalive_timeout;
     channel_options.connect_timeout = options.agent_timeout;
@@ -165,6 +187,9 @@ absl::StatusOr<std::unique_ptr<DrServer>> DrServer::Create(const Options& option
   s->plan_service_ =
       std::make_unique<PlanServiceImpl>(s->plans_.get(), s->plan_executor_.get(), s->work_.get(),
                                         limits, &s->executions_, s->job_service_->watch_limiter());
+  s->plan_service_->set_authorizer(s->authorizer_.get());
+  s->failover_service_->set_authorizer(s->authorizer_.get());
+  s->job_service_->set_authorizer(s->authorizer_.get());
 
   grpc::EnableDefaultHealthCheckService(true);
   // gRPC's health service has no protobuf descriptor of its own: this one
@@ -183,7 +208,13 @@ absl::StatusOr<std::unique_ptr<DrServer>> DrServer::Create(const Options& option
   }
   if (!options.listen.empty()) {
     RETURN_IF_ERROR(CheckListen(options.listen));
-    builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &s->port_);
+    std::shared_ptr<grpc::ServerCredentials> credentials =
+        options.tls.configured()
+            ? security::ServerCredentials(
+                  options.tls, security::ClientCertificates::kVerifyIfPresent,
+                  std::make_shared<security::AuthProcessor>(s->authorizer_.get()))
+            : grpc::InsecureServerCredentials();
+    builder.AddListeningPort(options.listen, credentials, &s->port_);
   }
   builder.RegisterService(s->topology_service_.get());
   builder.RegisterService(s->failover_service_.get());
@@ -211,7 +242,10 @@ absl::StatusOr<std::unique_ptr<DrServer>> DrServer::Create(const Options& option
   // Then the plan executions the previous process left running.
   RETURN_IF_ERROR(s->plan_executor_->Recover());
   // A stream to every registered agent, jobs or not: reachability from now.
-  RETURN_IF_ERROR(ForEachHost(s->store_.get(), [&s](const dr::v1::Host& h) {
+  RETURN_IF_ERROR(ForEachHost(s->store_.get(), [&s, agents](const dr::v1::Host& h) {
+    if (absl::StatusOr<std::string> id = ParseHostName("name", h.name()); id.ok()) {
+      agents->Expect(h.agent_address(), *id);
+    }
     s->dispatcher_->KeepConnected(h.agent_address());
     return true;
   }));
@@ -225,6 +259,11 @@ absl::StatusOr<std::unique_ptr<DrServer>> DrServer::Create(const Options& option
 }
 
 DrServer::~DrServer() { Shutdown(); }
+
+absl::Status DrServer::ReloadAccess() {
+  if (access_ == nullptr) return absl::FailedPreconditionError("no --tokens_file or --policy_file");
+  return access_->Reload();
+}
 
 void DrServer::OnAgentLink(const std::string& address, const Dispatcher::Link& link) {
   absl::Status listed = ForEachHost(store_.get(), [&](const dr::v1::Host& h) {

@@ -13,6 +13,9 @@
 #include "absl/status/statusor.h"
 #include "common/clock.h"
 #include "common/executor.h"
+#include "security/access.h"
+#include "security/authorizer.h"
+#include "security/tls.h"
 #include "server/agent_client.h"
 #include "server/dispatcher.h"
 #include "server/execution_hub.h"
@@ -59,6 +62,18 @@ class DrServer {
     absl::Duration job_retention = absl::Hours(24 * 90);
     // Where recovery plans' hook executables live; "" runs no hooks.
     std::string hooks_dir;
+    // Security (docs/security.md). With `tls` set, the API is served over
+    // TLS and every call is authenticated (a client certificate chaining to
+    // tls.ca, or a bearer token of `tokens_file`) and authorized (roles from
+    // the token and `policy_file`) before its handler runs; the same
+    // certificate is drserver's client certificate towards the agents,
+    // whose certificates must chain to tls.ca and name their host.
+    security::TlsFiles tls;
+    std::string tokens_file;
+    std::string policy_file;
+    // Plaintext and no authentication: refused unless `listen` is a
+    // loopback address. One of `tls` and `insecure` is required to listen.
+    bool insecure = false;
     // Not owned; null: real channels to the agents.
     AgentStubFactory* agents = nullptr;
     // Not owned.
@@ -82,6 +97,10 @@ class DrServer {
   // agent streams (jobs go on in the hypervisors) and flushes the store.
   // Idempotent; also safe on a server whose Create failed half-way.
   void Shutdown();
+  // Re-reads the tokens and policy files now (SIGHUP); they are also
+  // re-read within a second of a change. A file that does not parse keeps
+  // the previous rules, and the error says why.
+  absl::Status ReloadAccess();
 
   // Test hooks: the server's parts, for tests that seed or inspect them
   // directly. Production code goes through the gRPC services.
@@ -98,6 +117,8 @@ class DrServer {
   void OnAgentLink(const std::string& address, const Dispatcher::Link& link);
 
   Options options_;
+  std::unique_ptr<security::AccessFiles> access_;
+  std::unique_ptr<security::Authorizer> authorizer_;
   std::unique_ptr<ChannelAgentStubFactory> own_agents_;
   // Store writes and agent calls moved off gRPC's callback threads.
   std::unique_ptr<Executor> work_;

@@ -8,6 +8,7 @@
 #include "common/hyperv_status.h"
 #include "common/serial_write_reactor.h"
 #include "common/status_macros.h"
+#include "security/authorizer.h"
 #include "server/execution_hub.h"
 #include "server/jobs.h"
 #include "server/names.h"
@@ -37,6 +38,22 @@ grpc::ServerUnaryReactor* TooLarge(grpc::CallbackServerContext* context,
   absl::Status size = CheckRequestSize(request.ByteSizeLong(), max_bytes);
   if (size.ok()) return nullptr;
   return Reply<Resp>(context, size, response);
+}
+
+// The request as its handler acts on it: on a server with authentication
+// (`authorizer` set), `requester` is the caller's authenticated identity,
+// whatever the request says (nobody can be impersonated; who asks is never
+// part of a request_id's match), or empty if the credential was revoked
+// since the call was let in. Only an --insecure server (null) keeps the
+// request's own.
+template <typename Req>
+Req Stamped(const security::Authorizer* authorizer, grpc::CallbackServerContext* context,
+            const Req& request) {
+  if (authorizer == nullptr) return request;
+  Req stamped = request;
+  absl::optional<security::Caller> caller = security::Authorizer::CallerOf(authorizer, context);
+  stamped.set_requester(caller.has_value() ? caller->identity : "");
+  return stamped;
 }
 
 template <typename T>
@@ -152,7 +169,8 @@ grpc::ServerUnaryReactor* FailoverServiceImpl::Submit(grpc::CallbackServerContex
                                                         const dr::v1::Method##Request* r, \
                                                         dr::v1::JobResponse* out) {       \
     if (auto* big = TooLarge(c, *r, limits_.max_request_bytes, out)) return big;          \
-    OperationRequest op = MakeOperationRequest(dr::v1::Type, #Method, *r);                \
+    OperationRequest op =                                                                 \
+        MakeOperationRequest(dr::v1::Type, #Method, Stamped(authorizer_, c, *r));         \
     Extra;                                                                                \
     return Submit(c, op, out);                                                            \
   }
@@ -359,7 +377,7 @@ grpc::ServerUnaryReactor* JobServiceImpl::AbandonJob(grpc::CallbackServerContext
                                                      const dr::v1::AbandonJobRequest* r,
                                                      dr::v1::Job* out) {
   grpc::ServerUnaryReactor* reactor = c->DefaultReactor();
-  server::AbandonJob(writer_, dispatcher_, clock_, *r,
+  server::AbandonJob(writer_, dispatcher_, clock_, Stamped(authorizer_, c, *r),
                      [reactor, c, out](const absl::StatusOr<dr::v1::Job>& job) {
                        if (job.ok()) *out = *job;
                        reactor->Finish(ApiGrpcStatus(job.status(), c));
@@ -486,14 +504,16 @@ grpc::ServerUnaryReactor* PlanServiceImpl::CreatePlan(grpc::CallbackServerContex
                                                       const dr::v1::CreatePlanRequest* r,
                                                       dr::v1::Plan* out) {
   if (auto* big = TooLarge(c, *r, limits_.max_request_bytes, out)) return big;
-  return OnWork(c, work_, out, [this, r] { return logic_->CreatePlan(*r); });
+  return OnWork(c, work_, out,
+                [this, req = Stamped(authorizer_, c, *r)] { return logic_->CreatePlan(req); });
 }
 
 grpc::ServerUnaryReactor* PlanServiceImpl::UpdatePlan(grpc::CallbackServerContext* c,
                                                       const dr::v1::UpdatePlanRequest* r,
                                                       dr::v1::Plan* out) {
   if (auto* big = TooLarge(c, *r, limits_.max_request_bytes, out)) return big;
-  return OnWork(c, work_, out, [this, r] { return logic_->UpdatePlan(*r); });
+  return OnWork(c, work_, out,
+                [this, req = Stamped(authorizer_, c, *r)] { return logic_->UpdatePlan(req); });
 }
 
 grpc::ServerUnaryReactor* PlanServiceImpl::GetPlan(grpc::CallbackServerContext* c,
@@ -533,7 +553,21 @@ grpc::ServerUnaryReactor* PlanServiceImpl::StartPlanExecution(
   if (auto* big = TooLarge(c, *r, limits_.max_request_bytes, out)) return big;
   if (executor_ == nullptr)
     return Reply<dr::v1::PlanExecution>(c, NotYet("StartPlanExecution"), out);
-  return OnWork(c, work_, out, [this, r] { return executor_->Start(*r); });
+  // The one check that depends on the request: a tester (failover.test,
+  // which the permission table asks of every StartPlanExecution) runs TEST
+  // and CLEANUP_TEST executions; any other mode also needs plans.run.
+  // (An unspecified mode is refused by the validation that follows.)
+  if (authorizer_ != nullptr && r->mode() != dr::v1::EXECUTION_MODE_UNSPECIFIED &&
+      r->mode() != dr::v1::EXECUTION_MODE_TEST &&
+      r->mode() != dr::v1::EXECUTION_MODE_CLEANUP_TEST) {
+    absl::optional<security::Caller> caller = security::Authorizer::CallerOf(authorizer_, c);
+    absl::Status allowed = caller.has_value()
+                               ? authorizer_->Require(*caller, security::Permission::kRunPlans)
+                               : absl::UnauthenticatedError("the credential is no longer valid");
+    if (!allowed.ok()) return Reply<dr::v1::PlanExecution>(c, allowed, out);
+  }
+  return OnWork(c, work_, out,
+                [this, req = Stamped(authorizer_, c, *r)] { return executor_->Start(req); });
 }
 
 grpc::ServerUnaryReactor* PlanServiceImpl::GetPlanExecution(
@@ -584,7 +618,8 @@ grpc::ServerUnaryReactor* PlanServiceImpl::ResumePlanExecution(
   if (auto* big = TooLarge(c, *r, limits_.max_request_bytes, out)) return big;
   if (executor_ == nullptr)
     return Reply<dr::v1::PlanExecution>(c, NotYet("ResumePlanExecution"), out);
-  return OnWork(c, work_, out, [this, r] { return executor_->Resume(*r); });
+  return OnWork(c, work_, out,
+                [this, req = Stamped(authorizer_, c, *r)] { return executor_->Resume(req); });
 }
 
 grpc::ServerUnaryReactor* PlanServiceImpl::CancelPlanExecution(
@@ -593,7 +628,8 @@ grpc::ServerUnaryReactor* PlanServiceImpl::CancelPlanExecution(
   if (auto* big = TooLarge(c, *r, limits_.max_request_bytes, out)) return big;
   if (executor_ == nullptr)
     return Reply<dr::v1::PlanExecution>(c, NotYet("CancelPlanExecution"), out);
-  return OnWork(c, work_, out, [this, r] { return executor_->Cancel(*r); });
+  return OnWork(c, work_, out,
+                [this, req = Stamped(authorizer_, c, *r)] { return executor_->Cancel(req); });
 }
 
 grpc::ServerUnaryReactor* PlanServiceImpl::AnswerPrompt(grpc::CallbackServerContext* c,
@@ -601,7 +637,8 @@ grpc::ServerUnaryReactor* PlanServiceImpl::AnswerPrompt(grpc::CallbackServerCont
                                                         dr::v1::ExecutionStep* out) {
   if (auto* big = TooLarge(c, *r, limits_.max_request_bytes, out)) return big;
   if (executor_ == nullptr) return Reply<dr::v1::ExecutionStep>(c, NotYet("AnswerPrompt"), out);
-  return OnWork(c, work_, out, [this, r] { return executor_->Answer(*r); });
+  return OnWork(c, work_, out,
+                [this, req = Stamped(authorizer_, c, *r)] { return executor_->Answer(req); });
 }
 
 grpc::ServerUnaryReactor* PlanServiceImpl::GetExecutionReport(

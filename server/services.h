@@ -10,6 +10,7 @@
 #include "dr/v1/job_service.grpc.pb.h"
 #include "dr/v1/plan_service.grpc.pb.h"
 #include "dr/v1/topology_service.grpc.pb.h"
+#include "security/authorizer.h"
 #include "server/dispatcher.h"
 #include "server/execution_hub.h"
 #include "server/failover.h"
@@ -73,6 +74,9 @@ class TopologyServiceImpl final : public dr::v1::TopologyService::CallbackServic
 
 class FailoverServiceImpl final : public dr::v1::FailoverService::CallbackService {
  public:
+  // Who authenticated is the requester (not owned); null (an --insecure
+  // server): the request's own requester.
+  void set_authorizer(const security::Authorizer* authorizer) { authorizer_ = authorizer; }
   explicit FailoverServiceImpl(FailoverLogic* logic, const ApiLimits& limits = ApiLimits())
       : logic_(logic), limits_(limits) {}
   grpc::ServerUnaryReactor* InitiateFailover(grpc::CallbackServerContext*,
@@ -111,10 +115,14 @@ class FailoverServiceImpl final : public dr::v1::FailoverService::CallbackServic
                                    dr::v1::JobResponse* out);
   FailoverLogic* const logic_;
   const ApiLimits limits_;
+  const security::Authorizer* authorizer_ = nullptr;
 };
 
 class JobServiceImpl final : public dr::v1::JobService::CallbackService {
  public:
+  // Who authenticated is the requester (not owned); null (an --insecure
+  // server): the request's own requester.
+  void set_authorizer(const security::Authorizer* authorizer) { authorizer_ = authorizer; }
   // Not owned. `writer` and `clock` serve AbandonJob.
   // `work` runs CancelJob (a call to the agent, then a store write) off
   // gRPC's callback threads.
@@ -151,6 +159,7 @@ class JobServiceImpl final : public dr::v1::JobService::CallbackService {
   JobHub* const hub_;
   Dispatcher* const dispatcher_;
   JobWriter* const writer_;
+  const security::Authorizer* authorizer_ = nullptr;
   Clock* const clock_;
   Executor* const work_;
   const ApiLimits limits_;
@@ -162,6 +171,10 @@ class JobServiceImpl final : public dr::v1::JobService::CallbackService {
 // of thousands of VMs), never on gRPC's callback threads.
 class PlanServiceImpl final : public dr::v1::PlanService::CallbackService {
  public:
+  // The access rules StartPlanExecution's mode check asks, and who
+  // authenticated is the requester (not owned); null (an --insecure
+  // server): no check, the request's own requester.
+  void set_authorizer(const security::Authorizer* authorizer) { authorizer_ = authorizer; }
   // Not owned.
   // `executor` may be null: executions are then not supported (32770).
   // `executions` (null: WatchPlanExecution is not supported) is where the
@@ -221,6 +234,7 @@ class PlanServiceImpl final : public dr::v1::PlanService::CallbackService {
 
  private:
   PlanLogic* const logic_;
+  const security::Authorizer* authorizer_ = nullptr;
   PlanExecutor* const executor_;
   Executor* const work_;
   const ApiLimits limits_;

@@ -146,6 +146,7 @@ void Topology::Register(const dr::v1::RegisterHostRequest& r, HostDone done) {
       return out;
     }
     spdlog::info("{}: registered in {} (agent {})", host.name(), host.site(), host.agent_address());
+    agents_->Expect(host.agent_address(), r.host_id());
     if (dispatcher_ != nullptr) dispatcher_->KeepConnected(host.agent_address());
     return out;
   }();
@@ -255,6 +256,9 @@ void Topology::StartSync(const std::string& name) {
     absl::MutexLock lock(&mu_);
     --in_flight_;
   };
+  if (absl::StatusOr<std::string> id = ParseHostName("name", call->host.name()); id.ok()) {
+    agents_->Expect(call->host.agent_address(), *id);
+  }
   std::shared_ptr<dr::v1::HostAgentService::StubInterface> stub =
       agents_->Get(call->host.agent_address());
   if (stub->async() == nullptr) {  // a stub without the callback API (a mock)

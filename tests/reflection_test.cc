@@ -107,11 +107,12 @@ class Reflection {
 TEST(ReflectionTest, EveryListedServiceCanBeDescribed) {
   const std::string dir = NewTempDir("reflection");
   Subprocess server;
-  ASSERT_TRUE(server
-                  .Start({RunfilePath("server/drserver"), "--listen=127.0.0.1:0",
-                          "--db=" + dir + "/drserver.db", "--port_file=" + dir + "/port"},
-                         dir + "/drserver.log")
-                  .ok());
+  ASSERT_TRUE(
+      server
+          .Start({RunfilePath("server/drserver"), "--listen=127.0.0.1:0",
+                  "--db=" + dir + "/drserver.db", "--port_file=" + dir + "/port", "--insecure"},
+                 dir + "/drserver.log")
+          .ok());
   auto port = server.WaitForPortFile(dir + "/port", absl::Seconds(30));
   ASSERT_TRUE(port.ok()) << port.status();
   Reflection reflection(

@@ -71,6 +71,7 @@ Exit Drserver(const std::vector<std::string>& flags, bool no_file_capabilities =
   }
   argv.push_back(RunfilePath("server/drserver"));
   argv.push_back("--listen=127.0.0.1:0");
+  argv.push_back("--insecure");
   argv.insert(argv.end(), flags.begin(), flags.end());
   Exit r;
   std::string out;
@@ -112,8 +113,8 @@ TEST_F(StartupTest, PortInUse) {
 TEST_F(StartupTest, PortOfAnotherDrserverIsNotShared) {
   Subprocess first;
   ASSERT_TRUE(first
-                  .Start({RunfilePath("server/drserver"), "--listen=127.0.0.1:0", "--db=" + db_,
-                          "--port_file=" + dir_ + "/port"},
+                  .Start({RunfilePath("server/drserver"), "--listen=127.0.0.1:0", "--insecure",
+                          "--db=" + db_, "--port_file=" + dir_ + "/port"},
                          dir_ + "/first.log")
                   .ok());
   auto port = first.WaitForPortFile(dir_ + "/port", absl::Seconds(30));
@@ -127,8 +128,8 @@ TEST_F(StartupTest, PortOfAnotherDrserverIsNotShared) {
 TEST_F(StartupTest, SecondDrserverOnTheSameDatabase) {
   Subprocess first;
   ASSERT_TRUE(first
-                  .Start({RunfilePath("server/drserver"), "--listen=127.0.0.1:0", "--db=" + db_,
-                          "--port_file=" + dir_ + "/port"},
+                  .Start({RunfilePath("server/drserver"), "--listen=127.0.0.1:0", "--insecure",
+                          "--db=" + db_, "--port_file=" + dir_ + "/port"},
                          dir_ + "/first.log")
                   .ok());
   ASSERT_TRUE(first.WaitForPortFile(dir_ + "/port", absl::Seconds(30)).ok());
@@ -139,8 +140,8 @@ TEST_F(StartupTest, SecondDrserverOnTheSameDatabase) {
   first.Signal(SIGTERM);
   Subprocess again;
   ASSERT_TRUE(again
-                  .Start({RunfilePath("server/drserver"), "--listen=127.0.0.1:0", "--db=" + db_,
-                          "--port_file=" + dir_ + "/port2"},
+                  .Start({RunfilePath("server/drserver"), "--listen=127.0.0.1:0", "--insecure",
+                          "--db=" + db_, "--port_file=" + dir_ + "/port2"},
                          dir_ + "/again.log")
                   .ok());
   EXPECT_TRUE(again.WaitForPortFile(dir_ + "/port2", absl::Seconds(30)).ok());

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # The main job: a DR estate on this machine, a failover you can watch.
 #  - installs what is missing and builds drserver, hvagent and drctl;
+#  - makes a throwaway CA, certificates and tokens (tools/mkcerts.sh);
 #  - starts drserver (embedded SQLite) and two hvagents with the simulated
 #    Hyper-V: a production site host and a DR site host
-#    (deploy/examples/primary-site.textproto, replica-site.textproto);
+#    (deploy/examples/primary-site.textproto, replica-site.textproto), all
+#    with TLS: mutual TLS between drserver and the agents, and drctl
+#    authenticated by a bearer token (docs/security.md);
 #  - registers both hosts, shows the topology, rehearses the site's recovery
 #    plan (a test failover of every VM in order, then its cleanup), then
 #    runs it for real as a planned failover (the prompt answered, every
@@ -43,10 +46,20 @@ wait_port() {  # wait_port FILE
   return 1
 }
 
+CERTS="$RUN/certs"
+echo "== tools/mkcerts.sh: a throwaway CA, certificates for drserver and both hosts, tokens"
+bash tools/mkcerts.sh "$CERTS" --hosts hv-prod-1,hv-dr-1 \
+  --tokens dr-admin:admin,dr-operator:operator+plan-author,auditor:viewer >/dev/null
+token_of() { awk -v id="$1" '$1 == id { print $2 }' "$CERTS/tokens.txt" >"$CERTS/$1.token"; chmod 600 "$CERTS/$1.token"; }
+token_of dr-admin
+token_of dr-operator
+token_of auditor
+
 start_agent() {  # start_agent NAME SCENARIO
   "$BIN/hvagent/hvagent" --backend=sim --scenario="$2" --state="$RUN/$1.state" \
     --journal="$RUN/$1-journal.db" --listen=127.0.0.1:0 --port_file="$RUN/$1.port" \
-    >"$RUN/$1.log" 2>&1 &
+    --tls_cert_file="$CERTS/agent-$1.crt" --tls_key_file="$CERTS/agent-$1.key" \
+    --tls_ca_file="$CERTS/ca.crt" >"$RUN/$1.log" 2>&1 &
   pids+=($!)
 }
 
@@ -54,17 +67,28 @@ echo "== starting two simulated Hyper-V hosts and drserver (logs and database in
 start_agent hv-prod-1 deploy/examples/primary-site.textproto
 start_agent hv-dr-1 deploy/examples/replica-site.textproto
 "$BIN/server/drserver" --db="$RUN/drserver.db" --listen=127.0.0.1:0 --port_file="$RUN/drserver.port" \
-  >"$RUN/drserver.log" 2>&1 &
+  --tls_cert_file="$CERTS/drserver.crt" --tls_key_file="$CERTS/drserver.key" \
+  --tls_ca_file="$CERTS/ca.crt" --tokens_file="$CERTS/tokens.json" >"$RUN/drserver.log" 2>&1 &
 pids+=($!)
 prod_port=$(wait_port "$RUN/hv-prod-1.port")
 dr_port=$(wait_port "$RUN/hv-dr-1.port")
 export DRCTL_SERVER="127.0.0.1:$(wait_port "$RUN/drserver.port")"
-drctl() { "$BIN/cli/drctl" --requester=demo "$@"; }
+export DRCTL_CA_FILE="$CERTS/ca.crt"
+# The operator's token by default; hosts are the admin's.
+export DRCTL_TOKEN_FILE="$CERTS/dr-operator.token"
+drctl() { "$BIN/cli/drctl" "$@"; }
+drctl_admin() { DRCTL_TOKEN_FILE="$CERTS/dr-admin.token" "$BIN/cli/drctl" "$@"; }
 
 echo
 echo "== drctl hosts add: production site and DR site"
-drctl hosts add hv-prod-1 --site prod --agent "127.0.0.1:$prod_port"
-drctl hosts add hv-dr-1 --site dr --agent "127.0.0.1:$dr_port"
+drctl_admin hosts add hv-prod-1 --site prod --agent "127.0.0.1:$prod_port"
+drctl_admin hosts add hv-dr-1 --site dr --agent "127.0.0.1:$dr_port"
+echo
+echo "== the auditor's token may look, not act: drctl failover is refused (32769)"
+if DRCTL_TOKEN_FILE="$CERTS/auditor.token" "$BIN/cli/drctl" failover sql-01 --no-wait; then
+  echo "demo: the auditor was allowed to fail over" >&2
+  exit 1
+fi
 echo
 echo "== drctl vms list"
 drctl vms list

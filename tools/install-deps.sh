@@ -8,7 +8,7 @@ APT_PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libsqlite3-dev sqlite3 libgtest-dev libgmock-dev
   libspdlog-dev libfmt-dev nlohmann-json3-dev libgoogle-perftools-dev libssl-dev
-  ca-certificates libcap2-bin
+  ca-certificates libcap2-bin openssl
   clang-14 libclang-rt-14-dev
 )
 # Extra packages by feature; callers ask for them with flags.

@@ -80,6 +80,27 @@ Cluster::~Cluster() {
   for (auto& [host, proc] : agents_) proc->Signal(SIGKILL);
 }
 
+std::vector<std::string> Cluster::AgentArgv(const std::string& host, const std::string& base,
+                                            const std::string& listen) {
+  std::vector<std::string> argv = {
+      RunfilePath("hvagent/hvagent"), "--scenario=" + base + ".scenario",
+      "--state=" + base + ".state",   "--journal=" + base + ".journal",
+      "--listen=" + listen,           "--port_file=" + base + ".port",
+      "--poll_interval_ms=20"};
+  if (certs_.empty()) {
+    argv.push_back("--insecure");
+    return argv;
+  }
+  auto other = agent_cert_.find(host);
+  const std::string cert =
+      absl::StrCat(certs_, "/agent-", other != agent_cert_.end() ? other->second : host);
+  argv.push_back("--tls_cert_file=" + cert + ".crt");
+  argv.push_back("--tls_key_file=" + cert + ".key");
+  argv.push_back("--tls_ca_file=" + certs_ + "/ca.crt");
+  argv.push_back("--tls_refresh_s=1");
+  return argv;
+}
+
 absl::StatusOr<std::string> Cluster::StartAgent(const std::string& host,
                                                 const hvdr::sim::v1::Scenario* scenario) {
   const std::string base = absl::StrCat(dir_, "/", host);
@@ -92,11 +113,7 @@ absl::StatusOr<std::string> Cluster::StartAgent(const std::string& host,
   auto known = agent_addresses_.find(host);
   const std::string listen = known != agent_addresses_.end() ? known->second : "127.0.0.1:0";
   auto proc = std::make_unique<Subprocess>();
-  absl::Status s =
-      proc->Start({RunfilePath("hvagent/hvagent"), "--scenario=" + base + ".scenario",
-                   "--state=" + base + ".state", "--journal=" + base + ".journal",
-                   "--listen=" + listen, "--port_file=" + base + ".port", "--poll_interval_ms=20"},
-                  base + ".log");
+  absl::Status s = proc->Start(AgentArgv(host, base, listen), base + ".log");
   if (!s.ok()) return s;
   absl::StatusOr<int> port = proc->WaitForPortFile(base + ".port", absl::Seconds(30));
   if (!port.ok()) return port.status();
@@ -123,17 +140,61 @@ absl::Status Cluster::StartServer(const std::vector<std::string>& extra_flags) {
   std::vector<std::string> argv = {RunfilePath("server/drserver"), "--db=" + dir_ + "/drserver.db",
                                    "--listen=127.0.0.1:0", "--port_file=" + dir_ + "/drserver.port",
                                    "--db_synchronous=NORMAL"};
+  if (certs_.empty()) {
+    argv.push_back("--insecure");
+  } else {
+    argv.push_back("--tls_cert_file=" + certs_ + "/drserver.crt");
+    argv.push_back("--tls_key_file=" + certs_ + "/drserver.key");
+    argv.push_back("--tls_ca_file=" + certs_ + "/ca.crt");
+    argv.push_back("--tls_refresh_s=1");
+    argv.push_back("--tokens_file=" + certs_ + "/tokens.json");
+    if (std::ifstream(certs_ + "/policy.json"))
+      argv.push_back("--policy_file=" + certs_ + "/policy.json");
+  }
   argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
   absl::Status s = server_->Start(argv, dir_ + "/drserver.log");
   if (!s.ok()) return s;
   absl::StatusOr<int> port = server_->WaitForPortFile(dir_ + "/drserver.port", absl::Seconds(30));
   if (!port.ok()) return port.status();
   server_address_ = absl::StrCat("127.0.0.1:", *port);
-  auto channel = grpc::CreateChannel(server_address_, grpc::InsecureChannelCredentials());
+  auto channel = ServerChannel("admin");
   topology_ = dr::v1::TopologyService::NewStub(channel);
   failover_ = dr::v1::FailoverService::NewStub(channel);
   jobs_ = dr::v1::JobService::NewStub(channel);
   return absl::OkStatus();
+}
+
+std::shared_ptr<grpc::Channel> Cluster::ServerChannel(const std::string& identity) {
+  if (certs_.empty()) {
+    return grpc::CreateChannel(server_address_, grpc::InsecureChannelCredentials());
+  }
+  grpc::SslCredentialsOptions tls;
+  tls.pem_root_certs = ReadFile(certs_ + "/ca.crt");
+  std::shared_ptr<grpc::ChannelCredentials> creds = grpc::SslCredentials(tls);
+  const std::string token = TokenOf(certs_, identity);
+  if (!token.empty()) {
+    creds = grpc::CompositeChannelCredentials(creds, grpc::AccessTokenCredentials(token));
+  }
+  return grpc::CreateChannel(server_address_, creds);
+}
+
+absl::Status MakeCerts(const std::string& dir, const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {"/bin/bash", RunfilePath("tools/mkcerts.sh"), dir};
+  argv.insert(argv.end(), args.begin(), args.end());
+  std::string out, err;
+  if (RunCommand(argv, &out, &err) != 0) {
+    return absl::InternalError(absl::StrCat("tools/mkcerts.sh: ", out, err));
+  }
+  return absl::OkStatus();
+}
+
+std::string TokenOf(const std::string& certs_dir, const std::string& identity) {
+  std::ifstream in(certs_dir + "/tokens.txt");
+  std::string id, token;
+  while (in >> id >> token) {
+    if (id == identity) return token;
+  }
+  return "";
 }
 
 void Cluster::KillServer(int sig) {

@@ -28,6 +28,21 @@ class Cluster {
 
   const std::string& dir() const { return dir_; }
 
+  // Runs everything with TLS from now on, with the files tools/mkcerts.sh
+  // wrote to `certs_dir` (run MakeCerts first): each agent with its
+  // agent-<host> certificate (or the one SetAgentCertificate chose),
+  // drserver with drserver.crt, certs_dir/tokens.json and, if present,
+  // certs_dir/policy.json; the stubs below call as the token of identity
+  // "admin". Without it every process runs --insecure.
+  void UseTls(const std::string& certs_dir) { certs_ = certs_dir; }
+  // The agent of `host` presents agent-<cert_host>.crt instead of its own.
+  void SetAgentCertificate(const std::string& host, const std::string& cert_host) {
+    agent_cert_[host] = cert_host;
+  }
+  // A channel to drserver: over TLS (when UseTls) with the token of
+  // `identity` from tokens.txt ("" : no token), else plaintext.
+  std::shared_ptr<grpc::Channel> ServerChannel(const std::string& identity);
+
   // Writes `scenario` (unless null) and starts (or restarts) the agent
   // `host`; its state and journal live in dir()/host.*. A restarted agent
   // listens on the port it had. Returns the agent's address.
@@ -61,7 +76,11 @@ class Cluster {
                                       std::vector<dr::v1::Job>* seen = nullptr);
 
  private:
+  std::vector<std::string> AgentArgv(const std::string& host, const std::string& base,
+                                     const std::string& listen);
   std::string dir_;
+  std::string certs_;
+  std::map<std::string, std::string> agent_cert_;
   std::map<std::string, std::unique_ptr<Subprocess>> agents_;
   std::map<std::string, std::string> agent_addresses_;
   std::unique_ptr<Subprocess> server_;
@@ -77,6 +96,11 @@ hvdr::sim::v1::Scenario ReplicaScenario(const std::string& host, int count, int 
 // The matching primary-site scenario (same GUIDs, mode Primary, running).
 hvdr::sim::v1::Scenario PrimaryScenario(const std::string& host, int count, int job_ms);
 std::string VmGuid(int i);
+// Runs tools/mkcerts.sh into `dir` with `args` (e.g. {"--hosts", "a,b"});
+// the script's output on failure.
+absl::Status MakeCerts(const std::string& dir, const std::vector<std::string>& args);
+// The token tools/mkcerts.sh made for `identity` (dir/tokens.txt), or "".
+std::string TokenOf(const std::string& certs_dir, const std::string& identity);
 // hosts/{host}/virtualMachines/{VmGuid(i)}: VM i's copy on `host`.
 std::string VmName(const std::string& host, int i);
 

@@ -1,0 +1,158 @@
+#include "security/authorizer.h"
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/hyperv_status.h"
+#include "spdlog/spdlog.h"
+
+namespace hvdr {
+namespace security {
+
+namespace {
+
+absl::Status Denied(absl::string_view reason, const std::string& message) {
+  return HyperVError(dr::v1::RETURN_CODE_ACCESS_DENIED, "permission", reason, message);
+}
+
+}  // namespace
+
+absl::StatusOr<Caller> Authorizer::Decide(absl::string_view method, absl::string_view bearer_token,
+                                          const std::vector<std::string>& cert_identities) const {
+  const MethodRule* rule = FindMethodRule(method);
+  if (rule == nullptr) {
+    return Denied("NO_PERMISSION_ENTRY",
+                  absl::StrCat(method, " has no entry in the permission table: refused for all"));
+  }
+  if (rule->permission == Permission::kNone) return Caller{};
+  if (rule->permission == Permission::kAgent) {
+    // Only drserver's certificate; a token is never enough.
+    for (const std::string& id : cert_identities) {
+      if (options_.agent_callers.count(id) != 0) return Caller{id, {}};
+    }
+    return Denied("NOT_DRSERVER",
+                  absl::StrCat(method, " is for drserver only; the caller ",
+                               cert_identities.empty()
+                                   ? std::string("showed no client certificate")
+                                   : absl::StrCat("is ", absl::StrJoin(cert_identities, ", ")),
+                               " (permission ", PermissionName(Permission::kAgent), ")"));
+  }
+  if (options_.access == nullptr) {
+    return Denied("NOT_SERVED", absl::StrCat(method, " is not served here"));
+  }
+  std::shared_ptr<const AccessRules> rules = options_.access->Current();
+  absl::StatusOr<Caller> caller = Identify(*rules, bearer_token, cert_identities);
+  if (!caller.ok()) return caller.status();
+  absl::Status allowed = rules->Check(*caller, rule->permission);
+  if (!allowed.ok()) return allowed;
+  return caller;
+}
+
+absl::StatusOr<Caller> Authorizer::Identify(absl::string_view bearer_token,
+                                            const std::vector<std::string>& cert_identities) const {
+  if (options_.access == nullptr) return Denied("NOT_SERVED", "no access rules here");
+  return Identify(*options_.access->Current(), bearer_token, cert_identities);
+}
+
+absl::StatusOr<Caller> Authorizer::Identify(const AccessRules& rules,
+                                            absl::string_view bearer_token,
+                                            const std::vector<std::string>& cert_identities) {
+  Caller caller;
+  if (!bearer_token.empty()) {
+    absl::StatusOr<Caller> found = rules.FindToken(std::string(bearer_token));
+    if (!found.ok()) {
+      return absl::UnauthenticatedError("the bearer token is not valid (unknown or revoked)");
+    }
+    caller = *std::move(found);
+  } else if (!cert_identities.empty()) {
+    caller.identity = cert_identities.front();
+  } else {
+    return absl::UnauthenticatedError(
+        "no credential: present a client certificate or a bearer token (authorization: Bearer "
+        "...)");
+  }
+  std::vector<std::string> bound = rules.BoundRoles(caller.identity);
+  caller.roles.insert(caller.roles.end(), bound.begin(), bound.end());
+  return caller;
+}
+
+absl::Status Authorizer::Require(const Caller& caller, Permission p) const {
+  if (options_.access == nullptr) return Denied("NOT_SERVED", "no access rules here");
+  return options_.access->Current()->Check(caller, p);
+}
+
+grpc::Status RefusalStatus(const absl::Status& refusal) {
+  if (refusal.code() == absl::StatusCode::kUnauthenticated) {
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, std::string(refusal.message()));
+  }
+  return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                      absl::StrCat(refusal.message(), " [32769 Access Denied]"));
+}
+
+namespace {
+
+// The bearer token of an authorization header value: "" when there is
+// none; nullopt when the header is not "Bearer <token>".
+absl::optional<absl::string_view> BearerToken(absl::string_view header) {
+  if (header.empty()) return absl::string_view();
+  if (absl::StartsWithIgnoreCase(header, "bearer ") && header.size() > 7) return header.substr(7);
+  return absl::nullopt;
+}
+
+std::vector<std::string> CertIdentities(const grpc::AuthContext& context) {
+  std::vector<std::string> ids;
+  if (context.IsPeerAuthenticated()) {
+    for (const grpc::string_ref& id : context.GetPeerIdentity())
+      ids.emplace_back(id.data(), id.size());
+  }
+  return ids;
+}
+
+}  // namespace
+
+grpc::Status AuthProcessor::Process(const InputMetadata& auth_metadata, grpc::AuthContext* context,
+                                    OutputMetadata* /*consumed*/, OutputMetadata* /*response*/) {
+  absl::string_view method;
+  absl::string_view header;
+  for (const auto& [key, value] : auth_metadata) {
+    absl::string_view k(key.data(), key.size());
+    if (k == ":path") method = absl::string_view(value.data(), value.size());
+    if (k == "authorization") header = absl::string_view(value.data(), value.size());
+  }
+  absl::optional<absl::string_view> token = BearerToken(header);
+  if (!token.has_value()) {
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                        "the authorization header must be \"Bearer <token>\"");
+  }
+  const std::vector<std::string> cert_identities = CertIdentities(*context);
+  absl::StatusOr<Caller> caller = authorizer_->Decide(method, *token, cert_identities);
+  if (!caller.ok()) {
+    spdlog::warn("refused {} of {}: {}", std::string(method),
+                 !token->empty()           ? std::string("a bearer token")
+                 : cert_identities.empty() ? std::string("an anonymous caller")
+                                           : cert_identities.front(),
+                 std::string(caller.status().message()));
+    return RefusalStatus(caller.status());
+  }
+  return grpc::Status::OK;
+}
+
+absl::optional<Caller> Authorizer::CallerOf(const Authorizer* authorizer,
+                                            const grpc::ServerContextBase* context) {
+  if (authorizer == nullptr || context == nullptr) return absl::nullopt;
+  std::shared_ptr<const grpc::AuthContext> auth = context->auth_context();
+  if (auth == nullptr) return absl::nullopt;
+  absl::string_view header;
+  auto it = context->client_metadata().find("authorization");
+  if (it != context->client_metadata().end()) {
+    header = absl::string_view(it->second.data(), it->second.size());
+  }
+  absl::optional<absl::string_view> token = BearerToken(header);
+  if (!token.has_value()) return absl::nullopt;
+  absl::StatusOr<Caller> caller = authorizer->Identify(*token, CertIdentities(*auth));
+  if (!caller.ok()) return absl::nullopt;
+  return *std::move(caller);
+}
+
+}  // namespace security
+}  // namespace hvdr
