@@ -46,6 +46,9 @@ ABSL_FLAG(std::string, work_dir, "/tmp/hvdr-bench", "scratch directory (database
 ABSL_FLAG(std::string, json, "bench-results.json", "where to write the numbers as JSON");
 ABSL_FLAG(int, runs, 3, "runs per figure (median, min, max)");
 ABSL_FLAG(int, acceptance_requests, 3000, "requests per acceptance run at saturation");
+ABSL_FLAG(std::string, mkcerts, "tools/mkcerts.sh",
+          "tools/mkcerts.sh, for the estates that run with TLS (the acceptance group runs once "
+          "without and once with TLS and a bearer token)");
 ABSL_FLAG(int, fanout_channels, 16,
           "client connections the WatchJob fan-out watchers are spread over");
 ABSL_FLAG(bool, quick, false, "smaller sizes, for a smoke run");
@@ -109,13 +112,51 @@ std::string Guid(int host, int vm) {
 std::string HostId(int host) { return absl::StrFormat("hv-%02d", host); }
 
 // drserver and simulated agents as processes.
+// With `tls`, as deployed: mutual TLS between drserver and the agents
+// (certificates from tools/mkcerts.sh), clients over TLS with a bearer token.
 class Estate {
  public:
-  Estate(const std::string& name) : dir_(absl::StrCat(absl::GetFlag(FLAGS_work_dir), "/", name)) {
+  explicit Estate(const std::string& name, bool tls = false)
+      : dir_(absl::StrCat(absl::GetFlag(FLAGS_work_dir), "/", name)), tls_(tls) {
     if (std::system(absl::StrCat("rm -rf '", dir_, "' && mkdir -p '", dir_, "'").c_str()) != 0) {
       Say("cannot create " + dir_);
       std::exit(1);
     }
+  }
+  // The flags that make a process use TLS with certificate `name`
+  // (agent-<host>, drserver), or --insecure.
+  std::vector<std::string> SecurityFlags(const std::string& name) const {
+    if (!tls_) return {"--insecure"};
+    const std::string c = dir_ + "/certs/";
+    std::vector<std::string> flags = {"--tls_cert_file=" + c + name + ".crt",
+                                      "--tls_key_file=" + c + name + ".key",
+                                      "--tls_ca_file=" + c + "ca.crt"};
+    if (name == "drserver") flags.push_back("--tokens_file=" + c + "tokens.json");
+    return flags;
+  }
+  // Certificates for `hosts` (and drserver, and an admin token), by
+  // tools/mkcerts.sh; the CA is made once per estate.
+  void MakeCerts(const std::vector<std::string>& hosts) {
+    std::string list;
+    for (const std::string& h : hosts) absl::StrAppend(&list, list.empty() ? "" : ",", h);
+    const std::string cmd =
+        absl::StrCat("bash '", absl::GetFlag(FLAGS_mkcerts), "' '", dir_, "/certs' --hosts '", list,
+                     "' --tokens bench:admin > /dev/null");
+    if (std::system(cmd.c_str()) != 0) {
+      Say("cannot make certificates: " + cmd);
+      std::exit(1);
+    }
+  }
+  // Client credentials: TLS with the bench's admin token, or plaintext.
+  std::shared_ptr<grpc::ChannelCredentials> ClientCredentials() const {
+    if (!tls_) return grpc::InsecureChannelCredentials();
+    grpc::SslCredentialsOptions o;
+    o.pem_root_certs = hvdr::testing::ReadFile(dir_ + "/certs/ca.crt");
+    std::ifstream in(dir_ + "/certs/tokens.txt");
+    std::string id, token;
+    in >> id >> token;
+    return grpc::CompositeChannelCredentials(grpc::SslCredentials(o),
+                                             grpc::AccessTokenCredentials(token));
   }
   ~Estate() {
     if (server_) server_->Signal(SIGKILL);
@@ -131,6 +172,11 @@ class Estate {
                    const std::map<int, int>& op_ms = {}, int boot_ms = 0) {
     std::map<int, int> durations{{97, job_ms}, {98, job_ms}, {99, job_ms}};
     for (const auto& [op, ms] : op_ms) durations[op] = ms;
+    if (tls_) {
+      std::vector<std::string> ids;
+      for (int h = first; h < first + hosts; ++h) ids.push_back(HostId(h));
+      MakeCerts(ids);
+    }
     for (int h = first; h < first + hosts; ++h) {
       const std::string base = absl::StrCat(dir_, "/", HostId(h));
       {
@@ -147,11 +193,15 @@ class Estate {
         }
       }
       auto p = std::make_unique<Subprocess>();
-      (void)p->Start({Bin("hvagent/hvagent"), "--scenario=" + base + ".scenario",
-                      "--journal=" + base + ".journal", "--journal_synchronous=NORMAL",
-                      "--listen=127.0.0.1:0", "--port_file=" + base + ".port",
-                      absl::StrCat("--poll_interval_ms=", poll_ms), "--insecure"},
-                     base + ".log");
+      std::vector<std::string> argv = {Bin("hvagent/hvagent"),
+                                       "--scenario=" + base + ".scenario",
+                                       "--journal=" + base + ".journal",
+                                       "--journal_synchronous=NORMAL",
+                                       "--listen=127.0.0.1:0",
+                                       "--port_file=" + base + ".port",
+                                       absl::StrCat("--poll_interval_ms=", poll_ms)};
+      for (std::string& f : SecurityFlags("agent-" + HostId(h))) argv.push_back(std::move(f));
+      (void)p->Start(argv, base + ".log");
       auto port = p->WaitForPortFile(base + ".port", absl::Seconds(60));
       if (!port.ok()) {
         Say(absl::StrCat("agent ", HostId(h), ": ", port.status().ToString()));
@@ -200,18 +250,20 @@ class Estate {
 
   void StartServer() {
     server_ = std::make_unique<Subprocess>();
-    (void)server_->Start(
-        {Bin("server/drserver"), "--db=" + dir_ + "/drserver.db", "--listen=127.0.0.1:0",
-         "--port_file=" + dir_ + "/drserver.port", "--sync_interval_s=86400",
-         "--db_synchronous=" + absl::GetFlag(FLAGS_db_synchronous), "--insecure"},
-        dir_ + "/drserver.log");
+    if (tls_ && addresses_.empty()) MakeCerts({});
+    std::vector<std::string> argv = {
+        Bin("server/drserver"),    "--db=" + dir_ + "/drserver.db",
+        "--listen=127.0.0.1:0",    "--port_file=" + dir_ + "/drserver.port",
+        "--sync_interval_s=86400", "--db_synchronous=" + absl::GetFlag(FLAGS_db_synchronous)};
+    for (std::string& f : SecurityFlags("drserver")) argv.push_back(std::move(f));
+    (void)server_->Start(argv, dir_ + "/drserver.log");
     auto port = server_->WaitForPortFile(dir_ + "/drserver.port", absl::Seconds(120));
     if (!port.ok()) {
       Say(absl::StrCat("drserver: ", port.status().ToString()));
       std::exit(1);
     }
     address_ = absl::StrCat("127.0.0.1:", *port);
-    auto channel = grpc::CreateChannel(address_, grpc::InsecureChannelCredentials());
+    auto channel = grpc::CreateChannel(address_, ClientCredentials());
     failover_ = dr::v1::FailoverService::NewStub(channel);
     jobs_ = dr::v1::JobService::NewStub(channel);
     topology_ = dr::v1::TopologyService::NewStub(channel);
@@ -273,6 +325,7 @@ class Estate {
 
  private:
   std::string dir_;
+  const bool tls_;
   std::map<int, std::string> addresses_;
   std::vector<std::unique_ptr<Subprocess>> agents_;
   std::unique_ptr<Subprocess> server_;
@@ -433,11 +486,15 @@ void Ceilings() {
   }
 }
 
-void Acceptance() {
+// `tls`: the same figures as deployed (TLS, every call authenticated and
+// authorized with a bearer token, mutual TLS to the agents), named with
+// " (TLS)", beside the plaintext ones.
+void Acceptance(bool tls) {
+  const std::string with = tls ? " (TLS)" : "";
   const int per_run = Quick() ? 1000 : absl::GetFlag(FLAGS_acceptance_requests);
   const int fixed = Quick() ? 1000 : 2000, hosts = 10;
   const int vms_per_host = Runs() * (per_run + fixed) / hosts + 1;
-  Estate e("acceptance");
+  Estate e(tls ? "acceptance-tls" : "acceptance", tls);
   e.StartAgents(0, hosts, vms_per_host, 0, 20);
   e.StartServer();
   int offset = 0;
@@ -451,22 +508,23 @@ void Acceptance() {
     CheckOk(r, "acceptance");
     const double client_us = client_cpu.PerOpUs(per_run);
     Latencies l = Summarize(r.latencies_ms);
-    F("product 1: InitiateFailover acceptance, saturation", "req/s").runs.push_back(r.Rate());
-    F("product 1: acceptance, saturation p50", "ms").runs.push_back(l.p50_ms);
-    F("product 1: acceptance, saturation p99", "ms").runs.push_back(l.p99_ms);
+    F("product 1: InitiateFailover acceptance, saturation" + with, "req/s")
+        .runs.push_back(r.Rate());
+    F("product 1: acceptance, saturation p50" + with, "ms").runs.push_back(l.p50_ms);
+    F("product 1: acceptance, saturation p99" + with, "ms").runs.push_back(l.p99_ms);
     e.WaitIdle(absl::Seconds(60));
-    F("product 1: CPU per job accepted and run: drserver", "us")
+    F("product 1: CPU per job accepted and run: drserver" + with, "us")
         .runs.push_back(server_cpu.PerOpUs(per_run));
-    F("product 1: CPU per job accepted and run: 10 agents", "us")
+    F("product 1: CPU per job accepted and run: 10 agents" + with, "us")
         .runs.push_back(agents_cpu.PerOpUs(per_run));
-    F("product 1: CPU per job accepted and run: client", "us").runs.push_back(client_us);
+    F("product 1: CPU per job accepted and run: client" + with, "us").runs.push_back(client_us);
     LoadResult f =
         FixedRate(e.failover(), fixed, 1000, Requests(absl::StrCat("fix", run), 0, hosts, offset));
     offset += fixed / hosts;
     CheckOk(f, "acceptance at 1,000/s");
     Latencies fl = Summarize(f.latencies_ms);
-    F("product 1: acceptance p50 at 1,000 req/s", "ms").runs.push_back(fl.p50_ms);
-    F("product 1: acceptance p99 at 1,000 req/s", "ms").runs.push_back(fl.p99_ms);
+    F("product 1: acceptance p50 at 1,000 req/s" + with, "ms").runs.push_back(fl.p50_ms);
+    F("product 1: acceptance p99 at 1,000 req/s" + with, "ms").runs.push_back(fl.p99_ms);
     e.WaitIdle(absl::Seconds(60));
   }
 }
@@ -782,8 +840,10 @@ int Main(int argc, char** argv) {
     Ceilings();
   }
   if (Wanted("acceptance")) {
-    Say("product 1: acceptance");
-    Acceptance();
+    Say("product 1: acceptance, plaintext (--insecure)");
+    Acceptance(/*tls=*/false);
+    Say("product 1: acceptance, TLS and a bearer token (as deployed)");
+    Acceptance(/*tls=*/true);
   }
   if (Wanted("e2e")) {
     Say("product 2: end to end");

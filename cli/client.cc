@@ -38,6 +38,8 @@ std::unique_ptr<DrClient> DrClient::Connect(const std::shared_ptr<grpc::ChannelI
   client->own_failover_ = std::move(failover);
   client->own_jobs_ = std::move(jobs);
   client->own_plans_ = std::move(plans);
+  client->own_audit_ = dr::v1::AuditService::NewStub(channel);
+  client->audit_ = client->own_audit_.get();
   return client;
 }
 
@@ -66,6 +68,12 @@ absl::Status DrClient::DeleteHost(const dr::v1::DeleteHostRequest& r) {
 absl::StatusOr<dr::v1::Host> DrClient::SyncHost(const dr::v1::SyncHostRequest& r) {
   return Call(topology_, &TopologyService::StubInterface::SyncHost, r);
 }
+absl::StatusOr<dr::v1::ListAuditEventsResponse> DrClient::ListAuditEvents(
+    const dr::v1::ListAuditEventsRequest& r) {
+  if (audit_ == nullptr) return absl::UnimplementedError("this client has no AuditService stub");
+  return Call(audit_, &dr::v1::AuditService::StubInterface::ListAuditEvents, r);
+}
+
 absl::StatusOr<dr::v1::ListSitesResponse> DrClient::ListSites(const dr::v1::ListSitesRequest& r) {
   return Call(topology_, &TopologyService::StubInterface::ListSites, r);
 }

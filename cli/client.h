@@ -25,6 +25,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "dr/v1/audit_service.grpc.pb.h"
 #include "dr/v1/failover_service.grpc.pb.h"
 #include "dr/v1/job_service.grpc.pb.h"
 #include "dr/v1/plan_service.grpc.pb.h"
@@ -137,6 +138,11 @@ class DrClient {
   absl::StatusOr<dr::v1::ExecutionReport> GetExecutionReport(
       const dr::v1::GetExecutionReportRequest& request);
 
+  // AuditService (a client made by Connect; others: set_audit first).
+  void set_audit(dr::v1::AuditService::StubInterface* audit) { audit_ = audit; }
+  absl::StatusOr<dr::v1::ListAuditEventsResponse> ListAuditEvents(
+      const dr::v1::ListAuditEventsRequest& request);
+
  private:
   template <typename Stub, typename Req, typename Resp>
   absl::StatusOr<Resp> Call(Stub* stub,
@@ -151,6 +157,8 @@ class DrClient {
   dr::v1::FailoverService::StubInterface* const failover_;
   dr::v1::JobService::StubInterface* const jobs_;
   dr::v1::PlanService::StubInterface* const plans_;
+  std::unique_ptr<dr::v1::AuditService::StubInterface> own_audit_;
+  dr::v1::AuditService::StubInterface* audit_ = nullptr;
   const Options options_;
 };
 

@@ -5,10 +5,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "cli/operations.h"
 #include "cli/plan_commands.h"
 #include "cli/plan_run_commands.h"
 #include "cli/render.h"
+#include "common/proto_time.h"
 
 namespace hvdr {
 namespace cli {
@@ -74,6 +76,7 @@ constexpr SectionHelp kSections[] = {
     {Section::kJobs, "Jobs", 0},
     {Section::kPlans, "Recovery plans (PLAN: an id or plans/{plan}; FILE: a plan in text format)",
      0},
+    {Section::kAudit, "Audit trail (every mutating call, accepted or refused)", 0},
 };
 
 std::string Sub(const ParsedArgs& a) { return a.positional.size() > 1 ? a.positional[1] : ""; }
@@ -146,6 +149,33 @@ int HostsRemove(Ctx& ctx, const ParsedArgs& a) {
     *ctx.out << r.name() << " removed" << std::endl;
   }
   return kOk;
+}
+
+int AuditList(Ctx& ctx, const ParsedArgs& a) {
+  if (a.positional.size() != 2) return Usage(ctx, "audit takes list");
+  dr::v1::ListAuditEventsRequest r;
+  r.set_identity(a.Get("identity", ""));
+  r.set_resource(a.Get("resource", ""));
+  r.set_method(a.Get("method", ""));
+  int limit = 50;
+  if (a.Has("limit") && (!absl::SimpleAtoi(a.Get("limit"), &limit) || limit <= 0 || limit > 1000)) {
+    return Usage(ctx, "--limit takes 1-1000");
+  }
+  r.set_page_size(limit);
+  return Show(
+      ctx, ctx.client->ListAuditEvents(r), [&](const dr::v1::ListAuditEventsResponse& page) {
+        for (const auto& e : page.audit_events()) {
+          *ctx.out
+              << absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", FromProto(e.time()), absl::UTCTimeZone())
+              << "  " << (e.identity().empty() ? "-" : e.identity()) << "  " << e.method() << "  "
+              << (e.resource().empty() ? "-" : e.resource()) << "  "
+              << (e.status_code() == 0 ? "OK" : absl::StrCat("refused (", e.status_code(), ")"))
+              << (e.return_code() != 0 ? absl::StrCat(" ", static_cast<int>(e.return_code())) : "")
+              << (e.created().empty() ? "" : absl::StrCat(" -> ", e.created()))
+              << (e.message().empty() ? "" : absl::StrCat(": ", e.message())) << "\n";
+        }
+        *ctx.out << std::flush;
+      });
 }
 
 int SitesList(Ctx& ctx, const ParsedArgs& a) {
@@ -329,6 +359,8 @@ const std::vector<Command>& Commands() {
       {"hosts sync", "HOST", "", S::kTopology, false, HostsSync},
       {"hosts remove", "HOST", "", S::kTopology, false, HostsRemove},
       {"sites list", "", "", S::kTopology, false, SitesList},
+      {"audit list", "[--identity ID] [--resource NAME] [--method METHOD] [--limit N]",
+       "newest first", S::kAudit, false, AuditList},
       {"vms list",
        "[--site SITE] [--host HOST] [--state STATE]... [--health HEALTH]... [--mode MODE]", "",
        S::kTopology, false, VmsList},
@@ -378,7 +410,8 @@ const FlagSpec& Flags() {
        "type",    "vm",        "limit",      "recovery-point", "adapter",      "ip",
        "subnet",  "gateway",   "dns",        "file",           "comment",      "reason",
        "action",  "scope",     "format",     "output-file",    "commit-after", "revert-after",
-       "ca-file", "cert-file", "key-file",   "token-file"},
+       "ca-file", "cert-file", "key-file",   "token-file",     "identity",     "resource",
+       "method"},
       {"no-wait", "dhcp", "help", "decline"},
       {{"-f", "file"}, {"-o", "output-file"}}};
   return *kFlags;

@@ -15,7 +15,7 @@ namespace hvdr {
 namespace cli {
 
 // Where `drctl --help` lists a command.
-enum class Section { kTopology, kOperations, kJobs, kPlans };
+enum class Section { kTopology, kOperations, kJobs, kPlans, kAudit };
 
 struct Command {
   // The words that select it: "hosts list", "failover".

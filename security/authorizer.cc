@@ -76,6 +76,11 @@ absl::StatusOr<Caller> Authorizer::Identify(const AccessRules& rules,
   return caller;
 }
 
+void Authorizer::NoteRefusal(absl::string_view method, const std::string& who,
+                             const absl::Status& refusal) const {
+  if (options_.on_refused) options_.on_refused(method, who, refusal);
+}
+
 absl::Status Authorizer::Require(const Caller& caller, Permission p) const {
   if (options_.access == nullptr) return Denied("NOT_SERVED", "no access rules here");
   return options_.access->Current()->Check(caller, p);
@@ -127,11 +132,16 @@ grpc::Status AuthProcessor::Process(const InputMetadata& auth_metadata, grpc::Au
   const std::vector<std::string> cert_identities = CertIdentities(*context);
   absl::StatusOr<Caller> caller = authorizer_->Decide(method, *token, cert_identities);
   if (!caller.ok()) {
-    spdlog::warn("refused {} of {}: {}", std::string(method),
-                 !token->empty()           ? std::string("a bearer token")
-                 : cert_identities.empty() ? std::string("an anonymous caller")
-                                           : cert_identities.front(),
+    std::string who = cert_identities.empty() ? "anonymous" : cert_identities.front();
+    if (!token->empty()) {
+      absl::StatusOr<Caller> known = authorizer_->Identify(*token, {});
+      who = known.ok()
+                ? known->identity
+                : absl::StrCat("token sha256:", Sha256Hex(std::string(*token)).substr(0, 12));
+    }
+    spdlog::warn("refused {} of {}: {}", std::string(method), who,
                  std::string(caller.status().message()));
+    authorizer_->NoteRefusal(method, who, caller.status());
     return RefusalStatus(caller.status());
   }
   return grpc::Status::OK;

@@ -17,6 +17,7 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/security/auth_metadata_processor.h>
 
+#include <functional>
 #include <set>
 #include <string>
 
@@ -36,6 +37,12 @@ class Authorizer {
     // hvagent: the certificate identities (SANs) allowed to call
     // HostAgentService, i.e. drserver's ("drserver").
     std::set<std::string> agent_callers;
+    // Told of every call AuthProcessor refuses: the method, who the
+    // credential claimed to be (a certificate's identity, "token sha256:"
+    // and the first 12 hex digits of an unknown token's hash, or
+    // "anonymous") and the refusal. For the audit trail.
+    std::function<void(absl::string_view method, const std::string& who, const absl::Status&)>
+        on_refused;
   };
   explicit Authorizer(const Options& options) : options_(options) {}
 
@@ -60,6 +67,10 @@ class Authorizer {
   // `authorizer` (an --insecure server, an in-process channel): nullopt.
   static absl::optional<Caller> CallerOf(const Authorizer* authorizer,
                                          const grpc::ServerContextBase* context);
+
+  // Tells Options::on_refused (if set).
+  void NoteRefusal(absl::string_view method, const std::string& who,
+                   const absl::Status& refusal) const;
 
  private:
   static absl::StatusOr<Caller> Identify(const AccessRules& rules, absl::string_view bearer_token,

@@ -71,6 +71,8 @@ const std::vector<MethodRule>& MethodRules() {
       {"/dr.v1.PlanService/CancelPlanExecution", P::kRunPlans, true},
       {"/dr.v1.PlanService/AnswerPrompt", P::kAnswerPrompts, true},
       {"/dr.v1.PlanService/GetExecutionReport", P::kRead, false},
+      // AuditService: the trail is read, never written, through the API.
+      {"/dr.v1.AuditService/ListAuditEvents", P::kRead, false},
       // HostAgentService (hvagent): drserver only.
       {"/dr.v1.HostAgentService/GetInventory", P::kAgent, false},
       {"/dr.v1.HostAgentService/GetVirtualMachine", P::kAgent, false},

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "dr/v1/agent_service.grpc.pb.h"
+#include "dr/v1/audit_service.grpc.pb.h"
 #include "dr/v1/failover_service.grpc.pb.h"
 #include "dr/v1/job_service.grpc.pb.h"
 #include "dr/v1/plan_service.grpc.pb.h"
@@ -25,6 +26,7 @@ std::vector<const google::protobuf::ServiceDescriptor*> ServedServices() {
       dr::v1::InitiateFailoverRequest::descriptor()->file()->FindServiceByName("FailoverService"),
       dr::v1::GetJobRequest::descriptor()->file()->FindServiceByName("JobService"),
       dr::v1::CreatePlanRequest::descriptor()->file()->FindServiceByName("PlanService"),
+      dr::v1::ListAuditEventsRequest::descriptor()->file()->FindServiceByName("AuditService"),
       dr::v1::RunJobsRequest::descriptor()->file()->FindServiceByName("HostAgentService"),
       grpc::health::v1::HealthCheckRequest::descriptor()->file()->FindServiceByName("Health"),
   };

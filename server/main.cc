@@ -70,6 +70,9 @@ ABSL_FLAG(
 ABSL_FLAG(std::string, policy_file, "",
           "JSON file binding identities (certificate SANs, token identities) to roles, and "
           "denials; re-read on change and on SIGHUP");
+ABSL_FLAG(std::string, audit_file, "",
+          "also append the audit trail (every mutating call, accepted or refused) to this "
+          "JSON-lines file, one event per line, for a SIEM");
 ABSL_FLAG(bool, insecure, false,
           "serve plaintext without authentication (anyone reaching the port can do everything); "
           "refused unless --listen is a loopback address");
@@ -126,6 +129,7 @@ int main(int argc, char** argv) {
   options.tokens_file = absl::GetFlag(FLAGS_tokens_file);
   options.policy_file = absl::GetFlag(FLAGS_policy_file);
   options.insecure = absl::GetFlag(FLAGS_insecure);
+  options.audit_file = absl::GetFlag(FLAGS_audit_file);
   auto server = hvdr::server::DrServer::Create(options);
   if (!server.ok()) {
     // One line on stderr naming what and why; the exit code says which

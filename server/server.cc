@@ -69,9 +69,12 @@ absl::Status CheckListen(const std::string& listen) {
 
 }  // namespace
 
-const char* const kHealthServices[] = {
-    "", dr::v1::TopologyService::service_full_name(), dr::v1::FailoverService::service_full_name(),
-    dr::v1::JobService::service_full_name(), dr::v1::PlanService::service_full_name()};
+const char* const kHealthServices[] = {"",
+                                       dr::v1::TopologyService::service_full_name(),
+                                       dr::v1::FailoverService::service_full_name(),
+                                       dr::v1::JobService::service_full_name(),
+                                       dr::v1::PlanService::service_full_name(),
+                                       dr::v1::AuditService::service_full_name()};
 
 int StartupExitCode(const absl::Status& status) {
   const std::string reason = ErrorDetailOf(status).reason();
@@ -103,8 +106,15 @@ absl::StatusOr<std::unique_ptr<DrServer>> DrServer::Create(const Options& option
     access_options.policy_path = options.policy_file;
     access_options.clock = options.clock;
     ASSIGN_OR_RETURN(s->access_, security::AccessFiles::Open(access_options));
-    s->authorizer_ =
-        std::make_unique<security::Authorizer>(security::Authorizer::Options{s->access_.get(), {}});
+    security::Authorizer::Options auth;
+    auth.access = s->access_.get();
+    // Refusals go to the audit trail (which exists before the server serves).
+    auth.on_refused = [raw = s.get(), clock = options.clock](absl::string_view method,
+                                                             const std::string& who,
+                                                             const absl::Status& refusal) {
+      if (raw->audit_ != nullptr) AuditRefusal(raw->audit_.get(), clock, method, who, refusal);
+    };
+    s->authorizer_ = std::make_unique<security::Authorizer>(auth);
   } else if (!options.tokens_file.empty() || !options.policy_file.empty()) {
     return absl::InvalidArgumentError(
         "--tokens_file and --policy_file need TLS (--tls_cert_file, --tls_key_file, "
@@ -191,6 +201,8 @@ absl::StatusOr<std::unique_ptr<DrServer>> DrServer::Create(const Options& option
   s->failover_service_->set_authorizer(s->authorizer_.get());
   s->job_service_->set_authorizer(s->authorizer_.get());
 
+  s->audit_ = std::make_unique<AuditLog>(s->store_.get(), AuditLog::Options{options.audit_file});
+  s->audit_service_ = std::make_unique<AuditServiceImpl>(s->store_.get(), limits);
   grpc::EnableDefaultHealthCheckService(true);
   // gRPC's health service has no protobuf descriptor of its own: this one
   // (proto/grpc/health/v1) lets reflection describe grpc.health.v1.Health.
@@ -220,6 +232,12 @@ absl::StatusOr<std::unique_ptr<DrServer>> DrServer::Create(const Options& option
   builder.RegisterService(s->failover_service_.get());
   builder.RegisterService(s->job_service_.get());
   builder.RegisterService(s->plan_service_.get());
+  builder.RegisterService(s->audit_service_.get());
+  // Every mutating call is audited, in one place (server/audit_interceptor.h).
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(std::make_unique<AuditInterceptorFactory>(
+      s->audit_.get(), s->authorizer_.get(), options.clock));
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   s->server_ = builder.BuildAndStart();
   if (s->server_ == nullptr || (!options.listen.empty() && s->port_ == 0)) {
     return ListenFailed(options.listen, "gRPC could not bind it");
@@ -312,7 +330,8 @@ void DrServer::Shutdown() {
   // The writer's last callbacks may still schedule work (a job's end syncs
   // its host: refused now that the topology stopped), so work_ goes last.
   if (writer_ != nullptr) writer_->Shutdown();
-  work_.reset();  // runs what is queued, then stops
+  work_.reset();   // runs what is queued, then stops
+  audit_.reset();  // what the answered calls queued is written first
   // After work_: queued PlanService calls use it.
   plan_executor_.reset();
 }

@@ -17,6 +17,8 @@
 #include "security/authorizer.h"
 #include "security/tls.h"
 #include "server/agent_client.h"
+#include "server/audit_interceptor.h"
+#include "server/audit_log.h"
 #include "server/dispatcher.h"
 #include "server/execution_hub.h"
 #include "server/failover.h"
@@ -74,6 +76,10 @@ class DrServer {
     // Plaintext and no authentication: refused unless `listen` is a
     // loopback address. One of `tls` and `insecure` is required to listen.
     bool insecure = false;
+    // The audit trail (every mutating call, accepted or refused) also goes
+    // to this JSON-lines file, one event per line, for a SIEM; "" : the
+    // database only.
+    std::string audit_file;
     // Not owned; null: real channels to the agents.
     AgentStubFactory* agents = nullptr;
     // Not owned.
@@ -105,6 +111,7 @@ class DrServer {
   // Test hooks: the server's parts, for tests that seed or inspect them
   // directly. Production code goes through the gRPC services.
   SqliteStore* StoreForTest() { return store_.get(); }
+  AuditLog* AuditForTest() { return audit_.get(); }
   JobHub* HubForTest() { return &hub_; }
   Dispatcher* DispatcherForTest() { return dispatcher_.get(); }
   JobWriter* WriterForTest() { return writer_.get(); }
@@ -119,6 +126,8 @@ class DrServer {
   Options options_;
   std::unique_ptr<security::AccessFiles> access_;
   std::unique_ptr<security::Authorizer> authorizer_;
+  std::unique_ptr<AuditLog> audit_;
+  std::unique_ptr<AuditServiceImpl> audit_service_;
   std::unique_ptr<ChannelAgentStubFactory> own_agents_;
   // Store writes and agent calls moved off gRPC's callback threads.
   std::unique_ptr<Executor> work_;
@@ -145,7 +154,7 @@ class DrServer {
 // The services drserver's health service reports ("" is the server as a
 // whole): SERVING while the store can write, NOT_SERVING while writes fail
 // in the storage (SqliteStore::writable()).
-extern const char* const kHealthServices[5];
+extern const char* const kHealthServices[6];
 
 // Reason (ErrorDetail, field "listen") of a listen address that cannot be bound.
 inline constexpr char kListenFailed[] = "LISTEN_FAILED";

@@ -6,6 +6,7 @@
 #include "common/grpc_status.h"
 #include "common/hyperv_rules.h"
 #include "common/hyperv_status.h"
+#include "common/proto_time.h"
 #include "common/serial_write_reactor.h"
 #include "common/status_macros.h"
 #include "security/authorizer.h"
@@ -647,6 +648,33 @@ grpc::ServerUnaryReactor* PlanServiceImpl::GetExecutionReport(
   if (auto* big = TooLarge(c, *r, limits_.max_request_bytes, out)) return big;
   // Reads every step and the sites' VMs: on the work executor.
   return OnWork(c, work_, out, [this, r] { return logic_->GetExecutionReport(*r); });
+}
+
+// ---- AuditService ----
+
+grpc::ServerUnaryReactor* AuditServiceImpl::ListAuditEvents(grpc::CallbackServerContext* c,
+                                                            const dr::v1::ListAuditEventsRequest* r,
+                                                            dr::v1::ListAuditEventsResponse* out) {
+  if (auto* big = TooLarge(c, *r, limits_.max_request_bytes, out)) return big;
+  auto result = [&]() -> absl::StatusOr<dr::v1::ListAuditEventsResponse> {
+    RETURN_IF_ERROR(CheckPageSize(r->page_size()));
+    AuditFilter f;
+    f.identity = r->identity();
+    f.resource = r->resource();
+    f.method = r->method();
+    if (r->has_start_time()) f.start = FromProto(r->start_time());
+    if (r->has_end_time()) f.end = FromProto(r->end_time());
+    if (f.end <= f.start) {
+      return InvalidParameter("end_time", "BEFORE_START", "must be after start_time");
+    }
+    ASSIGN_OR_RETURN(Page<dr::v1::AuditEvent> page,
+                     Api(store_->ListAuditEvents(f, {r->page_size(), r->page_token()})));
+    dr::v1::ListAuditEventsResponse resp;
+    for (auto& e : page.items) *resp.add_audit_events() = std::move(e);
+    resp.set_next_page_token(page.next_page_token);
+    return resp;
+  }();
+  return Reply(c, std::move(result), out);
 }
 
 }  // namespace server

@@ -6,6 +6,7 @@
 #define HVDR_SERVER_SERVICES_H_
 
 #include "common/executor.h"
+#include "dr/v1/audit_service.grpc.pb.h"
 #include "dr/v1/failover_service.grpc.pb.h"
 #include "dr/v1/job_service.grpc.pb.h"
 #include "dr/v1/plan_service.grpc.pb.h"
@@ -19,6 +20,7 @@
 #include "server/plans.h"
 #include "server/stream_limiter.h"
 #include "server/topology.h"
+#include "storage/audit_store.h"
 #include "storage/store.h"
 
 namespace hvdr {
@@ -241,6 +243,21 @@ class PlanServiceImpl final : public dr::v1::PlanService::CallbackService {
   ExecutionHub* const executions_;
   StreamLimiter own_watches_;
   StreamLimiter* const watches_;  // open WatchPlanExecution streams
+};
+
+// The audit trail, read only (append-only through the API).
+class AuditServiceImpl final : public dr::v1::AuditService::CallbackService {
+ public:
+  // Not owned.
+  AuditServiceImpl(AuditStore* store, const ApiLimits& limits = ApiLimits())
+      : store_(store), limits_(limits) {}
+  grpc::ServerUnaryReactor* ListAuditEvents(grpc::CallbackServerContext*,
+                                            const dr::v1::ListAuditEventsRequest*,
+                                            dr::v1::ListAuditEventsResponse*) override;
+
+ private:
+  AuditStore* const store_;
+  const ApiLimits limits_;
 };
 
 }  // namespace server

@@ -170,12 +170,27 @@ CREATE TABLE execution_vms (
 CREATE INDEX execution_vms_by_execution ON execution_vms(execution);
 )sql";
 
+// Version 8: the audit trail (append-only; dr.v1.AuditEvent per row).
+constexpr char kV8[] = R"sql(
+CREATE TABLE audit_events (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  time_us INTEGER NOT NULL,
+  identity TEXT NOT NULL,
+  resource TEXT NOT NULL,
+  method TEXT NOT NULL,
+  event BLOB NOT NULL
+);
+CREATE INDEX audit_events_by_identity ON audit_events(identity, seq);
+CREATE INDEX audit_events_by_resource ON audit_events(resource, seq);
+CREATE INDEX audit_events_by_time ON audit_events(time_us);
+)sql";
+
 }  // namespace
 
 const Schema& StoreSchema() {
   static const Schema* const kSchema = new Schema{
       kHvdrApplicationId,
-      {kV1, kV2, kV3, kV4, kV5, kV6, kV7},
+      {kV1, kV2, kV3, kV4, kV5, kV6, kV7, kV8},
       // Tables of a database written before the application_id stamp.
       {"sites", "hosts", "vms", "jobs", "job_events"},
   };

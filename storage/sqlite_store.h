@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "storage/audit_store.h"
+#include "storage/sqlite_audit.h"
 #include "storage/sqlite_executions.h"
 #include "storage/sqlite_hosts.h"
 #include "storage/sqlite_inventory.h"
@@ -24,7 +26,7 @@
 
 namespace hvdr {
 
-class SqliteStore final : public Store {
+class SqliteStore final : public Store, public AuditStore {
  public:
   using Options = StoreDb::Options;
 
@@ -95,6 +97,13 @@ class SqliteStore final : public Store {
   absl::StatusOr<RequestRecord> GetRequest(const std::string& request_id) override;
   absl::Status PutRequest(const std::string& request_id, const RequestRecord& record) override;
   using JobStore::CreateJob;
+  absl::Status AppendAuditEvents(const std::vector<dr::v1::AuditEvent>& events) override {
+    return audit_.AppendAuditEvents(events);
+  }
+  absl::StatusOr<Page<dr::v1::AuditEvent>> ListAuditEvents(const AuditFilter& filter,
+                                                           const PageRequest& page) override {
+    return audit_.ListAuditEvents(filter, page);
+  }
 
   // As StoreDb's (storage/store_db.h).
   absl::Status CheckIntegrity() { return db_->CheckIntegrity(); }
@@ -113,7 +122,8 @@ class SqliteStore final : public Store {
         job_queries_(db_.get()),
         requests_(db_.get()),
         plans_(db_.get()),
-        executions_(db_.get()) {}
+        executions_(db_.get()),
+        audit_(db_.get()) {}
 
   const std::unique_ptr<StoreDb> db_;
   SqliteHosts hosts_;
@@ -123,6 +133,7 @@ class SqliteStore final : public Store {
   SqliteRequests requests_;
   SqlitePlans plans_;
   SqliteExecutions executions_;
+  SqliteAudit audit_;
 };
 
 }  // namespace hvdr

@@ -16,6 +16,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "dr/v1/audit_service.grpc.pb.h"
 #include "dr/v1/failover_service.grpc.pb.h"
 #include "dr/v1/job_service.grpc.pb.h"
 #include "dr/v1/plan_service.grpc.pb.h"
@@ -44,6 +45,7 @@ std::vector<const google::protobuf::ServiceDescriptor*> DrserverServices() {
       dr::v1::InitiateFailoverRequest::descriptor()->file()->FindServiceByName("FailoverService"),
       dr::v1::GetJobRequest::descriptor()->file()->FindServiceByName("JobService"),
       dr::v1::CreatePlanRequest::descriptor()->file()->FindServiceByName("PlanService"),
+      dr::v1::ListAuditEventsRequest::descriptor()->file()->FindServiceByName("AuditService"),
       grpc::health::v1::HealthCheckRequest::descriptor()->file()->FindServiceByName("Health"),
   };
 }

@@ -21,6 +21,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
 #include "dr/v1/agent_service.grpc.pb.h"
+#include "dr/v1/audit_service.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "tests/testing/cluster.h"
 #include "tests/testing/subprocess.h"
@@ -143,6 +144,42 @@ TEST(SecurityTest, DrserverDrivesTheAgentsOverMutualTlsAndRecordsWhoAuthenticate
   r.set_request_id("viewer");
   grpc::Status refused = as_viewer->InitiateFailover(&vctx, r, &out);
   EXPECT_EQ(refused.error_code(), grpc::StatusCode::PERMISSION_DENIED) << refused.error_message();
+
+  // The audit trail: the accepted call with who made it (not whom the
+  // request named) and the job it created; the refused one with 32769.
+  auto audit = dr::v1::AuditService::NewStub(cluster.ServerChannel("viewer"));
+  dr::v1::ListAuditEventsResponse events;
+  for (int i = 0; i < 50; ++i) {
+    grpc::ClientContext actx;
+    dr::v1::ListAuditEventsRequest lr;
+    lr.set_method("InitiateFailover");
+    ASSERT_TRUE(audit->ListAuditEvents(&actx, lr, &events).ok());
+    if (events.audit_events_size() >= 2) break;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  ASSERT_EQ(events.audit_events_size(), 2) << events.DebugString();
+  const dr::v1::AuditEvent& refused_event = events.audit_events(0);  // newest first
+  EXPECT_EQ(refused_event.identity(), "viewer");
+  EXPECT_EQ(refused_event.status_code(), static_cast<int>(grpc::StatusCode::PERMISSION_DENIED));
+  EXPECT_EQ(refused_event.return_code(), dr::v1::RETURN_CODE_ACCESS_DENIED);
+  const dr::v1::AuditEvent& accepted = events.audit_events(1);
+  EXPECT_EQ(accepted.identity(), "operator");
+  EXPECT_EQ(accepted.status_code(), 0);
+  EXPECT_EQ(accepted.return_code(), dr::v1::RETURN_CODE_JOB_STARTED);
+  EXPECT_EQ(accepted.created(), out.job().name().empty() ? job->name() : job->name());
+  EXPECT_EQ(accepted.resource(), testing::VmName("hv-dr-1", 0));
+  EXPECT_EQ(accepted.request_id(), "forged");
+  EXPECT_TRUE(absl::StartsWith(accepted.peer(), "ipv4:127.0.0.1:")) << accepted.peer();
+  for (const auto& e : events.audit_events()) EXPECT_NE(e.identity(), "mallory");
+  // Registering the hosts was audited too, as the admin's.
+  grpc::ClientContext hctx;
+  dr::v1::ListAuditEventsRequest hr;
+  hr.set_identity("admin");
+  hr.set_method("/dr.v1.TopologyService/RegisterHost");
+  dr::v1::ListAuditEventsResponse hosts;
+  ASSERT_TRUE(audit->ListAuditEvents(&hctx, hr, &hosts).ok());
+  EXPECT_EQ(hosts.audit_events_size(), 2) << hosts.DebugString();
+
   cluster.KillAgent("hv-dr-1", SIGKILL);
   int failovers = 0;
   const auto state = cluster.AgentState("hv-dr-1");

@@ -126,6 +126,9 @@ drctl plans report "$exec_name" --format text
 drctl plans report "$exec_name" --format html -o "$RUN/report.html"
 echo "report: $RUN/report.html"
 echo
+echo "== drctl audit list: who did what (the auditor's refused failover included)"
+drctl audit list --limit 8
+echo
 echo "== drctl jobs list"
 drctl jobs list
 echo

@@ -1,0 +1,152 @@
+#include "server/audit_interceptor.h"
+
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/message.h>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "common/grpc_status.h"
+#include "common/hyperv_status.h"
+#include "common/proto_time.h"
+#include "security/permissions.h"
+
+namespace hvdr {
+namespace server {
+
+namespace {
+
+using google::protobuf::FieldDescriptor;
+using google::protobuf::Message;
+
+std::string StringField(const Message& m, const char* name) {
+  const FieldDescriptor* f = m.GetDescriptor()->FindFieldByName(name);
+  if (f == nullptr || f->is_repeated() || f->type() != FieldDescriptor::TYPE_STRING) return "";
+  return m.GetReflection()->GetString(m, f);
+}
+
+const Message* MessageField(const Message& m, const char* name) {
+  const FieldDescriptor* f = m.GetDescriptor()->FindFieldByName(name);
+  if (f == nullptr || f->is_repeated() || f->type() != FieldDescriptor::TYPE_MESSAGE)
+    return nullptr;
+  if (!m.GetReflection()->HasField(m, f)) return nullptr;
+  return &m.GetReflection()->GetMessage(m, f);
+}
+
+// The resource a request names: its name, VM, plan or host.
+std::string Target(const Message& request) {
+  for (const char* field : {"name", "virtual_machine", "plan", "execution", "parent"}) {
+    std::string v = StringField(request, field);
+    if (!v.empty()) return v;
+  }
+  if (const Message* plan = MessageField(request, "plan")) return StringField(*plan, "name");
+  if (std::string host = StringField(request, "host_id"); !host.empty()) {
+    return absl::StrCat("hosts/", host);
+  }
+  return "";
+}
+
+// The job or execution an answer names.
+std::string Created(const Message& response) {
+  if (const Message* job = MessageField(response, "job")) return StringField(*job, "name");
+  return StringField(response, "name");
+}
+
+class AuditInterceptor final : public grpc::experimental::Interceptor {
+ public:
+  AuditInterceptor(grpc::experimental::ServerRpcInfo* info, AuditLog* log,
+                   const security::Authorizer* authorizer, Clock* clock)
+      : info_(info), log_(log), authorizer_(authorizer), clock_(clock) {
+    event_.set_method(info->method());
+  }
+
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    using grpc::experimental::InterceptionHookPoints;
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_MESSAGE)) {
+      const auto* request = static_cast<const Message*>(methods->GetRecvMessage());
+      if (request != nullptr) {
+        event_.set_resource(Target(*request));
+        event_.set_request_id(StringField(*request, "request_id"));
+        claimed_ = StringField(*request, "requester");
+      }
+    }
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_MESSAGE)) {
+      const auto* response = static_cast<const Message*>(methods->GetSendMessage());
+      if (response != nullptr) {
+        event_.set_created(Created(*response));
+        // A JobResponse's Hyper-V answer (4096: the job started).
+        const FieldDescriptor* rc = response->GetDescriptor()->FindFieldByName("return_code");
+        if (rc != nullptr && !rc->is_repeated() && rc->type() == FieldDescriptor::TYPE_ENUM) {
+          answered_code_ = response->GetReflection()->GetEnumValue(*response, rc);
+        }
+      }
+    }
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
+      Record(methods->GetSendStatus(), methods->GetSendTrailingMetadata());
+    }
+    methods->Proceed();
+  }
+
+ private:
+  void Record(const grpc::Status& status, std::multimap<std::string, std::string>* trailers) {
+    grpc::ServerContextBase* context = info_->server_context();
+    if (authorizer_ == nullptr) {
+      event_.set_identity(absl::StrCat("insecure:", claimed_));
+    } else if (absl::optional<security::Caller> caller =
+                   security::Authorizer::CallerOf(authorizer_, context)) {
+      event_.set_identity(caller->identity);
+    }
+    if (context != nullptr) event_.set_peer(context->peer());
+    ToProto(clock_->Now(), event_.mutable_time());
+    event_.set_status_code(static_cast<int32_t>(status.error_code()));
+    int code = status.ok() ? answered_code_ : 0;
+    if (trailers != nullptr) {
+      auto it = trailers->find(kReturnCodeMetadata);
+      if (it != trailers->end()) (void)absl::SimpleAtoi(it->second, &code);
+    }
+    event_.set_return_code(static_cast<dr::v1::ReturnCode>(code));
+    if (!status.ok()) {
+      event_.set_message(status.error_message());
+      event_.clear_created();
+    }
+    log_->Record(std::move(event_));
+  }
+
+  grpc::experimental::ServerRpcInfo* const info_;
+  AuditLog* const log_;
+  const security::Authorizer* const authorizer_;
+  Clock* const clock_;
+  dr::v1::AuditEvent event_;
+  std::string claimed_;
+  int answered_code_ = 0;
+};
+
+}  // namespace
+
+grpc::experimental::Interceptor* AuditInterceptorFactory::CreateServerInterceptor(
+    grpc::experimental::ServerRpcInfo* info) {
+  const security::MethodRule* rule = security::FindMethodRule(info->method());
+  if (rule == nullptr || !rule->mutating) return nullptr;
+  return new AuditInterceptor(info, log_, authorizer_, clock_);
+}
+
+void AuditRefusal(AuditLog* log, Clock* clock, absl::string_view method,
+                  const std::string& identity, const absl::Status& refusal) {
+  const security::MethodRule* rule = security::FindMethodRule(method);
+  // Unknown methods are refused for all and are not mutations of ours;
+  // they are logged by AuthProcessor.
+  if (rule == nullptr || !rule->mutating) return;
+  dr::v1::AuditEvent e;
+  ToProto(clock->Now(), e.mutable_time());
+  e.set_identity(identity);
+  e.set_method(std::string(method));
+  const bool unauthenticated = refusal.code() == absl::StatusCode::kUnauthenticated;
+  e.set_status_code(unauthenticated ? static_cast<int32_t>(grpc::StatusCode::UNAUTHENTICATED)
+                                    : static_cast<int32_t>(grpc::StatusCode::PERMISSION_DENIED));
+  e.set_return_code(unauthenticated ? dr::v1::RETURN_CODE_COMPLETED
+                                    : dr::v1::RETURN_CODE_ACCESS_DENIED);
+  e.set_message(std::string(refusal.message()));
+  log->Record(std::move(e));
+}
+
+}  // namespace server
+}  // namespace hvdr

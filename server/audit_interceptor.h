@@ -1,0 +1,47 @@
+// The one place every mutating call is audited: a gRPC server interceptor
+// (ServerBuilder::experimental().SetInterceptorCreators) on every method
+// the permission table marks mutating. It reads the request's target and
+// request_id, the answer's job or execution, and the status sent, and
+// records an AuditEvent with the caller's authenticated identity and
+// address as the call is answered (AuditLog: durable within a batch, a
+// few milliseconds). Calls the authorization check refused never reach
+// it: AuthProcessor reports those (AuditRefusal).
+#ifndef HVDR_SERVER_AUDIT_INTERCEPTOR_H_
+#define HVDR_SERVER_AUDIT_INTERCEPTOR_H_
+
+#include <grpcpp/support/server_interceptor.h>
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "common/clock.h"
+#include "security/authorizer.h"
+#include "server/audit_log.h"
+
+namespace hvdr {
+namespace server {
+
+class AuditInterceptorFactory final : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  // Not owned. `authorizer` null: an --insecure server (the identity is
+  // then "insecure:" and the request's requester).
+  AuditInterceptorFactory(AuditLog* log, const security::Authorizer* authorizer, Clock* clock)
+      : log_(log), authorizer_(authorizer), clock_(clock) {}
+  grpc::experimental::Interceptor* CreateServerInterceptor(
+      grpc::experimental::ServerRpcInfo* info) override;
+
+ private:
+  AuditLog* const log_;
+  const security::Authorizer* const authorizer_;
+  Clock* const clock_;
+};
+
+// The event of a call AuthProcessor refused, if its method is mutating.
+void AuditRefusal(AuditLog* log, Clock* clock, absl::string_view method,
+                  const std::string& identity, const absl::Status& refusal);
+
+}  // namespace server
+}  // namespace hvdr
+
+#endif  // HVDR_SERVER_AUDIT_INTERCEPTOR_H_

@@ -1,0 +1,61 @@
+// The audit trail's writer: events of mutating calls (accepted or
+// refused) are queued without blocking the caller and appended to the
+// store in batches by one thread (AuditStore::AppendAuditEvents), then, if
+// configured, to a JSON-lines file for a SIEM. An event that cannot be
+// written (disk full) is kept and retried; nothing queued is dropped.
+#ifndef HVDR_SERVER_AUDIT_LOG_H_
+#define HVDR_SERVER_AUDIT_LOG_H_
+
+#include <cstdio>
+#include <deque>
+#include <string>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "dr/v1/audit_service.pb.h"
+#include "storage/audit_store.h"
+
+namespace hvdr {
+namespace server {
+
+class AuditLog {
+ public:
+  struct Options {
+    // "" : no file. Opened for append; one JSON object per line.
+    std::string jsonl_path;
+    // How long an event may wait for the next batch.
+    absl::Duration max_delay = absl::Milliseconds(5);
+  };
+  // `store` is not owned and must outlive this.
+  AuditLog(AuditStore* store, const Options& options);
+  // Writes what is queued, then stops.
+  ~AuditLog();
+  AuditLog(const AuditLog&) = delete;
+  AuditLog& operator=(const AuditLog&) = delete;
+
+  // Queues `event`; never blocks on I/O.
+  void Record(dr::v1::AuditEvent event) ABSL_LOCKS_EXCLUDED(mu_);
+  // Returns once every event recorded before the call is durable (or the
+  // log stopped).
+  void Flush() ABSL_LOCKS_EXCLUDED(mu_);
+
+ private:
+  void Loop() ABSL_LOCKS_EXCLUDED(mu_);
+
+  AuditStore* const store_;
+  const Options options_;
+  std::FILE* jsonl_ = nullptr;  // only the loop's thread writes it
+  absl::Mutex mu_;
+  std::deque<dr::v1::AuditEvent> queue_ ABSL_GUARDED_BY(mu_);
+  uint64_t recorded_ ABSL_GUARDED_BY(mu_) = 0;  // events ever queued
+  uint64_t written_ ABSL_GUARDED_BY(mu_) = 0;   // events ever made durable
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;
+};
+
+}  // namespace server
+}  // namespace hvdr
+
+#endif  // HVDR_SERVER_AUDIT_LOG_H_
