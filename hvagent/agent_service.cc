@@ -177,16 +177,17 @@ class JobSession final
 
   void OnDone() override {
     std::multimap<std::string, uint64_t> subscriptions;
-    bool idle;
     {
       absl::MutexLock lock(&mu_);
       closed_ = true;
       subscriptions.swap(subscriptions_);
-      idle = running_ == 0;
+      // OnDone's own pin: a job start ending meanwhile must not delete the
+      // session while this still uses it (UBSan saw exactly that).
+      ++running_;
     }
     for (const auto& [job, id] : subscriptions) runner_->Unsubscribe(id);
     service_->Unregister(this);
-    if (idle) delete this;  // else the last job start still running does
+    if (Unpin()) delete this;  // else the last job start still running does
   }
 
  private:

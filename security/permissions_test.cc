@@ -3,33 +3,21 @@
 #include <set>
 #include <string>
 
-#include "dr/v1/agent_service.grpc.pb.h"
-#include "dr/v1/audit_service.grpc.pb.h"
-#include "dr/v1/failover_service.grpc.pb.h"
-#include "dr/v1/job_service.grpc.pb.h"
-#include "dr/v1/plan_service.grpc.pb.h"
-#include "dr/v1/topology_service.grpc.pb.h"
 #include "google/protobuf/descriptor.h"
-#include "grpc/health/v1/health.pb.h"
 #include "gtest/gtest.h"
+#include "security/served_services.h"
 
 namespace hvdr {
 namespace security {
 namespace {
 
-// Every service drserver or hvagent serves, from the generated
-// descriptors: a method added to any of them without a table entry fails
-// here (and is refused for everyone at run time).
+// Every service drserver or hvagent serves: a method added to any of them
+// without a table entry fails here (and is refused for everyone at run
+// time).
 std::vector<const google::protobuf::ServiceDescriptor*> ServedServices() {
-  return {
-      dr::v1::RegisterHostRequest::descriptor()->file()->FindServiceByName("TopologyService"),
-      dr::v1::InitiateFailoverRequest::descriptor()->file()->FindServiceByName("FailoverService"),
-      dr::v1::GetJobRequest::descriptor()->file()->FindServiceByName("JobService"),
-      dr::v1::CreatePlanRequest::descriptor()->file()->FindServiceByName("PlanService"),
-      dr::v1::ListAuditEventsRequest::descriptor()->file()->FindServiceByName("AuditService"),
-      dr::v1::RunJobsRequest::descriptor()->file()->FindServiceByName("HostAgentService"),
-      grpc::health::v1::HealthCheckRequest::descriptor()->file()->FindServiceByName("Health"),
-  };
+  std::vector<const google::protobuf::ServiceDescriptor*> all = DrserverServices();
+  for (const auto* s : AgentServices()) all.push_back(s);
+  return all;
 }
 
 TEST(PermissionsTest, EveryMethodOfEveryServiceHasAnEntry) {

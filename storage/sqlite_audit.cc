@@ -31,7 +31,9 @@ absl::Status SqliteAudit::AppendAuditEvents(const std::vector<dr::v1::AuditEvent
     }
     return absl::OkStatus();
   });
-  db_->NoteWrite(status);
+  // A failed append says the store cannot write (health NOT_SERVING); a
+  // small append that fits where a job's write did not must not say it can.
+  if (!status.ok()) db_->NoteWrite(status);
   return status;
 }
 

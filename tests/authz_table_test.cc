@@ -25,6 +25,7 @@
 #include "grpc/health/v1/health.pb.h"
 #include "gtest/gtest.h"
 #include "security/permissions.h"
+#include "security/served_services.h"
 #include "server/server.h"
 #include "tests/testing/cluster.h"
 #include "tests/testing/subprocess.h"
@@ -37,18 +38,6 @@ using security::MethodRule;
 using security::Permission;
 
 const std::vector<std::string>& Roles() { return security::RoleNames(); }
-
-// The services drserver serves, from their descriptors (not the table).
-std::vector<const google::protobuf::ServiceDescriptor*> DrserverServices() {
-  return {
-      dr::v1::RegisterHostRequest::descriptor()->file()->FindServiceByName("TopologyService"),
-      dr::v1::InitiateFailoverRequest::descriptor()->file()->FindServiceByName("FailoverService"),
-      dr::v1::GetJobRequest::descriptor()->file()->FindServiceByName("JobService"),
-      dr::v1::CreatePlanRequest::descriptor()->file()->FindServiceByName("PlanService"),
-      dr::v1::ListAuditEventsRequest::descriptor()->file()->FindServiceByName("AuditService"),
-      grpc::health::v1::HealthCheckRequest::descriptor()->file()->FindServiceByName("Health"),
-  };
-}
 
 class AuthzTableTest : public ::testing::Test {
  protected:
@@ -96,12 +85,12 @@ class AuthzTableTest : public ::testing::Test {
   }
 
   // Calls `method` with `request` (serialized) as one message and returns
-  // the status; streams are cut by the deadline once they are open.
+  // the status; streams are cut by the deadline (2 s) once they are open.
   static grpc::Status Call(const std::shared_ptr<grpc::Channel>& channel, const std::string& method,
                            const std::string& request = "") {
     grpc::GenericStub stub(channel);
     grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
     grpc::Slice slice(request);
     grpc::ByteBuffer req(&slice, 1), resp;
     std::mutex mu;
@@ -139,7 +128,7 @@ TEST_F(AuthzTableTest, EveryRpcAsEveryRoleIsAllowedOrRefusedExactlyAsTheTableSay
   for (const std::string& role : Roles()) channels[role] = Channel(role);
   channels[""] = Channel("");
   int calls = 0;
-  for (const auto* service : DrserverServices()) {
+  for (const auto* service : security::DrserverServices()) {
     ASSERT_NE(service, nullptr);
     for (int i = 0; i < service->method_count(); ++i) {
       const std::string method = "/" + service->full_name() + "/" + service->method(i)->name();

@@ -8,12 +8,21 @@
   under LocalSystem (which the WMI namespace root\virtualization\v2
   requires; or pass -Credential for a member of "Hyper-V Administrators").
   Run from an elevated PowerShell on the Hyper-V host:
-    .\install-hvagent.ps1 -Binary .\hvagent.exe -Listen 0.0.0.0:50061 -DrServer 10.0.0.5
+    .\install-hvagent.ps1 -Binary .\hvagent.exe -Listen 0.0.0.0:50061 -DrServer 10.0.0.5 `
+      -Certificate .\agent-hv-dr-1.crt -Key .\agent-hv-dr-1.key -CaCertificate .\ca.crt
+  The agent serves mutual TLS only: its certificate must name this host's
+  id (as registered in drserver) and chain to the CA, and only drserver's
+  client certificate (identity -DrServerIdentity) may call it
+  (docs/security.md).
 
 .PARAMETER Binary       Path of the built hvagent.exe (see README, "Building the agent for Windows").
 .PARAMETER InstallDir   Where the agent and its journal live.
 .PARAMETER Listen       host:port the agent serves dr.v1.HostAgentService on.
 .PARAMETER DrServer     Address allowed to reach the agent's port (firewall rule).
+.PARAMETER Certificate  PEM certificate of this host (its host id as a DNS SAN).
+.PARAMETER Key          Its PEM private key (copied where only SYSTEM and Administrators read it).
+.PARAMETER CaCertificate PEM CA that drserver's client certificate chains to.
+.PARAMETER DrServerIdentity The certificate identity (SAN) of drserver; "drserver" by default.
 .PARAMETER Credential   Optional service account; LocalSystem when omitted.
 #>
 [CmdletBinding(SupportsShouldProcess = $true)]
@@ -22,6 +31,10 @@ param(
   [string] $InstallDir = "$env:ProgramFiles\hvdr",
   [string] $Listen = "0.0.0.0:50061",
   [Parameter(Mandatory = $true)] [string] $DrServer,
+  [Parameter(Mandatory = $true)] [string] $Certificate,
+  [Parameter(Mandatory = $true)] [string] $Key,
+  [Parameter(Mandatory = $true)] [string] $CaCertificate,
+  [string] $DrServerIdentity = "drserver",
   [System.Management.Automation.PSCredential] $Credential
 )
 $ErrorActionPreference = 'Stop'
@@ -32,8 +45,16 @@ if (-not (Get-CimInstance -Namespace 'root\virtualization\v2' -ClassName Msvm_Re
 if (-not (Test-Path $Binary)) { throw "No hvagent.exe at $Binary" }
 $port = [int]($Listen.Split(':')[-1])
 
-New-Item -ItemType Directory -Force -Path $InstallDir, "$InstallDir\data" | Out-Null
+foreach ($f in @($Certificate, $Key, $CaCertificate)) {
+  if (-not (Test-Path $f)) { throw "No file at $f" }
+}
+New-Item -ItemType Directory -Force -Path $InstallDir, "$InstallDir\data", "$InstallDir\tls" | Out-Null
 Copy-Item -Force $Binary "$InstallDir\hvagent.exe"
+Copy-Item -Force $Certificate "$InstallDir\tls\agent.crt"
+Copy-Item -Force $Key "$InstallDir\tls\agent.key"
+Copy-Item -Force $CaCertificate "$InstallDir\tls\ca.crt"
+# The key: SYSTEM and Administrators only, nothing inherited.
+icacls "$InstallDir\tls\agent.key" /inheritance:r /grant:r "SYSTEM:(R)" "Administrators:(F)" | Out-Null
 @"
 # hvagent configuration (read by the service command line below)
 listen=$Listen
@@ -41,7 +62,8 @@ backend=wmi
 journal=$InstallDir\data\journal.db
 "@ | Set-Content -Encoding UTF8 "$InstallDir\hvagent.conf"
 
-$cmd = "`"$InstallDir\hvagent.exe`" --backend=wmi --listen=$Listen --journal=`"$InstallDir\data\journal.db`""
+$tls = "--tls_cert_file=`"$InstallDir\tls\agent.crt`" --tls_key_file=`"$InstallDir\tls\agent.key`" --tls_ca_file=`"$InstallDir\tls\ca.crt`" --drserver_identity=$DrServerIdentity"
+$cmd = "`"$InstallDir\hvagent.exe`" --backend=wmi --listen=$Listen --journal=`"$InstallDir\data\journal.db`" $tls"
 if (Get-Service hvagent -ErrorAction SilentlyContinue) {
   Stop-Service hvagent
   sc.exe delete hvagent | Out-Null
