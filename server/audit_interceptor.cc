@@ -81,13 +81,18 @@ class AuditInterceptor final : public grpc::experimental::Interceptor {
       }
     }
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
-      Record(methods->GetSendStatus(), methods->GetSendTrailingMetadata());
+      // The answer waits (without holding a thread) until its event is in
+      // the store: recorded before it is answered.
+      Record(methods->GetSendStatus(), methods->GetSendTrailingMetadata(),
+             [methods] { methods->Proceed(); });
+      return;
     }
     methods->Proceed();
   }
 
  private:
-  void Record(const grpc::Status& status, std::multimap<std::string, std::string>* trailers) {
+  void Record(const grpc::Status& status, std::multimap<std::string, std::string>* trailers,
+              std::function<void()> proceed) {
     grpc::ServerContextBase* context = info_->server_context();
     if (authorizer_ == nullptr) {
       event_.set_identity(absl::StrCat("insecure:", claimed_));
@@ -108,7 +113,7 @@ class AuditInterceptor final : public grpc::experimental::Interceptor {
       event_.set_message(status.error_message());
       event_.clear_created();
     }
-    log_->Record(std::move(event_));
+    log_->Record(std::move(event_), std::move(proceed));
   }
 
   grpc::experimental::ServerRpcInfo* const info_;

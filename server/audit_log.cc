@@ -29,9 +29,9 @@ AuditLog::~AuditLog() {
   if (jsonl_ != nullptr) std::fclose(jsonl_);
 }
 
-void AuditLog::Record(dr::v1::AuditEvent event) {
+void AuditLog::Record(dr::v1::AuditEvent event, std::function<void()> durable) {
   absl::MutexLock lock(&mu_);
-  queue_.push_back(std::move(event));
+  queue_.push_back(Queued{std::move(event), std::move(durable)});
   ++recorded_;
 }
 
@@ -48,6 +48,7 @@ void AuditLog::Loop() {
   absl::Duration backoff = absl::Milliseconds(10);
   while (true) {
     std::vector<dr::v1::AuditEvent> batch;
+    std::vector<std::function<void()>> waiting;
     {
       absl::MutexLock lock(&mu_);
       auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stop_ || !queue_.empty(); };
@@ -57,9 +58,16 @@ void AuditLog::Loop() {
       mu_.AwaitWithTimeout(absl::Condition(
                                +[](bool* s) { return *s; }, &stop_),
                            options_.max_delay);
-      batch.assign(queue_.begin(), queue_.end());
+      for (Queued& q : queue_) {
+        batch.push_back(q.event);
+        if (q.durable) waiting.push_back(std::move(q.durable));
+        q.durable = nullptr;  // told once, even if the write is retried
+      }
     }
     absl::Status written = store_->AppendAuditEvents(batch);
+    // The calls waiting for their events go on now either way: durable, or
+    // (a failed write: disk full) kept here and retried, never held.
+    for (auto& done : waiting) done();
     if (!written.ok()) {
       spdlog::error("audit: {} events not written yet ({}); retrying", batch.size(),
                     written.ToString());

@@ -8,6 +8,7 @@
 
 #include <cstdio>
 #include <deque>
+#include <functional>
 #include <string>
 #include <thread>
 
@@ -25,8 +26,10 @@ class AuditLog {
   struct Options {
     // "" : no file. Opened for append; one JSON object per line.
     std::string jsonl_path;
-    // How long an event may wait for the next batch.
-    absl::Duration max_delay = absl::Milliseconds(5);
+    // How long a batch waits for more events before its commit; zero: it
+    // commits at once, with what queued during the previous commit (group
+    // commit, no added latency).
+    absl::Duration max_delay = absl::ZeroDuration();
   };
   // `store` is not owned and must outlive this.
   AuditLog(AuditStore* store, const Options& options);
@@ -35,8 +38,12 @@ class AuditLog {
   AuditLog(const AuditLog&) = delete;
   AuditLog& operator=(const AuditLog&) = delete;
 
-  // Queues `event`; never blocks on I/O.
-  void Record(dr::v1::AuditEvent event) ABSL_LOCKS_EXCLUDED(mu_);
+  // Queues `event`; never blocks on I/O. `durable` (may be null) runs on
+  // the log's thread once the event is in the store, or once its batch's
+  // first write failed (the event is kept and retried; a call is not held
+  // for a full disk).
+  void Record(dr::v1::AuditEvent event, std::function<void()> durable = nullptr)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // Returns once every event recorded before the call is durable (or the
   // log stopped).
   void Flush() ABSL_LOCKS_EXCLUDED(mu_);
@@ -48,7 +55,11 @@ class AuditLog {
   const Options options_;
   std::FILE* jsonl_ = nullptr;  // only the loop's thread writes it
   absl::Mutex mu_;
-  std::deque<dr::v1::AuditEvent> queue_ ABSL_GUARDED_BY(mu_);
+  struct Queued {
+    dr::v1::AuditEvent event;
+    std::function<void()> durable;
+  };
+  std::deque<Queued> queue_ ABSL_GUARDED_BY(mu_);
   uint64_t recorded_ ABSL_GUARDED_BY(mu_) = 0;  // events ever queued
   uint64_t written_ ABSL_GUARDED_BY(mu_) = 0;   // events ever made durable
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
