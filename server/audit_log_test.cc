@@ -3,6 +3,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 #include "storage/sqlite_store.h"
 
@@ -40,6 +41,48 @@ TEST(AuditLogTest, WhatIsRecordedIsDurableAfterFlushAndInTheFile) {
     EXPECT_NE(line.find("\"identity\""), std::string::npos) << line;
   }
   EXPECT_EQ(lines, 51);
+}
+
+// A store whose appends fail until `fail` is cleared (a full disk).
+class FullDisk : public AuditStore {
+ public:
+  absl::Status AppendAuditEvents(const std::vector<dr::v1::AuditEvent>& events) override {
+    absl::MutexLock lock(&mu);
+    ++attempts;
+    if (fail) return absl::ResourceExhaustedError("database or disk is full");
+    stored.insert(stored.end(), events.begin(), events.end());
+    return absl::OkStatus();
+  }
+  absl::StatusOr<Page<dr::v1::AuditEvent>> ListAuditEvents(const AuditFilter&,
+                                                           const PageRequest&) override {
+    return absl::UnimplementedError("not here");
+  }
+  absl::Mutex mu;
+  bool fail ABSL_GUARDED_BY(mu) = true;
+  int attempts ABSL_GUARDED_BY(mu) = 0;
+  std::vector<dr::v1::AuditEvent> stored ABSL_GUARDED_BY(mu);
+};
+
+TEST(AuditLogTest, AFullDiskDoesNotHoldTheCallAndTheEventIsWrittenOnceThereIsRoom) {
+  FullDisk disk;
+  AuditLog log(&disk, AuditLog::Options{});
+  absl::Notification answered;
+  dr::v1::AuditEvent e;
+  e.set_identity("bob");
+  log.Record(e, [&answered] { answered.Notify(); });
+  // The call goes on although its event could not be written...
+  ASSERT_TRUE(answered.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  {
+    absl::MutexLock lock(&disk.mu);
+    EXPECT_TRUE(disk.stored.empty());
+    disk.fail = false;  // room again
+  }
+  // ...and the event is kept and written once it can be.
+  log.Flush();
+  absl::MutexLock lock(&disk.mu);
+  ASSERT_EQ(disk.stored.size(), 1u);
+  EXPECT_EQ(disk.stored[0].identity(), "bob");
+  EXPECT_GE(disk.attempts, 2);
 }
 
 }  // namespace
