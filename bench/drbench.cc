@@ -36,6 +36,7 @@
 #include "plans/step_graph.h"
 #include "storage/schema.h"
 #include "storage/sqlite_store.h"
+#include "tests/testing/certs.h"
 #include "tests/testing/subprocess.h"
 
 ABSL_FLAG(int, concurrency, 256,
@@ -139,24 +140,19 @@ class Estate {
   void MakeCerts(const std::vector<std::string>& hosts) {
     std::string list;
     for (const std::string& h : hosts) absl::StrAppend(&list, list.empty() ? "" : ",", h);
-    const std::string cmd =
-        absl::StrCat("bash '", absl::GetFlag(FLAGS_mkcerts), "' '", dir_, "/certs' --hosts '", list,
-                     "' --tokens bench:admin > /dev/null");
-    if (std::system(cmd.c_str()) != 0) {
-      Say("cannot make certificates: " + cmd);
+    absl::Status made =
+        hvdr::testing::MakeCerts(dir_ + "/certs", {"--hosts", list, "--tokens", "bench:admin"},
+                                 absl::GetFlag(FLAGS_mkcerts));
+    if (!made.ok()) {
+      Say("cannot make certificates: " + made.ToString());
       std::exit(1);
     }
   }
   // Client credentials: TLS with the bench's admin token, or plaintext.
   std::shared_ptr<grpc::ChannelCredentials> ClientCredentials() const {
     if (!tls_) return grpc::InsecureChannelCredentials();
-    grpc::SslCredentialsOptions o;
-    o.pem_root_certs = hvdr::testing::ReadFile(dir_ + "/certs/ca.crt");
-    std::ifstream in(dir_ + "/certs/tokens.txt");
-    std::string id, token;
-    in >> id >> token;
-    return grpc::CompositeChannelCredentials(grpc::SslCredentials(o),
-                                             grpc::AccessTokenCredentials(token));
+    const std::string certs = dir_ + "/certs";
+    return hvdr::testing::ClientTls(certs, hvdr::testing::TokenOf(certs, "bench"));
   }
   ~Estate() {
     if (server_) server_->Signal(SIGKILL);

@@ -56,19 +56,10 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> Credentials(const Pars
     }
     return grpc::InsecureChannelCredentials();
   }
-  absl::Status checked = security::CheckTlsFiles(files, "", /*need_identity=*/false);
-  if (!checked.ok()) {
-    // drctl's flags are spelled with dashes.
-    std::string message(checked.message());
-    for (const char* f : {"cert_file", "key_file", "ca_file"}) {
-      std::string dashed(f);
-      dashed[dashed.find('_')] = '-';
-      for (size_t at = message.find(f); at != std::string::npos; at = message.find(f)) {
-        message.replace(at, dashed.size(), dashed);
-      }
-    }
-    return absl::InvalidArgumentError(message);
-  }
+  absl::Status checked = security::CheckTlsFiles(
+      files, security::TlsFlagNames{"--cert-file", "--key-file", "--ca-file"},
+      /*need_identity=*/false);
+  if (!checked.ok()) return checked;
   std::shared_ptr<grpc::ChannelCredentials> tls = security::ChannelCredentials(files);
   if (token.empty()) return tls;
   return grpc::CompositeChannelCredentials(tls, grpc::AccessTokenCredentials(token));

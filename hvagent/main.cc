@@ -154,7 +154,7 @@ int main(int argc, char** argv) {
   std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
   std::unique_ptr<hvdr::security::Authorizer> authorizer;
   if (tls.configured()) {
-    if (absl::Status files = hvdr::security::CheckTlsFiles(tls, "tls_"); !files.ok()) {
+    if (absl::Status files = hvdr::security::CheckTlsFiles(tls); !files.ok()) {
       return Fail(std::string(files.message()));
     }
     hvdr::security::Authorizer::Options auth;

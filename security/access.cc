@@ -12,6 +12,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/types/optional.h"
 #include "common/hyperv_status.h"
 #include "nlohmann/json.hpp"
 #include "spdlog/spdlog.h"
@@ -93,12 +94,14 @@ absl::Status CheckRoles(const std::vector<std::string>& roles, const std::string
   return absl::OkStatus();
 }
 
+// A permission some method needs (every permission but kAgent's and
+// kNone's is one), or "*".
 bool KnownPermission(const std::string& name) {
   if (name == "*") return true;
   for (const MethodRule& r : MethodRules()) {
     if (PermissionName(r.permission) == name) return true;
   }
-  return PermissionName(Permission::kRunPlans) == name;
+  return false;
 }
 
 absl::StatusOr<json> ParseJson(const std::string& text, const std::string& source) {
@@ -262,61 +265,84 @@ absl::StatusOr<std::string> ReadAll(const std::string& path, const char* flag, b
 
 }  // namespace
 
-absl::Status AccessFiles::LoadLocked(bool must_exist) {
-  const Stamp tokens_stamp = StampOf(options_.tokens_path);
-  const Stamp policy_stamp = StampOf(options_.policy_path);
+AccessFiles::Loaded AccessFiles::ReadFiles(bool must_exist) const {
+  Loaded out;
+  out.tokens_stamp = StampOf(options_.tokens_path);
+  out.policy_stamp = StampOf(options_.policy_path);
   absl::StatusOr<std::string> tokens = ReadAll(options_.tokens_path, "--tokens_file", must_exist);
-  if (!tokens.ok()) return tokens.status();
   absl::StatusOr<std::string> policy = ReadAll(options_.policy_path, "--policy_file", must_exist);
-  if (!policy.ok()) return policy.status();
-  absl::StatusOr<std::shared_ptr<const AccessRules>> rules =
-      AccessRules::Parse(*tokens, absl::StrCat("--tokens_file ", options_.tokens_path), *policy,
-                         absl::StrCat("--policy_file ", options_.policy_path));
+  if (!tokens.ok() || !policy.ok()) {
+    out.readable = false;
+    out.rules = !tokens.ok() ? tokens.status() : policy.status();
+    return out;
+  }
+  out.rules = AccessRules::Parse(*tokens, absl::StrCat("--tokens_file ", options_.tokens_path),
+                                 *policy, absl::StrCat("--policy_file ", options_.policy_path));
+  return out;
+}
+
+absl::Status AccessFiles::InstallLocked(Loaded loaded) {
   // Stamped even when refused: the same broken file is not re-read (and
-  // re-logged) every second; the next change is.
-  tokens_stamp_ = tokens_stamp;
-  policy_stamp_ = policy_stamp;
-  if (!rules.ok()) return rules.status();
-  rules_ = *std::move(rules);
+  // re-logged) every second; the next change is. A file that could not be
+  // read at all is looked at again.
+  if (loaded.readable) {
+    tokens_stamp_ = loaded.tokens_stamp;
+    policy_stamp_ = loaded.policy_stamp;
+  }
+  if (!loaded.rules.ok()) return loaded.rules.status();
+  rules_ = *std::move(loaded.rules);
   return absl::OkStatus();
 }
 
 absl::StatusOr<std::unique_ptr<AccessFiles>> AccessFiles::Open(const Options& options) {
   std::unique_ptr<AccessFiles> files(new AccessFiles(options));
+  Loaded loaded = files->ReadFiles(/*must_exist=*/true);
   absl::MutexLock lock(&files->mu_);
-  absl::Status s = files->LoadLocked(/*must_exist=*/true);
+  absl::Status s = files->InstallLocked(std::move(loaded));
   if (!s.ok()) return s;
   files->last_check_ = options.clock->Now();
   return files;
 }
 
-std::shared_ptr<const AccessRules> AccessFiles::Current() {
-  absl::MutexLock lock(&mu_);
-  const absl::Time now = options_.clock->Now();
-  if (now - last_check_ >= options_.check_interval) {
-    last_check_ = now;
-    if (!(StampOf(options_.tokens_path) == tokens_stamp_) ||
-        !(StampOf(options_.policy_path) == policy_stamp_)) {
-      absl::Status s = LoadLocked(/*must_exist=*/false);
-      if (s.ok()) {
-        spdlog::info("access: reloaded (changed on disk): {} tokens", rules_->token_count());
-      } else {
-        spdlog::error("access: keeping the previous rules: {}", s.ToString());
-      }
-    }
+void AccessFiles::LogReload(const absl::Status& s, const char* why) {
+  if (s.ok()) {
+    spdlog::info("access: reloaded ({}): {} tokens", why, rules_->token_count());
+  } else {
+    spdlog::error("access: keeping the previous rules ({}): {}", why, s.ToString());
   }
+}
+
+std::shared_ptr<const AccessRules> AccessFiles::Current() {
+  Stamp tokens_seen, policy_seen;
+  {
+    absl::MutexLock lock(&mu_);
+    const absl::Time now = options_.clock->Now();
+    // One caller looks; the others go on with the rules there are.
+    if (looking_ || now - last_check_ < options_.check_interval) return rules_;
+    last_check_ = now;
+    looking_ = true;
+    tokens_seen = tokens_stamp_;
+    policy_seen = policy_stamp_;
+  }
+  // The stat()s and any re-read happen without the lock, so that calls
+  // being checked meanwhile never wait for a disk.
+  absl::optional<Loaded> loaded;
+  if (!(StampOf(options_.tokens_path) == tokens_seen) ||
+      !(StampOf(options_.policy_path) == policy_seen)) {
+    loaded = ReadFiles(/*must_exist=*/false);
+  }
+  absl::MutexLock lock(&mu_);
+  looking_ = false;
+  if (loaded.has_value()) LogReload(InstallLocked(*std::move(loaded)), "changed on disk");
   return rules_;
 }
 
 absl::Status AccessFiles::Reload() {
+  Loaded loaded = ReadFiles(/*must_exist=*/false);
   absl::MutexLock lock(&mu_);
   last_check_ = options_.clock->Now();
-  absl::Status s = LoadLocked(/*must_exist=*/false);
-  if (s.ok()) {
-    spdlog::info("access: reloaded: {} tokens", rules_->token_count());
-  } else {
-    spdlog::error("access: reload refused, keeping the previous rules: {}", s.ToString());
-  }
+  absl::Status s = InstallLocked(std::move(loaded));
+  LogReload(s, "SIGHUP");
   return s;
 }
 

@@ -89,8 +89,9 @@ class AccessFiles {
   static absl::StatusOr<std::unique_ptr<AccessFiles>> Open(const Options& options);
 
   // The rules now. When a file changed since the last look (at most once
-  // per check_interval), re-reads both; a file that no longer parses keeps
-  // the previous rules (logged, and Reload() says why).
+  // per check_interval, by one caller, without holding up the others),
+  // re-reads both; a file that no longer parses keeps the previous rules
+  // (logged, and Reload() says why).
   std::shared_ptr<const AccessRules> Current() ABSL_LOCKS_EXCLUDED(mu_);
   // Re-reads both files now (SIGHUP).
   absl::Status Reload() ABSL_LOCKS_EXCLUDED(mu_);
@@ -107,9 +108,19 @@ class AccessFiles {
     }
   };
   static Stamp StampOf(const std::string& path);
-  // `must_exist`: at start-up a missing file is an error; later it reads
-  // as empty (deleting the tokens file revokes every token).
-  absl::Status LoadLocked(bool must_exist) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Both files read and parsed (I/O; no lock). `must_exist`: at start-up a
+  // missing file is an error; later it reads as empty (deleting the tokens
+  // file revokes every token).
+  struct Loaded {
+    Stamp tokens_stamp;
+    Stamp policy_stamp;
+    bool readable = true;  // false: a file could not be read at all
+    absl::StatusOr<std::shared_ptr<const AccessRules>> rules;
+  };
+  Loaded ReadFiles(bool must_exist) const;
+  // Makes `loaded` the rules (if they parsed) and remembers its stamps.
+  absl::Status InstallLocked(Loaded loaded) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void LogReload(const absl::Status& s, const char* why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const Options options_;
   absl::Mutex mu_;
@@ -117,6 +128,7 @@ class AccessFiles {
   Stamp tokens_stamp_ ABSL_GUARDED_BY(mu_);
   Stamp policy_stamp_ ABSL_GUARDED_BY(mu_);
   absl::Time last_check_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  bool looking_ ABSL_GUARDED_BY(mu_) = false;  // a Current() is stat()ing the files
 };
 
 }  // namespace security

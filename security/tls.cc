@@ -17,7 +17,7 @@ namespace security {
 namespace {
 
 absl::Status Refused(const std::string& flag, const std::string& path, const std::string& why) {
-  return absl::InvalidArgumentError(absl::StrCat("--", flag, " ", path, ": ", why));
+  return absl::InvalidArgumentError(absl::StrCat(flag, " ", path, ": ", why));
 }
 
 // Whether `path` holds at least one PEM object that `read` parses.
@@ -41,20 +41,19 @@ bool Readable(const std::string& path) {
 
 }  // namespace
 
-absl::Status CheckTlsFiles(const TlsFiles& files, const std::string& prefix, bool need_identity) {
-  const std::string cert_flag = prefix + "cert_file";
-  const std::string key_flag = prefix + "key_file";
-  const std::string ca_flag = prefix + "ca_file";
+absl::Status CheckTlsFiles(const TlsFiles& files, const TlsFlagNames& flags, bool need_identity) {
+  const std::string& cert_flag = flags.cert;
+  const std::string& key_flag = flags.key;
+  const std::string& ca_flag = flags.ca;
   if (files.ca.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("--", ca_flag, " is required with TLS"));
+    return absl::InvalidArgumentError(absl::StrCat(ca_flag, " is required with TLS"));
   }
   if (files.cert.empty() != files.key.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--", cert_flag, " and --", key_flag, " go together"));
+    return absl::InvalidArgumentError(absl::StrCat(cert_flag, " and ", key_flag, " go together"));
   }
   if (need_identity && files.cert.empty()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("--", cert_flag, " and --", key_flag, " are required with TLS"));
+        absl::StrCat(cert_flag, " and ", key_flag, " are required with TLS"));
   }
   if (!Readable(files.ca)) return Refused(ca_flag, files.ca, "cannot be read");
   if (!ParsesAs<X509>(files.ca, PEM_read_X509, X509_free)) {

@@ -26,10 +26,17 @@ struct TlsFiles {
   bool configured() const { return !cert.empty() || !key.empty() || !ca.empty(); }
 };
 
+// The flags that name the files, for messages.
+struct TlsFlagNames {
+  std::string cert = "--tls_cert_file";
+  std::string key = "--tls_key_file";
+  std::string ca = "--tls_ca_file";
+};
+
 // Checks that the files are given together and readable, and that the
-// certificate and key parse, naming the flag (`prefix` + "cert_file", ...)
-// and the reason; gRPC itself would only log and fail every handshake.
-absl::Status CheckTlsFiles(const TlsFiles& files, const std::string& prefix,
+// certificate and key parse, naming the flag and the reason; gRPC itself
+// would only log and fail every handshake.
+absl::Status CheckTlsFiles(const TlsFiles& files, const TlsFlagNames& flags = TlsFlagNames(),
                            bool need_identity = true);
 
 enum class ClientCertificates {

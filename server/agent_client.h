@@ -31,7 +31,8 @@ class AgentStubFactory {
   // The agent at `address` is the one of host `host_id`: with TLS, every
   // connection there must present a certificate naming `host_id` (a
   // certificate for another host fails the handshake). Called before the
-  // first call to a registered host's agent (registration, start-up).
+  // first call to a registered host's agent: by RegisterHost, and at
+  // start-up for every stored host before any job is re-attached.
   virtual void Expect(const std::string& address, const std::string& host_id) {
     (void)address;
     (void)host_id;

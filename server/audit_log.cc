@@ -4,6 +4,8 @@
 
 #include <vector>
 
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "spdlog/spdlog.h"
 
 namespace hvdr {
@@ -54,10 +56,6 @@ void AuditLog::Loop() {
       auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stop_ || !queue_.empty(); };
       mu_.Await(absl::Condition(&ready));
       if (queue_.empty() && stop_) return;
-      // Let a burst gather into one commit.
-      mu_.AwaitWithTimeout(absl::Condition(
-                               +[](bool* s) { return *s; }, &stop_),
-                           options_.max_delay);
       for (Queued& q : queue_) {
         batch.push_back(q.event);
         if (q.durable) waiting.push_back(std::move(q.durable));

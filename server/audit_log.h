@@ -1,6 +1,7 @@
 // The audit trail's writer: events of mutating calls (accepted or
 // refused) are queued without blocking the caller and appended to the
-// store in batches by one thread (AuditStore::AppendAuditEvents), then, if
+// store by one thread (AuditStore::AppendAuditEvents), each commit taking
+// what queued during the previous one (group commit, no added wait), then, if
 // configured, to a JSON-lines file for a SIEM. An event that cannot be
 // written (disk full) is kept and retried; nothing queued is dropped.
 #ifndef HVDR_SERVER_AUDIT_LOG_H_
@@ -14,7 +15,6 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
-#include "absl/time/time.h"
 #include "dr/v1/audit_service.pb.h"
 #include "storage/audit_store.h"
 
@@ -26,10 +26,6 @@ class AuditLog {
   struct Options {
     // "" : no file. Opened for append; one JSON object per line.
     std::string jsonl_path;
-    // How long a batch waits for more events before its commit; zero: it
-    // commits at once, with what queued during the previous commit (group
-    // commit, no added latency).
-    absl::Duration max_delay = absl::ZeroDuration();
   };
   // `store` is not owned and must outlive this.
   AuditLog(AuditStore* store, const Options& options);

@@ -100,7 +100,7 @@ absl::StatusOr<std::unique_ptr<DrServer>> DrServer::Create(const Options& option
                                              options.insecure, "drserver"));
   }
   if (options.tls.configured()) {
-    RETURN_IF_ERROR(security::CheckTlsFiles(options.tls, "tls_"));
+    RETURN_IF_ERROR(security::CheckTlsFiles(options.tls));
     security::AccessFiles::Options access_options;
     access_options.tokens_path = options.tokens_file;
     access_options.policy_path = options.policy_file;
@@ -253,6 +253,16 @@ absl::StatusOr<std::unique_ptr<DrServer>> DrServer::Create(const Options& option
   set_health(s->store_->writable());
   s->store_->SetWriteObserver(set_health);
 
+  // Whose agent is at each registered address, before anything dials one
+  // (a channel made without it would name no host: TLS refuses it).
+  std::vector<std::string> addresses;
+  RETURN_IF_ERROR(ForEachHost(s->store_.get(), [&addresses, agents](const dr::v1::Host& h) {
+    if (absl::StatusOr<std::string> id = ParseHostName("name", h.name()); id.ok()) {
+      agents->Expect(h.agent_address(), *id);
+    }
+    addresses.push_back(h.agent_address());
+    return true;
+  }));
   // Re-attach what the previous process left running.
   auto active = s->store_->ListActiveJobs();
   if (!active.ok()) return active.status();
@@ -260,13 +270,7 @@ absl::StatusOr<std::unique_ptr<DrServer>> DrServer::Create(const Options& option
   // Then the plan executions the previous process left running.
   RETURN_IF_ERROR(s->plan_executor_->Recover());
   // A stream to every registered agent, jobs or not: reachability from now.
-  RETURN_IF_ERROR(ForEachHost(s->store_.get(), [&s, agents](const dr::v1::Host& h) {
-    if (absl::StatusOr<std::string> id = ParseHostName("name", h.name()); id.ok()) {
-      agents->Expect(h.agent_address(), *id);
-    }
-    s->dispatcher_->KeepConnected(h.agent_address());
-    return true;
-  }));
+  for (const std::string& address : addresses) s->dispatcher_->KeepConnected(address);
   if (!active->empty()) spdlog::info("re-attaching {} jobs that were running", active->size());
   if (options.periodic_sync) s->topology_->StartPeriodicSync();
   Retention::Options retention_options;

@@ -256,9 +256,6 @@ void Topology::StartSync(const std::string& name) {
     absl::MutexLock lock(&mu_);
     --in_flight_;
   };
-  if (absl::StatusOr<std::string> id = ParseHostName("name", call->host.name()); id.ok()) {
-    agents_->Expect(call->host.agent_address(), *id);
-  }
   std::shared_ptr<dr::v1::HostAgentService::StubInterface> stub =
       agents_->Get(call->host.agent_address());
   if (stub->async() == nullptr) {  // a stub without the callback API (a mock)

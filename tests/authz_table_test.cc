@@ -27,7 +27,7 @@
 #include "security/permissions.h"
 #include "security/served_services.h"
 #include "server/server.h"
-#include "tests/testing/cluster.h"
+#include "tests/testing/certs.h"
 #include "tests/testing/subprocess.h"
 
 namespace hvdr {
@@ -70,18 +70,12 @@ class AuthzTableTest : public ::testing::Test {
   // A channel as `who`: a role's token, "" (no credential) or "stranger"
   // (a client certificate of another CA).
   std::shared_ptr<grpc::Channel> Channel(const std::string& who) {
-    grpc::SslCredentialsOptions tls;
-    tls.pem_root_certs = testing::ReadFile(*certs_ + "/ca.crt");
     if (who == "stranger") {
-      tls.pem_cert_chain = testing::ReadFile(*other_ca_ + "/client-stranger.crt");
-      tls.pem_private_key = testing::ReadFile(*other_ca_ + "/client-stranger.key");
+      return grpc::CreateChannel(address_,
+                                 testing::ClientTls(*certs_, "", *other_ca_ + "/client-stranger"));
     }
-    std::shared_ptr<grpc::ChannelCredentials> creds = grpc::SslCredentials(tls);
-    if (!who.empty() && who != "stranger") {
-      creds = grpc::CompositeChannelCredentials(
-          creds, grpc::AccessTokenCredentials(testing::TokenOf(*certs_, who)));
-    }
-    return grpc::CreateChannel(address_, creds);
+    return grpc::CreateChannel(
+        address_, testing::ClientTls(*certs_, who.empty() ? "" : testing::TokenOf(*certs_, who)));
   }
 
   // Calls `method` with `request` (serialized) as one message and returns

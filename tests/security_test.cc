@@ -65,17 +65,13 @@ grpc::Status CallAgent(const std::string& address, std::shared_ptr<grpc::Channel
   return stream->Finish();
 }
 
+// TLS trusting ca_dir's CA, with certificate `cert` of cert_dir (default
+// ca_dir) if given.
 std::shared_ptr<grpc::ChannelCredentials> Tls(const std::string& ca_dir,
                                               const std::string& cert = "",
                                               const std::string& cert_dir = "") {
-  grpc::SslCredentialsOptions o;
-  o.pem_root_certs = ReadFile(ca_dir + "/ca.crt");
-  if (!cert.empty()) {
-    const std::string base = (cert_dir.empty() ? ca_dir : cert_dir) + "/" + cert;
-    o.pem_cert_chain = ReadFile(base + ".crt");
-    o.pem_private_key = ReadFile(base + ".key");
-  }
-  return grpc::SslCredentials(o);
+  return testing::ClientTls(
+      ca_dir, "", cert.empty() ? "" : (cert_dir.empty() ? ca_dir : cert_dir) + "/" + cert);
 }
 
 TEST(SecurityTest, AnAgentRunsNothingForAnyCallerButDrserver) {
@@ -177,7 +173,7 @@ TEST(SecurityTest, DrserverDrivesTheAgentsOverMutualTlsAndRecordsWhoAuthenticate
   EXPECT_EQ(accepted.identity(), "operator");
   EXPECT_EQ(accepted.status_code(), 0);
   EXPECT_EQ(accepted.return_code(), dr::v1::RETURN_CODE_JOB_STARTED);
-  EXPECT_EQ(accepted.created(), out.job().name().empty() ? job->name() : job->name());
+  EXPECT_EQ(accepted.created(), job->name());
   EXPECT_EQ(accepted.resource(), testing::VmName("hv-dr-1", 0));
   EXPECT_EQ(accepted.request_id(), "forged");
   EXPECT_TRUE(absl::StartsWith(accepted.peer(), "ipv4:127.0.0.1:")) << accepted.peer();

@@ -91,23 +91,23 @@ for h in "${host_list[@]}"; do
   valid_name "$h" || { echo "mkcerts: bad host name '$h'" >&2; exit 2; }
   issue "agent-$h" "DNS:${h},DNS:localhost,IP:127.0.0.1" "serverAuth"
 done
-IFS=, read -r -a client_list <<< "$clients"
-for c in "${client_list[@]}"; do
-  [ -n "$c" ] || continue
-  valid_name "$c" || { echo "mkcerts: bad client identity '$c'" >&2; exit 2; }
-  if [[ "$c" == *@* ]]; then
-    issue "client-$c" "email:${c}" "clientAuth"
-  else
-    issue "client-$c" "DNS:${c}" "clientAuth"
-  fi
-done
-
-IFS=, read -r -a expired_list <<< "$expired"
-for c in "${expired_list[@]}"; do
-  [ -n "$c" ] || continue
-  valid_name "$c" || { echo "mkcerts: bad client identity '$c'" >&2; exit 2; }
-  issue "expired-$c" "DNS:${c}" "clientAuth" -1
-done
+# clients PREFIX DAYS LIST: a client certificate PREFIX-<id> per id of the
+# comma-separated LIST, its identity an email SAN (ids with @) or a DNS SAN.
+clients() {
+  local prefix=$1 valid=$2 list c
+  IFS=, read -r -a list <<< "$3"
+  for c in "${list[@]}"; do
+    [ -n "$c" ] || continue
+    valid_name "$c" || { echo "mkcerts: bad client identity '$c'" >&2; exit 2; }
+    if [[ "$c" == *@* ]]; then
+      issue "$prefix-$c" "email:${c}" "clientAuth" "$valid"
+    else
+      issue "$prefix-$c" "DNS:${c}" "clientAuth" "$valid"
+    fi
+  done
+}
+clients client "$days" "$clients"
+clients expired -1 "$expired"
 
 if [ -n "$tokens" ]; then
   IFS=, read -r -a token_list <<< "$tokens"

@@ -168,33 +168,7 @@ std::shared_ptr<grpc::Channel> Cluster::ServerChannel(const std::string& identit
   if (certs_.empty()) {
     return grpc::CreateChannel(server_address_, grpc::InsecureChannelCredentials());
   }
-  grpc::SslCredentialsOptions tls;
-  tls.pem_root_certs = ReadFile(certs_ + "/ca.crt");
-  std::shared_ptr<grpc::ChannelCredentials> creds = grpc::SslCredentials(tls);
-  const std::string token = TokenOf(certs_, identity);
-  if (!token.empty()) {
-    creds = grpc::CompositeChannelCredentials(creds, grpc::AccessTokenCredentials(token));
-  }
-  return grpc::CreateChannel(server_address_, creds);
-}
-
-absl::Status MakeCerts(const std::string& dir, const std::vector<std::string>& args) {
-  std::vector<std::string> argv = {"/bin/bash", RunfilePath("tools/mkcerts.sh"), dir};
-  argv.insert(argv.end(), args.begin(), args.end());
-  std::string out, err;
-  if (RunCommand(argv, &out, &err) != 0) {
-    return absl::InternalError(absl::StrCat("tools/mkcerts.sh: ", out, err));
-  }
-  return absl::OkStatus();
-}
-
-std::string TokenOf(const std::string& certs_dir, const std::string& identity) {
-  std::ifstream in(certs_dir + "/tokens.txt");
-  std::string id, token;
-  while (in >> id >> token) {
-    if (id == identity) return token;
-  }
-  return "";
+  return grpc::CreateChannel(server_address_, ClientTls(certs_, TokenOf(certs_, identity)));
 }
 
 void Cluster::KillServer(int sig) {

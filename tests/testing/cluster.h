@@ -16,6 +16,7 @@
 #include "dr/v1/job_service.grpc.pb.h"
 #include "dr/v1/topology_service.grpc.pb.h"
 #include "hvdr/sim/v1/sim.pb.h"
+#include "tests/testing/certs.h"
 #include "tests/testing/subprocess.h"
 
 namespace hvdr {
@@ -96,11 +97,7 @@ hvdr::sim::v1::Scenario ReplicaScenario(const std::string& host, int count, int 
 // The matching primary-site scenario (same GUIDs, mode Primary, running).
 hvdr::sim::v1::Scenario PrimaryScenario(const std::string& host, int count, int job_ms);
 std::string VmGuid(int i);
-// Runs tools/mkcerts.sh into `dir` with `args` (e.g. {"--hosts", "a,b"});
-// the script's output on failure.
-absl::Status MakeCerts(const std::string& dir, const std::vector<std::string>& args);
-// The token tools/mkcerts.sh made for `identity` (dir/tokens.txt), or "".
-std::string TokenOf(const std::string& certs_dir, const std::string& identity);
+
 // hosts/{host}/virtualMachines/{VmGuid(i)}: VM i's copy on `host`.
 std::string VmName(const std::string& host, int i);
 
