@@ -168,7 +168,7 @@ int main(int argc, char** argv) {
     // the check and is refused with PERMISSION_DENIED (32769) by name.
     credentials = hvdr::security::ServerCredentials(
         tls, hvdr::security::ClientCertificates::kVerifyIfPresent,
-        std::make_shared<hvdr::security::AuthProcessor>(authorizer.get()));
+        hvdr::security::CallProcessor(authorizer.get()));
   }
 
   hvdr::agent::AgentServiceImpl service(backend.get(), runner->get());

@@ -1,5 +1,7 @@
 #include "security/authorizer.h"
 
+#include <grpc/slice.h>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -77,8 +79,12 @@ absl::StatusOr<Caller> Authorizer::Identify(const AccessRules& rules,
 }
 
 void Authorizer::NoteRefusal(absl::string_view method, const std::string& who,
-                             const absl::Status& refusal) const {
-  if (options_.on_refused) options_.on_refused(method, who, refusal);
+                             const absl::Status& refusal, std::function<void()> answer) const {
+  if (options_.on_refused) {
+    options_.on_refused(method, who, refusal, std::move(answer));
+  } else {
+    answer();
+  }
 }
 
 absl::Status Authorizer::Require(const Caller& caller, Permission p) const {
@@ -104,6 +110,81 @@ absl::optional<absl::string_view> BearerToken(absl::string_view header) {
   return absl::nullopt;
 }
 
+absl::string_view View(const grpc_slice& slice) {
+  return absl::string_view(reinterpret_cast<const char*>(GRPC_SLICE_START_PTR(slice)),
+                           GRPC_SLICE_LENGTH(slice));
+}
+
+// The identities (SANs) of the connection's verified client certificate.
+std::vector<std::string> CertIdentities(const grpc_auth_context* context) {
+  std::vector<std::string> ids;
+  if (context == nullptr || grpc_auth_context_peer_is_authenticated(context) == 0) return ids;
+  grpc_auth_property_iterator it = grpc_auth_context_peer_identity(context);
+  for (const grpc_auth_property* p = grpc_auth_property_iterator_next(&it); p != nullptr;
+       p = grpc_auth_property_iterator_next(&it)) {
+    ids.emplace_back(p->value, p->value_length);
+  }
+  return ids;
+}
+
+// Who a refused credential claimed to be, for the log and the audit trail.
+std::string Claimed(const Authorizer& authorizer, absl::string_view token,
+                    const std::vector<std::string>& cert_identities) {
+  if (token.empty()) return cert_identities.empty() ? "anonymous" : cert_identities.front();
+  absl::StatusOr<Caller> known = authorizer.Identify(token, {});
+  return known.ok() ? known->identity
+                    : absl::StrCat("token sha256:", Sha256Hex(std::string(token)).substr(0, 12));
+}
+
+void ProcessCall(void* state, grpc_auth_context* context, const grpc_metadata* md, size_t num_md,
+                 grpc_process_auth_metadata_done_cb done, void* user_data) {
+  const Authorizer* authorizer = static_cast<const Authorizer*>(state);
+  absl::string_view method;
+  absl::string_view header;
+  for (size_t i = 0; i < num_md; ++i) {
+    absl::string_view k = View(md[i].key);
+    if (k == ":path") method = View(md[i].value);
+    if (k == "authorization") header = View(md[i].value);
+  }
+  const std::vector<std::string> cert_identities = CertIdentities(context);
+  absl::optional<absl::string_view> token = BearerToken(header);
+  absl::Status refusal;
+  std::string who;
+  if (!token.has_value()) {
+    refusal = absl::UnauthenticatedError("the authorization header must be \"Bearer <token>\"");
+    who = Claimed(*authorizer, "", cert_identities);
+  } else {
+    absl::StatusOr<Caller> caller = authorizer->Decide(method, *token, cert_identities);
+    if (caller.ok()) {
+      done(user_data, nullptr, 0, nullptr, 0, GRPC_STATUS_OK, nullptr);
+      return;
+    }
+    refusal = caller.status();
+    who = Claimed(*authorizer, *token, cert_identities);
+  }
+  spdlog::warn("refused {} of {}: {}", std::string(method), who, std::string(refusal.message()));
+  const grpc::Status status = RefusalStatus(refusal);
+  // The core keeps the call and its metadata until `done` runs.
+  authorizer->NoteRefusal(method, who, refusal,
+                          [done, user_data, code = static_cast<grpc_status_code>(
+                                                status.error_code()),
+                           message = status.error_message()] {
+                            done(user_data, nullptr, 0, nullptr, 0, code, message.c_str());
+                          });
+}
+
+}  // namespace
+
+grpc_auth_metadata_processor CallProcessor(const Authorizer* authorizer) {
+  grpc_auth_metadata_processor processor;
+  processor.process = ProcessCall;
+  processor.destroy = [](void*) {};  // the authorizer is not owned
+  processor.state = const_cast<Authorizer*>(authorizer);
+  return processor;
+}
+
+namespace {
+
 std::vector<std::string> CertIdentities(const grpc::AuthContext& context) {
   std::vector<std::string> ids;
   if (context.IsPeerAuthenticated()) {
@@ -114,38 +195,6 @@ std::vector<std::string> CertIdentities(const grpc::AuthContext& context) {
 }
 
 }  // namespace
-
-grpc::Status AuthProcessor::Process(const InputMetadata& auth_metadata, grpc::AuthContext* context,
-                                    OutputMetadata* /*consumed*/, OutputMetadata* /*response*/) {
-  absl::string_view method;
-  absl::string_view header;
-  for (const auto& [key, value] : auth_metadata) {
-    absl::string_view k(key.data(), key.size());
-    if (k == ":path") method = absl::string_view(value.data(), value.size());
-    if (k == "authorization") header = absl::string_view(value.data(), value.size());
-  }
-  absl::optional<absl::string_view> token = BearerToken(header);
-  if (!token.has_value()) {
-    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
-                        "the authorization header must be \"Bearer <token>\"");
-  }
-  const std::vector<std::string> cert_identities = CertIdentities(*context);
-  absl::StatusOr<Caller> caller = authorizer_->Decide(method, *token, cert_identities);
-  if (!caller.ok()) {
-    std::string who = cert_identities.empty() ? "anonymous" : cert_identities.front();
-    if (!token->empty()) {
-      absl::StatusOr<Caller> known = authorizer_->Identify(*token, {});
-      who = known.ok()
-                ? known->identity
-                : absl::StrCat("token sha256:", Sha256Hex(std::string(*token)).substr(0, 12));
-    }
-    spdlog::warn("refused {} of {}: {}", std::string(method), who,
-                 std::string(caller.status().message()));
-    authorizer_->NoteRefusal(method, who, caller.status());
-    return RefusalStatus(caller.status());
-  }
-  return grpc::Status::OK;
-}
 
 absl::optional<Caller> Authorizer::CallerOf(const Authorizer* authorizer,
                                             const grpc::ServerContextBase* context) {

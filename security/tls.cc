@@ -1,5 +1,7 @@
 #include "security/tls.h"
 
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
 #include <grpcpp/security/tls_certificate_provider.h>
 #include <grpcpp/security/tls_certificate_verifier.h>
 #include <grpcpp/security/tls_credentials_options.h>
@@ -7,6 +9,7 @@
 #include <openssl/x509.h>
 
 #include <cstdio>
+#include <cstdlib>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -71,21 +74,50 @@ absl::Status CheckTlsFiles(const TlsFiles& files, const TlsFlagNames& flags, boo
   return absl::OkStatus();
 }
 
+namespace {
+
+// grpc::ServerCredentials over the core's credentials: the C++ wrapper's
+// grpc::AuthMetadataProcessor must answer before it returns (or on a
+// thread of its pool, a hop on every call); the core's processor may
+// answer later, which a refusal needs (it waits for its audit event).
+class CoreServerCredentials final : public grpc::ServerCredentials {
+ public:
+  explicit CoreServerCredentials(grpc_server_credentials* creds) : creds_(creds) {}
+  ~CoreServerCredentials() override { grpc_server_credentials_release(creds_); }
+  // Not offered: the processor is given at creation (ServerCredentials()).
+  void SetAuthMetadataProcessor(const std::shared_ptr<grpc::AuthMetadataProcessor>&) override {
+    std::abort();
+  }
+
+ private:
+  int AddPortToServer(const std::string& addr, grpc_server* server) override {
+    return grpc_server_add_http2_port(server, addr.c_str(), creds_);
+  }
+  grpc_server_credentials* const creds_;
+};
+
+}  // namespace
+
 std::shared_ptr<grpc::ServerCredentials> ServerCredentials(
     const TlsFiles& files, ClientCertificates client_certs,
-    std::shared_ptr<grpc::AuthMetadataProcessor> processor) {
-  auto provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
-      files.key, files.cert, files.ca, files.refresh_seconds);
-  grpc::experimental::TlsServerCredentialsOptions options(provider);
-  options.watch_root_certs();
-  options.watch_identity_key_cert_pairs();
-  options.set_cert_request_type(client_certs == ClientCertificates::kRequire
-                                    ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
-                                    : GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
-  std::shared_ptr<grpc::ServerCredentials> creds =
-      grpc::experimental::TlsServerCredentials(options);
-  if (processor != nullptr) creds->SetAuthMetadataProcessor(std::move(processor));
-  return creds;
+    const absl::optional<grpc_auth_metadata_processor>& processor) {
+  grpc_init();  // the core is used before any C++ object holds it
+  grpc_tls_certificate_provider* provider = grpc_tls_certificate_provider_file_watcher_create(
+      files.key.c_str(), files.cert.c_str(), files.ca.c_str(), files.refresh_seconds);
+  grpc_tls_credentials_options* options = grpc_tls_credentials_options_create();
+  grpc_tls_credentials_options_set_certificate_provider(options, provider);  // takes a ref
+  grpc_tls_certificate_provider_release(provider);
+  grpc_tls_credentials_options_watch_root_certs(options);
+  grpc_tls_credentials_options_watch_identity_key_cert_pairs(options);
+  grpc_tls_credentials_options_set_cert_request_type(
+      options, client_certs == ClientCertificates::kRequire
+                   ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+                   : GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
+  grpc_server_credentials* creds = grpc_tls_server_credentials_create(options);  // owns options
+  if (processor.has_value()) grpc_server_credentials_set_auth_metadata_processor(creds, *processor);
+  auto wrapped = std::make_shared<CoreServerCredentials>(creds);
+  grpc_shutdown();  // `wrapped` holds the library now
+  return wrapped;
 }
 
 std::shared_ptr<grpc::ChannelCredentials> ChannelCredentials(const TlsFiles& files) {

@@ -5,14 +5,15 @@
 #ifndef HVDR_SECURITY_TLS_H_
 #define HVDR_SECURITY_TLS_H_
 
+#include <grpc/grpc_security.h>
 #include <grpcpp/grpcpp.h>
-#include <grpcpp/security/auth_metadata_processor.h>
 
 #include <memory>
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/types/optional.h"
 
 namespace hvdr {
 namespace security {
@@ -45,10 +46,11 @@ enum class ClientCertificates {
 };
 
 // Server credentials that present `files`' identity, verify clients against
-// `files.ca`, and run `processor` (may be null) on every call.
+// `files.ca`, and run `processor` (if given; e.g. security::CallProcessor)
+// on every call before it reaches a handler.
 std::shared_ptr<grpc::ServerCredentials> ServerCredentials(
     const TlsFiles& files, ClientCertificates client_certs,
-    std::shared_ptr<grpc::AuthMetadataProcessor> processor);
+    const absl::optional<grpc_auth_metadata_processor>& processor);
 
 // Channel credentials that verify the server against `files.ca` and its
 // name (the target's host, or the channel's GRPC_SSL_TARGET_NAME_OVERRIDE_ARG),

@@ -135,11 +135,12 @@ grpc::experimental::Interceptor* AuditInterceptorFactory::CreateServerIntercepto
 }
 
 void AuditRefusal(AuditLog* log, Clock* clock, absl::string_view method,
-                  const std::string& identity, const absl::Status& refusal) {
+                  const std::string& identity, const absl::Status& refusal,
+                  std::function<void()> answer) {
   const security::MethodRule* rule = security::FindMethodRule(method);
   // Unknown methods are refused for all and are not mutations of ours;
-  // they are logged by AuthProcessor.
-  if (rule == nullptr || !rule->mutating) return;
+  // they are logged by the authorization check.
+  if (rule == nullptr || !rule->mutating) return answer();
   dr::v1::AuditEvent e;
   ToProto(clock->Now(), e.mutable_time());
   e.set_identity(identity);
@@ -150,7 +151,7 @@ void AuditRefusal(AuditLog* log, Clock* clock, absl::string_view method,
   e.set_return_code(unauthenticated ? dr::v1::RETURN_CODE_COMPLETED
                                     : dr::v1::RETURN_CODE_ACCESS_DENIED);
   e.set_message(std::string(refusal.message()));
-  log->Record(std::move(e));
+  log->Record(std::move(e), std::move(answer));
 }
 
 }  // namespace server

@@ -3,14 +3,16 @@
 // the permission table marks mutating. It reads the request's target and
 // request_id, the answer's job or execution, and the status sent, and
 // records an AuditEvent with the caller's authenticated identity and
-// address as the call is answered (AuditLog: durable within a batch, a
-// few milliseconds). Calls the authorization check refused never reach
-// it: AuthProcessor reports those (AuditRefusal).
+// address; the answer is sent once the event is committed (AuditLog's
+// group commit, a few milliseconds). Calls the authorization check refused
+// never reach it: the check reports those (AuditRefusal), and their
+// refusal is sent once that event is committed too.
 #ifndef HVDR_SERVER_AUDIT_INTERCEPTOR_H_
 #define HVDR_SERVER_AUDIT_INTERCEPTOR_H_
 
 #include <grpcpp/support/server_interceptor.h>
 
+#include <functional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -37,9 +39,12 @@ class AuditInterceptorFactory final : public grpc::experimental::ServerIntercept
   Clock* const clock_;
 };
 
-// The event of a call AuthProcessor refused, if its method is mutating.
+// Records the event of a call the authorization check refused, if its
+// method is mutating, and calls `answer` once it is committed (or its
+// write failed and is being retried); at once for any other method.
 void AuditRefusal(AuditLog* log, Clock* clock, absl::string_view method,
-                  const std::string& identity, const absl::Status& refusal);
+                  const std::string& identity, const absl::Status& refusal,
+                  std::function<void()> answer);
 
 }  // namespace server
 }  // namespace hvdr

@@ -109,10 +109,12 @@ absl::StatusOr<std::unique_ptr<DrServer>> DrServer::Create(const Options& option
     security::Authorizer::Options auth;
     auth.access = s->access_.get();
     // Refusals go to the audit trail (which exists before the server serves).
-    auth.on_refused = [raw = s.get(), clock = options.clock](absl::string_view method,
-                                                             const std::string& who,
-                                                             const absl::Status& refusal) {
-      if (raw->audit_ != nullptr) AuditRefusal(raw->audit_.get(), clock, method, who, refusal);
+    // A refusal is answered once its event is committed.
+    auth.on_refused = [raw = s.get(), clock = options.clock](
+                          absl::string_view method, const std::string& who,
+                          const absl::Status& refusal, std::function<void()> answer) {
+      if (raw->audit_ == nullptr) return answer();
+      AuditRefusal(raw->audit_.get(), clock, method, who, refusal, std::move(answer));
     };
     s->authorizer_ = std::make_unique<security::Authorizer>(auth);
   } else if (!options.tokens_file.empty() || !options.policy_file.empty()) {
@@ -224,7 +226,7 @@ absl::StatusOr<std::unique_ptr<DrServer>> DrServer::Create(const Options& option
         options.tls.configured()
             ? security::ServerCredentials(
                   options.tls, security::ClientCertificates::kVerifyIfPresent,
-                  std::make_shared<security::AuthProcessor>(s->authorizer_.get()))
+                  security::CallProcessor(s->authorizer_.get()))
             : grpc::InsecureServerCredentials();
     builder.AddListeningPort(options.listen, credentials, &s->port_);
   }
