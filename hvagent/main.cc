@@ -166,9 +166,9 @@ int main(int argc, char** argv) {
     authorizer = std::make_unique<hvdr::security::Authorizer>(auth);
     // A certificate is verified when shown; a caller without one reaches
     // the check and is refused with PERMISSION_DENIED (32769) by name.
-    credentials = hvdr::security::ServerCredentials(
-        tls, hvdr::security::ClientCertificates::kVerifyIfPresent,
-        hvdr::security::CallProcessor(authorizer.get()));
+    credentials =
+        hvdr::security::ServerCredentials(tls, hvdr::security::ClientCertificates::kVerifyIfPresent,
+                                          hvdr::security::CallProcessor(authorizer.get()));
   }
 
   hvdr::agent::AgentServiceImpl service(backend.get(), runner->get());

@@ -165,12 +165,12 @@ void ProcessCall(void* state, grpc_auth_context* context, const grpc_metadata* m
   spdlog::warn("refused {} of {}: {}", std::string(method), who, std::string(refusal.message()));
   const grpc::Status status = RefusalStatus(refusal);
   // The core keeps the call and its metadata until `done` runs.
-  authorizer->NoteRefusal(method, who, refusal,
-                          [done, user_data, code = static_cast<grpc_status_code>(
-                                                status.error_code()),
-                           message = status.error_message()] {
-                            done(user_data, nullptr, 0, nullptr, 0, code, message.c_str());
-                          });
+  authorizer->NoteRefusal(
+      method, who, refusal,
+      [done, user_data, code = static_cast<grpc_status_code>(status.error_code()),
+       message = status.error_message()] {
+        done(user_data, nullptr, 0, nullptr, 0, code, message.c_str());
+      });
 }
 
 }  // namespace

@@ -4,9 +4,9 @@
 // access rules; CallProcessor runs it inside gRPC's TLS server credentials
 // (the core's asynchronous auth metadata processor), so that a refused call
 // never reaches a handler, and is answered only once its refusal is
-// recorded (drserver: committed to the audit trail). Handlers learn who called from CallerOf, which identifies the
-// call's credential the same way (gRPC's auth context is the connection's,
-// shared by all its calls: nothing per call is stored there).
+// recorded (drserver: committed to the audit trail). Handlers learn who called from CallerOf, which
+// identifies the call's credential the same way (gRPC's auth context is the connection's, shared by
+// all its calls: nothing per call is stored there).
 //
 // Refusals: UNAUTHENTICATED (no credential; unknown, malformed or revoked
 // token), PERMISSION_DENIED naming the permission missing and Hyper-V code

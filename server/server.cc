@@ -223,11 +223,10 @@ absl::StatusOr<std::unique_ptr<DrServer>> DrServer::Create(const Options& option
   if (!options.listen.empty()) {
     RETURN_IF_ERROR(CheckListen(options.listen));
     std::shared_ptr<grpc::ServerCredentials> credentials =
-        options.tls.configured()
-            ? security::ServerCredentials(
-                  options.tls, security::ClientCertificates::kVerifyIfPresent,
-                  security::CallProcessor(s->authorizer_.get()))
-            : grpc::InsecureServerCredentials();
+        options.tls.configured() ? security::ServerCredentials(
+                                       options.tls, security::ClientCertificates::kVerifyIfPresent,
+                                       security::CallProcessor(s->authorizer_.get()))
+                                 : grpc::InsecureServerCredentials();
     builder.AddListeningPort(options.listen, credentials, &s->port_);
   }
   builder.RegisterService(s->topology_service_.get());

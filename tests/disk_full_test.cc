@@ -103,6 +103,8 @@ TEST(DiskFullTest, JobsReachTheirTrueStateOnceSpaceIsFreedWithNoRestart) {
   EXPECT_EQ(vm->replication_state(), dr::v1::REPLICATION_STATE_RECOVERED);
   EXPECT_EQ(vm->active_job(), "");
   EXPECT_EQ(cluster.AgentState(kReplica).history_size(), kVms) << "an operation ran twice";
+  // Calls answered while the disk was full have their audit events now.
+  cluster.ExpectEveryCallAudited();
   cluster.KillServer(SIGTERM);
 }
 

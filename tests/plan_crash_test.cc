@@ -30,8 +30,7 @@ constexpr int kTestKills = 20;
 constexpr int kTestJobMs = 150;
 
 std::unique_ptr<dr::v1::PlanService::Stub> Plans(Cluster& cluster) {
-  return dr::v1::PlanService::NewStub(
-      grpc::CreateChannel(cluster.server_address(), grpc::InsecureChannelCredentials()));
+  return dr::v1::PlanService::NewStub(cluster.ServerChannel("admin"));
 }
 
 // Creates plans/site: kTestVms VMs in 4 groups.
@@ -156,6 +155,7 @@ TEST(PlanCrashTest, AnExecutionSurvivesSigkillsOfDrserverAndRunsEveryStepExactly
       << last.DebugString() << StepsNotSucceeded(cluster, execution.name());
   EXPECT_EQ(last.steps_succeeded(), kTestVms * 3);
   ExpectCompleteReport(cluster, execution.name(), kTestVms * 3);
+  cluster.ExpectEveryCallAudited();  // answered before a kill: audited
   cluster.KillServer(SIGKILL);
 
   // The ledger: every failover and every start ran once.
@@ -227,6 +227,7 @@ TEST(PlanCrashTest, APlannedFailoverSurvivesSigkillsOfBothAgentsAndRunsEveryStep
     EXPECT_EQ(dr_state.vms(i).mode(), dr::v1::REPLICATION_MODE_PRIMARY) << "VM " << i;
     EXPECT_EQ(dr_state.vms(i).enabled(), dr::v1::ENABLED_STATE_ENABLED) << "VM " << i;
   }
+  cluster.ExpectEveryCallAudited();
   cluster.KillServer(SIGKILL);
   auto store = SqliteStore::Open(cluster.dir() + "/drserver.db", {});
   ASSERT_TRUE(store.ok()) << store.status();

@@ -125,8 +125,7 @@ class PlansTest : public ::testing::Test {
 
   dr::v1::PlanService::Stub* plans() {
     if (plans_ == nullptr) {
-      plans_ = dr::v1::PlanService::NewStub(
-          grpc::CreateChannel(cluster_->server_address(), grpc::InsecureChannelCredentials()));
+      plans_ = dr::v1::PlanService::NewStub(cluster_->ServerChannel("admin"));
     }
     return plans_.get();
   }

@@ -175,6 +175,11 @@ TEST(SecurityTest, DrserverDrivesTheAgentsOverMutualTlsAndRecordsWhoAuthenticate
   EXPECT_EQ(accepted.request_id(), "forged");
   EXPECT_TRUE(absl::StartsWith(accepted.peer(), "ipv4:127.0.0.1:")) << accepted.peer();
   for (const auto& e : events.audit_events()) EXPECT_NE(e.identity(), "mallory");
+  // The cluster's witness (every e2e test's calls against the trail, at
+  // its end) finds a call that has no event.
+  testing::AuditWitness unrecorded;
+  unrecorded.Add({"/dr.v1.FailoverService/InitiateFailover", "operator", "never-sent", 0});
+  EXPECT_EQ(unrecorded.Missing(cluster.ServerChannel("viewer"), absl::ZeroDuration()).size(), 1u);
   // Registering the hosts was audited too, as the admin's.
   grpc::ClientContext hctx;
   dr::v1::ListAuditEventsRequest hr;
@@ -277,6 +282,9 @@ TEST(SecurityTest, ReplacedCertificateFilesServeNewConnectionsWithoutARestart) {
   ASSERT_TRUE(cluster.StartServer().ok());
   auto trusting_next = [&] { return grpc::CreateChannel(cluster.server_address(), Tls(next)); };
   EXPECT_EQ(ListHosts(trusting_next()).error_code(), grpc::StatusCode::UNAVAILABLE);
+  // The cluster's own channels trust the old CA only: its audit check
+  // (every mutating call audited) runs before the rotation.
+  cluster.ExpectEveryCallAudited();
   // Rotate: the new key and certificate over the old files.
   for (const char* f : {"drserver.key", "drserver.crt"}) {
     std::ofstream(certs + "/" + f + ".new") << ReadFile(next + "/" + f);

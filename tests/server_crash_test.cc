@@ -52,6 +52,9 @@ TEST(ServerCrashTest, AcceptedJobsSurviveSigkillAndRunExactlyOnce) {
     EXPECT_EQ(done->state(), dr::v1::JOB_STATE_COMPLETED)
         << "kill " << i << " after " << wait_ms << " ms";
   }
+  // Every call answered before a kill has its audit event: recorded before
+  // it was answered.
+  cluster.ExpectEveryCallAudited();
   cluster.KillServer(SIGKILL);
   const auto state = cluster.AgentState(kReplica);
   for (int i = 0; i < kTestKills; ++i) {

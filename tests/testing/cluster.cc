@@ -2,12 +2,14 @@
 
 #include <signal.h>
 
+#include <cstdio>
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "google/protobuf/text_format.h"
+#include "gtest/gtest.h"
 
 namespace hvdr {
 namespace testing {
@@ -76,6 +78,7 @@ hvdr::sim::v1::Scenario PrimaryScenario(const std::string& host, int count, int 
 Cluster::Cluster(const std::string& name) : dir_(NewTempDir(name)) {}
 
 Cluster::~Cluster() {
+  if (server_ != nullptr && server_->running()) ExpectEveryCallAudited();
   KillServer(SIGKILL);
   for (auto& [host, proc] : agents_) proc->Signal(SIGKILL);
 }
@@ -165,10 +168,27 @@ absl::Status Cluster::StartServer(const std::vector<std::string>& extra_flags) {
 }
 
 std::shared_ptr<grpc::Channel> Cluster::ServerChannel(const std::string& identity) {
-  if (certs_.empty()) {
-    return grpc::CreateChannel(server_address_, grpc::InsecureChannelCredentials());
-  }
-  return grpc::CreateChannel(server_address_, ClientTls(certs_, TokenOf(certs_, identity)));
+  std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> witness;
+  const bool insecure = certs_.empty();
+  witness.push_back(audit_.Factory(identity.empty() ? "anonymous" : identity, insecure));
+  return grpc::experimental::CreateCustomChannelWithInterceptors(
+      server_address_,
+      insecure ? grpc::InsecureChannelCredentials() : ClientTls(certs_, TokenOf(certs_, identity)),
+      grpc::ChannelArguments(), std::move(witness));
+}
+
+void Cluster::ExpectEveryCallAudited() {
+  if (audit_checked_) return;
+  audit_checked_ = true;
+  const std::vector<AuditWitness::Call> missing =
+      audit_.Missing(ServerChannel("admin"), absl::Seconds(15));
+  std::string list;
+  for (const AuditWitness::Call& c : missing) absl::StrAppend(&list, "\n  ", DebugString(c));
+  const size_t answered = audit_.Answered().size();
+  std::fprintf(stderr, "audit witness: %zu mutating calls answered, %zu without an audit event\n",
+               answered, missing.size());
+  EXPECT_TRUE(missing.empty()) << missing.size() << " of " << answered
+                               << " mutating calls answered have no audit event:" << list;
 }
 
 void Cluster::KillServer(int sig) {

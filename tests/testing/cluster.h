@@ -16,6 +16,7 @@
 #include "dr/v1/job_service.grpc.pb.h"
 #include "dr/v1/topology_service.grpc.pb.h"
 #include "hvdr/sim/v1/sim.pb.h"
+#include "tests/testing/audit_witness.h"
 #include "tests/testing/certs.h"
 #include "tests/testing/subprocess.h"
 
@@ -41,8 +42,16 @@ class Cluster {
     agent_cert_[host] = cert_host;
   }
   // A channel to drserver: over TLS (when UseTls) with the token of
-  // `identity` from tokens.txt ("" : no token), else plaintext.
+  // `identity` from tokens.txt ("" : no token), else plaintext. Every
+  // mutating call made through it is witnessed (audit()).
   std::shared_ptr<grpc::Channel> ServerChannel(const std::string& identity);
+
+  // The mutating calls made through ServerChannel()s. When the cluster is
+  // destroyed with its drserver running, each one answered must have its
+  // audit event with the right identity, or the test fails naming it.
+  AuditWitness& audit() { return audit_; }
+  // Checks it now (the test is about to stop drserver for good).
+  void ExpectEveryCallAudited();
 
   // Writes `scenario` (unless null) and starts (or restarts) the agent
   // `host`; its state and journal live in dir()/host.*. A restarted agent
@@ -89,6 +98,8 @@ class Cluster {
   std::unique_ptr<dr::v1::TopologyService::Stub> topology_;
   std::unique_ptr<dr::v1::FailoverService::Stub> failover_;
   std::unique_ptr<dr::v1::JobService::Stub> jobs_;
+  AuditWitness audit_;
+  bool audit_checked_ = false;
 };
 
 // A replica-site scenario: `count` replica VMs (GUIDs from VmGuid) with two
