@@ -51,22 +51,41 @@ std::string Created(const Message& response) {
   return StringField(response, "name");
 }
 
+}  // namespace
+
+dr::v1::AuditEvent CallAuditEvent(const grpc::ServerContextBase* context, absl::string_view method,
+                                  const Message& request, const security::Authorizer* authorizer,
+                                  Clock* clock) {
+  dr::v1::AuditEvent e;
+  e.set_method(std::string(method));
+  e.set_resource(Target(request));
+  e.set_request_id(StringField(request, "request_id"));
+  if (authorizer == nullptr) {
+    e.set_identity(absl::StrCat("insecure:", StringField(request, "requester")));
+  } else if (absl::optional<security::Caller> caller =
+                 security::Authorizer::CallerOf(authorizer, context)) {
+    e.set_identity(caller->identity);
+  }
+  if (context != nullptr) e.set_peer(context->peer());
+  ToProto(clock->Now(), e.mutable_time());
+  return e;
+}
+
+namespace {
+
 class AuditInterceptor final : public grpc::experimental::Interceptor {
  public:
   AuditInterceptor(grpc::experimental::ServerRpcInfo* info, AuditLog* log,
                    const security::Authorizer* authorizer, Clock* clock)
-      : info_(info), log_(log), authorizer_(authorizer), clock_(clock) {
-    event_.set_method(info->method());
-  }
+      : info_(info), log_(log), authorizer_(authorizer), clock_(clock) {}
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
     using grpc::experimental::InterceptionHookPoints;
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_MESSAGE)) {
       const auto* request = static_cast<const Message*>(methods->GetRecvMessage());
       if (request != nullptr) {
-        event_.set_resource(Target(*request));
-        event_.set_request_id(StringField(*request, "request_id"));
-        claimed_ = StringField(*request, "requester");
+        event_ =
+            CallAuditEvent(info_->server_context(), info_->method(), *request, authorizer_, clock_);
       }
     }
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_MESSAGE)) {
@@ -81,10 +100,15 @@ class AuditInterceptor final : public grpc::experimental::Interceptor {
       }
     }
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
+      std::multimap<std::string, std::string>* trailers = methods->GetSendTrailingMetadata();
+      if (trailers != nullptr && trailers->erase(std::string(kAuditedWithItsWrite)) > 0) {
+        // The handler wrote the event with its own transaction.
+        methods->Proceed();
+        return;
+      }
       // The answer waits (without holding a thread) until its event is in
       // the store: recorded before it is answered.
-      Record(methods->GetSendStatus(), methods->GetSendTrailingMetadata(),
-             [methods] { methods->Proceed(); });
+      Record(methods->GetSendStatus(), trailers, [methods] { methods->Proceed(); });
       return;
     }
     methods->Proceed();
@@ -93,14 +117,17 @@ class AuditInterceptor final : public grpc::experimental::Interceptor {
  private:
   void Record(const grpc::Status& status, std::multimap<std::string, std::string>* trailers,
               std::function<void()> proceed) {
-    grpc::ServerContextBase* context = info_->server_context();
-    if (authorizer_ == nullptr) {
-      event_.set_identity(absl::StrCat("insecure:", claimed_));
-    } else if (absl::optional<security::Caller> caller =
-                   security::Authorizer::CallerOf(authorizer_, context)) {
-      event_.set_identity(caller->identity);
+    if (event_.method().empty()) {  // no request was read (e.g. too large)
+      event_.set_method(info_->method());
+      grpc::ServerContextBase* context = info_->server_context();
+      if (context != nullptr) event_.set_peer(context->peer());
+      if (absl::optional<security::Caller> caller =
+              security::Authorizer::CallerOf(authorizer_, context)) {
+        event_.set_identity(caller->identity);
+      } else if (authorizer_ == nullptr) {
+        event_.set_identity("insecure:");
+      }
     }
-    if (context != nullptr) event_.set_peer(context->peer());
     ToProto(clock_->Now(), event_.mutable_time());
     event_.set_status_code(static_cast<int32_t>(status.error_code()));
     int code = status.ok() ? answered_code_ : 0;
@@ -121,7 +148,6 @@ class AuditInterceptor final : public grpc::experimental::Interceptor {
   const security::Authorizer* const authorizer_;
   Clock* const clock_;
   dr::v1::AuditEvent event_;
-  std::string claimed_;
   int answered_code_ = 0;
 };
 

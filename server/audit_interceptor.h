@@ -10,6 +10,7 @@
 #ifndef HVDR_SERVER_AUDIT_INTERCEPTOR_H_
 #define HVDR_SERVER_AUDIT_INTERCEPTOR_H_
 
+#include <google/protobuf/message.h>
 #include <grpcpp/support/server_interceptor.h>
 
 #include <functional>
@@ -18,6 +19,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "common/clock.h"
+#include "dr/v1/audit_service.pb.h"
 #include "security/authorizer.h"
 #include "server/audit_log.h"
 
@@ -38,6 +40,19 @@ class AuditInterceptorFactory final : public grpc::experimental::ServerIntercept
   const security::Authorizer* const authorizer_;
   Clock* const clock_;
 };
+
+// The audit event of a call of `method` (full path) with `request`, as far
+// as it is known before the answer: time, identity (the authenticated one;
+// with a null `authorizer`, "insecure:" and the request's requester),
+// peer, method, resource, request_id. The interceptor builds every event
+// with it; a handler that writes its call's event with its own transaction
+// (a failover's job creation: WriteOp::audit) builds it with it too, and
+// then adds kAuditedWithItsWrite to its trailing metadata, which the
+// interceptor removes instead of writing the event again.
+dr::v1::AuditEvent CallAuditEvent(const grpc::ServerContextBase* context, absl::string_view method,
+                                  const google::protobuf::Message& request,
+                                  const security::Authorizer* authorizer, Clock* clock);
+inline constexpr char kAuditedWithItsWrite[] = "hvdr-audited-with-its-write";
 
 // Records the event of a call the authorization check refused, if its
 // method is mutating, and calls `answer` once it is committed (or its

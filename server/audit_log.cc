@@ -37,6 +37,13 @@ void AuditLog::Record(dr::v1::AuditEvent event, std::function<void()> durable) {
   ++recorded_;
 }
 
+void AuditLog::Mirror(dr::v1::AuditEvent event) {
+  if (jsonl_ == nullptr) return;
+  absl::MutexLock lock(&mu_);
+  queue_.push_back(Queued{std::move(event), nullptr, true});
+  ++recorded_;
+}
+
 void AuditLog::Flush() {
   absl::MutexLock lock(&mu_);
   const uint64_t target = recorded_;
@@ -49,7 +56,8 @@ void AuditLog::Flush() {
 void AuditLog::Loop() {
   absl::Duration backoff = absl::Milliseconds(10);
   while (true) {
-    std::vector<dr::v1::AuditEvent> batch;
+    std::vector<dr::v1::AuditEvent> batch;  // in queue order, for the file
+    std::vector<dr::v1::AuditEvent> to_store;
     std::vector<std::function<void()>> waiting;
     {
       absl::MutexLock lock(&mu_);
@@ -58,11 +66,12 @@ void AuditLog::Loop() {
       if (queue_.empty() && stop_) return;
       for (Queued& q : queue_) {
         batch.push_back(q.event);
+        if (!q.stored) to_store.push_back(q.event);
         if (q.durable) waiting.push_back(std::move(q.durable));
         q.durable = nullptr;  // told once, even if the write is retried
       }
     }
-    absl::Status written = store_->AppendAuditEvents(batch);
+    absl::Status written = store_->AppendAuditEvents(to_store);
     // The calls waiting for their events go on now either way: durable, or
     // (a failed write: disk full) kept here and retried, never held.
     for (auto& done : waiting) done();

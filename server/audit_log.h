@@ -40,6 +40,9 @@ class AuditLog {
   // for a full disk).
   void Record(dr::v1::AuditEvent event, std::function<void()> durable = nullptr)
       ABSL_LOCKS_EXCLUDED(mu_);
+  // An event already in the store (written with a job's creation,
+  // WriteOp::audit): only copied to the JSON-lines file, if there is one.
+  void Mirror(dr::v1::AuditEvent event) ABSL_LOCKS_EXCLUDED(mu_);
   // Returns once every event recorded before the call is durable (or the
   // log stopped).
   void Flush() ABSL_LOCKS_EXCLUDED(mu_);
@@ -54,6 +57,7 @@ class AuditLog {
   struct Queued {
     dr::v1::AuditEvent event;
     std::function<void()> durable;
+    bool stored = false;  // Mirror(): in the store already
   };
   std::deque<Queued> queue_ ABSL_GUARDED_BY(mu_);
   uint64_t recorded_ ABSL_GUARDED_BY(mu_) = 0;  // events ever queued

@@ -2,6 +2,7 @@
 
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
@@ -41,6 +42,32 @@ TEST(AuditLogTest, WhatIsRecordedIsDurableAfterFlushAndInTheFile) {
     EXPECT_NE(line.find("\"identity\""), std::string::npos) << line;
   }
   EXPECT_EQ(lines, 51);
+}
+
+TEST(AuditLogTest, AMirroredEventGoesToTheFileOnlyInItsTurn) {
+  auto store = SqliteStore::Open(":memory:", {});
+  ASSERT_TRUE(store.ok());
+  const std::string file = std::string(std::getenv("TEST_TMPDIR")) + "/mirror.jsonl";
+  {
+    AuditLog log(store->get(), AuditLog::Options{file});
+    dr::v1::AuditEvent e;
+    e.set_identity("first");
+    log.Record(e);
+    e.set_identity("stored-with-its-job");
+    log.Mirror(e);
+    e.set_identity("third");
+    log.Record(e);
+    log.Flush();
+  }
+  // In the store only the two recorded (the mirrored one is there already).
+  auto listed = (*store)->ListAuditEvents({}, {});
+  ASSERT_TRUE(listed.ok());
+  EXPECT_EQ(listed->items.size(), 2u);
+  std::ifstream in(file);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_NE(lines[1].find("stored-with-its-job"), std::string::npos) << lines[1];
 }
 
 // A store whose appends fail until `fail` is cleared (a full disk).

@@ -323,28 +323,30 @@ void FailoverLogic::Submit(const OperationRequest& request, Done reply) {
   job.set_requester(r.requester);
   job.set_host(vm.host());
   ToProto(clock_->Now(), job.mutable_create_time());
-  Create(std::move(job), std::move(key), std::move(op), checked.host.agent_address(), 0,
+  Create(std::move(job), std::move(key), std::move(op), checked.host.agent_address(), 0, r.audit,
          std::move(done));
 }
 
 void FailoverLogic::Create(dr::v1::Job job, RequestKey key, AgentOperation op, std::string address,
-                           int attempt, Done done) {
+                           int attempt, OperationRequest::Audit audit, Done done) {
   op.job_id = job.name();
   std::string operation = EncodeAgentOperation(op);
+  std::optional<dr::v1::AuditEvent> event = audit.event;
   writer_->SubmitCreate(
       job, key, operation,
-      [this, job, key, op, operation, address, attempt,
+      [this, job, key, op, operation, address, attempt, audit,
        done](const WriteResult& result) mutable -> std::function<void()> {
         if (result.status.code() == absl::StatusCode::kAlreadyExists && attempt < 3) {
           job.set_name(NewJobName());  // the random job name was taken: draw another
           Create(std::move(job), std::move(key), std::move(op), std::move(address), attempt + 1,
-                 std::move(done));
+                 std::move(audit), std::move(done));
           return nullptr;
         }
         if (!result.status.ok()) {
           done(result.status);
           return nullptr;
         }
+        if (result.audited.has_value() && audit.audited) audit.audited(*result.audited);
         // The job is durable: answer now; dispatch once the batch's other
         // callers have their answers too.
         dr::v1::JobResponse out;
@@ -358,7 +360,8 @@ void FailoverLogic::Create(dr::v1::Job job, RequestKey key, AgentOperation op, s
                        job.requester().empty() ? "-" : job.requester(), request_id);
           if (dispatcher_ != nullptr) dispatcher_->Dispatch(job, address, operation);
         };
-      });
+      },
+      std::move(event));
 }
 
 }  // namespace server

@@ -47,6 +47,13 @@ struct OperationRequest {
   // with request_id and requester cleared: the same retry from another
   // operator or from cron is the same request.
   std::string fingerprint;
+  // The asking call's audit trail entry (see WriteOp::audit), unless unset
+  // (a plan's own step): written in the transaction that creates the job,
+  // and then `audited` runs, before the answer, with the event as stored.
+  struct Audit {
+    std::optional<dr::v1::AuditEvent> event;
+    std::function<void(const dr::v1::AuditEvent&)> audited;
+  } audit;
 };
 
 namespace internal {
@@ -134,7 +141,7 @@ class FailoverLogic {
   // then 32 random bits against other processes and clocks set back.
   std::string NewJobName();
   void Create(dr::v1::Job job, RequestKey key, AgentOperation op, std::string address, int attempt,
-              Done done);
+              OperationRequest::Audit audit, Done done);
 
   Store* const store_;
   JobWriter* const writer_;

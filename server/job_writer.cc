@@ -77,12 +77,13 @@ void JobWriter::Submit(JobUpdate update, Done done) {
 }
 
 void JobWriter::SubmitCreate(dr::v1::Job job, RequestKey key, std::string operation,
-                             CreateDone done) {
+                             CreateDone done, std::optional<dr::v1::AuditEvent> audit) {
   Item item;
   item.op.kind = WriteOp::Kind::kCreateJob;
   item.op.job = std::move(job);
   item.op.key = std::move(key);
   item.op.operation = std::move(operation);
+  item.op.audit = std::move(audit);
   item.create_done = std::move(done);
   {
     absl::MutexLock lock(&mu_);

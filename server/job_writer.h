@@ -40,6 +40,7 @@
 
 #include <deque>
 #include <functional>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -82,7 +83,10 @@ class JobWriter {
   // the queue already holds max_queued_creations creations, `done` is run at
   // once, on the calling thread, with RESOURCE_EXHAUSTED (field "request",
   // reason QUEUE_FULL, ErrorDetail.retry_after set) and nothing is queued.
-  void SubmitCreate(dr::v1::Job job, RequestKey key, std::string operation, CreateDone done);
+  // `audit` (optional): the asking call's audit event, written with the
+  // job (WriteOp::audit; WriteResult::audited says it was).
+  void SubmitCreate(dr::v1::Job job, RequestKey key, std::string operation, CreateDone done,
+                    std::optional<dr::v1::AuditEvent> audit = std::nullopt);
   // Blocks until everything submitted so far is committed and published
   // (or given up at Shutdown).
   void Flush();

@@ -204,6 +204,7 @@ absl::StatusOr<std::unique_ptr<DrServer>> DrServer::Create(const Options& option
   s->job_service_->set_authorizer(s->authorizer_.get());
 
   s->audit_ = std::make_unique<AuditLog>(s->store_.get(), AuditLog::Options{options.audit_file});
+  s->failover_service_->set_audit(s->audit_.get(), options.clock);
   s->audit_service_ = std::make_unique<AuditServiceImpl>(s->store_.get(), limits);
   grpc::EnableDefaultHealthCheckService(true);
   // gRPC's health service has no protobuf descriptor of its own: this one

@@ -10,6 +10,7 @@
 #include "common/serial_write_reactor.h"
 #include "common/status_macros.h"
 #include "security/authorizer.h"
+#include "server/audit_interceptor.h"
 #include "server/execution_hub.h"
 #include "server/jobs.h"
 #include "server/names.h"
@@ -165,6 +166,17 @@ grpc::ServerUnaryReactor* FailoverServiceImpl::Submit(grpc::CallbackServerContex
   return reactor;
 }
 
+void FailoverServiceImpl::AuditWithItsJob(grpc::CallbackServerContext* c, absl::string_view method,
+                                          const google::protobuf::Message& request,
+                                          OperationRequest* op) const {
+  if (audit_ == nullptr) return;
+  op->audit.event = CallAuditEvent(c, method, request, authorizer_, clock_);
+  op->audit.audited = [c, log = audit_](const dr::v1::AuditEvent& stored) {
+    c->AddTrailingMetadata(kAuditedWithItsWrite, "1");  // the interceptor's cue
+    log->Mirror(stored);
+  };
+}
+
 #define HVDR_FAILOVER_METHOD(Method, Type, Extra)                                         \
   grpc::ServerUnaryReactor* FailoverServiceImpl::Method(grpc::CallbackServerContext* c,   \
                                                         const dr::v1::Method##Request* r, \
@@ -173,6 +185,7 @@ grpc::ServerUnaryReactor* FailoverServiceImpl::Submit(grpc::CallbackServerContex
     OperationRequest op =                                                                 \
         MakeOperationRequest(dr::v1::Type, #Method, Stamped(authorizer_, c, *r));         \
     Extra;                                                                                \
+    AuditWithItsJob(c, "/dr.v1.FailoverService/" #Method, *r, &op);                       \
     return Submit(c, op, out);                                                            \
   }
 

@@ -11,24 +11,25 @@
 
 namespace hvdr {
 
+absl::Status SqliteAudit::AppendIn(Sqlite& db, const dr::v1::AuditEvent& e) {
+  ASSIGN_OR_RETURN(Stmt ins, db.Prepare("INSERT INTO audit_events(time_us, identity, resource, "
+                                        "method, event) VALUES (?, ?, ?, ?, ?)"));
+  // The name is the row's sequence: stored without it, set on read.
+  dr::v1::AuditEvent stored = e;
+  stored.clear_name();
+  return ins.Bind(1, ToMicros(e.time()))
+      .Bind(2, e.identity())
+      .Bind(3, e.resource())
+      .Bind(4, e.method())
+      .BindBlob(5, stored.SerializeAsString())
+      .Run();
+}
+
 absl::Status SqliteAudit::AppendAuditEvents(const std::vector<dr::v1::AuditEvent>& events) {
   if (events.empty()) return absl::OkStatus();
   StoreDb::Writer w(db_);
   absl::Status status = InTransaction(*w, [&]() -> absl::Status {
-    ASSIGN_OR_RETURN(Stmt ins, w->Prepare("INSERT INTO audit_events(time_us, identity, resource, "
-                                          "method, event) VALUES (?, ?, ?, ?, ?)"));
-    for (const dr::v1::AuditEvent& e : events) {
-      // The name is the row's sequence: stored without it, set on read.
-      dr::v1::AuditEvent stored = e;
-      stored.clear_name();
-      ins.Reset();
-      RETURN_IF_ERROR(ins.Bind(1, ToMicros(e.time()))
-                          .Bind(2, e.identity())
-                          .Bind(3, e.resource())
-                          .Bind(4, e.method())
-                          .BindBlob(5, stored.SerializeAsString())
-                          .Run());
-    }
+    for (const dr::v1::AuditEvent& e : events) RETURN_IF_ERROR(AppendIn(*w, e));
     return absl::OkStatus();
   });
   // A failed append says the store cannot write (health NOT_SERVING); a

@@ -14,6 +14,9 @@ class SqliteAudit {
  public:
   explicit SqliteAudit(StoreDb* db) : db_(db) {}
   absl::Status AppendAuditEvents(const std::vector<dr::v1::AuditEvent>& events);
+  // Appends `event` inside the caller's transaction on `db` (a job's
+  // creation writes its call's event with it).
+  static absl::Status AppendIn(Sqlite& db, const dr::v1::AuditEvent& event);
   absl::StatusOr<Page<dr::v1::AuditEvent>> ListAuditEvents(const AuditFilter& filter,
                                                            const PageRequest& page);
 

@@ -6,6 +6,7 @@
 #include "common/proto_time.h"
 #include "common/status_macros.h"
 #include "storage/refusal.h"
+#include "storage/sqlite_audit.h"
 #include "storage/sqlite_inventory.h"
 #include "storage/sqlite_job_queries.h"
 #include "storage/sqlite_requests.h"
@@ -115,6 +116,14 @@ std::vector<WriteResult> SqliteJobs::Write(const std::vector<WriteOp>& ops) {
         r.status = CreateJobIn(*w, ops[i].job, ops[i].key, ops[i].operation, &created);
         r.job = std::move(created.job);
         r.replayed = created.replayed;
+        if (r.status.ok() && ops[i].audit.has_value()) {
+          dr::v1::AuditEvent event = *ops[i].audit;
+          event.set_status_code(0);
+          event.set_return_code(dr::v1::RETURN_CODE_JOB_STARTED);
+          event.set_created(r.job.name());
+          r.status = SqliteAudit::AppendIn(*w, event);
+          if (r.status.ok()) r.audited = std::move(event);
+        }
       } else {
         absl::StatusOr<Job> updated = UpdateJobIn(*w, ops[i].update, &r.replayed);
         r.status = updated.status();
@@ -131,6 +140,7 @@ std::vector<WriteResult> SqliteJobs::Write(const std::vector<WriteOp>& ops) {
     for (WriteResult& r : results) {
       r.status = committed;
       r.job.Clear();
+      r.audited.reset();
     }
   }
   return results;

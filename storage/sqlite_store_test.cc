@@ -46,6 +46,55 @@ class SqliteStoreTest : public ::testing::Test {
   std::unique_ptr<SqliteStore> store_;
 };
 
+TEST_F(SqliteStoreTest, ACreationWritesItsCallsAuditEventInItsOwnTransaction) {
+  ASSERT_TRUE(store_->CreateHost(TestHost(), nullptr).ok());
+  ASSERT_TRUE(
+      store_->ReplaceInventory(kTestHost, {TestVm("A", "a"), TestVm("B", "b")}, kTestNow).ok());
+  const std::string a = VmName(kTestHost, "A"), b = VmName(kTestHost, "B");
+  ASSERT_TRUE(store_->CreateJob(TestJob("old", b), Key("r-old")).ok());  // B is busy
+  auto call = [](const std::string& vm, const std::string& request_id) {
+    dr::v1::AuditEvent e;
+    e.set_identity("operator");
+    e.set_method("/dr.v1.FailoverService/InitiateFailover");
+    e.set_resource(vm);
+    e.set_request_id(request_id);
+    return e;
+  };
+  std::vector<WriteOp> ops(3);
+  ops[0].kind = WriteOp::Kind::kCreateJob;
+  ops[0].job = TestJob("ja", a);
+  ops[0].key = Key("ra");
+  ops[0].audit = call(a, "ra");
+  ops[1].kind = WriteOp::Kind::kCreateJob;  // refused (B is busy): no event
+  ops[1].job = TestJob("jb", b);
+  ops[1].key = Key("rb");
+  ops[1].audit = call(b, "rb");
+  ops[2].kind = WriteOp::Kind::kCreateJob;  // a replay of ra: answered, so recorded
+  ops[2].job = TestJob("ja2", a);
+  ops[2].key = Key("ra");
+  ops[2].audit = call(a, "ra");
+  std::vector<WriteResult> results = store_->Write(ops);
+  ASSERT_EQ(results.size(), 3u);
+  ASSERT_TRUE(results[0].audited.has_value());
+  EXPECT_EQ(results[0].audited->created(), "jobs/ja");
+  EXPECT_EQ(results[0].audited->return_code(), dr::v1::RETURN_CODE_JOB_STARTED);
+  EXPECT_FALSE(results[1].status.ok());
+  EXPECT_FALSE(results[1].audited.has_value());
+  ASSERT_TRUE(results[2].replayed);
+  ASSERT_TRUE(results[2].audited.has_value());
+  EXPECT_EQ(results[2].audited->created(), "jobs/ja");
+  auto listed = store_->ListAuditEvents({}, {});
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_EQ(listed->items.size(), 2u);
+  for (const dr::v1::AuditEvent& e : listed->items) {
+    EXPECT_EQ(e.identity(), "operator");
+    EXPECT_EQ(e.resource(), a);
+    EXPECT_EQ(e.request_id(), "ra");
+    EXPECT_EQ(e.status_code(), 0);
+    EXPECT_EQ(e.created(), "jobs/ja");
+  }
+}
+
 TEST_F(SqliteStoreTest, WritableFollowsStorageFailuresNotRefusals) {
   std::vector<bool> seen;
   store_->SetWriteObserver([&seen](bool writable) { seen.push_back(writable); });

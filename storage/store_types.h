@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "dr/v1/agent_service.pb.h"
+#include "dr/v1/audit_service.pb.h"
 #include "dr/v1/resources.pb.h"
 
 namespace hvdr {
@@ -121,6 +122,14 @@ struct WriteOp {
   std::string operation;
   // kUpdateJob: as for UpdateJob.
   JobUpdate update;
+  // kCreateJob: the audit event of the call asking for the job, as far as
+  // it is known before the answer (time, identity, peer, method, resource,
+  // request_id). When the job is created (or replayed), the event is
+  // completed with that answer (status 0, return code 4096, created = the
+  // job's name) and appended in the same transaction: the call then needs
+  // no commit of its own for its audit event. A refused creation writes
+  // neither.
+  std::optional<dr::v1::AuditEvent> audit;
 };
 
 struct WriteResult {
@@ -129,6 +138,8 @@ struct WriteResult {
   // kCreateJob, or kUpdateJob with a request key: the request_id had been
   // seen; `job` is the job as it now is and nothing was written.
   bool replayed = false;
+  // The op's audit event as appended (see WriteOp::audit), if it was.
+  std::optional<dr::v1::AuditEvent> audited;
 };
 
 }  // namespace hvdr

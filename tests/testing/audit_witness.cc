@@ -27,8 +27,7 @@ std::string StringField(const google::protobuf::Message& m, const char* name) {
 
 class WitnessInterceptor final : public grpc::experimental::Interceptor {
  public:
-  WitnessInterceptor(AuditWitness* witness, std::string method, std::string identity,
-                     bool insecure)
+  WitnessInterceptor(AuditWitness* witness, std::string method, std::string identity, bool insecure)
       : witness_(witness), insecure_(insecure) {
     call_.method = std::move(method);
     call_.identity = std::move(identity);
@@ -37,10 +36,12 @@ class WitnessInterceptor final : public grpc::experimental::Interceptor {
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
     using grpc::experimental::InterceptionHookPoints;
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_MESSAGE)) {
-      const auto* request = static_cast<const google::protobuf::Message*>(methods->GetSendMessage());
+      const auto* request =
+          static_cast<const google::protobuf::Message*>(methods->GetSendMessage());
       if (request != nullptr) {
         call_.request_id = StringField(*request, "request_id");
-        if (insecure_) call_.identity = absl::StrCat("insecure:", StringField(*request, "requester"));
+        if (insecure_)
+          call_.identity = absl::StrCat("insecure:", StringField(*request, "requester"));
       }
     }
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_STATUS)) {
@@ -101,8 +102,8 @@ std::vector<AuditWitness::Call> AuditWitness::Answered() const {
   return calls_;
 }
 
-std::vector<AuditWitness::Call> AuditWitness::Missing(
-    const std::shared_ptr<grpc::Channel>& channel, absl::Duration patience) const {
+std::vector<AuditWitness::Call> AuditWitness::Missing(const std::shared_ptr<grpc::Channel>& channel,
+                                                      absl::Duration patience) const {
   const std::vector<Call> calls = Answered();
   auto audit = dr::v1::AuditService::NewStub(channel);
   const absl::Time give_up = absl::Now() + patience;
@@ -149,8 +150,8 @@ std::vector<AuditWitness::Call> AuditWitness::Missing(
         const bool refused_by_check =
             c.status_code == static_cast<int>(grpc::StatusCode::PERMISSION_DENIED) ||
             c.status_code == static_cast<int>(grpc::StatusCode::UNAUTHENTICATED);
-        int* left = refused_by_check ? &events[Key{c.method, c.identity, "", c.status_code}]
-                                     : nullptr;
+        int* left =
+            refused_by_check ? &events[Key{c.method, c.identity, "", c.status_code}] : nullptr;
         if (left != nullptr && *left > 0) {
           --*left;
         } else {
