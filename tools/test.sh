@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 
 bash tools/install-deps.sh --windows --systemd --clang || { echo "0 passed, 1 failed"; exit 1; }
+echo "--- install-deps: ok (${SECONDS} s)"  # where CI's time goes, step by step
 
 failed_steps=()
 passed=0
@@ -31,8 +32,10 @@ bazel_quiet() {  # bazel ARGS...: bazel's output without its progress lines
 step "buf lint" buf lint
 
 echo "=== bazel test //..."
+bazel_start=$SECONDS
 bazel test //... 2>&1 | grep -v -E '^(INFO|Loading|Analyzing)' | tail -n 60
 bazel_rc=${PIPESTATUS[0]}
+echo "--- bazel test //...: exit ${bazel_rc} ($((SECONDS - bazel_start)) s)"
 
 # Count test cases from the JUnit XML each test wrote.
 while IFS= read -r xml; do
@@ -62,5 +65,6 @@ step "fuzz: every libFuzzer target 10 s (clang-14, ASan, UBSan), no crash" bash 
 if [ "${#failed_steps[@]}" -gt 0 ]; then
   echo "Failed: ${failed_steps[*]}"
 fi
+echo "total: ${SECONDS} s"
 echo "${passed} passed, ${failed} failed"
 [ "$failed" = 0 ]
