@@ -44,11 +44,16 @@ bool IsProgress(const JobUpdate& u) {
 
 void JobWriter::Submit(JobUpdate update, Done done) {
   const bool progress = done == nullptr && IsProgress(update);
+  // A job's end (or any status without a key or condition) supersedes its
+  // queued progress as a newer progress does.
+  const bool supersedes =
+      progress || (update.request.request_id.empty() && !update.only_if_return_code.has_value());
   absl::MutexLock lock(&mu_);
-  if (progress) {
+  if (supersedes) {
     auto it = coalescable_.find(update.job);
     if (it != coalescable_.end()) {
-      JobUpdate& queued = it->second->op.update;
+      Item& queued_item = *it->second;
+      JobUpdate& queued = queued_item.op.update;
       if (queued.keep_state_if_behind == update.keep_state_if_behind) {
         // What the older status carried and the newer does not, kept.
         if (update.start_time == absl::InfinitePast()) update.start_time = queued.start_time;
@@ -57,7 +62,9 @@ void JobWriter::Submit(JobUpdate update, Done done) {
           update.vm_state = std::move(queued.vm_state);
         }
         queued = std::move(update);
+        queued_item.done = std::move(done);  // a progress's was null
         ++coalesced_;
+        if (!progress) coalescable_.erase(it);  // nothing merges past it now
         return;
       }
     }

@@ -19,13 +19,17 @@
 // only at Shutdown(): what is not durable then is re-read from the agents at
 // the next start (their journals keep every outcome).
 //
-// Coalescing: an agent's progress status (not terminal, no message, no
-// request key or condition, nobody waiting for its callback) that finds the
-// same job's previous progress status still queued - not yet taken into a
-// batch - replaces it in place: the store and the watchers get the newest
-// percent and state, and a burst of progress (hundreds of jobs reporting
-// every poll) costs one statement per job per batch, not one per status.
-// Anything else of the job queued after it stops that (order is kept).
+// Coalescing: a job's progress status (not terminal, no message, no
+// request key or condition, nobody waiting for its callback) that is still
+// queued - not yet taken into a batch - is replaced in place by the same
+// job's next status if that has no request key or condition either (a
+// newer progress, or the job's end with its callback): the store and the
+// watchers get the newest state, what only the older carried (the start
+// time, the VM's state) kept, and a burst of progress (hundreds of jobs
+// reporting every poll, or a short job's start and end) costs one
+// statement per job per batch, not one per status. The superseded status
+// leaves no job event. Anything else of the job queued after it stops that
+// (order is kept).
 //
 // Backpressure: creations are refused (RESOURCE_EXHAUSTED, 32778, with
 // retry advice) while max_queued_creations of them wait in the queue, so a

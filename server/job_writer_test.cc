@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "common/hyperv_status.h"
+#include "common/proto_time.h"
 #include "gtest/gtest.h"
 #include "storage/forwarding_store.h"
 #include "storage/sqlite_store.h"
@@ -284,8 +285,9 @@ TEST_F(JobWriterTest, ShutdownGivesUpRetriesInsteadOfHanging) {
 }
 
 // Progress statuses that queue up behind a slow commit are merged: the
-// store writes the newest once; a status with a message or a waiting
-// callback (and everything after it) is never merged past.
+// store writes the newest once, and a job's end (or a noted status) takes
+// the place of the progress queued before it; a status with a message or a
+// waiting callback is never merged into by what comes after it.
 TEST_F(JobWriterTest, QueuedProgressOfAJobIsMergedIntoItsNewestStatus) {
   const std::string a = Create(0);
   const std::string b = Create(1);
@@ -295,8 +297,15 @@ TEST_F(JobWriterTest, QueuedProgressOfAJobIsMergedIntoItsNewestStatus) {
   writer_->Submit(Update(b, dr::v1::JOB_STATE_RUNNING, 1), nullptr);
   while (store_->writes_ == before) absl::SleepFor(absl::Milliseconds(1));  // taken, waiting
   const int ops_before = store_->ops_;
-  for (uint32_t p = 1; p <= 10; ++p)
-    writer_->Submit(Update(a, dr::v1::JOB_STATE_RUNNING, p), nullptr);
+  for (uint32_t p = 1; p <= 10; ++p) {
+    JobUpdate u = Update(a, dr::v1::JOB_STATE_RUNNING, p);
+    if (p == 1) {  // only the first carries the start and the VM's state
+      u.start_time = absl::FromUnixSeconds(1700000000);
+      u.has_vm_state = true;
+      u.vm_state.set_replication_state(dr::v1::REPLICATION_STATE_FAILOVER_IN_PROGRESS);
+    }
+    writer_->Submit(std::move(u), nullptr);
+  }
   JobUpdate noted = Update(b, dr::v1::JOB_STATE_RUNNING, 20);
   noted.message = "re-attached";
   writer_->Submit(Update(b, dr::v1::JOB_STATE_RUNNING, 10), nullptr);
@@ -312,9 +321,15 @@ TEST_F(JobWriterTest, QueuedProgressOfAJobIsMergedIntoItsNewestStatus) {
   slow_disk.Notify();
   writer_->Flush();
   ended.WaitForNotification();
-  // a: one merged progress (10 %) and its end; b: 10 %, the noted 20 %, 30 %.
-  EXPECT_EQ(store_->ops_ - ops_before, 5);
+  // a: its end, which took the place of its merged progress; b: the noted
+  // 20 % in the place of its 10 %, then 30 % (never merged past the note).
+  EXPECT_EQ(store_->ops_ - ops_before, 3);
   EXPECT_EQ(sqlite_->GetJob(a)->state(), dr::v1::JOB_STATE_COMPLETED);
+  EXPECT_EQ(FromProto(sqlite_->GetJob(a)->start_time()), absl::FromUnixSeconds(1700000000))
+      << "the merged progress's start time was lost";
+  EXPECT_EQ(sqlite_->GetVirtualMachine(sqlite_->GetJob(a)->virtual_machine())->replication_state(),
+            dr::v1::REPLICATION_STATE_FAILOVER_IN_PROGRESS)
+      << "the merged progress's VM state was lost";
   EXPECT_EQ(sqlite_->GetJob(b)->percent_complete(), 30u);
 }
 
