@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "dr/v1/audit_service.grpc.pb.h"
 #include "dr/v1/failover_service.pb.h"
 #include "dr/v1/topology_service.pb.h"
 #include "gmock/gmock.h"
@@ -211,6 +212,23 @@ TEST_F(DrctlTest, RequestIdMakesAStepSafeToRetry) {
   EXPECT_EQ(a.out, b.out);
   Result wait = Drctl({"jobs", "watch", std::string(absl::StripAsciiWhitespace(a.out))});
   EXPECT_EQ(wait.exit, 0) << wait.err;
+  // drctl's calls are in the audit trail, each once: the first and its
+  // replay, both answered with the job.
+  auto audit = dr::v1::AuditService::NewStub(cluster_->ServerChannel("admin"));
+  grpc::ClientContext ctx;
+  dr::v1::ListAuditEventsRequest request;
+  request.set_method("InitiateFailover");
+  dr::v1::ListAuditEventsResponse events;
+  ASSERT_TRUE(audit->ListAuditEvents(&ctx, request, &events).ok());
+  int step7 = 0;
+  for (const dr::v1::AuditEvent& e : events.audit_events()) {
+    if (e.request_id() != "runbook-step-7") continue;
+    ++step7;
+    EXPECT_EQ(e.status_code(), 0) << e.DebugString();
+    EXPECT_EQ(e.created(), std::string(absl::StripAsciiWhitespace(a.out))) << e.DebugString();
+    EXPECT_THAT(e.identity(), ::testing::StartsWith("insecure:")) << e.DebugString();
+  }
+  EXPECT_EQ(step7, 2) << events.DebugString();
 }
 
 // A runbook re-run after reverse replication swapped the copies' roles:
