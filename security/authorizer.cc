@@ -115,7 +115,8 @@ absl::string_view View(const grpc_slice& slice) {
                            GRPC_SLICE_LENGTH(slice));
 }
 
-// The identities (SANs) of the connection's verified client certificate.
+// The identities (SANs) of the connection's verified client certificate,
+// from the core's auth context (the check) or the C++ one (CallerOf).
 std::vector<std::string> CertIdentities(const grpc_auth_context* context) {
   std::vector<std::string> ids;
   if (context == nullptr || grpc_auth_context_peer_is_authenticated(context) == 0) return ids;
@@ -123,6 +124,15 @@ std::vector<std::string> CertIdentities(const grpc_auth_context* context) {
   for (const grpc_auth_property* p = grpc_auth_property_iterator_next(&it); p != nullptr;
        p = grpc_auth_property_iterator_next(&it)) {
     ids.emplace_back(p->value, p->value_length);
+  }
+  return ids;
+}
+
+std::vector<std::string> CertIdentities(const grpc::AuthContext& context) {
+  std::vector<std::string> ids;
+  if (context.IsPeerAuthenticated()) {
+    for (const grpc::string_ref& id : context.GetPeerIdentity())
+      ids.emplace_back(id.data(), id.size());
   }
   return ids;
 }
@@ -182,19 +192,6 @@ grpc_auth_metadata_processor CallProcessor(const Authorizer* authorizer) {
   processor.state = const_cast<Authorizer*>(authorizer);
   return processor;
 }
-
-namespace {
-
-std::vector<std::string> CertIdentities(const grpc::AuthContext& context) {
-  std::vector<std::string> ids;
-  if (context.IsPeerAuthenticated()) {
-    for (const grpc::string_ref& id : context.GetPeerIdentity())
-      ids.emplace_back(id.data(), id.size());
-  }
-  return ids;
-}
-
-}  // namespace
 
 absl::optional<Caller> Authorizer::CallerOf(const Authorizer* authorizer,
                                             const grpc::ServerContextBase* context) {

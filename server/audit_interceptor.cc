@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
 #include "common/hyperv_status.h"
+#include "common/proto_fields.h"
 #include "common/proto_time.h"
 #include "security/permissions.h"
 
@@ -17,20 +18,6 @@ namespace {
 
 using google::protobuf::FieldDescriptor;
 using google::protobuf::Message;
-
-std::string StringField(const Message& m, const char* name) {
-  const FieldDescriptor* f = m.GetDescriptor()->FindFieldByName(name);
-  if (f == nullptr || f->is_repeated() || f->type() != FieldDescriptor::TYPE_STRING) return "";
-  return m.GetReflection()->GetString(m, f);
-}
-
-const Message* MessageField(const Message& m, const char* name) {
-  const FieldDescriptor* f = m.GetDescriptor()->FindFieldByName(name);
-  if (f == nullptr || f->is_repeated() || f->type() != FieldDescriptor::TYPE_MESSAGE)
-    return nullptr;
-  if (!m.GetReflection()->HasField(m, f)) return nullptr;
-  return &m.GetReflection()->GetMessage(m, f);
-}
 
 // The resource a request names: its name, VM, plan or host.
 std::string Target(const Message& request) {
@@ -54,14 +41,17 @@ std::string Created(const Message& response) {
 }  // namespace
 
 dr::v1::AuditEvent CallAuditEvent(const grpc::ServerContextBase* context, absl::string_view method,
-                                  const Message& request, const security::Authorizer* authorizer,
+                                  const Message* request, const security::Authorizer* authorizer,
                                   Clock* clock) {
   dr::v1::AuditEvent e;
   e.set_method(std::string(method));
-  e.set_resource(Target(request));
-  e.set_request_id(StringField(request, "request_id"));
+  if (request != nullptr) {
+    e.set_resource(Target(*request));
+    e.set_request_id(StringField(*request, "request_id"));
+  }
   if (authorizer == nullptr) {
-    e.set_identity(absl::StrCat("insecure:", StringField(request, "requester")));
+    e.set_identity(
+        absl::StrCat("insecure:", request != nullptr ? StringField(*request, "requester") : ""));
   } else if (absl::optional<security::Caller> caller =
                  security::Authorizer::CallerOf(authorizer, context)) {
     e.set_identity(caller->identity);
@@ -82,16 +72,13 @@ class AuditInterceptor final : public grpc::experimental::Interceptor {
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
     using grpc::experimental::InterceptionHookPoints;
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_MESSAGE)) {
-      const auto* request = static_cast<const Message*>(methods->GetRecvMessage());
-      if (request != nullptr) {
-        event_ =
-            CallAuditEvent(info_->server_context(), info_->method(), *request, authorizer_, clock_);
-      }
+      // Read when the event is built: the request outlives the answer.
+      request_ = static_cast<const Message*>(methods->GetRecvMessage());
     }
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_MESSAGE)) {
       const auto* response = static_cast<const Message*>(methods->GetSendMessage());
       if (response != nullptr) {
-        event_.set_created(Created(*response));
+        created_ = Created(*response);
         // A JobResponse's Hyper-V answer (4096: the job started).
         const FieldDescriptor* rc = response->GetDescriptor()->FindFieldByName("return_code");
         if (rc != nullptr && !rc->is_repeated() && rc->type() == FieldDescriptor::TYPE_ENUM) {
@@ -102,7 +89,8 @@ class AuditInterceptor final : public grpc::experimental::Interceptor {
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
       std::multimap<std::string, std::string>* trailers = methods->GetSendTrailingMetadata();
       if (trailers != nullptr && trailers->erase(std::string(kAuditedWithItsWrite)) > 0) {
-        // The handler wrote the event with its own transaction.
+        // The handler wrote the event with its own transaction (no event is
+        // built here).
         methods->Proceed();
         return;
       }
@@ -117,37 +105,29 @@ class AuditInterceptor final : public grpc::experimental::Interceptor {
  private:
   void Record(const grpc::Status& status, std::multimap<std::string, std::string>* trailers,
               std::function<void()> proceed) {
-    if (event_.method().empty()) {  // no request was read (e.g. too large)
-      event_.set_method(info_->method());
-      grpc::ServerContextBase* context = info_->server_context();
-      if (context != nullptr) event_.set_peer(context->peer());
-      if (absl::optional<security::Caller> caller =
-              security::Authorizer::CallerOf(authorizer_, context)) {
-        event_.set_identity(caller->identity);
-      } else if (authorizer_ == nullptr) {
-        event_.set_identity("insecure:");
-      }
-    }
-    ToProto(clock_->Now(), event_.mutable_time());
-    event_.set_status_code(static_cast<int32_t>(status.error_code()));
+    dr::v1::AuditEvent event =
+        CallAuditEvent(info_->server_context(), info_->method(), request_, authorizer_, clock_);
+    event.set_status_code(static_cast<int32_t>(status.error_code()));
     int code = status.ok() ? answered_code_ : 0;
     if (trailers != nullptr) {
       auto it = trailers->find(kReturnCodeMetadata);
       if (it != trailers->end()) (void)absl::SimpleAtoi(it->second, &code);
     }
-    event_.set_return_code(static_cast<dr::v1::ReturnCode>(code));
-    if (!status.ok()) {
-      event_.set_message(status.error_message());
-      event_.clear_created();
+    event.set_return_code(static_cast<dr::v1::ReturnCode>(code));
+    if (status.ok()) {
+      event.set_created(created_);
+    } else {
+      event.set_message(status.error_message());
     }
-    log_->Record(std::move(event_), std::move(proceed));
+    log_->Record(std::move(event), std::move(proceed));
   }
 
   grpc::experimental::ServerRpcInfo* const info_;
   AuditLog* const log_;
   const security::Authorizer* const authorizer_;
   Clock* const clock_;
-  dr::v1::AuditEvent event_;
+  const Message* request_ = nullptr;  // null until read (e.g. too large to read)
+  std::string created_;               // the answer's job or execution
   int answered_code_ = 0;
 };
 

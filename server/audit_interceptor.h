@@ -41,16 +41,15 @@ class AuditInterceptorFactory final : public grpc::experimental::ServerIntercept
   Clock* const clock_;
 };
 
-// The audit event of a call of `method` (full path) with `request`, as far
-// as it is known before the answer: time, identity (the authenticated one;
-// with a null `authorizer`, "insecure:" and the request's requester),
-// peer, method, resource, request_id. The interceptor builds every event
-// with it; a handler that writes its call's event with its own transaction
-// (a failover's job creation: WriteOp::audit) builds it with it too, and
-// then adds kAuditedWithItsWrite to its trailing metadata, which the
-// interceptor removes instead of writing the event again.
+// The audit event of a call of `method` (full path) with `request` (null
+// if it was never read), as far as it is known before the answer: time,
+// identity (the authenticated one; with a null `authorizer`, "insecure:"
+// and the request's requester), peer, method, resource, request_id. The interceptor builds every
+// event with it; a handler that writes its call's event with its own transaction (a failover's job
+// creation: WriteOp::audit) builds it with it too, and then adds kAuditedWithItsWrite to its
+// trailing metadata, which the interceptor removes instead of writing the event again.
 dr::v1::AuditEvent CallAuditEvent(const grpc::ServerContextBase* context, absl::string_view method,
-                                  const google::protobuf::Message& request,
+                                  const google::protobuf::Message* request,
                                   const security::Authorizer* authorizer, Clock* clock);
 inline constexpr char kAuditedWithItsWrite[] = "hvdr-audited-with-its-write";
 

@@ -334,7 +334,7 @@ void FailoverLogic::Create(dr::v1::Job job, RequestKey key, AgentOperation op, s
   std::optional<dr::v1::AuditEvent> event = audit.event;
   writer_->SubmitCreate(
       job, key, operation,
-      [this, job, key, op, operation, address, attempt, audit,
+      [this, job, key, op, operation, address, attempt, audit = std::move(audit),
        done](const WriteResult& result) mutable -> std::function<void()> {
         if (result.status.code() == absl::StatusCode::kAlreadyExists && attempt < 3) {
           job.set_name(NewJobName());  // the random job name was taken: draw another

@@ -170,7 +170,7 @@ void FailoverServiceImpl::AuditWithItsJob(grpc::CallbackServerContext* c, absl::
                                           const google::protobuf::Message& request,
                                           OperationRequest* op) const {
   if (audit_ == nullptr) return;
-  op->audit.event = CallAuditEvent(c, method, request, authorizer_, clock_);
+  op->audit.event = CallAuditEvent(c, method, &request, authorizer_, clock_);
   op->audit.audited = [c, log = audit_](const dr::v1::AuditEvent& stored) {
     c->AddTrailingMetadata(kAuditedWithItsWrite, "1");  // the interceptor's cue
     log->Mirror(stored);

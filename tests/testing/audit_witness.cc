@@ -1,6 +1,5 @@
 #include "tests/testing/audit_witness.h"
 
-#include <google/protobuf/descriptor.h>
 #include <google/protobuf/message.h>
 
 #include <map>
@@ -8,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/proto_fields.h"
 #include "dr/v1/audit_service.grpc.pb.h"
 #include "security/permissions.h"
 
@@ -15,15 +15,6 @@ namespace hvdr {
 namespace testing {
 
 namespace {
-
-std::string StringField(const google::protobuf::Message& m, const char* name) {
-  const google::protobuf::FieldDescriptor* f = m.GetDescriptor()->FindFieldByName(name);
-  if (f == nullptr || f->is_repeated() ||
-      f->type() != google::protobuf::FieldDescriptor::TYPE_STRING) {
-    return "";
-  }
-  return m.GetReflection()->GetString(m, f);
-}
 
 class WitnessInterceptor final : public grpc::experimental::Interceptor {
  public:
