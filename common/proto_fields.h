@@ -16,8 +16,7 @@ std::string StringField(const google::protobuf::Message& m, const char* name);
 
 // `m`'s singular message field `name` if it is set; null if it is not, or
 // `m` has no such field.
-const google::protobuf::Message* MessageField(const google::protobuf::Message& m,
-                                              const char* name);
+const google::protobuf::Message* MessageField(const google::protobuf::Message& m, const char* name);
 
 }  // namespace hvdr
 
