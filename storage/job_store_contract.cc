@@ -221,6 +221,15 @@ TEST_P(StoreContractTest, TerminalUpdateRecordsTheVmsNewStateInTheSameTransactio
   std::string vm = SeedVm();
   ASSERT_TRUE(store_->CreateJob(TestJob("j1", vm), Key("r1"), "op-bytes\x01").ok());
   EXPECT_EQ(*store_->GetJobOperation("jobs/j1"), "op-bytes\x01");
+  // While it runs, the VM's state changes and the claim stays.
+  JobUpdate running = Update("jobs/j1", dr::v1::JOB_STATE_RUNNING, 10);
+  running.has_vm_state = true;
+  running.vm_state.set_replication_mode(dr::v1::REPLICATION_MODE_REPLICA);
+  running.vm_state.set_replication_state(dr::v1::REPLICATION_STATE_FAILOVER_IN_PROGRESS);
+  ASSERT_TRUE(store_->UpdateJob(running).ok());
+  EXPECT_EQ(store_->GetVirtualMachine(vm)->replication_state(),
+            dr::v1::REPLICATION_STATE_FAILOVER_IN_PROGRESS);
+  EXPECT_EQ(store_->GetVirtualMachine(vm)->active_job(), "jobs/j1");
   JobUpdate done = Update("jobs/j1", dr::v1::JOB_STATE_COMPLETED, 100);
   done.has_vm_state = true;
   done.vm_state.set_replication_mode(dr::v1::REPLICATION_MODE_REPLICA);

@@ -171,22 +171,33 @@ absl::Status SqliteInventory::UpdateVirtualMachineState(const VirtualMachine& vm
 }
 
 absl::Status SqliteInventory::UpdateVmStateIn(Sqlite& db, const std::string& name,
-                                              const VirtualMachine& vm, absl::Time observed) {
+                                              const VirtualMachine& vm, absl::Time observed,
+                                              const std::string& release) {
+  // One statement for a job's end (state and release together): each
+  // statement costs more than its columns (perf: ~14k instructions).
   ASSIGN_OR_RETURN(
       Stmt s,
-      db.Prepare("UPDATE vms SET replication_mode = ?, replication_state = ?, "
-                 "replication_health = ?, enabled_state = ?, last_replication_us = ?, "
-                 "pending_bytes = ?, latency_s = ?, state_us = MAX(state_us, ?) WHERE name = ?"));
-  RETURN_IF_ERROR(s.Bind(1, static_cast<int64_t>(vm.replication_mode()))
-                      .Bind(2, static_cast<int64_t>(vm.replication_state()))
-                      .Bind(3, static_cast<int64_t>(vm.replication_health()))
-                      .Bind(4, static_cast<int64_t>(vm.enabled_state()))
-                      .Bind(5, ToMicros(vm.last_replication_time()))
-                      .Bind(6, static_cast<int64_t>(vm.pending_replication_bytes()))
-                      .Bind(7, static_cast<int64_t>(vm.replication_latency_seconds()))
-                      .Bind(8, TimeToMicros(observed))
-                      .Bind(9, name)
-                      .Run());
+      db.Prepare(release.empty()
+                     ? "UPDATE vms SET replication_mode = ?1, replication_state = ?2, "
+                       "replication_health = ?3, enabled_state = ?4, last_replication_us = ?5, "
+                       "pending_bytes = ?6, latency_s = ?7, state_us = MAX(state_us, ?8) "
+                       "WHERE name = ?9"
+                     : "UPDATE vms SET replication_mode = ?1, replication_state = ?2, "
+                       "replication_health = ?3, enabled_state = ?4, last_replication_us = ?5, "
+                       "pending_bytes = ?6, latency_s = ?7, state_us = MAX(state_us, ?8), "
+                       "active_job = CASE WHEN active_job = ?10 THEN NULL ELSE active_job END "
+                       "WHERE name = ?9"));
+  s.Bind(1, static_cast<int64_t>(vm.replication_mode()))
+      .Bind(2, static_cast<int64_t>(vm.replication_state()))
+      .Bind(3, static_cast<int64_t>(vm.replication_health()))
+      .Bind(4, static_cast<int64_t>(vm.enabled_state()))
+      .Bind(5, ToMicros(vm.last_replication_time()))
+      .Bind(6, static_cast<int64_t>(vm.pending_replication_bytes()))
+      .Bind(7, static_cast<int64_t>(vm.replication_latency_seconds()))
+      .Bind(8, TimeToMicros(observed))
+      .Bind(9, name);
+  if (!release.empty()) s.Bind(10, release);
+  RETURN_IF_ERROR(s.Run());
   if (db.Changes() == 0) return absl::NotFoundError(absl::StrCat(name, " not found"));
   return absl::OkStatus();
 }
@@ -356,13 +367,19 @@ absl::Status SqliteInventory::CheckUnclaimedIn(Sqlite& db, const std::string& vm
 }
 
 absl::Status SqliteInventory::ClaimIn(Sqlite& db, const std::string& vm, const std::string& job) {
-  ASSIGN_OR_RETURN(Stmt s, db.Prepare("UPDATE vms SET active_job = ? WHERE name = ?"));
-  return s.Bind(1, job).Bind(2, vm).Run();
+  ASSIGN_OR_RETURN(Stmt s,
+                   db.Prepare("UPDATE vms SET active_job = ? WHERE name = ? AND active_job IS NULL"));
+  RETURN_IF_ERROR(s.Bind(1, job).Bind(2, vm).Run());
+  if (db.Changes() == 1) return absl::OkStatus();
+  // Unknown or claimed: say which (a second read, on this path only).
+  RETURN_IF_ERROR(CheckUnclaimedIn(db, vm));
+  return absl::InternalError(absl::StrCat(vm, ": claim by ", job, " changed no row"));
 }
 
-absl::Status SqliteInventory::ReleaseIn(Sqlite& db, const std::string& job) {
-  ASSIGN_OR_RETURN(Stmt s, db.Prepare("UPDATE vms SET active_job = NULL WHERE active_job = ?"));
-  return s.Bind(1, job).Run();
+absl::Status SqliteInventory::ReleaseIn(Sqlite& db, const std::string& vm, const std::string& job) {
+  ASSIGN_OR_RETURN(Stmt s,
+                   db.Prepare("UPDATE vms SET active_job = NULL WHERE name = ? AND active_job = ?"));
+  return s.Bind(1, vm).Bind(2, job).Run();
 }
 
 }  // namespace hvdr

@@ -40,21 +40,26 @@ class SqliteInventory {
 
   // Sets the state fields of VM copy `name` from `vm` (mode, state, health,
   // enabled state, RPO figures), observed at `observed` (kept, so that an
-  // inventory read before it cannot overwrite it); not its claim. NOT_FOUND
-  // for an unknown copy. REQUIRES: `db` is the writer, in a transaction.
+  // inventory read before it cannot overwrite it). When `release` names a
+  // job, the copy's claim by that job ends in the same statement (a job's
+  // end); any other claim is left. NOT_FOUND for an unknown copy.
+  // REQUIRES: `db` is the writer, in a transaction.
   static absl::Status UpdateVmStateIn(Sqlite& db, const std::string& name,
-                                      const dr::v1::VirtualMachine& vm, absl::Time observed);
+                                      const dr::v1::VirtualMachine& vm, absl::Time observed,
+                                      const std::string& release = "");
 
   // Claims: which job holds a VM copy. A claimed copy is not removed by
   // ReplaceInventory, and its host cannot be deleted.
   // OK when VM copy `vm` exists and no job claims it; NOT_FOUND, or ABORTED
   // kVmClaimed naming the job that does. REQUIRES: as UpdateVmStateIn.
   static absl::Status CheckUnclaimedIn(Sqlite& db, const std::string& vm);
-  // `job` claims VM copy `vm`. REQUIRES: as UpdateVmStateIn.
+  // `job` (already stored: the claim references it) claims VM copy `vm`, in
+  // one statement when the copy is free; else the error CheckUnclaimedIn
+  // gives, and nothing changed. REQUIRES: as UpdateVmStateIn.
   static absl::Status ClaimIn(Sqlite& db, const std::string& vm, const std::string& job);
-  // The VM copy `job` claims, if any, is free again. REQUIRES: as
-  // UpdateVmStateIn.
-  static absl::Status ReleaseIn(Sqlite& db, const std::string& job);
+  // VM copy `vm` is free again if `job` claims it (a job claims its own VM
+  // copy only). REQUIRES: as UpdateVmStateIn.
+  static absl::Status ReleaseIn(Sqlite& db, const std::string& vm, const std::string& job);
 
  private:
   StoreDb* const db_;

@@ -40,7 +40,6 @@ absl::Status SqliteJobs::CreateJobIn(Sqlite& db, const Job& job, const RequestKe
   }
   if (seen.status().code() != absl::StatusCode::kNotFound) return seen.status();
 
-  RETURN_IF_ERROR(SqliteInventory::CheckUnclaimedIn(db, job.virtual_machine()));
   const int64_t now_us = ToMicros(job.create_time());
   ASSIGN_OR_RETURN(
       Stmt ins,
@@ -69,6 +68,8 @@ absl::Status SqliteJobs::CreateJobIn(Sqlite& db, const Job& job, const RequestKe
     return absl::AlreadyExistsError(absl::StrCat(job.name(), " already exists"));
   }
   RETURN_IF_ERROR(s);
+  // After the insert (the claim references the job); a refused claim is
+  // rolled back with it by the caller's transaction or savepoint.
   RETURN_IF_ERROR(SqliteInventory::ClaimIn(db, job.virtual_machine(), job.name()));
   RETURN_IF_ERROR(SqliteRequests::PutIn(db, key, job.name()));
   ASSIGN_OR_RETURN(
@@ -222,13 +223,17 @@ absl::StatusOr<Job> SqliteJobs::UpdateJobIn(Sqlite& db, const JobUpdate& u, bool
                       .Bind(7, static_cast<int64_t>(u.error_code))
                       .Bind(8, u.message)
                       .Run());
+  // A job claims its own VM copy; its end releases it (with the VM's state
+  // when the status has it, in one statement).
+  const std::string release = IsEndedJobState(state) ? u.job : std::string();
   if (u.has_vm_state) {
     // The VM may have been removed with its host meanwhile: that is fine.
-    absl::Status vm =
-        SqliteInventory::UpdateVmStateIn(db, current.virtual_machine(), u.vm_state, u.event_time);
+    absl::Status vm = SqliteInventory::UpdateVmStateIn(db, current.virtual_machine(), u.vm_state,
+                                                       u.event_time, release);
     if (!vm.ok() && vm.code() != absl::StatusCode::kNotFound) return vm;
+  } else if (!release.empty()) {
+    RETURN_IF_ERROR(SqliteInventory::ReleaseIn(db, current.virtual_machine(), release));
   }
-  if (IsEndedJobState(state)) RETURN_IF_ERROR(SqliteInventory::ReleaseIn(db, u.job));
   if (!u.request.request_id.empty()) RETURN_IF_ERROR(SqliteRequests::PutIn(db, u.request, u.job));
   // The row as the UPDATE above left it (as ReadJob would read it back).
   Job updated = std::move(current);
