@@ -367,8 +367,8 @@ absl::Status SqliteInventory::CheckUnclaimedIn(Sqlite& db, const std::string& vm
 }
 
 absl::Status SqliteInventory::ClaimIn(Sqlite& db, const std::string& vm, const std::string& job) {
-  ASSIGN_OR_RETURN(Stmt s,
-                   db.Prepare("UPDATE vms SET active_job = ? WHERE name = ? AND active_job IS NULL"));
+  ASSIGN_OR_RETURN(
+      Stmt s, db.Prepare("UPDATE vms SET active_job = ? WHERE name = ? AND active_job IS NULL"));
   RETURN_IF_ERROR(s.Bind(1, job).Bind(2, vm).Run());
   if (db.Changes() == 1) return absl::OkStatus();
   // Unknown or claimed: say which (a second read, on this path only).
@@ -377,8 +377,8 @@ absl::Status SqliteInventory::ClaimIn(Sqlite& db, const std::string& vm, const s
 }
 
 absl::Status SqliteInventory::ReleaseIn(Sqlite& db, const std::string& vm, const std::string& job) {
-  ASSIGN_OR_RETURN(Stmt s,
-                   db.Prepare("UPDATE vms SET active_job = NULL WHERE name = ? AND active_job = ?"));
+  ASSIGN_OR_RETURN(
+      Stmt s, db.Prepare("UPDATE vms SET active_job = NULL WHERE name = ? AND active_job = ?"));
   return s.Bind(1, vm).Bind(2, job).Run();
 }
 
