@@ -16,11 +16,15 @@ using dr::v1::AgentJobStatus;
 
 namespace {
 
+// Equal but maybe for the percent.
+bool SameButPercent(const AgentJobStatus& a, const AgentJobStatus& b) {
+  return a.state() == b.state() && a.return_code() == b.return_code() &&
+         a.error_code() == b.error_code() && a.terminal() == b.terminal() &&
+         a.hypervisor_job_id() == b.hypervisor_job_id() && a.error_summary() == b.error_summary();
+}
+
 bool SameStatus(const AgentJobStatus& a, const AgentJobStatus& b) {
-  return a.state() == b.state() && a.percent_complete() == b.percent_complete() &&
-         a.return_code() == b.return_code() && a.error_code() == b.error_code() &&
-         a.terminal() == b.terminal() && a.hypervisor_job_id() == b.hypervisor_job_id() &&
-         a.error_summary() == b.error_summary();
+  return SameButPercent(a, b) && a.percent_complete() == b.percent_complete();
 }
 
 // `base` completed: the hypervisor no longer has the job, and `vm`'s state
@@ -323,6 +327,15 @@ void JobRunner::PublishLocked(const std::string& job_id, const AgentJobStatus& s
   Tracked& t = it->second;
   // A repeat changes nothing, except that an end always ends the tracking.
   if (SameStatus(t.status, status) && !status.terminal()) return;
+  if (!status.terminal() && !status.has_virtual_machine() && SameButPercent(t.status, status)) {
+    // Progress only: at most every progress_interval.
+    const absl::Time now = options_.clock->Now();
+    if (options_.progress_interval > absl::ZeroDuration() &&
+        now - t.progress_sent < options_.progress_interval) {
+      return;
+    }
+    t.progress_sent = now;
+  }
   t.status = status;
   for (auto& [id, listener] : t.listeners) listener(status);
   // The VM's state goes out with the status that observed it, once: a

@@ -45,6 +45,11 @@ class JobRunner {
 
   struct Options {
     absl::Duration poll_interval = absl::Milliseconds(100);
+    // A running job's progress (a status that differs from the last one sent
+    // in its percent only) goes to listeners at most this often; a poll in
+    // between sends nothing for it, and a later poll the newest percent.
+    // State changes, outcomes and VM states go at once. <= 0: every poll's.
+    absl::Duration progress_interval = absl::Seconds(1);
     // Not owned.
     Clock* clock = RealClock::Get();
     // False: no poll thread; tests call PollOnce().
@@ -84,7 +89,8 @@ class JobRunner {
   struct Tracked {
     Operation op;
     std::string hypervisor_job_id;
-    dr::v1::AgentJobStatus status;
+    dr::v1::AgentJobStatus status;                    // the last one sent
+    absl::Time progress_sent = absl::InfinitePast();  // when the last progress was
     bool lost = false;  // Hyper-V removed the job before its outcome was read (logged once)
     std::map<uint64_t, Listener> listeners;
   };

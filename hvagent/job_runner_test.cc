@@ -65,11 +65,12 @@ class JobRunnerTest : public ::testing::Test {
     journal_ = *std::move(journal);
     MakeRunner();
   }
-  void MakeRunner() {
+  void MakeRunner(absl::Duration progress_interval = absl::ZeroDuration()) {
     runner_.reset();
     JobRunner::Options options;
     options.clock = &clock_;
     options.start_poller = false;
+    options.progress_interval = progress_interval;  // 0: every poll's progress
     auto runner = JobRunner::Create(backend_.get(), journal_.get(), options);
     ASSERT_TRUE(runner.ok()) << runner.status();
     runner_ = *std::move(runner);
@@ -106,6 +107,31 @@ TEST_F(JobRunnerTest, ListenerSeesEveryChangeInOrderUntilTerminal) {
     EXPECT_FALSE(seen[i - 1].terminal());
   }
   EXPECT_EQ(runner_->ActiveJobs(), 0);
+}
+
+// Progress (only the percent moved) goes out at most every
+// progress_interval; the start, the end and the VM's state at once.
+TEST_F(JobRunnerTest, ProgressGoesOutAtMostEveryProgressInterval) {
+  MakeRunner(absl::Milliseconds(300));
+  Recorder rec;
+  ASSERT_TRUE(runner_->Start(kTestJob, Failover(), rec.Listener(), nullptr).ok());
+  for (int i = 0; i < 12; ++i) Step(absl::Milliseconds(100));
+  auto seen = rec.Seen();
+  ASSERT_GE(seen.size(), 3u);
+  EXPECT_EQ(seen.front().state(), dr::v1::JOB_STATE_NEW);
+  EXPECT_TRUE(seen.back().terminal());
+  EXPECT_EQ(seen.back().virtual_machine().replication_state(), dr::v1::REPLICATION_STATE_RECOVERED);
+  int progress = 0;
+  for (size_t i = 1; i + 1 < seen.size(); ++i) {
+    if (seen[i].state() == seen[i - 1].state()) ++progress;
+    EXPECT_GE(seen[i].percent_complete(), seen[i - 1].percent_complete());
+  }
+  // A 1 s job read every 100 ms moves its percent at 9 polls; at most one
+  // of them per 300 ms is sent.
+  EXPECT_GE(progress, 1);
+  // (ListenerSeesEveryChangeInOrderUntilTerminal, with every poll's, sees
+  // more.)
+  EXPECT_LE(progress, 4);
 }
 
 TEST_F(JobRunnerTest, SameJobIdReattachesAndNeverStartsASecondOperation) {

@@ -63,6 +63,9 @@ ABSL_FLAG(bool, insecure, false,
           "serve plaintext and accept any caller (anyone reaching the port can fail VMs over); "
           "refused unless --listen is a loopback address");
 ABSL_FLAG(int, poll_interval_ms, 100, "how often running hypervisor jobs are read");
+ABSL_FLAG(int, progress_interval_ms, 1000,
+          "a running job's progress (only its percent moved) is sent to drserver at most this "
+          "often; state changes and ends at once (0: every poll's)");
 ABSL_FLAG(std::string, journal_synchronous, "FULL",
           "SQLite synchronous for the journal: FULL survives power loss; NORMAL a process crash");
 
@@ -148,6 +151,10 @@ int main(int argc, char** argv) {
   }
   hvdr::agent::JobRunner::Options runner_options;
   runner_options.poll_interval = absl::Milliseconds(absl::GetFlag(FLAGS_poll_interval_ms));
+  if (absl::GetFlag(FLAGS_progress_interval_ms) < 0) {
+    return Fail("--progress_interval_ms: must be 0 or more");
+  }
+  runner_options.progress_interval = absl::Milliseconds(absl::GetFlag(FLAGS_progress_interval_ms));
   auto runner = hvdr::agent::JobRunner::Create(backend.get(), journal->get(), runner_options);
   if (!runner.ok()) return Fail(absl::StrCat("recovering jobs: ", runner.status().message()));
 

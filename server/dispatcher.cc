@@ -236,6 +236,11 @@ void Dispatcher::OnStatus(const AgentJobStatus& status) {
       status.return_code() == t.last_return_code && status.error_code() == t.last_error_code) {
     return;
   }
+  // Only the percent moved: the writer may hold it (JobWriter::SubmitProgress).
+  const bool only_progress = !was_unknown && !status.terminal() && !status.has_virtual_machine() &&
+                             status.outcome_note().empty() && status.state() == t.last_state &&
+                             status.return_code() == t.last_return_code &&
+                             status.error_code() == t.last_error_code;
   t.last_state = status.state();
   t.last_percent = status.percent_complete();
   t.last_return_code = status.return_code();
@@ -271,6 +276,10 @@ void Dispatcher::OnStatus(const AgentJobStatus& status) {
   if (status.has_virtual_machine()) {
     u.has_vm_state = true;
     u.vm_state = status.virtual_machine();
+  }
+  if (only_progress && IsValidReturnCode(static_cast<uint32_t>(status.return_code()))) {
+    writer_->SubmitProgress(std::move(u));
+    return;
   }
   if (!status.terminal()) {
     writer_->Submit(std::move(u), nullptr);

@@ -43,12 +43,67 @@ bool IsProgress(const JobUpdate& u) {
 }  // namespace
 
 void JobWriter::Submit(JobUpdate update, Done done) {
+  absl::MutexLock lock(&mu_);
+  ReleaseHeldLocked(update.job);
+  if (update.state >= dr::v1::JOB_STATE_COMPLETED) progress_taken_.erase(update.job);
+  QueueLocked(std::move(update), std::move(done));
+}
+
+void JobWriter::SubmitProgress(JobUpdate update) {
+  absl::MutexLock lock(&mu_);
+  const absl::Time now = absl::Now();
+  if (options_.progress_interval > absl::ZeroDuration() && !coalescable_.contains(update.job)) {
+    auto taken = progress_taken_.find(update.job);
+    if (taken != progress_taken_.end() && now - taken->second < options_.progress_interval) {
+      const absl::Time due = taken->second + options_.progress_interval;
+      auto held = held_.find(update.job);
+      if (held == held_.end()) {
+        // The loop's wait ends at the first due time: tell it of an earlier one.
+        if (held_by_due_.empty() || due < held_by_due_.begin()->first) earlier_due_ = true;
+        const std::string job = update.job;
+        held_.emplace(job, Held{std::move(update), held_by_due_.emplace(due, job)});
+      } else {
+        held->second.update = std::move(update);  // newer progress, same due time
+        ++coalesced_;
+      }
+      return;
+    }
+  }
+  ReleaseHeldLocked(update.job);
+  progress_taken_[update.job] = now;  // queued now, or merged into what is
+  if (progress_taken_.size() >= sweep_at_) {
+    for (auto it = progress_taken_.begin(); it != progress_taken_.end();) {
+      auto here = it++;
+      if (now - here->second >= options_.progress_interval) progress_taken_.erase(here);
+    }
+    sweep_at_ = std::max<size_t>(1024, 2 * progress_taken_.size());
+  }
+  QueueLocked(std::move(update), nullptr);
+}
+
+void JobWriter::ReleaseHeldLocked(const std::string& job) {
+  auto held = held_.find(job);
+  if (held == held_.end()) return;
+  JobUpdate update = std::move(held->second.update);
+  held_by_due_.erase(held->second.due);
+  held_.erase(held);
+  progress_taken_[job] = absl::Now();
+  QueueLocked(std::move(update), nullptr);
+}
+
+void JobWriter::ReleaseDueLocked(absl::Time now) {
+  while (!held_by_due_.empty() && held_by_due_.begin()->first <= now) {
+    const std::string job = held_by_due_.begin()->second;
+    ReleaseHeldLocked(job);
+  }
+}
+
+void JobWriter::QueueLocked(JobUpdate update, Done done) {
   const bool progress = done == nullptr && IsProgress(update);
   // A job's end (or any status without a key or condition) supersedes its
   // queued progress as a newer progress does.
   const bool supersedes =
       progress || (update.request.request_id.empty() && !update.only_if_return_code.has_value());
-  absl::MutexLock lock(&mu_);
   if (supersedes) {
     auto it = coalescable_.find(update.job);
     if (it != coalescable_.end()) {
@@ -113,6 +168,7 @@ void JobWriter::SubmitCreate(dr::v1::Job job, RequestKey key, std::string operat
 
 void JobWriter::Flush() {
   absl::MutexLock lock(&mu_);
+  ReleaseDueLocked(absl::InfiniteFuture());
   const int64_t target = submitted_;
   auto done = [this, target]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return completed_ >= target; };
   mu_.Await(absl::Condition(&done));
@@ -124,9 +180,18 @@ void JobWriter::Loop() {
     std::vector<Item> batch;
     {
       absl::MutexLock lock(&mu_);
-      auto ready = [this]()
-                       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !queue_.empty() || stopping_; };
-      mu_.Await(absl::Condition(&ready));
+      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return !queue_.empty() || stopping_ || earlier_due_;
+      };
+      // Held progress: wake when the first is due, too.
+      while (true) {
+        earlier_due_ = false;
+        const absl::Time first_due =
+            held_by_due_.empty() ? absl::InfiniteFuture() : held_by_due_.begin()->first;
+        mu_.AwaitWithDeadline(absl::Condition(&ready), first_due);
+        ReleaseDueLocked(stopping_ ? absl::InfiniteFuture() : absl::Now());
+        if (!queue_.empty() || stopping_) break;
+      }
       if (queue_.empty() && stopping_) return;
       while (!queue_.empty() && static_cast<int>(batch.size()) < options_.max_batch) {
         if (queue_.front().op.kind == WriteOp::Kind::kCreateJob) --queued_creations_;
@@ -204,7 +269,8 @@ void JobWriter::CompleteLoop() {
     {
       absl::MutexLock lock(&mu_);
       auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return !committed_.empty() || (stopping_ && queue_.empty() && completed_ == submitted_);
+        return !committed_.empty() ||
+               (stopping_ && queue_.empty() && held_.empty() && completed_ == submitted_);
       };
       mu_.Await(absl::Condition(&ready));
       if (committed_.empty()) return;

@@ -31,6 +31,18 @@
 // leaves no job event. Anything else of the job queued after it stops that
 // (order is kept).
 //
+// Progress at most every progress_interval per job: SubmitProgress takes a
+// status that only moves a job's percent (its state, return code and VM
+// unchanged: the dispatcher knows). The first is queued as any status; one
+// that comes less than progress_interval after the job's previous progress
+// was taken into a batch is held instead (a newer one replaces it) and
+// queued when the interval is over. Any other status of the job queues the
+// held one first, where the coalescing above lets the newer supersede it;
+// Flush and Shutdown queue every held one. 500 running jobs whose agents
+// report every 100 ms are 500 writes a second, not 5,000; watchers see
+// progress as often (the hub sends it at most every 250 ms anyway), state
+// changes and ends at once.
+//
 // Backpressure: creations are refused (RESOURCE_EXHAUSTED, 32778, with
 // retry advice) while max_queued_creations of them wait in the queue, so a
 // burst of requests cannot grow the queue without bound. Updates are never
@@ -44,6 +56,7 @@
 
 #include <deque>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <thread>
@@ -75,6 +88,8 @@ class JobWriter {
     int64_t max_queued_creations = 10000;
     // The retry advice of that refusal.
     absl::Duration queue_full_retry_after = absl::Seconds(1);
+    // A job's progress is written at most this often; <= 0: every one.
+    absl::Duration progress_interval = absl::Seconds(1);
   };
 
   // Not owned.
@@ -83,6 +98,10 @@ class JobWriter {
   ~JobWriter();  // Shutdown()
 
   void Submit(JobUpdate update, Done done);
+  // A status that moves only the job's percent (see "Progress" above); no
+  // callback. REQUIRES: IsProgress-shaped (not terminal, no message, no
+  // request key or condition).
+  void SubmitProgress(JobUpdate update);
   // Records a new job (see Store::CreateJob); `done` gets the result. When
   // the queue already holds max_queued_creations creations, `done` is run at
   // once, on the calling thread, with RESOURCE_EXHAUSTED (field "request",
@@ -107,6 +126,12 @@ class JobWriter {
     Done done;
     CreateDone create_done;
   };
+  // Submit's queueing, for a status (or a held progress) of update.job.
+  void QueueLocked(JobUpdate update, Done done) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Queues `job`'s held progress, if any.
+  void ReleaseHeldLocked(const std::string& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Queues the held progress due by `now` (every one: InfiniteFuture).
+  void ReleaseDueLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Loop();
   // Runs published jobs' callbacks on their own thread, so that the writer
   // goes on committing while gRPC replies and dispatches are sent.
@@ -128,6 +153,19 @@ class JobWriter {
   // the entry goes when the item is taken).
   absl::flat_hash_map<std::string, Item*> coalescable_ ABSL_GUARDED_BY(mu_);
   int64_t coalesced_ ABSL_GUARDED_BY(mu_) = 0;
+  // Held progress: job -> the status and when it is due, and the same by
+  // due time. progress_taken_: job -> when its last progress was queued
+  // (entries older than progress_interval mean nothing and are swept).
+  struct Held {
+    JobUpdate update;
+    std::multimap<absl::Time, std::string>::iterator due;
+  };
+  absl::flat_hash_map<std::string, Held> held_ ABSL_GUARDED_BY(mu_);
+  std::multimap<absl::Time, std::string> held_by_due_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, absl::Time> progress_taken_ ABSL_GUARDED_BY(mu_);
+  size_t sweep_at_ ABSL_GUARDED_BY(mu_) = 1024;
+  // A held progress is due before the one the loop waits for.
+  bool earlier_due_ ABSL_GUARDED_BY(mu_) = false;
   int64_t submitted_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t completed_ ABSL_GUARDED_BY(mu_) = 0;
   // Committed batches waiting for their callbacks.

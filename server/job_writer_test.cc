@@ -333,6 +333,77 @@ TEST_F(JobWriterTest, QueuedProgressOfAJobIsMergedIntoItsNewestStatus) {
   EXPECT_EQ(sqlite_->GetJob(b)->percent_complete(), 30u);
 }
 
+// A job's progress (only its percent moved) is written at most once per
+// progress_interval; what comes meanwhile is held, the newest kept, and
+// goes when the job's next status does (which supersedes it), at a Flush,
+// or when the interval is over.
+TEST_F(JobWriterTest, ProgressIsHeldForItsIntervalAndGoesWithTheJobsNextStatus) {
+  writer_->Shutdown();
+  JobWriter::Options options;
+  options.progress_interval = absl::Hours(1);  // held until something else moves it
+  writer_ = std::make_unique<JobWriter>(store_.get(), &hub_, options);
+  const std::string a = Create(0);
+  const std::string b = Create(1);
+  const std::string c = Create(2);
+  writer_->SubmitProgress(Update(a, dr::v1::JOB_STATE_RUNNING, 10));  // the first: at once
+  writer_->Flush();
+  ASSERT_EQ(sqlite_->GetJob(a)->percent_complete(), 10u);
+  const int ops_before = store_->ops_;
+  for (uint32_t p : {20, 30, 40}) writer_->SubmitProgress(Update(a, dr::v1::JOB_STATE_RUNNING, p));
+  // Another job's status is written at once; a's progress stays held.
+  absl::Notification b_stored;
+  writer_->Submit(Update(b, dr::v1::JOB_STATE_RUNNING, 5),
+                  [&](const absl::StatusOr<dr::v1::Job>&) { b_stored.Notify(); });
+  b_stored.WaitForNotification();
+  EXPECT_EQ(store_->ops_ - ops_before, 1);
+  EXPECT_EQ(sqlite_->GetJob(a)->percent_complete(), 10u);
+  // a's end supersedes its held progress: one write.
+  absl::Notification ended;
+  writer_->Submit(Update(a, dr::v1::JOB_STATE_COMPLETED, 100),
+                  [&](const absl::StatusOr<dr::v1::Job>& r) {
+                    EXPECT_TRUE(r.ok()) << r.status();
+                    ended.Notify();
+                  });
+  ended.WaitForNotification();
+  EXPECT_EQ(store_->ops_ - ops_before, 2);
+  EXPECT_EQ(sqlite_->GetJob(a)->state(), dr::v1::JOB_STATE_COMPLETED);
+  auto events = sqlite_->ListJobEvents(a, {});
+  ASSERT_TRUE(events.ok());
+  // Created, 10 %, completed: none of the held 20-40 %.
+  EXPECT_EQ(events->items.size(), 3u);
+  // A Flush writes what is held.
+  writer_->SubmitProgress(Update(c, dr::v1::JOB_STATE_RUNNING, 10));
+  writer_->SubmitProgress(Update(c, dr::v1::JOB_STATE_RUNNING, 50));
+  writer_->Flush();
+  EXPECT_EQ(sqlite_->GetJob(c)->percent_complete(), 50u);
+  // So does Shutdown.
+  writer_->SubmitProgress(Update(c, dr::v1::JOB_STATE_RUNNING, 70));
+  writer_->Shutdown();
+  EXPECT_EQ(sqlite_->GetJob(c)->percent_complete(), 70u);
+}
+
+TEST_F(JobWriterTest, HeldProgressIsWrittenWhenItsIntervalIsOver) {
+  writer_->Shutdown();
+  JobWriter::Options options;
+  options.progress_interval = absl::Milliseconds(50);
+  writer_ = std::make_unique<JobWriter>(store_.get(), &hub_, options);
+  const std::string a = Create(0);
+  const std::string b = Create(1);
+  writer_->SubmitProgress(Update(b, dr::v1::JOB_STATE_RUNNING, 10));
+  writer_->SubmitProgress(Update(b, dr::v1::JOB_STATE_RUNNING, 20));  // held
+  writer_->SubmitProgress(Update(a, dr::v1::JOB_STATE_RUNNING, 10));
+  writer_->SubmitProgress(Update(a, dr::v1::JOB_STATE_RUNNING, 20));  // held, due later
+  // No Flush, nothing else submitted: the writer wakes for each due time.
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while ((sqlite_->GetJob(a)->percent_complete() != 20u ||
+          sqlite_->GetJob(b)->percent_complete() != 20u) &&
+         absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  EXPECT_EQ(sqlite_->GetJob(a)->percent_complete(), 20u);
+  EXPECT_EQ(sqlite_->GetJob(b)->percent_complete(), 20u);
+}
+
 }  // namespace
 }  // namespace server
 }  // namespace hvdr

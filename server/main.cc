@@ -34,6 +34,9 @@ ABSL_FLAG(int, agent_keepalive_s, 10,
 ABSL_FLAG(int, agent_keepalive_timeout_s, 5,
           "seconds an agent may take to answer a keepalive ping before its connection is closed");
 
+ABSL_FLAG(int64_t, progress_interval_ms, 1000,
+          "a running job's progress (only its percent moved) is stored and sent to watchers at "
+          "most this often; state changes and ends at once (0: every progress)");
 ABSL_FLAG(int64_t, max_queued_jobs, 10000,
           "new jobs waiting to be stored beyond which requests are refused with RESOURCE_EXHAUSTED "
           "(32778) and retry advice; agent statuses are never refused; 0: no bound");
@@ -112,11 +115,17 @@ int main(int argc, char** argv) {
   options.agent_keepalive = absl::Seconds(absl::GetFlag(FLAGS_agent_keepalive_s));
   options.agent_keepalive_timeout = absl::Seconds(absl::GetFlag(FLAGS_agent_keepalive_timeout_s));
   options.max_queued_creations = absl::GetFlag(FLAGS_max_queued_jobs);
+  options.progress_interval = absl::Milliseconds(absl::GetFlag(FLAGS_progress_interval_ms));
   options.max_request_bytes = absl::GetFlag(FLAGS_max_request_bytes);
   options.max_watches_per_client = absl::GetFlag(FLAGS_max_watches_per_client);
   options.max_watches = absl::GetFlag(FLAGS_max_watches);
   if (absl::GetFlag(FLAGS_job_retention_days) < 0) {
     spdlog::error("--job_retention_days: must be 0 or more");
+    return 2;
+  }
+  if (absl::GetFlag(FLAGS_progress_interval_ms) < 0) {
+    spdlog::error("--progress_interval_ms: must be 0 or more, got {}",
+                  absl::GetFlag(FLAGS_progress_interval_ms));
     return 2;
   }
   options.job_retention = absl::Hours(24) * absl::GetFlag(FLAGS_job_retention_days);

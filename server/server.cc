@@ -141,6 +141,7 @@ absl::StatusOr<std::unique_ptr<DrServer>> DrServer::Create(const Options& option
   s->store_ = *std::move(store);
   JobWriter::Options writer_options;
   writer_options.max_queued_creations = options.max_queued_creations;
+  writer_options.progress_interval = options.progress_interval;
   s->writer_ = std::make_unique<JobWriter>(s->store_.get(), &s->hub_, writer_options);
   Dispatcher::Options dispatch_options;
   dispatch_options.retry_deadline = options.retry_deadline;

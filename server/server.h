@@ -52,6 +52,10 @@ class DrServer {
     // New jobs waiting to be stored beyond which requests are refused
     // (RESOURCE_EXHAUSTED, 32778, retry advice); agent statuses are never.
     int64_t max_queued_creations = 10000;
+    // A running job's progress (only its percent moved) is written at most
+    // this often (JobWriter::Options::progress_interval); state changes and
+    // ends at once.
+    absl::Duration progress_interval = absl::Seconds(1);
     // Requests larger than this (serialized) are refused with an ErrorDetail
     // (field "request"); gRPC's own receive limit is this + 1 MiB.
     int64_t max_request_bytes = 4 << 20;

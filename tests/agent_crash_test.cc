@@ -40,7 +40,9 @@ class Agent {
                             "--scenario=" + dir_ + "/scenario.textproto",
                             "--state=" + dir_ + "/sim-state.bin",
                             "--journal=" + dir_ + "/journal.db", "--listen=127.0.0.1:0",
-                            "--port_file=" + dir_ + "/port", "--poll_interval_ms=20", "--insecure"},
+                            "--port_file=" + dir_ + "/port", "--poll_interval_ms=20",
+                            // every poll's progress: the kills count statuses
+                            "--progress_interval_ms=0", "--insecure"},
                            dir_ + "/agent.log")
                     .ok());
     auto port = proc_.WaitForPortFile(dir_ + "/port", absl::Seconds(20));

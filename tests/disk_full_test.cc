@@ -55,8 +55,11 @@ TEST(DiskFullTest, JobsReachTheirTrueStateOnceSpaceIsFreedWithNoRestart) {
 
   auto scenario = hvdr::testing::ReplicaScenario(kReplica, kVms, 2500);
   ASSERT_TRUE(cluster.StartAgent(kReplica, &scenario).ok());
-  ASSERT_TRUE(
-      cluster.StartServer({"--db=" + disk + "/drserver.db", "--sync_interval_s=3600"}).ok());
+  ASSERT_TRUE(cluster
+                  .StartServer({"--db=" + disk + "/drserver.db", "--sync_interval_s=3600",
+                                // every progress written, so that writes need new pages
+                                "--progress_interval_ms=0"})
+                  .ok());
   ASSERT_TRUE(cluster.Register(kReplica, "sites/dr").ok());
   std::vector<std::string> jobs;
   for (int i = 0; i < kVms; ++i) {
