@@ -79,7 +79,10 @@ class JobWriter {
   using CreateDone = std::function<std::function<void()>(const WriteResult&)>;
 
   struct Options {
-    int max_batch = 512;
+    // Operations per transaction: a burst of creations (a plan round of 500)
+    // is committed and dispatched in parts, the first ones sooner (10,000-VM
+    // plan: ratio 1.19 with 512, 1.17 with 128, 1.19 with 32).
+    int max_batch = 128;
     // Backoff between retries of updates the store could not write.
     absl::Duration initial_backoff = absl::Milliseconds(50);
     absl::Duration max_backoff = absl::Seconds(2);
