@@ -320,15 +320,71 @@ class JobStream final : public SerialWriteReactor<AgentJobStatus>, public AgentS
   bool terminal_queued_ ABSL_GUARDED_BY(mu_) = false;
 };
 
+AgentServiceImpl::AgentServiceImpl(Backend* backend, JobRunner* runner, int workers,
+                                   absl::Duration ready_check_interval)
+    : backend_(backend),
+      runner_(runner),
+      work_(workers),
+      ready_check_interval_(ready_check_interval) {
+  waiter_ = std::thread([this] { ReadyWaitLoop(); });
+}
+
 AgentServiceImpl::~AgentServiceImpl() { Shutdown(); }
 
 void AgentServiceImpl::Shutdown() {
-  absl::MutexLock lock(&mu_);
-  shut_down_ = true;
-  for (AgentStream* s : streams_) {
-    s->Close(grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                          "hvagent is shutting down; jobs go on in the hypervisor: re-attach with "
-                          "WatchJob or send them again on RunJobs"));
+  {
+    absl::MutexLock lock(&mu_);
+    shut_down_ = true;
+    for (AgentStream* s : streams_) {
+      s->Close(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                            "hvagent is shutting down; jobs go on in the hypervisor: re-attach "
+                            "with WatchJob or send them again on RunJobs"));
+    }
+  }
+  {
+    absl::MutexLock lock(&wait_mu_);
+    waits_stopped_ = true;
+  }
+  if (waiter_.joinable()) waiter_.join();  // it answers the waiting calls
+}
+
+void AgentServiceImpl::ReadyWaitLoop() {
+  const grpc::Status stopping(grpc::StatusCode::UNAVAILABLE, "hvagent is shutting down; ask again");
+  while (true) {
+    std::vector<ReadyWait> due;
+    bool stopped;
+    {
+      absl::MutexLock lock(&wait_mu_);
+      auto stop = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(wait_mu_) { return waits_stopped_; };
+      wait_mu_.AwaitWithTimeout(absl::Condition(&stop), ready_check_interval_);
+      stopped = waits_stopped_;
+      due.swap(waits_);
+    }
+    if (stopped) {
+      for (ReadyWait& w : due) w.reactor->Finish(stopping);
+      return;
+    }
+    // The backend is read here, off every reactor; answers go out unlocked.
+    std::vector<ReadyWait> waiting;
+    for (ReadyWait& w : due) {
+      if (w.context->IsCancelled()) {
+        w.reactor->Finish(grpc::Status(grpc::StatusCode::CANCELLED, "the caller went away"));
+        continue;
+      }
+      absl::StatusOr<dr::v1::VirtualMachineInventory> vm = backend_->GetVirtualMachine(w.vm_id);
+      if (vm.ok() && vm->heartbeat() != dr::v1::HEARTBEAT_STATUS_OK && absl::Now() < w.until) {
+        waiting.push_back(std::move(w));
+        continue;
+      }
+      if (vm.ok()) *w.response = *std::move(vm);
+      w.reactor->Finish(ToGrpcStatus(vm.status(), w.context));
+    }
+    absl::MutexLock lock(&wait_mu_);
+    if (waits_stopped_) {
+      for (ReadyWait& w : waiting) w.reactor->Finish(stopping);  // Finish only queues the answer
+      continue;  // then ends on the next round (waits_ is empty: nothing is added once stopped)
+    }
+    for (ReadyWait& w : waiting) waits_.push_back(std::move(w));
   }
 }
 
@@ -372,10 +428,29 @@ grpc::ServerUnaryReactor* AgentServiceImpl::GetVirtualMachine(
     reactor->Finish(ToGrpcStatus(InvalidParameter("vm_id", "MISSING", "is required"), context));
     return reactor;
   }
+  absl::Duration wait = absl::ZeroDuration();
+  if (request->has_heartbeat_ok_wait()) {
+    wait = absl::Seconds(request->heartbeat_ok_wait().seconds()) +
+           absl::Nanoseconds(request->heartbeat_ok_wait().nanos());
+    if (wait < absl::ZeroDuration() || wait > absl::Seconds(60)) {
+      reactor->Finish(ToGrpcStatus(
+          InvalidParameter("heartbeat_ok_wait", "OUT_OF_RANGE",
+                           absl::StrCat("must be 0 to 60 s, got ", absl::FormatDuration(wait))),
+          context));
+      return reactor;
+    }
+  }
   // A backend read (WMI queries) never runs on the reactor.
-  work_.Schedule([this, reactor, context, request, response] {
+  work_.Schedule([this, reactor, context, request, response, wait] {
     absl::StatusOr<dr::v1::VirtualMachineInventory> vm =
         backend_->GetVirtualMachine(request->vm_id());
+    if (vm.ok() && vm->heartbeat() != dr::v1::HEARTBEAT_STATUS_OK && wait > absl::ZeroDuration()) {
+      absl::MutexLock lock(&wait_mu_);
+      if (!waits_stopped_) {
+        waits_.push_back({request->vm_id(), absl::Now() + wait, context, reactor, response});
+        return;
+      }
+    }
     if (vm.ok()) *response = *std::move(vm);
     reactor->Finish(ToGrpcStatus(vm.status(), context));
   });

@@ -13,12 +13,15 @@
 
 #include <optional>
 #include <set>
+#include <thread>
+#include <vector>
 
 #include <grpcpp/support/status.h>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "common/executor.h"
 #include "dr/v1/agent_service.grpc.pb.h"
 #include "hvagent/backend.h"
@@ -56,8 +59,11 @@ class AgentServiceImpl final : public dr::v1::HostAgentService::CallbackService 
   // Not owned; must outlive the service.
   // Hypervisor calls and journal writes run on `workers` threads, never on
   // gRPC's callback threads.
-  AgentServiceImpl(Backend* backend, JobRunner* runner, int workers = 4)
-      : backend_(backend), runner_(runner), work_(workers) {}
+  // A GetVirtualMachine that waits for the guest's heartbeat
+  // (heartbeat_ok_wait) reads the VM every `ready_check_interval`, on a
+  // thread of its own for every such call.
+  AgentServiceImpl(Backend* backend, JobRunner* runner, int workers = 4,
+                   absl::Duration ready_check_interval = absl::Milliseconds(100));
   ~AgentServiceImpl() override;
 
   void Shutdown();
@@ -118,12 +124,29 @@ class AgentServiceImpl final : public dr::v1::HostAgentService::CallbackService 
   bool Register(AgentStream* stream);
   void Unregister(AgentStream* stream);
 
+  // GetVirtualMachine calls waiting for a guest's heartbeat.
+  struct ReadyWait {
+    std::string vm_id;
+    absl::Time until;
+    grpc::CallbackServerContext* context;
+    grpc::ServerUnaryReactor* reactor;
+    dr::v1::VirtualMachineInventory* response;
+  };
+  // Reads each waiting call's VM every ready_check_interval_ and answers it
+  // once the heartbeat is OK, its wait is over, or it was cancelled.
+  void ReadyWaitLoop();
+
   Backend* const backend_;
   JobRunner* const runner_;
   Executor work_;
   absl::Mutex mu_;
   std::set<AgentStream*> streams_ ABSL_GUARDED_BY(mu_);
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
+  const absl::Duration ready_check_interval_;
+  absl::Mutex wait_mu_;
+  std::vector<ReadyWait> waits_ ABSL_GUARDED_BY(wait_mu_);
+  bool waits_stopped_ ABSL_GUARDED_BY(wait_mu_) = false;
+  std::thread waiter_;  // last: started once the rest is
 };
 
 }  // namespace agent

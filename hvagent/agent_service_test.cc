@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "absl/synchronization/notification.h"
+#include "common/clock.h"
 #include "common/grpc_status.h"
 #include "common/hyperv_status.h"
 #include "gmock/gmock.h"
@@ -442,6 +443,81 @@ TEST(AgentServiceBlockingTest, AHypervisorCallThatBlocksHoldsNoStreamNorOtherCal
   ctx.TryCancel();
   stream->Finish();
   service.Shutdown();
+  server->Shutdown();
+  runner->Stop();
+}
+
+// A plan's readiness read: GetVirtualMachine with heartbeat_ok_wait answers
+// once the guest's heartbeat is OK (the sim's clock decides when), when the
+// wait is over, or at shutdown; never from a reactor thread.
+TEST(AgentServiceReadyWaitTest, AReadWaitingForTheHeartbeatAnswersOnceTheGuestIsUp) {
+  FakeClock clock;
+  hvdr::sim::v1::Scenario scenario = TestScenario();
+  scenario.set_default_boot_ms(5000);
+  auto backend = *sim::SimBackend::Open({"", &clock}, scenario);
+  auto journal = *JobJournal::Open(":memory:");
+  JobRunner::Options options;
+  options.clock = &clock;
+  options.start_poller = false;
+  auto runner = *JobRunner::Create(backend.get(), journal.get(), options);
+  AgentServiceImpl service(backend.get(), runner.get(), /*workers=*/2,
+                           /*ready_check_interval=*/absl::Milliseconds(5));
+  grpc::ServerBuilder builder;
+  builder.RegisterService(&service);
+  auto server = builder.BuildAndStart();
+  auto stub = dr::v1::HostAgentService::NewStub(server->InProcessChannel({}));
+  // kTestVm failed over and started: its guest boots for 5 s of the clock.
+  Operation op;
+  op.type = dr::v1::JOB_TYPE_INITIATE_FAILOVER;
+  op.vm_id = kTestVm;
+  ASSERT_EQ(backend->Invoke(op).return_code, dr::v1::RETURN_CODE_JOB_STARTED);
+  clock.Advance(absl::Seconds(1));
+  op.type = dr::v1::JOB_TYPE_START_VIRTUAL_MACHINE;
+  ASSERT_EQ(backend->Invoke(op).return_code, dr::v1::RETURN_CODE_JOB_STARTED);
+  clock.Advance(absl::Seconds(1));
+  auto read = [&](const std::string& vm, absl::Duration wait,
+                  dr::v1::VirtualMachineInventory* out) {
+    dr::v1::HostAgentServiceGetVirtualMachineRequest r;
+    r.set_vm_id(vm);
+    r.mutable_heartbeat_ok_wait()->set_seconds(absl::ToInt64Seconds(wait));
+    r.mutable_heartbeat_ok_wait()->set_nanos(
+        static_cast<int32_t>(absl::ToInt64Nanoseconds(wait) % 1000000000));
+    grpc::ClientContext ctx;
+    return FromGrpcStatus(stub->GetVirtualMachine(&ctx, r, out), &ctx);
+  };
+  dr::v1::VirtualMachineInventory now;
+  ASSERT_TRUE(read(kTestVm, absl::ZeroDuration(), &now).ok());
+  EXPECT_EQ(now.heartbeat(), dr::v1::HEARTBEAT_STATUS_NO_CONTACT) << "answered at once";
+  for (absl::Duration bad : {absl::Seconds(-1), absl::Seconds(61)}) {
+    absl::Status refused = read(kTestVm, bad, &now);
+    EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_EQ(ErrorDetailOf(refused).field(), "heartbeat_ok_wait");
+  }
+  absl::Notification answered;
+  dr::v1::VirtualMachineInventory up;
+  absl::Status up_status;
+  std::thread waiter([&] {
+    up_status = read(kTestVm, absl::Seconds(30), &up);
+    answered.Notify();
+  });
+  // The guest cannot be up before the clock moves: the read waits.
+  EXPECT_FALSE(answered.WaitForNotificationWithTimeout(absl::Milliseconds(200)));
+  clock.Advance(absl::Seconds(10));  // past the boot
+  answered.WaitForNotification();
+  waiter.join();
+  ASSERT_TRUE(up_status.ok()) << up_status;
+  EXPECT_EQ(up.heartbeat(), dr::v1::HEARTBEAT_STATUS_OK);
+  // A guest that never comes up: the wait runs out and says what it saw.
+  dr::v1::VirtualMachineInventory off;
+  ASSERT_TRUE(read(kOtherVm, absl::Milliseconds(50), &off).ok());
+  EXPECT_EQ(off.heartbeat(), dr::v1::HEARTBEAT_STATUS_UNSPECIFIED);
+  // Shutdown answers a waiting read at once.
+  absl::Status at_shutdown;
+  std::thread late([&] { at_shutdown = read(kOtherVm, absl::Seconds(60), &off); });
+  absl::SleepFor(absl::Milliseconds(50));  // (if not yet waiting, it is refused the same way)
+  service.Shutdown();
+  late.join();
+  EXPECT_EQ(at_shutdown.code(), absl::StatusCode::kUnavailable) << at_shutdown;
   server->Shutdown();
   runner->Stop();
 }

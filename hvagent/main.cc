@@ -63,6 +63,9 @@ ABSL_FLAG(bool, insecure, false,
           "serve plaintext and accept any caller (anyone reaching the port can fail VMs over); "
           "refused unless --listen is a loopback address");
 ABSL_FLAG(int, poll_interval_ms, 100, "how often running hypervisor jobs are read");
+ABSL_FLAG(int, ready_check_interval_ms, 100,
+          "how often a VM is read for a GetVirtualMachine that waits for its guest's heartbeat "
+          "(heartbeat_ok_wait: a plan's readiness step)");
 ABSL_FLAG(int, progress_interval_ms, 1000,
           "a running job's progress (only its percent moved) is sent to drserver at most this "
           "often; state changes and ends at once (0: every poll's)");
@@ -151,6 +154,9 @@ int main(int argc, char** argv) {
   }
   hvdr::agent::JobRunner::Options runner_options;
   runner_options.poll_interval = absl::Milliseconds(absl::GetFlag(FLAGS_poll_interval_ms));
+  if (absl::GetFlag(FLAGS_ready_check_interval_ms) <= 0) {
+    return Fail("--ready_check_interval_ms: must be positive");
+  }
   if (absl::GetFlag(FLAGS_progress_interval_ms) < 0) {
     return Fail("--progress_interval_ms: must be 0 or more");
   }
@@ -178,7 +184,9 @@ int main(int argc, char** argv) {
                                           hvdr::security::CallProcessor(authorizer.get()));
   }
 
-  hvdr::agent::AgentServiceImpl service(backend.get(), runner->get());
+  hvdr::agent::AgentServiceImpl service(
+      backend.get(), runner->get(), /*workers=*/4,
+      absl::Milliseconds(absl::GetFlag(FLAGS_ready_check_interval_ms)));
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   int port = 0;

@@ -90,7 +90,14 @@ PlanExecutor::~PlanExecutor() {
   }
   if (thread_.joinable()) thread_.join();
   {
-    // Heartbeat reads end by their deadline; their callbacks use this.
+    // Heartbeat reads end when cancelled (or by their deadline); their
+    // callbacks use this. Cancelled unlocked: a callback takes mu_.
+    std::vector<std::shared_ptr<grpc::ClientContext>> reading;
+    {
+      absl::MutexLock lock(&mu_);
+      for (auto& [raw, context] : reading_) reading.push_back(context);
+    }
+    for (auto& context : reading) context->TryCancel();
     absl::MutexLock lock(&mu_);
     mu_.Await(absl::Condition(
         +[](int* n) { return *n == 0; }, &reads_in_flight_));
@@ -398,13 +405,20 @@ void PlanExecutor::CheckReady(const Operation& op, ReadyDone done) {
     return;
   }
   struct Call {
-    grpc::ClientContext context;
+    std::shared_ptr<grpc::ClientContext> context = std::make_shared<grpc::ClientContext>();
     dr::v1::HostAgentServiceGetVirtualMachineRequest request;
     dr::v1::VirtualMachineInventory response;
   };
   auto call = std::make_shared<Call>();
   call->request.set_vm_id(copy->substr(copy->rfind('/') + 1));
-  call->context.set_deadline(absl::ToChronoTime(absl::Now() + options_.agent_timeout));
+  if (options_.readiness_wait > absl::ZeroDuration()) {
+    const absl::Duration wait = options_.readiness_wait;
+    call->request.mutable_heartbeat_ok_wait()->set_seconds(absl::ToInt64Seconds(wait));
+    call->request.mutable_heartbeat_ok_wait()->set_nanos(static_cast<int32_t>(
+        absl::ToInt64Nanoseconds(wait - absl::Seconds(absl::ToInt64Seconds(wait)))));
+  }
+  call->context->set_deadline(
+      absl::ToChronoTime(absl::Now() + options_.readiness_wait + options_.agent_timeout));
   std::shared_ptr<dr::v1::HostAgentService::StubInterface> stub =
       agents_->Get(host->agent_address());
   if (stub->async() == nullptr) {
@@ -415,14 +429,17 @@ void PlanExecutor::CheckReady(const Operation& op, ReadyDone done) {
   {
     absl::MutexLock lock(&mu_);
     ++reads_in_flight_;
+    reading_[call->context.get()] = call->context;
   }
   // gRPC's thread: the answer goes to the run only while it is still run
   // here (kept alive meanwhile), and wakes the loop to persist it.
-  auto answer = [this, done, execution = op.execution](const absl::StatusOr<Readiness>& r) {
+  auto answer = [this, done, execution = op.execution,
+                 context = call->context.get()](const absl::StatusOr<Readiness>& r) {
     std::shared_ptr<PlanRun> run;
     {
       absl::MutexLock lock(&mu_);
       --reads_in_flight_;
+      reading_.erase(context);
       auto it = runs_.find(execution);
       if (it != runs_.end()) run = it->second;
       wake_ = true;
@@ -430,7 +447,8 @@ void PlanExecutor::CheckReady(const Operation& op, ReadyDone done) {
     if (run) done(r);
   };
   stub->async()->GetVirtualMachine(
-      &call->context, &call->request, &call->response, [call, answer, vm](grpc::Status status) {
+      call->context.get(), &call->request, &call->response,
+      [call, answer, vm](grpc::Status status) {
         if (!status.ok()) {
           answer(absl::UnavailableError(
               absl::StrCat("reading ", vm, " from its agent: ", status.error_message())));

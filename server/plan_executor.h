@@ -40,6 +40,14 @@ class PlanExecutor final : public StepActions {
     absl::Duration tick = absl::Milliseconds(250);
     // How long a heartbeat read of an agent may take.
     absl::Duration agent_timeout = absl::Seconds(5);
+    // A readiness read asks the agent to answer once the guest's heartbeat
+    // is OK, or after this (heartbeat_ok_wait): the step ends as soon as the
+    // guest is up (about the agent's --ready_check_interval_ms late), not at
+    // the next of kReadinessPoll's reads. The read's deadline is this plus
+    // agent_timeout. Short enough that a step's timeout still finds what the
+    // last answer saw (its error says it). Zero: answered at once (polled
+    // every kReadinessPoll).
+    absl::Duration readiness_wait = absl::Seconds(1);
     // False: no thread; tests call Step().
     bool start_thread = true;
     // The directory hooks run from (--hooks_dir); "": hook steps fail
@@ -125,6 +133,9 @@ class PlanExecutor final : public StepActions {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool wake_ ABSL_GUARDED_BY(mu_) = false;        // something to do since the loop last ran
   int reads_in_flight_ ABSL_GUARDED_BY(mu_) = 0;  // heartbeat reads not answered yet
+  // Their contexts, cancelled at shutdown (a read may wait readiness_wait).
+  std::map<grpc::ClientContext*, std::shared_ptr<grpc::ClientContext>> reading_
+      ABSL_GUARDED_BY(mu_);
   absl::Mutex rng_mu_;
   absl::BitGen rng_ ABSL_GUARDED_BY(rng_mu_);
   std::thread thread_;
