@@ -2,6 +2,7 @@
 
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
+#include "common/proto_time.h"
 
 namespace hvdr {
 
@@ -120,9 +121,7 @@ absl::Status Exhausted(absl::string_view field, absl::string_view reason, absl::
                        absl::Duration retry_after) {
   absl::Status status = HyperVError(dr::v1::RETURN_CODE_OUT_OF_MEMORY, field, reason, message);
   dr::v1::ErrorDetail detail = ErrorDetailOf(status);
-  const int64_t nanos = absl::ToInt64Nanoseconds(retry_after);
-  detail.mutable_retry_after()->set_seconds(nanos / 1000000000);
-  detail.mutable_retry_after()->set_nanos(static_cast<int32_t>(nanos % 1000000000));
+  ToProto(retry_after, detail.mutable_retry_after());
   status.SetPayload(kErrorDetailUrl, absl::Cord(detail.SerializeAsString()));
   return status;
 }

@@ -1,11 +1,13 @@
 // Conversions between absl::Time and google.protobuf.Timestamp, and the
-// integer microseconds the store keeps.
+// integer microseconds the store keeps; between absl::Duration and
+// google.protobuf.Duration.
 #ifndef HVDR_COMMON_PROTO_TIME_H_
 #define HVDR_COMMON_PROTO_TIME_H_
 
 #include <cstdint>
 
 #include "absl/time/time.h"
+#include "google/protobuf/duration.pb.h"
 #include "google/protobuf/timestamp.pb.h"
 
 namespace hvdr {
@@ -34,6 +36,17 @@ inline google::protobuf::Timestamp ToProto(absl::Time t) {
   google::protobuf::Timestamp ts;
   ToProto(t, &ts);
   return ts;
+}
+
+// A Duration's seconds and nanos (same sign, |nanos| < 1e9).
+inline absl::Duration FromProto(const google::protobuf::Duration& d) {
+  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
+}
+
+inline void ToProto(absl::Duration d, google::protobuf::Duration* out) {
+  const int64_t nanos = absl::ToInt64Nanoseconds(d);
+  out->set_seconds(nanos / 1000000000);
+  out->set_nanos(static_cast<int32_t>(nanos % 1000000000));
 }
 
 // Microseconds since the epoch; 0 stands for "unset".

@@ -1,5 +1,7 @@
 #include "common/proto_time.h"
 
+#include <cstdlib>
+
 #include "gtest/gtest.h"
 
 namespace hvdr {
@@ -30,6 +32,22 @@ TEST(ProtoTimeTest, LastSecondOfYear9999RoundTrips) {
   EXPECT_EQ(ts.seconds(), 253402300799);
   EXPECT_EQ(ts.nanos(), 999999000);
   EXPECT_EQ(FromProto(ts), t);
+}
+
+TEST(ProtoTimeTest, DurationsRoundTripWithSecondsAndNanosOfOneSign) {
+  for (absl::Duration d : {absl::ZeroDuration(), absl::Milliseconds(1500), absl::Seconds(60),
+                           -absl::Milliseconds(1500)}) {
+    google::protobuf::Duration p;
+    ToProto(d, &p);
+    EXPECT_EQ(FromProto(p), d) << d;
+    EXPECT_LT(std::abs(p.nanos()), 1000000000) << d;
+    EXPECT_FALSE(p.seconds() > 0 && p.nanos() < 0) << d;
+    EXPECT_FALSE(p.seconds() < 0 && p.nanos() > 0) << d;
+  }
+  google::protobuf::Duration p;
+  ToProto(absl::Milliseconds(1500), &p);
+  EXPECT_EQ(p.seconds(), 1);
+  EXPECT_EQ(p.nanos(), 500000000);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
 #include "common/hyperv_status.h"
+#include "common/proto_time.h"
 #include "common/serial_write_reactor.h"
 #include "spdlog/spdlog.h"
 
@@ -430,8 +431,7 @@ grpc::ServerUnaryReactor* AgentServiceImpl::GetVirtualMachine(
   }
   absl::Duration wait = absl::ZeroDuration();
   if (request->has_heartbeat_ok_wait()) {
-    wait = absl::Seconds(request->heartbeat_ok_wait().seconds()) +
-           absl::Nanoseconds(request->heartbeat_ok_wait().nanos());
+    wait = FromProto(request->heartbeat_ok_wait());
     if (wait < absl::ZeroDuration() || wait > absl::Seconds(60)) {
       reactor->Finish(ToGrpcStatus(
           InvalidParameter("heartbeat_ok_wait", "OUT_OF_RANGE",

@@ -10,6 +10,7 @@
 #include "common/clock.h"
 #include "common/grpc_status.h"
 #include "common/hyperv_status.h"
+#include "common/proto_time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "hvagent/sim/sim_backend.h"
@@ -479,9 +480,7 @@ TEST(AgentServiceReadyWaitTest, AReadWaitingForTheHeartbeatAnswersOnceTheGuestIs
                   dr::v1::VirtualMachineInventory* out) {
     dr::v1::HostAgentServiceGetVirtualMachineRequest r;
     r.set_vm_id(vm);
-    r.mutable_heartbeat_ok_wait()->set_seconds(absl::ToInt64Seconds(wait));
-    r.mutable_heartbeat_ok_wait()->set_nanos(
-        static_cast<int32_t>(absl::ToInt64Nanoseconds(wait) % 1000000000));
+    ToProto(wait, r.mutable_heartbeat_ok_wait());
     grpc::ClientContext ctx;
     return FromGrpcStatus(stub->GetVirtualMachine(&ctx, r, out), &ctx);
   };

@@ -229,18 +229,15 @@ void Dispatcher::OnStatus(const AgentJobStatus& status) {
   t.backoff = options_.initial_backoff;
   t.unknown_reported = false;
   if (t.deadline != nullptr) t.deadline->Cancel();
+  // Nothing but (maybe) the percent differs from the last status, and it
+  // answers no 32771.
+  const bool same_but_percent = !was_unknown && !status.terminal() &&
+                                !status.has_virtual_machine() && status.state() == t.last_state &&
+                                status.return_code() == t.last_return_code &&
+                                status.error_code() == t.last_error_code;
   // The same status again (the agent re-sends a job's status when it is
-  // sent again on a new stream) changes nothing unless it answers a 32771.
-  if (!was_unknown && !status.terminal() && !status.has_virtual_machine() &&
-      status.state() == t.last_state && status.percent_complete() == t.last_percent &&
-      status.return_code() == t.last_return_code && status.error_code() == t.last_error_code) {
-    return;
-  }
-  // Only the percent moved: the writer may hold it (JobWriter::SubmitProgress).
-  const bool only_progress = !was_unknown && !status.terminal() && !status.has_virtual_machine() &&
-                             status.outcome_note().empty() && status.state() == t.last_state &&
-                             status.return_code() == t.last_return_code &&
-                             status.error_code() == t.last_error_code;
+  // sent again on a new stream) changes nothing.
+  if (same_but_percent && status.percent_complete() == t.last_percent) return;
   t.last_state = status.state();
   t.last_percent = status.percent_complete();
   t.last_return_code = status.return_code();
@@ -277,7 +274,8 @@ void Dispatcher::OnStatus(const AgentJobStatus& status) {
     u.has_vm_state = true;
     u.vm_state = status.virtual_machine();
   }
-  if (only_progress && IsValidReturnCode(static_cast<uint32_t>(status.return_code()))) {
+  // Only the percent moved (and nothing to note): the writer may hold it.
+  if (same_but_percent && u.message.empty()) {
     writer_->SubmitProgress(std::move(u));
     return;
   }

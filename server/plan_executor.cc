@@ -95,7 +95,7 @@ PlanExecutor::~PlanExecutor() {
     std::vector<std::shared_ptr<grpc::ClientContext>> reading;
     {
       absl::MutexLock lock(&mu_);
-      for (auto& [raw, context] : reading_) reading.push_back(context);
+      reading.assign(reading_.begin(), reading_.end());
     }
     for (auto& context : reading) context->TryCancel();
     absl::MutexLock lock(&mu_);
@@ -412,10 +412,7 @@ void PlanExecutor::CheckReady(const Operation& op, ReadyDone done) {
   auto call = std::make_shared<Call>();
   call->request.set_vm_id(copy->substr(copy->rfind('/') + 1));
   if (options_.readiness_wait > absl::ZeroDuration()) {
-    const absl::Duration wait = options_.readiness_wait;
-    call->request.mutable_heartbeat_ok_wait()->set_seconds(absl::ToInt64Seconds(wait));
-    call->request.mutable_heartbeat_ok_wait()->set_nanos(static_cast<int32_t>(
-        absl::ToInt64Nanoseconds(wait - absl::Seconds(absl::ToInt64Seconds(wait)))));
+    ToProto(options_.readiness_wait, call->request.mutable_heartbeat_ok_wait());
   }
   call->context->set_deadline(
       absl::ToChronoTime(absl::Now() + options_.readiness_wait + options_.agent_timeout));
@@ -429,12 +426,12 @@ void PlanExecutor::CheckReady(const Operation& op, ReadyDone done) {
   {
     absl::MutexLock lock(&mu_);
     ++reads_in_flight_;
-    reading_[call->context.get()] = call->context;
+    reading_.insert(call->context);
   }
   // gRPC's thread: the answer goes to the run only while it is still run
   // here (kept alive meanwhile), and wakes the loop to persist it.
   auto answer = [this, done, execution = op.execution,
-                 context = call->context.get()](const absl::StatusOr<Readiness>& r) {
+                 context = call->context](const absl::StatusOr<Readiness>& r) {
     std::shared_ptr<PlanRun> run;
     {
       absl::MutexLock lock(&mu_);

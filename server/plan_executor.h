@@ -13,6 +13,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -134,8 +135,7 @@ class PlanExecutor final : public StepActions {
   bool wake_ ABSL_GUARDED_BY(mu_) = false;        // something to do since the loop last ran
   int reads_in_flight_ ABSL_GUARDED_BY(mu_) = 0;  // heartbeat reads not answered yet
   // Their contexts, cancelled at shutdown (a read may wait readiness_wait).
-  std::map<grpc::ClientContext*, std::shared_ptr<grpc::ClientContext>> reading_
-      ABSL_GUARDED_BY(mu_);
+  std::set<std::shared_ptr<grpc::ClientContext>> reading_ ABSL_GUARDED_BY(mu_);
   absl::Mutex rng_mu_;
   absl::BitGen rng_ ABSL_GUARDED_BY(rng_mu_);
   std::thread thread_;
