@@ -54,7 +54,9 @@ TEST(DiskFullTest, JobsReachTheirTrueStateOnceSpaceIsFreedWithNoRestart) {
   } unmount{disk};
 
   auto scenario = hvdr::testing::ReplicaScenario(kReplica, kVms, 2500);
-  ASSERT_TRUE(cluster.StartAgent(kReplica, &scenario).ok());
+  // Every poll's progress, from the agent and into the store, so that
+  // writes need new pages while the disk is full.
+  ASSERT_TRUE(cluster.StartAgent(kReplica, &scenario, {"--progress_interval_ms=0"}).ok());
   ASSERT_TRUE(cluster
                   .StartServer({"--db=" + disk + "/drserver.db", "--sync_interval_s=3600",
                                 // every progress written, so that writes need new pages

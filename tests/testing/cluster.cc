@@ -105,7 +105,8 @@ std::vector<std::string> Cluster::AgentArgv(const std::string& host, const std::
 }
 
 absl::StatusOr<std::string> Cluster::StartAgent(const std::string& host,
-                                                const hvdr::sim::v1::Scenario* scenario) {
+                                                const hvdr::sim::v1::Scenario* scenario,
+                                                const std::vector<std::string>& extra_flags) {
   const std::string base = absl::StrCat(dir_, "/", host);
   if (scenario != nullptr) {
     std::string text;
@@ -116,7 +117,9 @@ absl::StatusOr<std::string> Cluster::StartAgent(const std::string& host,
   auto known = agent_addresses_.find(host);
   const std::string listen = known != agent_addresses_.end() ? known->second : "127.0.0.1:0";
   auto proc = std::make_unique<Subprocess>();
-  absl::Status s = proc->Start(AgentArgv(host, base, listen), base + ".log");
+  std::vector<std::string> argv = AgentArgv(host, base, listen);
+  argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
+  absl::Status s = proc->Start(argv, base + ".log");
   if (!s.ok()) return s;
   absl::StatusOr<int> port = proc->WaitForPortFile(base + ".port", absl::Seconds(30));
   if (!port.ok()) return port.status();

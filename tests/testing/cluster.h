@@ -55,9 +55,11 @@ class Cluster {
 
   // Writes `scenario` (unless null) and starts (or restarts) the agent
   // `host`; its state and journal live in dir()/host.*. A restarted agent
-  // listens on the port it had. Returns the agent's address.
+  // listens on the port it had. `extra_flags` go to hvagent after the
+  // cluster's own. Returns the agent's address.
   absl::StatusOr<std::string> StartAgent(const std::string& host,
-                                         const hvdr::sim::v1::Scenario* scenario);
+                                         const hvdr::sim::v1::Scenario* scenario,
+                                         const std::vector<std::string>& extra_flags = {});
   // Sends `sig`; waits for the agent to exit unless sig is SIGSTOP/SIGCONT.
   void KillAgent(const std::string& host, int sig = 9);
   // The simulated hypervisor's state file of `host`, parsed.
