@@ -11,6 +11,7 @@
 #ifndef HVDR_HVAGENT_BACKEND_H_
 #define HVDR_HVAGENT_BACKEND_H_
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -92,6 +93,14 @@ class Backend {
   // Asks the hypervisor to cancel a job (RequestStateChange on a
   // Cancellable job). 32775 when the job is not cancellable or has ended.
   virtual MethodResult CancelJob(const std::string& job_id) = 0;
+
+  // The earliest time a running job is due to end, when the hypervisor can
+  // tell: the simulator's jobs run for a set duration, so the agent's poll
+  // reads a job as it ends instead of up to a poll interval later. Real
+  // Hyper-V's jobs report only a percent: nullopt (the default), and the
+  // agent polls at its interval. A hint only: the job's end is still what
+  // GetJob reads.
+  virtual std::optional<absl::Time> NextJobEnd() { return std::nullopt; }
 };
 
 }  // namespace agent

@@ -1,5 +1,7 @@
 #include "hvagent/job_runner.h"
 
+#include <algorithm>
+#include <optional>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -136,8 +138,16 @@ absl::StatusOr<std::unique_ptr<JobRunner>> JobRunner::Create(Backend* backend, J
 JobRunner::~JobRunner() { Stop(); }
 
 void JobRunner::Stop() {
-  if (!stop_.HasBeenNotified()) stop_.Notify();
+  {
+    absl::MutexLock lock(&wake_mu_);
+    stopping_ = true;
+  }
   if (poller_.joinable()) poller_.join();
+}
+
+void JobRunner::WakePoller() {
+  absl::MutexLock lock(&wake_mu_);
+  job_started_ = true;
 }
 
 absl::Status JobRunner::Recover() {
@@ -299,15 +309,18 @@ void JobRunner::Launch(const std::string& job_id, const Operation& op) {
     // The VM as the job leaves it while it runs (e.g. FailoverInProgress).
     AgentJobStatus with_vm;
     AttachVm(op.vm_id, &with_vm);
-    absl::MutexLock lock(&mu_);
-    auto it = jobs_.find(job_id);
-    if (it == jobs_.end()) return;
-    it->second.hypervisor_job_id = result.job_id;
-    AgentJobStatus status = it->second.status;
-    status.set_hypervisor_job_id(result.job_id);
-    if (with_vm.has_virtual_machine())
-      *status.mutable_virtual_machine() = with_vm.virtual_machine();
-    PublishLocked(job_id, status);
+    {
+      absl::MutexLock lock(&mu_);
+      auto it = jobs_.find(job_id);
+      if (it == jobs_.end()) return;
+      it->second.hypervisor_job_id = result.job_id;
+      AgentJobStatus status = it->second.status;
+      status.set_hypervisor_job_id(result.job_id);
+      if (with_vm.has_virtual_machine())
+        *status.mutable_virtual_machine() = with_vm.virtual_machine();
+      PublishLocked(job_id, status);
+    }
+    WakePoller();
     return;
   }
   spdlog::warn("job {}: {} on VM {} refused: {} ({}) {}", job_id, dr::v1::JobType_Name(op.type),
@@ -513,9 +526,37 @@ std::string JobRunner::VmOf(const std::string& job_id) {
 }
 
 void JobRunner::PollLoop() {
-  while (!stop_.WaitForNotificationWithTimeout(options_.poll_interval)) {
+  absl::Time next_poll = absl::Now() + NextPollIn();
+  while (true) {
+    bool started;
+    {
+      absl::MutexLock lock(&wake_mu_);
+      auto woken = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(wake_mu_) {
+        return stopping_ || job_started_;
+      };
+      wake_mu_.AwaitWithDeadline(absl::Condition(&woken), next_poll);
+      if (stopping_) return;
+      started = job_started_;
+      job_started_ = false;
+    }
+    // A job started: it may end before the poll planned.
+    if (started && absl::Now() < next_poll) {
+      next_poll = std::min(next_poll, absl::Now() + NextPollIn());
+      continue;
+    }
     PollOnce();
+    next_poll = absl::Now() + NextPollIn();
   }
+}
+
+absl::Duration JobRunner::NextPollIn() {
+  const std::optional<absl::Time> end = backend_->NextJobEnd();
+  if (!end.has_value()) return options_.poll_interval;
+  // Just after the end (the backend reads the clock at most every
+  // millisecond), never sooner than a millisecond from now: a job whose
+  // end is due but not yet read must not spin the loop.
+  const absl::Duration until = *end + kJobEndSlack - options_.clock->Now();
+  return std::clamp(until, kJobEndSlack, options_.poll_interval);
 }
 
 int JobRunner::ActiveJobs() {

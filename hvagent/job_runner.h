@@ -10,8 +10,9 @@
 // reconciled against the hypervisor's job list before anything is re-issued.
 //
 // One poll thread reads every running job from the backend every
-// poll_interval (100 ms by default, like os-win) and notifies listeners of
-// changes; there is no thread per job or per stream.
+// poll_interval (100 ms by default, like os-win) - or as a job ends, when
+// the backend knows when that is (the simulator: Backend::NextJobEnd) - and
+// notifies listeners of changes; there is no thread per job or per stream.
 //
 // Thread-safe. Listeners are called with the runner's lock held, in order,
 // from whichever thread observed the change: they must be quick, must not
@@ -29,7 +30,6 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
-#include "absl/synchronization/notification.h"
 #include "absl/types/optional.h"
 #include "common/clock.h"
 #include "dr/v1/agent_service.pb.h"
@@ -102,6 +102,11 @@ class JobRunner {
   // Calls the hypervisor for a journaled job and records the answer.
   void Launch(const std::string& job_id, const Operation& op) ABSL_LOCKS_EXCLUDED(mu_);
   void PollLoop();
+  // How long the poll thread waits: poll_interval, or less when the
+  // backend knows a running job ends sooner (Backend::NextJobEnd).
+  absl::Duration NextPollIn();
+  void WakePoller() ABSL_LOCKS_EXCLUDED(wake_mu_);
+  static constexpr absl::Duration kJobEndSlack = absl::Milliseconds(1);
   // Sets status->virtual_machine to the VM as the hypervisor now reports it.
   void AttachVm(const std::string& vm_id, dr::v1::AgentJobStatus* status) ABSL_LOCKS_EXCLUDED(mu_);
   std::string VmOf(const std::string& job_id) ABSL_LOCKS_EXCLUDED(mu_);
@@ -136,7 +141,11 @@ class JobRunner {
   std::map<uint64_t, std::string> subscriptions_ ABSL_GUARDED_BY(mu_);
   uint64_t next_subscription_ ABSL_GUARDED_BY(mu_) = 1;
 
-  absl::Notification stop_;
+  // The poll thread's wait: over at Stop, or when a job started (its end
+  // may come before the poll planned: NextPollIn again).
+  absl::Mutex wake_mu_;
+  bool stopping_ ABSL_GUARDED_BY(wake_mu_) = false;
+  bool job_started_ ABSL_GUARDED_BY(wake_mu_) = false;
   std::thread poller_;
 };
 

@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "hvagent/sim/sim_backend.h"
@@ -107,6 +108,35 @@ TEST_F(JobRunnerTest, ListenerSeesEveryChangeInOrderUntilTerminal) {
     EXPECT_FALSE(seen[i - 1].terminal());
   }
   EXPECT_EQ(runner_->ActiveJobs(), 0);
+}
+
+// The poll thread reads a job as it ends when the backend knows when that
+// is (the simulator does), not a poll interval later: with an interval of
+// an hour, a 50 ms job's end still reaches the listener.
+TEST(JobRunnerPollerTest, PollsAsAJobTheBackendKnowsTheEndOfEnds) {
+  hvdr::sim::v1::Scenario scenario = TestScenario();
+  scenario.set_default_job_duration_ms(50);
+  auto backend = sim::SimBackend::Open({"", RealClock::Get()}, scenario);
+  ASSERT_TRUE(backend.ok()) << backend.status();
+  auto journal = JobJournal::Open(":memory:");
+  ASSERT_TRUE(journal.ok()) << journal.status();
+  JobRunner::Options options;
+  options.poll_interval = absl::Hours(1);
+  options.progress_interval = absl::ZeroDuration();
+  auto runner = JobRunner::Create(backend->get(), journal->get(), options);
+  ASSERT_TRUE(runner.ok()) << runner.status();
+  absl::Notification ended;
+  uint64_t sub = 0;
+  auto started = (*runner)->Start(
+      kTestJob, Failover(),
+      [&ended](const AgentJobStatus& s) {
+        if (s.terminal() && !ended.HasBeenNotified()) ended.Notify();
+      },
+      &sub);
+  ASSERT_TRUE(started.ok()) << started.status();
+  // Generous: the end is due in 50 ms; without the hint it would come in an hour.
+  EXPECT_TRUE(ended.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  (*runner)->Unsubscribe(sub);
 }
 
 // Progress (only the percent moved) goes out at most every

@@ -384,13 +384,26 @@ void PlanExecutor::SubmitOperation(const Operation& op, JobDone done) {
   for (const auto& n : r.network_settings)
     absl::StrAppend(&fingerprint, "\n", n.SerializeAsString());
   r.fingerprint = fingerprint;
-  failover_->Submit(r, [done](const absl::StatusOr<dr::v1::JobResponse>& response) {
-    if (!response.ok()) {
-      done(response.status());
+  // A refusal or a replay is answered at once, on the caller's thread; a
+  // new job once its batch is committed, on the job writer's completion
+  // thread: that answer goes through the loop (Post).
+  failover_->Submit(r, [this, done, execution = op.execution, caller = std::this_thread::get_id()](
+                           const absl::StatusOr<dr::v1::JobResponse>& response) {
+    absl::StatusOr<std::string> job = response.ok()
+                                          ? absl::StatusOr<std::string>(response->job().name())
+                                          : absl::StatusOr<std::string>(response.status());
+    if (std::this_thread::get_id() == caller) {
+      done(job);
     } else {
-      done(response->job().name());
+      Post(execution, [done, job = std::move(job)] { done(job); });
     }
   });
+}
+
+void PlanExecutor::Post(const std::string& execution, std::function<void()> answer) {
+  absl::MutexLock lock(&mu_);
+  posted_.emplace_back(execution, std::move(answer));
+  wake_ = true;
 }
 
 void PlanExecutor::CheckReady(const Operation& op, ReadyDone done) {
@@ -428,20 +441,15 @@ void PlanExecutor::CheckReady(const Operation& op, ReadyDone done) {
     ++reads_in_flight_;
     reading_.insert(call->context);
   }
-  // gRPC's thread: the answer goes to the run only while it is still run
-  // here (kept alive meanwhile), and wakes the loop to persist it.
+  // gRPC's thread: the answer goes to the loop, which gives it to the run
+  // if it is still run here.
   auto answer = [this, done, execution = op.execution,
                  context = call->context](const absl::StatusOr<Readiness>& r) {
-    std::shared_ptr<PlanRun> run;
-    {
-      absl::MutexLock lock(&mu_);
-      --reads_in_flight_;
-      reading_.erase(context);
-      auto it = runs_.find(execution);
-      if (it != runs_.end()) run = it->second;
-      wake_ = true;
-    }
-    if (run) done(r);
+    absl::MutexLock lock(&mu_);
+    --reads_in_flight_;
+    reading_.erase(context);
+    posted_.emplace_back(execution, [done, r] { done(r); });
+    wake_ = true;
   };
   stub->async()->GetVirtualMachine(
       call->context.get(), &call->request, &call->response,
@@ -467,21 +475,12 @@ void PlanExecutor::RunHook(const Hook& hook, HookDone done) {
     done(HyperVError(dr::v1::RETURN_CODE_NOT_SUPPORTED, "", "HOOKS_DISABLED", hooks_unavailable_));
     return;
   }
-  hooks_->Run(hook.request, [this, execution = hook.execution, step = hook.step,
+  // The runner's thread: the end goes to the loop, which gives it to the
+  // run if it is still run here (one that ended - its step timed out
+  // waiting for this - is gone: the end is dropped).
+  hooks_->Run(hook.request, [this, execution = hook.execution,
                              done = std::move(done)](const absl::StatusOr<HookResult>& result) {
-    // The run is kept alive while it takes the result; one that ended (its
-    // step timed out waiting for this) is gone.
-    std::shared_ptr<PlanRun> run;
-    {
-      absl::MutexLock lock(&mu_);
-      auto it = runs_.find(execution);
-      if (it != runs_.end()) run = it->second;
-    }
-    if (run == nullptr) {
-      spdlog::warn("{}: the hook's end came after its execution ended; dropped", step);
-      return;
-    }
-    done(result);
+    Post(execution, [done, result] { done(result); });
   });
 }
 
@@ -494,6 +493,29 @@ std::optional<absl::Time> PlanExecutor::DataTime(const Operation& op) {
 }
 
 void PlanExecutor::Step() {
+  // Answers first: a job's name reaches its step (and the job is watched,
+  // its state queued below) before any change of that job is applied.
+  std::deque<std::pair<std::string, std::function<void()>>> posted;
+  {
+    absl::MutexLock lock(&mu_);
+    posted.swap(posted_);
+  }
+  for (auto& [execution, answer] : posted) {
+    std::shared_ptr<PlanRun> run;  // kept alive while it takes the answer
+    {
+      absl::MutexLock lock(&mu_);
+      auto it = runs_.find(execution);
+      if (it != runs_.end()) run = it->second;
+    }
+    if (run == nullptr) {
+      spdlog::info(
+          "{}: an answer (a job's, a heartbeat read's or a hook's end) came after the execution "
+          "ended; dropped",
+          execution);
+      continue;
+    }
+    answer();
+  }
   std::deque<dr::v1::Job> changes;
   std::vector<std::shared_ptr<PlanRun>> runs;
   {

@@ -11,11 +11,13 @@
 #define HVDR_SERVER_PLAN_EXECUTOR_H_
 
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
 #include <string>
 #include <thread>
+#include <utility>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/random/random.h"
@@ -109,6 +111,9 @@ class PlanExecutor final : public StepActions {
   absl::StatusOr<PlanRun*> RunOf(const std::string& field, const std::string& execution);
   absl::Status Adopt(const dr::v1::PlanExecution& execution) ABSL_LOCKS_EXCLUDED(mu_);
   void Watch(const std::string& job);
+  // Queues `answer` for the loop (posted_), which runs it if `execution`
+  // is still run here.
+  void Post(const std::string& execution, std::function<void()> answer) ABSL_LOCKS_EXCLUDED(mu_);
   // The VM copy an operation of `op` runs on (TEST mode's start: the test
   // VM the test failover made).
   absl::StatusOr<std::string> CopyFor(const Operation& op);
@@ -131,6 +136,13 @@ class PlanExecutor final : public StepActions {
   std::map<std::string, std::shared_ptr<PlanRun>> runs_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::string> job_run_ ABSL_GUARDED_BY(mu_);  // job -> execution
   std::deque<dr::v1::Job> changes_ ABSL_GUARDED_BY(mu_);
+  // Answers that came on other threads (a job creation's, a heartbeat
+  // read's, a hook's end), run by the loop for their execution if it is
+  // still run here: a run's lock is never taken on the job writer's
+  // completion thread, a gRPC callback thread or the hook runner's, where
+  // it would wait behind the run's store write (and that behind the
+  // writer's batch), stalling the dispatch of every job the batch created.
+  std::deque<std::pair<std::string, std::function<void()>>> posted_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool wake_ ABSL_GUARDED_BY(mu_) = false;        // something to do since the loop last ran
   int reads_in_flight_ ABSL_GUARDED_BY(mu_) = 0;  // heartbeat reads not answered yet

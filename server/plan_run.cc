@@ -29,6 +29,11 @@ constexpr absl::Duration kDefaultStepTimeout = absl::Seconds(300);
 // whose end is still not reported this much later is ended by Tick.
 constexpr absl::Duration kHookReportGrace = absl::Seconds(30);
 
+// A step that is under way: Tick times it.
+bool IsActive(dr::v1::StepState state) {
+  return state == dr::v1::STEP_STATE_RUNNING || state == dr::v1::STEP_STATE_WAITING_FOR_ANSWER;
+}
+
 std::string StepId(const std::string& name) {
   const size_t at = name.rfind("/steps/");
   return at == std::string::npos ? name : name.substr(at + 7);
@@ -116,6 +121,7 @@ absl::StatusOr<std::unique_ptr<PlanRun>> PlanRun::Restore(
     run->steps_[i] = steps[it->second];
     statuses[i] = {steps[it->second].state(), steps[it->second].skip_cause(),
                    steps[it->second].attempt()};
+    if (IsActive(run->steps_[i].state())) run->active_.insert(static_cast<int>(i));
   }
   if (stored.size() !=
       static_cast<size_t>(std::count_if(run->graph_.steps.begin(), run->graph_.steps.end(),
@@ -460,13 +466,13 @@ void PlanRun::Tick() {
       if (steps_[i].state() == dr::v1::STEP_STATE_RUNNING) to_submit_.insert(i);
     }
     retry_.clear();
-    for (size_t i = 0; i < steps_.size(); ++i) {
+    // FinishLocked below changes the scheduler's states, not the stored
+    // ones active_ follows (PersistLocked syncs them).
+    for (const int index : active_) {
+      const size_t i = static_cast<size_t>(index);
       const Step& g = graph_.steps[i];
       ExecutionStep& s = steps_[i];
-      if (g.gate || (s.state() != dr::v1::STEP_STATE_RUNNING &&
-                     s.state() != dr::v1::STEP_STATE_WAITING_FOR_ANSWER)) {
-        continue;
-      }
+      if (g.gate || !IsActive(s.state())) continue;
       const absl::Time started = FromProto(s.start_time());
       if (g.kind == dr::v1::STEP_KIND_WAIT &&
           now >= started + absl::Seconds(g.plan_step.wait().seconds())) {
@@ -561,6 +567,11 @@ absl::Status PlanRun::PersistLocked(const RequestKey* key) {
     }
     s.set_state(st.state);
     s.set_skip_cause(st.skip_cause);
+    if (IsActive(st.state)) {
+      active_.insert(i);
+    } else {
+      active_.erase(i);
+    }
   }
   const int succeeded = scheduler_->StepsIn(dr::v1::STEP_STATE_SUCCEEDED);
   const int failed = scheduler_->StepsIn(dr::v1::STEP_STATE_FAILED);

@@ -780,6 +780,28 @@ absl::StatusOr<JobInfo> SimBackend::GetJob(const std::string& job_id) {
       absl::StrCat("no job ", job_id, " (never started, or removed after ", "TimeBeforeRemoval)"));
 }
 
+std::optional<absl::Time> SimBackend::NextJobEnd() {
+  absl::MutexLock lock(&mu_);
+  if (!jobs_indexed_) IndexJobsLocked();
+  int64_t earliest = INT64_MAX;
+  for (int position : open_jobs_) {
+    const SimJob& job = state_.jobs(position);
+    if (IsTerminalJobState(job.state())) continue;
+    const Fault& f = job.fault();
+    if (f.never_finish()) continue;
+    const int64_t duration_us = int64_t{job.duration_ms()} * 1000;
+    int64_t at_percent = 100;
+    if (f.vanish_at_percent() > 0) {
+      at_percent = f.vanish_at_percent();
+    } else if (f.fail_at_percent() > 0) {
+      at_percent = f.fail_at_percent();
+    }
+    earliest = std::min(earliest, job.start_us() + duration_us * at_percent / 100);
+  }
+  if (earliest == INT64_MAX) return std::nullopt;
+  return absl::FromUnixMicros(earliest);
+}
+
 absl::StatusOr<std::vector<JobInfo>> SimBackend::ListJobs() {
   absl::MutexLock lock(&mu_);
   AdvanceLocked();

@@ -67,6 +67,9 @@ class SimBackend final : public agent::Backend {
   absl::StatusOr<agent::JobInfo> GetJob(const std::string& job_id) override;
   absl::StatusOr<std::vector<agent::JobInfo>> ListJobs() override;
   agent::MethodResult CancelJob(const std::string& job_id) override;
+  // The earliest planned end (or fault's failure or vanishing) of the open
+  // jobs; nullopt when none is due (none open, or only never_finish ones).
+  std::optional<absl::Time> NextJobEnd() override;
 
   // Test hook: the state as it now is (jobs advanced to the clock).
   // history lists the operations the hypervisor started (the newest

@@ -348,6 +348,39 @@ TEST_F(SimBackendTest, JobMovesNewStartingRunningCompleted) {
   EXPECT_EQ(job->vm_id, kTestVm);
 }
 
+// The agent's poller sleeps until the earliest of these (Backend::NextJobEnd).
+TEST_F(SimBackendTest, NextJobEndIsTheEarliestPlannedEndOfTheOpenJobs) {
+  Open(BaseReplica(), [](Scenario& s) {
+    auto* f = s.add_faults();
+    f->set_vm_id(kOtherVm);
+    f->set_fail_at_percent(40);
+  });
+  EXPECT_FALSE(backend_->NextJobEnd().has_value());  // no job
+  const absl::Time t0 = clock_.Now();
+  auto first = Failover();  // ends at 1 s
+  ASSERT_EQ(first.return_code, dr::v1::RETURN_CODE_JOB_STARTED);
+  EXPECT_EQ(backend_->NextJobEnd(), t0 + absl::Milliseconds(kTestDurationMs));
+  clock_.Advance(absl::Milliseconds(300));
+  ASSERT_EQ(Failover(kOtherVm).return_code, dr::v1::RETURN_CODE_JOB_STARTED);  // fails at 40%
+  EXPECT_EQ(backend_->NextJobEnd(), t0 + absl::Milliseconds(300 + kTestDurationMs * 40 / 100));
+  clock_.Advance(absl::Milliseconds(500));  // 800 ms: the second failed at 700 ms
+  ASSERT_EQ(backend_->GetJob(first.job_id)->state, dr::v1::JOB_STATE_RUNNING);
+  EXPECT_EQ(backend_->NextJobEnd(), t0 + absl::Milliseconds(kTestDurationMs));
+  clock_.Advance(absl::Milliseconds(200));
+  ASSERT_EQ(backend_->GetJob(first.job_id)->state, dr::v1::JOB_STATE_COMPLETED);
+  EXPECT_FALSE(backend_->NextJobEnd().has_value());
+}
+
+TEST_F(SimBackendTest, ANeverFinishingJobHasNoEnd) {
+  Open(BaseReplica(), [](Scenario& s) {
+    auto* f = s.add_faults();
+    f->set_vm_id(kTestVm);
+    f->set_never_finish(true);
+  });
+  ASSERT_EQ(Failover().return_code, dr::v1::RETURN_CODE_JOB_STARTED);
+  EXPECT_FALSE(backend_->NextJobEnd().has_value());
+}
+
 TEST_F(SimBackendTest, FinishedJobsDisappearAfterTimeBeforeRemoval) {
   Open(BaseReplica());
   auto r = Failover();
