@@ -1,7 +1,9 @@
 #include "hvagent/agent_service.h"
 
+#include <algorithm>
 #include <deque>
 #include <map>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
@@ -351,13 +353,17 @@ void AgentServiceImpl::Shutdown() {
 
 void AgentServiceImpl::ReadyWaitLoop() {
   const grpc::Status stopping(grpc::StatusCode::UNAVAILABLE, "hvagent is shutting down; ask again");
+  absl::Duration wait = ready_check_interval_;
   while (true) {
     std::vector<ReadyWait> due;
     bool stopped;
     {
       absl::MutexLock lock(&wait_mu_);
-      auto stop = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(wait_mu_) { return waits_stopped_; };
-      wait_mu_.AwaitWithTimeout(absl::Condition(&stop), ready_check_interval_);
+      auto woken = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(wait_mu_) {
+        return waits_stopped_ || wait_added_;
+      };
+      wait_mu_.AwaitWithTimeout(absl::Condition(&woken), wait);
+      wait_added_ = false;
       stopped = waits_stopped_;
       due.swap(waits_);
     }
@@ -367,6 +373,9 @@ void AgentServiceImpl::ReadyWaitLoop() {
     }
     // The backend is read here, off every reactor; answers go out unlocked.
     std::vector<ReadyWait> waiting;
+    // The next read: ready_check_interval from now, or just after a guest
+    // the backend knows the boot of is due up (Backend::HeartbeatOkIn).
+    wait = ready_check_interval_;
     for (ReadyWait& w : due) {
       if (w.context->IsCancelled()) {
         w.reactor->Finish(grpc::Status(grpc::StatusCode::CANCELLED, "the caller went away"));
@@ -374,6 +383,11 @@ void AgentServiceImpl::ReadyWaitLoop() {
       }
       absl::StatusOr<dr::v1::VirtualMachineInventory> vm = backend_->GetVirtualMachine(w.vm_id);
       if (vm.ok() && vm->heartbeat() != dr::v1::HEARTBEAT_STATUS_OK && absl::Now() < w.until) {
+        if (std::optional<absl::Duration> up = backend_->HeartbeatOkIn(w.vm_id)) {
+          // Never sooner than a millisecond: a guest due but not up yet
+          // must not spin the loop.
+          wait = std::min(wait, std::max(*up + kReadySlack, kReadySlack));
+        }
         waiting.push_back(std::move(w));
         continue;
       }
@@ -445,9 +459,13 @@ grpc::ServerUnaryReactor* AgentServiceImpl::GetVirtualMachine(
     absl::StatusOr<dr::v1::VirtualMachineInventory> vm =
         backend_->GetVirtualMachine(request->vm_id());
     if (vm.ok() && vm->heartbeat() != dr::v1::HEARTBEAT_STATUS_OK && wait > absl::ZeroDuration()) {
+      // A guest the backend knows the boot of: the loop plans its next read
+      // again (it may sleep a whole ready_check_interval otherwise).
+      const bool known = backend_->HeartbeatOkIn(request->vm_id()).has_value();
       absl::MutexLock lock(&wait_mu_);
       if (!waits_stopped_) {
         waits_.push_back({request->vm_id(), absl::Now() + wait, context, reactor, response});
+        if (known) wait_added_ = true;
         return;
       }
     }

@@ -132,9 +132,12 @@ class AgentServiceImpl final : public dr::v1::HostAgentService::CallbackService 
     grpc::ServerUnaryReactor* reactor;
     dr::v1::VirtualMachineInventory* response;
   };
-  // Reads each waiting call's VM every ready_check_interval_ and answers it
-  // once the heartbeat is OK, its wait is over, or it was cancelled.
+  // Reads each waiting call's VM every ready_check_interval_ (or as its
+  // guest is due up, when the backend knows: Backend::HeartbeatOkIn) and
+  // answers it once the heartbeat is OK, its wait is over, or it was
+  // cancelled.
   void ReadyWaitLoop();
+  static constexpr absl::Duration kReadySlack = absl::Milliseconds(1);
 
   Backend* const backend_;
   JobRunner* const runner_;
@@ -146,6 +149,8 @@ class AgentServiceImpl final : public dr::v1::HostAgentService::CallbackService 
   absl::Mutex wait_mu_;
   std::vector<ReadyWait> waits_ ABSL_GUARDED_BY(wait_mu_);
   bool waits_stopped_ ABSL_GUARDED_BY(wait_mu_) = false;
+  // A wait was added whose guest's boot the backend knows: read them now.
+  bool wait_added_ ABSL_GUARDED_BY(wait_mu_) = false;
   std::thread waiter_;  // last: started once the rest is
 };
 

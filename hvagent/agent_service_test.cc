@@ -359,6 +359,45 @@ TEST_F(AgentServiceTest, ShutdownEndsRunJobsStreamsWithUnavailable) {
   EXPECT_THAT(st.error_message(), HasSubstr("re-attach"));
 }
 
+// With a guest whose boot the backend knows (the simulator's), the wait
+// reads it as it comes up, not at the next ready_check_interval: with an
+// interval of an hour, a 200 ms boot is still answered OK within the
+// 30 s wait (without the hint the answer would be NO_CONTACT after 30 s).
+TEST(AgentServiceReadyWaitTest, AGuestTheBackendKnowsTheBootOfIsReadAsItComesUp) {
+  hvdr::sim::v1::Scenario scenario = TestScenario();
+  scenario.set_default_boot_ms(200);
+  scenario.set_default_job_duration_ms(1);
+  auto backend = *sim::SimBackend::Open({"", RealClock::Get()}, scenario);
+  auto journal = *JobJournal::Open(":memory:");
+  JobRunner::Options options;
+  options.start_poller = false;
+  auto runner = *JobRunner::Create(backend.get(), journal.get(), options);
+  AgentServiceImpl service(backend.get(), runner.get(), /*workers=*/2,
+                           /*ready_check_interval=*/absl::Hours(1));
+  grpc::ServerBuilder builder;
+  builder.RegisterService(&service);
+  auto server = builder.BuildAndStart();
+  auto stub = dr::v1::HostAgentService::NewStub(server->InProcessChannel({}));
+  Operation op;
+  op.type = dr::v1::JOB_TYPE_INITIATE_FAILOVER;
+  op.vm_id = kTestVm;
+  ASSERT_EQ(backend->Invoke(op).return_code, dr::v1::RETURN_CODE_JOB_STARTED);
+  absl::SleepFor(absl::Milliseconds(20));
+  op.type = dr::v1::JOB_TYPE_START_VIRTUAL_MACHINE;
+  ASSERT_EQ(backend->Invoke(op).return_code, dr::v1::RETURN_CODE_JOB_STARTED);
+  absl::SleepFor(absl::Milliseconds(20));
+  dr::v1::HostAgentServiceGetVirtualMachineRequest r;
+  r.set_vm_id(kTestVm);
+  ToProto(absl::Seconds(30), r.mutable_heartbeat_ok_wait());
+  grpc::ClientContext ctx;
+  dr::v1::VirtualMachineInventory up;
+  ASSERT_TRUE(stub->GetVirtualMachine(&ctx, r, &up).ok());
+  EXPECT_EQ(up.heartbeat(), dr::v1::HEARTBEAT_STATUS_OK);
+  service.Shutdown();
+  server->Shutdown();
+  runner->Stop();
+}
+
 }  // namespace
 }  // namespace agent
 }  // namespace hvdr

@@ -101,6 +101,16 @@ class Backend {
   // agent polls at its interval. A hint only: the job's end is still what
   // GetJob reads.
   virtual std::optional<absl::Time> NextJobEnd() { return std::nullopt; }
+
+  // How long until the guest heartbeat of the VM with `vm_id` is due to
+  // report OK, when the hypervisor can tell (the simulator: its guests boot
+  // for a set time after power-on), so that a wait for readiness reads it
+  // then; nullopt when it cannot (real Hyper-V; a VM that is off, or never
+  // becomes ready). A hint only: readiness is what GetVirtualMachine reads.
+  virtual std::optional<absl::Duration> HeartbeatOkIn(const std::string& vm_id) {
+    (void)vm_id;
+    return std::nullopt;
+  }
 };
 
 }  // namespace agent

@@ -323,6 +323,22 @@ dr::v1::HeartbeatStatus SimBackend::HeartbeatLocked(const SimVm& vm) {
   return dr::v1::HEARTBEAT_STATUS_OK;
 }
 
+std::optional<absl::Duration> SimBackend::HeartbeatOkIn(const std::string& vm_id) {
+  absl::MutexLock lock(&mu_);
+  const SimVm* vm = FindVmLocked(vm_id);
+  if (vm == nullptr || vm->enabled() != dr::v1::ENABLED_STATE_ENABLED) return std::nullopt;
+  for (const Fault& f : state_.scenario().faults()) {
+    if (f.never_ready() &&
+        (f.vm_id().empty() || f.vm_id() == vm->vm_id() || f.vm_id() == vm->test_of())) {
+      return std::nullopt;
+    }
+  }
+  const int64_t boot_us =
+      int64_t{1000} * (vm->boot_ms() != 0 ? vm->boot_ms() : state_.scenario().default_boot_ms());
+  if (vm->started_us() == 0) return absl::ZeroDuration();
+  return absl::Microseconds(std::max<int64_t>(0, vm->started_us() + boot_us - NowUs()));
+}
+
 int64_t SimBackend::NowUs() const { return absl::ToUnixMicros(options_.clock->Now()); }
 
 absl::Status SimBackend::SaveLocked() {

@@ -70,6 +70,9 @@ class SimBackend final : public agent::Backend {
   // The earliest planned end (or fault's failure or vanishing) of the open
   // jobs; nullopt when none is due (none open, or only never_finish ones).
   std::optional<absl::Time> NextJobEnd() override;
+  // The rest of the VM's boot (zero once booted); nullopt while it is off,
+  // unknown, or a never_ready fault holds its guest.
+  std::optional<absl::Duration> HeartbeatOkIn(const std::string& vm_id) override;
 
   // Test hook: the state as it now is (jobs advanced to the clock).
   // history lists the operations the hypervisor started (the newest

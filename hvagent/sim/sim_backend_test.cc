@@ -719,6 +719,27 @@ TEST_F(SimBackendTest, GuestHeartbeatIsNoContactWhileItBootsThenOk) {
   EXPECT_EQ(backend_->GetInventory()->virtual_machines(0).heartbeat(), dr::v1::HEARTBEAT_STATUS_OK);
 }
 
+TEST_F(SimBackendTest, HeartbeatOkInIsTheRestOfTheBoot) {
+  SimVm vm = BaseReplica();
+  vm.set_boot_ms(3000);
+  Open(vm);
+  EXPECT_FALSE(backend_->HeartbeatOkIn(kTestVm).has_value()) << "off";
+  EXPECT_FALSE(backend_->HeartbeatOkIn("nope").has_value());
+  ASSERT_EQ(Failover().return_code, dr::v1::RETURN_CODE_JOB_STARTED);
+  clock_.Advance(absl::Seconds(2));
+  agent::Operation start;
+  start.type = dr::v1::JOB_TYPE_START_VIRTUAL_MACHINE;
+  start.vm_id = kTestVm;
+  ASSERT_EQ(backend_->Invoke(start).return_code, dr::v1::RETURN_CODE_JOB_STARTED);
+  clock_.Advance(absl::Seconds(2));  // the start job (1 s) ended a second ago
+  ASSERT_EQ(backend_->GetVirtualMachine(kTestVm)->heartbeat(), dr::v1::HEARTBEAT_STATUS_NO_CONTACT);
+  std::optional<absl::Duration> left = backend_->HeartbeatOkIn(kTestVm);
+  ASSERT_TRUE(left.has_value());
+  clock_.Advance(*left);
+  EXPECT_EQ(backend_->GetVirtualMachine(kTestVm)->heartbeat(), dr::v1::HEARTBEAT_STATUS_OK);
+  EXPECT_EQ(backend_->HeartbeatOkIn(kTestVm), absl::ZeroDuration());
+}
+
 TEST_F(SimBackendTest, ScenarioDefaultBootTimeAppliesToVmsWithoutOne) {
   Open(BaseReplica(), [](Scenario& s) { s.set_default_boot_ms(3000); });
   ASSERT_EQ(Failover().return_code, dr::v1::RETURN_CODE_JOB_STARTED);
