@@ -80,6 +80,7 @@ PlanExecutor::PlanExecutor(Store* store, FailoverLogic* failover, JobHub* hub, P
                                       runner.status().message());
     spdlog::error("{}", hooks_unavailable_);
   }
+  if (options_.submit_threads > 0) submits_ = std::make_unique<Executor>(options_.submit_threads);
   if (options_.start_thread) thread_ = std::thread([this] { Loop(); });
 }
 
@@ -89,6 +90,8 @@ PlanExecutor::~PlanExecutor() {
     stopping_ = true;
   }
   if (thread_.joinable()) thread_.join();
+  // Runs what was queued: each sees Stopping() and asks for nothing.
+  submits_.reset();
   {
     // Heartbeat reads end when cancelled (or by their deadline); their
     // callbacks use this. Cancelled unlocked: a callback takes mu_.
@@ -349,7 +352,33 @@ absl::StatusOr<std::string> PlanExecutor::CopyFor(const Operation& op) {
       absl::StrCat("no test VM of ", copy, " on ", op.host, " in the inventory yet"));
 }
 
+bool PlanExecutor::Stopping() {
+  absl::MutexLock lock(&mu_);
+  return stopping_;
+}
+
 void PlanExecutor::SubmitOperation(const Operation& op, JobDone done) {
+  const std::thread::id caller = std::this_thread::get_id();
+  if (submits_ == nullptr) return SubmitNow(op, done, caller);
+  // Answered through the loop (Post): a stopping executor asks for
+  // nothing more, and its runs are dropped with their pending answers.
+  submits_->Schedule([this, op, done = std::move(done), caller] {
+    if (!Stopping()) SubmitNow(op, done, caller);
+  });
+}
+
+void PlanExecutor::SubmitNow(const Operation& op, const JobDone& given, std::thread::id caller) {
+  // Answers that are not given on the thread that asked go through the
+  // loop, so that no run's lock is taken on a submit thread or the job
+  // writer's completion thread.
+  JobDone done = [this, given, execution = op.execution,
+                  caller](const absl::StatusOr<std::string>& job) {
+    if (std::this_thread::get_id() == caller) {
+      given(job);
+    } else {
+      Post(execution, [given, job] { given(job); });
+    }
+  };
   const OperationOf of = ForKind(op.kind);
   if (of.type == dr::v1::JOB_TYPE_UNSPECIFIED) {
     done(InvalidState("kind", "NOT_AN_OPERATION", dr::v1::StepKind_Name(op.kind)));
@@ -384,19 +413,11 @@ void PlanExecutor::SubmitOperation(const Operation& op, JobDone done) {
   for (const auto& n : r.network_settings)
     absl::StrAppend(&fingerprint, "\n", n.SerializeAsString());
   r.fingerprint = fingerprint;
-  // A refusal or a replay is answered at once, on the caller's thread; a
-  // new job once its batch is committed, on the job writer's completion
-  // thread: that answer goes through the loop (Post).
-  failover_->Submit(r, [this, done, execution = op.execution, caller = std::this_thread::get_id()](
-                           const absl::StatusOr<dr::v1::JobResponse>& response) {
-    absl::StatusOr<std::string> job = response.ok()
-                                          ? absl::StatusOr<std::string>(response->job().name())
-                                          : absl::StatusOr<std::string>(response.status());
-    if (std::this_thread::get_id() == caller) {
-      done(job);
-    } else {
-      Post(execution, [done, job = std::move(job)] { done(job); });
-    }
+  // A refusal or a replay is answered at once, a new job once its batch is
+  // committed (on the job writer's completion thread).
+  failover_->Submit(r, [done](const absl::StatusOr<dr::v1::JobResponse>& response) {
+    done(response.ok() ? absl::StatusOr<std::string>(response->job().name())
+                       : absl::StatusOr<std::string>(response.status()));
   });
 }
 

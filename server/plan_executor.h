@@ -23,6 +23,7 @@
 #include "absl/random/random.h"
 #include "absl/synchronization/mutex.h"
 #include "common/clock.h"
+#include "common/executor.h"
 #include "server/agent_client.h"
 #include "server/execution_hub.h"
 #include "server/failover.h"
@@ -51,6 +52,11 @@ class PlanExecutor final : public StepActions {
     // last answer saw (its error says it). Zero: answered at once (polled
     // every kReadinessPoll).
     absl::Duration readiness_wait = absl::Seconds(1);
+    // Threads that ask for the steps' jobs (FailoverLogic's checks read
+    // the store): a group's start asks for hundreds at once, and the loop
+    // goes on meanwhile (with job ends, the next steps). 0: asked on the
+    // caller's thread.
+    int submit_threads = 2;
     // False: no thread; tests call Step().
     bool start_thread = true;
     // The directory hooks run from (--hooks_dir); "": hook steps fail
@@ -117,6 +123,10 @@ class PlanExecutor final : public StepActions {
   // The VM copy an operation of `op` runs on (TEST mode's start: the test
   // VM the test failover made).
   absl::StatusOr<std::string> CopyFor(const Operation& op);
+  // SubmitOperation's work, on a submit thread; `caller` is the thread
+  // that asked (its answer is given there directly, any other is Posted).
+  void SubmitNow(const Operation& op, const JobDone& done, std::thread::id caller);
+  bool Stopping() ABSL_LOCKS_EXCLUDED(mu_);
   std::string NewExecutionId();
   void Loop();
   // The loop's wait is over: a job ended or a step got its job (wake_),
@@ -151,6 +161,9 @@ class PlanExecutor final : public StepActions {
   absl::Mutex rng_mu_;
   absl::BitGen rng_ ABSL_GUARDED_BY(rng_mu_);
   std::thread thread_;
+  // SubmitNow's threads (null: none); destroyed after the loop's thread
+  // stopped, so nothing schedules on it after.
+  std::unique_ptr<Executor> submits_;
   // Destroyed by the destructor once the thread has stopped (its
   // callbacks reach the runs, which may still start jobs to watch), before
   // the jobs are unwatched. hooks_ (null without a hooks dir) is set by the
