@@ -1,6 +1,7 @@
 #include "server/plan_run.h"
 
 #include <openssl/sha.h>
+#include <algorithm>
 
 #include <set>
 
@@ -466,32 +467,46 @@ void PlanRun::Tick() {
       if (steps_[i].state() == dr::v1::STEP_STATE_RUNNING) to_submit_.insert(i);
     }
     retry_.clear();
-    // FinishLocked below changes the scheduler's states, not the stored
-    // ones active_ follows (PersistLocked syncs them).
-    for (const int index : active_) {
-      const size_t i = static_cast<size_t>(index);
-      const Step& g = graph_.steps[i];
-      ExecutionStep& s = steps_[i];
-      if (g.gate || !IsActive(s.state())) continue;
-      const absl::Time started = FromProto(s.start_time());
-      if (g.kind == dr::v1::STEP_KIND_WAIT &&
-          now >= started + absl::Seconds(g.plan_step.wait().seconds())) {
-        FinishLocked(static_cast<int>(i), true, "", dr::v1::RETURN_CODE_COMPLETED);
-        continue;
-      }
-      if (g.kind == dr::v1::STEP_KIND_READINESS && checking_.count(static_cast<int>(i)) == 0) {
-        auto last = checked_at_.find(static_cast<int>(i));
-        if (last == checked_at_.end() || now >= last->second + kReadinessPoll) {
-          checked_at_[static_cast<int>(i)] = now;
-          checking_[static_cast<int>(i)] = s.attempt();
-          checks.push_back(
-              {static_cast<int>(i), s.attempt(), OperationOfLocked(static_cast<int>(i))});
+    // Nothing the scan acts on is due before next_due_ (a step that
+    // became active, or a heartbeat answer, brings it forward): most rounds
+    // come from job ends and skip it.
+    if (now >= next_due_) {
+      absl::Time due = absl::InfiniteFuture();
+      // FinishLocked below changes the scheduler's states, not the stored
+      // ones active_ follows (PersistLocked syncs them).
+      for (const int index : active_) {
+        const size_t i = static_cast<size_t>(index);
+        const Step& g = graph_.steps[i];
+        ExecutionStep& s = steps_[i];
+        if (g.gate || !IsActive(s.state())) continue;
+        const absl::Time started = FromProto(s.start_time());
+        if (g.kind == dr::v1::STEP_KIND_WAIT) {
+          const absl::Time end = started + absl::Seconds(g.plan_step.wait().seconds());
+          if (now >= end) {
+            FinishLocked(static_cast<int>(i), true, "", dr::v1::RETURN_CODE_COMPLETED);
+            continue;
+          }
+          due = std::min(due, end);
         }
-      }
-      absl::Duration timeout = TimeoutOf(static_cast<int>(i));
-      const bool hook = g.kind == dr::v1::STEP_KIND_HOOK;
-      if (hook) timeout += kHookReportGrace;  // the runner times hooks
-      if (timeout != absl::InfiniteDuration() && now >= started + timeout) {
+        if (g.kind == dr::v1::STEP_KIND_READINESS && checking_.count(static_cast<int>(i)) == 0) {
+          auto last = checked_at_.find(static_cast<int>(i));
+          if (last == checked_at_.end() || now >= last->second + kReadinessPoll) {
+            checked_at_[static_cast<int>(i)] = now;
+            checking_[static_cast<int>(i)] = s.attempt();
+            checks.push_back(
+                {static_cast<int>(i), s.attempt(), OperationOfLocked(static_cast<int>(i))});
+          } else {
+            due = std::min(due, last->second + kReadinessPoll);
+          }
+        }
+        absl::Duration timeout = TimeoutOf(static_cast<int>(i));
+        const bool hook = g.kind == dr::v1::STEP_KIND_HOOK;
+        if (hook) timeout += kHookReportGrace;  // the runner times hooks
+        if (timeout == absl::InfiniteDuration()) continue;
+        if (now < started + timeout) {
+          due = std::min(due, started + timeout);
+          continue;
+        }
         auto seen = last_seen_.find(static_cast<int>(i));
         FinishLocked(
             static_cast<int>(i), false,
@@ -504,6 +519,7 @@ void PlanRun::Tick() {
                                 seen == last_seen_.end() ? "" : seen->second),
             dr::v1::RETURN_CODE_TIMEOUT);
       }
+      next_due_ = due;
     }
     if (!PersistLocked(nullptr).ok()) return;
   }
@@ -529,12 +545,21 @@ void PlanRun::OnReadiness(int i, int attempt, const absl::StatusOr<StepActions::
   if (s.state() != dr::v1::STEP_STATE_RUNNING || s.attempt() != attempt) return;
   if (!r.ok()) {
     last_seen_[i] = absl::StrCat("the heartbeat could not be read: ", r.status().message());
+    NoteReadAnswered(i);
     return;
   }
   last_seen_[i] = r->detail;
   if (r->ready) {
     FinishLocked(i, true, absl::StrCat("ready: ", r->detail), dr::v1::RETURN_CODE_COMPLETED);
+    return;
   }
+  NoteReadAnswered(i);
+}
+
+void PlanRun::NoteReadAnswered(int i) {
+  auto last = checked_at_.find(i);
+  next_due_ = last == checked_at_.end() ? absl::InfinitePast()
+                                        : std::min(next_due_, last->second + kReadinessPoll);
 }
 
 void PlanRun::FinishLocked(int i, bool succeeded, const std::string& error,
@@ -568,7 +593,7 @@ absl::Status PlanRun::PersistLocked(const RequestKey* key) {
     s.set_state(st.state);
     s.set_skip_cause(st.skip_cause);
     if (IsActive(st.state)) {
-      active_.insert(i);
+      if (active_.insert(i).second) next_due_ = absl::InfinitePast();  // Tick looks at it
     } else {
       active_.erase(i);
     }

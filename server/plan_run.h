@@ -177,6 +177,9 @@ class PlanRun {
       ABSL_LOCKS_EXCLUDED(mu_);
   // Applies one job change; true when it ended its step.
   bool ApplyJobLocked(const dr::v1::Job& job) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A heartbeat read of readiness step `i` came back and the step goes on:
+  // its next read is due kReadinessPoll after the last one started.
+  void NoteReadAnswered(int i) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FinishLocked(int index, bool succeeded, const std::string& error, dr::v1::ReturnCode code)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Writes the steps that changed and the execution (its state and counts
@@ -217,6 +220,9 @@ class PlanRun {
   // The steps stored RUNNING or WAITING_FOR_ANSWER: all Tick looks at (a
   // 10,000-VM plan has 30,000 steps, a few hundred of them running).
   std::set<int> active_ ABSL_GUARDED_BY(mu_);
+  // Before this, Tick's scan of active_ has nothing to do (no wait ends,
+  // no timeout, no heartbeat read to start).
+  absl::Time next_due_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   std::function<void(const std::string& job)> watch_;
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
   PersistListener on_persisted_ ABSL_GUARDED_BY(mu_);
