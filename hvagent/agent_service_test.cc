@@ -2,6 +2,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <functional>
 #include <map>
 #include <set>
 #include <thread>
@@ -359,6 +360,47 @@ TEST_F(AgentServiceTest, ShutdownEndsRunJobsStreamsWithUnavailable) {
   EXPECT_THAT(st.error_message(), HasSubstr("re-attach"));
 }
 
+// An agent service over a simulator of `scenario` on `clock`, served in
+// process, whose readiness waits read every `ready_check_interval`; no
+// poll thread. The tests shut it down themselves.
+struct ReadyWaitAgent {
+  ReadyWaitAgent(const hvdr::sim::v1::Scenario& scenario, Clock* clock,
+                 absl::Duration ready_check_interval)
+      : backend(*sim::SimBackend::Open({"", clock}, scenario)),
+        journal(*JobJournal::Open(":memory:")),
+        runner(NewRunner(backend.get(), journal.get(), clock)),
+        service(backend.get(), runner.get(), /*workers=*/2, ready_check_interval) {
+    grpc::ServerBuilder builder;
+    builder.RegisterService(&service);
+    server = builder.BuildAndStart();
+    stub = dr::v1::HostAgentService::NewStub(server->InProcessChannel({}));
+  }
+  static std::unique_ptr<JobRunner> NewRunner(Backend* backend, JobJournal* journal, Clock* clock) {
+    JobRunner::Options options;
+    options.clock = clock;
+    options.start_poller = false;
+    return *JobRunner::Create(backend, journal, options);
+  }
+  // Fails kTestVm over, then powers it on: `pass` moves time on after each.
+  void FailOverAndStart(const std::function<void()>& pass) {
+    Operation op;
+    op.type = dr::v1::JOB_TYPE_INITIATE_FAILOVER;
+    op.vm_id = kTestVm;
+    ASSERT_EQ(backend->Invoke(op).return_code, dr::v1::RETURN_CODE_JOB_STARTED);
+    pass();
+    op.type = dr::v1::JOB_TYPE_START_VIRTUAL_MACHINE;
+    ASSERT_EQ(backend->Invoke(op).return_code, dr::v1::RETURN_CODE_JOB_STARTED);
+    pass();
+  }
+
+  std::unique_ptr<sim::SimBackend> backend;
+  std::unique_ptr<JobJournal> journal;
+  std::unique_ptr<JobRunner> runner;
+  AgentServiceImpl service;
+  std::unique_ptr<grpc::Server> server;
+  std::unique_ptr<dr::v1::HostAgentService::Stub> stub;
+};
+
 // With a guest whose boot the backend knows (the simulator's), the wait
 // reads it as it comes up, not at the next ready_check_interval: with an
 // interval of an hour, a 200 ms boot is still answered OK within the
@@ -367,35 +409,18 @@ TEST(AgentServiceReadyWaitTest, AGuestTheBackendKnowsTheBootOfIsReadAsItComesUp)
   hvdr::sim::v1::Scenario scenario = TestScenario();
   scenario.set_default_boot_ms(200);
   scenario.set_default_job_duration_ms(1);
-  auto backend = *sim::SimBackend::Open({"", RealClock::Get()}, scenario);
-  auto journal = *JobJournal::Open(":memory:");
-  JobRunner::Options options;
-  options.start_poller = false;
-  auto runner = *JobRunner::Create(backend.get(), journal.get(), options);
-  AgentServiceImpl service(backend.get(), runner.get(), /*workers=*/2,
-                           /*ready_check_interval=*/absl::Hours(1));
-  grpc::ServerBuilder builder;
-  builder.RegisterService(&service);
-  auto server = builder.BuildAndStart();
-  auto stub = dr::v1::HostAgentService::NewStub(server->InProcessChannel({}));
-  Operation op;
-  op.type = dr::v1::JOB_TYPE_INITIATE_FAILOVER;
-  op.vm_id = kTestVm;
-  ASSERT_EQ(backend->Invoke(op).return_code, dr::v1::RETURN_CODE_JOB_STARTED);
-  absl::SleepFor(absl::Milliseconds(20));
-  op.type = dr::v1::JOB_TYPE_START_VIRTUAL_MACHINE;
-  ASSERT_EQ(backend->Invoke(op).return_code, dr::v1::RETURN_CODE_JOB_STARTED);
-  absl::SleepFor(absl::Milliseconds(20));
+  ReadyWaitAgent agent(scenario, RealClock::Get(), /*ready_check_interval=*/absl::Hours(1));
+  agent.FailOverAndStart([] { absl::SleepFor(absl::Milliseconds(20)); });
   dr::v1::HostAgentServiceGetVirtualMachineRequest r;
   r.set_vm_id(kTestVm);
   ToProto(absl::Seconds(30), r.mutable_heartbeat_ok_wait());
   grpc::ClientContext ctx;
   dr::v1::VirtualMachineInventory up;
-  ASSERT_TRUE(stub->GetVirtualMachine(&ctx, r, &up).ok());
+  ASSERT_TRUE(agent.stub->GetVirtualMachine(&ctx, r, &up).ok());
   EXPECT_EQ(up.heartbeat(), dr::v1::HEARTBEAT_STATUS_OK);
-  service.Shutdown();
-  server->Shutdown();
-  runner->Stop();
+  agent.service.Shutdown();
+  agent.server->Shutdown();
+  agent.runner->Stop();
 }
 
 }  // namespace
@@ -494,27 +519,10 @@ TEST(AgentServiceReadyWaitTest, AReadWaitingForTheHeartbeatAnswersOnceTheGuestIs
   FakeClock clock;
   hvdr::sim::v1::Scenario scenario = TestScenario();
   scenario.set_default_boot_ms(5000);
-  auto backend = *sim::SimBackend::Open({"", &clock}, scenario);
-  auto journal = *JobJournal::Open(":memory:");
-  JobRunner::Options options;
-  options.clock = &clock;
-  options.start_poller = false;
-  auto runner = *JobRunner::Create(backend.get(), journal.get(), options);
-  AgentServiceImpl service(backend.get(), runner.get(), /*workers=*/2,
-                           /*ready_check_interval=*/absl::Milliseconds(5));
-  grpc::ServerBuilder builder;
-  builder.RegisterService(&service);
-  auto server = builder.BuildAndStart();
-  auto stub = dr::v1::HostAgentService::NewStub(server->InProcessChannel({}));
+  ReadyWaitAgent agent(scenario, &clock, /*ready_check_interval=*/absl::Milliseconds(5));
+  auto& stub = agent.stub;
   // kTestVm failed over and started: its guest boots for 5 s of the clock.
-  Operation op;
-  op.type = dr::v1::JOB_TYPE_INITIATE_FAILOVER;
-  op.vm_id = kTestVm;
-  ASSERT_EQ(backend->Invoke(op).return_code, dr::v1::RETURN_CODE_JOB_STARTED);
-  clock.Advance(absl::Seconds(1));
-  op.type = dr::v1::JOB_TYPE_START_VIRTUAL_MACHINE;
-  ASSERT_EQ(backend->Invoke(op).return_code, dr::v1::RETURN_CODE_JOB_STARTED);
-  clock.Advance(absl::Seconds(1));
+  agent.FailOverAndStart([&clock] { clock.Advance(absl::Seconds(1)); });
   auto read = [&](const std::string& vm, absl::Duration wait,
                   dr::v1::VirtualMachineInventory* out) {
     dr::v1::HostAgentServiceGetVirtualMachineRequest r;
@@ -553,11 +561,11 @@ TEST(AgentServiceReadyWaitTest, AReadWaitingForTheHeartbeatAnswersOnceTheGuestIs
   absl::Status at_shutdown;
   std::thread late([&] { at_shutdown = read(kOtherVm, absl::Seconds(60), &off); });
   absl::SleepFor(absl::Milliseconds(50));  // (if not yet waiting, it is refused the same way)
-  service.Shutdown();
+  agent.service.Shutdown();
   late.join();
   EXPECT_EQ(at_shutdown.code(), absl::StatusCode::kUnavailable) << at_shutdown;
-  server->Shutdown();
-  runner->Stop();
+  agent.server->Shutdown();
+  agent.runner->Stop();
 }
 
 }  // namespace
