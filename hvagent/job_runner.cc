@@ -550,6 +550,11 @@ void JobRunner::PollLoop() {
 }
 
 absl::Duration JobRunner::NextPollIn() {
+  // A poll reads every running job: polling at each end is worth it while
+  // few run (a plan's few per host), not for a host running hundreds whose
+  // ends are spread out (a poll every few milliseconds, each reading them
+  // all): those are read every poll_interval, as without the hint.
+  if (ActiveJobs() > kMaxJobsForEarlyPolls) return options_.poll_interval;
   const std::optional<absl::Time> end = backend_->NextJobEnd();
   if (!end.has_value()) return options_.poll_interval;
   // Just after the end (the backend reads the clock at most every

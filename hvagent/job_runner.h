@@ -11,7 +11,8 @@
 //
 // One poll thread reads every running job from the backend every
 // poll_interval (100 ms by default, like os-win) - or as a job ends, when
-// the backend knows when that is (the simulator: Backend::NextJobEnd) - and
+// the backend knows when that is (the simulator: Backend::NextJobEnd) and
+// few jobs run - and
 // notifies listeners of changes; there is no thread per job or per stream.
 //
 // Thread-safe. Listeners are called with the runner's lock held, in order,
@@ -107,6 +108,7 @@ class JobRunner {
   absl::Duration NextPollIn();
   void WakePoller() ABSL_LOCKS_EXCLUDED(wake_mu_);
   static constexpr absl::Duration kJobEndSlack = absl::Milliseconds(1);
+  static constexpr int kMaxJobsForEarlyPolls = 32;
   // Sets status->virtual_machine to the VM as the hypervisor now reports it.
   void AttachVm(const std::string& vm_id, dr::v1::AgentJobStatus* status) ABSL_LOCKS_EXCLUDED(mu_);
   std::string VmOf(const std::string& job_id) ABSL_LOCKS_EXCLUDED(mu_);
