@@ -1,5 +1,7 @@
 #include "server/plan_executor.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
@@ -80,7 +82,7 @@ PlanExecutor::PlanExecutor(Store* store, FailoverLogic* failover, JobHub* hub, P
                                       runner.status().message());
     spdlog::error("{}", hooks_unavailable_);
   }
-  if (options_.submit_threads > 0) submits_ = std::make_unique<Executor>(options_.submit_threads);
+  submits_ = std::make_unique<Executor>(std::max(1, options_.submit_threads));
   if (options_.start_thread) thread_ = std::thread([this] { Loop(); });
 }
 
@@ -358,26 +360,18 @@ bool PlanExecutor::Stopping() {
 }
 
 void PlanExecutor::SubmitOperation(const Operation& op, JobDone done) {
-  const std::thread::id caller = std::this_thread::get_id();
-  if (submits_ == nullptr) return SubmitNow(op, done, caller);
-  // Answered through the loop (Post): a stopping executor asks for
-  // nothing more, and its runs are dropped with their pending answers.
-  submits_->Schedule([this, op, done = std::move(done), caller] {
-    if (!Stopping()) SubmitNow(op, done, caller);
+  // A stopping executor asks for nothing more (its runs are dropped with
+  // their pending answers).
+  submits_->Schedule([this, op, done = std::move(done)] {
+    if (!Stopping()) SubmitNow(op, done);
   });
 }
 
-void PlanExecutor::SubmitNow(const Operation& op, const JobDone& given, std::thread::id caller) {
-  // Answers that are not given on the thread that asked go through the
-  // loop, so that no run's lock is taken on a submit thread or the job
-  // writer's completion thread.
-  JobDone done = [this, given, execution = op.execution,
-                  caller](const absl::StatusOr<std::string>& job) {
-    if (std::this_thread::get_id() == caller) {
-      given(job);
-    } else {
-      Post(execution, [given, job] { given(job); });
-    }
+void PlanExecutor::SubmitNow(const Operation& op, const JobDone& given) {
+  // Every answer - a refusal here, a job on the job writer's completion
+  // thread - goes through the loop: no run's lock is taken on those threads.
+  JobDone done = [this, given, execution = op.execution](const absl::StatusOr<std::string>& job) {
+    Post(execution, [given, job] { given(job); });
   };
   const OperationOf of = ForKind(op.kind);
   if (of.type == dr::v1::JOB_TYPE_UNSPECIFIED) {
@@ -517,18 +511,19 @@ void PlanExecutor::Step() {
   // Answers first: a job's name reaches its step (and the job is watched,
   // its state queued below) before any change of that job is applied.
   std::deque<std::pair<std::string, std::function<void()>>> posted;
+  // Each with its run, kept alive while it takes the answer (null: ended).
+  std::vector<std::shared_ptr<PlanRun>> posted_runs;
   {
     absl::MutexLock lock(&mu_);
     posted.swap(posted_);
-  }
-  for (auto& [execution, answer] : posted) {
-    std::shared_ptr<PlanRun> run;  // kept alive while it takes the answer
-    {
-      absl::MutexLock lock(&mu_);
+    for (const auto& [execution, answer] : posted) {
       auto it = runs_.find(execution);
-      if (it != runs_.end()) run = it->second;
+      posted_runs.push_back(it == runs_.end() ? nullptr : it->second);
     }
-    if (run == nullptr) {
+  }
+  for (size_t i = 0; i < posted.size(); ++i) {
+    const auto& [execution, answer] = posted[i];
+    if (posted_runs[i] == nullptr) {
       spdlog::info(
           "{}: an answer (a job's, a heartbeat read's or a hook's end) came after the execution "
           "ended; dropped",

@@ -54,8 +54,7 @@ class PlanExecutor final : public StepActions {
     absl::Duration readiness_wait = absl::Seconds(1);
     // Threads that ask for the steps' jobs (FailoverLogic's checks read
     // the store): a group's start asks for hundreds at once, and the loop
-    // goes on meanwhile (with job ends, the next steps). 0: asked on the
-    // caller's thread.
+    // goes on meanwhile (with job ends, the next steps). At least 1.
     int submit_threads = 2;
     // False: no thread; tests call Step().
     bool start_thread = true;
@@ -123,9 +122,9 @@ class PlanExecutor final : public StepActions {
   // The VM copy an operation of `op` runs on (TEST mode's start: the test
   // VM the test failover made).
   absl::StatusOr<std::string> CopyFor(const Operation& op);
-  // SubmitOperation's work, on a submit thread; `caller` is the thread
-  // that asked (its answer is given there directly, any other is Posted).
-  void SubmitNow(const Operation& op, const JobDone& done, std::thread::id caller);
+  // SubmitOperation's work, on a submit thread; `done` is given its answer
+  // through the loop (Post).
+  void SubmitNow(const Operation& op, const JobDone& done);
   bool Stopping() ABSL_LOCKS_EXCLUDED(mu_);
   std::string NewExecutionId();
   void Loop();
@@ -161,8 +160,8 @@ class PlanExecutor final : public StepActions {
   absl::Mutex rng_mu_;
   absl::BitGen rng_ ABSL_GUARDED_BY(rng_mu_);
   std::thread thread_;
-  // SubmitNow's threads (null: none); destroyed after the loop's thread
-  // stopped, so nothing schedules on it after.
+  // SubmitNow's threads; destroyed after the loop's thread stopped, so
+  // nothing schedules on it after.
   std::unique_ptr<Executor> submits_;
   // Destroyed by the destructor once the thread has stopped (its
   // callbacks reach the runs, which may still start jobs to watch), before

@@ -1,8 +1,8 @@
 #include "server/plan_run.h"
 
 #include <openssl/sha.h>
-#include <algorithm>
 
+#include <algorithm>
 #include <set>
 
 #include "absl/strings/escaping.h"

@@ -307,36 +307,37 @@ absl::StatusOr<std::unique_ptr<SimBackend>> SimBackend::Open(const Options& opti
   return backend;
 }
 
-dr::v1::HeartbeatStatus SimBackend::HeartbeatLocked(const SimVm& vm) {
-  if (vm.enabled() != dr::v1::ENABLED_STATE_ENABLED) return dr::v1::HEARTBEAT_STATUS_UNSPECIFIED;
+bool SimBackend::NeverReadyLocked(const SimVm& vm) const {
   for (const Fault& f : state_.scenario().faults()) {
     if (f.never_ready() &&
         (f.vm_id().empty() || f.vm_id() == vm.vm_id() || f.vm_id() == vm.test_of())) {
-      return dr::v1::HEARTBEAT_STATUS_NO_CONTACT;
+      return true;
     }
   }
+  return false;
+}
+
+int64_t SimBackend::BootEndUsLocked(const SimVm& vm) const {
+  if (vm.started_us() == 0) return 0;
   const int64_t boot_us =
       int64_t{1000} * (vm.boot_ms() != 0 ? vm.boot_ms() : state_.scenario().default_boot_ms());
-  if (vm.started_us() != 0 && NowUs() - vm.started_us() < boot_us) {
-    return dr::v1::HEARTBEAT_STATUS_NO_CONTACT;
-  }
+  return vm.started_us() + boot_us;
+}
+
+dr::v1::HeartbeatStatus SimBackend::HeartbeatLocked(const SimVm& vm) {
+  if (vm.enabled() != dr::v1::ENABLED_STATE_ENABLED) return dr::v1::HEARTBEAT_STATUS_UNSPECIFIED;
+  if (NeverReadyLocked(vm)) return dr::v1::HEARTBEAT_STATUS_NO_CONTACT;
+  if (NowUs() < BootEndUsLocked(vm)) return dr::v1::HEARTBEAT_STATUS_NO_CONTACT;
   return dr::v1::HEARTBEAT_STATUS_OK;
 }
 
 std::optional<absl::Duration> SimBackend::HeartbeatOkIn(const std::string& vm_id) {
   absl::MutexLock lock(&mu_);
   const SimVm* vm = FindVmLocked(vm_id);
-  if (vm == nullptr || vm->enabled() != dr::v1::ENABLED_STATE_ENABLED) return std::nullopt;
-  for (const Fault& f : state_.scenario().faults()) {
-    if (f.never_ready() &&
-        (f.vm_id().empty() || f.vm_id() == vm->vm_id() || f.vm_id() == vm->test_of())) {
-      return std::nullopt;
-    }
+  if (vm == nullptr || vm->enabled() != dr::v1::ENABLED_STATE_ENABLED || NeverReadyLocked(*vm)) {
+    return std::nullopt;
   }
-  const int64_t boot_us =
-      int64_t{1000} * (vm->boot_ms() != 0 ? vm->boot_ms() : state_.scenario().default_boot_ms());
-  if (vm->started_us() == 0) return absl::ZeroDuration();
-  return absl::Microseconds(std::max<int64_t>(0, vm->started_us() + boot_us - NowUs()));
+  return absl::Microseconds(std::max<int64_t>(0, BootEndUsLocked(*vm) - NowUs()));
 }
 
 int64_t SimBackend::NowUs() const { return absl::ToUnixMicros(options_.clock->Now()); }

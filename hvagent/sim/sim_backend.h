@@ -120,6 +120,11 @@ class SimBackend final : public agent::Backend {
   // while a never_ready fault matches it; OK after.
   dr::v1::HeartbeatStatus HeartbeatLocked(const hvdr::sim::v1::SimVm& vm)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A never_ready fault holds the VM's guest (or its replica's, for a test VM).
+  bool NeverReadyLocked(const hvdr::sim::v1::SimVm& vm) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // When the guest's boot ends, microseconds: its power-on plus boot_ms (or
+  // the scenario's default_boot_ms); 0 for a VM never powered on here.
+  int64_t BootEndUsLocked(const hvdr::sim::v1::SimVm& vm) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const Options options_;
   absl::Mutex mu_;
