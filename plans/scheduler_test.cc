@@ -236,6 +236,80 @@ TEST_F(HaltTest, RetryGroupRetriesEveryFailedStepOfTheGroup) {
   EXPECT_EQ(sched_->State(), dr::v1::EXECUTION_STATE_SUCCEEDED);
 }
 
+TEST_F(HaltTest, RetryVmRunsTheVmsFailedStepsAgainAndTheVmGoesOn) {
+  const std::vector<int>& vm1 = graph_.vms[0].steps;  // failover, start, readiness
+  const std::vector<int>& vm2 = graph_.vms[1].steps;
+  const size_t started_before = run_->started.size();
+  const int64_t resumed_at = run_->now;
+  ASSERT_TRUE(
+      sched_->Resume(ResumePlanExecutionRequest::ACTION_RETRY, ResumePlanExecutionRequest::SCOPE_VM)
+          .ok());
+  EXPECT_EQ(sched_->State(), dr::v1::EXECUTION_STATE_RUNNING);
+  EXPECT_EQ(sched_->status(start1_).state, dr::v1::STEP_STATE_PENDING);
+  run_->Run();
+  EXPECT_EQ(sched_->State(), dr::v1::EXECUTION_STATE_SUCCEEDED);
+  // The failed start ran again as attempt 2; the failover that had
+  // succeeded did not run again; the readiness that waited ran once.
+  EXPECT_EQ(sched_->status(vm1[0]).attempt, 1);
+  EXPECT_EQ(sched_->status(start1_).attempt, 2);
+  EXPECT_EQ(sched_->status(start1_ + 1).attempt, 1);
+  EXPECT_EQ(run_->start_time[start1_], resumed_at) << "retried at the resume";
+  EXPECT_LE(run_->end_time[start1_], run_->start_time[start1_ + 1]);
+  for (int s : vm1) EXPECT_EQ(sched_->status(s).state, dr::v1::STEP_STATE_SUCCEEDED);
+  // VM 2 went on from where it stopped: only its readiness ran now.
+  for (int s : vm2) {
+    EXPECT_EQ(sched_->status(s).state, dr::v1::STEP_STATE_SUCCEEDED);
+    EXPECT_EQ(sched_->status(s).attempt, 1);
+  }
+  // Started after the resume: VM 1's start and readiness, VM 2's
+  // readiness, then every step of group 2 once VM 1 was ready.
+  std::vector<int> resumed(run_->started.begin() + started_before, run_->started.end());
+  EXPECT_EQ(resumed.size(), 3 + graph_.vms[2].steps.size() + graph_.vms[3].steps.size());
+  for (int v : {2, 3}) {
+    for (int s : graph_.vms[v].steps) {
+      EXPECT_EQ(sched_->status(s).attempt, 1);
+      EXPECT_GE(run_->start_time[s], run_->end_time[start1_ + 1]) << graph_.steps[s].id;
+    }
+  }
+}
+
+TEST_F(HaltTest, SkipGroupSkipsTheGroupsUnfinishedStepsAndTheNextGroupStarts) {
+  const std::vector<int>& vm2 = graph_.vms[1].steps;
+  const size_t started_before = run_->started.size();
+  const int64_t resumed_at = run_->now;
+  ASSERT_TRUE(
+      sched_
+          ->Resume(ResumePlanExecutionRequest::ACTION_SKIP, ResumePlanExecutionRequest::SCOPE_GROUP)
+          .ok());
+  // Every failed or unfinished step of group 1 is skipped by the operator
+  // at once, VM 2's waiting readiness too; what had succeeded stays so.
+  EXPECT_EQ(sched_->status(start1_).state, dr::v1::STEP_STATE_SKIPPED);
+  EXPECT_EQ(sched_->status(start1_).skip_cause, dr::v1::SKIP_CAUSE_OPERATOR);
+  EXPECT_EQ(sched_->status(start1_).attempt, 1) << "its failed attempt stays recorded";
+  for (int s : {start1_ + 1, vm2[2]}) {
+    EXPECT_EQ(sched_->status(s).state, dr::v1::STEP_STATE_SKIPPED) << graph_.steps[s].id;
+    EXPECT_EQ(sched_->status(s).skip_cause, dr::v1::SKIP_CAUSE_OPERATOR) << graph_.steps[s].id;
+    EXPECT_EQ(sched_->status(s).attempt, 0) << graph_.steps[s].id;
+  }
+  for (int s : {start1_ - 1, vm2[0], vm2[1]}) {
+    EXPECT_EQ(sched_->status(s).state, dr::v1::STEP_STATE_SUCCEEDED) << graph_.steps[s].id;
+  }
+  run_->Run();
+  EXPECT_EQ(sched_->State(), dr::v1::EXECUTION_STATE_SUCCEEDED_WITH_WARNINGS);
+  // Nothing of group 1 ran again; group 2 started at the resume and ran
+  // every step once.
+  std::vector<int> resumed(run_->started.begin() + started_before, run_->started.end());
+  for (int s : resumed) EXPECT_EQ(graph_.steps[s].group, 1) << graph_.steps[s].id;
+  for (int v : {2, 3}) {
+    EXPECT_EQ(run_->start_time[graph_.vms[v].steps[0]], resumed_at);
+    for (int s : graph_.vms[v].steps) {
+      EXPECT_EQ(sched_->status(s).state, dr::v1::STEP_STATE_SUCCEEDED) << graph_.steps[s].id;
+      EXPECT_EQ(sched_->status(s).attempt, 1) << graph_.steps[s].id;
+    }
+  }
+  EXPECT_EQ(resumed.size(), graph_.vms[2].steps.size() + graph_.vms[3].steps.size());
+}
+
 TEST_F(HaltTest, ResumeOfARunningExecutionIsRefused) {
   ASSERT_TRUE(
       sched_
@@ -297,6 +371,51 @@ TEST(SchedulerTest, AStopModeGroupStepHaltsAndAContinueModeOneWarns) {
   run.Run();
   EXPECT_EQ(sched.State(), dr::v1::EXECUTION_STATE_SUCCEEDED_WITH_WARNINGS) << "check warned";
   EXPECT_EQ(sched.status(check).attempt, 1);
+}
+
+TEST(SchedulerTest, RetryVmRunsEveryFailedStepOfTheVmAgainNotOnlyTheHaltedOne) {
+  // A critical VM whose check (a warning only) failed before its start
+  // failed and halted the execution: both are the VM's failed steps.
+  dr::v1::Plan plan = PlanFromText(R"pb(
+    source_site: "sites/a"
+    target_site: "sites/b"
+    groups {
+      id: "g"
+      vms {
+        vm_id: "00000000-0000-0000-0000-000000000001"
+        critical: true
+        before {
+          id: "check"
+          hook { executable: "check.sh" }
+          on_error: ERROR_MODE_CONTINUE
+        }
+      }
+    }
+  )pb");
+  const StepGraph g = BuildStepGraph(plan, dr::v1::EXECUTION_MODE_UNPLANNED, OneHostPerVm(1, 1));
+  Scheduler sched(&g, {});
+  VirtualRun run{g, sched};
+  const std::string p = "g." + Vm(1) + ".";
+  const int check = g.by_id.at(p + "before.check");
+  const int failover = g.by_id.at(p + "failover");
+  const int start = g.by_id.at(p + "start");
+  const int readiness = g.by_id.at(p + "readiness");
+  run.fails = [&](int s, int attempt) { return (s == check || s == start) && attempt == 1; };
+  run.Run();
+  ASSERT_EQ(sched.State(), dr::v1::EXECUTION_STATE_HALTED);
+  ASSERT_EQ(sched.HaltedStep(), start);
+  EXPECT_EQ(sched.status(check).state, dr::v1::STEP_STATE_FAILED);
+  ASSERT_TRUE(
+      sched.Resume(ResumePlanExecutionRequest::ACTION_RETRY, ResumePlanExecutionRequest::SCOPE_VM)
+          .ok());
+  run.Run();
+  EXPECT_EQ(sched.State(), dr::v1::EXECUTION_STATE_SUCCEEDED) << "the check's warning is gone";
+  EXPECT_EQ(sched.status(check).attempt, 2);
+  EXPECT_EQ(sched.status(failover).attempt, 1);
+  EXPECT_EQ(sched.status(start).attempt, 2);
+  EXPECT_EQ(sched.status(readiness).attempt, 1);
+  for (int s : {check, failover, start, readiness})
+    EXPECT_EQ(sched.status(s).state, dr::v1::STEP_STATE_SUCCEEDED) << g.steps[s].id;
 }
 
 TEST(SchedulerTest, OnlyAPromptLeftMeansWaiting) {
