@@ -218,6 +218,12 @@ absl::Status Scheduler::Resume(ResumePlanExecutionRequest::Action action,
       action != ResumePlanExecutionRequest::ACTION_SKIP) {
     return InvalidParameter("action", "MISSING", "give ACTION_RETRY or ACTION_SKIP");
   }
+  // An unknown number would otherwise act as SCOPE_STEP.
+  if (!ResumePlanExecutionRequest::Scope_IsValid(scope)) {
+    return InvalidParameter("scope", "UNKNOWN_VALUE",
+                            absl::StrCat("scope ", static_cast<int>(scope),
+                                         " is not SCOPE_STEP, SCOPE_VM or SCOPE_GROUP"));
+  }
   const int h = *critical_failed_.begin();
   const Step& halted = graph_->steps[h];
   std::vector<int> targets;

@@ -68,7 +68,8 @@ class Scheduler {
 
   // Resumes a HALTED execution: retries or skips the halted step, its VM's
   // failed and remaining steps, or its group's. FAILED_PRECONDITION
-  // (32775) when it is not halted.
+  // (32775) when it is not halted; INVALID_ARGUMENT for an action other
+  // than retry or skip, or a scope that is none of Scope's values.
   absl::Status Resume(dr::v1::ResumePlanExecutionRequest::Action action,
                       dr::v1::ResumePlanExecutionRequest::Scope scope);
 

@@ -321,6 +321,19 @@ TEST_F(HaltTest, ResumeOfARunningExecutionIsRefused) {
   EXPECT_THAT(std::string(again.message()), ::testing::HasSubstr("not halted"));
 }
 
+TEST_F(HaltTest, AnUnknownActionOrScopeIsRefusedAndChangesNothing) {
+  absl::Status action = sched_->Resume(ResumePlanExecutionRequest::ACTION_UNSPECIFIED,
+                                       ResumePlanExecutionRequest::SCOPE_STEP);
+  EXPECT_EQ(action.code(), absl::StatusCode::kInvalidArgument);
+  absl::Status scope = sched_->Resume(ResumePlanExecutionRequest::ACTION_SKIP,
+                                      static_cast<ResumePlanExecutionRequest::Scope>(9));
+  EXPECT_EQ(scope.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(scope.message()), ::testing::HasSubstr("scope 9"));
+  EXPECT_EQ(sched_->State(), dr::v1::EXECUTION_STATE_HALTED);
+  EXPECT_EQ(sched_->status(start1_).state, dr::v1::STEP_STATE_FAILED);
+  EXPECT_TRUE(sched_->TakeStartable().empty());
+}
+
 TEST_F(HaltTest, CancelSkipsEverythingNotStarted) {
   sched_->Cancel();
   EXPECT_EQ(sched_->State(), dr::v1::EXECUTION_STATE_CANCELLED);
