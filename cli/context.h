@@ -75,7 +75,8 @@ absl::StatusOr<std::string> FindOneCopy(const Ctx& ctx, const std::string& arg,
 
 // An enum flag value in Hyper-V's words: "replicating", "initiate-failover",
 // the full name (REPLICATION_STATE_REPLICATING) or the number. Else
-// INVALID_ARGUMENT naming `flag` (reason UNKNOWN_VALUE).
+// INVALID_ARGUMENT naming `flag` (as its field and in its message: the
+// error line shows only the message; reason UNKNOWN_VALUE).
 template <typename E>
 absl::StatusOr<E> ParseEnum(const std::string& flag, const std::string& prefix,
                             const std::string& text, bool (*parse)(const std::string&, E*)) {
@@ -88,7 +89,7 @@ absl::StatusOr<E> ParseEnum(const std::string& flag, const std::string& prefix,
   if (parse(upper, &value) || parse(prefix + upper, &value)) return value;
   if (absl::SimpleAtoi(text, &number)) return static_cast<E>(number);
   return InvalidParameter(flag, "UNKNOWN_VALUE",
-                          absl::StrCat("\"", text, "\" is not a known value"));
+                          absl::StrCat(flag, ": \"", text, "\" is not a known value"));
 }
 
 }  // namespace cli

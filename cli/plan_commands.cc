@@ -107,8 +107,10 @@ int PlansList(Ctx& ctx, const ParsedArgs& a) {
     return kOk;
   }
   for (const auto& p : all.plans()) {
+    const int vms = VmCount(p);
     *ctx.out << p.name() << "  v" << p.version() << "  " << p.source_site() << " -> "
-             << p.target_site() << "  " << p.groups_size() << " groups, " << VmCount(p) << " VMs"
+             << p.target_site() << "  " << p.groups_size() << " group"
+             << (p.groups_size() == 1 ? "" : "s") << ", " << vms << " VM" << (vms == 1 ? "" : "s")
              << (p.description().empty() ? "" : "  " + p.description()) << std::endl;
   }
   return kOk;

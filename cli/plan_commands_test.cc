@@ -132,6 +132,98 @@ TEST(PlanCommandsTest, ShowPrintsAFileApplyTakes) {
   EXPECT_THAT(cli.out.str(), HasSubstr("source_site: \"sites/a\""));
 }
 
+TEST(PlanCommandsTest, ListPrintsEveryPlanOfEveryPage) {
+  testing::TestCli cli;
+  dr::v1::ListPlansResponse first;
+  dr::v1::Plan* a = first.add_plans();
+  a->set_name("plans/site-a");
+  a->set_version(3);
+  a->set_source_site("sites/a");
+  a->set_target_site("sites/b");
+  a->set_description("the database site");
+  a->add_groups()->add_vms();
+  dr::v1::PlanGroup* app = a->add_groups();
+  app->add_vms();
+  app->add_vms();
+  first.set_next_page_token("page-2");
+  dr::v1::ListPlansResponse second;
+  dr::v1::Plan* b = second.add_plans();
+  b->set_name("plans/site-b");
+  b->set_version(1);
+  b->set_source_site("sites/b");
+  b->set_target_site("sites/a");
+  b->add_groups()->add_vms();
+  std::vector<dr::v1::ListPlansRequest> sent;
+  EXPECT_CALL(cli.plans, ListPlans(_, _, _))
+      .Times(4)
+      .WillRepeatedly([&](grpc::ClientContext*, const dr::v1::ListPlansRequest& r,
+                          dr::v1::ListPlansResponse* out) {
+        sent.push_back(r);
+        *out = r.page_token().empty() ? first : second;
+        return grpc::Status::OK;
+      });
+  EXPECT_EQ(Drctl(cli, {"plans", "list"}), kOk) << cli.err.str();
+  ASSERT_EQ(sent.size(), 2u);
+  EXPECT_EQ(sent[0].page_token(), "");
+  EXPECT_EQ(sent[1].page_token(), "page-2");
+  EXPECT_EQ(cli.out.str(),
+            "plans/site-a  v3  sites/a -> sites/b  2 groups, 3 VMs  the database site\n"
+            "plans/site-b  v1  sites/b -> sites/a  1 group, 1 VM\n");
+
+  cli.ctx.json = true;
+  cli.out.str("");
+  EXPECT_EQ(Drctl(cli, {"plans", "list"}), kOk) << cli.err.str();
+  const nlohmann::json j = nlohmann::json::parse(cli.out.str());
+  ASSERT_EQ(j["plans"].size(), 2u);
+  EXPECT_EQ(j["plans"][0]["name"], "plans/site-a");
+  EXPECT_EQ(j["plans"][1]["name"], "plans/site-b");
+  EXPECT_EQ(Drctl(cli, {"plans", "list", "site-a"}), kUsage);
+}
+
+TEST(PlanCommandsTest, DeleteSendsThePlanAndTheRequestIdAndReportsARefusal) {
+  testing::TestCli cli;
+  dr::v1::DeletePlanRequest sent;
+  EXPECT_CALL(cli.plans, DeletePlan(_, _, _))
+      .WillOnce(DoAll(SaveArg<1>(&sent), Return(grpc::Status::OK)));
+  EXPECT_EQ(Drctl(cli, {"plans", "delete", "site-a", "--request-id", "r-del"}), kOk)
+      << cli.err.str();
+  EXPECT_EQ(sent.name(), "plans/site-a");
+  EXPECT_EQ(sent.request_id(), "r-del");
+  EXPECT_EQ(sent.etag(), "") << "plans delete takes no etag: the delete is unconditional";
+  EXPECT_EQ(cli.out.str(), "plans/site-a deleted\n");
+
+  // Without --request-id each delete gets its own.
+  std::vector<std::string> ids;
+  EXPECT_CALL(cli.plans, DeletePlan(_, _, _))
+      .Times(2)
+      .WillRepeatedly([&](grpc::ClientContext*, const dr::v1::DeletePlanRequest& r, auto*) {
+        EXPECT_EQ(r.name(), "plans/site-b");
+        ids.push_back(r.request_id());
+        return grpc::Status::OK;
+      });
+  EXPECT_EQ(Drctl(cli, {"plans", "delete", "plans/site-b"}), kOk);
+  EXPECT_EQ(Drctl(cli, {"plans", "delete", "site-b"}), kOk);
+  ASSERT_EQ(ids.size(), 2u);
+  EXPECT_THAT(ids[0], ::testing::StartsWith("drctl-"));
+  EXPECT_NE(ids[0], ids[1]);
+
+  // A plan with a running execution is refused (exit 3), and nothing
+  // claims it was deleted.
+  cli.out.str("");
+  EXPECT_CALL(cli.plans, DeletePlan(_, _, _))
+      .WillOnce(Return(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                                    "plans/site-a has a running execution e-1")));
+  EXPECT_EQ(Drctl(cli, {"plans", "delete", "site-a"}), kRefused);
+  EXPECT_THAT(cli.err.str(), HasSubstr("plans/site-a has a running execution e-1"));
+  EXPECT_THAT(cli.err.str(), HasSubstr("FAILED_PRECONDITION"));
+  EXPECT_EQ(cli.out.str(), "");
+  EXPECT_CALL(cli.plans, DeletePlan(_, _, _))
+      .WillOnce(Return(grpc::Status(grpc::StatusCode::NOT_FOUND, "plans/nope does not exist")));
+  EXPECT_EQ(Drctl(cli, {"plans", "delete", "nope"}), kRefused);
+  EXPECT_EQ(Drctl(cli, {"plans", "delete"}), kUsage);
+  EXPECT_EQ(Drctl(cli, {"plans", "delete", "a", "b"}), kUsage);
+}
+
 dr::v1::ExecutionReport TestReport() {
   dr::v1::ExecutionReport r;
   r.mutable_execution()->set_name("plans/site-a/executions/e-1");

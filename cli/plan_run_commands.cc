@@ -263,12 +263,24 @@ int PlansResume(Ctx& ctx, const ParsedArgs& a) {
       ParseEnum<dr::v1::ResumePlanExecutionRequest::Action>(
           "--action", "ACTION_", a.Get("action"), dr::v1::ResumePlanExecutionRequest::Action_Parse);
   if (!action.ok()) return Fail(ctx, action.status());
+  // ParseEnum takes any number and "unspecified": neither is an action.
+  if (*action != dr::v1::ResumePlanExecutionRequest::ACTION_RETRY &&
+      *action != dr::v1::ResumePlanExecutionRequest::ACTION_SKIP) {
+    return Fail(ctx, InvalidParameter("--action", "UNKNOWN_VALUE",
+                                      absl::StrCat("--action takes retry or skip, not \"",
+                                                   a.Get("action"), "\"")));
+  }
   r.set_action(*action);
   if (a.Has("scope")) {
     absl::StatusOr<dr::v1::ResumePlanExecutionRequest::Scope> scope =
         ParseEnum<dr::v1::ResumePlanExecutionRequest::Scope>(
             "--scope", "SCOPE_", a.Get("scope"), dr::v1::ResumePlanExecutionRequest::Scope_Parse);
     if (!scope.ok()) return Fail(ctx, scope.status());
+    if (!dr::v1::ResumePlanExecutionRequest::Scope_IsValid(*scope)) {
+      return Fail(ctx, InvalidParameter("--scope", "UNKNOWN_VALUE",
+                                        absl::StrCat("--scope takes step, vm or group, not \"",
+                                                     a.Get("scope"), "\"")));
+    }
     r.set_scope(*scope);
   }
   r.set_requester(ctx.requester);

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "cli/commands.h"
 #include "cli/fake_stubs.h"
 #include "gmock/gmock.h"
@@ -201,6 +202,123 @@ TEST(PlansWatchTest, FollowsAnExecutionToItsEndAndARefusalIsReported) {
   EXPECT_THAT(cli.out.str(), HasSubstr(absl::StrCat(kTestExec, ": cancelled")));
   EXPECT_NE(Drctl(cli, {"plans", "watch", "plans/site/executions/nope"}), kOk);
   EXPECT_THAT(cli.err.str(), HasSubstr("does not exist"));
+}
+
+dr::v1::PlanExecution InState(dr::v1::ExecutionState state) {
+  dr::v1::PlanExecution e = Started();
+  e.set_state(state);
+  return e;
+}
+
+TEST(PlansResumeTest, TheActionAndScopeFlagsMapToTheRequest) {
+  using R = dr::v1::ResumePlanExecutionRequest;
+  struct Case {
+    std::vector<std::string> flags;
+    R::Action action;
+    R::Scope scope;
+  };
+  const std::vector<Case> cases = {
+      {{"--action", "retry"}, R::ACTION_RETRY, R::SCOPE_UNSPECIFIED},
+      {{"--action", "skip", "--scope", "step"}, R::ACTION_SKIP, R::SCOPE_STEP},
+      {{"--action", "retry", "--scope", "vm"}, R::ACTION_RETRY, R::SCOPE_VM},
+      {{"--action", "skip", "--scope", "group"}, R::ACTION_SKIP, R::SCOPE_GROUP},
+      {{"--action=ACTION_RETRY", "--scope=SCOPE_GROUP"}, R::ACTION_RETRY, R::SCOPE_GROUP},
+  };
+  for (const Case& c : cases) {
+    testing::TestCli cli;
+    R sent;
+    EXPECT_CALL(cli.plans, ResumePlanExecution(_, _, _))
+        .WillOnce(DoAll(SaveArg<1>(&sent),
+                        SetArgPointee<2>(InState(dr::v1::EXECUTION_STATE_RUNNING)),
+                        Return(grpc::Status::OK)));
+    std::vector<std::string> args = {"plans", "resume", kTestExec, "--request-id", "r-resume"};
+    args.insert(args.end(), c.flags.begin(), c.flags.end());
+    const std::string flags = absl::StrJoin(c.flags, " ");
+    EXPECT_EQ(Drctl(cli, args), kOk) << flags << ": " << cli.err.str();
+    EXPECT_EQ(sent.name(), kTestExec) << flags;
+    EXPECT_EQ(sent.action(), c.action) << flags;
+    EXPECT_EQ(sent.scope(), c.scope) << flags;
+    EXPECT_EQ(sent.request_id(), "r-resume") << flags;
+    EXPECT_EQ(sent.requester(), "tester") << flags;
+    EXPECT_EQ(cli.out.str(), absl::StrCat(kTestExec, ": running\n")) << flags;
+  }
+}
+
+TEST(PlansResumeTest, ABadActionOrScopeIsRefusedNamingTheFlagAndNothingIsSent) {
+  // The plan stub is strict: any call fails the test.
+  for (const auto& [flag, value] :
+       std::vector<std::pair<std::string, std::string>>{{"--action", "redo"},
+                                                        {"--action", "unspecified"},
+                                                        {"--action", "7"},
+                                                        {"--scope", "everything"},
+                                                        {"--scope", "9"}}) {
+    testing::TestCli cli;
+    std::vector<std::string> args = {"plans", "resume", kTestExec};
+    if (flag != "--action") args.insert(args.end(), {"--action", "retry"});
+    args.insert(args.end(), {flag, value});
+    EXPECT_EQ(Drctl(cli, args), kRefused) << flag << " " << value;
+    EXPECT_THAT(cli.err.str(), HasSubstr(flag)) << value;
+    EXPECT_THAT(cli.err.str(), HasSubstr(absl::StrCat("\"", value, "\""))) << flag;
+    EXPECT_THAT(cli.err.str(), HasSubstr("INVALID_ARGUMENT")) << flag << " " << value;
+  }
+  testing::TestCli cli;
+  cli.ctx.json = true;
+  EXPECT_EQ(Drctl(cli, {"plans", "resume", kTestExec, "--action", "retry", "--scope", "host"}),
+            kRefused);
+  EXPECT_THAT(cli.out.str(), HasSubstr("\"field\": \"--scope\""));
+  EXPECT_EQ(Drctl(cli, {"plans", "resume", kTestExec}), kUsage) << "--action is required";
+  EXPECT_THAT(cli.err.str(), HasSubstr("--action retry|skip"));
+  EXPECT_EQ(Drctl(cli, {"plans", "resume", "--action", "retry"}), kUsage);
+}
+
+TEST(PlansResumeTest, AnExecutionThatIsNotHaltedIsReportedAsRefused) {
+  testing::TestCli cli;
+  EXPECT_CALL(cli.plans, ResumePlanExecution(_, _, _))
+      .WillOnce(Return(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                                    "the execution is not halted: nothing failed that stops it")));
+  EXPECT_EQ(Drctl(cli, {"plans", "resume", kTestExec, "--action", "skip"}), kRefused);
+  EXPECT_THAT(cli.err.str(), HasSubstr("not halted"));
+  EXPECT_EQ(cli.out.str(), "");
+}
+
+TEST(PlansCancelTest, SendsTheReasonAndWhoAndPrintsWhereTheExecutionStands) {
+  testing::TestCli cli;
+  dr::v1::CancelPlanExecutionRequest sent;
+  EXPECT_CALL(cli.plans, CancelPlanExecution(_, _, _))
+      .WillOnce(DoAll(SaveArg<1>(&sent),
+                      SetArgPointee<2>(InState(dr::v1::EXECUTION_STATE_CANCELLING)),
+                      Return(grpc::Status::OK)));
+  EXPECT_EQ(Drctl(cli, {"plans", "cancel", kTestExec, "--reason", "rehearsal over", "--request-id",
+                        "r-cancel"}),
+            kOk)
+      << cli.err.str();
+  EXPECT_EQ(sent.name(), kTestExec);
+  EXPECT_EQ(sent.reason(), "rehearsal over");
+  EXPECT_EQ(sent.requester(), "tester");
+  EXPECT_EQ(sent.request_id(), "r-cancel");
+  EXPECT_EQ(cli.out.str(), absl::StrCat(kTestExec, ": cancelling\n"));
+
+  // No reason, no request id: an empty reason and a fresh id.
+  EXPECT_CALL(cli.plans, CancelPlanExecution(_, _, _))
+      .WillOnce(DoAll(SaveArg<1>(&sent),
+                      SetArgPointee<2>(InState(dr::v1::EXECUTION_STATE_CANCELLED)),
+                      Return(grpc::Status::OK)));
+  cli.out.str("");
+  EXPECT_EQ(Drctl(cli, {"plans", "cancel", kTestExec}), kOk) << cli.err.str();
+  EXPECT_EQ(sent.reason(), "");
+  EXPECT_THAT(sent.request_id(), ::testing::StartsWith("drctl-"));
+  EXPECT_EQ(cli.out.str(), absl::StrCat(kTestExec, ": cancelled\n"));
+}
+
+TEST(PlansCancelTest, ARefusalIsReportedAndAMissingExecutionIsAUsageError) {
+  testing::TestCli cli;
+  EXPECT_CALL(cli.plans, CancelPlanExecution(_, _, _))
+      .WillOnce(Return(
+          grpc::Status(grpc::StatusCode::NOT_FOUND, "plans/site/executions/e9 does not exist")));
+  EXPECT_EQ(Drctl(cli, {"plans", "cancel", "plans/site/executions/e9"}), kRefused);
+  EXPECT_THAT(cli.err.str(), HasSubstr("e9 does not exist"));
+  EXPECT_EQ(cli.out.str(), "");
+  EXPECT_EQ(Drctl(cli, {"plans", "cancel"}), kUsage);
 }
 
 }  // namespace
