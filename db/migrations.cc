@@ -29,6 +29,10 @@ absl::Status Migrate(Sqlite& db, const Schema& schema, int target) {
     absl::Status s = InTransaction(db, [&]() -> absl::Status {
       absl::Status step = db.Exec(schema.migrations[v]);
       if (!step.ok()) return step;
+      if (auto code = schema.code.find(v); code != schema.code.end()) {
+        step = code->second(db);
+        if (!step.ok()) return step;
+      }
       step = db.Exec(stamp);
       if (!step.ok()) return step;
       return db.Exec(absl::StrCat("PRAGMA user_version = ", v + 1));

@@ -7,6 +7,7 @@
 #define HVDR_DB_MIGRATIONS_H_
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,11 @@ struct Schema {
   // the application_id stamp (application_id 0). Empty: every such database
   // with tables is another program's.
   std::vector<std::string> legacy_tables;
+  // Code that completes migration i (keyed by i), for what SQL cannot do
+  // (e.g. filling a new table from serialized rows): it runs after the
+  // migration's SQL, in its transaction, and its error fails the migration
+  // like the SQL's would. Never edit one that has shipped either.
+  std::map<int, absl::Status (*)(Sqlite& db)> code;
 
   // The user_version of a database with every migration applied.
   int latest() const { return static_cast<int>(migrations.size()); }

@@ -63,5 +63,40 @@ TEST(MigrationsTest, AFailedStepLeavesTheVersionBefore) {
   EXPECT_EQ(Pragma(**db, "user_version"), 1);
 }
 
+// Migration 1's code: copies a's x into y (as a migration would fill a new
+// table from rows SQL cannot read).
+absl::Status FillY(Sqlite& db) { return db.Exec("UPDATE a SET y = x * 10"); }
+
+absl::Status Fail(Sqlite&) { return absl::DataLossError("a row does not parse"); }
+
+TEST(MigrationsTest, AStepsCodeRunsOnceAfterItsSql) {
+  const Schema with_code{0x54455354,
+                         {"CREATE TABLE a (x INTEGER);", "ALTER TABLE a ADD COLUMN y INTEGER;"},
+                         {},
+                         {{1, &FillY}}};
+  auto db = Sqlite::Open(":memory:", {});
+  ASSERT_TRUE(db.ok());
+  ASSERT_TRUE(Migrate(**db, with_code, 1).ok());
+  ASSERT_TRUE((*db)->Exec("INSERT INTO a(x) VALUES (4)").ok());
+  ASSERT_TRUE(Migrate(**db, with_code).ok());
+  EXPECT_EQ(*(*db)->QueryInt("SELECT y FROM a"), 40);
+  ASSERT_TRUE((*db)->Exec("UPDATE a SET y = 0").ok());
+  ASSERT_TRUE(Migrate(**db, with_code).ok());
+  EXPECT_EQ(*(*db)->QueryInt("SELECT y FROM a"), 0) << "applied once";
+}
+
+TEST(MigrationsTest, AFailedStepsCodeUndoesItsSql) {
+  const Schema failing{
+      0x54455354, {"CREATE TABLE a (x INTEGER);", "CREATE TABLE b (x INTEGER);"}, {}, {{1, &Fail}}};
+  auto db = Sqlite::Open(":memory:", {});
+  ASSERT_TRUE(db.ok());
+  absl::Status s = Migrate(**db, failing);
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
+  EXPECT_NE(s.message().find("schema migration 1 -> 2"), std::string::npos) << s;
+  EXPECT_EQ(Pragma(**db, "user_version"), 1);
+  EXPECT_EQ(*(*db)->QueryInt("SELECT count(*) FROM sqlite_master WHERE name = 'b'"), 0)
+      << "the step's SQL is rolled back with it";
+}
+
 }  // namespace
 }  // namespace hvdr
