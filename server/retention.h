@@ -2,7 +2,8 @@
 // older than Options::retention are deleted in the background, in bounded
 // batches (Store::PruneJobs: one short transaction each, so the job
 // writer's commits wait behind at most one batch, never behind one huge
-// delete). Running jobs, and the request_ids of kept jobs, are never pruned.
+// delete). Running jobs, the jobs of plan executions not ended, and the
+// request_ids of kept jobs, are never pruned.
 //
 // Thread-safe. Owns one thread between Start() and Stop().
 #ifndef HVDR_SERVER_RETENTION_H_

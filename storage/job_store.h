@@ -70,8 +70,15 @@ class JobStore {
   // Retention: deletes, in one transaction, at most `max_jobs` terminal
   // jobs whose last change (update time) is before `ended_before`, oldest
   // first, each with its JobEvents and every request_id recorded for it
-  // (the one that created it, CancelJob's). Never a non-terminal job, and
-  // never the request_id of a job that is kept. Returns how many jobs were
+  // (the one that created it, CancelJob's). Never a non-terminal job, never
+  // a job named by a step of an execution that is not terminal (RUNNING,
+  // WAITING, HALTED, CANCELLING: a resumed step watches its job, and asks
+  // again with the job's request_id, which must answer that job rather than
+  // run the operation twice; a retried step's earlier jobs are kept too),
+  // and never the request_id of a job that is kept. Once the execution
+  // ends, its jobs age like any other: its steps and report are
+  // self-contained (they copy what they need of a job), as are audit
+  // events, which name a job but never read it. Returns how many jobs were
   // deleted: fewer than max_jobs means nothing older is left. A later
   // retry with a pruned request_id is a new request. REQUIRES: max_jobs > 0.
   virtual absl::StatusOr<int> PruneJobs(absl::Time ended_before, int max_jobs) = 0;

@@ -65,6 +65,70 @@ TEST_P(StoreContractTest, PruneJobsDeletesOldTerminalJobsWithEventsAndRequestIds
   EXPECT_EQ(store_->GetVirtualMachine(vm)->active_job(), "jobs/c");
 }
 
+TEST_P(StoreContractTest, PruneJobsKeepsTheJobsOfAnExecutionUntilItEnds) {
+  const std::string vm = SeedVm();
+  for (const char* id : {"first-try", "retry", "at-start", "free"}) {
+    ASSERT_TRUE(store_->CreateJob(TestJob(id, vm), Key(absl::StrCat("req-", id))).ok());
+    ASSERT_TRUE(
+        store_->UpdateJob(Update(absl::StrCat("jobs/", id), dr::v1::JOB_STATE_COMPLETED, 100))
+            .ok());
+  }
+  dr::v1::Plan plan;
+  plan.set_name("plans/p");
+  ASSERT_TRUE(store_->CreatePlan(plan, kTestNow, {"req-plan", "dr.v1.PlanService/X", "fp"}).ok());
+  const std::string kExecution = "plans/p/executions/e";
+  dr::v1::PlanExecution e;
+  e.set_name(kExecution);
+  e.set_state(dr::v1::EXECUTION_STATE_RUNNING);
+  std::vector<dr::v1::ExecutionStep> steps(2);
+  steps[0].set_name(kExecution + "/steps/failover");
+  steps[1].set_name(kExecution + "/steps/start");
+  steps[1].set_job("jobs/at-start");
+  auto created =
+      store_->CreateExecution(e, plan, steps, {}, {"req-exec", "dr.v1.PlanService/X", "fp"});
+  ASSERT_TRUE(created.ok()) << created.status();
+  // The failover step's first job failed it; its retry's job ended too,
+  // and the execution halted before recording the step's end.
+  steps[0].set_job("jobs/first-try");
+  ASSERT_TRUE(store_->UpdateExecution(created->value, {{0, steps[0]}}, nullptr).ok());
+  steps[0].set_job("jobs/retry");
+  steps[0].set_attempt(2);
+  e = *store_->GetExecution(kExecution);
+  e.set_state(dr::v1::EXECUTION_STATE_HALTED);
+  ASSERT_TRUE(store_->UpdateExecution(e, {{0, steps[0]}}, nullptr).ok());
+
+  const absl::Time kLater = kTestNow + absl::Hours(24 * 365);
+  auto pruned = store_->PruneJobs(kLater, 100);
+  ASSERT_TRUE(pruned.ok()) << pruned.status();
+  EXPECT_EQ(*pruned, 1) << "only jobs/free";
+  EXPECT_EQ(store_->GetJob("jobs/free").status().code(), absl::StatusCode::kNotFound);
+  for (const char* id : {"first-try", "retry", "at-start"}) {
+    EXPECT_TRUE(store_->GetJob(absl::StrCat("jobs/", id)).ok()) << id;
+    auto events = store_->ListJobEvents(absl::StrCat("jobs/", id), {});
+    ASSERT_TRUE(events.ok()) << id << ": " << events.status();
+    EXPECT_EQ(events->items.size(), 2u) << id;
+    EXPECT_TRUE(store_->GetRequest(absl::StrCat("req-", id)).ok())
+        << id << ": a resumed step asking again must get its job, not a new one";
+  }
+  Reopen();
+  EXPECT_EQ(*store_->PruneJobs(kLater, 100), 0) << "held across a restart";
+  // It ends: its jobs are pruned like any other.
+  e = *store_->GetExecution(kExecution);
+  e.set_state(dr::v1::EXECUTION_STATE_FAILED);
+  ASSERT_TRUE(store_->UpdateExecution(e, {}, nullptr).ok());
+  EXPECT_EQ(*store_->PruneJobs(kLater, 100), 3);
+  for (const char* id : {"first-try", "retry", "at-start"}) {
+    EXPECT_EQ(store_->GetJob(absl::StrCat("jobs/", id)).status().code(),
+              absl::StatusCode::kNotFound)
+        << id;
+    EXPECT_EQ(store_->GetRequest(absl::StrCat("req-", id)).status().code(),
+              absl::StatusCode::kNotFound)
+        << id;
+  }
+  EXPECT_EQ((*store_->GetExecutionSteps(kExecution))[0].job(), "jobs/retry")
+      << "the ended execution's record is its own";
+}
+
 TEST_P(StoreContractTest, CreateJobClaimsTheVmAndWritesItsFirstEvent) {
   std::string vm = SeedVm();
   auto created = store_->CreateJob(TestJob("j1", vm), Key("r1"));

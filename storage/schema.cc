@@ -1,5 +1,9 @@
 #include "storage/schema.h"
 
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "dr/v1/plan_execution.pb.h"
+
 namespace hvdr {
 
 namespace {
@@ -185,14 +189,50 @@ CREATE INDEX audit_events_by_resource ON audit_events(resource, seq);
 CREATE INDEX audit_events_by_time ON audit_events(time_us);
 )sql";
 
+// Version 9: the jobs named by the steps of executions not ended, which
+// retention (Store::PruneJobs) keeps; an execution's rows go when it ends.
+// No foreign key: a step may name its job before the job writer stores it.
+constexpr char kV9[] = R"sql(
+CREATE TABLE execution_jobs (
+  job TEXT NOT NULL,
+  execution TEXT NOT NULL,
+  PRIMARY KEY (job, execution)
+) WITHOUT ROWID;
+CREATE INDEX execution_jobs_by_execution ON execution_jobs(execution);
+)sql";
+
+// Version 9's rows for the executions not ended when it is applied: their
+// steps are serialized dr.v1.ExecutionStep, which SQL cannot read.
+absl::Status HoldJobsOfActiveExecutions(Sqlite& db) {
+  ASSIGN_OR_RETURN(Stmt steps,
+                   db.Prepare("SELECT s.execution, s.step FROM execution_steps s JOIN "
+                              "plan_executions e ON e.name = s.execution WHERE e.terminal = 0"));
+  ASSIGN_OR_RETURN(Stmt hold, db.Prepare("INSERT OR IGNORE INTO execution_jobs(job, execution) "
+                                         "VALUES (?, ?)"));
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, steps.Step());
+    if (!row) return absl::OkStatus();
+    dr::v1::ExecutionStep step;
+    if (!step.ParseFromString(steps.Blob(1))) {
+      return absl::DataLossError(
+          absl::StrCat("a stored step of ", steps.Text(0), " does not parse"));
+    }
+    if (step.job().empty()) continue;
+    hold.Reset();
+    RETURN_IF_ERROR(hold.Bind(1, step.job()).Bind(2, steps.Text(0)).Run());
+  }
+}
+
 }  // namespace
 
 const Schema& StoreSchema() {
   static const Schema* const kSchema = new Schema{
       kHvdrApplicationId,
-      {kV1, kV2, kV3, kV4, kV5, kV6, kV7, kV8},
+      {kV1, kV2, kV3, kV4, kV5, kV6, kV7, kV8, kV9},
       // Tables of a database written before the application_id stamp.
       {"sites", "hosts", "vms", "jobs", "job_events"},
+      // Code completing a migration, by its index (kV9 is migration 8).
+      {{8, &HoldJobsOfActiveExecutions}},
   };
   return *kSchema;
 }

@@ -24,6 +24,16 @@ absl::StatusOr<PlanExecution> ReadExecutionIn(Sqlite& db, const std::string& nam
   return DecodeRow<PlanExecution>(s.Blob(0), "execution");
 }
 
+constexpr char kHoldJob[] = "INSERT OR IGNORE INTO execution_jobs(job, execution) VALUES (?, ?)";
+
+// Records that `execution`, not ended, holds the job `step` names, so that
+// retention keeps the job (Store::PruneJobs). `hold` is kHoldJob prepared.
+absl::Status HoldJobIn(Stmt& hold, const std::string& execution, const ExecutionStep& step) {
+  if (step.job().empty()) return absl::OkStatus();
+  hold.Reset();
+  return hold.Bind(1, step.job()).Bind(2, execution).Run();
+}
+
 std::string PlanOfExecution(const std::string& execution) {
   const size_t at = execution.find("/executions/");
   return at == std::string::npos ? "" : execution.substr(0, at);
@@ -44,6 +54,8 @@ absl::Status SqliteExecutions::DeleteOfPlanIn(Sqlite& db, const std::string& pla
   for (const char* sql : {"DELETE FROM execution_steps WHERE execution IN "
                           "(SELECT name FROM plan_executions WHERE plan = ?)",
                           "DELETE FROM execution_vms WHERE execution IN "
+                          "(SELECT name FROM plan_executions WHERE plan = ?)",
+                          "DELETE FROM execution_jobs WHERE execution IN "
                           "(SELECT name FROM plan_executions WHERE plan = ?)",
                           "DELETE FROM plan_executions WHERE plan = ?"}) {
     ASSIGN_OR_RETURN(Stmt s, db.Prepare(sql));
@@ -107,12 +119,14 @@ absl::StatusOr<Recorded<PlanExecution>> SqliteExecutions::CreateExecution(
     RETURN_IF_ERROR(st);
     ASSIGN_OR_RETURN(Stmt step, w->Prepare("INSERT INTO execution_steps(execution, idx, step) "
                                            "VALUES (?, ?, ?)"));
+    ASSIGN_OR_RETURN(Stmt hold, w->Prepare(kHoldJob));
     for (size_t i = 0; i < steps.size(); ++i) {
       step.Reset();
       RETURN_IF_ERROR(step.Bind(1, e.name())
                           .Bind(2, static_cast<int64_t>(i))
                           .BindBlob(3, steps[i].SerializeAsString())
                           .Run());
+      if (!terminal) RETURN_IF_ERROR(HoldJobIn(hold, e.name(), steps[i]));
     }
     out.value = std::move(e);
     return SqliteRequests::PutResourceIn(*w, key, execution.name());
@@ -256,6 +270,7 @@ absl::StatusOr<Recorded<PlanExecution>> SqliteExecutions::UpdateExecution(
     e.set_steps_total(stored.steps_total());
     ASSIGN_OR_RETURN(Stmt step, w->Prepare("UPDATE execution_steps SET step = ? WHERE execution "
                                            "= ? AND idx = ?"));
+    ASSIGN_OR_RETURN(Stmt hold, w->Prepare(kHoldJob));
     for (const auto& [idx, s] : steps) {
       if (idx < 0 || idx >= stored.steps_total()) {
         return InvalidRecord("steps", "OUT_OF_RANGE",
@@ -267,14 +282,19 @@ absl::StatusOr<Recorded<PlanExecution>> SqliteExecutions::UpdateExecution(
                           .Bind(2, e.name())
                           .Bind(3, static_cast<int64_t>(idx))
                           .Run());
+      // A retried step's earlier job stays held too, until the end.
+      if (!terminal) RETURN_IF_ERROR(HoldJobIn(hold, e.name(), s));
     }
     ASSIGN_OR_RETURN(Stmt upd, w->Prepare("UPDATE plan_executions SET terminal = ?, execution = ? "
                                           "WHERE name = ?"));
     RETURN_IF_ERROR(
         upd.Bind(1, terminal ? 1 : 0).BindBlob(2, e.SerializeAsString()).Bind(3, e.name()).Run());
     if (terminal) {
-      ASSIGN_OR_RETURN(Stmt release, w->Prepare("DELETE FROM execution_vms WHERE execution = ?"));
-      RETURN_IF_ERROR(release.Bind(1, e.name()).Run());
+      for (const char* sql : {"DELETE FROM execution_vms WHERE execution = ?",
+                              "DELETE FROM execution_jobs WHERE execution = ?"}) {
+        ASSIGN_OR_RETURN(Stmt release, w->Prepare(sql));
+        RETURN_IF_ERROR(release.Bind(1, e.name()).Run());
+      }
     }
     if (key != nullptr) RETURN_IF_ERROR(SqliteRequests::PutResourceIn(*w, *key, execution.name()));
     out.value = std::move(e);

@@ -274,10 +274,12 @@ absl::StatusOr<int> SqliteJobs::PruneJobs(absl::Time ended_before, int max_jobs)
     std::vector<std::string> names;
     {
       // Oldest first (seq order): the jobs past the retention are the first
-      // ones left, so the scan stops after about max_jobs rows.
+      // ones left, so the scan stops after about max_jobs rows (plus the
+      // jobs executions not ended hold, one index probe each).
       ASSIGN_OR_RETURN(
           Stmt s,
           w->Prepare("SELECT name FROM jobs WHERE state >= 7 AND state <= 11 AND update_us < ? "
+                     "AND NOT EXISTS (SELECT 1 FROM execution_jobs WHERE job = jobs.name) "
                      "ORDER BY seq LIMIT ?"));
       s.Bind(1, absl::ToUnixMicros(ended_before)).Bind(2, static_cast<int64_t>(max_jobs));
       while (true) {

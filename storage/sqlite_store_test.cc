@@ -7,6 +7,7 @@
 #include <fstream>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "absl/strings/escaping.h"
@@ -222,6 +223,84 @@ TEST_F(MigrationTest, PreviousVersionIsMigratedKeepingItsData) {
   EXPECT_TRUE(replay->replayed);
   EXPECT_EQ(replay->job.name(), "jobs/prev");
   EXPECT_TRUE((*store)->CheckIntegrity().ok());
+}
+
+TEST_F(MigrationTest, VersionEightsExecutionsNotEndedKeepTheirJobs) {
+  {
+    auto db = Sqlite::Open(path_, {});
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE(MigrateSchema(**db, 8).ok());
+    ASSERT_TRUE((*db)
+                    ->Exec(R"sql(
+      INSERT INTO jobs(name, type, state, create_us, vm, host, update_us) VALUES
+        ('jobs/held', 97, 7, 7, 'hosts/h/virtualMachines/v', 'hosts/h', 9),
+        ('jobs/done', 97, 7, 7, 'hosts/h/virtualMachines/v', 'hosts/h', 9),
+        ('jobs/free', 97, 7, 7, 'hosts/h/virtualMachines/v', 'hosts/h', 9);
+      INSERT INTO plans(name, version, etag, plan) VALUES ('plans/p', 1, 'e', X'');
+    )sql")
+                    .ok());
+    // A halted execution whose step names jobs/held, one ended naming
+    // jobs/done.
+    for (const auto& [execution, terminal, job] :
+         {std::make_tuple("plans/p/executions/halted", 0, "jobs/held"),
+          std::make_tuple("plans/p/executions/ended", 1, "jobs/done")}) {
+      dr::v1::PlanExecution e;
+      e.set_name(execution);
+      e.set_state(terminal ? dr::v1::EXECUTION_STATE_SUCCEEDED : dr::v1::EXECUTION_STATE_HALTED);
+      auto ins = (*db)->Prepare(
+          "INSERT INTO plan_executions(name, plan, terminal, execution, plan_as_run) VALUES (?, "
+          "'plans/p', ?, ?, X'')");
+      ASSERT_TRUE(ins.ok());
+      ASSERT_TRUE(ins->Bind(1, execution)
+                      .Bind(2, static_cast<int64_t>(terminal))
+                      .BindBlob(3, e.SerializeAsString())
+                      .Run()
+                      .ok());
+      for (int i = 0; i < 2; ++i) {
+        dr::v1::ExecutionStep step;
+        step.set_name(absl::StrCat(execution, "/steps/s", i));
+        if (i == 1) step.set_job(job);
+        auto st =
+            (*db)->Prepare("INSERT INTO execution_steps(execution, idx, step) VALUES (?, ?, ?)");
+        ASSERT_TRUE(st.ok());
+        ASSERT_TRUE(st->Bind(1, execution)
+                        .Bind(2, static_cast<int64_t>(i))
+                        .BindBlob(3, step.SerializeAsString())
+                        .Run()
+                        .ok());
+      }
+    }
+  }
+  auto store = SqliteStore::Open(path_, {});
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto pruned = (*store)->PruneJobs(kTestNow, 100);
+  ASSERT_TRUE(pruned.ok()) << pruned.status();
+  EXPECT_EQ(*pruned, 2) << "jobs/done and jobs/free";
+  EXPECT_TRUE((*store)->GetJob("jobs/held").ok());
+  EXPECT_EQ((*store)->GetJob("jobs/done").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE((*store)->CheckIntegrity().ok());
+}
+
+TEST_F(MigrationTest, VersionEightsUnreadableStepIsRefusedNotMigrated) {
+  {
+    auto db = Sqlite::Open(path_, {});
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE(MigrateSchema(**db, 8).ok());
+    ASSERT_TRUE((*db)
+                    ->Exec(R"sql(
+      INSERT INTO plans(name, version, etag, plan) VALUES ('plans/p', 1, 'e', X'');
+      INSERT INTO plan_executions(name, plan, terminal, execution, plan_as_run)
+        VALUES ('plans/p/executions/x', 'plans/p', 0, X'', X'');
+      INSERT INTO execution_steps(execution, idx, step) VALUES ('plans/p/executions/x', 0, X'FF');
+    )sql")
+                    .ok());
+  }
+  auto store = SqliteStore::Open(path_, {});
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kDataLoss) << store.status();
+  EXPECT_THAT(std::string(store.status().message()), HasSubstr("plans/p/executions/x"));
+  auto db = Sqlite::Open(path_, {});
+  ASSERT_TRUE(db.ok());
+  EXPECT_EQ(*(*db)->QueryInt("PRAGMA user_version"), 8) << "left as it was";
 }
 
 TEST_F(MigrationTest, NewerSchemaIsRefusedNotCorrupted) {
