@@ -1,4 +1,6 @@
 // The contract of storage/plan_store.h.
+#include <cstdint>
+#include <limits>
 #include <string>
 #include <utility>
 #include <vector>
@@ -180,6 +182,27 @@ TEST_P(StoreContractTest, ExecutionStepsAreWrittenWithTheExecutionAndSurviveReop
   ASSERT_TRUE(active.ok());
   ASSERT_EQ(active->size(), 1u);
   EXPECT_EQ((*active)[0].name(), kExec);
+}
+
+// Every list pages through one rule (store_types.h, PageRequest).
+TEST_P(StoreContractTest, APageSizeAboveTheMaximumIsServedAsTheMaximum) {
+  constexpr int kTestMaxPageSize = 1000;
+  ASSERT_TRUE(store_->CreatePlan(TestPlan(), kTestNow, PlanKey("p1")).ok());
+  ASSERT_TRUE(store_
+                  ->CreateExecution(TestExecution(), TestPlan(),
+                                    TestSteps(kExec, kTestMaxPageSize + 5), {}, PlanKey("e1"))
+                  .ok());
+  auto first = store_->ListExecutionSteps(kExec, {kTestMaxPageSize + 1, ""});
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_EQ(first->items.size(), static_cast<size_t>(kTestMaxPageSize));
+  EXPECT_EQ(first->items.back().name(), absl::StrCat(kExec, "/steps/s", kTestMaxPageSize - 1));
+  ASSERT_FALSE(first->next_page_token.empty()) << "the rest is on the next page";
+  auto rest = store_->ListExecutionSteps(
+      kExec, {std::numeric_limits<int32_t>::max(), first->next_page_token});
+  ASSERT_TRUE(rest.ok()) << rest.status();
+  ASSERT_EQ(rest->items.size(), 5u);
+  EXPECT_EQ(rest->items[0].name(), absl::StrCat(kExec, "/steps/s", kTestMaxPageSize));
+  EXPECT_TRUE(rest->next_page_token.empty());
 }
 
 TEST_P(StoreContractTest, ExecutionRequestsAreIdempotent) {
