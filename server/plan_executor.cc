@@ -141,16 +141,24 @@ absl::Status PlanExecutor::Adopt(const PlanExecution& execution) {
   ASSIGN_OR_RETURN(dr::v1::Plan plan, store_->GetExecutionPlan(execution.name()));
   ASSIGN_OR_RETURN(std::vector<dr::v1::ExecutionStep> steps,
                    store_->GetExecutionSteps(execution.name()));
+  return Adopt(execution, std::move(plan), std::move(steps), std::nullopt);
+}
+
+absl::Status PlanExecutor::Adopt(const PlanExecution& execution, dr::v1::Plan plan,
+                                 std::vector<dr::v1::ExecutionStep> steps,
+                                 std::optional<plans::StepGraph> graph) {
   const std::string name = execution.name();
   ASSIGN_OR_RETURN(std::unique_ptr<PlanRun> run,
-                   PlanRun::Restore(store_, this, clock_, std::move(plan), execution,
-                                    std::move(steps), [this, name](const std::string& job) {
-                                      {
-                                        absl::MutexLock lock(&mu_);
-                                        job_run_[job] = name;
-                                      }
-                                      Watch(job);
-                                    }));
+                   PlanRun::Restore(
+                       store_, this, clock_, std::move(plan), execution, std::move(steps),
+                       [this, name](const std::string& job) {
+                         {
+                           absl::MutexLock lock(&mu_);
+                           job_run_[job] = name;
+                         }
+                         Watch(job);
+                       },
+                       std::move(graph)));
   if (ExecutionHub* hub = options_.executions; hub != nullptr) {
     run->SetPersistListener(
         [hub](const PlanExecution& e, const std::vector<dr::v1::ExecutionStep>& changed) {
@@ -247,6 +255,7 @@ absl::StatusOr<PlanExecution> PlanExecutor::Start(const dr::v1::StartPlanExecuti
   }
   std::vector<dr::v1::ExecutionStep> steps;
   std::vector<std::string> vms;
+  std::optional<plans::StepGraph> graph;
   if (errors || r.validate_only()) {
     e.set_state(errors ? dr::v1::EXECUTION_STATE_FAILED : dr::v1::EXECUTION_STATE_SUCCEEDED);
     e.set_state_reason(errors ? "validation found errors: nothing ran (see findings)"
@@ -254,9 +263,9 @@ absl::StatusOr<PlanExecution> PlanExecutor::Start(const dr::v1::StartPlanExecuti
     ToProto(clock_->Now(), e.mutable_end_time());
   } else {
     e.set_state(dr::v1::EXECUTION_STATE_RUNNING);
-    const plans::StepGraph graph = plans::BuildStepGraph(
-        plan, r.mode(), plans::PlacementOf(plan, topology), e.commit_policy());
-    steps = PlanRun::NewSteps(graph, plan, e.name());
+    graph = plans::BuildStepGraph(plan, r.mode(), plans::PlacementOf(plan, topology),
+                                  e.commit_policy());
+    steps = PlanRun::NewSteps(*graph, plan, e.name());
     // Each failover's recovery point, chosen now by the VM's policy (the
     // latest in PLANNED: after the prepare).
     std::map<std::string, const dr::v1::PlanVm*> plan_vms;
@@ -290,7 +299,8 @@ absl::StatusOr<PlanExecution> PlanExecutor::Start(const dr::v1::StartPlanExecuti
   if (created.replayed || IsTerminalExecutionState(created.value.state())) return created.value;
   spdlog::info("{}: started ({} steps, {} by {})", created.value.name(), steps.size(),
                dr::v1::ExecutionMode_Name(r.mode()), r.requester());
-  RETURN_IF_ERROR(Adopt(created.value));
+  // What was stored is what is here: nothing is read back.
+  RETURN_IF_ERROR(Adopt(created.value, plan, std::move(steps), std::move(graph)));
   return store_->GetExecution(created.value.name());
 }
 

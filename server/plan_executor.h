@@ -14,10 +14,12 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/random/random.h"
@@ -114,7 +116,14 @@ class PlanExecutor final : public StepActions {
   // The run of `execution` (plans/{p}/executions/{e}), or NOT_FOUND /
   // FAILED_PRECONDITION (ended) naming `field`.
   absl::StatusOr<PlanRun*> RunOf(const std::string& field, const std::string& execution);
+  // Runs the stored execution `execution` here, read back from the store.
   absl::Status Adopt(const dr::v1::PlanExecution& execution) ABSL_LOCKS_EXCLUDED(mu_);
+  // The same with what the caller has in memory: the plan as run, the
+  // steps as stored (in order) and, if known, the step graph they were
+  // made from (a new execution: nothing needs reading back).
+  absl::Status Adopt(const dr::v1::PlanExecution& execution, dr::v1::Plan plan,
+                     std::vector<dr::v1::ExecutionStep> steps,
+                     std::optional<plans::StepGraph> graph) ABSL_LOCKS_EXCLUDED(mu_);
   void Watch(const std::string& job);
   // Queues `answer` for the loop (posted_), which runs it if `execution`
   // is still run here.

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <set>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -55,6 +56,8 @@ std::vector<ExecutionStep> PlanRun::NewSteps(const plans::StepGraph& graph,
                                              const dr::v1::Plan& plan,
                                              const std::string& execution_name) {
   std::vector<ExecutionStep> out;
+  // Reserved: ExecutionStep's move may throw, so growing would copy them.
+  out.reserve(graph.steps.size());
   for (const Step& s : graph.steps) {
     if (s.gate) continue;
     ExecutionStep e;
@@ -85,7 +88,7 @@ PlanRun::PlanRun(Store* store, StepActions* actions, Clock* clock, dr::v1::Plan 
 absl::StatusOr<std::unique_ptr<PlanRun>> PlanRun::Restore(
     Store* store, StepActions* actions, Clock* clock, dr::v1::Plan plan,
     dr::v1::PlanExecution execution, std::vector<ExecutionStep> steps,
-    std::function<void(const std::string& job)> watch) {
+    std::function<void(const std::string& job)> watch, std::optional<plans::StepGraph> graph) {
   // Where each VM's steps run is what the steps recorded when the
   // execution was created, not what the topology says now.
   std::map<std::string, plans::VmPlacement> placement;
@@ -102,10 +105,13 @@ absl::StatusOr<std::unique_ptr<PlanRun>> PlanRun::Restore(
       new PlanRun(store, actions, clock, std::move(plan), std::move(execution)));
   run->watch_ = std::move(watch);
   absl::MutexLock lock(&run->mu_);
-  run->graph_ = plans::BuildStepGraph(run->plan_, run->execution_.mode(), placement,
-                                      run->execution_.commit_policy());
+  run->graph_ = graph.has_value()
+                    ? *std::move(graph)
+                    : plans::BuildStepGraph(run->plan_, run->execution_.mode(), placement,
+                                            run->execution_.commit_policy());
   run->placement_ = std::move(placement);
-  std::map<std::string, int> stored;
+  absl::flat_hash_map<std::string, int> stored;
+  stored.reserve(steps.size());
   for (size_t i = 0; i < steps.size(); ++i) stored.emplace(StepId(steps[i].name()), i);
   run->position_.assign(run->graph_.steps.size(), -1);
   run->steps_.resize(run->graph_.steps.size());
@@ -119,10 +125,13 @@ absl::StatusOr<std::unique_ptr<PlanRun>> PlanRun::Restore(
                                               " (the steps do not match the plan as run)"));
     }
     run->position_[i] = it->second;
-    run->steps_[i] = steps[it->second];
     statuses[i] = {steps[it->second].state(), steps[it->second].skip_cause(),
                    steps[it->second].attempt()};
-    if (IsActive(run->steps_[i].state())) run->active_.insert(static_cast<int>(i));
+    run->steps_[i] = std::move(steps[it->second]);
+    if (IsActive(run->steps_[i].state())) {
+      run->active_.insert(static_cast<int>(i));
+      run->agenda_.emplace(absl::InfinitePast(), static_cast<int>(i));
+    }
   }
   if (stored.size() !=
       static_cast<size_t>(std::count_if(run->graph_.steps.begin(), run->graph_.steps.end(),
@@ -467,49 +476,52 @@ void PlanRun::Tick() {
       if (steps_[i].state() == dr::v1::STEP_STATE_RUNNING) to_submit_.insert(i);
     }
     retry_.clear();
-    // Nothing the scan acts on is due before next_due_ (a step that
-    // became active, or a heartbeat answer, brings it forward): most rounds
-    // come from job ends and skip it.
-    if (now >= next_due_) {
+    // Only the steps due now (agenda_); each that is still under way
+    // gets its next due time back. The scheduler's state is the truth
+    // here: FinishLocked (a job's end, a heartbeat answer) changes it
+    // before PersistLocked syncs the stored one.
+    std::vector<int> due_now;
+    while (!agenda_.empty() && agenda_.begin()->first <= now) {
+      due_now.push_back(agenda_.begin()->second);
+      agenda_.erase(agenda_.begin());
+    }
+    std::sort(due_now.begin(), due_now.end());
+    due_now.erase(std::unique(due_now.begin(), due_now.end()), due_now.end());
+    for (const int index : due_now) {
+      const size_t i = static_cast<size_t>(index);
+      const Step& g = graph_.steps[i];
+      ExecutionStep& s = steps_[i];
+      if (g.gate || active_.count(index) == 0 || !IsActive(scheduler_->status(index).state)) {
+        continue;
+      }
       absl::Time due = absl::InfiniteFuture();
-      // FinishLocked below changes the scheduler's states, not the stored
-      // ones active_ follows (PersistLocked syncs them).
-      for (const int index : active_) {
-        const size_t i = static_cast<size_t>(index);
-        const Step& g = graph_.steps[i];
-        ExecutionStep& s = steps_[i];
-        if (g.gate || !IsActive(s.state())) continue;
-        const absl::Time started = FromProto(s.start_time());
-        if (g.kind == dr::v1::STEP_KIND_WAIT) {
-          const absl::Time end = started + absl::Seconds(g.plan_step.wait().seconds());
-          if (now >= end) {
-            FinishLocked(static_cast<int>(i), true, "", dr::v1::RETURN_CODE_COMPLETED);
-            continue;
-          }
-          due = std::min(due, end);
-        }
-        if (g.kind == dr::v1::STEP_KIND_READINESS && checking_.count(static_cast<int>(i)) == 0) {
-          auto last = checked_at_.find(static_cast<int>(i));
-          if (last == checked_at_.end() || now >= last->second + kReadinessPoll) {
-            checked_at_[static_cast<int>(i)] = now;
-            checking_[static_cast<int>(i)] = s.attempt();
-            checks.push_back(
-                {static_cast<int>(i), s.attempt(), OperationOfLocked(static_cast<int>(i))});
-          } else {
-            due = std::min(due, last->second + kReadinessPoll);
-          }
-        }
-        absl::Duration timeout = TimeoutOf(static_cast<int>(i));
-        const bool hook = g.kind == dr::v1::STEP_KIND_HOOK;
-        if (hook) timeout += kHookReportGrace;  // the runner times hooks
-        if (timeout == absl::InfiniteDuration()) continue;
-        if (now < started + timeout) {
-          due = std::min(due, started + timeout);
+      const absl::Time started = FromProto(s.start_time());
+      if (g.kind == dr::v1::STEP_KIND_WAIT) {
+        const absl::Time end = started + absl::Seconds(g.plan_step.wait().seconds());
+        if (now >= end) {
+          FinishLocked(index, true, "", dr::v1::RETURN_CODE_COMPLETED);
           continue;
         }
-        auto seen = last_seen_.find(static_cast<int>(i));
+        due = std::min(due, end);
+      }
+      if (g.kind == dr::v1::STEP_KIND_READINESS && checking_.count(index) == 0) {
+        auto last = checked_at_.find(index);
+        if (last == checked_at_.end() || now >= last->second + kReadinessPoll) {
+          // Its answer puts the step back on the agenda (NoteReadAnswered).
+          checked_at_[index] = now;
+          checking_[index] = s.attempt();
+          checks.push_back({index, s.attempt(), OperationOfLocked(index)});
+        } else {
+          due = std::min(due, last->second + kReadinessPoll);
+        }
+      }
+      absl::Duration timeout = TimeoutOf(index);
+      const bool hook = g.kind == dr::v1::STEP_KIND_HOOK;
+      if (hook) timeout += kHookReportGrace;  // the runner times hooks
+      if (timeout != absl::InfiniteDuration() && now >= started + timeout) {
+        auto seen = last_seen_.find(index);
         FinishLocked(
-            static_cast<int>(i), false,
+            index, false,
             hook ? absl::StrCat("timed out after ", absl::FormatDuration(timeout),
                                 ": the end of hook ", g.plan_step.hook().executable(),
                                 " was never reported")
@@ -518,8 +530,10 @@ void PlanRun::Tick() {
                                 seen == last_seen_.end() ? "" : "; last seen: ",
                                 seen == last_seen_.end() ? "" : seen->second),
             dr::v1::RETURN_CODE_TIMEOUT);
+        continue;
       }
-      next_due_ = due;
+      if (timeout != absl::InfiniteDuration()) due = std::min(due, started + timeout);
+      if (due != absl::InfiniteFuture()) agenda_.emplace(due, index);
     }
     if (!PersistLocked(nullptr).ok()) return;
   }
@@ -558,8 +572,8 @@ void PlanRun::OnReadiness(int i, int attempt, const absl::StatusOr<StepActions::
 
 void PlanRun::NoteReadAnswered(int i) {
   auto last = checked_at_.find(i);
-  next_due_ = last == checked_at_.end() ? absl::InfinitePast()
-                                        : std::min(next_due_, last->second + kReadinessPoll);
+  agenda_.emplace(last == checked_at_.end() ? absl::InfinitePast() : last->second + kReadinessPoll,
+                  i);
 }
 
 void PlanRun::FinishLocked(int i, bool succeeded, const std::string& error,
@@ -593,7 +607,7 @@ absl::Status PlanRun::PersistLocked(const RequestKey* key) {
     s.set_state(st.state);
     s.set_skip_cause(st.skip_cause);
     if (IsActive(st.state)) {
-      if (active_.insert(i).second) next_due_ = absl::InfinitePast();  // Tick looks at it
+      if (active_.insert(i).second) agenda_.emplace(absl::InfinitePast(), i);  // Tick looks
     } else {
       active_.erase(i);
     }

@@ -123,10 +123,15 @@ class PlanRun {
   // recorded as failed. Nothing starts until Advance().
   // `watch` (may be null) is called, outside any lock, with each job a
   // step gets: the caller then feeds the job's changes to OnJob.
+  // `graph` (optional): the execution's step graph when the caller has it
+  // already (a new execution: the graph its steps were made from, with the
+  // placement the steps record); otherwise it is built from `plan` and the
+  // hosts the steps record.
   static absl::StatusOr<std::unique_ptr<PlanRun>> Restore(
       Store* store, StepActions* actions, Clock* clock, dr::v1::Plan plan,
       dr::v1::PlanExecution execution, std::vector<dr::v1::ExecutionStep> steps,
-      std::function<void(const std::string& job)> watch);
+      std::function<void(const std::string& job)> watch,
+      std::optional<plans::StepGraph> graph = std::nullopt);
 
   // Starts what may start and persists it. Call after every event.
   void Advance() ABSL_LOCKS_EXCLUDED(mu_);
@@ -220,9 +225,13 @@ class PlanRun {
   // The steps stored RUNNING or WAITING_FOR_ANSWER: all Tick looks at (a
   // 10,000-VM plan has 30,000 steps, a few hundred of them running).
   std::set<int> active_ ABSL_GUARDED_BY(mu_);
-  // Before this, Tick's scan of active_ has nothing to do (no wait ends,
-  // no timeout, no heartbeat read to start).
-  absl::Time next_due_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  // When Tick must look at an active step next (its wait's end, its
+  // timeout, its next heartbeat read; InfinitePast: at once, as for a step
+  // that just became active or whose heartbeat read was answered). Tick
+  // takes only the entries due, so a round costs what is due, not a scan
+  // of every step under way. A step may have stale entries (a read
+  // answered early, a step ended): looking at a step twice does nothing.
+  std::set<std::pair<absl::Time, int>> agenda_ ABSL_GUARDED_BY(mu_);
   std::function<void(const std::string& job)> watch_;
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
   PersistListener on_persisted_ ABSL_GUARDED_BY(mu_);

@@ -7,6 +7,7 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <functional>
 #include <map>
 #include <memory>
@@ -60,6 +61,11 @@ class FakeActions : public StepActions {
       absl::MutexLock lock(&mu_);
       ++checks_;
       checked_hosts_.push_back(op.host);
+      checked_vms_.push_back(op.vm_id);
+      if (hold_reads) {
+        held_reads_.push_back(std::move(done));
+        return;
+      }
     }
     Readiness r;
     r.ready = ready;
@@ -70,6 +76,25 @@ class FakeActions : public StepActions {
   int checks() {
     absl::MutexLock lock(&mu_);
     return checks_;
+  }
+  // The heartbeat reads asked for `vm_id`.
+  int ChecksOf(const std::string& vm_id) {
+    absl::MutexLock lock(&mu_);
+    return static_cast<int>(std::count(checked_vms_.begin(), checked_vms_.end(), vm_id));
+  }
+  // Reads are held (not answered) until AnswerHeldReads, as an agent's
+  // answer reaches the run on the executor's loop, between two Ticks.
+  bool hold_reads = false;
+  void AnswerHeldReads() {
+    std::vector<ReadyDone> held;
+    {
+      absl::MutexLock lock(&mu_);
+      held.swap(held_reads_);
+    }
+    Readiness r;
+    r.ready = ready;
+    r.detail = ready ? "heartbeat OK" : "heartbeat NO_CONTACT";
+    for (ReadyDone& done : held) done(r);
   }
   // Hooks wait until the test ends them (EndHook); `on_hook` (if set) sees
   // each as it is asked for.
@@ -119,6 +144,8 @@ class FakeActions : public StepActions {
   std::map<std::string, std::string> jobs_ ABSL_GUARDED_BY(mu_);
   int checks_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<std::string> checked_hosts_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> checked_vms_ ABSL_GUARDED_BY(mu_);
+  std::vector<ReadyDone> held_reads_ ABSL_GUARDED_BY(mu_);
   std::vector<Hook> hooks_ ABSL_GUARDED_BY(mu_);
   std::vector<HookDone> hook_dones_ ABSL_GUARDED_BY(mu_);
 };
@@ -647,6 +674,42 @@ TEST_F(PlanRunTest, ReadinessPollsTheHeartbeatUntilItIsOk) {
   EXPECT_EQ(actions_.checks(), 3);
   EXPECT_EQ(Stored(ready).state(), dr::v1::STEP_STATE_SUCCEEDED);
   EXPECT_THAT(Stored(ready).error(), HasSubstr("heartbeat OK"));
+  EXPECT_EQ(State(), dr::v1::EXECUTION_STATE_SUCCEEDED);
+}
+
+constexpr char kTwoVms[] = R"pb(
+  source_site: "sites/a"
+  target_site: "sites/b"
+  groups {
+    id: "g"
+    vms { vm_id: "00000000-0000-0000-0000-000000000001" }
+    vms { vm_id: "00000000-0000-0000-0000-000000000002" }
+  }
+)pb";
+
+// A heartbeat answer reaches the run between two Ticks (the executor's
+// loop). One that ends its step is the step's last read: the next Tick does
+// not read the guest again, though the step's end is not stored yet and
+// another step became active meanwhile (which brings every step under way
+// up for a look).
+TEST_F(PlanRunTest, AReadinessAnswerThatEndsItsStepIsItsLastRead) {
+  Start(kTwoVms, dr::v1::EXECUTION_MODE_UNPLANNED);
+  run_->Advance();
+  EndJob(0);  // VM 1's failover
+  EndJob(1);  // VM 2's failover
+  EndJob(2);  // VM 1's start: its readiness runs
+  actions_.hold_reads = true;
+  run_->Tick();
+  ASSERT_EQ(actions_.ChecksOf(Vm(1)), 1);
+  EndJob(3);                       // VM 2's start: its readiness becomes active
+  clock_.Advance(kReadinessPoll);  // VM 1's next read would be due
+  actions_.AnswerHeldReads();      // VM 1 is ready
+  run_->Tick();
+  EXPECT_EQ(actions_.ChecksOf(Vm(1)), 1) << "VM 1's guest read again after it was seen ready";
+  EXPECT_EQ(actions_.ChecksOf(Vm(2)), 1);
+  EXPECT_EQ(Stored("g." + Vm(1) + ".readiness").state(), dr::v1::STEP_STATE_SUCCEEDED);
+  actions_.AnswerHeldReads();
+  run_->Tick();
   EXPECT_EQ(State(), dr::v1::EXECUTION_STATE_SUCCEEDED);
 }
 
