@@ -565,10 +565,20 @@ void PlanExecutor::Step() {
     }
   }
   for (const auto& [name, batch] : by_run) batch.first->OnJobs(batch.second);
-  for (const auto& run : runs) run->Tick();
+  // A job that ended is done with: its run has applied its end, and a
+  // step asked again (a retry) gets a new job. Unwatched now, not when the
+  // execution ends: a 10,000-VM plan would keep 20,000 ended jobs watched,
+  // each a hub entry the hub's flusher scans four times a second.
   std::vector<std::string> done_jobs;
+  for (const auto& [name, batch] : by_run) {
+    for (const dr::v1::Job& job : batch.second) {
+      if (job.state() >= dr::v1::JOB_STATE_COMPLETED) done_jobs.push_back(job.name());
+    }
+  }
+  for (const auto& run : runs) run->Tick();
   {
     absl::MutexLock lock(&mu_);
+    for (const std::string& job : done_jobs) job_run_.erase(job);
     for (auto it = runs_.begin(); it != runs_.end();) {
       if (!it->second->terminal()) {
         ++it;
