@@ -83,6 +83,7 @@ PlanExecutor::PlanExecutor(Store* store, FailoverLogic* failover, JobHub* hub, P
     spdlog::error("{}", hooks_unavailable_);
   }
   submits_ = std::make_unique<Executor>(std::max(1, options_.submit_threads));
+  unwatches_ = std::make_unique<Executor>(1);
   if (options_.start_thread) thread_ = std::thread([this] { Loop(); });
 }
 
@@ -94,6 +95,7 @@ PlanExecutor::~PlanExecutor() {
   if (thread_.joinable()) thread_.join();
   // Runs what was queued: each sees Stopping() and asks for nothing.
   submits_.reset();
+  unwatches_.reset();
   {
     // Heartbeat reads end when cancelled (or by their deadline); their
     // callbacks use this. Cancelled unlocked: a callback takes mu_.
@@ -597,7 +599,11 @@ void PlanExecutor::Step() {
       it = runs_.erase(it);
     }
   }
-  for (const std::string& job : done_jobs) hub_->Unwatch(job, &watcher_);
+  if (!done_jobs.empty()) {
+    unwatches_->Schedule([this, jobs = std::move(done_jobs)] {
+      for (const std::string& job : jobs) hub_->Unwatch(job, &watcher_);
+    });
+  }
 }
 
 bool PlanExecutor::Woken() const { return stopping_ || wake_; }

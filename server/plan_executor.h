@@ -172,6 +172,9 @@ class PlanExecutor final : public StepActions {
   // SubmitNow's threads; destroyed after the loop's thread stopped, so
   // nothing schedules on it after.
   std::unique_ptr<Executor> submits_;
+  // Unwatches the jobs that ended: JobHub::Unwatch waits for a delivery
+  // under way in the job's shard, which the loop must not.
+  std::unique_ptr<Executor> unwatches_;
   // Destroyed by the destructor once the thread has stopped (its
   // callbacks reach the runs, which may still start jobs to watch), before
   // the jobs are unwatched. hooks_ (null without a hooks dir) is set by the
