@@ -5,9 +5,11 @@
 #include <atomic>
 
 #include <functional>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/synchronization/notification.h"
 #include "common/grpc_status.h"
 #include "common/hyperv_status.h"
 #include "common/proto_time.h"
@@ -576,6 +578,42 @@ TEST_F(ServerValidationTest, CancelJobReplayAnswersTheJobAsItNowIsWithoutAskingT
   // A new request_id on the ended job is a new request, and refused.
   Outcome terminal = Cancel(this, "jobs/already-running", "cancel-2", &unused);
   EXPECT_EQ(terminal.status.code(), absl::StatusCode::kFailedPrecondition);
+}
+
+// A retry arriving while the first call is still asking the agent, after
+// the job ended: it is a replay (the job), not a new request refused
+// JOB_TERMINAL, and the agent is asked once.
+TEST_F(ServerValidationTest, CancelJobRetryWhileTheAgentIsAskedIsAReplay) {
+  auto stub = agents_.stubs_.at("127.0.0.1:7002");
+  absl::Notification in_agent;
+  absl::Notification release;
+  EXPECT_CALL(*stub, CancelJob(_, _, _))
+      .Times(1)
+      .WillOnce([&](grpc::ClientContext*, const dr::v1::HostAgentServiceCancelJobRequest&,
+                    dr::v1::AgentJobStatus*) {
+        // The job ends (cancelled) before the agent's answer arrives.
+        JobUpdate end;
+        end.job = "jobs/already-running";
+        end.state = dr::v1::JOB_STATE_TERMINATED;
+        end.event_time = absl::Now();
+        EXPECT_TRUE(server_->StoreForTest()->UpdateJob(end).ok());
+        in_agent.Notify();
+        release.WaitForNotification();
+        return grpc::Status::OK;
+      });
+  dr::v1::Job first;
+  Outcome cancelled;
+  std::thread caller([&] { cancelled = Cancel(this, "jobs/already-running", "cancel-1", &first); });
+  in_agent.WaitForNotification();
+  dr::v1::Job again;
+  Outcome retried = Cancel(this, "jobs/already-running", "cancel-1", &again);
+  release.Notify();
+  caller.join();
+  ASSERT_TRUE(cancelled.status.ok()) << cancelled.status;
+  EXPECT_EQ(first.name(), "jobs/already-running");
+  ASSERT_TRUE(retried.status.ok()) << retried.status;
+  EXPECT_EQ(again.name(), "jobs/already-running");
+  EXPECT_EQ(again.state(), dr::v1::JOB_STATE_TERMINATED);
 }
 
 TEST_F(ServerValidationTest, RefusedCancelRecordsNothing) {
