@@ -1,6 +1,8 @@
 // drctl against a live drserver and agents: JSON output of each command,
 // exit statuses, and plain progress lines when stdout is not a terminal.
+#include <algorithm>
 #include <regex>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -251,6 +253,113 @@ TEST_F(DrctlTest, ReRunStepAfterReverseReplicationAnswersItsFirstJob) {
   auto replayed = FromJson<dr::v1::JobResponse>(again.out);
   EXPECT_EQ(replayed.job().name(), first.name());
   EXPECT_EQ(replayed.job().virtual_machine(), first.virtual_machine());
+}
+
+// The test VM a test failover created, addressed with drctl as a user
+// would: by the display name drctl prints ("<replica name> - Test"), its
+// GUID in any spelling, or its resource name; a VM like any other: shown,
+// started, stopped, its jobs listed, until the cleanup removes it.
+class DrctlTestVmTest : public DrctlTest {
+ protected:
+  static void SetUpTestSuite() {
+    cluster_ = new Cluster("drctl-test-vm");
+    auto primary = hvdr::testing::PrimaryScenario(kPrimary, 2, 200);
+    auto replica = hvdr::testing::ReplicaScenario(kReplica, 2, 200);
+    ASSERT_TRUE(cluster_->StartAgent(kPrimary, &primary).ok());
+    ASSERT_TRUE(cluster_->StartAgent(kReplica, &replica).ok());
+    // No periodic sync: only the jobs' ends refresh the inventory.
+    ASSERT_TRUE(cluster_->StartServer({"--sync_interval_s=3600"}).ok());
+  }
+
+  // `drctl vms list --mode test-replica` until it lists `count` VMs (the
+  // refresh at a job's end is asynchronous to the job's watchers).
+  dr::v1::ListVirtualMachinesResponse TestVms(int count) {
+    dr::v1::ListVirtualMachinesResponse list;
+    for (int i = 0; i < 500; ++i) {
+      Result r = Drctl({"vms", "list", "--mode", "test-replica", "--output", "json"});
+      EXPECT_EQ(r.exit, 0) << r.err;
+      list = FromJson<dr::v1::ListVirtualMachinesResponse>(r.out);
+      if (list.virtual_machines_size() == count) break;
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+    return list;
+  }
+};
+
+TEST_F(DrctlTestVmTest, TheTestVmIsAddressedByItsDisplayNameGuidAndName) {
+  RegisterBoth();
+  const std::string test_name = "vm-1 - Test";
+  ASSERT_EQ(TestVms(0).virtual_machines_size(), 0);
+  Result test = Drctl({"test-failover", "vm-1", "--request-id", "tvm-test", "--output", "json"});
+  ASSERT_EQ(test.exit, 0) << test.err << test.out;
+  auto job = FromJson<dr::v1::Job>(test.out);
+  ASSERT_EQ(job.state(), dr::v1::JOB_STATE_COMPLETED);
+  EXPECT_EQ(job.type(), dr::v1::JOB_TYPE_INITIATE_TEST_REPLICA);
+  EXPECT_EQ(job.virtual_machine(),
+            absl::StrCat("hosts/", kReplica, "/virtualMachines/", VmGuid(1)));
+
+  // Listed, with no sync, as the replica's test VM.
+  auto listed = TestVms(1);
+  ASSERT_EQ(listed.virtual_machines_size(), 1) << listed.DebugString();
+  const dr::v1::VirtualMachine test_vm = listed.virtual_machines(0);
+  EXPECT_EQ(test_vm.display_name(), test_name);
+  EXPECT_EQ(test_vm.host(), absl::StrCat("hosts/", kReplica));
+  EXPECT_EQ(test_vm.replication_mode(), dr::v1::REPLICATION_MODE_TEST_REPLICA);
+  EXPECT_NE(test_vm.vm_id(), VmGuid(1));
+  EXPECT_EQ(test_vm.name(), absl::StrCat("hosts/", kReplica, "/virtualMachines/", test_vm.vm_id()));
+  Result text = Drctl({"vms", "list", "--host", kReplica});
+  ASSERT_EQ(text.exit, 0) << text.err;
+  EXPECT_THAT(text.out, HasSubstr(test_name));
+  EXPECT_THAT(text.out, HasSubstr(test_vm.vm_id()));
+
+  // vms show finds the one test VM by each name a user has for it.
+  std::string lower = test_vm.vm_id();
+  std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
+  for (const std::string& arg : {test_name, test_vm.vm_id(), absl::StrCat("{", lower, "}"),
+                                 test_vm.name(), absl::StrCat("virtualMachines/", test_name)}) {
+    Result show = Drctl({"vms", "show", arg, "--output", "json"});
+    ASSERT_EQ(show.exit, 0) << arg << ": " << show.err << show.out;
+    EXPECT_THAT(show.out, HasSubstr(absl::StrCat("\"name\": \"", test_vm.name(), "\"")))
+        << arg << ": " << show.out;
+    EXPECT_THAT(show.out, HasSubstr("REPLICATION_MODE_TEST_REPLICA")) << arg;
+  }
+  Result shown = Drctl({"vms", "show", test_name});
+  ASSERT_EQ(shown.exit, 0) << shown.err;
+  EXPECT_THAT(shown.out, HasSubstr(absl::StrCat(test_name, " (", test_vm.name(), ")")));
+
+  // Operations run on it by its display name and by its GUID.
+  Result start = Drctl({"start", test_name, "--request-id", "tvm-start", "--output", "json"});
+  ASSERT_EQ(start.exit, 0) << start.err << start.out;
+  auto started = FromJson<dr::v1::Job>(start.out);
+  EXPECT_EQ(started.state(), dr::v1::JOB_STATE_COMPLETED);
+  EXPECT_EQ(started.type(), dr::v1::JOB_TYPE_START_VIRTUAL_MACHINE);
+  EXPECT_EQ(started.virtual_machine(), test_vm.name());
+  Result running = Drctl({"vms", "show", test_vm.vm_id(), "--output", "json"});
+  ASSERT_EQ(running.exit, 0) << running.err;
+  EXPECT_THAT(running.out, HasSubstr("ENABLED_STATE_ENABLED")) << running.out;
+  Result stop = Drctl({"stop", test_vm.vm_id(), "--request-id", "tvm-stop", "--output", "json"});
+  ASSERT_EQ(stop.exit, 0) << stop.err << stop.out;
+  auto stopped = FromJson<dr::v1::Job>(stop.out);
+  EXPECT_EQ(stopped.state(), dr::v1::JOB_STATE_COMPLETED);
+  EXPECT_EQ(stopped.virtual_machine(), test_vm.name());
+  Result jobs = Drctl({"jobs", "list", "--vm", test_name, "--host", kReplica, "--output", "json"});
+  ASSERT_EQ(jobs.exit, 0) << jobs.err;
+  std::set<std::string> job_names;
+  const auto listed_jobs = FromJson<dr::v1::ListJobsResponse>(jobs.out);
+  for (const dr::v1::Job& j : listed_jobs.jobs()) {
+    EXPECT_EQ(j.virtual_machine(), test_vm.name());
+    job_names.insert(j.name());
+  }
+  EXPECT_EQ(job_names, (std::set<std::string>{started.name(), stopped.name()}));
+
+  // The cleanup (named by the replica) removes it: no name finds it then.
+  Result cleanup = Drctl({"cleanup", "vm-1", "--request-id", "tvm-cleanup", "--output", "json"});
+  ASSERT_EQ(cleanup.exit, 0) << cleanup.err << cleanup.out;
+  EXPECT_EQ(FromJson<dr::v1::Job>(cleanup.out).type(), dr::v1::JOB_TYPE_REMOVE_TEST_REPLICA);
+  EXPECT_EQ(TestVms(0).virtual_machines_size(), 0);
+  Result gone = Drctl({"vms", "show", test_name});
+  EXPECT_EQ(gone.exit, 3) << gone.out;
+  EXPECT_THAT(gone.err, HasSubstr(test_name));
 }
 
 }  // namespace
