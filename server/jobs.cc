@@ -1,7 +1,5 @@
 #include "server/jobs.h"
 
-#include <optional>
-
 #include "absl/strings/str_cat.h"
 #include "common/hyperv_rules.h"
 #include "common/hyperv_status.h"
@@ -17,22 +15,6 @@ namespace {
 
 constexpr char kCancelMethod[] = "dr.v1.JobService/CancelJob";
 
-// The job a recorded CancelJob named, nullopt when `key` was never
-// recorded, REQUEST_ID_REUSED when it was recorded for another request.
-absl::StatusOr<std::optional<dr::v1::Job>> Replay(Store* store, const RequestKey& key) {
-  absl::StatusOr<RequestRecord> seen = store->GetRequest(key.request_id);
-  if (seen.status().code() == absl::StatusCode::kNotFound) return std::nullopt;
-  RETURN_IF_ERROR(seen.status());
-  if (seen->method != key.method || seen->fingerprint != key.fingerprint) {
-    return InvalidParameter(
-        "request_id", "REQUEST_ID_REUSED",
-        absl::StrCat("\"", key.request_id, "\" was already used for a different request (",
-                     seen->method, "); use a new request_id"));
-  }
-  ASSIGN_OR_RETURN(dr::v1::Job job, store->GetJob(seen->job));
-  return job;
-}
-
 }  // namespace
 
 absl::StatusOr<dr::v1::Job> CancelJob(Store* store, Dispatcher* dispatcher,
@@ -42,33 +24,30 @@ absl::StatusOr<dr::v1::Job> CancelJob(Store* store, Dispatcher* dispatcher,
   dr::v1::CancelJobRequest fp = r;
   fp.clear_request_id();
   const RequestKey key{r.request_id(), kCancelMethod, fp.SerializeAsString()};
-  ASSIGN_OR_RETURN(std::optional<dr::v1::Job> replayed, Replay(store, key));
-  if (replayed.has_value()) return *std::move(replayed);
-
-  absl::StatusOr<dr::v1::Job> job = store->GetJob(r.name());
-  if (job.status().code() == absl::StatusCode::kNotFound) {
+  // The replay check, the job's state and the reservation in one
+  // transaction: only this call asks the agent.
+  absl::StatusOr<CreateJobResult> reserved = store->ReserveJobRequest(r.name(), key);
+  if (reserved.status().code() == absl::StatusCode::kNotFound) {
     return NotFoundParameter("name", "NOT_FOUND", absl::StrCat(r.name(), " does not exist"));
   }
-  RETURN_IF_ERROR(job.status());
-  if (IsTerminalJobState(job->state())) {
-    return InvalidState(
-        "name", "JOB_TERMINAL",
-        absl::StrCat(r.name(), " already ended in ", dr::v1::JobState_Name(job->state())));
+  if (!reserved.ok()) {
+    const RefusalInfo refusal = RefusalOf(reserved.status());
+    if (refusal.kind == Refusal::kJobEnded) {
+      return InvalidState("name", "JOB_TERMINAL",
+                          absl::StrCat(r.name(), " already ended in ", refusal.other));
+    }
+    return ApiStatus(reserved.status());
   }
-  ASSIGN_OR_RETURN(dr::v1::Job cancelled, dispatcher->Cancel(*job));
-  absl::Status recorded =
-      store->PutRequest(key.request_id, {key.method, key.fingerprint, "", r.name()});
-  if (recorded.code() == absl::StatusCode::kAlreadyExists) {
-    // A retry racing this call recorded it first (or the request_id was
-    // taken meanwhile by another request): answer as a replay would.
-    ASSIGN_OR_RETURN(replayed, Replay(store, key));
-    if (replayed.has_value()) return *std::move(replayed);
-  }
-  if (!recorded.ok()) {
-    // The agent accepted the cancel; only the record is missing, and a
-    // retry asks the agent again, which is harmless.
-    spdlog::warn("{}: cancel accepted but request_id {} not recorded: {}", r.name(), key.request_id,
-                 recorded.ToString());
+  if (reserved->replayed) return std::move(reserved->job);
+  absl::StatusOr<dr::v1::Job> cancelled = dispatcher->Cancel(reserved->job);
+  if (!cancelled.ok()) {
+    // The agent did not accept: the request_id is free again, so that a
+    // retry asks the agent rather than being told the job it did not cancel.
+    absl::Status released = store->ReleaseJobRequest(r.name(), key);
+    if (!released.ok()) {
+      spdlog::warn("{}: cancel refused but request_id {} still reserved: {}", r.name(),
+                   key.request_id, released.ToString());
+    }
   }
   return cancelled;
 }

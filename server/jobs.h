@@ -14,18 +14,25 @@
 namespace hvdr {
 namespace server {
 
-// Asks the job's agent (through `dispatcher`) to cancel the job, and once
-// the agent accepted, records the request_id with the job's name. A retry
-// with the same request_id answers the job as it now is (whatever its
-// state) and does not ask the agent again; the request_id of another
-// request is INVALID_ARGUMENT (field request_id, REQUEST_ID_REUSED). A
-// refused cancel (terminal job: FAILED_PRECONDITION 32775; unreachable
-// agent: UNAVAILABLE 32777) records nothing, so it may be retried with the
-// same request_id.
+// Asks the job's agent (through `dispatcher`) to cancel the job. The
+// request_id is decided before the agent is asked, in one store
+// transaction with the job's state (Store::ReserveJobRequest): a retry
+// with the same request_id, from that moment on (even while this call is
+// still asking the agent, and once the job has ended), answers the job as
+// it now is and does not ask the agent again; so of calls racing with one
+// request_id, only one asks the agent. The request_id of another request
+// is INVALID_ARGUMENT (field request_id, REQUEST_ID_REUSED). A refused
+// cancel (unknown job: NOT_FOUND; terminal job: FAILED_PRECONDITION 32775
+// JOB_TERMINAL) records nothing; a cancel the agent refuses (unreachable
+// agent: UNAVAILABLE 32777; the agent's own refusal) removes the
+// reservation (Store::ReleaseJobRequest), so a later retry with the same
+// request_id asks the agent again rather than being answered as if it had
+// accepted. A retry that overlapped the refused call was answered the job
+// as it then was (a replay answers the job, not the agent's answer).
 //
-// Two retries racing each other before either is recorded may both ask the
-// agent; cancelling a job twice is harmless there (the job id is the
-// agent's idempotency key) and both answer the same job.
+// Should drserver stop between the reservation and the agent's answer, a
+// retry answers the job as it is without asking; a cancel with a new
+// request_id asks again.
 //
 // Not owned; thread-safe.
 absl::StatusOr<dr::v1::Job> CancelJob(Store* store, Dispatcher* dispatcher,

@@ -75,6 +75,13 @@ class ForwardingStore : public Store {
                                             const std::string& operation) override {
     return target_->CreateJob(job, key, operation);
   }
+  absl::StatusOr<CreateJobResult> ReserveJobRequest(const std::string& job,
+                                                    const RequestKey& key) override {
+    return target_->ReserveJobRequest(job, key);
+  }
+  absl::Status ReleaseJobRequest(const std::string& job, const RequestKey& key) override {
+    return target_->ReleaseJobRequest(job, key);
+  }
   absl::StatusOr<std::string> GetJobOperation(const std::string& name) override {
     return target_->GetJobOperation(name);
   }

@@ -64,6 +64,34 @@ class JobStore {
   // commits once. Results are in the order of `ops`. If the commit itself
   // fails, every result carries that error and nothing was written.
   virtual std::vector<WriteResult> Write(const std::vector<WriteOp>& ops) = 0;
+  // ---- Requests that act on a job (CancelJob) ----
+
+  // Decides `key`, a request to act on job `job` outside the store (e.g.
+  // to ask its agent to cancel it), in one transaction with the job's
+  // state, before the request is carried out:
+  //  - key.request_id seen with the same method and fingerprint: returns
+  //    the job the record names, as it now is (whatever its state),
+  //    replayed = true, writes nothing;
+  //  - seen with another method or fingerprint: INVALID_ARGUMENT
+  //    kRequestReused;
+  //  - `job` unknown: NOT_FOUND; ended: FAILED_PRECONDITION kJobEnded;
+  //    neither records anything;
+  //  - otherwise records key naming `job` (a reservation) and returns the
+  //    job, replayed = false: from then on, a retry with key is a replay,
+  //    and only this caller carries the request out.
+  // REQUIRES: key.request_id non-empty.
+  virtual absl::StatusOr<CreateJobResult> ReserveJobRequest(const std::string& job,
+                                                            const RequestKey& key) = 0;
+  // Undoes a ReserveJobRequest whose request was then refused (e.g. the
+  // agent refused the cancel), in one transaction: removes the record of
+  // key.request_id if it still is that reservation (same method,
+  // fingerprint and job), so that a later retry with key is a new request.
+  // OK, writing nothing, when there is no such record (never reserved,
+  // released already, pruned with its job, or another request's); never
+  // removes the request_id that created the job. REQUIRES: `key` was given
+  // to ReserveJobRequest for `job`.
+  virtual absl::Status ReleaseJobRequest(const std::string& job, const RequestKey& key) = 0;
+
   // Oldest first.
   virtual absl::StatusOr<Page<dr::v1::JobEvent>> ListJobEvents(const std::string& job,
                                                                const PageRequest& page) = 0;

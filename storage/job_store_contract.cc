@@ -16,6 +16,60 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
+RequestKey CancelKey(const std::string& id, const std::string& fp = "fp") {
+  return RequestKey{id, "dr.v1.JobService/CancelJob", fp};
+}
+
+TEST_P(StoreContractTest, ReserveJobRequestRecordsTheKeySoThatARetryIsAReplay) {
+  const std::string vm = SeedVm();
+  ASSERT_TRUE(store_->CreateJob(TestJob("a", vm), Key("req-a")).ok());
+  auto first = store_->ReserveJobRequest("jobs/a", CancelKey("cancel-1"));
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_FALSE(first->replayed);
+  EXPECT_EQ(first->job.name(), "jobs/a");
+  auto record = store_->GetRequest("cancel-1");
+  ASSERT_TRUE(record.ok()) << record.status();
+  EXPECT_EQ(record->method, "dr.v1.JobService/CancelJob");
+  EXPECT_EQ(record->job, "jobs/a");
+  // The job ends: a retry answers it as it now is.
+  ASSERT_TRUE(store_->UpdateJob(Update("jobs/a", dr::v1::JOB_STATE_TERMINATED)).ok());
+  auto again = store_->ReserveJobRequest("jobs/a", CancelKey("cancel-1"));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(again->replayed);
+  EXPECT_EQ(again->job.state(), dr::v1::JOB_STATE_TERMINATED);
+  // Another request with that request_id, and a new one on the ended job.
+  auto reused = store_->ReserveJobRequest("jobs/a", CancelKey("cancel-1", "other"));
+  EXPECT_EQ(reused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(RefusalOf(reused.status()).kind, Refusal::kRequestReused);
+  auto ended = store_->ReserveJobRequest("jobs/a", CancelKey("cancel-2"));
+  EXPECT_EQ(ended.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(RefusalOf(ended.status()).kind, Refusal::kJobEnded);
+  EXPECT_EQ(RefusalOf(ended.status()).other, "JOB_STATE_TERMINATED");
+  EXPECT_EQ(store_->GetRequest("cancel-2").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->ReserveJobRequest("jobs/nope", CancelKey("cancel-3")).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->GetRequest("cancel-3").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_P(StoreContractTest, ReleaseJobRequestFreesOnlyItsOwnReservation) {
+  const std::string vm = SeedVm();
+  ASSERT_TRUE(store_->CreateJob(TestJob("a", vm), Key("req-a")).ok());
+  ASSERT_TRUE(store_->ReserveJobRequest("jobs/a", CancelKey("cancel-1")).ok());
+  // Another request's key, or another job, removes nothing.
+  EXPECT_TRUE(store_->ReleaseJobRequest("jobs/a", CancelKey("cancel-1", "other")).ok());
+  EXPECT_TRUE(store_->ReleaseJobRequest("jobs/b", CancelKey("cancel-1")).ok());
+  EXPECT_TRUE(store_->ReleaseJobRequest("jobs/a", Key("req-a")).ok());
+  EXPECT_TRUE(store_->GetRequest("cancel-1").ok());
+  EXPECT_TRUE(store_->GetRequest("req-a").ok()) << "the job's own request_id is kept";
+  // Its own: the request_id is a new request again.
+  EXPECT_TRUE(store_->ReleaseJobRequest("jobs/a", CancelKey("cancel-1")).ok());
+  EXPECT_EQ(store_->GetRequest("cancel-1").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(store_->ReleaseJobRequest("jobs/a", CancelKey("cancel-1")).ok()) << "twice";
+  auto reserved = store_->ReserveJobRequest("jobs/a", CancelKey("cancel-1"));
+  ASSERT_TRUE(reserved.ok()) << reserved.status();
+  EXPECT_FALSE(reserved->replayed);
+}
+
 TEST_P(StoreContractTest, PruneJobsDeletesOldTerminalJobsWithEventsAndRequestIdsInBatches) {
   const std::string vm = SeedVm();
   auto run = [&](const std::string& id, absl::Duration ended_after) {

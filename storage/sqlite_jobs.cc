@@ -254,6 +254,49 @@ absl::StatusOr<Job> SqliteJobs::UpdateJobIn(Sqlite& db, const JobUpdate& u, bool
   return updated;
 }
 
+absl::StatusOr<CreateJobResult> SqliteJobs::ReserveJobRequest(const std::string& job,
+                                                              const RequestKey& key) {
+  if (key.request_id.empty()) return InvalidRecord("request_id", "MISSING", "is required");
+  StoreDb::Writer w(db_);
+  CreateJobResult result;
+  absl::Status written = InTransaction(*w, [&]() -> absl::Status {
+    // Decided before the job's state: a retry answers the job the first
+    // call named, even once that job has ended.
+    absl::StatusOr<std::string> seen = SqliteRequests::LookupIn(*w, key);
+    if (seen.ok()) {
+      ASSIGN_OR_RETURN(result.job, SqliteJobQueries::GetJobOn(*w, *seen));
+      result.replayed = true;
+      return absl::OkStatus();
+    }
+    if (seen.status().code() != absl::StatusCode::kNotFound) return seen.status();
+    ASSIGN_OR_RETURN(result.job, SqliteJobQueries::GetJobOn(*w, job));
+    if (IsEndedJobState(result.job.state())) {
+      return Refuse(
+          absl::StatusCode::kFailedPrecondition, Refusal::kJobEnded, job,
+          dr::v1::JobState_Name(result.job.state()),
+          absl::StrCat(job, " already ended in ", dr::v1::JobState_Name(result.job.state())));
+    }
+    return SqliteRequests::PutIn(*w, key, job);
+  });
+  db_->NoteWrite(written);
+  RETURN_IF_ERROR(written);
+  return result;
+}
+
+absl::Status SqliteJobs::ReleaseJobRequest(const std::string& job, const RequestKey& key) {
+  StoreDb::Writer w(db_);
+  absl::Status written = InTransaction(*w, [&]() -> absl::Status {
+    absl::StatusOr<Job> current = SqliteJobQueries::GetJobOn(*w, job);
+    if (current.status().code() == absl::StatusCode::kNotFound) return absl::OkStatus();
+    RETURN_IF_ERROR(current.status());
+    // The request that created the job is never a reservation.
+    if (current->request_id() == key.request_id) return absl::OkStatus();
+    return SqliteRequests::RemoveIn(*w, key, job);
+  });
+  db_->NoteWrite(written);
+  return written;
+}
+
 absl::StatusOr<Job> SqliteJobs::UpdateJob(const JobUpdate& update) {
   StoreDb::Writer w(db_);
   Job out;

@@ -25,6 +25,8 @@ class SqliteJobs {
 
   absl::StatusOr<CreateJobResult> CreateJob(const dr::v1::Job& job, const RequestKey& key,
                                             const std::string& operation);
+  absl::StatusOr<CreateJobResult> ReserveJobRequest(const std::string& job, const RequestKey& key);
+  absl::Status ReleaseJobRequest(const std::string& job, const RequestKey& key);
   absl::StatusOr<dr::v1::Job> UpdateJob(const JobUpdate& update);
   std::vector<WriteResult> Write(const std::vector<WriteOp>& ops);
   absl::StatusOr<int> PruneJobs(absl::Time ended_before, int max_jobs);

@@ -86,6 +86,20 @@ absl::Status SqliteRequests::PutIn(Sqlite& db, const RequestKey& key, const std:
   return s.Run();
 }
 
+absl::Status SqliteRequests::RemoveIn(Sqlite& db, const RequestKey& key, const std::string& job) {
+  // Matched here rather than in SQL: the fingerprint is opaque bytes.
+  absl::StatusOr<std::string> seen = LookupIn(db, key);
+  if (!seen.ok() || *seen != job) {
+    const absl::StatusCode code = seen.status().code();
+    if (code == absl::StatusCode::kNotFound || code == absl::StatusCode::kInvalidArgument) {
+      return absl::OkStatus();
+    }
+    return seen.status();
+  }
+  ASSIGN_OR_RETURN(Stmt s, db.Prepare("DELETE FROM idempotency WHERE request_id = ?"));
+  return s.Bind(1, key.request_id).Run();
+}
+
 absl::StatusOr<std::string> SqliteRequests::LookupResourceIn(Sqlite& db, const RequestKey& key) {
   RETURN_IF_ERROR(LookupIn(db, key).status());
   ASSIGN_OR_RETURN(Stmt s,

@@ -34,6 +34,9 @@ class SqliteRequests {
   static absl::Status SeenIn(Sqlite& db, const RequestKey* key, bool* replayed);
   // Records `key`, naming `job` ("" for none).
   static absl::Status PutIn(Sqlite& db, const RequestKey& key, const std::string& job);
+  // Removes the record of key.request_id if it matches `key` and names
+  // `job`; OK, removing nothing, otherwise.
+  static absl::Status RemoveIn(Sqlite& db, const RequestKey& key, const std::string& job);
   // As LookupIn and PutIn, for a request that acted on a resource other
   // than a job (a plan, an execution): its name is kept as the answer.
   static absl::StatusOr<std::string> LookupResourceIn(Sqlite& db, const RequestKey& key);

@@ -78,6 +78,15 @@ absl::StatusOr<CreateJobResult> SqliteStore::CreateJob(const dr::v1::Job& job,
   return jobs_.CreateJob(job, key, operation);
 }
 
+absl::StatusOr<CreateJobResult> SqliteStore::ReserveJobRequest(const std::string& job,
+                                                               const RequestKey& key) {
+  return jobs_.ReserveJobRequest(job, key);
+}
+
+absl::Status SqliteStore::ReleaseJobRequest(const std::string& job, const RequestKey& key) {
+  return jobs_.ReleaseJobRequest(job, key);
+}
+
 absl::StatusOr<std::string> SqliteStore::GetJobOperation(const std::string& name) {
   return job_queries_.GetJobOperation(name);
 }

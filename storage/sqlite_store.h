@@ -58,6 +58,9 @@ class SqliteStore final : public Store, public AuditStore {
   absl::StatusOr<dr::v1::RecoveryPoint> GetRecoveryPoint(const std::string& name) override;
   absl::StatusOr<CreateJobResult> CreateJob(const dr::v1::Job& job, const RequestKey& key,
                                             const std::string& operation) override;
+  absl::StatusOr<CreateJobResult> ReserveJobRequest(const std::string& job,
+                                                    const RequestKey& key) override;
+  absl::Status ReleaseJobRequest(const std::string& job, const RequestKey& key) override;
   absl::StatusOr<std::string> GetJobOperation(const std::string& name) override;
   absl::StatusOr<dr::v1::Job> GetJob(const std::string& name) override;
   absl::StatusOr<Page<dr::v1::Job>> ListJobs(const JobFilter& filter,
