@@ -512,6 +512,154 @@ TEST(AgentServiceBlockingTest, AHypervisorCallThatBlocksHoldsNoStreamNorOtherCal
   runner->Stop();
 }
 
+// A real journal with the pending entry of one job held inside the write
+// until released: a journal write that blocks, as an fsync to a busy or
+// failing disk can.
+class HeldJournal final : public Journal {
+ public:
+  HeldJournal(Journal* target, std::string held_job)
+      : target_(target), held_job_(std::move(held_job)) {}
+  absl::StatusOr<JournalEntry> Get(const std::string& job_id) override {
+    return target_->Get(job_id);
+  }
+  absl::Status InsertPending(const std::string& job_id, const Operation& op,
+                             absl::Time now) override {
+    if (job_id == held_job_) {
+      entered_.Notify();
+      release_.WaitForNotification();
+    }
+    return target_->InsertPending(job_id, op, now);
+  }
+  absl::Status MarkStarted(const std::string& job_id,
+                           const std::string& hypervisor_job_id) override {
+    return target_->MarkStarted(job_id, hypervisor_job_id);
+  }
+  absl::Status MarkDone(const std::string& job_id, const AgentJobStatus& status) override {
+    return target_->MarkDone(job_id, status);
+  }
+  std::vector<absl::Status> MarkDone(
+      const std::vector<std::pair<std::string, AgentJobStatus>>& done) override {
+    return target_->MarkDone(done);
+  }
+  absl::StatusOr<std::vector<JournalEntry>> ListUnfinished() override {
+    return target_->ListUnfinished();
+  }
+
+  absl::Notification entered_;
+  absl::Notification release_;
+
+ private:
+  Journal* const target_;
+  const std::string held_job_;
+};
+
+// A deadline that bounds a call the blocked write could hold (the test
+// then fails, not hangs).
+void BoundCall(grpc::ClientContext* ctx, int seconds) {
+  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(seconds));
+}
+
+// Reads `stream` until `job_id` has a status `done` accepts; false if the
+// stream ended first.
+bool ReadUntil(grpc::ClientReaderWriter<dr::v1::RunJobsRequest, dr::v1::RunJobsResponse>* stream,
+               const std::string& job_id, const std::function<bool(const AgentJobStatus&)>& done) {
+  dr::v1::RunJobsResponse in;
+  while (stream->Read(&in)) {
+    for (const AgentJobStatus& s : in.statuses()) {
+      if (s.job_id() == job_id && done(s)) return true;
+    }
+  }
+  return false;
+}
+
+// The journal write of a job's start (its pending entry, an fsync) runs
+// while the runner's lock is free: a write that blocks holds no other job's
+// statuses (the poll publishes them under that lock), no other call on the
+// runner (CancelJob, WatchJob, another stream's start) and no stream's end
+// (a reactor's OnDone unsubscribes under that lock). It used to be made
+// with the lock held.
+TEST(AgentServiceBlockingTest, AJournalWriteThatBlocksHoldsNoStreamNorOtherCall) {
+  auto sim = *sim::SimBackend::Open({}, TestScenario());
+  auto real = *JobJournal::Open(":memory:");
+  HeldJournal journal(real.get(), "jobs/journaling");
+  JobRunner::Options options;
+  options.poll_interval = absl::Milliseconds(10);
+  auto runner = *JobRunner::Create(sim.get(), &journal, options);
+  AgentServiceImpl service(sim.get(), runner.get(), /*workers=*/4);
+  grpc::ServerBuilder builder;
+  builder.RegisterService(&service);
+  auto server = builder.BuildAndStart();
+  auto stub = dr::v1::HostAgentService::NewStub(server->InProcessChannel({}));
+
+  grpc::ClientContext ctx;
+  BoundCall(&ctx, 15);
+  auto stream = stub->RunJobs(&ctx);
+  // jobs/running (300 ms) runs; then jobs/journaling's start blocks in the
+  // journal.
+  dr::v1::RunJobsRequest first;
+  *first.add_jobs() = FailoverJob("jobs/running", kTestVm);
+  ASSERT_TRUE(stream->Write(first));
+  ASSERT_TRUE(ReadUntil(stream.get(), "jobs/running",
+                        [](const AgentJobStatus& s) { return !s.hypervisor_job_id().empty(); }));
+  dr::v1::RunJobsRequest second;
+  *second.add_jobs() = FailoverJob("jobs/journaling", kOtherVm);
+  ASSERT_TRUE(stream->Write(second));
+  journal.entered_.WaitForNotification();
+
+  // Other calls are answered: a backend read, a cancel, a re-attach...
+  grpc::ClientContext vm_ctx;
+  BoundCall(&vm_ctx, 3);
+  dr::v1::HostAgentServiceGetVirtualMachineRequest vm_req;
+  vm_req.set_vm_id(kTestVm);
+  dr::v1::VirtualMachineInventory vm;
+  EXPECT_TRUE(stub->GetVirtualMachine(&vm_ctx, vm_req, &vm).ok());
+  grpc::ClientContext cancel_ctx;
+  BoundCall(&cancel_ctx, 3);
+  dr::v1::HostAgentServiceCancelJobRequest cancel;
+  cancel.set_job_id("jobs/never-sent");
+  AgentJobStatus cancelled;
+  EXPECT_EQ(stub->CancelJob(&cancel_ctx, cancel, &cancelled).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  grpc::ClientContext watch_ctx;
+  BoundCall(&watch_ctx, 5);
+  dr::v1::HostAgentServiceWatchJobRequest watch;
+  watch.set_job_id("jobs/running");
+  auto watcher = stub->WatchJob(&watch_ctx, watch);
+  AgentJobStatus watched;
+  bool watched_end = false;
+  while (watcher->Read(&watched)) watched_end = watched.terminal();
+  EXPECT_TRUE(watcher->Finish().ok());
+  EXPECT_TRUE(watched_end) << "WatchJob never saw the running job end";
+  // ...the blocked job's own stream carries the other job's end...
+  EXPECT_TRUE(ReadUntil(stream.get(), "jobs/running", [](const AgentJobStatus& s) {
+    return s.terminal() && s.state() == dr::v1::JOB_STATE_COMPLETED;
+  })) << "the stream holding the blocked start never carried jobs/running's end";
+  // ...and another stream starts its job.
+  grpc::ClientContext other_ctx;
+  BoundCall(&other_ctx, 5);
+  auto other = stub->RunJobs(&other_ctx);
+  dr::v1::RunJobsRequest third;
+  dr::v1::AgentJobRequest stop;
+  stop.mutable_stop_virtual_machine()->set_job_id("jobs/other");
+  stop.mutable_stop_virtual_machine()->set_vm_id(kTestVm);
+  *third.add_jobs() = stop;
+  ASSERT_TRUE(other->Write(third));
+  EXPECT_TRUE(ReadUntil(other.get(), "jobs/other", [](const AgentJobStatus&) { return true; }))
+      << "a second stream's job got no status";
+  other_ctx.TryCancel();
+  other->Finish();
+
+  // Released, the blocked job starts.
+  journal.release_.Notify();
+  EXPECT_TRUE(ReadUntil(stream.get(), "jobs/journaling",
+                        [](const AgentJobStatus& s) { return !s.hypervisor_job_id().empty(); }));
+  ctx.TryCancel();
+  stream->Finish();
+  service.Shutdown();
+  server->Shutdown();
+  runner->Stop();
+}
+
 // A plan's readiness read: GetVirtualMachine with heartbeat_ok_wait answers
 // once the guest's heartbeat is OK (the sim's clock decides when), when the
 // wait is over, or at shutdown; never from a reactor thread.

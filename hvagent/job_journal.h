@@ -37,29 +37,54 @@ struct JournalEntry {
   dr::v1::AgentJobStatus final_status;  // set in kDone
 };
 
-class JobJournal {
+// What the JobRunner reads and writes: JobJournal below, or a test's fake
+// in front of one (e.g. a write that blocks, as an fsync to a busy disk
+// can). Every write may block for the length of an fsync: callers never
+// make one on a gRPC reactor, nor while holding a lock a reactor takes.
+//
+// Thread-safety: implementations are safe for concurrent use.
+class Journal {
+ public:
+  virtual ~Journal() = default;
+
+  // NOT_FOUND when the job id was never journaled.
+  virtual absl::StatusOr<JournalEntry> Get(const std::string& job_id) = 0;
+  // Records a job about to be started. ALREADY_EXISTS for a known id.
+  virtual absl::Status InsertPending(const std::string& job_id, const Operation& op,
+                                     absl::Time now) = 0;
+  // The hypervisor accepted the job as `hypervisor_job_id`.
+  virtual absl::Status MarkStarted(const std::string& job_id,
+                                   const std::string& hypervisor_job_id) = 0;
+  // The job ended (or the method refused it) with `status`.
+  virtual absl::Status MarkDone(const std::string& job_id,
+                                const dr::v1::AgentJobStatus& status) = 0;
+  // Several jobs ended: one transaction for all (one commit instead of one
+  // each). The result holds each job's outcome, in order: NOT_FOUND for an
+  // unknown job (the others are still recorded); every entry carries the
+  // error if the transaction itself failed.
+  virtual std::vector<absl::Status> MarkDone(
+      const std::vector<std::pair<std::string, dr::v1::AgentJobStatus>>& done) = 0;
+  // Entries not yet done, oldest first.
+  virtual absl::StatusOr<std::vector<JournalEntry>> ListUnfinished() = 0;
+};
+
+// The journal in SQLite.
+class JobJournal final : public Journal {
  public:
   // ":memory:" for a journal that does not survive the process (tests).
   // `synchronous` as for Sqlite::Options: FULL survives power loss.
   static absl::StatusOr<std::unique_ptr<JobJournal>> Open(const std::string& path,
                                                           const std::string& synchronous = "FULL");
 
-  // NOT_FOUND when the job id was never journaled.
-  absl::StatusOr<JournalEntry> Get(const std::string& job_id);
-  // Records a job about to be started. ALREADY_EXISTS for a known id.
-  absl::Status InsertPending(const std::string& job_id, const Operation& op, absl::Time now);
-  // The hypervisor accepted the job as `hypervisor_job_id`.
-  absl::Status MarkStarted(const std::string& job_id, const std::string& hypervisor_job_id);
-  // The job ended (or the method refused it) with `status`.
-  absl::Status MarkDone(const std::string& job_id, const dr::v1::AgentJobStatus& status);
-  // Several jobs ended: one transaction for all (one commit instead of one
-  // each). The result holds each job's outcome, in order: NOT_FOUND for an
-  // unknown job (the others are still recorded); every entry carries the
-  // error if the transaction itself failed.
+  absl::StatusOr<JournalEntry> Get(const std::string& job_id) override;
+  absl::Status InsertPending(const std::string& job_id, const Operation& op,
+                             absl::Time now) override;
+  absl::Status MarkStarted(const std::string& job_id,
+                           const std::string& hypervisor_job_id) override;
+  absl::Status MarkDone(const std::string& job_id, const dr::v1::AgentJobStatus& status) override;
   std::vector<absl::Status> MarkDone(
-      const std::vector<std::pair<std::string, dr::v1::AgentJobStatus>>& done);
-  // Entries not yet done, oldest first.
-  absl::StatusOr<std::vector<JournalEntry>> ListUnfinished();
+      const std::vector<std::pair<std::string, dr::v1::AgentJobStatus>>& done) override;
+  absl::StatusOr<std::vector<JournalEntry>> ListUnfinished() override;
 
   // Deletes at most `max_entries` done entries created before `cutoff`, in
   // one transaction; never an unfinished one. Returns how many it deleted
@@ -82,7 +107,7 @@ class JobJournal {
   absl::Status CheckpointOnce();
   static constexpr absl::Duration kCheckpointInterval = absl::Milliseconds(100);
 
-  ~JobJournal();  // stops the checkpoint thread
+  ~JobJournal() override;  // stops the checkpoint thread
 
  private:
   explicit JobJournal(std::unique_ptr<Sqlite> db) : db_(std::move(db)) {}

@@ -125,7 +125,7 @@ AgentJobStatus JobRunner::ReattachedStatus(const std::string& job_id, const std:
   return s;
 }
 
-absl::StatusOr<std::unique_ptr<JobRunner>> JobRunner::Create(Backend* backend, JobJournal* journal,
+absl::StatusOr<std::unique_ptr<JobRunner>> JobRunner::Create(Backend* backend, Journal* journal,
                                                              const Options& options) {
   std::unique_ptr<JobRunner> runner(new JobRunner(backend, journal, options));
   RETURN_IF_ERROR(runner->Recover());
@@ -225,6 +225,13 @@ absl::Status JobRunner::Recover() {
   return absl::OkStatus();
 }
 
+void JobRunner::AwaitJournaledLocked(const std::string& job_id) {
+  auto journaled = [this, &job_id]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return journaling_.count(job_id) == 0;
+  };
+  mu_.Await(absl::Condition(&journaled));
+}
+
 uint64_t JobRunner::SubscribeLocked(Tracked& job, Listener listener) {
   if (!listener) return 0;
   const uint64_t id = next_subscription_++;
@@ -248,6 +255,7 @@ absl::StatusOr<AgentJobStatus> JobRunner::Start(const std::string& job_id, const
   };
   {
     absl::MutexLock lock(&mu_);
+    AwaitJournaledLocked(job_id);
     auto it = jobs_.find(job_id);
     if (it != jobs_.end()) {
       RETURN_IF_ERROR(check_same(it->second.op));
@@ -270,6 +278,7 @@ absl::StatusOr<AgentJobStatus> JobRunner::Start(const std::string& job_id, const
 
   {
     absl::MutexLock lock(&mu_);
+    AwaitJournaledLocked(job_id);
     if (jobs_.count(job_id) != 0) {  // a concurrent Start won the race
       Tracked& t = jobs_[job_id];
       RETURN_IF_ERROR(check_same(t.op));
@@ -277,23 +286,29 @@ absl::StatusOr<AgentJobStatus> JobRunner::Start(const std::string& job_id, const
       if (subscription != nullptr) *subscription = id;
       return t.status;
     }
+    journaling_.insert(job_id);
+  }
+  // The write (an fsync) without the lock: a concurrent Start or Watch of
+  // this job waits for it, nothing else does.
+  absl::Status journaled = journal_->InsertPending(job_id, op, options_.clock->Now());
+  {
+    absl::MutexLock lock(&mu_);
+    journaling_.erase(job_id);
+    if (!journaled.ok()) return journaled;
     Tracked& t = jobs_[job_id];
     t.op = op;
     t.status.set_job_id(job_id);
     t.status.set_state(dr::v1::JOB_STATE_NEW);
     t.status.set_return_code(dr::v1::RETURN_CODE_JOB_STARTED);
-    absl::Status journaled = journal_->InsertPending(job_id, op, options_.clock->Now());
-    if (!journaled.ok()) {
-      jobs_.erase(job_id);
-      return journaled;
-    }
     uint64_t id = SubscribeLocked(t, std::move(listener));
     if (subscription != nullptr) *subscription = id;
   }
   Launch(job_id, op);
-  absl::MutexLock lock(&mu_);
-  auto it = jobs_.find(job_id);
-  if (it != jobs_.end()) return it->second.status;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = jobs_.find(job_id);
+    if (it != jobs_.end()) return it->second.status;
+  }
   absl::StatusOr<JournalEntry> done = journal_->Get(job_id);
   if (!done.ok()) return done.status();
   return done->final_status;
@@ -365,6 +380,7 @@ absl::StatusOr<AgentJobStatus> JobRunner::Watch(const std::string& job_id, Liste
   if (subscription != nullptr) *subscription = 0;
   {
     absl::MutexLock lock(&mu_);
+    AwaitJournaledLocked(job_id);
     auto it = jobs_.find(job_id);
     if (it != jobs_.end()) {
       uint64_t id = SubscribeLocked(it->second, std::move(listener));
@@ -393,15 +409,20 @@ void JobRunner::Unsubscribe(uint64_t subscription) {
 
 absl::StatusOr<AgentJobStatus> JobRunner::Cancel(const std::string& job_id) {
   std::string hv_job;
+  bool tracked;
   {
     absl::MutexLock lock(&mu_);
+    AwaitJournaledLocked(job_id);
     auto it = jobs_.find(job_id);
-    if (it == jobs_.end()) {
-      absl::StatusOr<JournalEntry> e = journal_->Get(job_id);
-      if (!e.ok()) return e.status();
-      return InvalidState("job_id", "JOB_TERMINAL", absl::StrCat("job ", job_id, " already ended"));
-    }
-    hv_job = it->second.hypervisor_job_id;
+    tracked = it != jobs_.end();
+    if (tracked) hv_job = it->second.hypervisor_job_id;
+  }
+  // The journal is read without the lock: a read waits for a write in
+  // flight.
+  if (!tracked) {
+    absl::StatusOr<JournalEntry> e = journal_->Get(job_id);
+    if (!e.ok()) return e.status();
+    return InvalidState("job_id", "JOB_TERMINAL", absl::StrCat("job ", job_id, " already ended"));
   }
   if (hv_job.empty()) {
     return InvalidState("job_id", "JOB_NOT_STARTED",
@@ -414,9 +435,11 @@ absl::StatusOr<AgentJobStatus> JobRunner::Cancel(const std::string& job_id) {
   }
   spdlog::info("job {}: cancel requested (hypervisor job {})", job_id, hv_job);
   PollOnce();
-  absl::MutexLock lock(&mu_);
-  auto it = jobs_.find(job_id);
-  if (it != jobs_.end()) return it->second.status;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = jobs_.find(job_id);
+    if (it != jobs_.end()) return it->second.status;
+  }
   absl::StatusOr<JournalEntry> e = journal_->Get(job_id);
   if (!e.ok()) return e.status();
   return e->final_status;

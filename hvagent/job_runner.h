@@ -4,7 +4,7 @@
 // A job is named by the server's job id, the idempotency key: Start() with a
 // known id re-attaches to the job already started (or reports its recorded
 // outcome) and never calls the hypervisor again. Before calling the
-// hypervisor, the runner journals the job id (JobJournal), so that after a
+// hypervisor, the runner journals the job id (a Journal), so that after a
 // crash it can tell a job that may have reached the hypervisor from one that
 // never did: on Create(), started jobs are re-attached, and pending ones are
 // reconciled against the hypervisor's job list before anything is re-issued.
@@ -14,6 +14,11 @@
 // the backend knows when that is (the simulator: Backend::NextJobEnd) and
 // few jobs run - and
 // notifies listeners of changes; there is no thread per job or per stream.
+//
+// Journal writes (each an fsync) and hypervisor calls are made without the
+// runner's lock: one that blocks holds up only its own job (a Start or
+// Watch of the same job id waits for its pending entry), never the poll,
+// other jobs or Unsubscribe (which streams' ends call on gRPC reactors).
 //
 // Thread-safe. Listeners are called with the runner's lock held, in order,
 // from whichever thread observed the change: they must be quick, must not
@@ -25,6 +30,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -59,7 +65,7 @@ class JobRunner {
 
   // `backend` and `journal` are not owned and must outlive the runner.
   // Recovers the journal's unfinished jobs before returning.
-  static absl::StatusOr<std::unique_ptr<JobRunner>> Create(Backend* backend, JobJournal* journal,
+  static absl::StatusOr<std::unique_ptr<JobRunner>> Create(Backend* backend, Journal* journal,
                                                            const Options& options);
   ~JobRunner();
   JobRunner(const JobRunner&) = delete;
@@ -96,7 +102,7 @@ class JobRunner {
     std::map<uint64_t, Listener> listeners;
   };
 
-  JobRunner(Backend* backend, JobJournal* journal, const Options& options)
+  JobRunner(Backend* backend, Journal* journal, const Options& options)
       : backend_(backend), journal_(journal), options_(options) {}
 
   absl::Status Recover();
@@ -117,6 +123,9 @@ class JobRunner {
   void PublishLocked(const std::string& job_id, const dr::v1::AgentJobStatus& status)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   uint64_t SubscribeLocked(Tracked& job, Listener listener) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Waits, with mu_ released meanwhile, until no Start is writing
+  // job_id's pending entry to the journal.
+  void AwaitJournaledLocked(const std::string& job_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   dr::v1::AgentJobStatus StatusFromJob(const std::string& job_id, const JobInfo& info);
   // The status of hypervisor job `info`, found after a restart, as the
   // job's first status: never terminal (see ReattachedStatus).
@@ -135,12 +144,16 @@ class JobRunner {
       ABSL_LOCKS_EXCLUDED(mu_);
 
   Backend* const backend_;
-  JobJournal* const journal_;
+  Journal* const journal_;
   const Options options_;
 
   absl::Mutex mu_;
   std::map<std::string, Tracked> jobs_ ABSL_GUARDED_BY(mu_);
   std::map<uint64_t, std::string> subscriptions_ ABSL_GUARDED_BY(mu_);
+  // Jobs whose pending entry a Start is writing, without mu_ (a journal
+  // write may block for an fsync; mu_ is taken by the poll, every call and
+  // streams' ends). Such a job is not in jobs_ yet.
+  std::set<std::string> journaling_ ABSL_GUARDED_BY(mu_);
   uint64_t next_subscription_ ABSL_GUARDED_BY(mu_) = 1;
 
   // The poll thread's wait: over at Stop, or when a job started (its end
