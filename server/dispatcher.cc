@@ -8,6 +8,7 @@
 #include "common/hyperv_status.h"
 #include "common/proto_time.h"
 #include "spdlog/spdlog.h"
+#include "storage/refusal.h"
 
 namespace hvdr {
 namespace server {
@@ -132,7 +133,18 @@ bool Retriable(grpc::StatusCode code) {
 
 Dispatcher::Dispatcher(Store* store, AgentStubFactory* agents, JobWriter* writer, Clock* clock,
                        const Options& options)
-    : store_(store), agents_(agents), writer_(writer), clock_(clock), options_(options) {}
+    : store_(store), agents_(agents), writer_(writer), clock_(clock), options_(options) {
+  // A status the store refused because it has ended the job (abandoned,
+  // reconciled): the store is the truth, so the job is no longer driven.
+  // Terminal statuses learn it from their own callback; this is for the
+  // others, which have none (a callback would stop the writer coalescing).
+  writer_->SetRefusedListener([this](const std::string& job, const absl::Status& refusal) {
+    if (RefusalOf(refusal).kind != Refusal::kJobEnded) return;
+    spdlog::info("{}: the store has ended it; no longer driven", job);
+    absl::MutexLock lock(&mu_);
+    jobs_.erase(job);  // its alarms, if any, are cancelled with it
+  });
+}
 
 Dispatcher::~Dispatcher() { Shutdown(); }
 

@@ -347,6 +347,39 @@ TEST_F(DispatcherTest, AnAgentsStatusNeverChangesAJobTheStoreHasEnded) {
   EXPECT_EQ(ended, 0) << "the agent's end is not the stored one";
 }
 
+// The same for a status that does not end the job (the agent, behind,
+// still reports it running): the store refuses it, and the dispatcher,
+// told so by the writer, stops driving the job instead of tracking it
+// forever.
+TEST_F(DispatcherTest, AnAgentsRunningStatusOfAJobTheStoreHasEndedEndsItsTracking) {
+  std::string operation;
+  const std::string name = Record(7, &operation).name();
+  JobUpdate abandoned;
+  abandoned.job = name;
+  abandoned.state = dr::v1::JOB_STATE_EXCEPTION;
+  abandoned.return_code = dr::v1::RETURN_CODE_FAILED;
+  abandoned.error_description = "abandoned by the operator";
+  abandoned.event_time = clock_.Now();
+  abandoned.end_time = clock_.Now();
+  absl::StatusOr<dr::v1::Job> stored = store_->UpdateJob(abandoned);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  FakeAgent::Plan plan;
+  plan.statuses.emplace_back();
+  plan.statuses.back().set_state(dr::v1::JOB_STATE_RUNNING);
+  plan.statuses.back().set_percent_complete(10);
+  plan.statuses.back().set_return_code(dr::v1::RETURN_CODE_JOB_STARTED);
+  agent_.Set(name, plan);
+  dispatcher_->Dispatch(*stored, "in-process", operation);
+  for (int i = 0; i < 1000 && dispatcher_->ActiveJobsForTest() != 0; ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_EQ(dispatcher_->ActiveJobsForTest(), 0) << "still driving a job the store has ended";
+  writer_->Flush();
+  const dr::v1::Job j = *store_->GetJob(name);
+  EXPECT_EQ(j.state(), dr::v1::JOB_STATE_EXCEPTION);
+  EXPECT_EQ(j.version(), stored->version());
+}
+
 // Persist, then publish: the agent's end is not forgotten while the disk is
 // full. The dispatcher keeps the job (sending it nowhere) until the writer
 // has made the end durable; once space is freed the job is terminal in the

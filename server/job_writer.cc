@@ -166,6 +166,10 @@ void JobWriter::SubmitCreate(dr::v1::Job job, RequestKey key, std::string operat
   if (then) then();
 }
 
+void JobWriter::SetRefusedListener(RefusedListener listener) {
+  refused_listener_ = std::move(listener);
+}
+
 void JobWriter::Flush() {
   absl::MutexLock lock(&mu_);
   ReleaseDueLocked(absl::InfiniteFuture());
@@ -290,6 +294,7 @@ void JobWriter::CompleteLoop() {
       } else if (!r.status.ok() && op.kind == WriteOp::Kind::kUpdateJob &&
                  !IsStorageFailure(r.status)) {
         spdlog::warn("{}: update refused by the store: {}", op.update.job, r.status.ToString());
+        if (!done.items[i].done && refused_listener_) refused_listener_(op.update.job, r.status);
       }
       if (done.items[i].done) {
         done.items[i].done(r.status.ok() ? absl::StatusOr<dr::v1::Job>(r.job)

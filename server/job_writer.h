@@ -113,6 +113,13 @@ class JobWriter {
   // job (WriteOp::audit; WriteResult::audited says it was).
   void SubmitCreate(dr::v1::Job job, RequestKey key, std::string operation, CreateDone done,
                     std::optional<dr::v1::AuditEvent> audit = std::nullopt);
+  // `listener` is called on the completion thread with each job update
+  // that has no callback (Submit with a null `done`, SubmitProgress) and
+  // that the store refused - not a storage failure, which is retried - e.g.
+  // a status of a job the store has ended. REQUIRES: called before the
+  // first Submit; at most once.
+  using RefusedListener = std::function<void(const std::string& job, const absl::Status& refusal)>;
+  void SetRefusedListener(RefusedListener listener);
   // Blocks until everything submitted so far is committed and published
   // (or given up at Shutdown).
   void Flush();
@@ -143,6 +150,7 @@ class JobWriter {
   Store* const store_;
   JobHub* const hub_;
   const Options options_;
+  RefusedListener refused_listener_;  // set before the first Submit
   absl::Mutex mu_;
   std::deque<Item> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
