@@ -6,6 +6,7 @@
 #include <signal.h>
 
 #include "absl/strings/str_cat.h"
+#include "common/proto_time.h"
 #include "gtest/gtest.h"
 #include "tests/testing/cluster.h"
 
@@ -50,6 +51,7 @@ TEST(AgentLinkTest, HungAgentIsFoundByKeepaliveThenReconciled) {
       cluster, job, [](const dr::v1::Job& j) { return j.state() == dr::v1::JOB_STATE_RUNNING; },
       &seen));
 
+  const absl::Time stopped = absl::Now();
   cluster.KillAgent(kReplica, SIGSTOP);  // alive to TCP, silent to HTTP/2
   ASSERT_TRUE(PollJob(
       cluster, job,
@@ -61,6 +63,14 @@ TEST(AgentLinkTest, HungAgentIsFoundByKeepaliveThenReconciled) {
       << "a stopped agent's job never went 32771: " << seen.DebugString();
   EXPECT_EQ(seen.return_code(), dr::v1::RETURN_CODE_STATUS_UNKNOWN);
   EXPECT_EQ(seen.state(), dr::v1::JOB_STATE_RUNNING) << "32771 must not move the job's state";
+  // Within the bound the flags set: keepalive (1 s) and its timeout (1 s)
+  // find the hung agent, then retry_deadline (2 s); the job's update time is
+  // drserver's record of the 32771. The margin is for a loaded machine, not
+  // a measurement: without keepalive the stream of a stopped agent never
+  // breaks and the job never goes 32771.
+  const absl::Duration bound = absl::Seconds(1 + 1 + 2);
+  EXPECT_LE(FromProto(seen.update_time()) - stopped, bound + absl::Seconds(8))
+      << "32771 recorded " << FromProto(seen.update_time()) - stopped << " after the SIGSTOP";
   // Requests for the hung host are refused while it is down.
   auto refused = cluster.InitiateFailover(Vm(1), "hung-2");
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable) << refused.status();
