@@ -141,8 +141,7 @@ Dispatcher::Dispatcher(Store* store, AgentStubFactory* agents, JobWriter* writer
   writer_->SetRefusedListener([this](const std::string& job, const absl::Status& refusal) {
     if (RefusalOf(refusal).kind != Refusal::kJobEnded) return;
     spdlog::info("{}: the store has ended it; no longer driven", job);
-    absl::MutexLock lock(&mu_);
-    jobs_.erase(job);  // its alarms, if any, are cancelled with it
+    Ended(job, refusal);  // not the job's end as stored: no end listener
   });
 }
 

@@ -206,6 +206,26 @@ class DispatcherTest : public ::testing::Test {
     EXPECT_TRUE(store_->CreateJob(job, {absl::StrCat("r", i), "m", "f"}, *operation).ok());
     return job;
   }
+  // Records job `i`, then ends it in the store as an operator's abandon
+  // would (while its agent was away); returns the stored job.
+  dr::v1::Job RecordAbandoned(int i, std::string* operation) {
+    JobUpdate abandoned;
+    abandoned.job = Record(i, operation).name();
+    abandoned.state = dr::v1::JOB_STATE_EXCEPTION;
+    abandoned.return_code = dr::v1::RETURN_CODE_FAILED;
+    abandoned.error_description = "abandoned by the operator";
+    abandoned.event_time = clock_.Now();
+    abandoned.end_time = clock_.Now();
+    absl::StatusOr<dr::v1::Job> stored = store_->UpdateJob(abandoned);
+    EXPECT_TRUE(stored.ok()) << stored.status();
+    return stored.ok() ? *stored : dr::v1::Job();
+  }
+  // Waits (up to 10 s) until the dispatcher drives no job.
+  void WaitUntracked() {
+    for (int i = 0; i < 1000 && dispatcher_->ActiveJobsForTest() != 0; ++i) {
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+  }
   // The job once terminal (waits up to 30 s).
   dr::v1::Job WaitEnded(const std::string& name) {
     for (int i = 0; i < 3000; ++i) {
@@ -322,27 +342,18 @@ TEST_F(DispatcherTest, AnAgentsStatusNeverChangesAJobTheStoreHasEnded) {
   std::atomic<int> ended{0};
   dispatcher_->SetJobEndListener([&](const dr::v1::Job&) { ++ended; });
   std::string operation;
-  const std::string name = Record(6, &operation).name();
-  JobUpdate abandoned;
-  abandoned.job = name;
-  abandoned.state = dr::v1::JOB_STATE_EXCEPTION;
-  abandoned.return_code = dr::v1::RETURN_CODE_FAILED;
-  abandoned.error_description = "abandoned by the operator";
-  abandoned.event_time = clock_.Now();
-  abandoned.end_time = clock_.Now();
-  absl::StatusOr<dr::v1::Job> stored = store_->UpdateJob(abandoned);
-  ASSERT_TRUE(stored.ok()) << stored.status();
-  dispatcher_->Dispatch(*stored, "in-process", operation);
-  for (int i = 0; i < 1000 && dispatcher_->ActiveJobsForTest() != 0; ++i) {
-    absl::SleepFor(absl::Milliseconds(10));
-  }
+  const dr::v1::Job stored = RecordAbandoned(6, &operation);
+  ASSERT_FALSE(stored.name().empty());
+  const std::string name = stored.name();
+  dispatcher_->Dispatch(stored, "in-process", operation);
+  WaitUntracked();
   EXPECT_EQ(dispatcher_->ActiveJobsForTest(), 0) << "still driving a job the store has ended";
   writer_->Flush();
   EXPECT_EQ(agent_.received(), 1);
   dr::v1::Job j = *store_->GetJob(name);
   EXPECT_EQ(j.state(), dr::v1::JOB_STATE_EXCEPTION);
   EXPECT_EQ(j.return_code(), dr::v1::RETURN_CODE_FAILED);
-  EXPECT_EQ(j.version(), stored->version());
+  EXPECT_EQ(j.version(), stored.version());
   EXPECT_EQ(store_->ListJobEvents(name, {})->items.size(), 2u);
   EXPECT_EQ(ended, 0) << "the agent's end is not the stored one";
 }
@@ -353,31 +364,22 @@ TEST_F(DispatcherTest, AnAgentsStatusNeverChangesAJobTheStoreHasEnded) {
 // forever.
 TEST_F(DispatcherTest, AnAgentsRunningStatusOfAJobTheStoreHasEndedEndsItsTracking) {
   std::string operation;
-  const std::string name = Record(7, &operation).name();
-  JobUpdate abandoned;
-  abandoned.job = name;
-  abandoned.state = dr::v1::JOB_STATE_EXCEPTION;
-  abandoned.return_code = dr::v1::RETURN_CODE_FAILED;
-  abandoned.error_description = "abandoned by the operator";
-  abandoned.event_time = clock_.Now();
-  abandoned.end_time = clock_.Now();
-  absl::StatusOr<dr::v1::Job> stored = store_->UpdateJob(abandoned);
-  ASSERT_TRUE(stored.ok()) << stored.status();
+  const dr::v1::Job stored = RecordAbandoned(7, &operation);
+  ASSERT_FALSE(stored.name().empty());
+  const std::string name = stored.name();
   FakeAgent::Plan plan;
   plan.statuses.emplace_back();
   plan.statuses.back().set_state(dr::v1::JOB_STATE_RUNNING);
   plan.statuses.back().set_percent_complete(10);
   plan.statuses.back().set_return_code(dr::v1::RETURN_CODE_JOB_STARTED);
   agent_.Set(name, plan);
-  dispatcher_->Dispatch(*stored, "in-process", operation);
-  for (int i = 0; i < 1000 && dispatcher_->ActiveJobsForTest() != 0; ++i) {
-    absl::SleepFor(absl::Milliseconds(10));
-  }
+  dispatcher_->Dispatch(stored, "in-process", operation);
+  WaitUntracked();
   EXPECT_EQ(dispatcher_->ActiveJobsForTest(), 0) << "still driving a job the store has ended";
   writer_->Flush();
   const dr::v1::Job j = *store_->GetJob(name);
   EXPECT_EQ(j.state(), dr::v1::JOB_STATE_EXCEPTION);
-  EXPECT_EQ(j.version(), stored->version());
+  EXPECT_EQ(j.version(), stored.version());
 }
 
 // Persist, then publish: the agent's end is not forgotten while the disk is

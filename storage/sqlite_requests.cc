@@ -89,13 +89,14 @@ absl::Status SqliteRequests::PutIn(Sqlite& db, const RequestKey& key, const std:
 absl::Status SqliteRequests::RemoveIn(Sqlite& db, const RequestKey& key, const std::string& job) {
   // Matched here rather than in SQL: the fingerprint is opaque bytes.
   absl::StatusOr<std::string> seen = LookupIn(db, key);
-  if (!seen.ok() || *seen != job) {
-    const absl::StatusCode code = seen.status().code();
-    if (code == absl::StatusCode::kNotFound || code == absl::StatusCode::kInvalidArgument) {
-      return absl::OkStatus();
-    }
-    return seen.status();
+  // Not recorded, or recorded for another request or another job: not
+  // this reservation, nothing to remove.
+  const absl::StatusCode code = seen.status().code();
+  if (code == absl::StatusCode::kNotFound || code == absl::StatusCode::kInvalidArgument) {
+    return absl::OkStatus();
   }
+  RETURN_IF_ERROR(seen.status());
+  if (*seen != job) return absl::OkStatus();
   ASSIGN_OR_RETURN(Stmt s, db.Prepare("DELETE FROM idempotency WHERE request_id = ?"));
   return s.Bind(1, key.request_id).Run();
 }
