@@ -168,6 +168,8 @@ absl::StatusOr<int64_t> Sqlite::QueryInt(const std::string& sql) {
   return stmt->Int(0);
 }
 
+bool Sqlite::InTransactionNow() const { return sqlite3_get_autocommit(db_) == 0; }
+
 int64_t Sqlite::Changes() const { return sqlite3_changes64(db_); }
 
 int64_t Sqlite::LastInsertRowId() const { return sqlite3_last_insert_rowid(db_); }

@@ -92,6 +92,9 @@ class Sqlite {
   // counts. NOT_FOUND if there is no row.
   absl::StatusOr<int64_t> QueryInt(const std::string& sql);
   int64_t Changes() const;
+  // True while a transaction is open (false again once SQLite rolled it
+  // back on its own, e.g. after SQLITE_FULL or an I/O error).
+  bool InTransactionNow() const;
   int64_t LastInsertRowId() const;
 
   // The status for SQLite result `rc` at `what`: BUSY/LOCKED -> UNAVAILABLE,

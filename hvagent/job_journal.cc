@@ -1,5 +1,8 @@
 #include "hvagent/job_journal.h"
 
+#include <algorithm>
+#include <cstddef>
+
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "db/migrations.h"
@@ -12,6 +15,8 @@ namespace {
 
 constexpr absl::Duration kPruneInterval = absl::Minutes(1);
 constexpr int kPruneBatch = 1000;
+// Writes in one group commit at most.
+constexpr size_t kMaxGroup = 256;
 
 // Version 1. (IF NOT EXISTS: journals written before the schema was
 // versioned have the tables at user_version 0.)
@@ -59,6 +64,11 @@ JournalEntry Read(const Stmt& s) {
   e.created = absl::FromUnixMicros(s.Int(7));
   if (!s.IsNull(8)) e.final_status.ParseFromString(s.Blob(8));
   return e;
+}
+
+absl::Status RunCached(Sqlite& db, const std::string& sql) {
+  ASSIGN_OR_RETURN(Stmt s, db.Prepare(sql));
+  return s.Run();
 }
 
 }  // namespace
@@ -146,40 +156,91 @@ absl::StatusOr<JournalEntry> JobJournal::Get(const std::string& job_id) {
   return Read(s);
 }
 
+absl::Status JobJournal::Write(std::function<absl::Status(Sqlite&)> apply) {
+  Writer w;
+  w.apply = std::move(apply);
+  std::vector<Writer*> group;
+  {
+    absl::MutexLock lock(&queue_mu_);
+    writers_.push_back(&w);
+    auto turn = [this, &w]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(queue_mu_) {
+      return w.done || writers_.front() == &w;
+    };
+    queue_mu_.Await(absl::Condition(&turn));
+    if (w.done) return w.status;  // a leader committed it
+    // The leader: itself and the writes queued behind it. They stay queued
+    // (so that nobody else leads) until they are done.
+    const size_t n = std::min(writers_.size(), kMaxGroup);
+    group.assign(writers_.begin(), writers_.begin() + static_cast<std::ptrdiff_t>(n));
+  }
+  std::vector<absl::Status> statuses(group.size());
+  absl::Status tx;
+  {
+    absl::MutexLock lock(&mu_);
+    if (before_commit_) before_commit_(static_cast<int>(group.size()));
+    written_ = true;
+    Sqlite& db = *db_;  // the lambda runs under the lock held here
+    tx = InTransaction(db, [&]() -> absl::Status {
+      for (size_t i = 0; i < group.size(); ++i) {
+        // Each write whole or not at all: a write refused (a duplicate id)
+        // is that write's outcome only; one that ended the transaction
+        // (disk full, I/O error) is every write's.
+        RETURN_IF_ERROR(RunCached(db, "SAVEPOINT write"));
+        statuses[i] = group[i]->apply(db);
+        if (!db.InTransactionNow()) {
+          return statuses[i].ok() ? absl::InternalError("journal transaction ended") : statuses[i];
+        }
+        if (!statuses[i].ok()) RETURN_IF_ERROR(RunCached(db, "ROLLBACK TO write"));
+        RETURN_IF_ERROR(RunCached(db, "RELEASE write"));
+      }
+      return absl::OkStatus();
+    });
+    if (tx.ok()) ++commits_;
+  }
+  absl::MutexLock lock(&queue_mu_);
+  for (size_t i = 0; i < group.size(); ++i) {
+    group[i]->status = tx.ok() ? statuses[i] : tx;
+    group[i]->done = true;
+    writers_.pop_front();
+  }
+  return w.status;
+}
+
 absl::Status JobJournal::InsertPending(const std::string& job_id, const Operation& op,
                                        absl::Time now) {
-  absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(
-      Stmt s,
-      db_->Prepare(
-          "INSERT INTO agent_jobs(job_id, type, vm_id, recovery_point_id, network_settings, phase, "
-          "created_us) VALUES (?, ?, ?, ?, ?, 0, ?)"));
-  s.Bind(1, job_id)
-      .Bind(2, static_cast<int64_t>(op.type))
-      .Bind(3, op.vm_id)
-      .Bind(4, op.recovery_point_id);
-  if (op.network_settings.empty()) {
-    s.BindNull(5);
-  } else {
+  std::string net_blob;
+  if (!op.network_settings.empty()) {
     dr::v1::HostAgentServiceSetFailoverNetworkAdapterSettingsRequest net;
     for (const auto& n : op.network_settings) *net.add_network_settings() = n;
-    s.BindBlob(5, net.SerializeAsString());
+    net_blob = net.SerializeAsString();
   }
-  s.Bind(6, absl::ToUnixMicros(now));
-  written_ = true;
-  return s.Run();
+  return Write([&](Sqlite& db) -> absl::Status {
+    ASSIGN_OR_RETURN(
+        Stmt s, db.Prepare("INSERT INTO agent_jobs(job_id, type, vm_id, recovery_point_id, "
+                           "network_settings, phase, created_us) VALUES (?, ?, ?, ?, ?, 0, ?)"));
+    s.Bind(1, job_id)
+        .Bind(2, static_cast<int64_t>(op.type))
+        .Bind(3, op.vm_id)
+        .Bind(4, op.recovery_point_id);
+    if (op.network_settings.empty()) {
+      s.BindNull(5);
+    } else {
+      s.BindBlob(5, net_blob);
+    }
+    s.Bind(6, absl::ToUnixMicros(now));
+    return s.Run();
+  });
 }
 
 absl::Status JobJournal::MarkStarted(const std::string& job_id,
                                      const std::string& hypervisor_job_id) {
-  absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(
-      Stmt s, db_->Prepare(
-                  "UPDATE agent_jobs SET phase = 1, hv_job_id = ? WHERE job_id = ? AND phase < 2"));
-  written_ = true;
-  RETURN_IF_ERROR(s.Bind(1, hypervisor_job_id).Bind(2, job_id).Run());
-  if (db_->Changes() == 0) return absl::NotFoundError(absl::StrCat("job ", job_id, " not open"));
-  return absl::OkStatus();
+  return Write([&](Sqlite& db) -> absl::Status {
+    ASSIGN_OR_RETURN(Stmt s, db.Prepare("UPDATE agent_jobs SET phase = 1, hv_job_id = ? WHERE "
+                                        "job_id = ? AND phase < 2"));
+    RETURN_IF_ERROR(s.Bind(1, hypervisor_job_id).Bind(2, job_id).Run());
+    if (db.Changes() == 0) return absl::NotFoundError(absl::StrCat("job ", job_id, " not open"));
+    return absl::OkStatus();
+  });
 }
 
 absl::Status JobJournal::MarkDone(const std::string& job_id, const dr::v1::AgentJobStatus& status) {
@@ -190,10 +251,7 @@ std::vector<absl::Status> JobJournal::MarkDone(
     const std::vector<std::pair<std::string, dr::v1::AgentJobStatus>>& done) {
   std::vector<absl::Status> out(done.size());
   if (done.empty()) return out;
-  absl::MutexLock lock(&mu_);
-  written_ = true;
-  Sqlite& db = *db_;  // the lambda runs under the lock held here
-  absl::Status tx = InTransaction(db, [&]() -> absl::Status {
+  absl::Status tx = Write([&](Sqlite& db) -> absl::Status {
     for (size_t i = 0; i < done.size(); ++i) {
       const auto& [job_id, status] = done[i];
       ASSIGN_OR_RETURN(Stmt s,
@@ -206,6 +264,21 @@ std::vector<absl::Status> JobJournal::MarkDone(
   });
   if (!tx.ok()) out.assign(done.size(), tx);
   return out;
+}
+
+int64_t JobJournal::CommitsForTest() {
+  absl::MutexLock lock(&mu_);
+  return commits_;
+}
+
+int JobJournal::QueuedForTest() {
+  absl::MutexLock lock(&queue_mu_);
+  return static_cast<int>(writers_.size());
+}
+
+void JobJournal::SetBeforeCommitForTest(std::function<void(int writes)> hook) {
+  absl::MutexLock lock(&mu_);
+  before_commit_ = std::move(hook);
 }
 
 void JobJournal::SetRetention(absl::Duration retention) {

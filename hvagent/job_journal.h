@@ -9,6 +9,8 @@
 #ifndef HVDR_HVAGENT_JOB_JOURNAL_H_
 #define HVDR_HVAGENT_JOB_JOURNAL_H_
 
+#include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -68,7 +70,13 @@ class Journal {
   virtual absl::StatusOr<std::vector<JournalEntry>> ListUnfinished() = 0;
 };
 
-// The journal in SQLite.
+// The journal in SQLite. Writes are group-committed: a write that comes
+// while another is committing waits for it, then commits with every write
+// queued meanwhile in one transaction (one fsync for all: the agent's
+// workers start jobs in parallel, each with two writes). Each write's own
+// outcome is its own (a duplicate job id refuses that write only); a
+// transaction that fails fails every write in it. A caller still returns
+// only once its write is durable.
 class JobJournal final : public Journal {
  public:
   // ":memory:" for a journal that does not survive the process (tests).
@@ -109,9 +117,32 @@ class JobJournal final : public Journal {
 
   ~JobJournal() override;  // stops the checkpoint thread
 
+  // Tests: transactions committed by writes so far; and a function the
+  // committing write calls before its transaction (it may block, e.g.
+  // until other writes have queued behind it), with the number of writes
+  // it takes.
+  int64_t CommitsForTest() ABSL_LOCKS_EXCLUDED(mu_);
+  int QueuedForTest() ABSL_LOCKS_EXCLUDED(queue_mu_);
+  void SetBeforeCommitForTest(std::function<void(int writes)> hook) ABSL_LOCKS_EXCLUDED(mu_);
+
  private:
+  // One caller's write, queued; the leader (the oldest queued) runs it.
+  struct Writer {
+    std::function<absl::Status(Sqlite&)> apply;  // its statements
+    absl::Status status;                         // guarded by queue_mu_
+    bool done = false;                           // guarded by queue_mu_
+  };
+  // Runs `apply` (statements only, no transaction of its own) in a
+  // transaction shared with the writes queued meanwhile; its status, or
+  // the transaction's error.
+  absl::Status Write(std::function<absl::Status(Sqlite&)> apply) ABSL_LOCKS_EXCLUDED(mu_, queue_mu_);
+
   explicit JobJournal(std::unique_ptr<Sqlite> db) : db_(std::move(db)) {}
+  absl::Mutex queue_mu_;
+  std::deque<Writer*> writers_ ABSL_GUARDED_BY(queue_mu_);
   absl::Mutex mu_;
+  int64_t commits_ ABSL_GUARDED_BY(mu_) = 0;
+  std::function<void(int)> before_commit_ ABSL_GUARDED_BY(mu_);
   const std::unique_ptr<Sqlite> db_ ABSL_PT_GUARDED_BY(mu_);
   bool written_ ABSL_GUARDED_BY(mu_) = false;  // since the last checkpoint
   // Read by the checkpoint thread.

@@ -4,8 +4,12 @@
 
 #include <cstdlib>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -112,6 +116,54 @@ TEST(JobJournalTest, SeveralOutcomesInOneCallAnUnknownJobSinksNoOther) {
   EXPECT_EQ((*j)->Get("jobs/b")->final_status.error_code(), 32768u);
   EXPECT_TRUE((*j)->ListUnfinished()->empty());
   EXPECT_TRUE((*j)->MarkDone({}).empty());
+}
+
+// The agent's workers start jobs in parallel: the writes that come while
+// one commits share the next commit (one fsync) instead of one each, and
+// a write refused in that commit (a duplicate id) sinks no other.
+TEST(JobJournalTest, WritesThatComeDuringACommitShareTheNextOne) {
+  auto j = JobJournal::Open(TempPath("group.journal"));
+  ASSERT_TRUE(j.ok()) << j.status();
+  JobJournal* journal = j->get();
+  constexpr int kBehind = 6;  // writes queued while the first commits
+  absl::Notification first_commits;
+  std::vector<int> groups;  // the writes of each commit, in order
+  journal->SetBeforeCommitForTest([&](int writes) {
+    groups.push_back(writes);
+    if (groups.size() > 1) return;
+    first_commits.Notify();
+    // Held until the others wait behind it (the first and kBehind).
+    const absl::Time deadline = absl::Now() + absl::Seconds(30);
+    while (journal->QueuedForTest() < 1 + kBehind && absl::Now() < deadline) {
+      absl::SleepFor(absl::Milliseconds(1));
+    }
+  });
+  absl::Status first;
+  std::thread leader(
+      [&] { first = journal->InsertPending("jobs/a", Failover("vm-a"), absl::FromUnixSeconds(1)); });
+  first_commits.WaitForNotification();
+  std::vector<absl::Status> behind(kBehind);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kBehind; ++i) {
+    threads.emplace_back([&, i] {
+      // The last one reuses the first's id.
+      const std::string id = i + 1 < kBehind ? absl::StrCat("jobs/b", i) : "jobs/a";
+      behind[i] = journal->InsertPending(id, Failover("vm-b"), absl::FromUnixSeconds(2));
+    });
+  }
+  leader.join();
+  for (std::thread& t : threads) t.join();
+  EXPECT_TRUE(first.ok()) << first;
+  for (int i = 0; i + 1 < kBehind; ++i) EXPECT_TRUE(behind[i].ok()) << i << ": " << behind[i];
+  EXPECT_EQ(behind[kBehind - 1].code(), absl::StatusCode::kAlreadyExists) << behind[kBehind - 1];
+  EXPECT_EQ(journal->CommitsForTest(), 2);
+  EXPECT_THAT(groups, ::testing::ElementsAre(1, kBehind));
+  EXPECT_EQ(journal->ListUnfinished()->size(), static_cast<size_t>(kBehind));
+  EXPECT_EQ(journal->Get("jobs/a")->op.vm_id, "vm-a");  // the duplicate changed nothing
+  // A write that fails in a group of one is still only its own.
+  EXPECT_EQ(journal->MarkStarted("jobs/never", "hv-1").code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(journal->MarkStarted("jobs/a", "hv-1").ok());
+  EXPECT_EQ(journal->Get("jobs/a")->hypervisor_job_id, "hv-1");
 }
 
 int64_t FileSize(const std::string& path) {
