@@ -135,7 +135,8 @@ class JobJournal final : public Journal {
   // Runs `apply` (statements only, no transaction of its own) in a
   // transaction shared with the writes queued meanwhile; its status, or
   // the transaction's error.
-  absl::Status Write(std::function<absl::Status(Sqlite&)> apply) ABSL_LOCKS_EXCLUDED(mu_, queue_mu_);
+  absl::Status Write(std::function<absl::Status(Sqlite&)> apply)
+      ABSL_LOCKS_EXCLUDED(mu_, queue_mu_);
 
   explicit JobJournal(std::unique_ptr<Sqlite> db) : db_(std::move(db)) {}
   absl::Mutex queue_mu_;

@@ -139,8 +139,9 @@ TEST(JobJournalTest, WritesThatComeDuringACommitShareTheNextOne) {
     }
   });
   absl::Status first;
-  std::thread leader(
-      [&] { first = journal->InsertPending("jobs/a", Failover("vm-a"), absl::FromUnixSeconds(1)); });
+  std::thread leader([&] {
+    first = journal->InsertPending("jobs/a", Failover("vm-a"), absl::FromUnixSeconds(1));
+  });
   first_commits.WaitForNotification();
   std::vector<absl::Status> behind(kBehind);
   std::vector<std::thread> threads;
