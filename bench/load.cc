@@ -3,6 +3,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <iterator>
 
@@ -82,18 +83,38 @@ LoadResult Finish(std::shared_ptr<Shared> shared, int total, absl::Time start) {
 
 }  // namespace
 
+namespace {
+
+// What a closed loop's calls share. Each call's completion starts the next
+// request from here: nothing of ClosedLoop's own frame, which is gone
+// once the last call is counted (the completion that counted it may still
+// be about to look for a next request).
+struct Loop {
+  dr::v1::FailoverService::Stub* stub;
+  int total;
+  MakeRequest make;
+  std::shared_ptr<Shared> shared;
+  std::atomic<int> next{0};
+};
+
+void LaunchNext(const std::shared_ptr<Loop>& loop) {
+  const int i = loop->next.fetch_add(1);
+  if (i >= loop->total) return;
+  Issue(loop->stub, loop->make(i), loop->shared, [loop] { LaunchNext(loop); });
+}
+
+}  // namespace
+
 LoadResult ClosedLoop(dr::v1::FailoverService::Stub* stub, int total, int concurrency,
                       const MakeRequest& make) {
-  auto shared = std::make_shared<Shared>();
-  auto next = std::make_shared<std::atomic<int>>(0);
+  auto loop = std::make_shared<Loop>();
+  loop->stub = stub;
+  loop->total = total;
+  loop->make = make;
+  loop->shared = std::make_shared<Shared>();
   const absl::Time start = absl::Now();
-  std::function<void()> launch = [&, stub, shared, next]() {
-    const int i = next->fetch_add(1);
-    if (i >= total) return;
-    Issue(stub, make(i), shared, launch);
-  };
-  for (int i = 0; i < std::min(concurrency, total); ++i) launch();
-  return Finish(shared, total, start);
+  for (int i = 0; i < std::min(concurrency, total); ++i) LaunchNext(loop);
+  return Finish(loop->shared, total, start);
 }
 
 LoadResult FixedRate(dr::v1::FailoverService::Stub* stub, int total, double rate,

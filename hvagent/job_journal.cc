@@ -156,9 +156,10 @@ absl::StatusOr<JournalEntry> JobJournal::Get(const std::string& job_id) {
   return Read(s);
 }
 
-absl::Status JobJournal::Write(std::function<absl::Status(Sqlite&)> apply) {
+absl::Status JobJournal::Write(std::function<absl::Status(Sqlite&)> apply, size_t statements) {
   Writer w;
   w.apply = std::move(apply);
+  w.statements = statements;
   std::vector<Writer*> group;
   {
     absl::MutexLock lock(&queue_mu_);
@@ -184,12 +185,15 @@ absl::Status JobJournal::Write(std::function<absl::Status(Sqlite&)> apply) {
       for (size_t i = 0; i < group.size(); ++i) {
         // Each write whole or not at all: a write refused (a duplicate id)
         // is that write's outcome only; one that ended the transaction
-        // (disk full, I/O error) is every write's.
-        RETURN_IF_ERROR(RunCached(db, "SAVEPOINT write"));
+        // (disk full, I/O error) is every write's. A write of one
+        // statement needs no savepoint: a statement refused leaves nothing.
+        const bool savepoint = group[i]->statements > 1;
+        if (savepoint) RETURN_IF_ERROR(RunCached(db, "SAVEPOINT write"));
         statuses[i] = group[i]->apply(db);
         if (!db.InTransactionNow()) {
           return statuses[i].ok() ? absl::InternalError("journal transaction ended") : statuses[i];
         }
+        if (!savepoint) continue;
         if (!statuses[i].ok()) RETURN_IF_ERROR(RunCached(db, "ROLLBACK TO write"));
         RETURN_IF_ERROR(RunCached(db, "RELEASE write"));
       }
@@ -251,17 +255,21 @@ std::vector<absl::Status> JobJournal::MarkDone(
     const std::vector<std::pair<std::string, dr::v1::AgentJobStatus>>& done) {
   std::vector<absl::Status> out(done.size());
   if (done.empty()) return out;
-  absl::Status tx = Write([&](Sqlite& db) -> absl::Status {
-    for (size_t i = 0; i < done.size(); ++i) {
-      const auto& [job_id, status] = done[i];
-      ASSIGN_OR_RETURN(Stmt s,
-                       db.Prepare(  // cached; reset when `s` goes
-                           "UPDATE agent_jobs SET phase = 2, final_status = ? WHERE job_id = ?"));
-      RETURN_IF_ERROR(s.BindBlob(1, status.SerializeAsString()).Bind(2, job_id).Run());
-      if (db.Changes() == 0) out[i] = absl::NotFoundError(absl::StrCat("job ", job_id, " unknown"));
-    }
-    return absl::OkStatus();
-  });
+  absl::Status tx = Write(
+      [&](Sqlite& db) -> absl::Status {
+        for (size_t i = 0; i < done.size(); ++i) {
+          const auto& [job_id, status] = done[i];
+          ASSIGN_OR_RETURN(
+              Stmt s,
+              db.Prepare(  // cached; reset when `s` goes
+                  "UPDATE agent_jobs SET phase = 2, final_status = ? WHERE job_id = ?"));
+          RETURN_IF_ERROR(s.BindBlob(1, status.SerializeAsString()).Bind(2, job_id).Run());
+          if (db.Changes() == 0)
+            out[i] = absl::NotFoundError(absl::StrCat("job ", job_id, " unknown"));
+        }
+        return absl::OkStatus();
+      },
+      done.size());
   if (!tx.ok()) out.assign(done.size(), tx);
   return out;
 }

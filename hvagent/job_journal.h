@@ -129,13 +129,14 @@ class JobJournal final : public Journal {
   // One caller's write, queued; the leader (the oldest queued) runs it.
   struct Writer {
     std::function<absl::Status(Sqlite&)> apply;  // its statements
+    size_t statements = 1;                       // how many it runs
     absl::Status status;                         // guarded by queue_mu_
     bool done = false;                           // guarded by queue_mu_
   };
-  // Runs `apply` (statements only, no transaction of its own) in a
-  // transaction shared with the writes queued meanwhile; its status, or
-  // the transaction's error.
-  absl::Status Write(std::function<absl::Status(Sqlite&)> apply)
+  // Runs `apply` (`statements` statements that write, no transaction of
+  // their own) in a transaction shared with the writes queued meanwhile;
+  // its status, or the transaction's error.
+  absl::Status Write(std::function<absl::Status(Sqlite&)> apply, size_t statements = 1)
       ABSL_LOCKS_EXCLUDED(mu_, queue_mu_);
 
   explicit JobJournal(std::unique_ptr<Sqlite> db) : db_(std::move(db)) {}
