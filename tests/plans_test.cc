@@ -4,6 +4,7 @@
 // nothing run.
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -129,11 +130,12 @@ class PlansTest : public ::testing::Test {
     }
     return plans_.get();
   }
-  absl::StatusOr<dr::v1::PlanExecution> StartExecution(dr::v1::ExecutionMode mode,
-                                                       const std::string& request_id) {
+  absl::StatusOr<dr::v1::PlanExecution> StartExecution(
+      dr::v1::ExecutionMode mode, const std::string& request_id,
+      const std::string& plan = "plans/demo-site") {
     grpc::ClientContext context;
     dr::v1::StartPlanExecutionRequest r;
-    r.set_plan("plans/demo-site");
+    r.set_plan(plan);
     r.set_mode(mode);
     r.set_request_id(request_id);
     r.set_requester("ci");
@@ -301,6 +303,80 @@ TEST_F(PlansTest, ATestFailoverOfTheSiteThenItsCleanupLeaveProductionUntouched) 
   vms = DrVms();
   for (const char* name : {"sql-01", "web-01", "web-02", "app-01"}) {
     EXPECT_EQ(vms.count(absl::StrCat(name, " - Test")), 0u) << name;
+  }
+}
+
+// The second example plan: tier by tier, one operation per host at a
+// time, a recovery point no older than 10 minutes, a spare left off.
+TEST_F(PlansTest, TheTieredExamplePlanFailsTheSiteOverTierByTierOneOperationAtATime) {
+  Result created = Drctl({"plans", "apply", "-f", "deploy/examples/demo-tiers.plan.textproto"});
+  ASSERT_EQ(created.exit, 0) << created.err << created.out;
+  EXPECT_THAT(created.out, HasSubstr("plans/demo-tiers version 1 (3 groups) created"));
+  for (const char* mode : {"test", "planned", "unplanned"}) {
+    Result ok = Drctl({"plans", "validate", "demo-tiers", "--mode", mode});
+    EXPECT_EQ(ok.exit, 0) << mode << "\n" << ok.out << ok.err;
+    EXPECT_THAT(ok.out, HasSubstr("0 errors")) << mode;
+  }
+  cluster_->KillAgent("hv-prod-1");  // the production site is lost
+  absl::StatusOr<dr::v1::PlanExecution> run =
+      StartExecution(dr::v1::EXECUTION_MODE_UNPLANNED, "tiers-1", "plans/demo-tiers");
+  ASSERT_TRUE(run.ok()) << run.status();
+  WaitFor(run->name(), dr::v1::EXECUTION_STATE_WAITING);
+  Result answered = Drctl(
+      {"plans", "answer", run->name() + "/steps/data.after.dba-check", "--comment", "sql ok"});
+  ASSERT_EQ(answered.exit, 0) << answered.out << answered.err;
+  const dr::v1::PlanExecution done = WaitFor(run->name(), dr::v1::EXECUTION_STATE_SUCCEEDED);
+  EXPECT_EQ(done.steps_failed(), 0) << done.DebugString();
+
+  // Every VM failed over on the DR host; the spare is left off.
+  std::map<std::string, hvdr::sim::v1::SimVm> vms = DrVms();
+  for (const char* name : {"sql-01", "app-01", "web-01", "web-02"}) {
+    EXPECT_EQ(vms[name].state(), dr::v1::REPLICATION_STATE_RECOVERED) << name;
+  }
+  for (const char* name : {"sql-01", "app-01", "web-01"}) {
+    EXPECT_EQ(vms[name].enabled(), dr::v1::ENABLED_STATE_ENABLED) << name;
+  }
+  EXPECT_EQ(vms["web-02"].enabled(), dr::v1::ENABLED_STATE_DISABLED);
+  const auto ledger = Ledger("hv-dr-1");
+  EXPECT_EQ(ledger.count(
+                {"5A0D2C31-7B1E-4B8B-9C55-0F6E1A2B3C03", dr::v1::JOB_TYPE_START_VIRTUAL_MACHINE}),
+            0u)
+      << "the spare is never started";
+
+  // Tier after tier, and never two Hyper-V operations at once on the host.
+  const std::vector<dr::v1::ExecutionStep> steps = Steps(run->name());
+  std::map<std::string, std::pair<absl::Time, absl::Time>> tier;  // group -> first start, last end
+  std::vector<std::pair<absl::Time, absl::Time>> operations;
+  for (const auto& st : steps) {
+    if (st.kind() == dr::v1::STEP_KIND_FAILOVER || st.kind() == dr::v1::STEP_KIND_START) {
+      operations.push_back({FromProto(st.start_time()), FromProto(st.end_time())});
+    }
+    if (st.vm_id().empty()) continue;
+    auto [it, first] =
+        tier.try_emplace(st.group(), FromProto(st.start_time()), FromProto(st.end_time()));
+    if (!first) {
+      it->second.first = std::min(it->second.first, FromProto(st.start_time()));
+      it->second.second = std::max(it->second.second, FromProto(st.end_time()));
+    }
+  }
+  ASSERT_EQ(tier.size(), 3u);
+  EXPECT_LE(tier["data"].second, tier["app"].first);
+  EXPECT_LE(tier["app"].second, tier["web"].first);
+  ASSERT_EQ(operations.size(), 7u);  // 4 failovers, 3 starts
+  std::sort(operations.begin(), operations.end());
+  for (size_t i = 1; i < operations.size(); ++i) {
+    EXPECT_LE(operations[i - 1].second, operations[i].first) << "operations " << i - 1 << ", " << i;
+  }
+  // The report: sql-01 from data no older than the plan allows.
+  Result report = Drctl({"plans", "report", run->name(), "--format", "json"});
+  ASSERT_EQ(report.exit, 0) << report.err;
+  const nlohmann::json j = nlohmann::json::parse(report.out, nullptr, /*allow_exceptions=*/false);
+  ASSERT_FALSE(j.is_discarded()) << report.out;
+  ASSERT_EQ(j["vms"].size(), 4u) << report.out;
+  for (const auto& vm : j["vms"]) {
+    EXPECT_EQ(vm["result"], "succeeded") << vm.dump();
+    ASSERT_TRUE(vm["rpo_seconds"].is_number()) << vm.dump();
+    EXPECT_LE(vm["rpo_seconds"].get<double>(), 600) << vm.dump();
   }
 }
 
