@@ -230,7 +230,7 @@ int PlansRun(Ctx& ctx, const ParsedArgs& a) {
 int PlansWatch(Ctx& ctx, const ParsedArgs& a) {
   if (a.positional.size() != 3) return Usage(ctx, "plans watch takes EXECUTION");
   dr::v1::PlanExecution e;
-  e.set_name(a.positional[2]);
+  e.set_name(PlanArg(a.positional[2]));
   if (int followed = Follow(ctx, &e); followed != kOk) return followed;
   return Summarize(ctx, e, true);
 }
@@ -238,7 +238,7 @@ int PlansWatch(Ctx& ctx, const ParsedArgs& a) {
 int PlansAnswer(Ctx& ctx, const ParsedArgs& a) {
   if (a.positional.size() != 3) return Usage(ctx, "plans answer takes STEP");
   dr::v1::AnswerPromptRequest r;
-  r.set_step(a.positional[2]);
+  r.set_step(PlanArg(a.positional[2]));
   r.set_proceed(!a.Has("decline"));
   r.set_comment(a.Get("comment"));
   r.set_requester(ctx.requester);
@@ -258,7 +258,7 @@ int PlansResume(Ctx& ctx, const ParsedArgs& a) {
     return Usage(ctx, "plans resume takes EXECUTION --action retry|skip [--scope step|vm|group]");
   }
   dr::v1::ResumePlanExecutionRequest r;
-  r.set_name(a.positional[2]);
+  r.set_name(PlanArg(a.positional[2]));
   absl::StatusOr<dr::v1::ResumePlanExecutionRequest::Action> action =
       ParseEnum<dr::v1::ResumePlanExecutionRequest::Action>(
           "--action", "ACTION_", a.Get("action"), dr::v1::ResumePlanExecutionRequest::Action_Parse);
@@ -299,7 +299,7 @@ int PlansResume(Ctx& ctx, const ParsedArgs& a) {
 int PlansCancel(Ctx& ctx, const ParsedArgs& a) {
   if (a.positional.size() != 3) return Usage(ctx, "plans cancel takes EXECUTION");
   dr::v1::CancelPlanExecutionRequest r;
-  r.set_name(a.positional[2]);
+  r.set_name(PlanArg(a.positional[2]));
   r.set_reason(a.Get("reason"));
   r.set_requester(ctx.requester);
   r.set_request_id(a.Has("request-id") ? a.Get("request-id") : NewRequestId());
@@ -326,8 +326,7 @@ int PlansReport(Ctx& ctx, const ParsedArgs& a) {
     return Usage(ctx, "-o (--output-file) takes a file name");
   }
   dr::v1::GetExecutionReportRequest r;
-  const std::string& name = a.positional[2];
-  r.set_name(absl::StartsWith(name, "plans/") ? name : absl::StrCat("plans/", name));
+  r.set_name(PlanArg(a.positional[2]));
   absl::StatusOr<dr::v1::ExecutionReport> report = ctx.client->GetExecutionReport(r);
   if (!report.ok()) return Fail(ctx, report.status());
   const std::string text = format == "html"   ? ReportHtml(*report)

@@ -321,6 +321,42 @@ TEST(PlansCancelTest, ARefusalIsReportedAndAMissingExecutionIsAUsageError) {
   EXPECT_EQ(Drctl(cli, {"plans", "cancel"}), kUsage);
 }
 
+// An execution or a step may be named without the leading "plans/", as
+// plans themselves can (what `plans run` prints is the full name).
+TEST(PlanNamesTest, ExecutionsAndStepsMayBeNamedWithoutThePlansPrefix) {
+  testing::TestCli cli;
+  dr::v1::CancelPlanExecutionRequest cancel;
+  EXPECT_CALL(cli.plans, CancelPlanExecution(_, _, _))
+      .WillOnce(DoAll(SaveArg<1>(&cancel),
+                      SetArgPointee<2>(InState(dr::v1::EXECUTION_STATE_CANCELLED)),
+                      Return(grpc::Status::OK)));
+  EXPECT_EQ(Drctl(cli, {"plans", "cancel", "site/executions/e1"}), kOk) << cli.err.str();
+  EXPECT_EQ(cancel.name(), kTestExec);
+
+  dr::v1::ResumePlanExecutionRequest resume;
+  EXPECT_CALL(cli.plans, ResumePlanExecution(_, _, _))
+      .WillOnce(DoAll(SaveArg<1>(&resume),
+                      SetArgPointee<2>(InState(dr::v1::EXECUTION_STATE_RUNNING)),
+                      Return(grpc::Status::OK)));
+  EXPECT_EQ(Drctl(cli, {"plans", "resume", "site/executions/e1", "--action", "retry"}), kOk)
+      << cli.err.str();
+  EXPECT_EQ(resume.name(), kTestExec);
+
+  dr::v1::AnswerPromptRequest answer;
+  EXPECT_CALL(cli.plans, AnswerPrompt(_, _, _))
+      .WillOnce(DoAll(SaveArg<1>(&answer), Return(grpc::Status::OK)));
+  Drctl(cli, {"plans", "answer", "site/executions/e1/steps/g.before.p"});
+  EXPECT_EQ(answer.step(), absl::StrCat(kTestExec, "/steps/g.before.p"));
+
+  // A full name is sent as it is.
+  EXPECT_CALL(cli.plans, CancelPlanExecution(_, _, _))
+      .WillOnce(DoAll(SaveArg<1>(&cancel),
+                      SetArgPointee<2>(InState(dr::v1::EXECUTION_STATE_CANCELLED)),
+                      Return(grpc::Status::OK)));
+  EXPECT_EQ(Drctl(cli, {"plans", "cancel", kTestExec}), kOk) << cli.err.str();
+  EXPECT_EQ(cancel.name(), kTestExec);
+}
+
 }  // namespace
 }  // namespace cli
 }  // namespace hvdr
