@@ -386,7 +386,7 @@ const std::vector<Command>& Commands() {
       {"plans apply", "-f FILE", "", S::kPlans, false, PlansApply},
       {"plans list", "", "", S::kPlans, true, PlansList},
       {"plans show", "PLAN", "", S::kPlans, true, PlansShow},
-      {"plans delete", "PLAN", "", S::kPlans, true, PlansDelete},
+      {"plans delete", "PLAN [--etag ETAG]", "", S::kPlans, true, PlansDelete},
       {"plans validate", "PLAN --mode test|cleanup-test|planned|unplanned|commit|revert", "",
        S::kPlans, false, PlansValidate},
       {"plans run", "PLAN --mode MODE [--commit-after SECS | --revert-after SECS]",
@@ -411,7 +411,7 @@ const FlagSpec& Flags() {
        "subnet",  "gateway",   "dns",        "file",           "comment",      "reason",
        "action",  "scope",     "format",     "output-file",    "commit-after", "revert-after",
        "ca-file", "cert-file", "key-file",   "token-file",     "identity",     "resource",
-       "method"},
+       "method",  "etag"},
       {"no-wait", "dhcp", "help", "decline"},
       {{"-f", "file"}, {"-o", "output-file"}}};
   return *kFlags;

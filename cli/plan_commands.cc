@@ -134,6 +134,12 @@ int PlansDelete(Ctx& ctx, const ParsedArgs& a) {
   if (a.positional.size() != 3) return Usage(ctx, "plans delete takes PLAN");
   dr::v1::DeletePlanRequest r;
   r.set_name(PlanArg(a.positional[2]));
+  // With --etag (as `plans show` prints it) the delete is refused if the
+  // plan changed since it was read.
+  if (a.Has("etag")) {
+    if (a.Get("etag").empty()) return Usage(ctx, "--etag takes the etag the plan was read with");
+    r.set_etag(a.Get("etag"));
+  }
   r.set_request_id(a.Has("request-id") ? a.Get("request-id") : NewRequestId());
   absl::Status s = ctx.client->DeletePlan(r);
   if (!s.ok()) return Fail(ctx, s);

@@ -189,8 +189,20 @@ TEST(PlanCommandsTest, DeleteSendsThePlanAndTheRequestIdAndReportsARefusal) {
       << cli.err.str();
   EXPECT_EQ(sent.name(), "plans/site-a");
   EXPECT_EQ(sent.request_id(), "r-del");
-  EXPECT_EQ(sent.etag(), "") << "plans delete takes no etag: the delete is unconditional";
+  EXPECT_EQ(sent.etag(), "") << "without --etag the delete is unconditional";
   EXPECT_EQ(cli.out.str(), "plans/site-a deleted\n");
+
+  // With --etag, only the plan as it was read; the server's refusal
+  // (ABORTED: it changed since) is reported and nothing is said deleted.
+  EXPECT_CALL(cli.plans, DeletePlan(_, _, _))
+      .WillOnce(DoAll(SaveArg<1>(&sent), Return(grpc::Status(grpc::StatusCode::ABORTED,
+                                                             "plans/site-a changed: etag 3"))));
+  cli.out.str("");
+  EXPECT_NE(Drctl(cli, {"plans", "delete", "site-a", "--etag", "2"}), kOk);
+  EXPECT_EQ(sent.etag(), "2");
+  EXPECT_THAT(cli.err.str(), HasSubstr("etag 3"));
+  EXPECT_EQ(cli.out.str(), "");
+  EXPECT_EQ(Drctl(cli, {"plans", "delete", "site-a", "--etag="}), kUsage);
 
   // Without --request-id each delete gets its own.
   std::vector<std::string> ids;
