@@ -81,10 +81,6 @@ LoadResult Finish(std::shared_ptr<Shared> shared, int total, absl::Time start) {
   return shared->result;
 }
 
-}  // namespace
-
-namespace {
-
 // What a closed loop's calls share. Each call's completion starts the next
 // request from here: nothing of ClosedLoop's own frame, which is gone
 // once the last call is counted (the completion that counted it may still

@@ -168,6 +168,12 @@ absl::StatusOr<int64_t> Sqlite::QueryInt(const std::string& sql) {
   return stmt->Int(0);
 }
 
+absl::Status RunCached(Sqlite& db, const std::string& sql) {
+  absl::StatusOr<Stmt> s = db.Prepare(sql);
+  if (!s.ok()) return s.status();
+  return s->Run();
+}
+
 bool Sqlite::InTransactionNow() const { return sqlite3_get_autocommit(db_) == 0; }
 
 int64_t Sqlite::Changes() const { return sqlite3_changes64(db_); }

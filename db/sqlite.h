@@ -134,6 +134,10 @@ class Sqlite {
   std::unordered_map<std::string, sqlite3_stmt*> cache_;
 };
 
+// Runs one statement through the connection's statement cache (no parse
+// per run, unlike Exec).
+absl::Status RunCached(Sqlite& db, const std::string& sql);
+
 // Runs `body` inside BEGIN IMMEDIATE ... COMMIT; rolls back when `body`
 // returns an error or the commit fails.
 template <typename F>

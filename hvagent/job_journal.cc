@@ -66,11 +66,6 @@ JournalEntry Read(const Stmt& s) {
   return e;
 }
 
-absl::Status RunCached(Sqlite& db, const std::string& sql) {
-  ASSIGN_OR_RETURN(Stmt s, db.Prepare(sql));
-  return s.Run();
-}
-
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<JobJournal>> JobJournal::Open(const std::string& path,

@@ -21,11 +21,6 @@ std::string JsonIntArray(const std::vector<int>& values) {
   return absl::StrCat("[", absl::StrJoin(values, ","), "]");
 }
 
-absl::Status RunCached(Sqlite& db, const std::string& sql) {
-  ASSIGN_OR_RETURN(Stmt s, db.Prepare(sql));
-  return s.Run();
-}
-
 absl::Status CheckExists(Sqlite& db, absl::string_view table, const std::string& name) {
   ASSIGN_OR_RETURN(Stmt s, db.Prepare(absl::StrCat("SELECT 1 FROM ", table, " WHERE name = ?")));
   s.Bind(1, name);

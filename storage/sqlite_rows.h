@@ -28,10 +28,6 @@ std::vector<int> ToInts(const std::vector<E>& v) {
   return std::vector<int>(v.begin(), v.end());
 }
 
-// Runs one statement through the connection's statement cache (no parse
-// per run, unlike Exec).
-absl::Status RunCached(Sqlite& db, const std::string& sql);
-
 // OK when `table` has a row named `name`; NOT_FOUND otherwise.
 absl::Status CheckExists(Sqlite& db, absl::string_view table, const std::string& name);
 
