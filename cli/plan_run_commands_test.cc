@@ -210,6 +210,15 @@ dr::v1::PlanExecution InState(dr::v1::ExecutionState state) {
   return e;
 }
 
+// The next CancelPlanExecution gets its request saved in `sent` and is
+// answered with the execution in `state`.
+void ExpectCancel(testing::TestCli& cli, dr::v1::CancelPlanExecutionRequest* sent,
+                  dr::v1::ExecutionState state) {
+  EXPECT_CALL(cli.plans, CancelPlanExecution(_, _, _))
+      .WillOnce(
+          DoAll(SaveArg<1>(sent), SetArgPointee<2>(InState(state)), Return(grpc::Status::OK)));
+}
+
 TEST(PlansResumeTest, TheActionAndScopeFlagsMapToTheRequest) {
   using R = dr::v1::ResumePlanExecutionRequest;
   struct Case {
@@ -284,10 +293,7 @@ TEST(PlansResumeTest, AnExecutionThatIsNotHaltedIsReportedAsRefused) {
 TEST(PlansCancelTest, SendsTheReasonAndWhoAndPrintsWhereTheExecutionStands) {
   testing::TestCli cli;
   dr::v1::CancelPlanExecutionRequest sent;
-  EXPECT_CALL(cli.plans, CancelPlanExecution(_, _, _))
-      .WillOnce(DoAll(SaveArg<1>(&sent),
-                      SetArgPointee<2>(InState(dr::v1::EXECUTION_STATE_CANCELLING)),
-                      Return(grpc::Status::OK)));
+  ExpectCancel(cli, &sent, dr::v1::EXECUTION_STATE_CANCELLING);
   EXPECT_EQ(Drctl(cli, {"plans", "cancel", kTestExec, "--reason", "rehearsal over", "--request-id",
                         "r-cancel"}),
             kOk)
@@ -299,10 +305,7 @@ TEST(PlansCancelTest, SendsTheReasonAndWhoAndPrintsWhereTheExecutionStands) {
   EXPECT_EQ(cli.out.str(), absl::StrCat(kTestExec, ": cancelling\n"));
 
   // No reason, no request id: an empty reason and a fresh id.
-  EXPECT_CALL(cli.plans, CancelPlanExecution(_, _, _))
-      .WillOnce(DoAll(SaveArg<1>(&sent),
-                      SetArgPointee<2>(InState(dr::v1::EXECUTION_STATE_CANCELLED)),
-                      Return(grpc::Status::OK)));
+  ExpectCancel(cli, &sent, dr::v1::EXECUTION_STATE_CANCELLED);
   cli.out.str("");
   EXPECT_EQ(Drctl(cli, {"plans", "cancel", kTestExec}), kOk) << cli.err.str();
   EXPECT_EQ(sent.reason(), "");
@@ -326,10 +329,7 @@ TEST(PlansCancelTest, ARefusalIsReportedAndAMissingExecutionIsAUsageError) {
 TEST(PlanNamesTest, ExecutionsAndStepsMayBeNamedWithoutThePlansPrefix) {
   testing::TestCli cli;
   dr::v1::CancelPlanExecutionRequest cancel;
-  EXPECT_CALL(cli.plans, CancelPlanExecution(_, _, _))
-      .WillOnce(DoAll(SaveArg<1>(&cancel),
-                      SetArgPointee<2>(InState(dr::v1::EXECUTION_STATE_CANCELLED)),
-                      Return(grpc::Status::OK)));
+  ExpectCancel(cli, &cancel, dr::v1::EXECUTION_STATE_CANCELLED);
   EXPECT_EQ(Drctl(cli, {"plans", "cancel", "site/executions/e1"}), kOk) << cli.err.str();
   EXPECT_EQ(cancel.name(), kTestExec);
 
@@ -349,10 +349,7 @@ TEST(PlanNamesTest, ExecutionsAndStepsMayBeNamedWithoutThePlansPrefix) {
   EXPECT_EQ(answer.step(), absl::StrCat(kTestExec, "/steps/g.before.p"));
 
   // A full name is sent as it is.
-  EXPECT_CALL(cli.plans, CancelPlanExecution(_, _, _))
-      .WillOnce(DoAll(SaveArg<1>(&cancel),
-                      SetArgPointee<2>(InState(dr::v1::EXECUTION_STATE_CANCELLED)),
-                      Return(grpc::Status::OK)));
+  ExpectCancel(cli, &cancel, dr::v1::EXECUTION_STATE_CANCELLED);
   EXPECT_EQ(Drctl(cli, {"plans", "cancel", kTestExec}), kOk) << cli.err.str();
   EXPECT_EQ(cancel.name(), kTestExec);
 }
