@@ -521,6 +521,13 @@ absl::optional<AgentJobStatus> JobRunner::Vanished(const std::string& job_id,
         job_id, hv_job);
   }
   AgentJobStatus unknown = last;
+  // The VM as read now, not as it was when the job started: the server
+  // records it, and the VM is what an operator checks before abandoning.
+  if (vm.ok()) {
+    *unknown.mutable_virtual_machine() = vm->virtual_machine();
+  } else {
+    unknown.clear_virtual_machine();
+  }
   unknown.set_return_code(dr::v1::RETURN_CODE_STATUS_UNKNOWN);
   unknown.set_error_summary(std::string(ReturnCodeText(dr::v1::RETURN_CODE_STATUS_UNKNOWN)));
   unknown.set_error_description(absl::StrCat(

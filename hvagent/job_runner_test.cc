@@ -206,6 +206,51 @@ TEST_F(JobRunnerTest, RefusedMethodEndsTheJobWithItsReturnCode) {
   EXPECT_EQ(watched->return_code(), dr::v1::RETURN_CODE_INVALID_STATE);
 }
 
+// vmms restarted during the failover: the hypervisor job is gone and the
+// VM is back as it was, which proves nothing. The unknown status carries the
+// VM as read then (REPLICATING), not the FAILOVER_IN_PROGRESS it was in
+// when the job started: the server records that state, and a stale one
+// would refuse the next operation once the job is abandoned.
+TEST(JobRunnerVanishTest, UnknownStatusCarriesTheVmAsReadWhenTheJobVanished) {
+  FakeClock clock;
+  hvdr::sim::v1::Scenario scenario = TestScenario();
+  auto* fault = scenario.add_faults();
+  fault->set_vm_id(kTestVm);
+  fault->set_operation(dr::v1::JOB_TYPE_INITIATE_FAILOVER);
+  fault->set_vanish_at_percent(30);
+  fault->set_count(1);
+  auto backend = sim::SimBackend::Open({"", &clock}, scenario);
+  ASSERT_TRUE(backend.ok()) << backend.status();
+  auto journal = JobJournal::Open(":memory:");
+  ASSERT_TRUE(journal.ok()) << journal.status();
+  JobRunner::Options options;
+  options.clock = &clock;
+  options.start_poller = false;
+  options.progress_interval = absl::ZeroDuration();
+  auto runner = JobRunner::Create(backend->get(), journal->get(), options);
+  ASSERT_TRUE(runner.ok()) << runner.status();
+  Recorder rec;
+  auto started = (*runner)->Start(kTestJob, Failover(), rec.Listener(), nullptr);
+  ASSERT_TRUE(started.ok()) << started.status();
+  for (int i = 0; i < 6; ++i) {
+    clock.Advance(absl::Milliseconds(100));
+    (*runner)->PollOnce();
+  }
+  auto seen = rec.Seen();
+  ASSERT_GE(seen.size(), 2u);
+  bool was_in_progress = false;  // as the start read it
+  for (const AgentJobStatus& s : seen) {
+    was_in_progress |= s.virtual_machine().replication_state() ==
+                       dr::v1::REPLICATION_STATE_FAILOVER_IN_PROGRESS;
+  }
+  EXPECT_TRUE(was_in_progress);
+  EXPECT_EQ(seen.back().return_code(), dr::v1::RETURN_CODE_STATUS_UNKNOWN);
+  EXPECT_FALSE(seen.back().terminal());
+  EXPECT_EQ(seen.back().virtual_machine().replication_state(),
+            dr::v1::REPLICATION_STATE_REPLICATING);
+  EXPECT_THAT(seen.back().error_description(), HasSubstr("REPLICATION_STATE_REPLICATING"));
+}
+
 TEST_F(JobRunnerTest, WatchOfUnknownJobIsNotFound) {
   EXPECT_EQ(runner_->Watch("jobs/none", nullptr, nullptr).status().code(),
             absl::StatusCode::kNotFound);
