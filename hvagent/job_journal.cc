@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "db/file_lock.h"
 #include "db/migrations.h"
 #include "spdlog/spdlog.h"
 
@@ -17,6 +18,8 @@ constexpr absl::Duration kPruneInterval = absl::Minutes(1);
 constexpr int kPruneBatch = 1000;
 // Writes in one group commit at most.
 constexpr size_t kMaxGroup = 256;
+// 4 MiB of 4 KiB pages: see RestartWalPast in Open.
+constexpr int64_t kRestartFrames = 1024;
 
 // Version 1. (IF NOT EXISTS: journals written before the schema was
 // versioned have the tables at user_version 0.)
@@ -72,26 +75,41 @@ absl::StatusOr<std::unique_ptr<JobJournal>> JobJournal::Open(const std::string& 
                                                              const std::string& synchronous) {
   Sqlite::Options options;
   options.synchronous = synchronous;
-  // Nobody else waits on this file: a second agent on it is an error.
   options.busy_timeout_ms = 200;
   auto in_use = [&path](const absl::Status& s) {
-    if (!absl::IsUnavailable(s)) return s;  // SQLITE_BUSY: the lock is held
     return absl::FailedPreconditionError(absl::StrCat(
         "journal ", path, " is in use by another process (another hvagent?): ", s.message()));
   };
   const bool file = path != ":memory:" && !path.empty();
+  // A second hvagent given the same journal (which could start a job twice)
+  // is refused here, before anything is read or written.
+  std::unique_ptr<FileLock> lock;
+  if (file) {
+    absl::StatusOr<std::unique_ptr<FileLock>> held = FileLock::TryAcquire(path + ".lock");
+    if (absl::IsFailedPrecondition(held.status())) return in_use(held.status());
+    if (!held.ok()) return held.status();
+    lock = *std::move(held);
+  }
   absl::StatusOr<std::unique_ptr<Sqlite>> db = Sqlite::Open(path, options);
-  if (!db.ok()) return in_use(db.status());
-  // The agent holds the journal for its lifetime: no lock calls per
-  // transaction, and a second hvagent given the same journal (which could
-  // start a job twice) is refused here instead of sharing it.
-  RETURN_IF_ERROR((*db)->Exec("PRAGMA locking_mode=EXCLUSIVE"));
-  RETURN_IF_ERROR(in_use(Migrate(**db, JournalSchema())));
-  // Takes the write lock now (and, in this mode, keeps it), even when the
-  // schema existed and nothing was written.
-  RETURN_IF_ERROR(in_use((*db)->Exec("BEGIN EXCLUSIVE; COMMIT")));
-  if (file) RETURN_IF_ERROR((*db)->Exec("PRAGMA wal_autocheckpoint=0"));  // see CheckpointOnce
-  std::unique_ptr<JobJournal> journal(new JobJournal(*std::move(db)));
+  if (!db.ok()) {
+    if (absl::IsUnavailable(db.status())) return in_use(db.status());  // SQLITE_BUSY
+    return db.status();
+  }
+  RETURN_IF_ERROR(Migrate(**db, JournalSchema()));
+  std::unique_ptr<Sqlite> checkpointer;
+  if (file) {
+    // Commits never checkpoint (a pause in front of a job's start, and ten
+    // agents on one disk took it at once); the checkpoint thread does, on a
+    // connection of its own, so a job's start never waits for it...
+    RETURN_IF_ERROR((*db)->Exec("PRAGMA wal_autocheckpoint=0"));
+    // ...but under writes that never pause its PASSIVE checkpoints never
+    // reach the WAL's end: past 4 MiB the writer starts it over itself.
+    (*db)->RestartWalPast(kRestartFrames, absl::Milliseconds(50));
+    RETURN_IF_ERROR((*db)->Exec("PRAGMA journal_size_limit = 16777216"));
+    ASSIGN_OR_RETURN(checkpointer, Sqlite::Open(path, options));
+  }
+  std::unique_ptr<JobJournal> journal(
+      new JobJournal(std::move(lock), *std::move(db), std::move(checkpointer)));
   if (file) {
     journal->checkpointer_ = std::thread([j = journal.get()] {
       absl::Time next_prune = absl::Now() + kPruneInterval;
@@ -128,17 +146,35 @@ absl::StatusOr<std::unique_ptr<JobJournal>> JobJournal::Open(const std::string& 
 JobJournal::~JobJournal() {
   stop_.Notify();
   if (checkpointer_.joinable()) checkpointer_.join();
-  CheckpointOnce().IgnoreError();
+  // Nothing writes any more: the whole WAL goes into the database.
+  if (checkpointer_db_ != nullptr) {
+    absl::MutexLock lock(&checkpoint_mu_);
+    checkpointer_db_->Exec("PRAGMA wal_checkpoint(TRUNCATE)").IgnoreError();
+  }
 }
 
 absl::Status JobJournal::CheckpointOnce() {
-  absl::MutexLock lock(&mu_);
-  if (!written_) return absl::OkStatus();
-  // The journal's only connection holds the lock: PASSIVE copies every frame.
-  ASSIGN_OR_RETURN(Stmt s, db_->Prepare("PRAGMA wal_checkpoint(PASSIVE)"));
-  RETURN_IF_ERROR(s.Run());
-  written_ = false;
-  return absl::OkStatus();
+  if (checkpointer_db_ == nullptr) return absl::OkStatus();  // in memory
+  {
+    absl::MutexLock lock(&mu_);
+    if (!written_) return absl::OkStatus();
+    written_ = false;
+  }
+  // Not under mu_: writes go on meanwhile (the checkpoint copies what was
+  // committed when it began). Only the checkpoint thread and the
+  // destructor run it.
+  absl::Status s;
+  {
+    absl::MutexLock lock(&checkpoint_mu_);
+    if (before_checkpoint_) before_checkpoint_();
+    absl::StatusOr<Stmt> c = checkpointer_db_->Prepare("PRAGMA wal_checkpoint(PASSIVE)");
+    s = c.ok() ? c->Run() : c.status();
+  }
+  if (!s.ok()) {
+    absl::MutexLock relock(&mu_);
+    written_ = true;  // tried again next time
+  }
+  return s;
 }
 
 absl::StatusOr<JournalEntry> JobJournal::Get(const std::string& job_id) {
@@ -277,6 +313,11 @@ int64_t JobJournal::CommitsForTest() {
 int JobJournal::QueuedForTest() {
   absl::MutexLock lock(&queue_mu_);
   return static_cast<int>(writers_.size());
+}
+
+void JobJournal::SetBeforeCheckpointForTest(std::function<void()> hook) {
+  absl::MutexLock lock(&checkpoint_mu_);
+  before_checkpoint_ = std::move(hook);
 }
 
 void JobJournal::SetBeforeCommitForTest(std::function<void(int writes)> hook) {

@@ -22,6 +22,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
+#include "db/file_lock.h"
 #include "db/sqlite.h"
 #include "dr/v1/agent_service.pb.h"
 #include "hvagent/backend.h"
@@ -109,10 +110,10 @@ class JobJournal final : public Journal {
   void SetRetention(absl::Duration retention);
 
   // Copies the WAL into the database if anything was written since the
-  // last time. A thread of the journal's own calls it every
-  // kCheckpointInterval (for a file journal): commits never checkpoint
-  // (docs/performance.md says why).
-  absl::Status CheckpointOnce();
+  // last time, on a connection of its own: writes go on meanwhile. A thread
+  // of the journal's own calls it every kCheckpointInterval (for a file
+  // journal): commits never checkpoint (docs/performance.md says why).
+  absl::Status CheckpointOnce() ABSL_LOCKS_EXCLUDED(mu_, checkpoint_mu_);
   static constexpr absl::Duration kCheckpointInterval = absl::Milliseconds(100);
 
   ~JobJournal() override;  // stops the checkpoint thread
@@ -124,6 +125,9 @@ class JobJournal final : public Journal {
   int64_t CommitsForTest() ABSL_LOCKS_EXCLUDED(mu_);
   int QueuedForTest() ABSL_LOCKS_EXCLUDED(queue_mu_);
   void SetBeforeCommitForTest(std::function<void(int writes)> hook) ABSL_LOCKS_EXCLUDED(mu_);
+  // A function CheckpointOnce calls on its connection before it copies the
+  // WAL (it may block, e.g. until a write went through meanwhile).
+  void SetBeforeCheckpointForTest(std::function<void()> hook) ABSL_LOCKS_EXCLUDED(checkpoint_mu_);
 
  private:
   // One caller's write, queued; the leader (the oldest queued) runs it.
@@ -139,7 +143,12 @@ class JobJournal final : public Journal {
   absl::Status Write(std::function<absl::Status(Sqlite&)> apply, size_t statements = 1)
       ABSL_LOCKS_EXCLUDED(mu_, queue_mu_);
 
-  explicit JobJournal(std::unique_ptr<Sqlite> db) : db_(std::move(db)) {}
+  JobJournal(std::unique_ptr<FileLock> lock, std::unique_ptr<Sqlite> db,
+             std::unique_ptr<Sqlite> checkpointer)
+      : lock_(std::move(lock)), db_(std::move(db)), checkpointer_db_(std::move(checkpointer)) {}
+  // Held for the journal's lifetime (file journals): a second Open of the
+  // same path is refused.
+  const std::unique_ptr<FileLock> lock_;
   absl::Mutex queue_mu_;
   std::deque<Writer*> writers_ ABSL_GUARDED_BY(queue_mu_);
   absl::Mutex mu_;
@@ -147,6 +156,10 @@ class JobJournal final : public Journal {
   std::function<void(int)> before_commit_ ABSL_GUARDED_BY(mu_);
   const std::unique_ptr<Sqlite> db_ ABSL_PT_GUARDED_BY(mu_);
   bool written_ ABSL_GUARDED_BY(mu_) = false;  // since the last checkpoint
+  // The checkpoints' connection (null for an in-memory journal).
+  absl::Mutex checkpoint_mu_;
+  const std::unique_ptr<Sqlite> checkpointer_db_ ABSL_PT_GUARDED_BY(checkpoint_mu_);
+  std::function<void()> before_checkpoint_ ABSL_GUARDED_BY(checkpoint_mu_);
   // Read by the checkpoint thread.
   absl::Duration retention_ ABSL_GUARDED_BY(mu_) = absl::ZeroDuration();
   absl::Notification stop_;
