@@ -161,8 +161,7 @@ absl::Status JobJournal::CheckpointOnce() {
     written_ = false;
   }
   // Not under mu_: writes go on meanwhile (the checkpoint copies what was
-  // committed when it began). Only the checkpoint thread and the
-  // destructor run it.
+  // committed when it began).
   absl::Status s;
   {
     absl::MutexLock lock(&checkpoint_mu_);

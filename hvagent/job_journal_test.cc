@@ -216,7 +216,8 @@ TEST(JobJournalTest, WritesGoOnWhileACheckpointRuns) {
     written_meanwhile = written.WaitForNotificationWithTimeout(absl::Seconds(30));
     checked.Notify();
   });
-  ASSERT_TRUE((*j)->InsertPending("jobs/before", Failover("vm-0"), absl::FromUnixSeconds(100)).ok());
+  ASSERT_TRUE(
+      (*j)->InsertPending("jobs/before", Failover("vm-0"), absl::FromUnixSeconds(100)).ok());
   std::thread writer([&] {
     entered.WaitForNotification();
     EXPECT_TRUE(

@@ -240,8 +240,8 @@ TEST(JobRunnerVanishTest, UnknownStatusCarriesTheVmAsReadWhenTheJobVanished) {
   ASSERT_GE(seen.size(), 2u);
   bool was_in_progress = false;  // as the start read it
   for (const AgentJobStatus& s : seen) {
-    was_in_progress |= s.virtual_machine().replication_state() ==
-                       dr::v1::REPLICATION_STATE_FAILOVER_IN_PROGRESS;
+    was_in_progress |=
+        s.virtual_machine().replication_state() == dr::v1::REPLICATION_STATE_FAILOVER_IN_PROGRESS;
   }
   EXPECT_TRUE(was_in_progress);
   EXPECT_EQ(seen.back().return_code(), dr::v1::RETURN_CODE_STATUS_UNKNOWN);
