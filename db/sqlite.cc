@@ -168,6 +168,15 @@ absl::StatusOr<int64_t> Sqlite::QueryInt(const std::string& sql) {
   return stmt->Int(0);
 }
 
+absl::Status Sqlite::LeaveCheckpointsToAnotherConnection(int64_t restart_frames,
+                                                         absl::Duration max_wait,
+                                                         int64_t size_limit_bytes) {
+  absl::Status s = Exec("PRAGMA wal_autocheckpoint = 0");
+  if (!s.ok()) return s;
+  RestartWalPast(restart_frames, max_wait);  // after wal_autocheckpoint (it replaces the hook)
+  return Exec(absl::StrCat("PRAGMA journal_size_limit = ", size_limit_bytes));
+}
+
 absl::Status RunCached(Sqlite& db, const std::string& sql) {
   absl::StatusOr<Stmt> s = db.Prepare(sql);
   if (!s.ok()) return s.status();

@@ -114,6 +114,13 @@ class Sqlite {
   // another quarter of `frames`. Call after any PRAGMA wal_autocheckpoint
   // (which replaces the hook this installs).
   void RestartWalPast(int64_t frames, absl::Duration max_wait);
+  // Sets this connection, the database's one writer, up for checkpoints
+  // made on another connection: its commits never checkpoint
+  // (wal_autocheckpoint = 0), past `restart_frames` it starts the WAL over
+  // itself (RestartWalPast, waiting at most `max_wait`), and a WAL that grew
+  // in a burst is cut back to `size_limit_bytes` when it starts over.
+  absl::Status LeaveCheckpointsToAnotherConnection(int64_t restart_frames, absl::Duration max_wait,
+                                                   int64_t size_limit_bytes);
 
   sqlite3* raw() { return db_; }
 

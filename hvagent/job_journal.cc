@@ -80,6 +80,10 @@ absl::StatusOr<std::unique_ptr<JobJournal>> JobJournal::Open(const std::string& 
     return absl::FailedPreconditionError(absl::StrCat(
         "journal ", path, " is in use by another process (another hvagent?): ", s.message()));
   };
+  // SQLITE_BUSY: a process that is not an hvagent of this version holds it.
+  auto busy_is_in_use = [&in_use](const absl::Status& s) {
+    return absl::IsUnavailable(s) ? in_use(s) : s;
+  };
   const bool file = path != ":memory:" && !path.empty();
   // A second hvagent given the same journal (which could start a job twice)
   // is refused here, before anything is read or written.
@@ -91,21 +95,18 @@ absl::StatusOr<std::unique_ptr<JobJournal>> JobJournal::Open(const std::string& 
     lock = *std::move(held);
   }
   absl::StatusOr<std::unique_ptr<Sqlite>> db = Sqlite::Open(path, options);
-  if (!db.ok()) {
-    if (absl::IsUnavailable(db.status())) return in_use(db.status());  // SQLITE_BUSY
-    return db.status();
-  }
-  RETURN_IF_ERROR(Migrate(**db, JournalSchema()));
+  if (!db.ok()) return busy_is_in_use(db.status());
+  RETURN_IF_ERROR(busy_is_in_use(Migrate(**db, JournalSchema())));
   std::unique_ptr<Sqlite> checkpointer;
   if (file) {
     // Commits never checkpoint (a pause in front of a job's start, and ten
     // agents on one disk took it at once); the checkpoint thread does, on a
     // connection of its own, so a job's start never waits for it...
-    RETURN_IF_ERROR((*db)->Exec("PRAGMA wal_autocheckpoint=0"));
     // ...but under writes that never pause its PASSIVE checkpoints never
-    // reach the WAL's end: past 4 MiB the writer starts it over itself.
-    (*db)->RestartWalPast(kRestartFrames, absl::Milliseconds(50));
-    RETURN_IF_ERROR((*db)->Exec("PRAGMA journal_size_limit = 16777216"));
+    // reach the WAL's end: past 4 MiB the writer starts it over itself (a
+    // WAL that grew is cut back to 16 MiB).
+    RETURN_IF_ERROR((*db)->LeaveCheckpointsToAnotherConnection(
+        kRestartFrames, absl::Milliseconds(50), int64_t{16} << 20));
     ASSIGN_OR_RETURN(checkpointer, Sqlite::Open(path, options));
   }
   std::unique_ptr<JobJournal> journal(
@@ -166,8 +167,7 @@ absl::Status JobJournal::CheckpointOnce() {
   {
     absl::MutexLock lock(&checkpoint_mu_);
     if (before_checkpoint_) before_checkpoint_();
-    absl::StatusOr<Stmt> c = checkpointer_db_->Prepare("PRAGMA wal_checkpoint(PASSIVE)");
-    s = c.ok() ? c->Run() : c.status();
+    s = RunCached(*checkpointer_db_, "PRAGMA wal_checkpoint(PASSIVE)");
   }
   if (!s.ok()) {
     absl::MutexLock relock(&mu_);

@@ -81,12 +81,10 @@ absl::StatusOr<std::unique_ptr<StoreDb>> StoreDb::OpenUnchecked(const std::strin
   if (background) {
     // Commits no longer stop to copy the WAL into the database; a thread of
     // its own does it (see CheckpointOnce).
-    RETURN_IF_ERROR(db->Exec("PRAGMA wal_autocheckpoint = 0"));
-    // ...but past 16 MiB the writer itself starts the WAL over (see
-    // Sqlite::RestartWalPast).
-    db->RestartWalPast(kRestartFrames, absl::Milliseconds(100));
-    // A WAL that grew in a burst is cut back to this when it starts over.
-    RETURN_IF_ERROR(db->Exec("PRAGMA journal_size_limit = 67108864"));
+    // ...but past 16 MiB the writer itself starts the WAL over, and a WAL
+    // that grew in a burst is cut back to 64 MiB.
+    RETURN_IF_ERROR(db->LeaveCheckpointsToAnotherConnection(kRestartFrames, absl::Milliseconds(100),
+                                                            int64_t{64} << 20));
   }
   std::unique_ptr<StoreDb> store(
       new StoreDb(std::move(lock), std::move(db), std::make_unique<PageTokens>(std::move(secret))));
@@ -141,8 +139,7 @@ absl::Status StoreDb::LimitPagesForTest(int64_t max_pages) {
 }
 
 void StoreDb::CheckpointOnce() {
-  absl::StatusOr<Stmt> passive = checkpointer_db_->Prepare("PRAGMA wal_checkpoint(PASSIVE)");
-  if (passive.ok()) passive->Run().IgnoreError();
+  RunCached(*checkpointer_db_, "PRAGMA wal_checkpoint(PASSIVE)").IgnoreError();
 }
 
 StoreDb::~StoreDb() {
