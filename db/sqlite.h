@@ -146,14 +146,15 @@ class Sqlite {
 absl::Status RunCached(Sqlite& db, const std::string& sql);
 
 // Runs `body` inside BEGIN IMMEDIATE ... COMMIT; rolls back when `body`
-// returns an error or the commit fails.
+// returns an error or the commit fails. The three statements are prepared
+// once per connection (RunCached), not parsed at every transaction.
 template <typename F>
 absl::Status InTransaction(Sqlite& db, F&& body) {
-  absl::Status s = db.Exec("BEGIN IMMEDIATE");
+  absl::Status s = RunCached(db, "BEGIN IMMEDIATE");
   if (!s.ok()) return s;
   s = body();
-  if (s.ok()) s = db.Exec("COMMIT");
-  if (!s.ok()) db.Exec("ROLLBACK").IgnoreError();
+  if (s.ok()) s = RunCached(db, "COMMIT");
+  if (!s.ok() && db.InTransactionNow()) RunCached(db, "ROLLBACK").IgnoreError();
   return s;
 }
 

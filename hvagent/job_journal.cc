@@ -210,26 +210,44 @@ absl::Status JobJournal::Write(std::function<absl::Status(Sqlite&)> apply, size_
     absl::MutexLock lock(&mu_);
     if (before_commit_) before_commit_(static_cast<int>(group.size()));
     written_ = true;
-    Sqlite& db = *db_;  // the lambda runs under the lock held here
-    tx = InTransaction(db, [&]() -> absl::Status {
-      for (size_t i = 0; i < group.size(); ++i) {
-        // Each write whole or not at all: a write refused (a duplicate id)
-        // is that write's outcome only; one that ended the transaction
-        // (disk full, I/O error) is every write's. A write of one
-        // statement needs no savepoint: a statement refused leaves nothing.
-        const bool savepoint = group[i]->statements > 1;
-        if (savepoint) RETURN_IF_ERROR(RunCached(db, "SAVEPOINT write"));
-        statuses[i] = group[i]->apply(db);
-        if (!db.InTransactionNow()) {
-          return statuses[i].ok() ? absl::InternalError("journal transaction ended") : statuses[i];
+    Sqlite& db = *db_;  // the lambdas run under the lock held here
+    if (group.size() == 1 && group[0]->statements <= 1) {
+      // A lone write of one statement: that statement is its own
+      // transaction (autocommit), whole or not at all; no BEGIN and COMMIT
+      // around it (two statements more, per job start two such writes).
+      statuses[0] = group[0]->apply(db);
+      tx = db.InTransactionNow() ? absl::InternalError("journal write left a transaction open")
+                                 : absl::OkStatus();
+      if (!tx.ok()) RunCached(db, "ROLLBACK").IgnoreError();
+      // A refused statement (a duplicate id, a full disk) is this write's
+      // outcome; nothing was committed.
+      if (tx.ok() && statuses[0].ok()) ++commits_;
+    } else {
+      const bool alone = group.size() == 1;
+      tx = InTransaction(db, [&]() -> absl::Status {
+        for (size_t i = 0; i < group.size(); ++i) {
+          // Each write whole or not at all: a write refused (a duplicate id)
+          // is that write's outcome only; one that ended the transaction
+          // (disk full, I/O error) is every write's. A write of one
+          // statement needs no savepoint: a statement refused leaves nothing.
+          // A write alone in its transaction needs none either: the
+          // transaction is the write.
+          const bool savepoint = !alone && group[i]->statements > 1;
+          if (savepoint) RETURN_IF_ERROR(RunCached(db, "SAVEPOINT write"));
+          statuses[i] = group[i]->apply(db);
+          if (alone && !statuses[i].ok()) return statuses[i];  // rolled back whole
+          if (!db.InTransactionNow()) {
+            return statuses[i].ok() ? absl::InternalError("journal transaction ended")
+                                    : statuses[i];
+          }
+          if (!savepoint) continue;
+          if (!statuses[i].ok()) RETURN_IF_ERROR(RunCached(db, "ROLLBACK TO write"));
+          RETURN_IF_ERROR(RunCached(db, "RELEASE write"));
         }
-        if (!savepoint) continue;
-        if (!statuses[i].ok()) RETURN_IF_ERROR(RunCached(db, "ROLLBACK TO write"));
-        RETURN_IF_ERROR(RunCached(db, "RELEASE write"));
-      }
-      return absl::OkStatus();
-    });
-    if (tx.ok()) ++commits_;
+        return absl::OkStatus();
+      });
+      if (tx.ok()) ++commits_;
+    }
   }
   absl::MutexLock lock(&queue_mu_);
   for (size_t i = 0; i < group.size(); ++i) {
