@@ -835,9 +835,12 @@ int Main(int argc, char** argv) {
     Say("ceilings");
     Ceilings();
   }
-  if (Wanted("acceptance")) {
+  // --only=acceptance runs both; --only=plaintext or --only=tls one.
+  if (Wanted("acceptance plaintext")) {
     Say("product 1: acceptance, plaintext (--insecure)");
     Acceptance(/*tls=*/false);
+  }
+  if (Wanted("acceptance tls")) {
     Say("product 1: acceptance, TLS and a bearer token (as deployed)");
     Acceptance(/*tls=*/true);
   }

@@ -110,13 +110,11 @@ class JobJournal final : public Journal {
   void SetRetention(absl::Duration retention);
 
   // Copies the WAL into the database if anything was written since the
-  // last time, on a connection of its own: writes go on meanwhile. A thread
-  // of the journal's own calls it every kCheckpointInterval (for a file
-  // journal): commits never checkpoint (docs/performance.md says why).
-  // Since it stops no write, once a second is enough: every 100 ms, 100
-  // agents' checkpoints were 2,000 fsyncs a second on a shared disk.
-  absl::Status CheckpointOnce() ABSL_LOCKS_EXCLUDED(mu_, checkpoint_mu_);
-  static constexpr absl::Duration kCheckpointInterval = absl::Seconds(1);
+  // last time (two fsyncs), under the journal's lock: writes wait for it. A
+  // thread of the journal's own calls it every kCheckpointInterval (for a
+  // file journal): commits never checkpoint (docs/performance.md says why).
+  absl::Status CheckpointOnce() ABSL_LOCKS_EXCLUDED(mu_);
+  static constexpr absl::Duration kCheckpointInterval = absl::Milliseconds(100);
 
   ~JobJournal() override;  // stops the checkpoint thread
 
@@ -127,9 +125,6 @@ class JobJournal final : public Journal {
   int64_t CommitsForTest() ABSL_LOCKS_EXCLUDED(mu_);
   int QueuedForTest() ABSL_LOCKS_EXCLUDED(queue_mu_);
   void SetBeforeCommitForTest(std::function<void(int writes)> hook) ABSL_LOCKS_EXCLUDED(mu_);
-  // A function CheckpointOnce calls on its connection before it copies the
-  // WAL (it may block, e.g. until a write went through meanwhile).
-  void SetBeforeCheckpointForTest(std::function<void()> hook) ABSL_LOCKS_EXCLUDED(checkpoint_mu_);
 
  private:
   // One caller's write, queued; the leader (the oldest queued) runs it.
@@ -145,9 +140,8 @@ class JobJournal final : public Journal {
   absl::Status Write(std::function<absl::Status(Sqlite&)> apply, size_t statements = 1)
       ABSL_LOCKS_EXCLUDED(mu_, queue_mu_);
 
-  JobJournal(std::unique_ptr<FileLock> lock, std::unique_ptr<Sqlite> db,
-             std::unique_ptr<Sqlite> checkpointer)
-      : lock_(std::move(lock)), db_(std::move(db)), checkpointer_db_(std::move(checkpointer)) {}
+  JobJournal(std::unique_ptr<FileLock> lock, std::unique_ptr<Sqlite> db, bool file)
+      : lock_(std::move(lock)), db_(std::move(db)), file_(file) {}
   // Held for the journal's lifetime (file journals): a second Open of the
   // same path is refused.
   const std::unique_ptr<FileLock> lock_;
@@ -158,10 +152,7 @@ class JobJournal final : public Journal {
   std::function<void(int)> before_commit_ ABSL_GUARDED_BY(mu_);
   const std::unique_ptr<Sqlite> db_ ABSL_PT_GUARDED_BY(mu_);
   bool written_ ABSL_GUARDED_BY(mu_) = false;  // since the last checkpoint
-  // The checkpoints' connection (null for an in-memory journal).
-  absl::Mutex checkpoint_mu_;
-  const std::unique_ptr<Sqlite> checkpointer_db_ ABSL_PT_GUARDED_BY(checkpoint_mu_);
-  std::function<void()> before_checkpoint_ ABSL_GUARDED_BY(checkpoint_mu_);
+  const bool file_;                            // false for an in-memory journal
   // Read by the checkpoint thread.
   absl::Duration retention_ ABSL_GUARDED_BY(mu_) = absl::ZeroDuration();
   absl::Notification stop_;

@@ -197,40 +197,6 @@ TEST(JobJournalTest, CheckpointsKeepTheWalFromGrowing) {
   EXPECT_EQ((*j)->ListUnfinished()->size(), 4000u);
 }
 
-// A checkpoint (two fsyncs) runs on a connection of its own: a job's start
-// that comes meanwhile is journaled at once instead of waiting for it. The
-// checkpoint here waits until a write made while it runs went through;
-// with the checkpoint holding the journal, the write could not, and the
-// wait would time out.
-TEST(JobJournalTest, WritesGoOnWhileACheckpointRuns) {
-  const std::string path = TempPath("checkpoint-concurrent.journal");
-  auto j = JobJournal::Open(path);
-  ASSERT_TRUE(j.ok()) << j.status();
-  absl::Notification entered, written, checked;
-  std::atomic<bool> first{true};
-  std::atomic<bool> written_meanwhile{false};
-  // Whichever checkpoint comes first (this test's or the thread's).
-  (*j)->SetBeforeCheckpointForTest([&] {
-    if (!first.exchange(false)) return;
-    entered.Notify();
-    written_meanwhile = written.WaitForNotificationWithTimeout(absl::Seconds(30));
-    checked.Notify();
-  });
-  ASSERT_TRUE(
-      (*j)->InsertPending("jobs/before", Failover("vm-0"), absl::FromUnixSeconds(100)).ok());
-  std::thread writer([&] {
-    entered.WaitForNotification();
-    EXPECT_TRUE(
-        (*j)->InsertPending("jobs/during", Failover("vm-1"), absl::FromUnixSeconds(101)).ok());
-    written.Notify();
-  });
-  ASSERT_TRUE((*j)->CheckpointOnce().ok());
-  ASSERT_TRUE(checked.WaitForNotificationWithTimeout(absl::Seconds(60)));
-  writer.join();
-  EXPECT_TRUE(written_meanwhile) << "the write waited for the checkpoint";
-  EXPECT_EQ((*j)->ListUnfinished()->size(), 2u);
-}
-
 // Two agents on one journal could each start the same job: the second is
 // refused at open, and the first goes on undisturbed.
 TEST(JobJournalTest, ASecondOpenOfAJournalInUseIsRefused) {
