@@ -123,6 +123,9 @@ class JobJournal final : public Journal {
   // until other writes have queued behind it), with the number of writes
   // it takes.
   int64_t CommitsForTest() ABSL_LOCKS_EXCLUDED(mu_);
+  // The frames (pages written) in the WAL since it last started over; runs
+  // a checkpoint as CheckpointOnce does.
+  absl::StatusOr<int64_t> WalFramesForTest() ABSL_LOCKS_EXCLUDED(mu_);
   int QueuedForTest() ABSL_LOCKS_EXCLUDED(queue_mu_);
   void SetBeforeCommitForTest(std::function<void(int writes)> hook) ABSL_LOCKS_EXCLUDED(mu_);
 
