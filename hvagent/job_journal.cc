@@ -39,7 +39,7 @@ CREATE INDEX IF NOT EXISTS agent_jobs_done ON agent_jobs(created_us) WHERE phase
 
 // Version 2: one index by creation time instead of the two partial ones
 // (unfinished, done), which every job's end moved the row between: its end
-// now writes the row only, a page less in each of its commits. The
+// now writes the row only, one page in the WAL instead of three. The
 // unfinished jobs (read once, at start-up) and the done ones to prune are
 // both found through it.
 constexpr char kV2[] = R"sql(
@@ -169,11 +169,17 @@ absl::Status JobJournal::CheckpointOnce() {
   if (!file_) return absl::OkStatus();  // in memory
   absl::MutexLock lock(&mu_);
   if (!written_) return absl::OkStatus();
+  return CheckpointLocked().status();  // on failure tried again next time
+}
+
+absl::StatusOr<int64_t> JobJournal::CheckpointLocked() {
   // The only connection: nothing can keep the checkpoint from copying the
   // whole WAL, and the next commit starts the WAL over.
-  absl::Status s = RunCached(*db_, "PRAGMA wal_checkpoint(PASSIVE)");
-  if (s.ok()) written_ = false;  // else tried again next time
-  return s;
+  ASSIGN_OR_RETURN(Stmt s, db_->Prepare("PRAGMA wal_checkpoint(PASSIVE)"));
+  ASSIGN_OR_RETURN(bool row, s.Step());
+  if (!row) return absl::InternalError("wal_checkpoint returned no row");
+  written_ = false;
+  return s.Int(1);  // busy, log, checkpointed
 }
 
 absl::StatusOr<JournalEntry> JobJournal::Get(const std::string& job_id) {
@@ -324,11 +330,7 @@ std::vector<absl::Status> JobJournal::MarkDone(
 
 absl::StatusOr<int64_t> JobJournal::WalFramesForTest() {
   absl::MutexLock lock(&mu_);
-  ASSIGN_OR_RETURN(Stmt s, db_->Prepare("PRAGMA wal_checkpoint(PASSIVE)"));
-  ASSIGN_OR_RETURN(bool row, s.Step());
-  if (!row) return absl::InternalError("wal_checkpoint returned no row");
-  written_ = false;
-  return s.Int(1);  // busy, log, checkpointed
+  return CheckpointLocked();
 }
 
 int64_t JobJournal::CommitsForTest() {

@@ -142,6 +142,9 @@ class JobJournal final : public Journal {
   // its status, or the transaction's error.
   absl::Status Write(std::function<absl::Status(Sqlite&)> apply, size_t statements = 1)
       ABSL_LOCKS_EXCLUDED(mu_, queue_mu_);
+  // A PASSIVE checkpoint of the file journal; returns the frames the WAL
+  // held. Clears written_ when it succeeds.
+  absl::StatusOr<int64_t> CheckpointLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   JobJournal(std::unique_ptr<FileLock> lock, std::unique_ptr<Sqlite> db, bool file)
       : lock_(std::move(lock)), db_(std::move(db)), file_(file) {}

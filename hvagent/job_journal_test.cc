@@ -200,7 +200,7 @@ TEST(JobJournalTest, CheckpointsKeepTheWalFromGrowing) {
 // A job's end writes its row and nothing else: one page in the WAL. (The
 // journal's first schema kept unfinished and done jobs in two partial
 // indexes, and each end moved the row from one to the other: three pages
-// per end, a third of an agent's journal CPU per job.)
+// per end; bench/journal_bench measured a third more journal CPU per job.)
 TEST(JobJournalTest, AJobsEndWritesOnePage) {
   const std::string path = TempPath("end-pages.journal");
   auto j = JobJournal::Open(path, "NORMAL");
